@@ -1,0 +1,46 @@
+# mmsites: one-command setup, demo, tests and benchmarks.
+# `make demo` and `make test` create .venv when missing and install the project with its dev extras.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.mmsites-installed
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+# Tests and demo never touch the network.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export DVC_NO_ANALYTICS := 1
+export MPLBACKEND := Agg
+
+.PHONY: setup system-deps demo test bench clean-demo
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip setuptools wheel
+	# torch/torchvision first and pinned: pip takes them from local disk on the project machines.
+	$(BIN)/python -m pip install torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -e '.[dev,cluster]'
+	touch $(STAMP)
+
+# Debian packages the tests need: Chromium renders the HTML reports headless.
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  echo "installing Debian chromium for the report rendering tests"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-dejavu-core; \
+	fi
+
+demo: setup
+	$(BIN)/dvc config core.analytics false
+	$(BIN)/dvc repro
+	@echo "demo finished: see reports/index.html"
+
+test: setup system-deps
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q tests
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+clean-demo:
+	rm -rf data/demo work results reports/*.html reports/figures
