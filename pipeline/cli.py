@@ -1,0 +1,104 @@
+"""The ``mmsites`` command line: run one stage, or all of them in order, with or without DVC.
+
+Examples
+--------
+``mmsites run --params params.yaml --workdir .`` runs every stage in order, in process;
+``mmsites run --until responses`` stops after that stage; ``mmsites encode --params params.yaml``
+runs one stage (what each DVC stage calls).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import time
+from pathlib import Path
+
+from .params import load_params
+
+#: Stage name -> module under pipeline.stages, in pipeline order.
+STAGES = {
+    "demo-data": "demo_data",
+    "events": "events",
+    "responses": "responses",
+    "features": "features",
+    "encode": "encode",
+    "regions": "regions",
+    "stats": "stats",
+    "report": "report",
+}
+
+log = logging.getLogger("mmsites")
+
+
+def run_stage(name: str, params_path: str | Path, workdir: str | Path = ".") -> None:
+    """Run one stage by name with the params file and working directory given."""
+    if name not in STAGES:
+        raise ValueError(f"unknown stage {name!r}; stages are {list(STAGES)}")
+    params = load_params(params_path)
+    workdir = Path(workdir).resolve()
+    module = importlib.import_module(f"pipeline.stages.{STAGES[name]}")
+    start = time.perf_counter()
+    log.info("stage %s: start (workdir %s)", name, workdir)
+    module.run(params, workdir)
+    log.info("stage %s: done in %.1f s", name, time.perf_counter() - start)
+
+
+def run_all(params_path: str | Path, workdir: str | Path = ".", until: str | None = None,
+            start_at: str | None = None) -> None:
+    """Run the stages in order (the same code DVC runs, without DVC)."""
+    names = list(STAGES)
+    if until is not None and until not in STAGES:
+        raise ValueError(f"--until {until!r} is not a stage; stages are {names}")
+    if start_at is not None and start_at not in STAGES:
+        raise ValueError(f"--from {start_at!r} is not a stage; stages are {names}")
+    first = names.index(start_at) if start_at else 0
+    last = names.index(until) if until else len(names) - 1
+    params = load_params(params_path)
+    for name in names[first:last + 1]:
+        if name == "demo-data" and params.data.format != "demo":
+            log.info("stage demo-data: skipped (data.format is %s)", params.data.format)
+            continue
+        run_stage(name, params_path, workdir)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mmsites", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--params", default="params.yaml", help="params YAML file (default params.yaml)")
+    common.add_argument("--workdir", default=".", help="working directory for data/work/results (default .)")
+    run = sub.add_parser("run", parents=[common], help="run every stage in order")
+    run.add_argument("--until", default=None, help="stop after this stage")
+    run.add_argument("--from", dest="start_at", default=None, help="start at this stage")
+    for name in STAGES:
+        sub.add_parser(name, parents=[common], help=f"run the {name} stage")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    level = logging.WARNING if args.verbose < 0 else (logging.DEBUG if args.verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    for noisy in ("matplotlib", "PIL", "h5py", "urllib3", "filelock", "fsspec", "numexpr"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        if args.command == "run":
+            run_all(args.params, args.workdir, until=args.until, start_at=args.start_at)
+        else:
+            run_stage(args.command, args.params, args.workdir)
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        # Errors for people: the message says what and where; no traceback unless asked.
+        if args.verbose > 1:
+            raise
+        log.error("%s", err)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

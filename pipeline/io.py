@@ -1,0 +1,225 @@
+"""Reading and writing the pipeline's files: the one way to write outputs atomically.
+
+Every output goes through :func:`atomic_path`: it is written under a temporary name in the same
+folder and renamed into place only when complete, so an interrupted run leaves nothing half
+written and a rerun can trust any file that exists. The readers here check the file contracts of
+DESIGN.md and say which file and which field is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import h5py
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+EVENT_COLUMNS = ("movie", "alignment", "movie_time", "text", "word", "frame_time")
+SCORE_COLUMNS = ("electrode", "bin", "time_s", "test_r", "val_r", "alpha")
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; rename it onto ``path`` when the block succeeds.
+
+    Works for files and for directories (the block creates whichever it needs). On an exception
+    the temporary is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise RuntimeError(f"nothing was written for {path}")
+        if tmp.is_dir() and path.exists():
+            # Directories cannot be replaced in one rename: move the old one aside first.
+            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink()
+
+
+def write_parquet(df: pd.DataFrame, path: str | Path) -> Path:
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
+    log.info("wrote %s (%d rows)", path, len(df))
+    return Path(path)
+
+
+def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+    log.info("wrote %s (%d rows)", path, len(df))
+    return Path(path)
+
+
+def write_json(obj, path: str | Path) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    log.info("wrote %s", path)
+    return Path(path)
+
+
+def write_npy(array: np.ndarray, path: str | Path) -> Path:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)
+    log.info("wrote %s %s %s", path, array.shape, array.dtype)
+    return Path(path)
+
+
+def write_npz(path: str | Path, **arrays: np.ndarray) -> Path:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+    log.info("wrote %s (%s)", path, ", ".join(arrays))
+    return Path(path)
+
+
+def write_text(text: str, path: str | Path) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    log.info("wrote %s", path)
+    return Path(path)
+
+
+def write_bytes(data: bytes, path: str | Path) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    log.info("wrote %s", path)
+    return Path(path)
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+# ----------------------------------------------------------------------------------------------
+# Events
+def read_events(path: str | Path) -> pd.DataFrame:
+    """Read an events table and check its contract columns and order."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"events file {path} is missing: run the events stage first")
+    df = pd.read_parquet(path)
+    missing = [c for c in EVENT_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"events file {path} lacks the columns {missing} (expected {list(EVENT_COLUMNS)})")
+    times = df["movie_time"].to_numpy()
+    if len(times) > 1 and np.any(np.diff(times) <= 0):
+        raise ValueError(f"events file {path}: movie_time is not strictly increasing")
+    return df
+
+
+# ----------------------------------------------------------------------------------------------
+# Responses
+def write_responses(path: str | Path, *, responses: np.ndarray, electrodes: list[str],
+                    bin_times: np.ndarray, event_movie_time: np.ndarray, event_sample: np.ndarray,
+                    event_movie: list[str], sfreq: float, attrs: dict | None = None) -> Path:
+    """Write ``work/responses/sub-<s>_<alignment>.h5`` (the DESIGN.md contract).
+
+    Parameters
+    ----------
+    responses : ndarray, float32, shape (n_events, n_electrodes, n_bins)
+        Mean voltage (µV) in each bin window around each event.
+    electrodes : list of str, length n_electrodes
+        Cleaned electrode labels.
+    bin_times : ndarray, shape (n_bins,)
+        Bin centres in seconds from event onset.
+    event_movie_time, event_sample, event_movie : arrays of length n_events
+        Onset of each event in movie seconds, in neural samples (int64), and its movie id.
+    sfreq : float
+        Sampling rate in Hz (of the first trial when several are pooled).
+    """
+    n_events, n_elec, n_bins = responses.shape
+    if len(electrodes) != n_elec or len(bin_times) != n_bins or len(event_movie_time) != n_events:
+        raise ValueError(f"responses {responses.shape} disagree with {len(electrodes)} electrodes, "
+                         f"{len(bin_times)} bins, {len(event_movie_time)} events")
+    str_dt = h5py.string_dtype("utf-8")
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("responses", data=responses.astype(np.float32), chunks=True)
+            f.create_dataset("electrodes", data=np.array(electrodes, dtype=object), dtype=str_dt)
+            f.create_dataset("bin_times", data=np.asarray(bin_times, dtype=np.float64))
+            f.create_dataset("event_movie_time", data=np.asarray(event_movie_time, dtype=np.float64))
+            f.create_dataset("event_sample", data=np.asarray(event_sample, dtype=np.int64))
+            f.create_dataset("event_movie", data=np.array(list(event_movie), dtype=object), dtype=str_dt)
+            f.attrs["sfreq"] = float(sfreq)
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = json.dumps(value, default=_json_default) if isinstance(value, (dict, list)) else value
+    log.info("wrote %s: %d events x %d electrodes x %d bins", path, n_events, n_elec, n_bins)
+    return Path(path)
+
+
+def read_responses(path: str | Path) -> dict:
+    """Read a responses file into a dict of arrays (keys as in :func:`write_responses`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"responses file {path} is missing: run the responses stage first")
+    with h5py.File(path, "r") as f:
+        for key in ("responses", "electrodes", "bin_times", "event_movie_time", "event_sample", "event_movie"):
+            if key not in f:
+                raise ValueError(f"responses file {path} lacks the dataset {key!r}")
+        out = {
+            "responses": f["responses"][()],
+            "electrodes": [s.decode() if isinstance(s, bytes) else str(s) for s in f["electrodes"][()]],
+            "bin_times": f["bin_times"][()],
+            "event_movie_time": f["event_movie_time"][()],
+            "event_sample": f["event_sample"][()],
+            "event_movie": [s.decode() if isinstance(s, bytes) else str(s) for s in f["event_movie"][()]],
+            "sfreq": float(f.attrs["sfreq"]),
+            "attrs": {k: f.attrs[k] for k in f.attrs},
+        }
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Fingerprints
+def file_fingerprint(paths, *, max_bytes: int = 1 << 20) -> str:
+    """A short fingerprint of files: size, and the sha256 of the first and last ``max_bytes``.
+
+    Cheap on multi-gigabyte recordings, and it changes whenever a file is replaced.
+    """
+    h = hashlib.sha256()
+    for p in sorted(Path(p) for p in paths):
+        h.update(str(p.name).encode())
+        if not p.is_file():
+            h.update(b"<missing>")
+            continue
+        size = p.stat().st_size
+        h.update(str(size).encode())
+        with open(p, "rb") as fh:
+            h.update(fh.read(max_bytes))
+            if size > 2 * max_bytes:
+                fh.seek(size - max_bytes)
+                h.update(fh.read(max_bytes))
+    return h.hexdigest()[:16]

@@ -1,0 +1,248 @@
+"""The params schema: ``params.yaml`` validated with pydantic.
+
+Every stage reads its section of the params through :func:`load_params`, so a typo in a key or
+a value of the wrong kind is one clear error naming the file and the field, before any work is
+done. Paths in the params are relative to the working directory (the repository root under DVC).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ALIGNMENTS = ("language", "vision")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(_Strict):
+    format: Literal["braintreebank", "demo"] = "braintreebank"
+    root: str = "data/demo"
+    movies: str | None = None
+    scenes: str | None = None
+    subjects: list[int] = Field(default_factory=lambda: [1, 2])
+    trials: dict[int, list[int]] | None = None
+    """Optional ``{subject: [trial, ...]}``; default: every trial found for the subject."""
+
+
+class DemoParams(_Strict):
+    seed: int = 0
+    duration_s: float = Field(360.0, gt=10)
+    subjects: list[int] = Field(default_factory=lambda: [1, 2])
+    n_shafts: int = Field(6, ge=2)
+    contacts_per_shaft: int = Field(8, ge=4)
+
+
+class EventsParams(_Strict):
+    alignments: list[Literal["language", "vision"]] = Field(default_factory=lambda: list(ALIGNMENTS))
+    text_context: Literal["sentence", "prefix", "word"] = "sentence"
+    scene_threshold: float = Field(27.0, gt=0)
+    min_scene_len_s: float = Field(0.5, ge=0)
+    frame_size: int = Field(256, ge=32)
+
+
+class ResponsesParams(_Strict):
+    window_s: float = Field(0.2, gt=0)
+    step_s: float = Field(0.025, gt=0)
+    tmin_s: float = -2.0
+    tmax_s: float = 2.0
+    rereference: Literal["laplacian", "none"] = "laplacian"
+    notch_hz: list[float] = Field(default_factory=lambda: [60.0, 120.0, 180.0, 240.0, 300.0, 360.0])
+    notch_q: float = Field(30.0, gt=0)
+    highpass_hz: float | None = None
+    baseline_s: tuple[float, float] | None = None
+    chunk_s: float = Field(60.0, gt=1)
+
+    @model_validator(mode="after")
+    def _window_order(self):
+        if self.tmax_s <= self.tmin_s:
+            raise ValueError(f"responses.tmax_s ({self.tmax_s}) must be after tmin_s ({self.tmin_s})")
+        if self.baseline_s is not None and self.baseline_s[1] <= self.baseline_s[0]:
+            raise ValueError(f"responses.baseline_s {self.baseline_s}: the end must be after the start")
+        return self
+
+
+class ModelParams(_Strict):
+    """One encoder; mirrors :class:`features.zoo.spec.ModelSpec`."""
+
+    id: str
+    family: str
+    input: Literal["image", "text", "image+text"]
+    trained_on: Literal["vision", "language", "multimodal"]
+    init: Literal["trained", "random"] = "trained"
+    seed: int = 0
+    arch: str | None = None
+    name: str | None = None
+    weights: str | None = None
+    tower: Literal["image", "text"] | None = None
+    layer: str | None = None
+    pooling: Literal["cls", "mean"] | None = None
+    max_length: int | None = None
+    config: dict = Field(default_factory=dict)
+    path: str | None = None
+    random_twin: str | None = None
+    trust_remote_code: bool = False
+    slip_role: Literal["combo", "simclr", "clip"] | None = None
+    """Marks the SLIP models of the controlled comparison (SLIP-Combo vs SLIP-SimCLR)."""
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_a_filename(cls, value: str) -> str:
+        if not value or any(c in value for c in "/\\ ") or value.startswith("."):
+            raise ValueError(f"model id {value!r} must be a plain name (no spaces or slashes)")
+        return value
+
+
+class BaselinesParams(_Strict):
+    multiconcat: tuple[str, str] | None = None
+    multilin: tuple[str, str] | None = None
+    multilin_components: int = Field(32, ge=1)
+
+
+class FeaturesParams(_Strict):
+    device: str = "auto"
+    batch_size: int = Field(32, ge=1)
+    reduction: Literal["srp", "pca"] = "srp"
+    jl_eps: float = Field(0.1, gt=0, lt=1)
+    seed: int = 0
+
+
+class EncodingParams(_Strict):
+    folds: int = Field(5, ge=2)
+    alphas: list[float] = Field(default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5])
+    device: str = "auto"
+    target_batch: int | None = None
+
+    @field_validator("alphas")
+    @classmethod
+    def _positive_alphas(cls, value: list[float]) -> list[float]:
+        if not value or any(a <= 0 for a in value):
+            raise ValueError(f"encoding.alphas must be a non-empty list of positive numbers, got {value}")
+        return value
+
+
+class StatsParams(_Strict):
+    permutations: int = Field(1000, ge=1)
+    bootstrap: int = Field(1000, ge=0)
+    mode: Literal["refit", "fast"] = "refit"
+    signal: Literal["permutation", "bootstrap_ci"] = "permutation"
+    signal_alpha: float = Field(0.05, gt=0, lt=1)
+    max_stat: bool = False
+    comparison: Literal["permutation", "bootstrap"] = "permutation"
+    permutation_kind: Literal["block", "circular"] = "block"
+    block_events: int = Field(20, ge=1)
+    fdr_q: float = Field(0.05, gt=0, lt=1)
+    min_signal_bins: int = Field(10, ge=1)
+    chunk: int = Field(100, ge=1)
+    seed: int = 0
+
+
+class RegionsParams(_Strict):
+    radius_mm: float = Field(5.0, ge=0)
+
+
+class ComputeParams(_Strict):
+    executor: Literal["local", "dask"] = "local"
+    workers: int = Field(2, ge=1)
+    dask_scheduler: str | None = None
+
+    @model_validator(mode="after")
+    def _dask_needs_address(self):
+        if self.executor == "dask" and not self.dask_scheduler:
+            raise ValueError("compute.executor is 'dask' but compute.dask_scheduler is empty: "
+                             "give the scheduler address, e.g. tcp://host:8786")
+        return self
+
+
+class Params(_Strict):
+    data: DataParams = Field(default_factory=DataParams)
+    demo: DemoParams = Field(default_factory=DemoParams)
+    events: EventsParams = Field(default_factory=EventsParams)
+    responses: ResponsesParams = Field(default_factory=ResponsesParams)
+    features: FeaturesParams = Field(default_factory=FeaturesParams)
+    models: list[ModelParams] = Field(default_factory=list)
+    baselines: BaselinesParams = Field(default_factory=BaselinesParams)
+    encoding: EncodingParams = Field(default_factory=EncodingParams)
+    stats: StatsParams = Field(default_factory=StatsParams)
+    regions: RegionsParams = Field(default_factory=RegionsParams)
+    compute: ComputeParams = Field(default_factory=ComputeParams)
+
+    @model_validator(mode="after")
+    def _models_consistent(self):
+        ids = [m.id for m in self.models]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"models: duplicate ids {dup}")
+        known = set(ids)
+        for m in self.models:
+            if m.random_twin is not None and m.random_twin not in known:
+                raise ValueError(f"models: {m.id!r} declares random_twin {m.random_twin!r}, "
+                                 f"which is not among the models {sorted(known)}")
+        for name in ("multiconcat", "multilin"):
+            pair = getattr(self.baselines, name)
+            if pair is None:
+                continue
+            for mid in pair:
+                if mid not in known:
+                    raise ValueError(f"baselines.{name} names {mid!r}, which is not among the models "
+                                     f"{sorted(known)}")
+            kinds = {next(m for m in self.models if m.id == mid).trained_on for mid in pair}
+            if kinds != {"vision", "language"}:
+                raise ValueError(f"baselines.{name} must pair a unimodal vision and a unimodal language "
+                                 f"model; {list(pair)} are trained on {sorted(kinds)}")
+        return self
+
+    def model(self, model_id: str) -> ModelParams:
+        for m in self.models:
+            if m.id == model_id:
+                return m
+        raise KeyError(f"no model {model_id!r} in params (known: {[m.id for m in self.models]})")
+
+    def baseline_ids(self) -> list[str]:
+        """Ids of the linear-integration baselines that are configured (``multiconcat``, ``multilin``)."""
+        return [name for name in ("multiconcat", "multilin") if getattr(self.baselines, name)]
+
+
+def load_params(path: str | Path) -> Params:
+    """Read and validate a params file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A YAML file with the sections of :class:`Params`.
+
+    Returns
+    -------
+    Params
+        The validated, immutable params.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    ValueError
+        When a field is unknown, missing or of the wrong kind; the message names the field.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"params file {path} does not exist; pass --params with a YAML file "
+                                "(see params.yaml in the repository for an example)")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"params file {path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"params file {path} must hold a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            loc = ".".join(str(p) for p in e["loc"])
+            lines.append(f"  {loc or '(top level)'}: {e['msg']}")
+        raise ValueError(f"params file {path} is invalid:\n" + "\n".join(lines)) from None

@@ -1,0 +1,24 @@
+"""Stage ``demo-data``: generate the bundled demo dataset (Brain Treebank layout, movie, truth)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from recordings.demo import generate_demo
+
+from ..io import atomic_path
+from ..params import Params
+from ..paths import Layout
+
+log = logging.getLogger(__name__)
+
+
+def run(params: Params, workdir: Path) -> None:
+    layout = Layout(workdir, params)
+    root = layout.data_root
+    demo = params.demo
+    with atomic_path(root) as tmp:
+        info = generate_demo(tmp, seed=demo.seed, duration_s=demo.duration_s, subjects=tuple(demo.subjects),
+                             n_shafts=demo.n_shafts, contacts_per_shaft=demo.contacts_per_shaft)
+    log.info("demo dataset written to %s (%s)", root, getattr(info, "movie", "mmsites-demo"))

@@ -1,0 +1,65 @@
+"""Stage ``events``: the event structures of every movie, and the frames they show.
+
+For each movie watched in the selected sessions: language-aligned events (word onsets) and
+vision-aligned events (scene cuts, detected with PySceneDetect unless a scenes file is given),
+written to ``work/events/<movie>_<alignment>.parquet``; the frames both alignments need are
+decoded in one pass and cached in ``work/frames/<movie>.npz`` (``frames`` uint8
+(n_frames, size, size, 3), ``frame_times`` seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.events import events_frame_times, language_events, vision_events
+from features.scenes import detect_scene_cuts, read_scene_file
+from features.video import decode_frames, frame_times as video_frame_times
+from recordings.braintreebank import BrainTreebank
+
+from ..io import write_npz, write_parquet
+from ..params import Params
+from ..paths import Layout
+from ..sessions import list_sessions, movies
+
+log = logging.getLogger(__name__)
+
+
+def movie_events(params: Params, layout: Layout, dataset: BrainTreebank, movie: str) -> dict[str, pd.DataFrame]:
+    """The events tables of one movie, by alignment, and the frame cache written beside them."""
+    ev = params.events
+    transcript = dataset.transcript(movie)
+    video = layout.movie_file(movie)
+    if video is None:
+        raise FileNotFoundError(
+            f"no video for movie {movie!r}: expected {layout.movies_dir or '<data.movies>'}/{movie}.mp4 "
+            "(the Brain Treebank does not distribute the movies: bring your own copy and set data.movies)")
+    times = video_frame_times(video)
+    tables = {}
+    if "language" in ev.alignments:
+        tables["language"] = language_events(transcript, times, movie, text_context=ev.text_context)
+    if "vision" in ev.alignments:
+        scenes = layout.scenes_file(movie)
+        if scenes is not None and scenes.is_file():
+            cuts = read_scene_file(scenes)
+            log.info("%s: %d scene cuts read from %s", movie, len(cuts), scenes)
+        else:
+            cuts = detect_scene_cuts(video, threshold=ev.scene_threshold, min_scene_len_s=ev.min_scene_len_s)
+            log.info("%s: %d scene cuts detected in %s", movie, len(cuts), video)
+        tables["vision"] = vision_events(cuts, transcript, times, movie)
+    needed = events_frame_times(*tables.values())
+    frames, frame_times = decode_frames(video, needed, size=ev.frame_size)
+    write_npz(layout.frames(movie), frames=frames, frame_times=frame_times)
+    return tables
+
+
+def run(params: Params, workdir: Path) -> None:
+    layout = Layout(workdir, params)
+    dataset = BrainTreebank(layout.data_root)
+    for movie in movies(list_sessions(params, layout)):
+        for alignment, table in movie_events(params, layout, dataset, movie).items():
+            write_parquet(table, layout.events(movie, alignment))
+            log.info("%s %s: %d events", movie, alignment, len(table))

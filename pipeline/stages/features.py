@@ -1,0 +1,136 @@
+"""Stage ``features``: every model's features for every event of every movie and alignment.
+
+Writes ``work/features/<model>/<movie>_<alignment>.npy`` (float32, one row per row of the
+events table, same order) and a ``.json`` beside it (the model spec, shape, reduction). A model
+whose outputs exist with the same spec is skipped, so adding a model to params.yaml computes
+only that model. Frames come from the events stage's cache: each frame is decoded once per
+movie and shared by every model; each unique frame and text is encoded once per model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from features.baselines import multiconcat
+from features.reduction import jl_dim, reduce_features
+from features.zoo import build_extractor
+from features.zoo.spec import ModelSpec
+
+from ..io import file_fingerprint, read_events, write_json, write_npy
+from ..params import ModelParams, Params
+from ..paths import Layout
+from ..sessions import list_sessions, movies
+
+log = logging.getLogger(__name__)
+
+
+def model_spec(model: ModelParams, layout: Layout) -> ModelSpec:
+    """The zoo's spec for a params model entry (paths resolved against the workdir)."""
+    fields = {f.name for f in dataclasses.fields(ModelSpec)}
+    values = {k: v for k, v in model.model_dump().items() if k in fields}
+    for key in ("path", "weights"):
+        value = values.get(key)
+        if value and (layout.workdir / value).exists():
+            values[key] = str(layout.resolve(value))
+    return ModelSpec(**values)
+
+
+def spec_key(model: ModelParams, params: Params, inputs: list[Path]) -> str:
+    """A fingerprint of everything that determines a model's features: its spec, the feature
+    params, and the input files (events table, frame cache, precomputed files)."""
+    blob = json.dumps({"model": model.model_dump(), "features": params.features.model_dump(),
+                       "inputs": file_fingerprint(inputs)}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def frame_index(frame_times: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Row of the frame cache shown at each event (exact match of frame times, to 1 µs)."""
+    idx = np.searchsorted(frame_times, wanted - 1e-6)
+    idx = np.clip(idx, 0, len(frame_times) - 1)
+    bad = np.abs(frame_times[idx] - wanted) > 1e-6
+    if bad.any():
+        raise ValueError(f"{int(bad.sum())} events show frames missing from the frame cache "
+                         f"(first at {wanted[bad][0]:.3f} s): rerun the events stage")
+    return idx
+
+
+def model_features(model: ModelParams, params: Params, layout: Layout, movie_list: list[str]) -> None:
+    todo = []
+    for movie in movie_list:
+        for alignment in params.events.alignments:
+            inputs = [layout.events(movie, alignment)]
+            if model.input != "text" and model.family != "precomputed":
+                inputs.append(layout.frames(movie))
+            if model.family == "precomputed" and model.path:
+                inputs.append(layout.resolve(model.path) / f"{movie}_{alignment}.parquet")
+            key = spec_key(model, params, inputs)
+            out = layout.features(model.id, movie, alignment)
+            meta = out.with_suffix(".json")
+            if out.is_file() and meta.is_file() and json.loads(meta.read_text()).get("key") == key:
+                log.info("%s %s %s: up to date", model.id, movie, alignment)
+                continue
+            todo.append((movie, alignment, key))
+    if not todo:
+        return
+    device = resolve_device(params.features.device)
+    extractor = build_extractor(model_spec(model, layout), device=device)
+    for movie, alignment, key in todo:
+        events = read_events(layout.events(movie, alignment))
+        frames = index = None
+        if model.input != "text" and model.family != "precomputed":
+            cache = np.load(layout.frames(movie))
+            frames = cache["frames"]
+            index = frame_index(cache["frame_times"], events["frame_time"].to_numpy())
+        start = time.perf_counter()
+        X = extractor.extract(events, frames, index, batch_size=params.features.batch_size)
+        seconds = time.perf_counter() - start
+        reduced = None
+        if model.layer is not None and X.shape[1] > jl_dim(len(events), params.features.jl_eps):
+            reduced = {"method": params.features.reduction, "from": int(X.shape[1])}
+            X = reduce_features(X, method=params.features.reduction, eps=params.features.jl_eps,
+                                seed=params.features.seed)
+        out = layout.features(model.id, movie, alignment)
+        write_npy(np.ascontiguousarray(X, dtype=np.float32), out)
+        write_json({"key": key, "model": model.model_dump(), "movie": movie, "alignment": alignment,
+                    "shape": list(X.shape), "reduction": reduced, "device": device,
+                    "seconds": round(seconds, 3)}, out.with_suffix(".json"))
+        log.info("%s %s %s: features %s in %.1f s", model.id, movie, alignment, X.shape, seconds)
+
+
+def baseline_features(params: Params, layout: Layout, movie_list: list[str]) -> None:
+    """MultiConcat features (MultiLin is learned per CV fold in the encode stage)."""
+    pair = params.baselines.multiconcat
+    if pair is None:
+        return
+    for movie in movie_list:
+        for alignment in params.events.alignments:
+            parts = [np.load(layout.features(mid, movie, alignment)) for mid in pair]
+            X = multiconcat(*parts)
+            out = layout.features("multiconcat", movie, alignment)
+            write_npy(np.ascontiguousarray(X, dtype=np.float32), out)
+            write_json({"model": "multiconcat", "of": list(pair), "movie": movie, "alignment": alignment,
+                        "shape": list(X.shape)}, out.with_suffix(".json"))
+
+
+def run(params: Params, workdir: Path) -> None:
+    layout = Layout(workdir, params)
+    if not params.models:
+        raise ValueError("params.models is empty: declare at least one model (see params.yaml)")
+    movie_list = movies(list_sessions(params, layout))
+    for model in params.models:
+        model_features(model, params, layout, movie_list)
+    baseline_features(params, layout, movie_list)

@@ -1,0 +1,79 @@
+"""Stage ``responses``: event-locked neural responses per subject and alignment.
+
+For each subject, the electrodes are selected once (trigger and corrupted channels dropped;
+Laplacian needs both shaft neighbours), then every trial is streamed through the notch filter,
+the re-reference and the binning around its movie's events. Trials of one subject are pooled
+in movie order into ``work/responses/sub-<s>_<alignment>.h5``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from recordings.braintreebank import BrainTreebank, estimate_sfreq, movie_to_sample, select_electrodes
+from recordings.responses import event_responses
+
+from ..io import read_events, write_responses
+from ..params import Params
+from ..paths import Layout
+from ..sessions import list_sessions
+
+log = logging.getLogger(__name__)
+
+
+def subject_responses(params: Params, layout: Layout, dataset: BrainTreebank, subject: int,
+                      trials: list, alignment: str) -> dict:
+    """Responses of one subject to the events of one alignment, pooled over its trials."""
+    rp = params.responses
+    electrodes, neighbours = select_electrodes(dataset.labels(subject), dataset.corrupted(subject),
+                                               rereference=rp.rereference)
+    if not electrodes:
+        raise ValueError(f"sub_{subject}: no electrode is left after dropping trigger and corrupted "
+                         f"channels{' and those without both Laplacian neighbours' if rp.rereference == 'laplacian' else ''}")
+    parts, movie_times, samples, event_movies, sfreqs = [], [], [], [], []
+    bin_times = None
+    for session in trials:
+        events = read_events(layout.events(session.movie, alignment))
+        timings = dataset.timings(subject, session.trial)
+        sfreq = estimate_sfreq(timings)
+        sample = movie_to_sample(events["movie_time"].to_numpy(), timings, sfreq)
+        inside = np.isfinite(sample)
+        if (~inside).any():
+            log.warning("sub_%d trial%03d %s: %d of %d events fall outside the triggers and are dropped",
+                        subject, session.trial, alignment, int((~inside).sum()), len(inside))
+        with dataset.open_recording(subject, session.trial) as recording:
+            result = event_responses(
+                recording, electrodes, neighbours, sample[inside].astype(np.int64),
+                window_s=rp.window_s, step_s=rp.step_s, tmin_s=rp.tmin_s, tmax_s=rp.tmax_s,
+                notch_hz=tuple(rp.notch_hz), notch_q=rp.notch_q, rereference=rp.rereference,
+                highpass_hz=rp.highpass_hz, baseline_s=rp.baseline_s, chunk_s=rp.chunk_s)
+        kept = np.flatnonzero(inside)[result.kept]
+        parts.append(result.responses)
+        movie_times.append(events["movie_time"].to_numpy()[kept])
+        samples.append(sample[kept].astype(np.int64))
+        event_movies.extend([session.movie] * len(kept))
+        sfreqs.append(sfreq)
+        bin_times = result.bin_times
+        log.info("sub_%d trial%03d %s: %d events x %d electrodes (sfreq %.0f Hz)", subject, session.trial,
+                 alignment, len(kept), len(electrodes), sfreq)
+    return dict(responses=np.concatenate(parts, axis=0), electrodes=list(electrodes), bin_times=bin_times,
+                event_movie_time=np.concatenate(movie_times), event_sample=np.concatenate(samples),
+                event_movie=event_movies, sfreq=sfreqs[0])
+
+
+def run(params: Params, workdir: Path) -> None:
+    layout = Layout(workdir, params)
+    dataset = BrainTreebank(layout.data_root)
+    sessions = list_sessions(params, layout)
+    rp = params.responses
+    for subject in params.data.subjects:
+        trials = [s for s in sessions if s.subject == subject]
+        for alignment in params.events.alignments:
+            out = subject_responses(params, layout, dataset, subject, trials, alignment)
+            write_responses(layout.responses(subject, alignment), **out, attrs={
+                "rereference": rp.rereference, "highpass_hz": rp.highpass_hz or 0.0,
+                "baseline_s": list(rp.baseline_s) if rp.baseline_s else [],
+                "notch_hz": list(rp.notch_hz), "trials": [s.trial for s in trials]})

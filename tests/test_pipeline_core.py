@@ -1,0 +1,118 @@
+"""The pipeline's core: params validation, atomic outputs, the responses contract, the CLI."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from pipeline.cli import STAGES, main, run_all
+from pipeline.io import atomic_path, read_responses, write_json, write_responses
+from pipeline.params import Params, load_params
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path, data) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_repository_params_are_valid():
+    params = load_params(REPO / "params.yaml")
+    assert params.encoding.alphas == [0.1, 1, 10, 100, 1000, 10000, 100000]
+    assert params.responses.window_s == 0.2 and params.responses.step_s == 0.025
+    twins = {m.id: m.random_twin for m in params.models if m.random_twin}
+    assert twins and all(params.model(t).init == "random" for t in twins.values())
+
+
+def test_dvc_stages_are_cli_stages():
+    dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    for name, stage in dvc["stages"].items():
+        assert name in STAGES
+        assert stage["cmd"].startswith(f"mmsites {name} ")
+
+
+def test_unknown_field_is_named(tmp_path):
+    path = _write(tmp_path, {"encoding": {"folds": 5, "alphass": [1]}})
+    with pytest.raises(ValueError, match=r"encoding\.alphass"):
+        load_params(path)
+
+
+def test_wrong_type_is_named(tmp_path):
+    path = _write(tmp_path, {"stats": {"permutations": "many"}})
+    with pytest.raises(ValueError, match=r"stats\.permutations"):
+        load_params(path)
+
+
+def test_missing_params_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_random_twin_must_exist(tmp_path):
+    model = {"id": "a", "family": "timm", "input": "image", "trained_on": "vision", "random_twin": "b"}
+    with pytest.raises(ValueError, match="random_twin 'b'"):
+        Params.model_validate({"models": [model]})
+
+
+def test_baseline_must_pair_vision_and_language():
+    models = [{"id": "v", "family": "timm", "input": "image", "trained_on": "vision"},
+              {"id": "v2", "family": "timm", "input": "image", "trained_on": "vision"}]
+    with pytest.raises(ValueError, match="unimodal vision and a unimodal language"):
+        Params.model_validate({"models": models, "baselines": {"multiconcat": ["v", "v2"]}})
+
+
+def test_dask_needs_scheduler():
+    with pytest.raises(ValueError, match="dask_scheduler"):
+        Params.model_validate({"compute": {"executor": "dask"}})
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.json"
+    write_json({"a": 1}, target)
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half written")
+            raise RuntimeError("interrupted")
+    assert yaml.safe_load(target.read_text()) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+def test_atomic_path_replaces_directories(tmp_path):
+    target = tmp_path / "d"
+    for value in ("one", "two"):
+        with atomic_path(target) as tmp:
+            tmp.mkdir()
+            (tmp / "f.txt").write_text(value)
+    assert (target / "f.txt").read_text() == "two"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+def test_responses_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    resp = rng.standard_normal((5, 3, 161)).astype(np.float32)
+    path = tmp_path / "sub-1_language.h5"
+    write_responses(path, responses=resp, electrodes=["T1a2", "T1a3", "F10Fa4"],
+                    bin_times=np.linspace(-2, 2, 161), event_movie_time=np.arange(5.0),
+                    event_sample=np.arange(5) * 2048, event_movie=["m"] * 5, sfreq=2048.0)
+    back = read_responses(path)
+    np.testing.assert_array_equal(back["responses"], resp)
+    assert back["electrodes"] == ["T1a2", "T1a3", "F10Fa4"]
+    assert back["event_movie"] == ["m"] * 5 and back["sfreq"] == 2048.0
+    with pytest.raises(ValueError, match="disagree"):
+        write_responses(path, responses=resp, electrodes=["a"], bin_times=np.zeros(161),
+                        event_movie_time=np.arange(5.0), event_sample=np.arange(5), event_movie=["m"] * 5,
+                        sfreq=2048.0)
+
+
+def test_cli_reports_bad_params_without_traceback(tmp_path, caplog):
+    path = _write(tmp_path, {"stats": {"fdr_q": 2}})
+    assert main(["events", "--params", str(path), "--workdir", str(tmp_path)]) == 2
+    assert "stats.fdr_q" in caplog.text
+
+
+def test_run_all_rejects_unknown_stage(tmp_path):
+    with pytest.raises(ValueError, match="not a stage"):
+        run_all(REPO / "params.yaml", tmp_path, until="fit")
