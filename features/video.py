@@ -1,0 +1,373 @@
+"""Movie decoding with PyAV: probe, frame times, and one-pass frame extraction.
+
+Movie time
+----------
+All times here are **seconds from the start of the video stream**: a frame's time is
+``(pts - stream.start_time) * time_base`` from its real presentation timestamp (the same
+convention PySceneDetect's PyAV backend uses), never ``index / fps``, so variable-frame-rate
+files and files whose first frame is not at pts 0 are handled exactly.
+
+The frame rule
+--------------
+An event at time ``t`` is shown the **first frame at or after t**; a frame whose time is within
+``TIE_TOL_S`` (1 µs) before ``t`` counts as "at" ``t`` (this absorbs float round-off between
+transcript times and pts). The rule is written once, in :func:`next_frame_time`; everything
+else calls it.
+
+Times after the last frame have no frame. :func:`next_frame_time` either raises (default) or
+returns NaN for them (``after_last="nan"``) so that the events stage can drop and count them
+explicitly; :func:`decode_frames` always raises, because the events it is given must already
+have a frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+#: Tolerance (seconds) under which a frame just before an event time counts as "at" it.
+TIE_TOL_S = 1e-6
+
+__all__ = [
+    "TIE_TOL_S",
+    "VideoInfo",
+    "probe_video",
+    "frame_times",
+    "next_frame_time",
+    "decode_frames",
+]
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What :func:`probe_video` learned about a movie file.
+
+    Attributes
+    ----------
+    path : str
+        The file that was probed.
+    fps : fractions.Fraction
+        Average frame rate declared by the stream (frames per second); informational only,
+        frame times come from the pts.
+    n_frames : int
+        Number of video frames (counted from the demuxed packets, not the header).
+    duration_s : float
+        Seconds from the first frame to the end of the last one.
+    width, height : int
+        Native frame size in pixels.
+    time_base : fractions.Fraction
+        Seconds per pts tick of the video stream.
+    start_pts : int
+        pts of the stream start; subtracted from every pts to get movie time.
+    pts : numpy.ndarray of int64, shape (n_frames,)
+        Presentation timestamps of the frames, sorted (stream ticks).
+    """
+
+    path: str
+    fps: Fraction
+    n_frames: int
+    duration_s: float
+    width: int
+    height: int
+    time_base: Fraction
+    start_pts: int
+    pts: np.ndarray = field(repr=False, compare=False)
+
+    @property
+    def frame_times(self) -> np.ndarray:
+        """Presentation times of the frames, float64 seconds, shape ``(n_frames,)``."""
+        return (self.pts - self.start_pts).astype(np.float64) * float(self.time_base)
+
+
+def _open(path):
+    """Open ``path`` with PyAV, turning library errors into messages naming the file."""
+    import av
+
+    path = os.fspath(path)
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"Movie file not found: {path!r}. Check the `data.movies` folder in params "
+            "(files must be named <movie id>.<ext>)."
+        )
+    try:
+        container = av.open(path)
+    except av.error.FFmpegError as err:
+        raise ValueError(
+            f"Cannot read movie file {path!r} ({err}). Is it a video file that ffmpeg can "
+            "decode? Re-encode it, e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`."
+        ) from err
+    if not container.streams.video:
+        container.close()
+        raise ValueError(f"Movie file {path!r} has no video stream.")
+    return container
+
+
+def probe_video(path) -> VideoInfo:
+    """Read a movie's stream properties and the pts of every frame.
+
+    The packets are demuxed (read) but not decoded, which takes a few seconds for a 2 h movie.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Video file (any container/codec ffmpeg reads).
+
+    Returns
+    -------
+    info : VideoInfo
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If it cannot be opened, has no video stream, no frames, or frames without timestamps.
+    """
+    import av
+
+    container = _open(path)
+    path = os.fspath(path)
+    try:
+        stream = container.streams.video[0]
+        time_base = Fraction(stream.time_base)
+        pts, durations = [], []
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0 or packet.is_discard:  # flush packets / edit-list drops
+                    continue
+                if packet.pts is None:
+                    raise ValueError(
+                        f"Movie file {path!r} has video packets without timestamps, so frame "
+                        "times cannot be known. Remux it, e.g. `ffmpeg -i IN -c copy OUT.mp4`."
+                    )
+                pts.append(packet.pts)
+                durations.append(packet.duration or 0)
+        except av.error.FFmpegError as err:
+            raise ValueError(f"Cannot read the packets of movie file {path!r}: {err}") from err
+        if not pts:
+            raise ValueError(f"Movie file {path!r} contains no video frames.")
+        pts = np.asarray(pts, dtype=np.int64)
+        order = np.argsort(pts, kind="stable")  # decode order -> presentation order
+        pts, durations = pts[order], np.asarray(durations, dtype=np.int64)[order]
+        if np.any(np.diff(pts) == 0):
+            n_dup = int(np.sum(np.diff(pts) == 0))
+            raise ValueError(
+                f"Movie file {path!r} has {n_dup} frames sharing a timestamp; frame times are "
+                "ambiguous. Re-encode it, e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`."
+            )
+        fps = Fraction(stream.average_rate) if stream.average_rate else Fraction(0)
+        start_pts = int(stream.start_time) if stream.start_time is not None else int(pts[0])
+        last = durations[-1] * time_base if durations[-1] > 0 else (1 / fps if fps else 0)
+        duration_s = float((int(pts[-1]) - start_pts) * time_base + last)
+        info = VideoInfo(
+            path=path,
+            fps=fps,
+            n_frames=int(pts.size),
+            duration_s=duration_s,
+            width=int(stream.codec_context.width),
+            height=int(stream.codec_context.height),
+            time_base=time_base,
+            start_pts=start_pts,
+            pts=pts,
+        )
+    finally:
+        container.close()
+    logger.info(
+        "Probed %s: %d frames, %.3f s, %dx%d, %.3f fps",
+        path, info.n_frames, info.duration_s, info.width, info.height, float(info.fps),
+    )
+    return info
+
+
+def frame_times(info_or_path) -> np.ndarray:
+    """Presentation time of every frame of a movie.
+
+    Parameters
+    ----------
+    info_or_path : VideoInfo or str or path-like
+        A probed movie, or a file to probe.
+
+    Returns
+    -------
+    times : numpy.ndarray of float64, shape (n_frames,)
+        Seconds from the stream start, strictly increasing, from the real pts.
+    """
+    info = info_or_path if isinstance(info_or_path, VideoInfo) else probe_video(info_or_path)
+    return info.frame_times
+
+
+def _check_frame_times(frame_times) -> np.ndarray:
+    ft = np.asarray(frame_times, dtype=np.float64)
+    if ft.ndim != 1 or ft.size == 0:
+        raise ValueError(f"frame_times must be a non-empty 1-D array, got shape {ft.shape}.")
+    if not np.all(np.isfinite(ft)):
+        raise ValueError("frame_times contains NaN or infinite values.")
+    if np.any(np.diff(ft) <= 0):
+        raise ValueError("frame_times must be strictly increasing (use frame_times(info)).")
+    return ft
+
+
+def _check_times(times_s, name="times_s") -> np.ndarray:
+    t = np.asarray(times_s, dtype=np.float64)
+    if t.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of seconds, got shape {t.shape}.")
+    bad = ~np.isfinite(t)
+    if bad.any():
+        raise ValueError(
+            f"{name} has {int(bad.sum())} NaN/infinite values (first at position "
+            f"{int(np.flatnonzero(bad)[0])}); drop them before asking for frames."
+        )
+    return t
+
+
+def _next_frame_index(times_s: np.ndarray, frame_times: np.ndarray) -> np.ndarray:
+    """Index of the first frame at or after each time; ``len(frame_times)`` when none."""
+    return np.searchsorted(frame_times, times_s - TIE_TOL_S, side="left")
+
+
+def next_frame_time(times_s, frame_times, *, after_last: str = "raise") -> np.ndarray:
+    """The time of the first movie frame at or after each time.
+
+    A frame less than ``TIE_TOL_S`` (1e-6 s) before a time counts as at that time.
+
+    Parameters
+    ----------
+    times_s : array-like of float, shape (n_times,)
+        Event times, seconds of movie time; any order; must be finite.
+    frame_times : array-like of float, shape (n_frames,)
+        Frame presentation times, seconds, strictly increasing (see :func:`frame_times`).
+    after_last : {"raise", "nan"}
+        What to do with times later than the last frame (plus tolerance): raise a
+        ``ValueError`` (default), or return NaN for them so the caller can drop and count them.
+
+    Returns
+    -------
+    next_times : numpy.ndarray of float64, shape (n_times,)
+        Seconds; NaN only where ``after_last="nan"`` and no frame follows.
+    """
+    if after_last not in ("raise", "nan"):
+        raise ValueError(f"after_last must be 'raise' or 'nan', got {after_last!r}.")
+    t = _check_times(times_s)
+    ft = _check_frame_times(frame_times)
+    idx = _next_frame_index(t, ft)
+    beyond = idx == ft.size
+    if beyond.any() and after_last == "raise":
+        raise ValueError(
+            f"{int(beyond.sum())} of {t.size} times are after the last movie frame "
+            f"({ft[-1]:.6f} s), e.g. {t[beyond][0]:.6f} s; they have no frame to show. Is this "
+            "the right movie file, or should those events be dropped?"
+        )
+    out = np.full(t.shape, np.nan)
+    out[~beyond] = ft[idx[~beyond]]
+    return out
+
+
+def _to_rgb(frame, size: int | None) -> np.ndarray:
+    """Convert one decoded frame to RGB, short side resized to ``size``, centre-cropped."""
+    if size is None:
+        return frame.to_ndarray(format="rgb24")
+    w, h = frame.width, frame.height
+    scale = size / min(w, h)
+    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+    rgb = frame.reformat(
+        width=new_w, height=new_h, format="rgb24", interpolation="BICUBIC"
+    ).to_ndarray(format="rgb24")
+    top, left = (new_h - size) // 2, (new_w - size) // 2
+    return rgb[top : top + size, left : left + size]
+
+
+def decode_frames(path, times_s, *, size: int | None = 256, progress: bool = True):
+    """Decode the frames shown at a set of movie times, in one sequential pass.
+
+    For each time the frame shown is the first frame at or after it (the rule of
+    :func:`next_frame_time`). The movie is decoded once, front to back, up to the last needed
+    frame; each frame is decoded at most once, and only the needed ones are converted to RGB
+    and resized (the rest are skipped), so asking for ~10k frames of a 2 h movie costs one
+    decoding pass.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Video file.
+    times_s : array-like of float, shape (n_times,)
+        Event times, seconds of movie time, any order, duplicates allowed.
+    size : int or None
+        Output side length in pixels: each frame is resized (bicubic) so that its short side is
+        ``size`` and then centre-cropped to ``size x size``. ``None`` keeps the native
+        resolution without cropping.
+    progress : bool
+        Show a progress bar over the decoded frames (hidden when not on a terminal).
+
+    Returns
+    -------
+    frames : numpy.ndarray of uint8, shape (n_unique, size, size, 3)
+        RGB frames, one per unique frame needed, in time order
+        (``(n_unique, height, width, 3)`` when ``size`` is None).
+    times : numpy.ndarray of float64, shape (n_unique,)
+        Presentation time (seconds) of each returned frame; map an event to its frame with
+        ``np.searchsorted(times, next_frame_time(event_times, frame_times(path)))``.
+
+    Raises
+    ------
+    ValueError
+        If a time is NaN/infinite or after the last frame (drop those events first), or
+        ``size`` is not a positive integer.
+    """
+    import av
+
+    if size is not None and (int(size) != size or size <= 0):
+        raise ValueError(f"size must be a positive integer or None, got {size!r}.")
+    t = _check_times(times_s)
+    info = probe_video(path)
+    ft = info.frame_times
+    next_frame_time(t, ft, after_last="raise")  # raises for times after the last frame
+    idx = np.unique(_next_frame_index(t, ft))
+    out_times = ft[idx]
+    n = idx.size
+    shape = (size, size) if size is not None else (info.height, info.width)
+    frames = np.empty((n, *shape, 3), dtype=np.uint8)
+    if n == 0:
+        return frames, out_times
+    slot = {int(p): k for k, p in enumerate(info.pts[idx])}  # pts -> output row
+    filled = np.zeros(n, dtype=bool)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame-parallel decoding; order of output is unchanged
+        bar = tqdm(
+            total=int(idx[-1]) + 1, unit="frame", desc=f"decode {Path(info.path).name}",
+            disable=None if progress else True,
+        )
+        with bar:
+            for frame in container.decode(stream):
+                bar.update(1)
+                k = slot.get(frame.pts)
+                if k is None or filled[k]:
+                    continue
+                frames[k] = _to_rgb(frame, size)
+                filled[k] = True
+                if filled.all():
+                    break  # nothing needed after this frame
+    except av.error.FFmpegError as err:
+        raise ValueError(f"Decoding movie file {info.path!r} failed: {err}") from err
+    finally:
+        container.close()
+    if not filled.all():
+        missing = out_times[~filled]
+        raise ValueError(
+            f"The decoder produced no frame for {missing.size} needed timestamps of "
+            f"{info.path!r} (first {missing[0]:.6f} s); the file may be truncated or corrupt."
+        )
+    logger.info(
+        "Decoded %d frames of %s for %d times (%d frames read)",
+        n, info.path, t.size, int(idx[-1]) + 1,
+    )
+    return frames, out_times
