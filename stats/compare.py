@@ -1,0 +1,280 @@
+"""Paired comparisons of two encoding models at each electrode.
+
+Electrode score
+    The mean test r over the electrode's signal bins (:func:`electrode_scores`), per model,
+    over that model's own signal bins. This is what the tables report (``score_a``,
+    ``score_b``, ``delta = score_a - score_b``).
+
+Who is compared (the study's "default winner" rule)
+    A comparison needs at least ``min_signal_bins`` (10) signal bins for *both* models.
+    If only one model has that many, it wins by default: the row gets ``p_value = NaN``
+    and ``default_winner`` = that side ("a" or "b"), and it is kept out of the FDR
+    correction (there is no test to correct). If neither has, the row has
+    ``p_value = NaN`` and no winner.
+
+Test statistic
+    For a tested electrode the statistic is the mean, over the *union* of the two models'
+    signal bins, of ``r_a - r_b``. Using the same bins for both models makes the statistic
+    symmetric under exchanging the models, which the null relies on (comparing each model
+    over its own, selected, bins would not be centred at zero under the null).
+
+p-value (one-sided, "a beats b")
+    ``permutation`` (:func:`paired_permutation_test`): the two models' out-of-fold
+    predictions are exchanged on random blocks of events (:func:`stats.resampling.block_swaps`)
+    and the statistic recomputed; p = (1 + #null >= observed) / (1 + P).
+    ``bootstrap`` (:func:`paired_bootstrap_test`): the statistic is recomputed on each shared
+    bootstrap resample; p = (1 + #(statistic <= 0)) / (1 + B).
+
+Arrays of targets are electrode-major (target ``e * n_bins + b``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ._corr import as_tensor, check_events, default_dtype, r_from_sums, resolve_device
+from .signal import _fold_parts, permutation_pvalues
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["electrode_scores", "paired_permutation_null", "paired_permutation_test",
+           "paired_bootstrap_test", "compare_models"]
+
+
+def _as_eb(x, n_bins: int, name: str, dtype=float) -> np.ndarray:
+    x = np.asarray(x, dtype=dtype)
+    if x.ndim != 1 or n_bins < 1 or x.size % n_bins:
+        raise ValueError(f"{name} must be 1-D electrode-major with {n_bins} bins per electrode, "
+                         f"got shape {x.shape}")
+    return x.reshape(-1, n_bins)
+
+
+def electrode_scores(test_r, signal, n_bins: int):
+    """Mean test r over each electrode's signal bins.
+
+    Parameters
+    ----------
+    test_r : array, shape (n_electrodes * n_bins,)
+        Test r per target, electrode-major.
+    signal : bool array, shape (n_electrodes * n_bins,)
+    n_bins : int
+
+    Returns
+    -------
+    score : ndarray, shape (n_electrodes,)
+        NaN where the electrode has no signal bin.
+    n_signal : ndarray of int, shape (n_electrodes,)
+    """
+    r = _as_eb(test_r, n_bins, "test_r")
+    s = _as_eb(signal, n_bins, "signal", bool)
+    if r.shape != s.shape:
+        raise ValueError(f"test_r and signal differ in shape: {r.shape} vs {s.shape}")
+    n = s.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = np.where(n > 0, (r * s).sum(1) / np.maximum(n, 1), np.nan)
+    return score, n
+
+
+def _union_means(diff: torch.Tensor, union: torch.Tensor) -> torch.Tensor:
+    """(P, E, nb) differences, (E, nb) mask → (P, E) mean over the mask."""
+    w = union / union.sum(1, keepdim=True).clamp(min=1)
+    return torch.einsum("peb,eb->pe", diff, w)
+
+
+def paired_permutation_null(pred_a, pred_b, Y, folds, swaps, union, *, device: str = "cpu",
+                            max_bytes: float = 2e8) -> np.ndarray:
+    """Null of the paired statistic under random exchanges of the two models' predictions.
+
+    Parameters
+    ----------
+    pred_a, pred_b : array, shape (n_events, n_electrodes * n_bins)
+        Out-of-fold predictions of the two models (electrode-major targets).
+    Y : array, shape (n_events, n_electrodes * n_bins)
+        Responses.
+    folds : sequence of Fold
+    swaps : bool array, shape (n_perm, n_events)
+        Where to exchange the predictions (:func:`stats.resampling.block_swaps`); an all-False
+        row gives the observed statistic. Chunks of rows give matching rows of the result.
+    union : bool array, shape (n_electrodes, n_bins)
+        Bins averaged per electrode (the union of both models' signal bins).
+
+    Returns
+    -------
+    null : ndarray, shape (n_perm, n_electrodes)
+        Mean over ``union`` of fold-averaged test r of swapped a minus swapped b.
+    """
+    dev = resolve_device(device)
+    dtype = default_dtype(dev)
+    A = as_tensor(pred_a, dev, dtype)
+    check_events("pred_a", A)
+    n, T = A.shape
+    B = as_tensor(pred_b, dev, dtype)
+    Yt = as_tensor(Y, dev, dtype)
+    check_events("pred_b", B, n)
+    check_events("Y", Yt, n)
+    if B.shape[1] != T or Yt.shape[1] != T:
+        raise ValueError(f"pred_a, pred_b and Y must have the same targets, got {T}, "
+                         f"{B.shape[1]}, {Yt.shape[1]}")
+    U = as_tensor(np.asarray(union, dtype=bool), dev, dtype)
+    if U.ndim != 2 or U.shape[0] * U.shape[1] != T:
+        raise ValueError(f"union must be (n_electrodes, n_bins) covering {T} targets, got "
+                         f"{tuple(U.shape)}")
+    E, nb = U.shape
+    swaps = np.asarray(swaps, dtype=bool)
+    if swaps.ndim != 2 or swaps.shape[1] != n:
+        raise ValueError(f"swaps must have shape (n_perm, {n}), got {swaps.shape}")
+    P = swaps.shape[0]
+    parts = _fold_parts(folds, "test", n)
+    # Fold-level pieces: the swapped sums are the unswapped ones plus S @ (change).
+    pieces = []
+    for idx in parts:
+        ti = torch.as_tensor(idx, device=dev)
+        # One shared centre for a and b (swapping mixes them, so they must shift together).
+        c = 0.5 * (A[ti].mean(0) + B[ti].mean(0))
+        a, b = A[ti] - c, B[ti] - c
+        y = Yt[ti] - Yt[ti].mean(0)
+        d = b - a
+        pieces.append(dict(idx=ti, m=float(idx.size), sy=y.sum(0), syy=(y * y).sum(0),
+                           sa=a.sum(0), saa=(a * a).sum(0), say=(a * y).sum(0),
+                           sb=b.sum(0), sbb=(b * b).sum(0), sby=(b * y).sum(0),
+                           d=d, dsq=b * b - a * a, dy=d * y))
+    batch = max(1, int(max_bytes // (4 * T * torch.tensor([], dtype=dtype).element_size())))
+    out = torch.empty((P, E), dtype=dtype, device=dev)
+    S_all = torch.as_tensor(swaps, device=dev)
+    for s in range(0, P, batch):
+        ra = torch.zeros((min(batch, P - s), T), dtype=dtype, device=dev)
+        rb = torch.zeros_like(ra)
+        for pc in pieces:
+            S = S_all[s:s + batch][:, pc["idx"]].to(dtype)
+            sd, sdsq, sdy = S @ pc["d"], S @ pc["dsq"], S @ pc["dy"]
+            ra += r_from_sums(pc["m"], pc["sa"] + sd, pc["sy"], pc["saa"] + sdsq, pc["syy"],
+                              pc["say"] + sdy)
+            rb += r_from_sums(pc["m"], pc["sb"] - sd, pc["sy"], pc["sbb"] - sdsq, pc["syy"],
+                              pc["sby"] - sdy)
+        diff = ((ra - rb) / len(pieces)).reshape(-1, E, nb)
+        out[s:s + batch] = _union_means(diff, U)
+    return out.cpu().numpy()
+
+
+def _tested(signal_a, signal_b, n_bins, min_signal_bins):
+    sa = _as_eb(signal_a, n_bins, "signal_a", bool)
+    sb = _as_eb(signal_b, n_bins, "signal_b", bool)
+    if sa.shape != sb.shape:
+        raise ValueError(f"signal_a and signal_b differ in shape: {sa.shape} vs {sb.shape}")
+    na, nb_ = sa.sum(1), sb.sum(1)
+    tested = (na >= min_signal_bins) & (nb_ >= min_signal_bins)
+    return sa | sb, tested
+
+
+def paired_permutation_test(pred_a, pred_b, Y, folds, swaps, signal_a, signal_b, n_bins: int,
+                            *, device: str = "cpu"):
+    """One-sided paired permutation test "model a predicts better than model b".
+
+    Parameters
+    ----------
+    pred_a, pred_b, Y : array, shape (n_events, n_electrodes * n_bins)
+    folds : sequence of Fold
+    swaps : bool array, shape (n_perm, n_events)
+    signal_a, signal_b : bool array, shape (n_electrodes * n_bins,)
+    n_bins : int
+
+    Returns
+    -------
+    statistic : ndarray, shape (n_electrodes,)
+        Mean over the union of signal bins of r_a - r_b.
+    p : ndarray, shape (n_electrodes,)
+    """
+    union, _ = _tested(signal_a, signal_b, n_bins, 0)
+    n = np.shape(pred_a)[0]
+    both = np.vstack([np.zeros((1, n), bool), np.asarray(swaps, bool)])
+    null = paired_permutation_null(pred_a, pred_b, Y, folds, both, union, device=device)
+    return null[0], permutation_pvalues(null[0], null[1:])
+
+
+def paired_bootstrap_test(test_r_boot_a, test_r_boot_b, signal_a, signal_b, n_bins: int):
+    """One-sided paired bootstrap test "model a predicts better than model b".
+
+    Parameters
+    ----------
+    test_r_boot_a, test_r_boot_b : array, shape (n_boot, n_electrodes * n_bins)
+        Bootstrapped test r of both models on the *same* resamples.
+    signal_a, signal_b : bool array, shape (n_electrodes * n_bins,)
+    n_bins : int
+
+    Returns
+    -------
+    statistic : ndarray, shape (n_electrodes,)
+        Mean over resamples of the union-bin mean of r_a - r_b.
+    p : ndarray, shape (n_electrodes,)
+        (1 + #resamples with statistic <= 0) / (1 + n_boot).
+    """
+    ta = np.asarray(test_r_boot_a, dtype=float)
+    tb = np.asarray(test_r_boot_b, dtype=float)
+    if ta.shape != tb.shape or ta.ndim != 2:
+        raise ValueError(f"bootstraps of both models must be (n_boot, n_targets) on the same "
+                         f"resamples, got {ta.shape} and {tb.shape}")
+    union, _ = _tested(signal_a, signal_b, n_bins, 0)
+    diff = (ta - tb).reshape(ta.shape[0], *union.shape)
+    w = union / np.maximum(union.sum(1, keepdims=True), 1)
+    stat = (diff * w[None]).sum(2)                                   # (n_boot, n_electrodes)
+    p = (1.0 + (stat <= 0).sum(0)) / (1.0 + stat.shape[0])
+    return stat.mean(0), p
+
+
+def compare_models(test_r_a, test_r_b, signal_a, signal_b, n_bins: int, *,
+                   min_signal_bins: int = 10, method: str = "permutation", pred_a=None,
+                   pred_b=None, Y=None, folds=None, swaps=None, test_r_boot_a=None,
+                   test_r_boot_b=None, device: str = "cpu") -> pd.DataFrame:
+    """Compare two models at every electrode.
+
+    Parameters
+    ----------
+    test_r_a, test_r_b : array, shape (n_electrodes * n_bins,)
+        Observed test r (``CVResult.test_r``).
+    signal_a, signal_b : bool array, shape (n_electrodes * n_bins,)
+        Signal bins of each model.
+    n_bins : int
+    min_signal_bins : int
+        Signal bins both models need for a test (see the module docstring).
+    method : {"permutation", "bootstrap"}
+        ``permutation`` needs ``pred_a, pred_b, Y, folds, swaps``; ``bootstrap`` needs
+        ``test_r_boot_a, test_r_boot_b``.
+
+    Returns
+    -------
+    table : DataFrame, one row per electrode (index 0..n_electrodes-1)
+        ``score_a, score_b, delta, n_signal_a, n_signal_b, p_value, default_winner``
+        (``"a"``, ``"b"`` or ``""``). ``p_value`` is NaN where the electrode was not tested.
+    """
+    score_a, na = electrode_scores(test_r_a, signal_a, n_bins)
+    score_b, nb_ = electrode_scores(test_r_b, signal_b, n_bins)
+    _, tested = _tested(signal_a, signal_b, n_bins, min_signal_bins)
+    E = score_a.size
+    p = np.full(E, np.nan)
+    if tested.any():
+        cols = (np.arange(E * n_bins).reshape(E, n_bins)[tested]).ravel()
+        sa = np.asarray(signal_a, bool)[cols]
+        sb = np.asarray(signal_b, bool)[cols]
+        if method == "permutation":
+            if any(x is None for x in (pred_a, pred_b, Y, folds, swaps)):
+                raise ValueError("comparison='permutation' needs pred_a, pred_b, Y, folds, swaps")
+            _, p_t = paired_permutation_test(np.asarray(pred_a)[:, cols], np.asarray(pred_b)[:, cols],
+                                             np.asarray(Y)[:, cols], folds, swaps, sa, sb, n_bins,
+                                             device=device)
+        elif method == "bootstrap":
+            if test_r_boot_a is None or test_r_boot_b is None:
+                raise ValueError("comparison='bootstrap' needs both models' bootstrapped test r")
+            _, p_t = paired_bootstrap_test(np.asarray(test_r_boot_a)[:, cols],
+                                           np.asarray(test_r_boot_b)[:, cols], sa, sb, n_bins)
+        else:
+            raise ValueError(f"comparison must be 'permutation' or 'bootstrap', got {method!r}")
+        p[tested] = p_t
+    enough_a, enough_b = na >= min_signal_bins, nb_ >= min_signal_bins
+    winner = np.where(enough_a & ~enough_b, "a", np.where(enough_b & ~enough_a, "b", ""))
+    return pd.DataFrame({"score_a": score_a, "score_b": score_b, "delta": score_a - score_b,
+                         "n_signal_a": na, "n_signal_b": nb_, "p_value": p,
+                         "default_winner": winner})

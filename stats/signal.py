@@ -1,0 +1,257 @@
+"""Signal test: which (electrode, time bin) targets does a model predict above chance?
+
+The statistic is the fold-averaged test Pearson r of the cross-validated encoding model
+(``CVResult.test_r``). Its null distribution comes from permutations that break the pairing
+of events and features while keeping the neural signal's autocorrelation
+(:mod:`stats.resampling`). Two modes:
+
+``refit`` (exact, the expensive one)
+    Refit the whole cross-validation on permuted responses, ``CVEngine.fit_permuted(Y,
+    perms)`` with global block permutations (:func:`stats.resampling.block_permutations`).
+    The null includes the alpha selection and the fitting.
+``fast``
+    Keep the fitted models and permute their out-of-fold predictions against the responses
+    inside each fold's test half (:func:`stats.resampling.fold_permutations`), then recompute
+    the fold-averaged test r (:func:`fast_permutation_null`). It asks "is this held-out
+    prediction better than chance?" and costs a few batched products instead of P fits.
+
+p-values use the (1 + count) / (1 + P) convention, so they are never 0 and the test is
+valid at the stated level. :func:`max_over_bins_pvalues` controls the family-wise error
+across an electrode's bins: each bin's r is compared with the null of the maximum over that
+electrode's bins.
+
+Targets are columns of a (n_events, n_targets) response matrix; when a function needs
+electrodes and bins, targets are electrode-major (target ``e * n_bins + b``), which is what
+``responses.reshape(n_events, -1)`` gives for a (events × electrodes × bins) array.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from ._corr import as_tensor, check_events, default_dtype, r_from_sums, resolve_device
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["fast_permutation_null", "fold_average_r", "permutation_pvalues",
+           "max_over_bins_pvalues", "signal_bins", "signal_null", "count_signal_bins"]
+
+
+def _fold_parts(folds, part: str, n_events: int) -> list[np.ndarray]:
+    out = []
+    for k, f in enumerate(folds):
+        idx = np.asarray(getattr(f, part), dtype=np.int64)
+        if idx.size < 2:
+            raise ValueError(f"fold {k} has {idx.size} {part} events; Pearson r needs >= 2")
+        if idx.min() < 0 or idx.max() >= n_events:
+            raise ValueError(f"fold {k} {part} indices out of range for {n_events} events")
+        out.append(idx)
+    if not out:
+        raise ValueError("folds is empty")
+    return out
+
+
+def fast_permutation_null(predictions, Y, folds, perms, *, part: str = "test",
+                          device: str = "cpu", max_bytes: float = 2e8) -> np.ndarray:
+    """Null distribution of the fold-averaged test r by permuting held-out predictions.
+
+    For permutation ``p`` and fold ``k`` with held-out events ``t_k`` (its test half), the
+    statistic is ``r(predictions[t_k], Y[perms[p, t_k]])`` per target, averaged over folds.
+    With the identity permutation this is the observed fold-averaged test r.
+
+    Parameters
+    ----------
+    predictions : array, shape (n_events, n_targets)
+        Out-of-fold predictions (``CVResult.predictions``), same units as ``Y``.
+    Y : array, shape (n_events, n_targets)
+        Responses (µV or z-scored units; r is unit-free).
+    folds : sequence of Fold
+        The folds the predictions came from.
+    perms : int array, shape (n_perm, n_events)
+        Permutations, normally :func:`stats.resampling.fold_permutations` (within each test
+        half). Any chunk of rows gives the matching rows of the whole result.
+    part : {"test", "val"}
+        Held-out half to score.
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    max_bytes : float
+        Memory budget of one batch of gathered responses; permutations are processed in
+        batches that fit.
+
+    Returns
+    -------
+    null : ndarray of float, shape (n_perm, n_targets)
+        Fold-averaged r for each permutation and target.
+    """
+    dev = resolve_device(device)
+    dtype = default_dtype(dev)
+    perms = np.asarray(perms, dtype=np.int64)
+    pred = as_tensor(predictions, dev, dtype)
+    check_events("predictions", pred)
+    n, T = pred.shape
+    Yt = as_tensor(Y, dev, dtype)
+    check_events("Y", Yt, n)
+    if Yt.shape[1] != T:
+        raise ValueError(f"Y has {Yt.shape[1]} targets but predictions have {T}")
+    if perms.ndim != 2 or perms.shape[1] != n:
+        raise ValueError(f"perms must have shape (n_perm, {n}), got {perms.shape}")
+    if perms.size and (perms.min() < 0 or perms.max() >= n):
+        raise ValueError(f"perms must hold event indices 0..{n - 1}")
+    # r is invariant to shifting Y by a constant: centring once tames float32 cancellation.
+    Yt = Yt - Yt.mean(0, keepdim=True)
+    P = perms.shape[0]
+    parts = _fold_parts(folds, part, n)
+    out = torch.zeros((P, T), dtype=dtype, device=dev)
+    for idx in parts:
+        m = idx.size
+        a = pred[torch.as_tensor(idx, device=dev)]
+        a = a - a.mean(0, keepdim=True)
+        saa = (a * a).sum(0)
+        batch = max(1, int(max_bytes // (m * T * a.element_size())))
+        p_idx = torch.as_tensor(perms[:, idx], device=dev)
+        for s in range(0, P, batch):
+            yp = Yt[p_idx[s:s + batch]]                    # (pb, m, T)
+            sab = torch.einsum("mt,pmt->pt", a, yp)
+            sb = yp.sum(1)
+            sbb = (yp * yp).sum(1)
+            # a is centred, so Σa = 0 and Σab is already the covariance sum.
+            out[s:s + batch] += r_from_sums(float(m), torch.zeros_like(sb), sb, saa, sbb, sab)
+    out /= len(parts)
+    return out.cpu().numpy()
+
+
+def fold_average_r(predictions, Y, folds, *, part: str = "test", device: str = "cpu"):
+    """Fold-averaged Pearson r of held-out predictions, shape (n_targets,).
+
+    The observed statistic matching :func:`fast_permutation_null` (its identity permutation).
+    """
+    n = np.shape(predictions)[0]
+    return fast_permutation_null(predictions, Y, folds, np.arange(n)[None], part=part,
+                                 device=device)[0]
+
+
+def permutation_pvalues(observed, null, tail: str = "greater") -> np.ndarray:
+    """Permutation p-values with the (1 + count) / (1 + P) convention.
+
+    Parameters
+    ----------
+    observed : array, shape (...)
+        Observed statistic per target.
+    null : array, shape (n_perm, ...)
+        Null statistics, one row per permutation.
+    tail : {"greater", "less", "two-sided"}
+        ``greater`` counts null >= observed; ``two-sided`` compares absolute values.
+
+    Returns
+    -------
+    p : ndarray, shape (...)
+        In (0, 1]; NaN where the observed value is NaN.
+    """
+    observed = np.asarray(observed, dtype=float)
+    null = np.asarray(null, dtype=float)
+    if null.shape[1:] != observed.shape:
+        raise ValueError(f"null has shape {null.shape}; expected (n_perm, *{observed.shape})")
+    if tail == "greater":
+        count = (null >= observed).sum(0)
+    elif tail == "less":
+        count = (null <= observed).sum(0)
+    elif tail == "two-sided":
+        count = (np.abs(null) >= np.abs(observed)).sum(0)
+    else:
+        raise ValueError(f"tail must be 'greater', 'less' or 'two-sided', got {tail!r}")
+    p = (1.0 + count) / (1.0 + null.shape[0])
+    return np.where(np.isnan(observed), np.nan, p)
+
+
+def max_over_bins_pvalues(observed, null, n_bins: int) -> np.ndarray:
+    """Family-wise p-values across each electrode's bins (max statistic).
+
+    Each bin's observed r is compared with the null distribution of the *maximum* r over
+    the bins of its electrode, which controls the chance that any bin of the electrode
+    passes by luck.
+
+    Parameters
+    ----------
+    observed : array, shape (n_targets,)
+        Electrode-major targets, ``n_targets = n_electrodes * n_bins``.
+    null : array, shape (n_perm, n_targets)
+    n_bins : int
+        Bins per electrode.
+
+    Returns
+    -------
+    p : ndarray, shape (n_targets,)
+    """
+    observed = np.asarray(observed, dtype=float)
+    null = np.asarray(null, dtype=float)
+    T = observed.shape[0]
+    if n_bins < 1 or T % n_bins:
+        raise ValueError(f"{T} targets cannot be split into electrodes of n_bins={n_bins} bins")
+    E = T // n_bins
+    max_null = null.reshape(null.shape[0], E, n_bins).max(2)          # (P, E)
+    obs = observed.reshape(E, n_bins)
+    count = (max_null[:, :, None] >= obs[None]).sum(0)
+    return ((1.0 + count) / (1.0 + null.shape[0])).reshape(T)
+
+
+def signal_bins(method: str = "permutation", *, pvalues=None, val_lo=None,
+                alpha: float = 0.05) -> np.ndarray:
+    """Which targets carry signal.
+
+    Parameters
+    ----------
+    method : {"permutation", "bootstrap_ci"}
+        ``permutation``: p < ``alpha`` (the default, the study's figure).
+        ``bootstrap_ci``: lower bound of the validation-r bootstrap CI > 0 (what the
+        released code does).
+    pvalues : array, shape (n_targets,), optional
+        Needed for ``permutation``.
+    val_lo : array, shape (n_targets,), optional
+        Needed for ``bootstrap_ci`` (``bootstrap_summary(...)["val_lo"]``).
+    alpha : float
+        Level of the permutation test.
+
+    Returns
+    -------
+    signal : ndarray of bool, shape (n_targets,)
+    """
+    if method == "permutation":
+        if pvalues is None:
+            raise ValueError("signal='permutation' needs pvalues (run the permutation test)")
+        return np.nan_to_num(np.asarray(pvalues, dtype=float), nan=1.0) < alpha
+    if method == "bootstrap_ci":
+        if val_lo is None:
+            raise ValueError("signal='bootstrap_ci' needs val_lo (run the bootstrap)")
+        return np.nan_to_num(np.asarray(val_lo, dtype=float), nan=-np.inf) > 0
+    raise ValueError(f"signal must be 'permutation' or 'bootstrap_ci', got {method!r}")
+
+
+def count_signal_bins(signal, n_bins: int) -> np.ndarray:
+    """Signal bins per electrode: (n_electrodes * n_bins,) bool → (n_electrodes,) int."""
+    signal = np.asarray(signal, dtype=bool)
+    if signal.ndim != 1 or signal.size % n_bins:
+        raise ValueError(f"signal of shape {signal.shape} is not electrode-major with "
+                         f"{n_bins} bins per electrode")
+    return signal.reshape(-1, n_bins).sum(1)
+
+
+def signal_null(mode: str, Y, perms, *, folds=None, predictions=None, engine=None,
+                device: str = "cpu") -> np.ndarray:
+    """Null test r for either mode, shape (n_perm, n_targets).
+
+    ``mode="refit"`` calls ``engine.fit_permuted(Y, perms)`` (perms: global block
+    permutations); ``mode="fast"`` calls :func:`fast_permutation_null` (perms: within-fold
+    permutations, needs ``predictions`` and ``folds``).
+    """
+    if mode == "refit":
+        if engine is None:
+            raise ValueError("stats.mode='refit' needs the CVEngine of the model")
+        return np.asarray(engine.fit_permuted(Y, perms)[0])
+    if mode == "fast":
+        if predictions is None or folds is None:
+            raise ValueError("stats.mode='fast' needs the out-of-fold predictions and folds")
+        return fast_permutation_null(predictions, Y, folds, perms, device=device)
+    raise ValueError(f"stats.mode must be 'refit' or 'fast', got {mode!r}")
