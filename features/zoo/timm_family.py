@@ -1,0 +1,72 @@
+"""timm vision models: the pooled pre-classifier features.
+
+``spec.arch`` is a timm model name, optionally with a pretrained tag
+(``beit_base_patch16_224.in22k_ft_in22k_in1k``, ``convnext_base.fb_in22k``); ``spec.weights``
+may be a local checkpoint file (loaded through timm's ``pretrained_cfg_overlay``);
+``spec.config`` is passed to ``timm.create_model`` as keyword arguments (architecture
+overrides). Output: ``model(x)`` with ``num_classes=0``, i.e. the pooled features,
+shape (n, model.num_features). Images are preprocessed with the model's timm data config
+(input size, interpolation, crop_pct, mean, std).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import torch
+
+from . import register_family
+from .base import Extractor, preprocess_images, seeded, unknown_choice
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["TimmExtractor"]
+
+
+@register_family("timm")
+class TimmExtractor(Extractor):
+    """A timm image model; ``init="random"`` = ``pretrained=False`` after ``torch.manual_seed(spec.seed)``."""
+
+    supported_inputs = ("image",)
+
+    def __init__(self, spec, device="cpu"):
+        super().__init__(spec, device)
+        import timm
+        from timm.data import resolve_data_config
+
+        sid = spec.id
+        if not spec.arch:
+            raise ValueError(f"model {sid!r}: family 'timm' needs 'arch' (a timm model name, see timm.list_models())")
+        if not timm.is_model(spec.arch.split(".")[0]):
+            raise unknown_choice(sid, "timm architecture", spec.arch, timm.list_models(),
+                                 hint="see timm.list_models()")
+        kwargs = dict(spec.config)
+        if spec.init == "trained":
+            if spec.weights:
+                if not os.path.isfile(spec.weights):
+                    raise FileNotFoundError(f"model {sid!r}: checkpoint file {spec.weights!r} does not exist")
+                kwargs["pretrained_cfg_overlay"] = dict(file=spec.weights)
+            try:
+                model = timm.create_model(spec.arch, pretrained=True, num_classes=0, **kwargs)
+            except RuntimeError as e:
+                raise ValueError(
+                    f"model {sid!r}: could not load weights "
+                    f"{spec.weights or 'timm default for ' + spec.arch!r} into timm architecture "
+                    f"{spec.arch!r}: {str(e).splitlines()[0][:500]}"
+                ) from e
+        else:
+            with seeded(spec.seed):
+                model = timm.create_model(spec.arch, pretrained=False, num_classes=0, **kwargs)
+        self.model = model.to(self.device).eval()
+        dc = resolve_data_config(model=model)
+        self._pre = dict(
+            size=tuple(dc["input_size"][1:]), mean=dc["mean"], std=dc["std"],
+            interpolation=dc.get("interpolation", "bicubic"), crop_pct=dc.get("crop_pct", 1.0),
+            resize_mode="squash" if dc.get("crop_mode") == "squash" else "shortest",
+        )
+
+    def encode_images(self, images: np.ndarray) -> torch.Tensor:
+        """uint8 (n, H, W, 3) -> (n, model.num_features)."""
+        return self.model(preprocess_images(images, device=self.device, **self._pre))
