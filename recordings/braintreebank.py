@@ -1,0 +1,610 @@
+"""Reader for the Brain Treebank dataset (Wang et al., NeurIPS 2024).
+
+The on-disk layout (see ``braintreebank-format.md`` in the shared reference notes)::
+
+    ROOT/all_subject_data/sub_<N>_trial<XXX>.h5     (or ROOT/sub_<N>_trial<XXX>.h5)
+    ROOT/electrode_labels/sub_<N>/electrode_labels.json
+    ROOT/corrupted_elec.json
+    ROOT/localization/sub_<N>/depth-wm.csv
+    ROOT/subject_metadata/sub_<N>_trial<XXX>_metadata.json
+    ROOT/subject_timings/sub_<N>_trial<XXX>_timings.csv
+    ROOT/transcripts/<movie>/features.csv
+
+Everything here returns arrays and tables; nothing is cached on disk. Signals are read lazily,
+one slice of one channel at a time, because a session is several GB.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "BrainTreebank",
+    "Recording",
+    "clean_label",
+    "estimate_sfreq",
+    "is_trigger_label",
+    "movie_to_sample",
+    "select_electrodes",
+    "shaft_and_contact",
+]
+
+#: Sampling rates found in the release (sub_9 runs at ~1024 Hz, every other session at 2048 Hz).
+KNOWN_SFREQS = (1024.0, 2048.0)
+_SFREQ_TOLERANCE = 0.03
+_H5_RE = re.compile(r"^sub_(\d+)_trial(\d+)\.h5$")
+_CONTACT_RE = re.compile(r"^(.*?)(\d+)$")
+
+
+# --------------------------------------------------------------------------------------------
+# Labels
+# --------------------------------------------------------------------------------------------
+def clean_label(raw: str) -> str:
+    """Remove the marker characters ``*`` and ``#`` and surrounding whitespace from a label.
+
+    ``"F1*0Fa5"`` becomes ``"F10Fa5"``, ``"RT2aA11#"`` becomes ``"RT2aA11"``. Underscores are
+    kept (Neuroprobe's rule), so that labels stay unique.
+    """
+    if not isinstance(raw, str):
+        raise TypeError(f"electrode label must be a string, got {raw!r} ({type(raw).__name__})")
+    return raw.replace("*", "").replace("#", "").strip()
+
+
+def shaft_and_contact(label: str) -> tuple[str, int]:
+    """Split a (cleaned) label into its shaft and its 1-based contact number.
+
+    The shaft is the label minus its trailing integer: ``"F10Fa13"`` -> ``("F10Fa", 13)``.
+
+    Raises
+    ------
+    ValueError
+        If the label does not end in an integer or has nothing before it.
+    """
+    cleaned = clean_label(label)
+    match = _CONTACT_RE.match(cleaned)
+    if match is None or not match.group(1):
+        raise ValueError(
+            f"electrode label {label!r} has no shaft name followed by a trailing contact number "
+            "(expected e.g. 'T1aIb4'); it cannot be placed on a shaft"
+        )
+    return match.group(1), int(match.group(2))
+
+
+def is_trigger_label(label: str) -> bool:
+    """True for non-neural channels: the cleaned, upper-cased label starts with DC or TRIG."""
+    upper = clean_label(label).upper()
+    return upper.startswith("DC") or upper.startswith("TRIG")
+
+
+def select_electrodes(
+    labels: Sequence[str], corrupted, rereference: str | None = "laplacian"
+) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """Choose the electrodes that enter the analysis.
+
+    Trigger/DC channels and corrupted channels are dropped. With ``rereference="laplacian"``
+    only electrodes whose two shaft neighbours (contact - 1 and contact + 1) are both clean are
+    kept: the BrainBERT/PopT ``get_clean_laplacian_electrodes`` rule.
+
+    Parameters
+    ----------
+    labels : sequence of str, length n_channels
+        Every label of the subject (raw or cleaned), in h5 channel order.
+    corrupted : iterable of str
+        Labels of corrupted channels (raw or cleaned).
+    rereference : {"laplacian", None, "none"}
+        Re-referencing scheme the selection is for.
+
+    Returns
+    -------
+    kept : list of str
+        Cleaned labels of the kept electrodes, in channel order.
+    neighbours : dict of str to (str, str)
+        For Laplacian, each kept label -> (label of contact - 1, label of contact + 1);
+        empty otherwise.
+    """
+    cleaned = [clean_label(label) for label in labels]
+    duplicates = sorted({label for label in cleaned if cleaned.count(label) > 1})
+    if duplicates:
+        raise ValueError(
+            f"electrode labels are not unique after cleaning: {duplicates}; "
+            "a channel cannot be addressed by its label"
+        )
+    bad = {clean_label(label) for label in corrupted}
+    clean = [label for label in cleaned if not is_trigger_label(label) and label not in bad]
+    if rereference in (None, "none"):
+        return clean, {}
+    if rereference != "laplacian":
+        raise ValueError(f"rereference must be 'laplacian' or None, got {rereference!r}")
+    by_position: dict[tuple[str, int], str] = {}
+    for label in clean:
+        try:
+            by_position[shaft_and_contact(label)] = label
+        except ValueError:
+            logger.warning("electrode %r has no contact number: left out of the Laplacian set", label)
+    kept, neighbours = [], {}
+    for label in clean:
+        try:
+            shaft, contact = shaft_and_contact(label)
+        except ValueError:
+            continue
+        lower = by_position.get((shaft, contact - 1))
+        upper = by_position.get((shaft, contact + 1))
+        if lower is not None and upper is not None:
+            kept.append(label)
+            neighbours[label] = (lower, upper)
+    logger.info(
+        "selected %d of %d channels (%d clean, Laplacian needs both shaft neighbours)",
+        len(kept), len(cleaned), len(clean),
+    )
+    return kept, neighbours
+
+
+# --------------------------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------------------------
+def _timing_arrays(timings: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    missing = [c for c in ("movie_time", "index") if c not in timings.columns]
+    if missing:
+        raise ValueError(
+            f"timings table lacks column(s) {missing}; it needs 'movie_time' (s) and 'index' "
+            "(neural sample); read it with BrainTreebank.timings()"
+        )
+    movie_time = timings["movie_time"].to_numpy(dtype=np.float64)
+    index = timings["index"].to_numpy(dtype=np.float64)
+    if len(movie_time) < 2:
+        raise ValueError(f"timings table has {len(movie_time)} trigger row(s); at least 2 needed")
+    return movie_time, index
+
+
+def estimate_sfreq(timings: pd.DataFrame) -> float:
+    """Estimate the neural sampling rate of a session from its trigger table.
+
+    The median of Δindex / Δmovie_time over consecutive triggers with Δmovie_time > 0.01 s
+    (pauses, where movie time stands still, are skipped), snapped to 1024 or 2048 Hz.
+
+    Parameters
+    ----------
+    timings : DataFrame
+        Columns ``movie_time`` (s) and ``index`` (samples), as from ``BrainTreebank.timings``.
+
+    Returns
+    -------
+    sfreq : float
+        1024.0 or 2048.0 (Hz).
+    """
+    movie_time, index = _timing_arrays(timings)
+    d_time, d_index = np.diff(movie_time), np.diff(index)
+    moving = d_time > 0.01
+    if not moving.any():
+        raise ValueError(
+            "cannot estimate the sampling rate: no two consecutive triggers are more than "
+            "10 ms of movie time apart"
+        )
+    rate = float(np.median(d_index[moving] / d_time[moving]))
+    for known in KNOWN_SFREQS:
+        if abs(rate - known) <= _SFREQ_TOLERANCE * known:
+            return known
+    raise ValueError(
+        f"the trigger table gives a sampling rate of {rate:.1f} Hz, not within "
+        f"{_SFREQ_TOLERANCE:.0%} of any known rate {KNOWN_SFREQS}; check the timings file or "
+        "pass sfreq explicitly"
+    )
+
+
+def _nearest_trigger(movie_time: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Index of the nearest trigger for each time, ties and repeats resolved as ``argmin``."""
+    if np.all(np.diff(movie_time) >= 0):
+        right = np.searchsorted(movie_time, times, side="left").clip(1, len(movie_time) - 1)
+        left = right - 1
+        # argmin returns the first of equal values: move to the first copy of movie_time[left]
+        left = np.searchsorted(movie_time, movie_time[left], side="left")
+        take_left = np.abs(times - movie_time[left]) <= np.abs(movie_time[right] - times)
+        return np.where(take_left, left, right)
+    logger.warning("trigger movie times are not sorted: using a brute-force nearest search")
+    out = np.empty(len(times), dtype=np.int64)
+    for start in range(0, len(times), 256):
+        block = times[start : start + 256]
+        out[start : start + 256] = np.argmin(np.abs(movie_time[None, :] - block[:, None]), axis=1)
+    return out
+
+
+def movie_to_sample(movie_times, timings: pd.DataFrame, sfreq: float) -> np.ndarray:
+    """Map movie times to neural sample indices with the nearest trigger.
+
+    For each time t the trigger k minimising ``|movie_time_k - t|`` is found (as the official
+    quickstart and PopT do) and the sample is ``round(index_k + (t - movie_time_k) * sfreq)``.
+    The movie was paused during recording, so no single linear fit is valid. This is the one
+    alignment function of the project.
+
+    Parameters
+    ----------
+    movie_times : array-like of float, shape (n_times,)
+        Movie times (s).
+    timings : DataFrame
+        Trigger table with ``movie_time`` (s) and ``index`` (samples).
+    sfreq : float
+        Sampling rate (Hz), e.g. from :func:`estimate_sfreq`.
+
+    Returns
+    -------
+    samples : ndarray of float64, shape (n_times,)
+        Neural sample indices (whole numbers), NaN for times outside
+        [first trigger, last trigger] and for NaN times.
+    """
+    movie_time, index = _timing_arrays(timings)
+    times = np.atleast_1d(np.asarray(movie_times, dtype=np.float64))
+    out = np.full(times.shape, np.nan)
+    inside = np.isfinite(times) & (times >= movie_time.min()) & (times <= movie_time.max())
+    k = _nearest_trigger(movie_time, times[inside])
+    out[inside] = np.round(index[k] + (times[inside] - movie_time[k]) * sfreq)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Signals
+# --------------------------------------------------------------------------------------------
+class Recording:
+    """One session's h5 file, opened read-only; a context manager.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``sub_<N>_trial<XXX>.h5`` file.
+    labels : sequence of str, length n_channels
+        The subject's electrode labels (raw or cleaned) in channel order; label i is
+        dataset ``data/electrode_i``.
+    sfreq : float
+        Sampling rate (Hz).
+
+    Attributes
+    ----------
+    labels : list of str
+        Cleaned label per channel index.
+    n_samples : int
+        Length of every channel (samples).
+    sfreq : float
+        Sampling rate (Hz).
+    """
+
+    def __init__(self, path, labels: Sequence[str], sfreq: float):
+        self.path = Path(path)
+        self.labels = [clean_label(label) for label in labels]
+        self.sfreq = float(sfreq)
+        if not self.sfreq > 0:
+            raise ValueError(f"{self.path}: sampling rate must be positive, got {sfreq!r}")
+        if not self.path.is_file():
+            raise FileNotFoundError(f"no recording file at {self.path}")
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError as err:
+            raise OSError(f"{self.path} is not a readable HDF5 file: {err}") from err
+        try:
+            self._datasets = self._validate()
+        except Exception:
+            self._file.close()
+            raise
+        self._index = {}
+        for i, label in enumerate(self.labels):
+            self._index.setdefault(label, []).append(i)
+
+    def _validate(self) -> list:
+        group = self._file.get("data")
+        if not isinstance(group, h5py.Group):
+            raise ValueError(f"{self.path} has no group 'data' (expected data/electrode_0..K-1)")
+        n_labels = len(self.labels)
+        n_channels = sum(1 for key in group if re.fullmatch(r"electrode_\d+", key))
+        expected = {f"electrode_{i}" for i in range(n_channels)}
+        if not expected <= set(group):
+            missing = sorted(expected - set(group), key=lambda k: int(k.split("_")[1]))
+            raise ValueError(f"{self.path}: datasets {missing[:5]} missing from group 'data'")
+        if n_channels == n_labels + 1:
+            # sub_1 quirk: one trailing channel beyond the label list; the dataset authors say
+            # it is to be ignored.
+            logger.info("%s: ignoring the extra channel electrode_%d (no label)", self.path, n_labels)
+        elif n_channels != n_labels:
+            raise ValueError(
+                f"{self.path} holds {n_channels} channels (data/electrode_*) but the label list "
+                f"has {n_labels} labels; they must agree (one extra channel is tolerated)"
+            )
+        datasets = [group[f"electrode_{i}"] for i in range(n_labels)]
+        lengths = {ds.shape for ds in datasets}
+        if len(lengths) != 1 or len(next(iter(lengths))) != 1:
+            raise ValueError(
+                f"{self.path}: channels must be 1-D datasets of equal length, found shapes "
+                f"{sorted(lengths)[:4]}"
+            )
+        return datasets
+
+    @property
+    def n_samples(self) -> int:
+        return int(self._datasets[0].shape[0]) if self._datasets else 0
+
+    def channel_index(self, label: str) -> int:
+        """Channel index (h5 dataset number) of a label; error if absent or ambiguous."""
+        found = self._index.get(clean_label(label), [])
+        if len(found) != 1:
+            what = "is not in" if not found else "appears more than once in"
+            raise KeyError(f"electrode {label!r} {what} the label list of {self.path}")
+        return found[0]
+
+    def read(self, channels: Sequence[int], start: int, stop: int) -> np.ndarray:
+        """Read samples ``start:stop`` of the given channels.
+
+        Parameters
+        ----------
+        channels : sequence of int
+            Channel indices (positions in the label list).
+        start, stop : int
+            Sample range, 0 <= start <= stop <= n_samples.
+
+        Returns
+        -------
+        data : ndarray of float32, shape (n_channels, stop - start)
+            Voltage (µV).
+
+        Raises
+        ------
+        ValueError
+            If the range is outside the recording, or the signal holds NaN or inf.
+        """
+        start, stop = int(start), int(stop)
+        if not 0 <= start <= stop <= self.n_samples:
+            raise ValueError(
+                f"{self.path}: sample range [{start}, {stop}) is outside the recording "
+                f"[0, {self.n_samples})"
+            )
+        out = np.empty((len(channels), stop - start), dtype=np.float32)
+        for row, channel in enumerate(channels):
+            if not 0 <= channel < len(self._datasets):
+                raise IndexError(f"{self.path}: channel {channel} not in 0..{len(self._datasets) - 1}")
+            if stop > start:
+                self._datasets[channel].read_direct(out[row], np.s_[start:stop])
+        bad = ~np.isfinite(out)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            channel = channels[row]
+            raise ValueError(
+                f"{self.path}: electrode {self.labels[channel]!r} (electrode_{channel}) holds "
+                f"{out[row, col]} at sample {start + col}; the signal must be finite "
+                "(mark the electrode corrupted to skip it)"
+            )
+        return out
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "Recording":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"Recording({str(self.path)!r}, {len(self.labels)} channels, "
+            f"{self.n_samples} samples at {self.sfreq:g} Hz)"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Dataset root
+# --------------------------------------------------------------------------------------------
+def _read_json(path: Path, what: str):
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} at {path}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} ({what}) is not valid JSON: {err}") from err
+
+
+class BrainTreebank:
+    """A Brain Treebank dataset root (the real release or a synthetic copy of its layout).
+
+    Parameters
+    ----------
+    root : path-like
+        Folder holding ``electrode_labels/``, ``subject_timings/``, ... and the h5 files
+        (in ``all_subject_data/`` or directly in the root).
+    """
+
+    def __init__(self, root):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"Brain Treebank root {self.root} is not a folder")
+
+    def __repr__(self) -> str:
+        return f"BrainTreebank({str(self.root)!r})"
+
+    # -- files ------------------------------------------------------------------------------
+    def _h5_files(self) -> dict[tuple[int, int], Path]:
+        found: dict[tuple[int, int], Path] = {}
+        for folder in (self.root / "all_subject_data", self.root):
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                match = _H5_RE.match(path.name)
+                if match:
+                    found.setdefault((int(match.group(1)), int(match.group(2))), path)
+        return found
+
+    def subjects(self) -> list[int]:
+        """Subject numbers with at least one h5 file, sorted."""
+        return sorted({subject for subject, _ in self._h5_files()})
+
+    def trials(self, subject: int) -> list[int]:
+        """Trial numbers of a subject's h5 files, sorted."""
+        return sorted(trial for s, trial in self._h5_files() if s == subject)
+
+    def h5_path(self, subject: int, trial: int) -> Path:
+        """Path of ``sub_<subject>_trial<trial:03d>.h5``.
+
+        Looked for in ``root/all_subject_data/`` then ``root/``; a folder of that name holding
+        the file (as some unzip tools leave it) is looked into.
+        """
+        name = f"sub_{subject}_trial{trial:03d}.h5"
+        tried = []
+        for folder in (self.root / "all_subject_data", self.root):
+            candidate = folder / name
+            if candidate.is_dir():
+                candidate = candidate / name
+            tried.append(str(candidate))
+            if candidate.is_file():
+                return candidate
+        raise FileNotFoundError(f"no recording {name} for subject {subject}; looked at {tried}")
+
+    # -- electrodes -------------------------------------------------------------------------
+    def raw_labels(self, subject: int) -> list[str]:
+        """The subject's labels as stored, in channel order."""
+        path = self.root / "electrode_labels" / f"sub_{subject}" / "electrode_labels.json"
+        labels = _read_json(path, f"electrode label list of subject {subject}")
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise ValueError(f"{path} must hold a JSON list of label strings")
+        return labels
+
+    def labels(self, subject: int) -> list[str]:
+        """The subject's cleaned labels, in channel order."""
+        return [clean_label(label) for label in self.raw_labels(subject)]
+
+    def corrupted(self, subject: int) -> set[str]:
+        """Cleaned labels listed for ``sub_<subject>`` in ``corrupted_elec.json``.
+
+        A missing file gives a warning and an empty set; a missing key an empty set.
+        """
+        path = self.root / "corrupted_elec.json"
+        if not path.is_file():
+            logger.warning("no %s: no electrode is treated as corrupted", path)
+            return set()
+        table = _read_json(path, "corrupted electrode list")
+        if not isinstance(table, dict):
+            raise ValueError(f"{path} must hold a JSON object {{'sub_N': [labels]}}")
+        entries = table.get(f"sub_{subject}", [])
+        if not isinstance(entries, list):
+            raise ValueError(f"{path}: entry 'sub_{subject}' must be a list of labels")
+        return {clean_label(label) for label in entries}
+
+    def localization(self, subject: int) -> pd.DataFrame:
+        """``depth-wm.csv`` indexed by cleaned ``Electrode``, all columns kept.
+
+        Columns include ``L, P, I`` (native-space mm), ``DesikanKilliany``, ``Destrieux``,
+        ``Hemisphere``. Row order is not channel order: join on the index.
+        """
+        path = self.root / "localization" / f"sub_{subject}" / "depth-wm.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"no localization table for subject {subject} at {path}")
+        table = pd.read_csv(path)
+        if "Electrode" not in table.columns:
+            raise ValueError(f"{path} has no 'Electrode' column (columns: {list(table.columns)})")
+        table["Electrode"] = table["Electrode"].astype(str).map(clean_label)
+        duplicated = table["Electrode"].duplicated()
+        if duplicated.any():
+            logger.warning(
+                "%s: electrodes %s appear more than once; keeping the first row",
+                path, sorted(set(table.loc[duplicated, "Electrode"])),
+            )
+            table = table.loc[~duplicated]
+        return table.set_index("Electrode")
+
+    # -- session tables ---------------------------------------------------------------------
+    def timings(self, subject: int, trial: int) -> pd.DataFrame:
+        """The session's trigger table, validated.
+
+        Returns
+        -------
+        DataFrame
+            All columns of ``subject_timings/sub_<s>_trial<t>_timings.csv``; ``movie_time``
+            (s, float) and ``index`` (sample, float) numeric and complete, ``index``
+            non-decreasing. Rows with NaN in either are dropped (and counted in the log).
+        """
+        path = self.root / "subject_timings" / f"sub_{subject}_trial{trial:03d}_timings.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"no trigger table for subject {subject} trial {trial} at {path}")
+        table = pd.read_csv(path)
+        missing = [c for c in ("movie_time", "index") if c not in table.columns]
+        if missing:
+            raise ValueError(f"{path} lacks column(s) {missing} (columns: {list(table.columns)})")
+        for column in ("movie_time", "index"):
+            numeric = pd.to_numeric(table[column], errors="coerce")
+            bad = numeric.isna() & table[column].notna()
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise ValueError(
+                    f"{path}: column {column!r} is not numeric at data row {row} "
+                    f"(line {row + 2}): {table[column].iloc[row]!r}"
+                )
+            table[column] = numeric.astype(np.float64)
+        incomplete = table[["movie_time", "index"]].isna().any(axis=1)
+        if incomplete.any():
+            logger.warning("%s: dropped %d row(s) with NaN movie_time or index", path, int(incomplete.sum()))
+            table = table.loc[~incomplete].reset_index(drop=True)
+        if len(table) < 2:
+            raise ValueError(f"{path}: fewer than 2 usable trigger rows")
+        steps = np.diff(table["index"].to_numpy())
+        if (steps < 0).any():
+            row = int(np.flatnonzero(steps < 0)[0]) + 1
+            raise ValueError(
+                f"{path}: 'index' decreases at data row {row} (line {row + 2}): "
+                f"{table['index'].iloc[row - 1]:g} -> {table['index'].iloc[row]:g}; trigger "
+                "sample indices must be non-decreasing"
+            )
+        return table
+
+    def metadata(self, subject: int, trial: int) -> dict:
+        """``subject_metadata/sub_<s>_trial<t>_metadata.json`` as a dict."""
+        path = self.root / "subject_metadata" / f"sub_{subject}_trial{trial:03d}_metadata.json"
+        meta = _read_json(path, f"metadata of subject {subject} trial {trial}")
+        if not isinstance(meta, dict):
+            raise ValueError(f"{path} must hold a JSON object")
+        return meta
+
+    def movie_id(self, subject: int, trial: int) -> str:
+        """Movie id of a session (metadata ``filename``, the transcripts folder name)."""
+        meta = self.metadata(subject, trial)
+        movie = meta.get("filename")
+        if not isinstance(movie, str) or not movie:
+            raise ValueError(
+                f"metadata of subject {subject} trial {trial} has no 'filename' (the movie id); "
+                f"keys: {sorted(meta)}"
+            )
+        return movie
+
+    def transcript(self, movie: str) -> pd.DataFrame:
+        """Word table of a movie, ``transcripts/<movie>/features.csv``.
+
+        The unnamed first column becomes the index. Rows whose ``start`` (movie s) is NaN or
+        infinite (word particles) are dropped and counted in the log; NaN and ±inf in other
+        columns are kept.
+        """
+        path = self.root / "transcripts" / movie / "features.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"no transcript for movie {movie!r}: {path} does not exist")
+        table = pd.read_csv(path, index_col=0)
+        if "start" not in table.columns:
+            raise ValueError(f"{path} has no 'start' column (columns: {list(table.columns)[:12]})")
+        start = pd.to_numeric(table["start"], errors="coerce")
+        if (start.isna() & table["start"].notna()).any():
+            row = int(np.flatnonzero((start.isna() & table["start"].notna()).to_numpy())[0])
+            raise ValueError(f"{path}: 'start' is not numeric at data row {row}: {table['start'].iloc[row]!r}")
+        table["start"] = start
+        unusable = ~np.isfinite(start.to_numpy(dtype=np.float64))
+        if unusable.any():
+            logger.info("%s: dropped %d word(s) without a finite start time", path, int(unusable.sum()))
+            table = table.loc[~unusable]
+        return table
+
+    # -- signals ----------------------------------------------------------------------------
+    def open_recording(self, subject: int, trial: int, sfreq: float | None = None) -> Recording:
+        """Open a session's signal; ``sfreq`` defaults to :func:`estimate_sfreq` of its timings."""
+        if sfreq is None:
+            sfreq = estimate_sfreq(self.timings(subject, trial))
+        return Recording(self.h5_path(subject, trial), self.raw_labels(subject), sfreq)

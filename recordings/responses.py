@@ -1,0 +1,291 @@
+"""Event-locked responses: mean voltage in sliding windows around each event.
+
+For every event, electrode and time bin the response is the mean of the preprocessed signal
+(notched, optionally high-passed, Laplacian re-referenced) over a window centred on the bin
+(200 ms windows every 25 ms from -2 s to +2 s: 161 bins, by default). A session is streamed:
+read per electrode group and per time chunk, filtered with carried state, and averaged with
+cumulative sums, so memory does not grow with the recording length.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .braintreebank import Recording
+from .preprocessing import NOTCH_HZ, StreamingFilter, design_filter, laplacian
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ResponseSet", "bin_times", "event_responses", "window_offsets"]
+
+
+@dataclass
+class ResponseSet:
+    """Event-locked responses of one session.
+
+    Attributes
+    ----------
+    responses : ndarray of float32, shape (n_kept_events, n_electrodes, n_bins)
+        Mean voltage (µV) in each window.
+    kept : ndarray of bool, shape (n_events,)
+        Which input events have a row in ``responses`` (in input order).
+    bin_times : ndarray of float64, shape (n_bins,)
+        Window centres (s from event onset).
+    electrodes : list of str, length n_electrodes
+        Cleaned labels, in the order of the electrode axis.
+    n_dropped : int
+        Events left out because their windows leave the recording (or their sample is NaN).
+    sfreq : float
+        Sampling rate of the recording (Hz).
+    """
+
+    responses: np.ndarray
+    kept: np.ndarray
+    bin_times: np.ndarray
+    electrodes: list
+    n_dropped: int
+    sfreq: float
+
+
+def bin_times(
+    window_s: float = 0.2, step_s: float = 0.025, tmin_s: float = -2.0, tmax_s: float = 2.0
+) -> np.ndarray:
+    """Centres of the response windows.
+
+    Parameters
+    ----------
+    window_s : float
+        Window length (s); only checked here, windows are centred on the returned times.
+    step_s : float
+        Distance between consecutive centres (s).
+    tmin_s, tmax_s : float
+        First and last centre (s from event onset); ``tmax_s`` is included when it falls on
+        the step grid.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_bins,)
+        ``tmin_s + step_s * k``; 161 values with the defaults.
+    """
+    if not window_s > 0 or not step_s > 0:
+        raise ValueError(f"window_s and step_s must be positive, got {window_s} and {step_s}")
+    if tmax_s < tmin_s:
+        raise ValueError(f"tmax_s ({tmax_s}) must not be below tmin_s ({tmin_s})")
+    # the small slack keeps tmax when (tmax - tmin) / step is an integer up to rounding error
+    n_bins = int(np.floor((tmax_s - tmin_s) / step_s + 1e-9)) + 1
+    return tmin_s + step_s * np.arange(n_bins)
+
+
+def window_offsets(times: np.ndarray, window_s: float, sfreq: float) -> tuple[np.ndarray, int]:
+    """Sample geometry of windows centred on ``times``.
+
+    Parameters
+    ----------
+    times : ndarray of float, shape (n_bins,)
+        Window centres (s from event onset).
+    window_s : float
+        Window length (s).
+    sfreq : float
+        Sampling rate (Hz).
+
+    Returns
+    -------
+    starts : ndarray of int64, shape (n_bins,)
+        First sample of each window relative to the event sample:
+        ``round((t - window_s / 2) * sfreq)``.
+    length : int
+        Samples per window, ``round(window_s * sfreq)`` (at least 1).
+    """
+    starts = np.round((np.asarray(times, dtype=np.float64) - window_s / 2.0) * sfreq).astype(np.int64)
+    return starts, max(1, int(round(window_s * sfreq)))
+
+
+class _WindowSet:
+    """Windows of one common length, accumulated as they stream past."""
+
+    def __init__(self, starts: np.ndarray, length: int, rows: np.ndarray, cols: np.ndarray):
+        # starts, rows, cols: shape (n_windows,); output[rows, electrode, cols] gets each mean
+        order = np.argsort(starts + length, kind="stable")
+        self.starts, self.length = starts[order], length
+        self.stops = self.starts + length
+        self.rows, self.cols = rows[order], cols[order]
+
+    def fill(self, out, electrodes, cumsum, base, chunk_start, chunk_stop, last):
+        """Write the means of the windows ending in (chunk_start, chunk_stop] (all if last)."""
+        lo = np.searchsorted(self.stops, chunk_start, side="right")
+        hi = len(self.stops) if last else np.searchsorted(self.stops, chunk_stop, side="right")
+        if hi <= lo:
+            return
+        start = self.starts[lo:hi] - base
+        means = (cumsum[:, start + self.length] - cumsum[:, start]) / self.length
+        out[self.rows[lo:hi, None], electrodes[None, :], self.cols[lo:hi, None]] = means.T
+
+
+def event_responses(
+    recording: Recording,
+    electrodes: Sequence[str],
+    neighbours: Mapping[str, tuple[str, str]] | None,
+    event_samples,
+    *,
+    window_s: float = 0.2,
+    step_s: float = 0.025,
+    tmin_s: float = -2.0,
+    tmax_s: float = 2.0,
+    notch_hz: Sequence[float] | None = NOTCH_HZ,
+    notch_q: float = 30.0,
+    rereference: str | None = "laplacian",
+    highpass_hz: float | None = None,
+    baseline_s: tuple[float, float] | None = None,
+    chunk_s: float = 60.0,
+    group_size: int = 64,
+    progress: bool = True,
+) -> ResponseSet:
+    """Mean preprocessed voltage in windows around each event, for each electrode.
+
+    The signal is notched (``notch_hz``, quality ``notch_q``; causal, from the first sample
+    of the recording, as BrainBERT), optionally high-passed, and Laplacian re-referenced.
+    Because these steps are linear and time-invariant, the re-reference is taken first and
+    the filter run once per output electrode: the result equals notching every contact
+    before re-referencing (up to float32 rounding).
+
+    Parameters
+    ----------
+    recording : Recording
+        Open session.
+    electrodes : sequence of str, length n_electrodes
+        Labels to compute, e.g. from :func:`~recordings.braintreebank.select_electrodes`.
+    neighbours : mapping of str to (str, str) or None
+        Shaft neighbours of each electrode (needed for ``rereference="laplacian"``).
+    event_samples : array-like of float, shape (n_events,)
+        Onset sample of each event (from :func:`~recordings.braintreebank.movie_to_sample`);
+        NaN events are dropped.
+    window_s, step_s, tmin_s, tmax_s : float
+        Window length (s), and centres from ``tmin_s`` to ``tmax_s`` every ``step_s`` (s).
+    notch_hz : sequence of float or None
+        Notch frequencies (Hz); None or empty for no notch.
+    notch_q : float
+        Notch quality factor.
+    rereference : {"laplacian", None}
+        Re-referencing scheme.
+    highpass_hz : float or None
+        Cutoff of an optional 2nd-order Butterworth high-pass (Hz); off by default.
+    baseline_s : (float, float) or None
+        If given, each event's mean over ``[a, b)`` s from onset is subtracted from all its
+        bins (per electrode); off by default, as the study.
+    chunk_s : float
+        Seconds of signal read per step.
+    group_size : int
+        Electrodes filtered together (bounds memory with ``chunk_s``).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    ResponseSet
+    """
+    sfreq = recording.sfreq
+    electrodes = list(electrodes)
+    if not electrodes:
+        raise ValueError("no electrodes to compute responses for")
+    centre = np.array([recording.channel_index(label) for label in electrodes], dtype=np.intp)
+    if rereference == "laplacian":
+        if neighbours is None:
+            raise ValueError("rereference='laplacian' needs the neighbours from select_electrodes")
+        missing = [label for label in electrodes if label not in neighbours]
+        if missing:
+            raise ValueError(f"no Laplacian neighbours given for electrode(s) {missing[:5]}")
+        lower = np.array([recording.channel_index(neighbours[e][0]) for e in electrodes], dtype=np.intp)
+        upper = np.array([recording.channel_index(neighbours[e][1]) for e in electrodes], dtype=np.intp)
+    elif rereference in (None, "none"):
+        lower = upper = None
+    else:
+        raise ValueError(f"rereference must be 'laplacian' or None, got {rereference!r}")
+    if chunk_s <= 0 or group_size < 1:
+        raise ValueError(f"chunk_s and group_size must be positive, got {chunk_s} and {group_size}")
+
+    times = bin_times(window_s, step_s, tmin_s, tmax_s)
+    offsets, n_window = window_offsets(times, window_s, sfreq)
+    first, last = int(offsets[0]), int(offsets[-1]) + n_window
+    if baseline_s is not None:
+        a, b = baseline_s
+        if not b > a:
+            raise ValueError(f"baseline_s must be an interval (a, b) with b > a, got {baseline_s}")
+        base_offset = int(round(a * sfreq))
+        n_base = max(1, int(round((b - a) * sfreq)))
+        first, last = min(first, base_offset), max(last, base_offset + n_base)
+
+    events = np.asarray(event_samples, dtype=np.float64).ravel()
+    kept = np.isfinite(events)
+    samples = np.where(kept, np.round(events), 0).astype(np.int64)
+    kept &= (samples + first >= 0) & (samples + last <= recording.n_samples)
+    n_dropped = int((~kept).sum())
+    if n_dropped:
+        logger.warning(
+            "%s: dropped %d of %d events whose windows [%+.3f, %+.3f] s leave the recording "
+            "(or whose sample is NaN)",
+            recording.path, n_dropped, len(events), first / sfreq, last / sfreq,
+        )
+    samples = samples[kept]
+    n_kept, n_bins = len(samples), len(times)
+    responses = np.zeros((n_kept, len(electrodes), n_bins), dtype=np.float32)
+    result = ResponseSet(responses, kept, times, electrodes, n_dropped, sfreq)
+    if n_kept == 0:
+        return result
+
+    event_rows = np.repeat(np.arange(n_kept), n_bins)
+    windows = [
+        _WindowSet((samples[:, None] + offsets[None, :]).ravel(), n_window, event_rows,
+                   np.tile(np.arange(n_bins), n_kept))
+    ]
+    baseline = None
+    if baseline_s is not None:
+        baseline = np.zeros((n_kept, len(electrodes), 1), dtype=np.float64)
+        windows.append(_WindowSet(samples + base_offset, n_base, np.arange(n_kept), np.zeros(n_kept, np.intp)))
+    targets = [responses] + ([baseline] if baseline is not None else [])
+    end = int(samples.max()) + last  # no sample after this is needed
+    longest = max(w.length for w in windows)
+    chunk = max(1, int(round(chunk_s * sfreq)))
+    sos = design_filter(sfreq, notch_hz, notch_q, highpass_hz)
+
+    groups = [np.arange(i, min(i + group_size, len(electrodes))) for i in range(0, len(electrodes), group_size)]
+    n_chunks = -(-end // chunk)
+    bar = tqdm(total=len(groups) * n_chunks, desc="responses", unit="chunk",
+               disable=(None if progress else True), leave=False)
+    with bar:
+        for group in groups:
+            # rows to read, and where each electrode and neighbour sits among them
+            if lower is None:
+                channels, where = np.unique(centre[group], return_inverse=True)
+            else:
+                channels, where = np.unique(np.concatenate([centre[group], lower[group], upper[group]]),
+                                            return_inverse=True)
+            where = where.reshape(-1, len(group))
+            stream = StreamingFilter(sos, len(group)) if sos is not None else None
+            tail = np.zeros((len(group), 0), dtype=np.float32)
+            for chunk_start in range(0, end, chunk):
+                chunk_stop = min(chunk_start + chunk, end)
+                raw = recording.read(channels, chunk_start, chunk_stop)
+                data = raw[where[0]] if lower is None else laplacian(raw, *where)
+                if stream is not None:
+                    data = stream(data)
+                buffer = np.concatenate([tail, data], axis=1)
+                base = chunk_start - tail.shape[1]
+                cumsum = np.zeros((len(group), buffer.shape[1] + 1), dtype=np.float64)
+                np.cumsum(buffer, axis=1, dtype=np.float64, out=cumsum[:, 1:])
+                for window_set, target in zip(windows, targets):
+                    window_set.fill(target, group, cumsum, base, chunk_start, chunk_stop,
+                                    last=chunk_stop == end)
+                tail = buffer[:, -longest:]
+                bar.update(1)
+    if baseline is not None:
+        responses -= baseline.astype(np.float32)
+    logger.info(
+        "%s: responses of %d events x %d electrodes x %d bins", recording.path, n_kept,
+        len(electrodes), n_bins,
+    )
+    return result
