@@ -102,10 +102,11 @@ class StreamingFilter:
     n_channels : int
         Number of rows of every chunk.
     dtype : numpy dtype
-        Working precision; float32 is about as accurate as the data and faster.
+        Working precision. float64 by default: a low high-pass cutoff in float32 sections
+        errs by ~0.1 % of the signal, and float64 runs as fast with ``sosfilt``.
     """
 
-    def __init__(self, sos: np.ndarray, n_channels: int, dtype=np.float32):
+    def __init__(self, sos: np.ndarray, n_channels: int, dtype=np.float64):
         self.dtype = np.dtype(dtype)
         self.sos = np.asarray(sos, dtype=self.dtype)
         if self.sos.ndim != 2 or self.sos.shape[1] != 6:

@@ -1,0 +1,157 @@
+"""Tests of event-locked responses against slow direct computations."""
+
+import logging
+
+import h5py
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import signal
+
+from recordings.braintreebank import Recording, select_electrodes
+from recordings.preprocessing import NOTCH_HZ, highpass_sos
+from recordings.responses import bin_times, event_responses, window_offsets
+
+LABELS = ["A1", "A2", "A3", "A4", "A5", "A6", "DC4", "B1", "B2", "B3", "B4"]
+
+
+def write_recording(path, sfreq, seconds, seed=0):
+    """An h5 of noise + 60/180 Hz line noise + slow drift per channel; returns the signal (µV)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sfreq)) / sfreq
+    data = rng.normal(0, 20, (len(LABELS), len(t)))
+    data += 40 * np.sin(2 * np.pi * 60 * t) + 10 * np.sin(2 * np.pi * 180 * t + 1)
+    data += 50 * np.sin(2 * np.pi * 0.1 * t + rng.uniform(0, 6, (len(LABELS), 1)))
+    data = data.astype(np.float32)
+    with h5py.File(path, "w") as f:
+        for i, row in enumerate(data):
+            f.create_dataset(f"data/electrode_{i}", data=row)
+    return data
+
+
+def direct_responses(data, labels, electrodes, neighbours, events, sfreq, window_s, times,
+                     highpass_hz=None, baseline_s=None):
+    """Whole-signal filtering with scipy (each contact notched, as BrainBERT), then a loop."""
+    x = data.astype(np.float64)
+    for freq in NOTCH_HZ:
+        b, a = signal.iirnotch(freq, 30, fs=sfreq)
+        x = signal.lfilter(b, a, x, axis=1)
+    if highpass_hz is not None:
+        x = signal.sosfilt(highpass_sos(sfreq, highpass_hz), x, axis=1)
+    row = {label: x[labels.index(label)] for label in labels}
+    n = int(round(window_s * sfreq))
+    out = np.zeros((len(events), len(electrodes), len(times)))
+    for i, event in enumerate(events):
+        for j, label in enumerate(electrodes):
+            y = row[label]
+            if neighbours:
+                lo, hi = neighbours[label]
+                y = y - (row[lo] + row[hi]) / 2
+            for k, t in enumerate(times):
+                start = int(event + round((t - window_s / 2) * sfreq))
+                out[i, j, k] = np.mean(y[start:start + n])
+            if baseline_s is not None:
+                start = int(event + round(baseline_s[0] * sfreq))
+                out[i, j] -= np.mean(y[start:start + int(round((baseline_s[1] - baseline_s[0]) * sfreq))])
+    return out
+
+
+@pytest.fixture(scope="module", params=[2048.0, 1024.0])
+def session(request, tmp_path_factory):
+    sfreq = request.param
+    path = tmp_path_factory.mktemp("rec") / "sub_1_trial000.h5"
+    data = write_recording(path, sfreq, seconds=9.0)
+    electrodes, neighbours = select_electrodes(LABELS, {"A4"})
+    events = np.round(np.array([2.5, 3.1, 4.0, 6.2]) * sfreq) + 3
+    return path, data, sfreq, electrodes, neighbours, events
+
+
+def test_bin_times_defaults():
+    times = bin_times()
+    assert times.shape == (161,) and times[0] == -2.0 and times[80] == 0.0
+    assert np.isclose(times[-1], 2.0)
+    starts, n = window_offsets(times, 0.2, 2048.0)
+    assert n == 410 and starts[80] == -205 and starts[0] == -4301
+
+
+@given(step=st.sampled_from([0.01, 0.025, 0.05, 0.1]), n=st.integers(0, 200),
+       tmin=st.sampled_from([-2.0, -0.5, 0.0, 0.3]))
+def test_bin_times_grid(step, n, tmin):
+    times = bin_times(0.2, step, tmin, tmin + n * step)
+    assert len(times) == n + 1 and times[0] == tmin
+    np.testing.assert_allclose(np.diff(times), step)
+
+
+def test_bin_times_errors():
+    with pytest.raises(ValueError, match="positive"):
+        bin_times(step_s=0)
+    with pytest.raises(ValueError, match="tmax_s"):
+        bin_times(tmin_s=1.0, tmax_s=0.0)
+
+
+def test_laplacian_responses_match_direct(session):
+    path, data, sfreq, electrodes, neighbours, events = session
+    assert electrodes == ["A2", "B2", "B3"]  # A4 corrupted: A3, A5 lose a neighbour
+    with Recording(path, LABELS, sfreq) as rec:
+        got = event_responses(rec, electrodes, neighbours, events, progress=False)
+    assert got.responses.shape == (4, 3, 161) and got.responses.dtype == np.float32
+    assert got.kept.all() and got.n_dropped == 0 and got.electrodes == electrodes
+    expected = direct_responses(data, LABELS, electrodes, neighbours, events, sfreq, 0.2, bin_times())
+    np.testing.assert_allclose(got.responses, expected, atol=2e-3)
+
+
+def test_streaming_does_not_change_the_result(session):
+    path, data, sfreq, electrodes, neighbours, events = session
+    options = dict(window_s=0.1, step_s=0.05, tmin_s=-1.0, tmax_s=1.0, progress=False)
+    with Recording(path, LABELS, sfreq) as rec:
+        whole = event_responses(rec, electrodes, neighbours, events, chunk_s=100.0, **options)
+        small = event_responses(rec, electrodes, neighbours, events, chunk_s=0.037, group_size=1, **options)
+    np.testing.assert_allclose(small.responses, whole.responses, rtol=0, atol=1e-5)
+
+
+def test_options_match_direct(session):
+    path, data, sfreq, electrodes, _, events = session
+    times = bin_times(0.1, 0.05, -1.0, 1.0)
+    with Recording(path, LABELS, sfreq) as rec:
+        got = event_responses(rec, electrodes, None, events, window_s=0.1, step_s=0.05, tmin_s=-1.0,
+                              tmax_s=1.0, rereference=None, highpass_hz=0.5, baseline_s=(-0.5, 0.0),
+                              chunk_s=1.3, progress=False)
+    expected = direct_responses(data, LABELS, electrodes, None, events, sfreq, 0.1, times,
+                                highpass_hz=0.5, baseline_s=(-0.5, 0.0))
+    np.testing.assert_allclose(got.responses, expected, atol=2e-3)
+
+
+def test_events_outside_are_dropped(session, caplog):
+    path, data, sfreq, electrodes, neighbours, events = session
+    trial = np.array([events[0], 1.0 * sfreq, np.nan, events[1], 8.5 * sfreq])
+    with Recording(path, LABELS, sfreq) as rec, caplog.at_level(logging.WARNING):
+        got = event_responses(rec, electrodes, neighbours, trial, progress=False)
+        none = event_responses(rec, electrodes, neighbours, [np.nan], progress=False)
+    assert got.kept.tolist() == [True, False, False, True, False] and got.n_dropped == 3
+    assert "dropped 3 of 5 events" in caplog.text
+    assert got.responses.shape == (2, 3, 161)
+    expected = direct_responses(data, LABELS, electrodes, neighbours, trial[got.kept], sfreq, 0.2, bin_times())
+    np.testing.assert_allclose(got.responses, expected, atol=2e-3)
+    assert none.responses.shape == (0, 3, 161) and none.n_dropped == 1
+
+
+def test_bad_inputs(session, tmp_path):
+    path, data, sfreq, electrodes, neighbours, events = session
+    with Recording(path, LABELS, sfreq) as rec:
+        with pytest.raises(ValueError, match="neighbours"):
+            event_responses(rec, electrodes, None, events, progress=False)
+        with pytest.raises(ValueError, match=r"no Laplacian neighbours .*'A1'"):
+            event_responses(rec, ["A1"], neighbours, events, progress=False)
+        with pytest.raises(KeyError, match="Z9"):
+            event_responses(rec, ["Z9"], None, events, rereference=None, progress=False)
+        with pytest.raises(ValueError, match="baseline_s"):
+            event_responses(rec, electrodes, neighbours, events, baseline_s=(0.0, -0.1), progress=False)
+    broken = data.copy()
+    broken[LABELS.index("A3"), 100] = np.nan  # A3 is a neighbour of A2: its NaN must surface
+    with h5py.File(tmp_path / "nan.h5", "w") as f:
+        for i, row in enumerate(broken):
+            f.create_dataset(f"data/electrode_{i}", data=row)
+    with Recording(tmp_path / "nan.h5", LABELS, sfreq) as rec:
+        with pytest.raises(ValueError, match="electrode 'A3'.*sample 100"):
+            event_responses(rec, electrodes, neighbours, events, progress=False)
