@@ -68,7 +68,7 @@ def _onsets(transcript: pd.DataFrame) -> np.ndarray:
 def _sentence_ids(transcript: pd.DataFrame) -> np.ndarray:
     """Sentence number of each row, int64 ``(n_rows,)``, non-decreasing in row order."""
     sentence = transcript["sentence"].astype(object).where(transcript["sentence"].notna(), None)
-    changed = (sentence != sentence.shift()).to_numpy()
+    changed = (sentence != sentence.shift()).to_numpy(dtype=bool, copy=True)
     if "is_onset" in transcript.columns:
         onset = pd.to_numeric(transcript["is_onset"], errors="coerce").to_numpy() == 1
         changed = changed | onset
