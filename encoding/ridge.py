@@ -1,0 +1,562 @@
+"""Ridge regression cross-validation for many targets at once (torch, CPU or GPU).
+
+The science (fixed by the study): ridge with intercept; features z-scored with the training
+rows' statistics of each fold; one penalty ``alpha`` per target, chosen from a grid by the
+validation Pearson r averaged over folds; the reported score is the test r at that alpha
+averaged over folds (see :mod:`encoding.folds` for the fold scheme).
+
+How it is computed
+------------------
+Per fold, with ``Z`` the z-scored training features (n_train, p), one eigendecomposition
+``ZᵀZ = V diag(s²) Vᵀ`` (or of ``ZZᵀ`` when there are fewer training events than features)
+gives the ridge solution for every alpha::
+
+    Ŷ_eval(α) = Z_eval V diag(1 / (s² + α)) Vᵀ Zᵀ Y_train  (+ training mean of Y)
+
+Everything left of ``Zᵀ Y_train`` depends on the features only, so per fold and alpha the
+engine precomputes ``F_α = Z_eval V diag(1/(s²+α)) Vᵀ Σ⁻¹`` (n_eval, p), with ``Σ⁻¹`` the
+z-scoring scales, and every target then costs one product ``F_α @ R`` where
+``R = X_trainᵀ Y_train`` (minus a rank-one mean term). With the same X for all folds, ``R``
+of each fold is a sum of the products of contiguous event groups, computed once for all
+folds. The validation r of every alpha comes from the centred predictions ``F_α R``; the test
+predictions are formed only at each target's chosen alpha. Decompositions are float64; the
+large products use ``dtype`` (float32 by default, accurate to ~1e-5 in r).
+
+Edge cases
+----------
+* Features constant on a fold's training rows get weight 0 in that fold (their z-scored
+  column is set to 0, as scikit-learn's ``StandardScaler`` + ``Ridge`` effectively do).
+* Targets constant over all events cannot be correlated with anything: ``CVResult.valid`` is
+  False there, their r are 0 and alpha NaN. A target constant only within one validation or
+  test part gets r = 0 in that fold (counted in one logged warning).
+* NaN or inf in X or Y, mismatched rows, or folds that do not fit the data are errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .folds import Fold, contiguous_folds
+from .scoring import _r_and_ok, resolve_device
+
+__all__ = ["DEFAULT_ALPHAS", "CVResult", "CVEngine", "ridge_cv"]
+
+logger = logging.getLogger(__name__)
+
+#: The study's alpha grid: 10^-1 … 10^5.
+DEFAULT_ALPHAS = np.logspace(-1, 5, 7)
+
+# Relative eigenvalue cut: components below this fraction of the largest squared singular
+# value carry rounding noise only; their ridge weight s/(s²+α) is negligible anyway.
+_EIG_RTOL = 1e-12
+# A fold-training standard deviation below this (features are globally standardised first,
+# so 1 is the typical scale) marks a constant feature.
+_CONST_TOL = 1e-10
+
+
+@dataclass
+class CVResult:
+    """Cross-validated ridge scores, one column per target (electrode × bin).
+
+    Attributes
+    ----------
+    test_r : ndarray, float64, shape (n_targets,)
+        Test Pearson r at the chosen alpha, mean over folds.
+    val_r : ndarray, float64, shape (n_targets,)
+        Validation Pearson r at the chosen alpha, mean over folds.
+    alpha : ndarray, float64, shape (n_targets,)
+        Chosen penalty; NaN for invalid (constant) targets.
+    test_r_folds, val_r_folds : ndarray, float64, shape (n_folds, n_targets)
+        Per-fold r at the chosen alpha.
+    predictions : ndarray, float32, shape (n_events, n_targets)
+        Out-of-fold predictions at the chosen alpha, in the units of Y, on every validation
+        and test row; NaN on rows that are in no fold's validation or test part.
+    valid : ndarray, bool, shape (n_targets,)
+        False for targets constant over all events (excluded: r = 0, alpha NaN).
+    val_r_alphas : ndarray, float64, shape (n_alphas, n_targets)
+        Fold-averaged validation r of every alpha (the curve the choice was made on).
+    alphas : ndarray, float64, shape (n_alphas,)
+        The grid.
+    """
+
+    test_r: np.ndarray
+    val_r: np.ndarray
+    alpha: np.ndarray
+    test_r_folds: np.ndarray
+    val_r_folds: np.ndarray
+    predictions: np.ndarray
+    valid: np.ndarray
+    val_r_alphas: np.ndarray
+    alphas: np.ndarray
+
+
+@dataclass
+class _FoldPrep:
+    """What one fold needs from the features (all on the engine's device)."""
+
+    train: torch.Tensor     # (n_train,) long
+    val: torch.Tensor       # (n_val,) long
+    test: torch.Tensor      # (n_test,) long
+    mu: torch.Tensor        # (p,) training mean of the globally standardised features
+    f_val: torch.Tensor     # (n_alphas, n_val, p) centred maps R -> validation predictions
+    m_val: torch.Tensor     # (n_alphas, p) row mean removed from f_val
+    f_test: torch.Tensor    # (n_alphas, n_test, p)
+    m_test: torch.Tensor    # (n_alphas, p)
+    rank: int
+
+
+@dataclass
+class _XState:
+    """Everything derived from the features: per-fold maps and the shared group products."""
+
+    preps: list            # of _FoldPrep
+    xt: list               # per fold (p, n_events) transposed standardised features, or
+    #                        None per fold when shared
+    groups: list | None    # shared X: list of (row index tensor, X_g[rows]ᵀ (p, n_rows))
+    train_groups: list | None  # per fold: indices into groups forming its training rows
+
+
+def _check_finite(name: str, arr: np.ndarray, what: str) -> None:
+    if not np.isfinite(arr).all():
+        row, col = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} has a non-finite value ({arr[row, col]}) at event {row}, "
+                         f"{what} {col}; fill or drop NaN/inf before encoding")
+
+
+def _as_2d_float(name: str, a, what: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_events, n_{what}s), got shape {a.shape}"
+                         + (" (use a[:, None] for a single column)" if a.ndim == 1 else ""))
+    if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
+        raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    a = a.astype(np.float64, copy=False)
+    _check_finite(name, a, what)
+    return a
+
+
+def _standardise_globally(x: np.ndarray) -> np.ndarray:
+    """Per-feature affine rescaling (float64). Fold z-scoring is invariant to it; it only keeps
+    the float32 products well scaled (no large means to cancel)."""
+    sd = x.std(axis=0)
+    sd[sd == 0] = 1.0
+    return (x - x.mean(axis=0)) / sd
+
+
+class CVEngine:
+    """Ridge cross-validation engine: decompose the features once, score many targets.
+
+    Parameters
+    ----------
+    X : array, shape (n_events, n_features), or list of n_folds such arrays
+        Features per event (any unit; they are z-scored per fold). A list gives each fold its
+        own features (e.g. a MultiLin model fitted on that fold's training rows); the arrays
+        must have n_events rows each but may differ in n_features.
+    folds : list of Fold, or int
+        The folds (normally :func:`encoding.folds.contiguous_folds`); an int ``k`` means
+        ``contiguous_folds(n_events, k)``.
+    alphas : array_like, shape (n_alphas,)
+        Ridge penalties (positive), default 10^-1 … 10^5.
+    device : str or torch.device
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, …
+    dtype : torch.dtype
+        Dtype of the large products (float32 default; float64 for exact comparisons). The
+        decompositions are always float64.
+    target_batch : int, optional
+        Targets scored together; bounds memory. Default: as many as fit ~1 GiB of work
+        memory (¼ of free memory on CUDA).
+    """
+
+    def __init__(self, X, folds=5, alphas=DEFAULT_ALPHAS, *, device="auto",
+                 dtype=torch.float32, target_batch: int | None = None):
+        self.device = resolve_device(device)
+        self.dtype = dtype
+        self.alphas = np.asarray(alphas, dtype=np.float64).ravel()
+        if self.alphas.size == 0 or not np.all(np.isfinite(self.alphas)) \
+                or np.any(self.alphas <= 0):
+            raise ValueError(f"alphas must be positive finite numbers, got {self.alphas}")
+        self.per_fold = isinstance(X, (list, tuple))
+        xs = list(X) if self.per_fold else [X]
+        xs = [_as_2d_float(f"X[{k}]" if self.per_fold else "X", x, "feature")
+              for k, x in enumerate(xs)]
+        self.n_events = xs[0].shape[0]
+        for k, x in enumerate(xs):
+            if x.shape[0] != self.n_events:
+                raise ValueError(f"X[{k}] has {x.shape[0]} events (rows) but X[0] has "
+                                 f"{self.n_events}; per-fold features need the same events")
+        if isinstance(folds, (int, np.integer)):
+            folds = contiguous_folds(self.n_events, int(folds))
+        self.folds = self._check_folds(folds)
+        if self.per_fold and len(xs) != len(self.folds):
+            raise ValueError(f"X is a list of {len(xs)} per-fold feature arrays but there are "
+                             f"{len(self.folds)} folds; give one array per fold")
+        self._xs = xs
+        self.n_features = [x.shape[1] for x in xs]
+        self._state = self._build_state(xs)
+        self.target_batch = target_batch or self._default_target_batch()
+        if self.target_batch < 1:
+            raise ValueError(f"target_batch must be positive, got {target_batch}")
+
+    # ------------------------------------------------------------------ set-up
+    def _check_folds(self, folds) -> list[Fold]:
+        folds = list(folds)
+        if len(folds) < 2:
+            raise ValueError(f"cross-validation needs at least 2 folds, got {len(folds)}")
+        n = self.n_events
+        for k, f in enumerate(folds):
+            for part in ("train", "val", "test"):
+                idx = np.asarray(getattr(f, part))
+                if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+                    raise ValueError(f"fold {k}: {part} must be a 1-D integer index array")
+                if idx.size and (idx.min() < 0 or idx.max() >= n):
+                    raise ValueError(f"fold {k}: {part} indices out of range for "
+                                     f"{n} events (X has {n} rows)")
+                need = 2 if part != "train" else 1
+                if idx.size < need:
+                    raise ValueError(f"fold {k}: {part} has {idx.size} events; at least "
+                                     f"{need} needed (too few events for these folds)")
+        return folds
+
+    def _build_state(self, xs: list[np.ndarray]) -> _XState:
+        xgs = [_standardise_globally(x) for x in xs]
+        preps = [self._prepare_fold(xgs[k if self.per_fold else 0], fold)
+                 for k, fold in enumerate(self.folds)]
+        if self.per_fold:
+            xt = [torch.as_tensor(x.T.copy(), device=self.device, dtype=self.dtype)
+                  for x in xgs]
+            return _XState(preps, xt, None, None)
+        # Events grouped by their role in every fold; each fold's training rows are a union
+        # of groups, so X_gᵀ Y over each group is computed once for all folds.
+        n_folds = len(self.folds)
+        roles = np.zeros((self.n_events, n_folds), dtype=np.int8)   # bit flags
+        for k, f in enumerate(self.folds):
+            roles[np.asarray(f.train), k] |= 1
+            roles[np.asarray(f.val), k] |= 2
+            roles[np.asarray(f.test), k] |= 4
+        sigs, inverse = np.unique(roles, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        train_in = [np.flatnonzero(sigs[:, k] & 1) for k in range(n_folds)]
+        if len(sigs) > 4 * n_folds + 4:
+            # Unusual (scattered) folds: direct per-fold products are cheaper than many sums.
+            xt = [torch.as_tensor(xgs[0].T.copy(), device=self.device, dtype=self.dtype)]
+            return _XState(preps, xt * n_folds, None, None)
+        groups = []
+        for g in range(len(sigs)):
+            rows = np.flatnonzero(inverse == g)
+            groups.append((torch.as_tensor(rows, device=self.device),
+                           torch.as_tensor(xgs[0][rows].T.copy(), device=self.device,
+                                           dtype=self.dtype)))
+        return _XState(preps, None, groups, train_in)
+
+    def _prepare_fold(self, xg: np.ndarray, fold: Fold) -> _FoldPrep:
+        dev, f64 = self.device, torch.float64
+        x = torch.as_tensor(xg, device=dev, dtype=f64)
+        tr, va, te = (torch.as_tensor(np.asarray(i, dtype=np.int64), device=dev)
+                      for i in (fold.train, fold.val, fold.test))
+        xtr = x[tr]
+        mu = xtr.mean(0)
+        sd = xtr.std(0, unbiased=False)
+        inv = torch.where(sd > _CONST_TOL, 1.0 / sd.clamp(min=_CONST_TOL), torch.zeros_like(sd))
+        z = (xtr - mu) * inv
+        n_tr, p = z.shape
+        if n_tr >= p:
+            ev, v = torch.linalg.eigh(z.T @ z)
+            keep = ev > _EIG_RTOL * ev.max().clamp(min=0) if p else ev > 0
+            keep &= ev > 0
+            v, s2 = v[:, keep], ev[keep]
+        else:
+            ev, u = torch.linalg.eigh(z @ z.T)
+            keep = (ev > _EIG_RTOL * ev.max().clamp(min=0)) & (ev > 0)
+            u, s2 = u[:, keep], ev[keep]
+            v = (z.T @ u) / s2.sqrt()
+        w = v.T * inv                                      # (r, p): R' -> Vᵀ Zᵀ Y
+        alphas = torch.as_tensor(self.alphas, device=dev, dtype=f64)
+        d = 1.0 / (s2[None, :] + alphas[:, None])          # (n_alphas, r)
+
+        def maps(idx):
+            e = ((x[idx] - mu) * inv) @ v                  # (n_eval, r)
+            e_mean = e.mean(0)
+            f = torch.einsum("nr,ar,rp->anp", e - e_mean, d, w)
+            m = (e_mean * d) @ w
+            return f.to(self.dtype).contiguous(), m.to(self.dtype)
+
+        f_val, m_val = maps(va)
+        f_test, m_test = maps(te)
+        return _FoldPrep(tr, va, te, mu.to(self.dtype), f_val, m_val, f_test, m_test,
+                         int(s2.numel()))
+
+    def _default_target_batch(self) -> int:
+        p = max(self.n_features)
+        n_groups = len(self._state.groups) if self._state.groups else 0
+        n_folds = len(self.folds)
+        n_eval = max(max(len(f.val), len(f.test)) for f in self.folds)
+        per_target = (3 * self.n_events + (n_groups + 2 * n_folds) * p
+                      + 2 * len(self.alphas) * n_eval) * (torch.finfo(self.dtype).bits // 8)
+        budget = 2 ** 30
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            budget = free // 4
+        return int(max(1, budget // per_target))
+
+    # ------------------------------------------------------------------ targets
+    def _check_y(self, Y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Validated float64 Y centred per target, its column means and the valid mask."""
+        Y = np.asarray(Y)
+        if Y.ndim == 2 and Y.shape[0] != self.n_events:
+            raise ValueError(f"X and Y have different numbers of events (rows): X has shape "
+                             f"{self._xs[0].shape}, Y has shape {Y.shape}")
+        Y = _as_2d_float("Y", Y, "target")
+        mean = Y.mean(axis=0)
+        yc = Y - mean
+        valid = np.ptp(Y, axis=0) > 0
+        yc[:, ~valid] = 0.0
+        if not valid.all():
+            bad = np.flatnonzero(~valid)
+            logger.warning("%d target(s) are constant over all events and are excluded "
+                           "(r = 0, alpha NaN): indices %s%s", bad.size, bad[:10].tolist(),
+                           " ..." if bad.size > 10 else "")
+        return yc, mean, valid
+
+    def _train_products(self, state: _XState, y: torch.Tensor) -> list[torch.Tensor]:
+        """Per fold ``X_g[train]ᵀ Y[train] - μ ⊗ ΣY[train]`` (p, n_batch)."""
+        out = []
+        if state.groups is not None:
+            prods = [xt_g @ y[rows] for rows, xt_g in state.groups]
+            sums = [y[rows].sum(0) for rows, _ in state.groups]
+        for k, prep in enumerate(state.preps):
+            if state.groups is not None:
+                r = sum(prods[g] for g in state.train_groups[k])
+                ysum = sum(sums[g] for g in state.train_groups[k])
+            else:
+                ytr = y[prep.train]
+                r = state.xt[k][:, prep.train] @ ytr
+                ysum = ytr.sum(0)
+            out.append(r - prep.mu[:, None] * ysum[None, :])
+        return out
+
+    def _score_batch(self, state: _XState, y: torch.Tensor, want_predictions: bool):
+        """The whole CV for one batch of (centred) targets ``y`` (n_events, n_batch).
+
+        Returns per-fold validation r of every alpha (n_folds, n_alphas, n_batch), chosen
+        alpha index (n_batch,), per-fold test r (n_folds, n_batch), predictions or None, and
+        the number of zero-variance r values.
+        """
+        n_alphas, nb = len(self.alphas), y.shape[1]
+        rs = self._train_products(state, y)
+        val_r = torch.empty(len(rs), n_alphas, nb, device=self.device, dtype=self.dtype)
+        n_zero = 0
+        for k, (prep, r) in enumerate(zip(state.preps, rs)):
+            yv = y[prep.val]
+            yvc = yv - yv.mean(0)
+            pv = (prep.f_val.reshape(-1, r.shape[0]) @ r).reshape(n_alphas, -1, nb)
+            rr, ok = _r_and_ok(torch.einsum("anb,nb->ab", pv, yvc), (pv * pv).sum(1),
+                               (yvc * yvc).sum(0), scale_b=(yv * yv).sum(0))
+            val_r[k] = rr
+            n_zero += int((~ok).sum())
+        best = val_r.mean(0).argmax(0)                     # first max: the smaller alpha
+        test_r = torch.empty(len(rs), nb, device=self.device, dtype=self.dtype)
+        pred = (torch.full((self.n_events, nb), float("nan"), device=self.device,
+                           dtype=self.dtype) if want_predictions else None)
+        groups = [(a, None) if bool((best == a).all()) else (a, torch.nonzero(best == a)[:, 0])
+                  for a in torch.unique(best).tolist()]
+        for k, (prep, r) in enumerate(zip(state.preps, rs)):
+            pt = torch.empty(len(prep.test), nb, device=self.device, dtype=self.dtype)
+            offset_t = torch.empty(nb, device=self.device, dtype=self.dtype)
+            for a, cols in groups:
+                rc = r if cols is None else r[:, cols]
+                sel = slice(None) if cols is None else cols
+                pt[:, sel] = prep.f_test[a] @ rc
+                offset_t[sel] = prep.m_test[a] @ rc
+            yt = y[prep.test]
+            ytc = yt - yt.mean(0)
+            rr, ok = _r_and_ok((pt * ytc).sum(0), (pt * pt).sum(0), (ytc * ytc).sum(0),
+                               scale_b=(yt * yt).sum(0))
+            test_r[k] = rr
+            n_zero += int((~ok).sum())
+            if want_predictions:
+                ymean_tr = y[prep.train].mean(0)
+                pred[prep.test] = pt + offset_t + ymean_tr
+                pv = torch.empty(len(prep.val), nb, device=self.device, dtype=self.dtype)
+                for a, cols in groups:
+                    rc = r if cols is None else r[:, cols]
+                    sel = slice(None) if cols is None else cols
+                    pv[:, sel] = prep.f_val[a] @ rc + prep.m_val[a] @ rc
+                pred[prep.val] = pv + ymean_tr
+        return val_r, best, test_r, pred, n_zero
+
+    def _batches(self, n_targets: int):
+        return [slice(s, min(s + self.target_batch, n_targets))
+                for s in range(0, n_targets, self.target_batch)]
+
+    def _to_dev(self, a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(a), device=self.device, dtype=self.dtype)
+
+    def _warn_zero(self, n_zero: int, what: str) -> None:
+        if n_zero:
+            logger.warning("%d per-fold r value(s) of %s set to 0: prediction or response "
+                           "constant over a validation/test part", n_zero, what)
+
+    # ------------------------------------------------------------------ public
+    def fit(self, Y) -> CVResult:
+        """Cross-validate every target of ``Y``.
+
+        Parameters
+        ----------
+        Y : array, shape (n_events, n_targets)
+            Responses per event and target (e.g. µV, one column per electrode × bin).
+
+        Returns
+        -------
+        CVResult
+        """
+        yc, ymean, valid = self._check_y(Y)
+        n_targets, n_folds, n_alphas = yc.shape[1], len(self.folds), len(self.alphas)
+        val_all = np.zeros((n_folds, n_alphas, n_targets))
+        best = np.zeros(n_targets, dtype=np.int64)
+        test_folds = np.zeros((n_folds, n_targets))
+        pred = np.empty((self.n_events, n_targets), dtype=np.float32)
+        n_zero = 0
+        for sl in tqdm(self._batches(n_targets), desc="ridge CV", unit="batch", disable=None,
+                       leave=False):
+            vr, b, tr, p, nz = self._score_batch(self._state, self._to_dev(yc[:, sl]), True)
+            val_all[:, :, sl] = vr.double().cpu().numpy()
+            best[sl] = b.cpu().numpy()
+            test_folds[:, sl] = tr.double().cpu().numpy()
+            pred[:, sl] = (p.double().cpu().numpy() + ymean[sl]).astype(np.float32)
+            n_zero += nz
+        self._warn_zero(n_zero - int((~valid).sum()) * n_folds * (n_alphas + 1), "the fit")
+        val_folds = np.take_along_axis(val_all, best[None, None, :], axis=1)[:, 0, :]
+        for a in (val_all, test_folds, val_folds):
+            a[..., ~valid] = 0.0
+        alpha = self.alphas[best].copy()
+        alpha[~valid] = np.nan
+        return CVResult(test_r=test_folds.mean(0), val_r=val_folds.mean(0), alpha=alpha,
+                        test_r_folds=test_folds, val_r_folds=val_folds, predictions=pred,
+                        valid=valid, val_r_alphas=val_all.mean(0), alphas=self.alphas.copy())
+
+    def _scores_only(self, state, y) -> tuple[torch.Tensor, torch.Tensor, int]:
+        vr, b, tr, _, nz = self._score_batch(state, y, False)
+        val = torch.gather(vr, 1, b[None, None, :].expand(vr.shape[0], 1, -1))[:, 0, :]
+        return tr.mean(0), val.mean(0), nz
+
+    def fit_permuted(self, Y, perms) -> tuple[np.ndarray, np.ndarray]:
+        """Refit the CV with the rows of ``Y`` permuted (X fixed): the permutation null.
+
+        Equivalent to ``fit(Y[perm])`` for every ``perm`` but reuses the decompositions
+        and the feature-side maps.
+
+        Parameters
+        ----------
+        Y : array, shape (n_events, n_targets)
+        perms : int array, shape (n_perm, n_events)
+            Each row a permutation of ``range(n_events)`` (e.g. block permutations).
+
+        Returns
+        -------
+        test_r, val_r : ndarray, float64, shape (n_perm, n_targets)
+            Fold-averaged test and validation r at each permutation's chosen alphas.
+        """
+        perms = np.asarray(perms)
+        if perms.ndim == 1:
+            perms = perms[None, :]
+        if perms.ndim != 2 or perms.shape[1] != self.n_events \
+                or not np.issubdtype(perms.dtype, np.integer):
+            raise ValueError(f"perms must be an integer array (n_perm, {self.n_events}), got "
+                             f"shape {perms.shape} and dtype {perms.dtype}")
+        ok = (np.sort(perms, axis=1) == np.arange(self.n_events)).all(axis=1)
+        if not ok.all():
+            raise ValueError(f"perms row {int(np.flatnonzero(~ok)[0])} is not a permutation "
+                             f"of range({self.n_events})")
+        yc, _, valid = self._check_y(Y)
+        return self._loop(yc, valid, perms, lambda i: (self._state, perms[i]), "permutations")
+
+    def fit_resampled(self, Y, resamples) -> tuple[np.ndarray, np.ndarray]:
+        """Bootstrap refit: the whole CV re-run on ``X[idx], Y[idx]`` for every resample.
+
+        Folds are taken on the resampled rows' positions (the same fold scheme), and the
+        z-scoring, decompositions and alpha choice are redone per resample, as in the study.
+
+        Parameters
+        ----------
+        Y : array, shape (n_events, n_targets)
+        resamples : int array, shape (n_boot, n_events)
+            Event indices drawn with replacement, each row sorted (movie order).
+
+        Returns
+        -------
+        test_r, val_r : ndarray, float64, shape (n_boot, n_targets)
+        """
+        res = np.asarray(resamples)
+        if res.ndim == 1:
+            res = res[None, :]
+        if res.ndim != 2 or res.shape[1] != self.n_events \
+                or not np.issubdtype(res.dtype, np.integer):
+            raise ValueError(f"resamples must be an integer array (n_boot, {self.n_events}), "
+                             f"got shape {res.shape} and dtype {res.dtype}")
+        if res.size and (res.min() < 0 or res.max() >= self.n_events):
+            raise ValueError(f"resamples hold indices outside range({self.n_events})")
+        if np.any(np.diff(res, axis=1) < 0):
+            logger.info("resample rows are not sorted; using them in the given order")
+        yc, _, valid = self._check_y(Y)
+
+        def state(i):
+            idx = res[i]
+            return self._build_state([x[idx] for x in self._xs]), idx
+
+        return self._loop(yc, valid, res, state, "resamples")
+
+    def _loop(self, yc, valid, rows, state_of, what):
+        n_rep, n_targets = rows.shape[0], yc.shape[1]
+        test = np.zeros((n_rep, n_targets))
+        val = np.zeros((n_rep, n_targets))
+        batches = self._batches(n_targets)
+        n_zero = 0
+        # Resamples rebuild the feature state, so they loop outermost; permutations keep it
+        # and loop innermost, reusing each target batch already on the device.
+        outer = range(n_rep) if what == "resamples" else [None]
+        for i in tqdm(outer, desc=f"ridge CV {what}", disable=None, leave=False):
+            st, idx = state_of(i) if i is not None else (None, None)
+            for sl in batches:
+                yb = self._to_dev(yc[:, sl])
+                inner = [i] if i is not None else tqdm(range(n_rep), desc=f"ridge CV {what}",
+                                                        disable=None, leave=False)
+                for j in inner:
+                    if i is None:
+                        st, idx = state_of(j)
+                    t, v, nz = self._scores_only(st, yb[torch.as_tensor(idx,
+                                                                        device=self.device)])
+                    test[j, sl] = t.double().cpu().numpy()
+                    val[j, sl] = v.double().cpu().numpy()
+                    n_zero += nz
+        test[:, ~valid] = 0.0
+        val[:, ~valid] = 0.0
+        n_fold_r = len(self.folds) * (len(self.alphas) + 1)
+        self._warn_zero(n_zero - int((~valid).sum()) * n_fold_r * n_rep, what)
+        return test, val
+
+
+def ridge_cv(X, Y, *, n_folds: int = 5, alphas=DEFAULT_ALPHAS, device="auto",
+             dtype=torch.float32) -> CVResult:
+    """Cross-validated ridge of ``Y`` on ``X`` with contiguous folds: ``CVEngine(...).fit(Y)``.
+
+    Parameters
+    ----------
+    X : array, shape (n_events, n_features)
+    Y : array, shape (n_events, n_targets)
+    n_folds : int
+    alphas : array_like, shape (n_alphas,)
+    device : str
+    dtype : torch.dtype
+
+    Returns
+    -------
+    CVResult
+    """
+    X = np.asarray(X)
+    folds = contiguous_folds(X.shape[0], n_folds) if X.ndim == 2 else n_folds
+    return CVEngine(X, folds, alphas, device=device, dtype=dtype).fit(Y)
