@@ -130,7 +130,7 @@ class PrecomputedExtractor(Extractor):
                 raise ValueError(
                     f"model {self.spec.id!r}: {int((rows < 0).sum())} event(s) of movie {movie!r}, "
                     f"alignment {alignment!r} have no row within {TIME_TOLERANCE_S * 1e3:g} ms in "
-                    f"{str(f)!r}; the first is at movie_time {et[k]!r} s"
+                    f"{str(f)!r}; the first is at movie_time {float(et[k])!r} s"
                 )
             out[pos] = values[rows]
             logger.info("model %s: %d events of %s/%s matched in %s", self.spec.id, len(pos),
