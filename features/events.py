@@ -191,7 +191,8 @@ def language_events(
         logger.warning("Movie %s: transcript rows were not in time order; sorted them.", movie)
     starts = onset[rows]
     # Group consecutive rows (after sorting) that share exactly the same onset.
-    first = np.r_[True, starts[1:] != starts[:-1]]
+    first = np.ones(starts.size, dtype=bool)
+    first[1:] = starts[1:] != starts[:-1]
     group = np.cumsum(first) - 1
     n_events = int(first.sum())
     words = pd.Series(tokens[rows], dtype=object).groupby(group, sort=True).agg("".join).to_list()
@@ -200,7 +201,8 @@ def language_events(
     elif text_context == "sentence":
         text = context[rows[first]].tolist()
     else:
-        last = np.r_[first[1:], True]
+        last = np.ones(starts.size, dtype=bool)  # last token of each event
+        last[:-1] = first[1:]
         text = context[rows[last]].tolist()
     dropped = {"no_onset": n_no_onset, "merged": int(len(rows) - n_events)}
     if dropped["merged"]:

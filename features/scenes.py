@@ -7,7 +7,6 @@ frame of the new scene. The start of the movie is not a cut.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +29,8 @@ def detect_scene_cuts(
 
     Parameters
     ----------
-    path : str or path-like
-        Video file.
+    path : str or path-like or VideoInfo
+        Video file, or its :func:`features.video.probe_video` result.
     threshold : float
         ``ContentDetector`` threshold on the weighted mean HSV/edge change between consecutive
         frames (PySceneDetect's scale, 0–255; its default is 27).
@@ -59,7 +58,7 @@ def detect_scene_cuts(
     fps = float(info.fps) if info.fps else (info.n_frames - 1) / max(ft[-1], 1e-9)
     min_len_frames = max(1, int(round(min_scene_len_s * fps)))
     try:
-        video = open_video(os.fspath(path), backend="pyav")
+        video = open_video(info.path, backend="pyav")
     except VideoOpenFailure as err:
         raise ValueError(f"PySceneDetect cannot open movie file {info.path!r}: {err}") from err
     manager = SceneManager()

@@ -114,11 +114,14 @@ def probe_video(path) -> VideoInfo:
     """Read a movie's stream properties and the pts of every frame.
 
     The packets are demuxed (read) but not decoded, which takes a few seconds for a 2 h movie.
+    Functions that take a movie (:func:`frame_times`, :func:`decode_frames`,
+    :func:`features.scenes.detect_scene_cuts`) also accept the returned ``VideoInfo`` in place
+    of the path, so a movie is probed once.
 
     Parameters
     ----------
-    path : str or path-like
-        Video file (any container/codec ffmpeg reads).
+    path : str or path-like or VideoInfo
+        Video file (any container/codec ffmpeg reads); a ``VideoInfo`` is returned as is.
 
     Returns
     -------
@@ -133,6 +136,8 @@ def probe_video(path) -> VideoInfo:
     """
     import av
 
+    if isinstance(path, VideoInfo):
+        return path
     container = _open(path)
     path = os.fspath(path)
     try:
@@ -200,8 +205,7 @@ def frame_times(info_or_path) -> np.ndarray:
     times : numpy.ndarray of float64, shape (n_frames,)
         Seconds from the stream start, strictly increasing, from the real pts.
     """
-    info = info_or_path if isinstance(info_or_path, VideoInfo) else probe_video(info_or_path)
-    return info.frame_times
+    return probe_video(info_or_path).frame_times
 
 
 def _check_frame_times(frame_times) -> np.ndarray:
@@ -295,8 +299,8 @@ def decode_frames(path, times_s, *, size: int | None = 256, progress: bool = Tru
 
     Parameters
     ----------
-    path : str or path-like
-        Video file.
+    path : str or path-like or VideoInfo
+        Video file, or its :func:`probe_video` result (saves re-reading the packets).
     times_s : array-like of float, shape (n_times,)
         Event times, seconds of movie time, any order, duplicates allowed.
     size : int or None
@@ -338,7 +342,7 @@ def decode_frames(path, times_s, *, size: int | None = 256, progress: bool = Tru
         return frames, out_times
     slot = {int(p): k for k, p in enumerate(info.pts[idx])}  # pts -> output row
     filled = np.zeros(n, dtype=bool)
-    container = _open(path)
+    container = _open(info.path)
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame-parallel decoding; order of output is unchanged

@@ -260,3 +260,12 @@ def test_vision_text_is_nearest_preceding_sentence(df, cuts):
         expected.append((cut, text, frame))
     got = list(zip(ev["movie_time"], ev["text"], ev["frame_time"]))
     assert got == expected
+
+
+def test_no_timed_words_gives_empty_or_textless_tables():
+    tr = tiny_transcript().assign(start=np.nan)
+    ev = language_events(tr, FRAME_TIMES, "m")
+    assert list(ev.columns) == EVENT_COLUMNS and len(ev) == 0
+    assert ev.attrs["dropped"]["no_onset"] == len(tr)
+    vis = vision_events([1.0, 2.0], tr, FRAME_TIMES, "m")
+    assert vis["text"].tolist() == ["", ""] and vis.attrs["dropped"]["no_sentence"] == 2

@@ -104,6 +104,11 @@ def test_probe_cfr(cfr_movie):
     np.testing.assert_allclose(info.duration_s, N_FRAMES / 25)
     np.testing.assert_allclose(frame_times(info), np.arange(N_FRAMES) / 25, atol=1e-9)
     np.testing.assert_array_equal(frame_times(cfr_movie), frame_times(info))
+    assert probe_video(info) is info  # a probed movie is accepted wherever a path is
+    a, ta = decode_frames(info, [0.1], size=8, progress=False)
+    b, tb = decode_frames(cfr_movie, [0.1], size=8, progress=False)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ta, tb)
     # The B-frames make the demuxed packet order differ from presentation order.
     with av.open(str(cfr_movie)) as c:
         packet_pts = [p.pts for p in c.demux(video=0) if p.size]
@@ -276,7 +281,7 @@ def test_detect_scene_cuts_finds_planted_cuts(tmp_path, timing):
         tmp_path / f"{timing}.mp4", scene_images(SCENE_STARTS, n),
         pts_ms=pts if timing == "vfr" else None,
     )
-    cuts = detect_scene_cuts(path, progress=False, min_scene_len_s=0.2)
+    cuts = detect_scene_cuts(probe_video(path), progress=False, min_scene_len_s=0.2)
     expected = frame_times(path)[SCENE_STARTS[1:]]
     np.testing.assert_array_equal(cuts, expected)  # exactly the first frames of new scenes
 
