@@ -287,6 +287,9 @@ def test_packaged_minilm_matches_sentence_transformers_and_random_twin():
     assert X.shape == (6, 384)
     ref = SentenceTransformer(resolve_model_name(MINILM), device="cpu").encode(TEXTS)
     np.testing.assert_allclose(X, ref, rtol=1e-4, atol=1e-5)
+    # hf_text on the same directory (plain BERT, mean pooling) + L2 norm = MiniLM's own pipeline.
+    H = build_extractor(bert_spec(init="trained", config={}, pooling="mean")).extract(ev)
+    np.testing.assert_allclose(H / np.linalg.norm(H, axis=1, keepdims=True), ref, rtol=1e-4, atol=1e-5)
     # The hub name resolves to the package too, offline.
     assert resolve_model_name("sentence-transformers/all-MiniLM-L6-v2") == resolve_model_name(MINILM)
     r0 = build_extractor(st_spec(init="random", id="minilm-random")).extract(ev)

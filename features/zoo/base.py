@@ -26,6 +26,7 @@ __all__ = [
     "preprocess_images",
     "layer_names",
     "resolve_model_name",
+    "hf_from_pretrained",
     "unknown_choice",
     "EVENT_COLUMNS",
 ]
@@ -123,6 +124,26 @@ def resolve_model_name(name: str) -> str:
     if not path.is_dir():
         raise FileNotFoundError(f"package {package!r} has no model directory at {path}")
     return str(path)
+
+
+def hf_from_pretrained(model_cls, spec: ModelSpec, src: str, config):
+    """``model_cls.from_pretrained(src, config=config)``, with a clear error naming the model.
+
+    Parameters
+    ----------
+    model_cls : a transformers model class (e.g. ``AutoModel``)
+    spec : ModelSpec
+    src : str
+        Resolved directory or hub name (see :func:`resolve_model_name`).
+    config : transformers.PretrainedConfig
+    """
+    try:
+        return model_cls.from_pretrained(src, config=config, trust_remote_code=spec.trust_remote_code)
+    except (OSError, RuntimeError, ValueError) as e:
+        raise ValueError(
+            f"model {spec.id!r}: could not load the weights of {spec.name!r} ({src}): "
+            f"{str(e).splitlines()[0][:500]}"
+        ) from e
 
 
 def preprocess_images(

@@ -18,7 +18,7 @@ import logging
 import torch
 
 from . import register_family
-from .base import Extractor, resolve_model_name, seeded
+from .base import Extractor, hf_from_pretrained, resolve_model_name, seeded
 
 logger = logging.getLogger(__name__)
 
@@ -83,13 +83,7 @@ class HFTextExtractor(Extractor):
                 f"directory or a hub name available offline: {str(e).splitlines()[0][:300]}"
             ) from e
         if spec.init == "trained":
-            try:
-                model = AutoModel.from_pretrained(src, config=config, trust_remote_code=trc)
-            except (OSError, RuntimeError, ValueError) as e:
-                raise ValueError(
-                    f"model {sid!r}: could not load the weights of {spec.name!r} ({src}): "
-                    f"{str(e).splitlines()[0][:500]}"
-                ) from e
+            model = hf_from_pretrained(AutoModel, spec, src, config)
         else:
             with seeded(spec.seed):
                 model = AutoModel.from_config(config, trust_remote_code=trc)
