@@ -53,6 +53,19 @@ def run(ext, events, frames, **kw):
     return ext.extract(events, frames, FRAME_INDEX, progress=False, **kw)
 
 
+def processor(ext):
+    """The transformers processor (FlavaProcessor / BlipProcessor) of an extractor's parts."""
+    import transformers
+
+    cls = transformers.FlavaProcessor if ext.arch == "flava" else transformers.BlipProcessor
+    return cls(image_processor=ext.image_processor, tokenizer=ext.tokenizer)
+
+
+def joint_inputs(ext, frames):
+    """The events' (frame, text) pairs as the model's own processor prepares them."""
+    return processor(ext)(images=list(frames[FRAME_INDEX]), text=TEXTS, padding=True, return_tensors="pt")
+
+
 # ----------------------------------------------------------------------------- features
 @pytest.mark.parametrize("arch", sorted(CONFIGS))
 def test_joint_features_depend_on_image_and_text(arch, extractors, events, frames):
@@ -79,10 +92,7 @@ def test_towers_read_one_modality(arch, extractors, events, frames):
 def test_flava_joint_is_the_multimodal_cls_of_flava_forward(extractors, events, frames):
     ext = extractors["flava", "image+text"]
     x = run(ext, events, frames)
-    from transformers import FlavaProcessor
-
-    proc = FlavaProcessor(image_processor=ext.image_processor, tokenizer=ext.tokenizer)
-    inputs = proc(images=list(frames[FRAME_INDEX]), text=TEXTS, padding=True, return_tensors="pt")
+    inputs = joint_inputs(ext, frames)
     with torch.no_grad():
         ref = ext.model(**inputs).multimodal_embeddings[:, 0]
     np.testing.assert_allclose(x, ref.numpy(), rtol=1e-4, atol=1e-5)
@@ -91,10 +101,7 @@ def test_flava_joint_is_the_multimodal_cls_of_flava_forward(extractors, events, 
 def test_blip_joint_reproduces_the_itm_score(extractors, events, frames):
     ext = extractors["blip", "image+text"]
     x = run(ext, events, frames)
-    from transformers import BlipProcessor
-
-    proc = BlipProcessor(image_processor=ext.image_processor, tokenizer=ext.tokenizer)
-    inputs = proc(images=list(frames[FRAME_INDEX]), text=TEXTS, padding=True, return_tensors="pt")
+    inputs = joint_inputs(ext, frames)
     with torch.no_grad():
         out = ext.model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
                         pixel_values=inputs["pixel_values"], use_itm_head=True)
@@ -137,12 +144,9 @@ def test_truncation_is_counted(events, frames, caplog):
 # ----------------------------------------------------------------------------- loading, twins
 @pytest.mark.parametrize("arch", sorted(CONFIGS))
 def test_saved_model_loads_by_name_and_random_twin_is_seeded(arch, extractors, tmp_path, events, frames):
-    import transformers
-
     src = extractors[arch, "image+text"]
-    proc_cls = transformers.FlavaProcessor if arch == "flava" else transformers.BlipProcessor
     src.model.save_pretrained(tmp_path)
-    proc_cls(image_processor=src.image_processor, tokenizer=src.tokenizer).save_pretrained(tmp_path)
+    processor(src).save_pretrained(tmp_path)
     kw = dict(config={}, arch=None, name=str(tmp_path))
     loaded = build_extractor(spec(arch, init="trained", **kw))
     assert type(loaded.model) is type(src.model)
@@ -160,10 +164,7 @@ def test_saved_model_loads_by_name_and_random_twin_is_seeded(arch, extractors, t
 def test_name_with_config_overrides(extractors, tmp_path):
     src = extractors["blip", "text"]
     src.model.save_pretrained(tmp_path)
-    import transformers
-
-    transformers.BlipProcessor(image_processor=src.image_processor,
-                               tokenizer=src.tokenizer).save_pretrained(tmp_path)
+    processor(src).save_pretrained(tmp_path)
     ext = build_extractor(spec("blip", "text", name=str(tmp_path),
                                config={"vision_config": {"initializer_range": 0.5}}))
     assert ext.model.config.vision_config.initializer_range == 0.5
