@@ -369,9 +369,9 @@ class Recording:
                 raise IndexError(f"{self.path}: channel {channel} not in 0..{len(self._datasets) - 1}")
             if stop > start:
                 self._datasets[channel].read_direct(out[row], np.s_[start:stop])
-        bad = ~np.isfinite(out)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
+        # one summing pass finds NaN/inf (they make the float64 sum non-finite) without a mask
+        if not np.isfinite(out.sum(dtype=np.float64)):
+            row, col = np.argwhere(~np.isfinite(out))[0]
             channel = channels[row]
             raise ValueError(
                 f"{self.path}: electrode {self.labels[channel]!r} (electrode_{channel}) holds "

@@ -266,21 +266,25 @@ def event_responses(
                                             return_inverse=True)
             where = where.reshape(-1, len(group))
             stream = StreamingFilter(sos, len(group)) if sos is not None else None
-            tail = np.zeros((len(group), 0), dtype=np.float32)
+            # running sums of the processed signal over [base, base + j): the last `longest`
+            # of them are carried into the next chunk, rebased to 0 to stay small
+            carried = np.zeros((len(group), 1))
             for chunk_start in range(0, end, chunk):
                 chunk_stop = min(chunk_start + chunk, end)
                 raw = recording.read(channels, chunk_start, chunk_stop)
                 data = raw[where[0]] if lower is None else laplacian(raw, *where)
-                if stream is not None:
-                    data = stream(data)
-                buffer = np.concatenate([tail, data], axis=1)
-                base = chunk_start - tail.shape[1]
-                cumsum = np.zeros((len(group), buffer.shape[1] + 1), dtype=np.float64)
-                np.cumsum(buffer, axis=1, dtype=np.float64, out=cumsum[:, 1:])
+                # float64 from here: the filter promotes in its working copy, else astype does
+                data = stream(data) if stream is not None else data.astype(np.float64)
+                data[:, 0] += carried[:, -1]
+                cumsum = np.empty((len(group), carried.shape[1] + data.shape[1]))
+                cumsum[:, : carried.shape[1]] = carried
+                np.cumsum(data, axis=1, out=cumsum[:, carried.shape[1]:])
+                base = chunk_start - carried.shape[1] + 1
                 for window_set, target in zip(windows, targets):
                     window_set.fill(target, group, cumsum, base, chunk_start, chunk_stop,
                                     last=chunk_stop == end)
-                tail = buffer[:, -longest:]
+                keep = min(longest + 1, cumsum.shape[1])
+                carried = cumsum[:, -keep:] - cumsum[:, -keep, None]
                 bar.update(1)
     if baseline is not None:
         responses -= baseline.astype(np.float32)
