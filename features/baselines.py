@@ -81,9 +81,10 @@ class MultiLin:
     n_components : int
         Dimension ``k`` of the shared space (clipped to ``min(d_vision, d_language)``).
     reg : float
-        Shrinkage of each block's covariance towards a multiple of the identity,
-        ``C ← (1 − reg) C + reg · mean(diag C) · I`` with 0 ≤ reg ≤ 1; needed when a block has
-        more features than training events (plain CCA then finds spurious perfect correlations).
+        Ridge added to each block's covariance, relative to its mean variance,
+        ``C ← C + reg · mean(diag C) · I`` (reg ≥ 0); needed when a block has more features
+        than training events (plain CCA then finds spurious perfect correlations). Adding to
+        the diagonal (rather than shrinking) keeps the canonical correlations in [0, 1].
     combine : {"concat", "sum"}
         Output ``[X_v W_v, X_l W_l]`` (``2k`` columns) or ``X_v W_v + X_l W_l`` (``k`` columns).
 
@@ -95,14 +96,14 @@ class MultiLin:
         Canonical directions; on the training rows the projections have unit (regularised)
         variance and are uncorrelated within each block.
     correlations_ : ndarray, shape (k,)
-        Regularised canonical correlations, descending.
+        Regularised canonical correlations (in [0, 1]), descending.
     """
 
     def __init__(self, n_components: int = 32, reg: float = 0.1, combine: str = "concat"):
         if int(n_components) < 1:
             raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
-        if not 0 <= reg <= 1:
-            raise ValueError(f"reg must be in [0, 1], got {reg!r}")
+        if not (np.isfinite(reg) and reg >= 0):
+            raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
         if combine not in ("concat", "sum"):
             raise ValueError(f"combine must be 'concat' or 'sum', got {combine!r}")
         self.n_components = int(n_components)
@@ -112,7 +113,7 @@ class MultiLin:
     def _cov(self, Xc: np.ndarray) -> np.ndarray:
         C = Xc.T @ Xc / max(len(Xc) - 1, 1)
         mu = np.trace(C) / len(C)
-        return (1 - self.reg) * C + self.reg * mu * np.eye(len(C))
+        return C + self.reg * mu * np.eye(len(C))
 
     def fit(self, Xv_train: np.ndarray, Xl_train: np.ndarray) -> "MultiLin":
         """Learn the projection from training events only.

@@ -22,8 +22,8 @@ METHODS = ("srp", "pca")
 def jl_dim(n_events: int, eps: float = 0.1) -> int:
     """Johnson–Lindenstrauss dimension for ``n_events`` points.
 
-    ``ceil(4 ln(n) / (eps²/2 − eps³/3))``, the bound scikit-learn's
-    ``johnson_lindenstrauss_min_dim`` uses (equal to it for every n ≥ 1, 0 < eps < 1).
+    ``int(4 ln(n) / (eps²/2 − eps³/3))`` (truncated, not rounded up), exactly scikit-learn's
+    ``johnson_lindenstrauss_min_dim`` for every n ≥ 1 and 0 < eps < 1 (0 for n = 1).
 
     Parameters
     ----------
@@ -41,7 +41,8 @@ def jl_dim(n_events: int, eps: float = 0.1) -> int:
     if not 0 < eps < 1:
         raise ValueError(f"eps must be in (0, 1), got {eps!r}")
     denominator = (eps**2 / 2) - (eps**3 / 3)
-    return int(np.ceil(4 * np.log(int(n_events)) / denominator))
+    # Same float expression and truncation as scikit-learn, so the two agree bit for bit.
+    return int((4 * np.log(np.asarray(int(n_events))) / denominator).astype(np.int64))
 
 
 def reduce_features(X: np.ndarray, method: str = "srp", n_components: int | None = None,
@@ -78,7 +79,7 @@ def reduce_features(X: np.ndarray, method: str = "srp", n_components: int | None
         raise ValueError(f"X has {int((~np.isfinite(X)).sum())} non-finite values; cannot reduce")
     n, d = X.shape
     if n_components is None:
-        n_components = jl_dim(max(n, 1), eps)
+        n_components = max(jl_dim(max(n, 1), eps), 1)
         if method == "pca":
             n_components = min(n_components, n, d)
     elif int(n_components) < 1:
