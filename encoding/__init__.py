@@ -1,1 +1,13 @@
-"""mmsites: encoding."""
+"""mmsites: encoding — ridge cross-validation engine and Pearson r scoring (torch, CPU or GPU).
+
+Public API: :class:`Fold`, :func:`contiguous_folds`, :class:`CVEngine`, :class:`CVResult`,
+:func:`ridge_cv`, :data:`DEFAULT_ALPHAS`, :func:`pearson_r`, :func:`r_from_moments`,
+:func:`resolve_device`.
+"""
+
+from .folds import Fold, contiguous_folds
+from .ridge import DEFAULT_ALPHAS, CVEngine, CVResult, ridge_cv
+from .scoring import pearson_r, r_from_moments, resolve_device
+
+__all__ = ["Fold", "contiguous_folds", "CVEngine", "CVResult", "ridge_cv", "DEFAULT_ALPHAS",
+           "pearson_r", "r_from_moments", "resolve_device"]

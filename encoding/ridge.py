@@ -122,8 +122,10 @@ class _XState:
 
 
 def _check_finite(name: str, arr: np.ndarray, what: str) -> None:
-    if not np.isfinite(arr).all():
-        row, col = np.argwhere(~np.isfinite(arr))[0]
+    finite = np.isfinite(arr).all(axis=0)
+    if not finite.all():
+        col = int(np.flatnonzero(~finite)[0])
+        row = int(np.flatnonzero(~np.isfinite(arr[:, col]))[0])
         raise ValueError(f"{name} has a non-finite value ({arr[row, col]}) at event {row}, "
                          f"{what} {col}; fill or drop NaN/inf before encoding")
 
@@ -304,23 +306,29 @@ class CVEngine:
         return int(max(1, budget // per_target))
 
     # ------------------------------------------------------------------ targets
-    def _check_y(self, Y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Validated float64 Y centred per target, its column means and the valid mask."""
+    def _check_y(self, Y) -> tuple[np.ndarray, np.ndarray]:
+        """Validates Y; returns its float64 column means and the mask of non-constant targets.
+
+        Y is not copied whole: each target batch is centred when it is sent to the device.
+        """
         Y = np.asarray(Y)
         if Y.ndim == 2 and Y.shape[0] != self.n_events:
             raise ValueError(f"X and Y have different numbers of events (rows): X has shape "
                              f"{self._xs[0].shape}, Y has shape {Y.shape}")
-        Y = _as_2d_float("Y", Y, "target")
-        mean = Y.mean(axis=0)
-        yc = Y - mean
+        if Y.ndim != 2:
+            raise ValueError(f"Y must be 2-D (n_events, n_targets), got shape {Y.shape}"
+                             + (" (use y[:, None] for a single column)" if Y.ndim == 1 else ""))
+        if not np.issubdtype(Y.dtype, np.number) or np.iscomplexobj(Y):
+            raise ValueError(f"Y must hold real numbers, got dtype {Y.dtype}")
+        _check_finite("Y", Y, "target")
+        mean = Y.mean(axis=0, dtype=np.float64)
         valid = np.ptp(Y, axis=0) > 0
-        yc[:, ~valid] = 0.0
         if not valid.all():
-            bad = np.flatnonzero(~valid)
+            idx = np.flatnonzero(~valid)
             logger.warning("%d target(s) are constant over all events and are excluded "
-                           "(r = 0, alpha NaN): indices %s%s", bad.size, bad[:10].tolist(),
-                           " ..." if bad.size > 10 else "")
-        return yc, mean, valid
+                           "(r = 0, alpha NaN): indices %s%s", idx.size, idx[:10].tolist(),
+                           " ..." if idx.size > 10 else "")
+        return mean, valid
 
     def _train_products(self, state: _XState, y: torch.Tensor) -> list[torch.Tensor]:
         """Per fold ``X_g[train]ᵀ Y[train] - μ ⊗ ΣY[train]`` (p, n_batch)."""
@@ -393,8 +401,12 @@ class CVEngine:
         return [slice(s, min(s + self.target_batch, n_targets))
                 for s in range(0, n_targets, self.target_batch)]
 
-    def _to_dev(self, a: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.ascontiguousarray(a), device=self.device, dtype=self.dtype)
+    def _centred(self, Y: np.ndarray, ymean: np.ndarray, valid: np.ndarray,
+                 sl: slice) -> torch.Tensor:
+        """Targets ``sl`` centred in float64 (constant ones exactly 0), on the device."""
+        y = Y[:, sl].astype(np.float64) - ymean[sl]
+        y[:, ~valid[sl]] = 0.0
+        return torch.as_tensor(y, device=self.device, dtype=self.dtype)
 
     def _warn_zero(self, n_zero: int, what: str) -> None:
         if n_zero:
@@ -414,8 +426,9 @@ class CVEngine:
         -------
         CVResult
         """
-        yc, ymean, valid = self._check_y(Y)
-        n_targets, n_folds, n_alphas = yc.shape[1], len(self.folds), len(self.alphas)
+        Y = np.asarray(Y)
+        ymean, valid = self._check_y(Y)
+        n_targets, n_folds, n_alphas = len(ymean), len(self.folds), len(self.alphas)
         val_all = np.zeros((n_folds, n_alphas, n_targets))
         best = np.zeros(n_targets, dtype=np.int64)
         test_folds = np.zeros((n_folds, n_targets))
@@ -423,7 +436,8 @@ class CVEngine:
         n_zero = 0
         for sl in tqdm(self._batches(n_targets), desc="ridge CV", unit="batch", disable=None,
                        leave=False):
-            vr, b, tr, p, nz = self._score_batch(self._state, self._to_dev(yc[:, sl]), True)
+            vr, b, tr, p, nz = self._score_batch(self._state, self._centred(Y, ymean, valid, sl),
+                                                 True)
             val_all[:, :, sl] = vr.double().cpu().numpy()
             best[sl] = b.cpu().numpy()
             test_folds[:, sl] = tr.double().cpu().numpy()
@@ -461,19 +475,13 @@ class CVEngine:
         test_r, val_r : ndarray, float64, shape (n_perm, n_targets)
             Fold-averaged test and validation r at each permutation's chosen alphas.
         """
-        perms = np.asarray(perms)
-        if perms.ndim == 1:
-            perms = perms[None, :]
-        if perms.ndim != 2 or perms.shape[1] != self.n_events \
-                or not np.issubdtype(perms.dtype, np.integer):
-            raise ValueError(f"perms must be an integer array (n_perm, {self.n_events}), got "
-                             f"shape {perms.shape} and dtype {perms.dtype}")
+        perms = self._index_rows("perms", perms, "n_perm")
         ok = (np.sort(perms, axis=1) == np.arange(self.n_events)).all(axis=1)
         if not ok.all():
             raise ValueError(f"perms row {int(np.flatnonzero(~ok)[0])} is not a permutation "
                              f"of range({self.n_events})")
-        yc, _, valid = self._check_y(Y)
-        return self._loop(yc, valid, perms, lambda i: (self._state, perms[i]), "permutations")
+        ymean, valid = self._check_y(Y)
+        return self._loop(Y, ymean, valid, perms, lambda i: (self._state, perms[i]), "permutations")
 
     def fit_resampled(self, Y, resamples) -> tuple[np.ndarray, np.ndarray]:
         """Bootstrap refit: the whole CV re-run on ``X[idx], Y[idx]`` for every resample.
@@ -491,27 +499,30 @@ class CVEngine:
         -------
         test_r, val_r : ndarray, float64, shape (n_boot, n_targets)
         """
-        res = np.asarray(resamples)
-        if res.ndim == 1:
-            res = res[None, :]
-        if res.ndim != 2 or res.shape[1] != self.n_events \
-                or not np.issubdtype(res.dtype, np.integer):
-            raise ValueError(f"resamples must be an integer array (n_boot, {self.n_events}), "
-                             f"got shape {res.shape} and dtype {res.dtype}")
+        res = self._index_rows("resamples", resamples, "n_boot")
         if res.size and (res.min() < 0 or res.max() >= self.n_events):
             raise ValueError(f"resamples hold indices outside range({self.n_events})")
         if np.any(np.diff(res, axis=1) < 0):
             logger.info("resample rows are not sorted; using them in the given order")
-        yc, _, valid = self._check_y(Y)
+        ymean, valid = self._check_y(Y)
 
         def state(i):
             idx = res[i]
             return self._build_state([x[idx] for x in self._xs]), idx
 
-        return self._loop(yc, valid, res, state, "resamples")
+        return self._loop(Y, ymean, valid, res, state, "resamples")
 
-    def _loop(self, yc, valid, rows, state_of, what):
-        n_rep, n_targets = rows.shape[0], yc.shape[1]
+    def _index_rows(self, name: str, a, n_rep: str) -> np.ndarray:
+        a = np.asarray(a)
+        if a.ndim == 1:
+            a = a[None, :]
+        if a.ndim != 2 or a.shape[1] != self.n_events or not np.issubdtype(a.dtype, np.integer):
+            raise ValueError(f"{name} must be an integer array ({n_rep}, {self.n_events}), "
+                             f"got shape {a.shape} and dtype {a.dtype}")
+        return a
+
+    def _loop(self, Y, ymean, valid, rows, state_of, what):
+        n_rep, n_targets = rows.shape[0], len(ymean)
         test = np.zeros((n_rep, n_targets))
         val = np.zeros((n_rep, n_targets))
         batches = self._batches(n_targets)
@@ -522,7 +533,7 @@ class CVEngine:
         for i in tqdm(outer, desc=f"ridge CV {what}", disable=None, leave=False):
             st, idx = state_of(i) if i is not None else (None, None)
             for sl in batches:
-                yb = self._to_dev(yc[:, sl])
+                yb = self._centred(Y, ymean, valid, sl)
                 inner = [i] if i is not None else tqdm(range(n_rep), desc=f"ridge CV {what}",
                                                         disable=None, leave=False)
                 for j in inner:
