@@ -1,16 +1,11 @@
-"""Shared numerics: Pearson r from (weighted) sums, device and array helpers."""
+"""Shared numerics of the statistics: Pearson r from (weighted) sums, array helpers."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-
-def resolve_device(device: str | torch.device = "cpu") -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; anything else is passed to torch."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+from encoding.scoring import r_from_moments, resolve_device  # noqa: F401 (re-exported)
 
 
 def as_tensor(x, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -24,22 +19,15 @@ def default_dtype(device: torch.device) -> torch.dtype:
     return torch.float64 if device.type == "cpu" else torch.float32
 
 
-def r_from_sums(n, sa, sb, saa, sbb, sab):
+def r_from_sums(n, sa, sb, saa, sbb, sab, what: str = "r"):
     """Pearson r from sums over events (arrays or tensors, broadcastable).
 
     ``n`` is the (possibly weighted) event count, ``sa = Σa``, ``sbb = Σb²``, ``sab = Σab``.
-    A constant vector has no correlation with anything: r = 0 there, never NaN.
+    The project's NaN policy applies (:func:`encoding.scoring.r_from_moments`): r = 0 where
+    either vector is constant, never NaN.
     """
-    cov = sab - sa * sb / n
-    va = saa - sa * sa / n
-    vb = sbb - sb * sb / n
-    lib = torch if torch.is_tensor(cov) else np
-    den = lib.sqrt(lib.clip(va, 0, None) * lib.clip(vb, 0, None))
-    # Relative threshold: variances that are rounding noise count as zero.
-    scale = lib.sqrt(lib.clip(saa, 0, None) * lib.clip(sbb, 0, None))
-    ok = den > 1e-12 * scale + 1e-300
-    safe = lib.where(ok, den, lib.ones_like(den))
-    return lib.where(ok, cov / safe, lib.zeros_like(cov))
+    return r_from_moments(sab - sa * sb / n, saa - sa * sa / n, sbb - sb * sb / n,
+                          scale_a=saa, scale_b=sbb, what=what)
 
 
 def check_events(name: str, arr: np.ndarray | torch.Tensor, n_events: int | None = None):

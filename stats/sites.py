@@ -1,0 +1,475 @@
+"""Test families and the multimodal-site rules.
+
+Inputs are plain objects: a :class:`ModelInfo` per model (the pipeline maps ``params.models``
+and ``params.baselines`` onto them) and a :class:`Unit` per (subject, alignment) holding every
+model's :class:`ModelScores` there. Outputs are the contract tables of ``DESIGN.md``:
+``results/comparisons.csv`` (:func:`build_comparisons`), ``results/sites.csv``
+(:func:`build_sites`), ``results/summary.json`` (:func:`summarize`) and
+``results/demo_recovery.json`` (:func:`demo_recovery`).
+
+Families and "best" models
+    Trained models (not random, not a linear baseline) form three families by what they
+    were trained on: vision, language, multimodal. At an electrode the *best* model of a
+    family is the one with the highest electrode score (mean test r over its signal bins)
+    among the family's models with at least ``min_signal_bins`` signal bins; a family with
+    no such model has no best model there. Random twins and the baselines never compete
+    for "best".
+
+Tests (the ``test`` column; ``model_a`` is the one that should win)
+    ``trained_vs_random``: every trained model that declares a random twin, against it.
+    ``multimodal_vs_vision`` / ``multimodal_vs_language``: best multimodal vs best vision /
+    best language model. ``multimodal_vs_multiconcat`` / ``multimodal_vs_multilin``: best
+    multimodal vs the MultiConcat / MultiLin baseline (the best one if several).
+    ``slip_combo_vs_simclr``: SLIP-Combo vs SLIP-SimCLR (the same architecture and data,
+    only the training modality differs; best of each role if several).
+
+Winning (the ``a_wins`` column)
+    Model a wins where its comparison is FDR-significant (the test is one-sided, "a beats
+    b"), or where it wins by default — it has ``min_signal_bins`` signal bins and model b
+    (or b's whole family) does not (``stats.compare``; such rows have ``p_value`` NaN,
+    ``default_winner`` = a's id, and stay out of the FDR).
+
+FDR
+    Benjamini–Hochberg across electrodes of all subjects, per alignment and test (and per
+    model pair for ``trained_vs_random``, one family per trained model).
+
+Sites (``results/sites.csv``)
+    ``multimodal_<alignment>`` (weak): in that alignment the best multimodal model beats
+    both the best vision and the best language model; and, when the non-linear tests are
+    part of the rule (``nonlinear=True``) and were run, it also beats MultiConcat and
+    MultiLin. ``multimodal_strict``: multimodal under both alignments.
+    ``slip_<alignment>``: SLIP-Combo beats SLIP-SimCLR in that alignment.
+    ``signal_bins_<alignment>``: the most signal bins any trained model has there;
+    ``best_model_<alignment>``: the trained model with the best electrode score (eligible
+    models only; empty when none is).
+
+Missing models
+    A test that lacks a model it needs raises ``ValueError`` naming the test and the model
+    when the test was asked for (``tests=``), and is skipped with a logged warning when it
+    was not (``tests=None``: run what the models allow).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .compare import compare_models, electrode_scores
+from .fdr import fdr_bh
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ModelInfo", "ModelScores", "Unit", "TESTS", "ALIGNMENTS", "COMPARISON_COLUMNS",
+           "SITE_COLUMNS", "build_comparisons", "build_sites", "summarize", "demo_recovery"]
+
+TESTS = ("trained_vs_random", "multimodal_vs_vision", "multimodal_vs_language",
+         "multimodal_vs_multiconcat", "multimodal_vs_multilin", "slip_combo_vs_simclr")
+ALIGNMENTS = ("language", "vision")
+COMPARISON_COLUMNS = ["subject", "electrode", "alignment", "test", "model_a", "model_b",
+                      "score_a", "score_b", "delta", "p_value", "q_value", "significant",
+                      "n_signal_a", "n_signal_b", "default_winner", "a_wins"]
+SITE_COLUMNS = ["subject", "electrode", "hemisphere", "region", "x", "y", "z",
+                "signal_bins_language", "signal_bins_vision", "best_model_language",
+                "best_model_vision", "multimodal_language", "multimodal_vision",
+                "multimodal_strict", "slip_language", "slip_vision"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the tests need to know about one model.
+
+    Attributes
+    ----------
+    id : str
+    trained_on : {"vision", "language", "multimodal"}
+    random : bool
+        A randomly initialised twin (never "best").
+    random_twin : str or None
+        Id of this trained model's random twin.
+    baseline : {"multiconcat", "multilin"} or None
+        A linear-integration baseline (never "best").
+    slip_role : {"combo", "simclr", "clip"} or None
+        Role in the controlled SLIP comparison.
+    """
+
+    id: str
+    trained_on: str
+    random: bool = False
+    random_twin: str | None = None
+    baseline: str | None = None
+    slip_role: str | None = None
+
+    def __post_init__(self):
+        if self.trained_on not in ("vision", "language", "multimodal"):
+            raise ValueError(f"model {self.id!r}: trained_on must be vision, language or "
+                             f"multimodal, got {self.trained_on!r}")
+        if self.baseline not in (None, "multiconcat", "multilin"):
+            raise ValueError(f"model {self.id!r}: baseline must be multiconcat or multilin, "
+                             f"got {self.baseline!r}")
+
+    @property
+    def competes(self) -> bool:
+        """Trained encoder (not a random twin, not a baseline)."""
+        return not self.random and self.baseline is None
+
+
+@dataclass
+class ModelScores:
+    """One model's results for one (subject, alignment).
+
+    Attributes
+    ----------
+    test_r : array, shape (n_electrodes * n_bins,)
+        Observed fold-averaged test r, electrode-major.
+    signal : bool array, shape (n_electrodes * n_bins,)
+        Signal bins (:func:`stats.signal.signal_bins`).
+    predictions : array, shape (n_events, n_electrodes * n_bins), optional
+        Out-of-fold predictions, for ``comparison="permutation"``.
+    test_r_boot : array, shape (n_boot, n_electrodes * n_bins), optional
+        Bootstrapped test r on the unit's shared resamples, for ``comparison="bootstrap"``.
+    """
+
+    test_r: np.ndarray
+    signal: np.ndarray
+    predictions: np.ndarray | None = None
+    test_r_boot: np.ndarray | None = None
+
+
+@dataclass
+class Unit:
+    """Everything the comparisons need for one (subject, alignment).
+
+    Attributes
+    ----------
+    subject, alignment : str
+    electrodes : list of str, length n_electrodes
+    n_bins : int
+    scores : dict of model id → ModelScores
+    Y : array, shape (n_events, n_electrodes * n_bins), optional
+        Responses (permutation comparisons).
+    folds : sequence of Fold, optional
+    swaps : bool array, shape (n_perm, n_events), optional
+        :func:`stats.resampling.block_swaps`, shared by all comparisons of the unit.
+    """
+
+    subject: str
+    alignment: str
+    electrodes: Sequence[str]
+    n_bins: int
+    scores: dict = field(default_factory=dict)
+    Y: np.ndarray | None = None
+    folds: Sequence | None = None
+    swaps: np.ndarray | None = None
+
+
+def _members(models, pred) -> list[str]:
+    return [m.id for m in models if pred(m)]
+
+
+def _best(unit: Unit, ids: Sequence[str], min_signal_bins: int):
+    """Per electrode: best eligible model id ('' if none), its score, its signal bins."""
+    E = len(unit.electrodes)
+    best_id = np.full(E, "", dtype=object)
+    best_score = np.full(E, -np.inf)
+    for mid in ids:
+        s = unit.scores[mid]
+        score, n = electrode_scores(s.test_r, s.signal, unit.n_bins)
+        better = (n >= min_signal_bins) & (score > best_score)
+        best_id[better] = mid
+        best_score[better] = score[better]
+    return best_id
+
+
+def _pair_rows(unit: Unit, test: str, ids_a, ids_b, *, min_signal_bins, method, device):
+    """Comparison rows of best-of-``ids_a`` vs best-of-``ids_b`` at every electrode."""
+    E, nb = len(unit.electrodes), unit.n_bins
+    best_a = _best(unit, ids_a, min_signal_bins)
+    best_b = _best(unit, ids_b, min_signal_bins)
+    # With no eligible model, a family is still represented (for the scores and the
+    # default-winner rule) by its member with the most signal bins.
+    def fallback(ids):
+        counts = np.stack([electrode_scores(unit.scores[i].test_r, unit.scores[i].signal, nb)[1]
+                           for i in ids])
+        return np.asarray(ids, dtype=object)[counts.argmax(0)]
+    best_a = np.where(best_a == "", fallback(ids_a), best_a)
+    best_b = np.where(best_b == "", fallback(ids_b), best_b)
+    frames = []
+    for a, b in sorted(set(zip(best_a, best_b))):
+        el = np.flatnonzero((best_a == a) & (best_b == b))
+        cols = (el[:, None] * nb + np.arange(nb)).ravel()
+        sa, sb = unit.scores[a], unit.scores[b]
+        sub = lambda x, rows=False: None if x is None else np.asarray(x)[:, cols] if rows else np.asarray(x)[cols]  # noqa: E731
+        df = compare_models(sub(sa.test_r), sub(sb.test_r), sub(sa.signal), sub(sb.signal), nb,
+                            min_signal_bins=min_signal_bins, method=method,
+                            pred_a=sub(sa.predictions, True), pred_b=sub(sb.predictions, True),
+                            Y=sub(unit.Y, True), folds=unit.folds, swaps=unit.swaps,
+                            test_r_boot_a=sub(sa.test_r_boot, True),
+                            test_r_boot_b=sub(sb.test_r_boot, True), device=device)
+        df["default_winner"] = df["default_winner"].map({"a": a, "b": b, "": ""})
+        df.insert(0, "model_b", b)
+        df.insert(0, "model_a", a)
+        df.insert(0, "electrode", np.asarray(unit.electrodes, dtype=object)[el])
+        df.index = el
+        frames.append(df)
+    out = pd.concat(frames).sort_index()
+    out.insert(0, "test", test)
+    out.insert(0, "alignment", unit.alignment)
+    out.insert(0, "subject", unit.subject)
+    return out
+
+
+def _require(test, ids, what, asked):
+    if ids:
+        return True
+    if asked:
+        raise ValueError(f"test {test!r} needs {what}, but no such model is declared: add it "
+                         f"to params.models / params.baselines or drop the test")
+    logger.warning("skipping test %s: no %s among the models", test, what)
+    return False
+
+
+def build_comparisons(units: Sequence[Unit], models: Sequence[ModelInfo], *,
+                      tests: Sequence[str] | None = None, comparison: str = "permutation",
+                      min_signal_bins: int = 10, fdr_q: float = 0.05,
+                      device: str = "cpu") -> pd.DataFrame:
+    """The comparisons table (``results/comparisons.csv``) for all units.
+
+    Parameters
+    ----------
+    units : sequence of Unit
+        One per (subject, alignment); every model of ``models`` must have scores in each.
+    models : sequence of ModelInfo
+    tests : sequence of str, optional
+        Tests to run (a subset of :data:`TESTS`); a missing model is then an error. ``None``
+        runs every test the models allow and logs a warning for the others.
+    comparison : {"permutation", "bootstrap"}
+        How p-values are computed (:func:`stats.compare.compare_models`).
+    min_signal_bins : int
+    fdr_q : float
+
+    Returns
+    -------
+    table : DataFrame
+        Columns :data:`COMPARISON_COLUMNS`: the contract columns, then ``n_signal_a,
+        n_signal_b, default_winner`` (model id or ""), ``a_wins``.
+    """
+    asked = tests is not None
+    tests = list(TESTS if tests is None else tests)
+    unknown = sorted(set(tests) - set(TESTS))
+    if unknown:
+        raise ValueError(f"unknown tests {unknown}; choose from {list(TESTS)}")
+    by_id = {m.id: m for m in models}
+    if len(by_id) != len(models):
+        raise ValueError("model ids must be unique")
+    fam = {k: _members(models, lambda m, k=k: m.competes and m.trained_on == k)
+           for k in ("vision", "language", "multimodal")}
+    base = {k: _members(models, lambda m, k=k: m.baseline == k) for k in ("multiconcat", "multilin")}
+    slip = {k: _members(models, lambda m, k=k: m.competes and m.slip_role == k)
+            for k in ("combo", "simclr")}
+    plan = []                       # (test, ids_a, ids_b)
+    for test in tests:
+        if test == "trained_vs_random":
+            pairs = [(m.id, m.random_twin) for m in models if m.competes and m.random_twin]
+            if _require(test, pairs, "a trained model with a random_twin", asked):
+                for a, b in pairs:
+                    if b not in by_id:
+                        raise ValueError(f"test 'trained_vs_random': model {a!r} names random twin "
+                                         f"{b!r}, which is not among the models")
+                    plan.append((test, [a], [b]))
+        elif test in ("multimodal_vs_vision", "multimodal_vs_language"):
+            other = test.split("_")[-1]
+            if (_require(test, fam["multimodal"], "a trained multimodal model", asked)
+                    and _require(test, fam[other], f"a trained {other} model", asked)):
+                plan.append((test, fam["multimodal"], fam[other]))
+        elif test in ("multimodal_vs_multiconcat", "multimodal_vs_multilin"):
+            kind = test.split("_")[-1]
+            if (_require(test, fam["multimodal"], "a trained multimodal model", asked)
+                    and _require(test, base[kind], f"a {kind} baseline", asked)):
+                plan.append((test, fam["multimodal"], base[kind]))
+        elif test == "slip_combo_vs_simclr":
+            if (_require(test, slip["combo"], "a model with slip_role 'combo'", asked)
+                    and _require(test, slip["simclr"], "a model with slip_role 'simclr'", asked)):
+                plan.append((test, slip["combo"], slip["simclr"]))
+    frames = []
+    for unit in units:
+        missing = sorted(set(by_id) - set(unit.scores))
+        if missing:
+            raise ValueError(f"subject {unit.subject}, alignment {unit.alignment}: no scores for "
+                             f"models {missing}")
+        for test, ids_a, ids_b in plan:
+            frames.append(_pair_rows(unit, test, ids_a, ids_b, min_signal_bins=min_signal_bins,
+                                     method=comparison, device=device))
+    if not frames:
+        return pd.DataFrame(columns=COMPARISON_COLUMNS)
+    table = pd.concat(frames, ignore_index=True)
+    table["q_value"] = np.nan
+    table["significant"] = False
+    fam_key = table["test"] + "|" + table["alignment"] + "|" + np.where(
+        table["test"] == "trained_vs_random", table["model_a"] + "|" + table["model_b"], "")
+    for _, idx in table.groupby(fam_key).groups.items():
+        q, sig = fdr_bh(table.loc[idx, "p_value"].to_numpy(), fdr_q)
+        table.loc[idx, "q_value"] = q
+        table.loc[idx, "significant"] = sig
+    table["significant"] = table["significant"].astype(bool)
+    table["a_wins"] = table["significant"] | (table["default_winner"] == table["model_a"])
+    return table[COMPARISON_COLUMNS]
+
+
+def build_sites(comparisons: pd.DataFrame, units: Sequence[Unit], models: Sequence[ModelInfo],
+                *, electrodes: pd.DataFrame | None = None, min_signal_bins: int = 10,
+                nonlinear: bool = True) -> pd.DataFrame:
+    """The sites table (``results/sites.csv``), one row per (subject, electrode).
+
+    Parameters
+    ----------
+    comparisons : DataFrame
+        From :func:`build_comparisons`.
+    units : sequence of Unit
+    models : sequence of ModelInfo
+    electrodes : DataFrame, optional
+        ``subject, electrode, hemisphere, region, x, y, z`` (``results/electrodes.csv``);
+        the region columns stay empty without it.
+    min_signal_bins : int
+    nonlinear : bool
+        Whether the site rule also needs the multimodal model to beat MultiConcat and
+        MultiLin (where those tests were run).
+
+    Returns
+    -------
+    sites : DataFrame with columns :data:`SITE_COLUMNS`.
+    """
+    competes = [m.id for m in models if m.competes]
+    rows = {}
+    for unit in units:
+        al = unit.alignment
+        if al not in ALIGNMENTS:
+            raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {al!r}")
+        counts = np.stack([electrode_scores(unit.scores[m].test_r, unit.scores[m].signal,
+                                            unit.n_bins)[1] for m in competes]) if competes else None
+        best = _best(unit, competes, min_signal_bins)
+        for e, el in enumerate(unit.electrodes):
+            row = rows.setdefault((str(unit.subject), str(el)), {})
+            row[f"signal_bins_{al}"] = int(counts[:, e].max()) if counts is not None else 0
+            row[f"best_model_{al}"] = best[e]
+    wins = {}
+    if len(comparisons):
+        c = comparisons.assign(subject=comparisons["subject"].astype(str),
+                               electrode=comparisons["electrode"].astype(str))
+        for key, grp in c.groupby(["subject", "electrode", "alignment", "test"]):
+            wins[key] = bool(grp["a_wins"].all())
+    ran = set(comparisons["test"]) if len(comparisons) else set()
+    rule = ["multimodal_vs_vision", "multimodal_vs_language"]
+    if nonlinear:
+        rule += [t for t in ("multimodal_vs_multiconcat", "multimodal_vs_multilin") if t in ran]
+    out = []
+    for (subj, el), row in rows.items():
+        rec = {"subject": subj, "electrode": el}
+        for al in ALIGNMENTS:
+            rec[f"signal_bins_{al}"] = row.get(f"signal_bins_{al}", 0)
+            rec[f"best_model_{al}"] = row.get(f"best_model_{al}", "")
+            rec[f"multimodal_{al}"] = all(wins.get((subj, el, al, t), False) for t in rule)
+            rec[f"slip_{al}"] = wins.get((subj, el, al, "slip_combo_vs_simclr"), False)
+        rec["multimodal_strict"] = rec["multimodal_language"] and rec["multimodal_vision"]
+        out.append(rec)
+    sites = pd.DataFrame(out)
+    for col in ("hemisphere", "region", "x", "y", "z"):
+        sites[col] = "" if col in ("hemisphere", "region") else np.nan
+    if electrodes is not None and len(sites):
+        need = {"subject", "electrode", "hemisphere", "region", "x", "y", "z"}
+        lacking = sorted(need - set(electrodes.columns))
+        if lacking:
+            raise ValueError(f"electrodes table lacks columns {lacking}")
+        el = electrodes.assign(subject=electrodes["subject"].astype(str),
+                               electrode=electrodes["electrode"].astype(str))
+        el = el.drop_duplicates(["subject", "electrode"]).set_index(["subject", "electrode"])
+        key = pd.MultiIndex.from_frame(sites[["subject", "electrode"]])
+        for col in ("hemisphere", "region", "x", "y", "z"):
+            vals = el[col].reindex(key).to_numpy()
+            sites[col] = pd.Series(vals).fillna("" if col in ("hemisphere", "region") else np.nan)
+    return sites[SITE_COLUMNS] if len(sites) else pd.DataFrame(columns=SITE_COLUMNS)
+
+
+def _percent(k: int, n: int) -> float:
+    return 100.0 * k / n if n else 0.0
+
+
+def summarize(sites: pd.DataFrame, comparisons: pd.DataFrame) -> dict:
+    """``results/summary.json``: electrode counts and multimodal percentages.
+
+    For each test and alignment, ``n_multimodal`` counts electrodes where model a wins
+    (for ``trained_vs_random``: every trained model beats its twin); the site rules add
+    ``site_language``, ``site_vision``, ``site_strict``, ``slip_language`` and
+    ``slip_vision``. The same numbers follow per subject under ``subjects``.
+    """
+    def block(s: pd.DataFrame, c: pd.DataFrame) -> dict:
+        n = int(len(s))
+        res = {"n_electrodes": n, "tests": {}}
+        if len(c):
+            for (test, al), g in c.groupby(["test", "alignment"]):
+                k = int(g.groupby(["subject", "electrode"])["a_wins"].all().sum())
+                res["tests"].setdefault(test, {})[al] = {
+                    "n_electrodes": n, "n_multimodal": k, "percent_multimodal": _percent(k, n)}
+        rules = {"site_language": "multimodal_language", "site_vision": "multimodal_vision",
+                 "site_strict": "multimodal_strict", "slip_language": "slip_language",
+                 "slip_vision": "slip_vision"}
+        for name, col in rules.items():
+            k = int(s[col].astype(bool).sum()) if n else 0
+            res["tests"][name] = {"n_electrodes": n, "n_multimodal": k,
+                                  "percent_multimodal": _percent(k, n)}
+        return res
+
+    out = block(sites, comparisons)
+    out["subjects"] = {}
+    for subj in sorted(sites["subject"].astype(str).unique()):
+        cs = comparisons[comparisons["subject"].astype(str) == subj] if len(comparisons) else comparisons
+        out["subjects"][subj] = block(sites[sites["subject"].astype(str) == subj], cs)
+    return out
+
+
+def demo_recovery(sites: pd.DataFrame, truth: pd.DataFrame, *, column: str = "multimodal_strict",
+                  ) -> dict:
+    """How well the sites recover the demo's planted truth.
+
+    Parameters
+    ----------
+    sites : DataFrame
+        From :func:`build_sites`.
+    truth : DataFrame
+        ``subject, electrode, kind`` with kind in ``none, vision, language, multimodal``
+        (``data/demo/truth.csv``).
+    column : str
+        Site column counted as "called multimodal" (``multimodal_strict``,
+        ``multimodal_language``, ``multimodal_vision``).
+
+    Returns
+    -------
+    recovery : dict
+        ``precision``, ``recall`` (multimodal electrodes found / planted),
+        ``n_called``, ``n_true``, and ``false_positive_rate`` per non-multimodal kind
+        (fraction of that kind called multimodal). NaN-free: an empty denominator gives 0.
+    """
+    lacking = sorted({"subject", "electrode", "kind"} - set(truth.columns))
+    if lacking:
+        raise ValueError(f"truth table lacks columns {lacking} (expected subject, electrode, kind)")
+    kinds = {"none", "vision", "language", "multimodal"}
+    bad = sorted(set(truth["kind"].astype(str)) - kinds)
+    if bad:
+        raise ValueError(f"truth table has unknown kinds {bad}; expected {sorted(kinds)}")
+    t = truth.assign(subject=truth["subject"].astype(str), electrode=truth["electrode"].astype(str))
+    s = sites.assign(subject=sites["subject"].astype(str), electrode=sites["electrode"].astype(str))
+    m = t.merge(s[["subject", "electrode", column]], on=["subject", "electrode"], how="left")
+    called = m[column].fillna(False).astype(bool)
+    is_mm = m["kind"] == "multimodal"
+    tp = int((called & is_mm).sum())
+    n_called, n_true = int(called.sum()), int(is_mm.sum())
+    fpr = {}
+    for kind in ("none", "vision", "language"):
+        sel = m["kind"] == kind
+        fpr[kind] = float(called[sel].mean()) if sel.any() else 0.0
+    return {"column": column, "precision": tp / n_called if n_called else 0.0,
+            "recall": tp / n_true if n_true else 0.0, "n_called": n_called, "n_true": n_true,
+            "false_positive_rate": fpr}
