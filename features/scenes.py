@@ -65,7 +65,9 @@ def detect_scene_cuts(
     manager.add_detector(ContentDetector(threshold=threshold, min_scene_len=min_len_frames))
     manager.detect_scenes(video, show_progress=progress)
     scenes = manager.get_scene_list(start_in_scene=True)
-    starts = np.array([start.get_seconds() for start, _ in scenes[1:]], dtype=np.float64)
+    # `.seconds` is PySceneDetect >= 0.7; `get_seconds()` (deprecated there) is 0.6.
+    seconds = [s.seconds if hasattr(type(s), "seconds") else s.get_seconds() for s, _ in scenes]
+    starts = np.array(seconds[1:], dtype=np.float64)
     # Snap to our frame times: PySceneDetect versions differ in how they convert frames to
     # seconds (frame number / fps vs pts); the frame itself is what matters.
     idx = np.clip(np.searchsorted(ft, starts), 1, ft.size - 1)
