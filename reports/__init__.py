@@ -1,1 +1,31 @@
-"""mmsites: reports."""
+"""mmsites reports: figures (matplotlib, nilearn glass brains) and self-contained HTML pages."""
+
+from reports.figures import (
+    called_kinds,
+    electrode_scores,
+    figure_to_png,
+    plot_best_models,
+    plot_coverage,
+    plot_planted_vs_found,
+    plot_region_fractions,
+    plot_site_timecourses,
+    plot_trained_vs_random,
+    region_fractions,
+)
+from reports.html import render_index, render_subject, summary_rows
+
+__all__ = [
+    "called_kinds",
+    "electrode_scores",
+    "figure_to_png",
+    "plot_best_models",
+    "plot_coverage",
+    "plot_planted_vs_found",
+    "plot_region_fractions",
+    "plot_site_timecourses",
+    "plot_trained_vs_random",
+    "region_fractions",
+    "render_index",
+    "render_subject",
+    "summary_rows",
+]

@@ -1,0 +1,596 @@
+"""Figures of the study: coverage, trained vs random, regions, best models, time courses.
+
+Every ``plot_*`` function takes tables (the contracts of ``DESIGN.md``) and returns a
+:class:`matplotlib.figure.Figure`; the caller saves it, or inlines it with
+:func:`figure_to_png`. Glass brains come from nilearn, whose MNI template ships inside the
+package (no network).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: figures are rendered to files / bytes only
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+ALIGNMENTS = ("language", "vision")
+KINDS = ("none", "vision", "language", "multimodal")
+TRAINED_COLOR, RANDOM_COLOR = "#4C72B0", "#DD8452"  # the study's violin colours
+# Tests read from sites.csv (column prefix) and from comparisons.csv (``test`` value).
+SITE_TESTS = {"multimodal": "multimodal vs unimodal", "slip": "SLIP-Combo vs SLIP-SimCLR"}
+COMPARISON_TESTS = {
+    "multimodal_vs_multiconcat": "multimodal vs MultiConcat",
+    "multimodal_vs_multilin": "multimodal vs MultiLin",
+}
+
+
+def figure_to_png(fig: Figure, *, dpi: int = 100, close: bool = True) -> bytes:
+    """Render a figure to PNG bytes (for inlining in HTML).
+
+    Parameters
+    ----------
+    fig : Figure
+    dpi : int
+        Resolution.
+    close : bool
+        Close the figure afterwards to free its memory.
+
+    Returns
+    -------
+    png : bytes
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    if close:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def as_bool(values) -> pd.Series:
+    """Booleans from a CSV column (``true``/``false`` strings, 0/1, bools, NaN -> False)."""
+    s = pd.Series(values)
+    if s.dtype == bool:
+        return s
+    text = s.map(lambda v: "" if v is None or v is pd.NA or v != v else str(v).strip().lower())
+    bad = ~text.isin(["true", "false", "1", "0", "1.0", "0.0", "nan", "none", "", "<na>"])
+    if bad.any():
+        raise ValueError(
+            f"column {s.name!r}: expected booleans true/false, got {sorted(set(text[bad]))[:5]}"
+        )
+    return text.isin(["true", "1", "1.0"])
+
+
+def multimodal_any(sites: pd.DataFrame, alignments=ALIGNMENTS) -> np.ndarray:
+    """Whether each electrode is multimodal under any of ``alignments``.
+
+    Parameters
+    ----------
+    sites : DataFrame
+        Rows with ``multimodal_<alignment>`` columns (missing columns count as False).
+    alignments : sequence of str
+
+    Returns
+    -------
+    mask : ndarray of bool, shape (n_rows,)
+    """
+    mask = np.zeros(len(sites), dtype=bool)
+    for al in alignments:
+        if f"multimodal_{al}" in sites.columns:
+            mask |= as_bool(sites[f"multimodal_{al}"]).to_numpy()
+    return mask
+
+
+def _require(table: pd.DataFrame, columns, what: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{what} lacks column(s) {missing}; it has {list(table.columns)}. "
+            "See the contracts in DESIGN.md."
+        )
+
+
+def model_colors(models) -> dict:
+    """Stable colour per model name (sorted, tab20 palette)."""
+    names = sorted({str(m) for m in models if isinstance(m, str) and m})
+    cmap = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
+    return {m: cmap(i % cmap.N) for i, m in enumerate(names)}
+
+
+def _empty(title: str, message: str) -> Figure:
+    fig, ax = plt.subplots(figsize=(6, 2))
+    ax.axis("off")
+    ax.set_title(title)
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    return fig
+
+
+def _glass_brain(fig: Figure, rect, title: str | None = None):
+    from nilearn import plotting
+
+    ax = fig.add_axes(rect)
+    return plotting.plot_glass_brain(None, figure=fig, axes=ax, display_mode="lzr", title=title)
+
+
+def _localised(table: pd.DataFrame) -> pd.DataFrame:
+    coords = table[["x", "y", "z"]].apply(pd.to_numeric, errors="coerce")
+    return table[np.isfinite(coords.to_numpy(dtype=float)).all(axis=1)]
+
+
+def electrode_scores(scores: pd.DataFrame, *, p_threshold: float = 0.05) -> pd.DataFrame:
+    """Per-electrode score: mean test r over the electrode's signal bins.
+
+    Signal bins are, in order of preference: a boolean ``signal`` column, ``p_value <
+    p_threshold`` (the study's permutation rule), or ``val_lo > 0`` (the released code's rule);
+    without any of these every bin counts (logged).
+
+    Parameters
+    ----------
+    scores : DataFrame, one row per (electrode, bin)
+        The scores-table contract (``electrode, bin, time_s, test_r, ...``) with extra key
+        columns such as ``subject``, ``alignment``, ``model`` when several tables are stacked.
+    p_threshold : float
+        Significance level for ``p_value``.
+
+    Returns
+    -------
+    per_electrode : DataFrame
+        Key columns present among ``subject, alignment, model, electrode``, then ``score``
+        (Pearson r; NaN where there are no signal bins) and ``n_signal_bins``.
+    """
+    _require(scores, ["electrode", "test_r"], "scores table")
+    if "signal" in scores.columns:
+        signal = as_bool(scores["signal"]).to_numpy()
+    elif "p_value" in scores.columns:
+        signal = scores["p_value"].to_numpy(dtype=float) < p_threshold
+    elif "val_lo" in scores.columns:
+        signal = scores["val_lo"].to_numpy(dtype=float) > 0
+    else:
+        logger.info("scores carry no signal/p_value/val_lo column: averaging every bin")
+        signal = np.ones(len(scores), dtype=bool)
+    keys = [k for k in ("subject", "alignment", "model", "electrode") if k in scores.columns]
+    df = scores[keys].copy()
+    df["_r"] = np.where(signal, scores["test_r"].to_numpy(dtype=float), np.nan)
+    df["_s"] = signal.astype(int)
+    out = df.groupby(keys, sort=False, dropna=False).agg(
+        score=("_r", "mean"), n_signal_bins=("_s", "sum")
+    )
+    return out.reset_index()
+
+
+def plot_trained_vs_random(scores: pd.DataFrame, twins: dict, *, labels: dict | None = None) -> Figure:
+    """Violins of per-electrode r, each trained model beside its random twin.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Either per-bin scores (with ``bin``; reduced by :func:`electrode_scores`) or
+        per-electrode scores with ``model`` and ``score`` (Pearson r).
+    twins : dict of str to str
+        Trained model id -> its randomly initialised twin's id.
+    labels : dict of str to str, optional
+        Display names for model ids.
+
+    Returns
+    -------
+    fig : Figure
+    """
+    if "score" not in scores.columns:
+        scores = electrode_scores(scores)
+    _require(scores, ["model", "score"], "per-electrode scores")
+    labels = labels or {}
+    by_model = {m: g["score"].dropna().to_numpy() for m, g in scores.groupby("model")}
+    pairs = [(t, r) for t, r in twins.items() if t in by_model or r in by_model]
+    if not pairs:
+        return _empty("Trained vs randomly initialised", "No scores for any trained/random pair.")
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(pairs) + 2), 4.5))
+    for k, (trained, random) in enumerate(pairs):
+        for offset, model, color in ((-0.2, trained, TRAINED_COLOR), (0.2, random, RANDOM_COLOR)):
+            values = by_model.get(model, np.array([]))
+            if len(values) == 0:
+                continue
+            if len(values) > 1 and np.ptp(values) > 0:
+                parts = ax.violinplot(values, positions=[k + offset], widths=0.38,
+                                      showextrema=False, showmedians=True)
+                for body in parts["bodies"]:
+                    body.set_facecolor(color)
+                    body.set_edgecolor("0.3")
+                    body.set_alpha(0.9)
+                parts["cmedians"].set_color("white")
+            else:
+                ax.plot([k + offset], [np.median(values)], "o", color=color)
+    ax.axhline(0, color="0.6", lw=0.8, zorder=0)
+    ax.set_xticks(range(len(pairs)))
+    ax.set_xticklabels([labels.get(t, t) for t, _ in pairs], rotation=35, ha="right")
+    ax.set_ylabel("Pearson r (mean over signal bins)")
+    ax.set_title("Pretrained versus randomly initialised models")
+    ax.legend(
+        handles=[plt.Rectangle((0, 0), 1, 1, color=TRAINED_COLOR),
+                 plt.Rectangle((0, 0), 1, 1, color=RANDOM_COLOR)],
+        labels=["Pretrained", "Randomly initialised"], frameon=False, loc="upper right",
+    )
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_coverage(electrodes: pd.DataFrame, *, subject=None) -> Figure:
+    """Electrode positions on a glass brain, coloured by subject.
+
+    Parameters
+    ----------
+    electrodes : DataFrame
+        ``results/electrodes.csv``: ``subject, electrode, x, y, z`` (MNI mm) at least.
+    subject : optional
+        Show only this subject.
+
+    Returns
+    -------
+    fig : Figure
+    """
+    _require(electrodes, ["subject", "electrode", "x", "y", "z"], "electrode table")
+    table = electrodes
+    if subject is not None:
+        table = table[table["subject"].astype(str) == str(subject)]
+    placed = _localised(table)
+    n_missing = len(table) - len(placed)
+    who = f"sub-{subject}" if subject is not None else "all subjects"
+    title = f"Electrode coverage, {who}: {len(placed)} electrodes"
+    if n_missing:
+        title += f" ({n_missing} without coordinates not shown)"
+    fig = plt.figure(figsize=(9, 3.4))
+    display = _glass_brain(fig, [0, 0, 1, 0.88])
+    fig.suptitle(title, fontsize=10)
+    subjects = sorted(placed["subject"].astype(str).unique())
+    colors = model_colors(subjects)
+    for s in subjects:
+        xyz = placed[placed["subject"].astype(str) == s][["x", "y", "z"]].to_numpy(dtype=float)
+        display.add_markers(xyz, marker_color=[colors[s]], marker_size=14, alpha=0.8)
+    if subject is None and len(subjects) > 1:
+        fig.legend(
+            handles=[Line2D([], [], marker="o", ls="", color=colors[s]) for s in subjects],
+            labels=[f"sub-{s}" for s in subjects], loc="lower center",
+            ncol=min(len(subjects), 10), frameon=False, fontsize=8,
+        )
+    return fig
+
+
+def region_fractions(sites: pd.DataFrame, comparisons: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Fraction of multimodal electrodes per Desikan-Killiany region, test and alignment.
+
+    Parameters
+    ----------
+    sites : DataFrame
+        ``results/sites.csv`` (``subject, electrode, region, multimodal_<alignment>,
+        slip_<alignment>, multimodal_strict``).
+    comparisons : DataFrame, optional
+        ``results/comparisons.csv``; adds the tests against MultiConcat and MultiLin
+        (``significant`` per electrode).
+
+    Returns
+    -------
+    fractions : DataFrame
+        ``region, test, alignment, n_electrodes, n_multimodal, fraction`` (0-1) and ``strict``
+        (the region holds an electrode multimodal under both alignments).
+    """
+    _require(sites, ["subject", "electrode", "region", "multimodal_strict"], "sites table")
+    base = sites[["subject", "electrode", "region"]].copy()
+    base["region"] = base["region"].fillna("unlocalised").astype(str)
+    strict = sites.assign(_s=as_bool(sites["multimodal_strict"]).to_numpy()).groupby(
+        base["region"])["_s"].any()
+    calls = []
+    for prefix, test in SITE_TESTS.items():
+        for al in ALIGNMENTS:
+            col = f"{prefix}_{al}"
+            if col in sites.columns:
+                calls.append(base.assign(test=test, alignment=al,
+                                         called=as_bool(sites[col]).to_numpy()))
+    if comparisons is not None and len(comparisons):
+        _require(comparisons, ["subject", "electrode", "alignment", "test", "significant"],
+                 "comparisons table")
+        comp = comparisons.assign(_sig=as_bool(comparisons["significant"]).to_numpy())
+        comp["subject"] = comp["subject"].astype(str)
+        comp["electrode"] = comp["electrode"].astype(str)
+        key = base.assign(subject=base["subject"].astype(str),
+                          electrode=base["electrode"].astype(str))
+        for name, test in COMPARISON_TESTS.items():
+            for al in ALIGNMENTS:
+                sel = comp[(comp["test"] == name) & (comp["alignment"] == al)]
+                if sel.empty:
+                    continue
+                sig = sel.groupby(["subject", "electrode"])["_sig"].any()
+                idx = pd.MultiIndex.from_frame(key[["subject", "electrode"]])
+                called = sig.reindex(idx, fill_value=False).to_numpy(dtype=bool)
+                calls.append(base.assign(test=test, alignment=al, called=called))
+    if not calls:
+        return pd.DataFrame(columns=["region", "test", "alignment", "n_electrodes",
+                                     "n_multimodal", "fraction", "strict"])
+    long = pd.concat(calls, ignore_index=True)
+    out = long.groupby(["region", "test", "alignment"], sort=False).agg(
+        n_electrodes=("called", "size"), n_multimodal=("called", "sum")
+    ).reset_index()
+    # Tests in the study's order (unimodal, SLIP, linear baselines), then regions A-Z.
+    rank = {t: k for k, t in enumerate([*SITE_TESTS.values(), *COMPARISON_TESTS.values()])}
+    out = out.sort_values(["test", "alignment", "region"],
+                          key=lambda c: c.map(rank) if c.name == "test" else c, kind="stable")
+    out = out.reset_index(drop=True)
+    out["fraction"] = out["n_multimodal"] / out["n_electrodes"]
+    out["strict"] = out["region"].map(strict).fillna(False).astype(bool)
+    return out
+
+
+def plot_region_fractions(fractions: pd.DataFrame) -> Figure:
+    """Bar charts of :func:`region_fractions`: one panel per test and alignment.
+
+    Regions holding a strict site (multimodal under both alignments) carry a star.
+
+    Returns
+    -------
+    fig : Figure
+    """
+    if fractions.empty:
+        return _empty("Multimodal electrodes per region", "No site calls to show.")
+    tests = list(dict.fromkeys(fractions["test"]))
+    aligns = [a for a in ALIGNMENTS if a in set(fractions["alignment"])]
+    order = (fractions.groupby("region")["fraction"].mean().sort_values().index.tolist())
+    n_regions = len(order)
+    fig, axes = plt.subplots(
+        len(tests), len(aligns), figsize=(4.2 * len(aligns), 0.5 + (0.22 * n_regions + 0.8) * len(tests)),
+        squeeze=False, sharex=True,
+    )
+    for i, test in enumerate(tests):
+        for j, al in enumerate(aligns):
+            ax = axes[i, j]
+            sel = fractions[(fractions["test"] == test) & (fractions["alignment"] == al)]
+            sel = sel.set_index("region").reindex(order)
+            frac = sel["fraction"].fillna(0.0).to_numpy()
+            n_all = sel["n_electrodes"].fillna(0).astype(int).to_numpy()
+            n_mm = sel["n_multimodal"].fillna(0).astype(int).to_numpy()
+            is_strict = sel["strict"].astype(object).fillna(False).astype(bool).to_numpy()
+            y = np.arange(n_regions)
+            ax.barh(y, frac, color=plt.cm.RdYlGn(frac), edgecolor="0.3", lw=0.4)
+            for k in range(n_regions):
+                ax.text(1.02, k, f"{n_mm[k]}/{n_all[k]}", va="center", fontsize=6, color="0.3",
+                        transform=ax.get_yaxis_transform())
+                if is_strict[k]:
+                    ax.plot(frac[k] + 0.03, k, marker="*", color="#1b4f72", ms=8)
+            ax.set_yticks(y)
+            ax.set_yticklabels(order if j == 0 else [], fontsize=7)
+            ax.set_xlim(0, 1.05)
+            ax.set_title(f"{test}, {al}-aligned", fontsize=9)
+            if i == len(tests) - 1:
+                ax.set_xlabel("fraction of multimodal electrodes")
+    fig.suptitle("Multimodal electrodes per region (★ = a strict site: multimodal under both "
+                 "alignments)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_best_models(sites: pd.DataFrame, *, labels: dict | None = None) -> Figure:
+    """Glass brains of multimodal sites coloured by their best multimodal model.
+
+    One row per alignment; strict sites (multimodal under both alignments) get a bold outline.
+
+    Parameters
+    ----------
+    sites : DataFrame
+        ``results/sites.csv``.
+    labels : dict, optional
+        Display names for model ids.
+
+    Returns
+    -------
+    fig : Figure
+    """
+    _require(sites, ["x", "y", "z", "multimodal_strict"], "sites table")
+    labels = labels or {}
+    placed = _localised(sites)
+    strict = as_bool(placed["multimodal_strict"]).to_numpy()
+    models = []
+    for al in ALIGNMENTS:
+        if f"best_model_{al}" in placed.columns:
+            models += placed[f"best_model_{al}"].dropna().astype(str).tolist()
+    colors = model_colors(models)
+    fig = plt.figure(figsize=(9, 6.4))
+    shown = set()
+    for row, al in enumerate(ALIGNMENTS):
+        rect = [0, 0.53 - 0.46 * row, 1, 0.4]
+        display = _glass_brain(fig, rect)
+        fig.text(0.5, rect[1] + rect[3] + 0.01, f"{al.capitalize()}-aligned", ha="center",
+                 fontsize=12)
+        col_mm, col_best = f"multimodal_{al}", f"best_model_{al}"
+        if col_mm not in placed.columns or col_best not in placed.columns:
+            continue
+        is_mm = as_bool(placed[col_mm]).to_numpy()
+        for k in np.flatnonzero(is_mm):
+            model = str(placed[col_best].iat[k])
+            shown.add(model)
+            display.add_markers(
+                placed[["x", "y", "z"]].iloc[[k]].to_numpy(dtype=float),
+                marker_color=[colors.get(model, "0.5")], marker_size=60 if strict[k] else 35,
+                edgecolors="black", linewidths=2.5 if strict[k] else 0.4,
+            )
+    handles = [Line2D([], [], marker="o", ls="", color=colors[m], markeredgecolor="k")
+               for m in sorted(shown)]
+    handles.append(Line2D([], [], marker="o", ls="", color="white", markeredgecolor="k",
+                          markeredgewidth=2.5))
+    fig.legend(handles=handles, labels=[labels.get(m, m) for m in sorted(shown)] + ["strict site"],
+               loc="lower center", ncol=min(len(handles), 5), frameon=False, fontsize=8)
+    if not shown:
+        fig.text(0.5, 0.5, "no multimodal sites", ha="center", fontsize=12, color="0.4")
+    return fig
+
+
+def top_sites(per_electrode: pd.DataFrame, *, n_top: int = 3) -> pd.DataFrame:
+    """The ``n_top`` electrodes with the highest score for each model (and alignment)."""
+    keys = [k for k in ("alignment", "model") if k in per_electrode.columns]
+    ranked = per_electrode.dropna(subset=["score"]).sort_values("score", ascending=False)
+    return ranked.groupby(keys, sort=True).head(n_top) if keys else ranked.head(n_top)
+
+
+def plot_site_timecourses(scores: pd.DataFrame, *, alignment: str | None = None,
+                          sites: pd.DataFrame | None = None, n_top: int = 3,
+                          labels: dict | None = None) -> Figure:
+    """Test r over time of the best electrodes of each model, with bootstrap bands.
+
+    Parameters
+    ----------
+    scores : DataFrame, one row per (subject, model, electrode, bin)
+        Stacked scores tables: ``subject, model, electrode, time_s`` (s from event onset),
+        ``test_r`` and optionally ``boot_lo, boot_hi`` (95 % bootstrap interval) and
+        ``alignment``.
+    alignment : str, optional
+        Keep only this alignment (required when ``scores`` holds several).
+    sites : DataFrame, optional
+        ``results/sites.csv``; when given, only multimodal sites under ``alignment`` (or either
+        alignment) are candidates.
+    n_top : int
+        Electrodes per model.
+    labels : dict, optional
+        Display names for model ids.
+
+    Returns
+    -------
+    fig : Figure
+    """
+    _require(scores, ["model", "electrode", "time_s", "test_r"], "scores table")
+    labels = labels or {}
+    if "alignment" in scores.columns:
+        present = sorted(scores["alignment"].dropna().unique())
+        if alignment is None and len(present) > 1:
+            raise ValueError(
+                f"plot_site_timecourses: scores hold alignments {present}; pass alignment=."
+            )
+        if alignment is not None:
+            scores = scores[scores["alignment"] == alignment]
+    if "subject" not in scores.columns:
+        scores = scores.assign(subject="")
+    scores = scores.assign(subject=scores["subject"].astype(str),
+                           electrode=scores["electrode"].astype(str))
+    if sites is not None:
+        mm = multimodal_any(sites, [alignment] if alignment else ALIGNMENTS)
+        keep = set(zip(sites["subject"].astype(str)[mm], sites["electrode"].astype(str)[mm]))
+        scores = scores[[k in keep for k in zip(scores["subject"], scores["electrode"])]]
+    title = "Test r over time, top sites per model" + (f" ({alignment}-aligned)" if alignment else "")
+    if scores.empty:
+        return _empty(title, "No sites with scores to show.")
+    best = top_sites(electrode_scores(scores), n_top=n_top)
+    models = sorted(best["model"].unique())
+    ncol = min(3, len(models))
+    nrow = int(np.ceil(len(models) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 2.8 * nrow), squeeze=False,
+                             sharex=True, sharey=True)
+    for ax in axes.flat[len(models):]:
+        ax.axis("off")
+    for ax, model in zip(axes.flat, models):
+        chosen = best[best["model"] == model]
+        for k, (_, site) in enumerate(chosen.iterrows()):
+            trace = scores[(scores["model"] == model) & (scores["subject"] == site["subject"])
+                           & (scores["electrode"] == site["electrode"])].sort_values("time_s")
+            color = plt.cm.tab10(k)
+            name = f"sub-{site['subject']} {site['electrode']}" if site["subject"] else site["electrode"]
+            ax.plot(trace["time_s"], trace["test_r"], color=color, lw=1.2,
+                    label=f"{name} (r={site['score']:.2f})")
+            if {"boot_lo", "boot_hi"} <= set(trace.columns):
+                ax.fill_between(trace["time_s"], trace["boot_lo"], trace["boot_hi"],
+                                color=color, alpha=0.2, lw=0)
+        ax.axhline(0, color="0.6", lw=0.6)
+        ax.axvline(0, color="0.6", lw=0.6, ls=":")
+        ax.set_title(labels.get(model, model), fontsize=9)
+        ax.legend(fontsize=6, frameon=False, loc="upper left")
+    for ax in axes[-1]:
+        ax.set_xlabel("time from event onset (s)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("test r")
+    fig.suptitle(title + " (bands: 95 % bootstrap interval)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def called_kinds(sites: pd.DataFrame, modality: dict) -> pd.Series:
+    """Kind each electrode was called: ``multimodal``, ``vision``, ``language`` or ``none``.
+
+    Multimodal under either alignment -> ``multimodal``; else the modality of the best model in
+    the alignment with more signal bins; no best model -> ``none``.
+
+    Parameters
+    ----------
+    sites : DataFrame
+        ``results/sites.csv``.
+    modality : dict of str to str
+        Model id -> ``vision``, ``language`` or ``multimodal`` (the ``trained_on`` of params).
+
+    Returns
+    -------
+    kinds : Series of str, aligned with ``sites``
+    """
+    out = []
+    mm = multimodal_any(sites)
+    for k in range(len(sites)):
+        if mm[k]:
+            out.append("multimodal")
+            continue
+        candidates = []
+        for al in ALIGNMENTS:
+            best = sites[f"best_model_{al}"].iat[k] if f"best_model_{al}" in sites.columns else None
+            bins = sites[f"signal_bins_{al}"].iat[k] if f"signal_bins_{al}" in sites.columns else 0
+            if isinstance(best, str) and best:
+                candidates.append((float(bins) if bins == bins else 0.0, best))
+        if not candidates:
+            out.append("none")
+            continue
+        best = max(candidates)[1]
+        kind = modality.get(best)
+        if kind is None:
+            raise ValueError(f"called_kinds: no modality given for best model {best!r}; "
+                             f"known models: {sorted(modality)}.")
+        out.append("multimodal" if kind == "multimodal" else kind)
+    return pd.Series(out, index=sites.index, name="called")
+
+
+def plot_planted_vs_found(truth: pd.DataFrame, sites: pd.DataFrame, modality: dict) -> Figure:
+    """Demo check: confusion of the planted kind (truth.csv) against the called kind.
+
+    Parameters
+    ----------
+    truth : DataFrame
+        ``data/demo/truth.csv``: ``subject, electrode, kind``.
+    sites : DataFrame
+        ``results/sites.csv``.
+    modality : dict of str to str
+        Model id -> modality, see :func:`called_kinds`.
+
+    Returns
+    -------
+    fig : Figure
+    """
+    _require(truth, ["subject", "electrode", "kind"], "truth table")
+    called = sites[["subject", "electrode"]].assign(called=called_kinds(sites, modality).to_numpy())
+    left = truth.assign(subject=truth["subject"].astype(str), electrode=truth["electrode"].astype(str))
+    right = called.assign(subject=called["subject"].astype(str),
+                          electrode=called["electrode"].astype(str))
+    merged = left.merge(right, on=["subject", "electrode"], how="left")
+    merged["called"] = merged["called"].fillna("not analysed")
+    cols = list(KINDS) + (["not analysed"] if (merged["called"] == "not analysed").any() else [])
+    mat = pd.crosstab(merged["kind"], merged["called"]).reindex(index=list(KINDS), columns=cols,
+                                                                fill_value=0)
+    fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 2, 4))
+    ax.imshow(mat.to_numpy() / np.maximum(mat.to_numpy().sum(1, keepdims=True), 1),
+              cmap="Blues", vmin=0, vmax=1)
+    for (i, j), v in np.ndenumerate(mat.to_numpy()):
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=10)
+    ax.set_xticks(range(len(cols)), cols, rotation=20)
+    ax.set_yticks(range(len(KINDS)), KINDS)
+    ax.set_xlabel("called kind")
+    ax.set_ylabel("planted kind")
+    ax.set_title("Demo: planted vs found (counts; shade = row fraction)")
+    fig.tight_layout()
+    return fig

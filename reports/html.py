@@ -1,0 +1,460 @@
+"""Self-contained HTML reports: the study's index page and one page per subject.
+
+Pages carry their images as base64 PNG and their CSS/JS inline, so they open from disk with no
+network. Tables follow the result-table contracts of ``DESIGN.md``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+from reports.figures import (
+    ALIGNMENTS,
+    COMPARISON_TESTS,
+    SITE_TESTS,
+    as_bool,
+    multimodal_any,
+    region_fractions,
+)
+
+logger = logging.getLogger(__name__)
+
+# Display names of the tests as summary.json may spell them.
+_TEST_LABELS = {**SITE_TESTS, **COMPARISON_TESTS, "slip_combo_vs_simclr": SITE_TESTS["slip"],
+                "multimodal_vs_unimodal": SITE_TESTS["multimodal"]}
+_SUBJECT_KEYS = {"subjects", "per_subject", "by_subject"}
+_CONTAINER_KEYS = {"tests", "per_test", "by_test", "alignments", "by_alignment", "overall", "all"}
+
+# A few lines of inline JS: click a header to sort by that column (numbers numerically).
+_SORT_JS = """
+document.querySelectorAll('table.sortable').forEach(function (table) {
+  table.querySelectorAll('th').forEach(function (th, col) {
+    th.addEventListener('click', function () {
+      var asc = !th.classList.contains('asc');
+      table.querySelectorAll('th').forEach(function (h) { h.classList.remove('asc', 'desc'); });
+      th.classList.add(asc ? 'asc' : 'desc');
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      var key = function (row) {
+        var t = row.cells[col].getAttribute('data-sort') || row.cells[col].textContent.trim();
+        var v = parseFloat(t);
+        return (t !== '' && !isNaN(v) && isFinite(t)) ? [0, v] : [1, t.toLowerCase()];
+      };
+      rows.sort(function (a, b) {
+        var ka = key(a), kb = key(b);
+        var r = ka[0] - kb[0] || (ka[1] < kb[1] ? -1 : ka[1] > kb[1] ? 1 : 0);
+        return asc ? r : -r;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+
+def _esc(value) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return html.escape(str(value))
+
+
+def _css() -> str:
+    return resources.files("reports").joinpath("style.css").read_text(encoding="utf-8")
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>{_esc(title)}</title>\n<style>\n{_css()}</style>\n</head>\n<body>\n{body}\n"
+        f"<script>\n{_SORT_JS}</script>\n</body>\n</html>\n"
+    )
+
+
+def _cell(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return f"<td>{'yes' if value else 'no'}</td>"
+    if isinstance(value, (int, np.integer)):
+        return f"<td class=\"num\">{value}</td>"
+    if isinstance(value, (float, np.floating)):
+        if np.isnan(value):
+            return "<td class=\"num\" data-sort=\"\"></td>"
+        text = f"{value:.3g}" if abs(value) < 1e-2 and value != 0 else f"{value:.3f}"
+        return f"<td class=\"num\" data-sort=\"{value!r}\">{text}</td>"
+    return f"<td>{_esc(value)}</td>"
+
+
+def html_table(table: pd.DataFrame, *, sortable: bool = False, row_classes=None,
+               table_id: str | None = None) -> str:
+    """An HTML ``<table>`` of a DataFrame (escaped; numbers right-aligned).
+
+    Parameters
+    ----------
+    table : DataFrame
+    sortable : bool
+        Add the class that the inline script makes sortable by clicking a header.
+    row_classes : sequence of str, optional
+        CSS class per row.
+    table_id : str, optional
+        ``id`` attribute.
+
+    Returns
+    -------
+    html : str
+    """
+    attrs = (f' id="{_esc(table_id)}"' if table_id else "") + (' class="sortable"' if sortable else "")
+    head = "".join(f"<th>{_esc(c)}</th>" for c in table.columns)
+    rows = []
+    for k, row in enumerate(table.itertuples(index=False)):
+        cls = f' class="{row_classes[k]}"' if row_classes is not None and row_classes[k] else ""
+        rows.append(f"<tr{cls}>" + "".join(_cell(v) for v in row) + "</tr>")
+    return f"<div class=\"scroll\"><table{attrs}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + \
+        "\n</tbody>\n</table></div>"
+
+
+def _figures_html(figures: dict) -> str:
+    if not figures:
+        return "<p>No figures.</p>"
+    parts = []
+    for name, png in figures.items():
+        if not isinstance(png, (bytes, bytearray)) or not png.startswith(b"\x89PNG"):
+            raise ValueError(f"figure {name!r} is not PNG bytes; render it with "
+                             "reports.figures.figure_to_png.")
+        data = base64.b64encode(png).decode("ascii")
+        caption = name.replace("_", " ")
+        parts.append(f'<figure id="fig-{_esc(name)}"><img alt="{_esc(caption)}" '
+                     f'src="data:image/png;base64,{data}"><figcaption>{_esc(caption)}'
+                     "</figcaption></figure>")
+    return "\n".join(parts)
+
+
+def summary_rows(summary: dict) -> pd.DataFrame:
+    """Flatten ``results/summary.json`` into one row per scope, test and alignment.
+
+    Accepts nesting such as ``{"tests": {test: {alignment: {"n_multimodal": .., "percent_multimodal":
+    ..}}}, "subjects": {s: {...}}}`` as well as ``{"n_multimodal": {test: {alignment: n}}}``;
+    ``n_electrodes`` is taken from the nearest enclosing level.
+
+    Returns
+    -------
+    rows : DataFrame
+        ``scope`` (``all`` or ``sub-<s>``), ``test``, ``alignment``, ``n_electrodes``,
+        ``n_multimodal``, ``percent_multimodal`` (0-100).
+    """
+    records = []
+
+    def leaves(node, path):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                yield from leaves(v, path + (str(k),))
+        else:
+            yield path, node
+
+    def emit(path, n_el, n_mm, pct):
+        scope, rest, k = "all", [], 0
+        while k < len(path):
+            if path[k] in _SUBJECT_KEYS and k + 1 < len(path):
+                sid = path[k + 1]
+                scope = sid if sid.startswith("sub") else f"sub-{sid}"
+                k += 2
+                continue
+            if path[k] not in _CONTAINER_KEYS:
+                rest.append(path[k])
+            k += 1
+        align = next((p for p in rest if p in ALIGNMENTS), "")
+        test = "/".join(p for p in rest if p not in ALIGNMENTS) or "multimodal"
+        records.append((scope, test, align, n_el, n_mm, pct))
+
+    def walk(node, path, n_el):
+        if not isinstance(node, dict):
+            return
+        n_el = node.get("n_electrodes", n_el)
+        n_mm, pct = node.get("n_multimodal"), node.get("percent_multimodal")
+        if isinstance(n_mm, dict) or isinstance(pct, dict):
+            n_flat = dict(leaves(n_mm, ())) if isinstance(n_mm, dict) else {}
+            p_flat = dict(leaves(pct, ())) if isinstance(pct, dict) else {}
+            for sub in dict.fromkeys(list(n_flat) + list(p_flat)):
+                n_el_sub = n_el.get(sub[0], n_el) if isinstance(n_el, dict) else n_el
+                emit(path + sub, n_el_sub, n_flat.get(sub), p_flat.get(sub))
+        elif n_mm is not None or pct is not None:
+            emit(path, n_el, n_mm, pct)
+        for k, v in node.items():
+            if k not in ("n_multimodal", "percent_multimodal") and isinstance(v, dict):
+                walk(v, path + (str(k),), n_el)
+
+    walk(summary, (), summary.get("n_electrodes") if isinstance(summary, dict) else None)
+    out = pd.DataFrame(records, columns=["scope", "test", "alignment", "n_electrodes",
+                                         "n_multimodal", "percent_multimodal"])
+    missing = out["percent_multimodal"].isna() & out["n_multimodal"].notna()
+    n_el = pd.to_numeric(out["n_electrodes"], errors="coerce")
+    out.loc[missing, "percent_multimodal"] = 100 * out.loc[missing, "n_multimodal"] / n_el[missing]
+    out["test"] = out["test"].map(lambda t: _TEST_LABELS.get(t, t))
+    return out
+
+
+def _headline(summary: dict) -> str:
+    rows = summary_rows(summary) if summary else pd.DataFrame()
+    if rows.empty:
+        return ('<p class="notice">summary.json holds no multimodal counts '
+                "(n_multimodal / percent_multimodal).</p>")
+    overall = rows[rows["scope"] == "all"]
+    n_total = summary.get("n_electrodes", overall["n_electrodes"].max() if len(overall) else "?")
+    lines = [
+        f"<li><b>{_esc(r.test)}</b>, {_esc(r.alignment) or 'both'}-aligned: "
+        f"<b>{_esc(r.n_multimodal)}</b> multimodal sites "
+        f"({float(r.percent_multimodal):.2f} %)</li>"
+        for r in overall.itertuples() if r.percent_multimodal == r.percent_multimodal
+    ]
+    table = rows.pivot_table(index=["scope"], columns=["test", "alignment"],
+                             values="percent_multimodal", aggfunc="first")
+    counts = rows.pivot_table(index=["scope"], columns=["test", "alignment"],
+                              values="n_multimodal", aggfunc="first")
+    show = pd.DataFrame(index=table.index)
+    for col in table.columns:
+        name = f"{col[0]} ({col[1]})" if col[1] else col[0]
+        show[name] = [
+            f"{int(n)} ({p:.1f} %)" if n == n and p == p else ""
+            for n, p in zip(counts[col].reindex(table.index), table[col])
+        ]
+    n_by_scope = rows.groupby("scope")["n_electrodes"].first()
+    show.insert(0, "electrodes", n_by_scope.reindex(show.index).to_numpy())
+    show = show.reset_index()
+    order = show["scope"].ne("all")  # the study-wide row first
+    show = show.iloc[np.argsort(order.to_numpy(), kind="stable")]
+    return (f'<div class="headline"><p>{_esc(n_total)} electrodes analysed.</p><ul>'
+            + "".join(lines) + "</ul></div>\n<h3>Per subject</h3>\n"
+            + html_table(show, sortable=True, table_id="summary-table"))
+
+
+def _region_table(sites: pd.DataFrame, comparisons: pd.DataFrame) -> str:
+    if sites is None or sites.empty:
+        return "<p>No sites.</p>"
+    fr = region_fractions(sites, comparisons)
+    if fr.empty:
+        return "<p>No site calls.</p>"
+    fr = fr.assign(col=fr["test"] + " (" + fr["alignment"] + ")",
+                   text=[f"{m}/{n} ({100 * f:.0f} %)" for m, n, f in
+                         zip(fr["n_multimodal"], fr["n_electrodes"], fr["fraction"])])
+    wide = fr.pivot_table(index="region", columns="col", values="text", aggfunc="first")
+    wide = wide.reindex(columns=list(dict.fromkeys(fr["col"])))
+    n = fr.groupby("region")["n_electrodes"].max()
+    strict = fr.groupby("region")["strict"].any()
+    wide.insert(0, "electrodes", n.reindex(wide.index).to_numpy())
+    wide.insert(1, "strict site", strict.reindex(wide.index).to_numpy())
+    wide = wide.reset_index()
+    classes = ["strict" if s else "" for s in wide["strict site"]]
+    return html_table(wide, sortable=True, row_classes=classes, table_id="region-table")
+
+
+def _provenance(provenance: dict) -> str:
+    provenance = dict(provenance or {})
+    parts = []
+    fp = provenance.pop("data_fingerprint", None) or provenance.pop("fingerprint", None)
+    if fp is not None:
+        parts.append(f"<p>Data fingerprint: <code>{_esc(fp if isinstance(fp, str) else json.dumps(fp))}</code></p>")
+    versions = provenance.pop("versions", None) or provenance.pop("packages", None)
+    if isinstance(versions, dict):
+        parts.append("<h3>Package versions</h3>" + html_table(
+            pd.DataFrame(sorted(versions.items()), columns=["package", "version"])))
+    params = provenance.pop("params", None)
+    if params is not None:
+        parts.append("<h3>Parameters</h3><pre>" + _esc(
+            json.dumps(params, indent=2, sort_keys=False, default=str)) + "</pre>")
+    if provenance:
+        parts.append("<h3>Other</h3><pre>" + _esc(json.dumps(provenance, indent=2, default=str))
+                     + "</pre>")
+    return "\n".join(parts) or "<p>No provenance given.</p>"
+
+
+def _subjects(*tables) -> list[str]:
+    ids = set()
+    for t in tables:
+        if t is not None and "subject" in t.columns:
+            ids |= set(t["subject"].astype(str))
+    return sorted(ids, key=lambda s: (len(s), s))
+
+
+def render_index(summary: dict, sites: pd.DataFrame, comparisons: pd.DataFrame,
+                 electrodes: pd.DataFrame, figures: dict, provenance: dict) -> str:
+    """The study's report page (``reports/index.html``).
+
+    Parameters
+    ----------
+    summary : dict
+        ``results/summary.json``.
+    sites, comparisons, electrodes : DataFrame
+        ``results/sites.csv``, ``results/comparisons.csv``, ``results/electrodes.csv``.
+    figures : dict of str to bytes
+        Figure name -> PNG bytes (:func:`reports.figures.figure_to_png`), shown in order.
+    provenance : dict
+        ``params`` (dict), ``versions`` (package -> version), ``data_fingerprint`` (str), and
+        anything else (shown as JSON).
+
+    Returns
+    -------
+    html : str
+        A self-contained page.
+    """
+    subjects = _subjects(sites, electrodes)
+    n_unloc = 0
+    if electrodes is not None and "region" in electrodes.columns:
+        n_unloc = int((electrodes["region"].astype(str) == "unlocalised").sum())
+    nav = " ".join(f'<a href="sub-{_esc(s)}.html">sub-{_esc(s)}</a>' for s in subjects)
+    body = [
+        "<h1>mmsites: sites of vision–language integration</h1>",
+        f"<nav>Subjects: {nav or 'none'}</nav>",
+        "<h2>Headline</h2>", _headline(summary),
+    ]
+    if n_unloc:
+        body.append(f"<p>{n_unloc} electrode(s) unlocalised (no region label or coordinates); "
+                    "they are listed under region <i>unlocalised</i>.</p>")
+    body += [
+        "<h2>Regions</h2><p>Multimodal electrodes per Desikan–Killiany region, per test and "
+        "alignment (highlighted: region holds a strict site, multimodal under both "
+        "alignments).</p>", _region_table(sites, comparisons),
+        "<h2>Figures</h2>", _figures_html(figures),
+        "<h2>Provenance</h2>", _provenance(provenance),
+        "<footer>Generated by mmsites. Self-contained: opens from disk.</footer>",
+    ]
+    return _page("mmsites report", "\n".join(body))
+
+
+def _subject_electrode_table(subject: str, sites, comparisons, electrodes) -> pd.DataFrame:
+    """One row per electrode of the subject: place, calls, best models, scores, q-values."""
+    def of(t):
+        if t is None or t.empty or "subject" not in t.columns:
+            return None
+        t = t[t["subject"].astype(str) == subject]
+        return t.assign(electrode=t["electrode"].astype(str))
+
+    el, st, cp = of(electrodes), of(sites), of(comparisons)
+    names = list(dict.fromkeys(
+        (el["electrode"].tolist() if el is not None else [])
+        + (st["electrode"].tolist() if st is not None else [])))
+    out = pd.DataFrame({"electrode": names})
+    place = st if st is not None and "region" in st.columns else el
+    if el is not None:
+        place = el if "region" in el.columns else place
+    for col in ("region", "hemisphere", "x", "y", "z"):
+        if place is not None and col in place.columns:
+            out[col] = out["electrode"].map(place.drop_duplicates("electrode").set_index("electrode")[col])
+    if "region" in out.columns:
+        out["region"] = out["region"].fillna("unlocalised")
+    else:
+        out["region"] = "unlocalised"
+    if st is not None:
+        st = st.drop_duplicates("electrode").set_index("electrode")
+        for al in ALIGNMENTS:
+            for col in (f"signal_bins_{al}", f"best_model_{al}", f"multimodal_{al}"):
+                if col in st.columns:
+                    vals = st[col] if not col.startswith("multimodal") else as_bool(st[col])
+                    out[col] = out["electrode"].map(vals)
+        if "multimodal_strict" in st.columns:
+            out["strict"] = out["electrode"].map(as_bool(st["multimodal_strict"]))
+    if cp is not None and len(cp):
+        mm = cp[cp["test"].isin(["multimodal_vs_vision", "multimodal_vs_language"])]
+        for al in ALIGNMENTS:
+            sel = mm[mm["alignment"] == al]
+            if sel.empty:
+                continue
+            g = sel.groupby("electrode")
+            out[f"score_{al}"] = out["electrode"].map(g["score_a"].max())
+            # A site needs both comparisons: the larger q is the one that decides.
+            out[f"q_{al}"] = out["electrode"].map(g["q_value"].max())
+    for c in ("x", "y", "z"):
+        if c in out.columns:
+            out[c] = pd.to_numeric(out[c], errors="coerce").round(1)
+    order = ["electrode", "region", "hemisphere", "x", "y", "z"] + [
+        f"{c}_{al}" for al in ALIGNMENTS
+        for c in ("multimodal", "best_model", "score", "q", "signal_bins")] + ["strict"]
+    return out[[c for c in order if c in out.columns]]
+
+
+def _display_names(columns) -> dict:
+    """Short headers for the subject's electrode table (``multimodal_language`` -> ``lang:
+    multimodal``)."""
+    short = {"language": "lang", "vision": "vis"}
+    names = {}
+    for c in columns:
+        for al, ab in short.items():
+            if c.endswith(f"_{al}"):
+                names[c] = f"{ab}: {c[: -len(al) - 1].replace('_', ' ')}"
+    return names
+
+
+def render_subject(subject, sites: pd.DataFrame, comparisons: pd.DataFrame,
+                   electrodes: pd.DataFrame, figures: dict, provenance: dict) -> str:
+    """One subject's report page (``reports/sub-<s>.html``).
+
+    Parameters
+    ----------
+    subject : int or str
+        Subject id as in the tables' ``subject`` column.
+    sites, comparisons, electrodes : DataFrame
+        The study-wide result tables (rows of other subjects are ignored).
+    figures : dict of str to bytes
+        This subject's figures, name -> PNG bytes.
+    provenance : dict
+        As for :func:`render_index`.
+
+    Returns
+    -------
+    html : str
+        A self-contained page; a subject without results gets a clear notice.
+    """
+    sid = str(subject)
+    table = _subject_electrode_table(sid, sites, comparisons, electrodes)
+    body = [f"<h1>sub-{_esc(sid)}</h1>", '<nav><a href="index.html">← study report</a></nav>']
+    has_results = sites is not None and "subject" in sites.columns and \
+        (sites["subject"].astype(str) == sid).any()
+    if not has_results:
+        logger.warning("report for sub-%s: no results for this subject", sid)
+        body.append(f'<p class="notice" id="no-results">No results for sub-{_esc(sid)}: the '
+                    "subject has no rows in sites.csv (not analysed, or every electrode was "
+                    "dropped). Check the subject list in params and the stage logs.</p>")
+    if not table.empty:
+        mm_any = multimodal_any(table)
+        strict = (table["strict"].astype(object).fillna(False).astype(bool).to_numpy()
+                  if "strict" in table.columns else np.zeros(len(table), dtype=bool))
+        n_mm = int(mm_any.sum())
+        n_unloc = int((table["region"] == "unlocalised").sum())
+        body.append(f'<p class="headline">{len(table)} electrodes, {n_mm} multimodal under at '
+                    f"least one alignment, {int(strict.sum())} strict (both); "
+                    f"{n_unloc} unlocalised.</p>")
+        body.append("<h2>Electrodes</h2><p>Click a column header to sort.</p>")
+        classes = ["strict" if s else "multimodal" if m else "" for s, m in zip(strict, mm_any)]
+        body.append(html_table(table.rename(columns=_display_names(table.columns)),
+                               sortable=True, row_classes=classes,
+                               table_id="electrode-table"))
+    body += ["<h2>Figures</h2>", _figures_html(figures)]
+    if not table.empty and has_results and mm_any.any():
+        body.append("<h2>Multimodal sites</h2>")
+        comp = comparisons[comparisons["subject"].astype(str) == sid] \
+            if comparisons is not None and len(comparisons) else pd.DataFrame()
+        for k in np.flatnonzero(mm_any):
+            row = table.iloc[k]
+            als = [al for al in ALIGNMENTS if bool(row.get(f"multimodal_{al}", False) or False)]
+            body.append(f'<div class="site" id="site-{_esc(row["electrode"])}">'
+                        f"<h3>{_esc(row['electrode'])}{' (strict)' if strict[k] else ''}</h3>"
+                        f"<p>Region {_esc(row['region'])}, hemisphere {_esc(row.get('hemisphere'))}; "
+                        f"multimodal under {', '.join(als)}-aligned events; best models: "
+                        + ", ".join(f"{al}: {_esc(row.get(f'best_model_{al}'))}" for al in ALIGNMENTS)
+                        + "</p>")
+            if len(comp):
+                rows = comp[comp["electrode"].astype(str) == str(row["electrode"])]
+                cols = [c for c in ("alignment", "test", "model_a", "model_b", "score_a",
+                                    "score_b", "delta", "p_value", "q_value", "significant")
+                        if c in rows.columns]
+                if "significant" in rows.columns:
+                    rows = rows.assign(significant=as_bool(rows["significant"]).to_numpy())
+                body.append(html_table(rows[cols].sort_values(["alignment", "test"])))
+            body.append("</div>")
+    body += ["<h2>Provenance</h2>", _provenance(provenance),
+             "<footer>Generated by mmsites. Self-contained: opens from disk.</footer>"]
+    return _page(f"mmsites: sub-{sid}", "\n".join(body))

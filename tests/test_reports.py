@@ -1,0 +1,361 @@
+"""Tests for reports: figures from contract tables and self-contained HTML in headless Chromium."""
+
+import base64
+import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from atlases.regions import REGION_COLUMNS  # noqa: E402
+from reports import figures as F  # noqa: E402
+from reports.html import render_index, render_subject, summary_rows  # noqa: E402
+
+REGIONS = ["superiortemporal", "middletemporal", "insula", "precentral", "supramarginal"]
+MODALITY = {"slip-combo-vision": "multimodal", "clip-language": "multimodal",
+            "simclr": "vision", "simcse": "language"}
+TWINS = {m: f"{m}-random" for m in MODALITY}
+TESTS = ["trained_vs_random", "multimodal_vs_vision", "multimodal_vs_language",
+         "multimodal_vs_multiconcat", "multimodal_vs_multilin", "slip_combo_vs_simclr"]
+
+
+def make_tables(seed=0, subjects=(1, 2), n_electrodes=10, n_bins=17):
+    """Plausible result tables with the exact contract columns of DESIGN.md."""
+    rng = np.random.default_rng(seed)
+    electrodes, sites, comparisons, scores, truth = [], [], [], [], []
+    times = np.linspace(-2, 2, n_bins)
+    for s in subjects:
+        for e in range(n_electrodes):
+            name = f"T{chr(65 + e % 3)}{e + 1}"
+            region = REGIONS[e % len(REGIONS)]
+            xyz = (rng.uniform(-65, -40), rng.uniform(-40, 10), rng.uniform(-5, 40))
+            if e == n_electrodes - 1:  # one unlocalised electrode per subject
+                region, xyz = "unlocalised", (np.nan, np.nan, np.nan)
+            electrodes.append(dict(subject=s, electrode=name, hemisphere="lh", region=region,
+                                   region_destrieux="G_x", x=xyz[0], y=xyz[1], z=xyz[2],
+                                   region_source="atlas", region_distance_mm=0.0))
+            kind = ["none", "vision", "language", "multimodal"][e % 4]
+            truth.append(dict(subject=s, electrode=name, kind=kind))
+            mm = {al: kind == "multimodal" or (e == 1 and al == "vision") for al in F.ALIGNMENTS}
+            best = {al: ("slip-combo-vision" if mm[al] else
+                         {"vision": "simclr", "language": "simcse"}.get(kind, "clip-language"))
+                    for al in F.ALIGNMENTS}
+            sites.append(dict(
+                subject=s, electrode=name, hemisphere="lh", region=region,
+                x=xyz[0], y=xyz[1], z=xyz[2],
+                signal_bins_language=int(rng.integers(0, 40)),
+                signal_bins_vision=int(rng.integers(0, 40)),
+                best_model_language=best["language"] if kind != "none" else None,
+                best_model_vision=best["vision"] if kind != "none" else None,
+                multimodal_language="true" if mm["language"] else "false",
+                multimodal_vision="true" if mm["vision"] else "false",
+                multimodal_strict="true" if mm["language"] and mm["vision"] else "false",
+                slip_language="true" if mm["language"] and e % 2 else "false",
+                slip_vision="false",
+            ))
+            for al in F.ALIGNMENTS:
+                for test in TESTS:
+                    a, b = rng.uniform(0.05, 0.3), rng.uniform(-0.05, 0.1)
+                    p = rng.uniform(0, 0.01) if mm[al] else rng.uniform(0, 1)
+                    comparisons.append(dict(
+                        subject=s, electrode=name, alignment=al, test=test,
+                        model_a="slip-combo-vision", model_b="simclr", score_a=a, score_b=b,
+                        delta=a - b, p_value=p, q_value=min(1.0, 3 * p), significant=bool(p < 0.05 / 3)))
+                for model in list(MODALITY) + list(TWINS.values()):
+                    level = 0.0 if model.endswith("random") else rng.uniform(0.05, 0.2)
+                    r = level * np.exp(-((times - 0.3) ** 2) / 0.3) + rng.normal(0, 0.02, n_bins)
+                    scores.append(pd.DataFrame(dict(
+                        subject=s, alignment=al, model=model, electrode=name,
+                        bin=np.arange(n_bins), time_s=times, test_r=r, val_r=r,
+                        alpha=100.0, boot_mean=r, boot_lo=r - 0.03, boot_hi=r + 0.03,
+                        val_lo=r - 0.03, val_hi=r + 0.03)))
+    sites = pd.DataFrame(sites)
+    summary = {"n_electrodes": len(sites), "tests": {}, "subjects": {}}
+    for prefix, name in (("multimodal", "multimodal"), ("slip", "slip_combo_vs_simclr")):
+        for al in F.ALIGNMENTS:
+            called = F.as_bool(sites[f"{prefix}_{al}"])
+            summary["tests"].setdefault(name, {})[al] = {
+                "n_multimodal": int(called.sum()), "percent_multimodal": 100 * called.mean()}
+            for s in subjects:
+                sel = called[sites["subject"] == s]
+                sub = summary["subjects"].setdefault(str(s), {"n_electrodes": len(sel), "tests": {}})
+                sub["tests"].setdefault(name, {})[al] = {
+                    "n_multimodal": int(sel.sum()), "percent_multimodal": 100 * sel.mean()}
+    return dict(electrodes=pd.DataFrame(electrodes, columns=REGION_COLUMNS), sites=sites,
+                comparisons=pd.DataFrame(comparisons), scores=pd.concat(scores, ignore_index=True),
+                truth=pd.DataFrame(truth), summary=summary)
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return make_tables()
+
+
+def _png_size(png: bytes):
+    img = plt.imread(io.BytesIO(png))
+    return img.shape
+
+
+# ---------------------------------------------------------------- maths of the figures' tables
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.floats(-1, 1), st.floats(0, 1)), min_size=1, max_size=30))
+def test_electrode_scores_matches_direct_mean(rows):
+    r = np.array([a for a, _ in rows])
+    p = np.array([b for _, b in rows])
+    df = pd.DataFrame(dict(electrode="E1", bin=np.arange(len(r)), time_s=0.0, test_r=r, p_value=p))
+    got = F.electrode_scores(df)
+    sig = p < 0.05
+    assert got["n_signal_bins"].iat[0] == sig.sum()
+    if sig.any():
+        assert got["score"].iat[0] == pytest.approx(r[sig].mean())
+    else:
+        assert np.isnan(got["score"].iat[0])
+
+
+def test_electrode_scores_signal_rules(tables):
+    sc = tables["scores"]
+    got = F.electrode_scores(sc)  # no p_value/signal: val_lo > 0 rule
+    one = sc[(sc.subject == 1) & (sc.alignment == "vision") & (sc.model == "simclr")
+             & (sc.electrode == "TA1")]
+    row = got[(got.subject == 1) & (got.alignment == "vision") & (got.model == "simclr")
+              & (got.electrode == "TA1")].iloc[0]
+    mask = one["val_lo"] > 0
+    assert row["n_signal_bins"] == mask.sum()
+    assert row["score"] == pytest.approx(one.loc[mask, "test_r"].mean())
+    flagged = F.electrode_scores(sc.assign(signal="true").drop(columns="val_lo"))
+    assert (flagged["n_signal_bins"] == 17).all()
+
+
+def test_region_fractions_direct_count(tables):
+    sites, comp = tables["sites"], tables["comparisons"]
+    fr = F.region_fractions(sites, comp)
+    for region in REGIONS + ["unlocalised"]:
+        in_region = sites[sites.region == region]
+        row = fr[(fr.region == region) & (fr.test == F.SITE_TESTS["multimodal"])
+                 & (fr.alignment == "language")].iloc[0]
+        assert row.n_electrodes == len(in_region)
+        assert row.n_multimodal == (in_region.multimodal_language == "true").sum()
+        assert row.strict == (in_region.multimodal_strict == "true").any()
+        # tests read from comparisons.csv: count significant rows directly
+        c = comp[(comp.test == "multimodal_vs_multilin") & (comp.alignment == "vision")]
+        c = c.merge(in_region[["subject", "electrode"]])
+        row = fr[(fr.region == region) & (fr.test == F.COMPARISON_TESTS["multimodal_vs_multilin"])
+                 & (fr.alignment == "vision")].iloc[0]
+        assert row.n_multimodal == c.significant.sum()
+
+
+def test_as_bool_rejects_garbage():
+    assert F.as_bool(["true", "False", 1, None]).tolist() == [True, False, True, False]
+    with pytest.raises(ValueError, match="expected booleans"):
+        F.as_bool(pd.Series(["yes"], name="multimodal_vision"))
+
+
+def test_called_kinds_and_errors(tables):
+    sites = tables["sites"]
+    kinds = F.called_kinds(sites, MODALITY)
+    truth = tables["truth"]["kind"].to_numpy()
+    # the synthetic calls are right except electrode index 1 (planted vision, called multimodal)
+    wrong = np.flatnonzero(kinds.to_numpy() != truth)
+    assert set(sites["electrode"].iloc[wrong]) == {"TB2"}
+    with pytest.raises(ValueError, match="no modality given for best model 'sim"):
+        F.called_kinds(sites, {"slip-combo-vision": "multimodal"})
+
+
+def test_summary_rows_flattens_nesting(tables):
+    rows = summary_rows(tables["summary"])
+    assert set(rows.scope) == {"all", "sub-1", "sub-2"}
+    one = rows[(rows.scope == "sub-2") & (rows.test == F.SITE_TESTS["multimodal"]) & (rows.alignment == "vision")]
+    sites = tables["sites"]
+    expected = (sites[sites.subject == 2].multimodal_vision == "true").sum()
+    assert one.n_multimodal.iat[0] == expected and one.n_electrodes.iat[0] == 10
+    flat = summary_rows({"n_electrodes": 50, "n_multimodal": {"multimodal": {"language": 5}}})
+    assert flat.percent_multimodal.tolist() == [10.0]
+
+
+# ---------------------------------------------------------------------------------- figures
+
+@pytest.fixture(scope="module")
+def figs(tables):
+    """Every figure, each rendered once (glass brains are slow) and shared by the tests."""
+    sc = tables["scores"]
+    return {
+        "coverage_all": F.plot_coverage(tables["electrodes"]),
+        "coverage_sub-1": F.plot_coverage(tables["electrodes"], subject=1),
+        "trained_vs_random": F.plot_trained_vs_random(sc, TWINS),
+        "regions": F.plot_region_fractions(F.region_fractions(tables["sites"], tables["comparisons"])),
+        "best_models": F.plot_best_models(tables["sites"]),
+        "timecourses_language": F.plot_site_timecourses(sc, alignment="language", sites=tables["sites"]),
+        "planted_vs_found": F.plot_planted_vs_found(tables["truth"], tables["sites"], MODALITY),
+    }
+
+
+@pytest.fixture(scope="module")
+def pngs(figs):
+    return {k: F.figure_to_png(v, dpi=50, close=False) for k, v in figs.items()}
+
+
+def test_figures_render(tables, figs, pngs):
+    sc = tables["scores"]
+    assert "1 without coordinates" in figs["coverage_sub-1"]._suptitle.get_text()
+    # one violin body per trained and per random model
+    ax = figs["trained_vs_random"].axes[0]
+    assert len(ax.collections) >= 2 * len(TWINS)
+    for name, png in pngs.items():
+        assert png.startswith(b"\x89PNG"), name
+        h, w = _png_size(png)[:2]
+        assert h > 60 and w > 150, name
+    with pytest.raises(ValueError, match="pass alignment"):
+        F.plot_site_timecourses(sc)
+    with pytest.raises(ValueError, match="lacks column"):
+        F.plot_coverage(tables["electrodes"].drop(columns="x"))
+
+
+def test_planted_vs_found_counts(tables, figs):
+    fig = figs["planted_vs_found"]
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    counts = np.array(texts, dtype=int).reshape(4, 4)
+    assert counts.sum() == len(tables["truth"])
+    # electrode TB2 per subject: planted vision (row 1), called multimodal (column 3)
+    assert counts[1, 3] == 2 and np.trace(counts) == len(tables["truth"]) - 2
+
+
+# ------------------------------------------------------------------------------------- HTML
+
+def _find_chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+CHROMIUM = _find_chromium()
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="headless Chromium not found (install Debian's chromium: `make system-deps`)",
+)
+
+# Injected only into the test copy of a page: after load, record each image's natural width
+# and exercise the sortable table, so that --dump-dom shows the results.
+_PROBE = """<script>
+window.addEventListener('load', function () {
+  var w = Array.prototype.map.call(document.images, function (i) {
+    return i.complete ? i.naturalWidth : 0; });
+  document.body.setAttribute('data-img-widths', w.join(','));
+  var t = document.getElementById('electrode-table');
+  if (t) {
+    var th = t.querySelectorAll('th')[0];
+    th.click(); th.click();  // electrode column, descending
+    var first = t.tBodies[0].rows[0].cells[0].textContent;
+    document.body.setAttribute('data-first-desc', first);
+  }
+});
+</script></body>"""
+
+
+def _chromium(args, tmp_path):
+    profile = tmp_path / f"profile{len(list(tmp_path.iterdir()))}"
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+           "--virtual-time-budget=5000", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+
+
+def _check_in_browser(page: Path, tmp_path: Path):
+    """Open a page once: DOM after load (with the probe's marks), console lines, screenshot."""
+    probe = page.with_name("probe-" + page.name)
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _PROBE, 1),
+                     encoding="utf-8")
+    shot = page.with_suffix(".png")
+    res = _chromium(["--dump-dom", f"--screenshot={shot}", "--window-size=1200,2400",
+                     probe.as_uri()], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    console = [line for line in res.stderr.splitlines()
+               if ":CONSOLE" in line or "Uncaught" in line]
+    assert not console, console
+    m = re.search(r'data-img-widths="([0-9,]*)"', res.stdout)
+    assert m, res.stdout[:500]
+    widths = [int(w) for w in m.group(1).split(",") if w]
+    assert shot.exists(), res.stderr[-2000:]
+    img = plt.imread(shot)
+    assert img.shape[0] >= 1000 and img.shape[1] >= 1000
+    assert img[..., :3].std() > 0.05  # not a blank page
+    return res.stdout, widths
+
+
+@pytest.fixture(scope="module")
+def rendered(tables, pngs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    t = tables
+    figs = {k: pngs[k] for k in ("coverage_all", "trained_vs_random", "regions")}
+    prov = {"params": {"stats": {"permutations": 1000, "seed": 0}},
+            "versions": {"numpy": np.__version__, "pandas": pd.__version__},
+            "data_fingerprint": "md5:0123456789abcdef"}
+    (out / "index.html").write_text(render_index(
+        t["summary"], t["sites"], t["comparisons"], t["electrodes"], figs, prov), encoding="utf-8")
+    sub_figs = {"coverage_sub-1": pngs["coverage_sub-1"]}
+    (out / "sub-1.html").write_text(render_subject(
+        1, t["sites"], t["comparisons"], t["electrodes"], sub_figs, prov), encoding="utf-8")
+    (out / "sub-9.html").write_text(render_subject(
+        9, t["sites"], t["comparisons"], t["electrodes"], {}, prov), encoding="utf-8")
+    return out
+
+
+def test_html_is_self_contained(rendered, tables):
+    index = (rendered / "index.html").read_text(encoding="utf-8")
+    for page in ("index.html", "sub-1.html", "sub-9.html"):
+        text = (rendered / page).read_text(encoding="utf-8")
+        assert not re.search(r'(src|href)="(https?:)?//', text), page
+        assert "@import" not in text and "<link" not in text
+    assert "md5:0123456789abcdef" in index and "permutations" in index
+    assert index.count("data:image/png;base64,") == 3
+    # the headline states the study-wide counts of summary.json
+    n = tables["summary"]["tests"]["multimodal"]["language"]["n_multimodal"]
+    assert f"<b>{n}</b> multimodal sites" in index
+    sub = (rendered / "sub-1.html").read_text(encoding="utf-8")
+    assert "unlocalised" in sub and 'id="electrode-table"' in sub
+    assert sub.count('class="site"') == (
+        (tables["sites"].subject == 1)
+        & ((tables["sites"].multimodal_language == "true")
+           | (tables["sites"].multimodal_vision == "true"))).sum()
+    img = re.search(r'base64,([A-Za-z0-9+/=]+)"', sub).group(1)
+    assert base64.b64decode(img).startswith(b"\x89PNG")
+    assert 'id="no-results"' in (rendered / "sub-9.html").read_text(encoding="utf-8")
+
+
+def test_html_rejects_non_png(tables):
+    with pytest.raises(ValueError, match="not PNG bytes"):
+        render_index(tables["summary"], tables["sites"], tables["comparisons"],
+                     tables["electrodes"], {"bad": b"GIF89a"}, {})
+
+
+@needs_chromium
+def test_pages_in_headless_chromium(rendered, tmp_path):
+    dom, widths = _check_in_browser(rendered / "index.html", tmp_path)
+    assert len(widths) == 3 and all(w > 0 for w in widths), widths
+    assert 'id="region-table"' in dom
+    dom, widths = _check_in_browser(rendered / "sub-1.html", tmp_path)
+    assert len(widths) == 1 and widths[0] > 0
+    # the inline sort script ran: electrodes sorted descending by name
+    names = sorted(e for e in tables_electrodes(rendered))
+    assert f'data-first-desc="{names[-1]}"' in dom
+    dom, widths = _check_in_browser(rendered / "sub-9.html", tmp_path)
+    assert widths == [] and "No results for sub-9" in dom
+
+
+def tables_electrodes(rendered):
+    sub = (rendered / "sub-1.html").read_text(encoding="utf-8")
+    table = sub.split('id="electrode-table"')[1].split("</table>")[0]
+    return re.findall(r"<tr[^>]*><td>([^<]+)</td>", table)
