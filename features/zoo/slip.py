@@ -48,6 +48,10 @@ counted in a log warning. Images get SLIP's evaluation transform: resize the sho
 ``image_size`` (bilinear, PIL), centre crop, ImageNet mean/std.
 
 SimCLR has no text tower: asking it for text is an error.
+
+Checked once against the official ``models.py`` (not a dependency, so not in the tests): the
+same weights give bit-identical image, text and ``image_mlp`` outputs, and the same seed
+gives bit-identical random weights (modules are built in the official order).
 """
 
 from __future__ import annotations
@@ -66,6 +70,9 @@ from torch import nn
 from . import Extractor, preprocess_images, register_family, seeded
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["SLIPExtractor", "SLIPModel", "SLIP_ARCHS", "SLIP_CHECKPOINTS", "VITB16_CONFIG",
+           "build_slip_model", "load_slip_checkpoint", "tokenize"]
 
 #: objective of each architecture name: which towers and heads the model has
 SLIP_ARCHS: dict[str, str] = {
@@ -374,6 +381,7 @@ def load_slip_checkpoint(
             "checkpoint (slip_vitb16 / clip_vitb16 / simclr_vitb16) and `config` is empty."
         )
     model.load_state_dict(state, strict=True)
+    logger.info("loaded SLIP checkpoint %s: %d tensors, all keys matched", source, len(state))
     return model
 
 
