@@ -20,8 +20,9 @@ Test statistic
 
 p-value (one-sided, "a beats b")
     ``permutation`` (:func:`paired_permutation_test`): the two models' out-of-fold
-    predictions are exchanged on random blocks of events (:func:`stats.resampling.block_swaps`)
-    and the statistic recomputed; p = (1 + #null >= observed) / (1 + P).
+    predictions (each z-scored within each fold's test part, which leaves every r unchanged)
+    are exchanged on random blocks of events (:func:`stats.resampling.block_swaps`) and the
+    statistic recomputed; p = (1 + #null >= observed) / (1 + P).
     ``bootstrap`` (:func:`paired_bootstrap_test`): the statistic is recomputed on each shared
     bootstrap resample; p = (1 + #(statistic <= 0)) / (1 + B).
 
@@ -85,6 +86,13 @@ def _union_means(diff: torch.Tensor, union: torch.Tensor) -> torch.Tensor:
     return torch.einsum("peb,eb->pe", diff, w)
 
 
+def _zscore(x: torch.Tensor) -> torch.Tensor:
+    """Per-column z-score over events (a constant column becomes zeros)."""
+    x = x - x.mean(0, keepdim=True)
+    sd = x.pow(2).mean(0, keepdim=True).sqrt()
+    return x / torch.where(sd > 0, sd, torch.ones_like(sd))
+
+
 def paired_permutation_null(pred_a, pred_b, Y, folds, swaps, union, *, device: str = "cpu",
                             max_bytes: float = 2e8) -> np.ndarray:
     """Null of the paired statistic under random exchanges of the two models' predictions.
@@ -105,7 +113,8 @@ def paired_permutation_null(pred_a, pred_b, Y, folds, swaps, union, *, device: s
     Returns
     -------
     null : ndarray, shape (n_perm, n_electrodes)
-        Mean over ``union`` of fold-averaged test r of swapped a minus swapped b.
+        Mean over ``union`` of fold-averaged test r of swapped a minus swapped b, where the
+        predictions are z-scored per fold's test part before swapping.
     """
     dev = resolve_device(device)
     dtype = default_dtype(dev)
@@ -133,9 +142,10 @@ def paired_permutation_null(pred_a, pred_b, Y, folds, swaps, union, *, device: s
     pieces = []
     for idx in parts:
         ti = torch.as_tensor(idx, device=dev)
-        # One shared centre for a and b (swapping mixes them, so they must shift together).
-        c = 0.5 * (A[ti].mean(0) + B[ti].mean(0))
-        a, b = A[ti] - c, B[ti] - c
+        # r is invariant to each model's own affine rescaling within a fold, so both models'
+        # predictions are z-scored per fold before swapping: a swap then exchanges what
+        # the models predict, not their arbitrary offsets and scales.
+        a, b = _zscore(A[ti]), _zscore(B[ti])
         y = Yt[ti] - Yt[ti].mean(0)
         d = b - a
         pieces.append(dict(idx=ti, m=float(idx.size), sy=y.sum(0), syy=(y * y).sum(0),
