@@ -343,7 +343,7 @@ def _render_movie(path: Path, starts, latents, n_frames, fps, frame_size, progre
     brightness = np.empty(n_frames)
     scene_of = np.searchsorted(starts, np.arange(n_frames), side="right") - 1
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w") as container:
+    with av.logging.Capture() as messages, av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         # one thread and fixed options: x264 output is then reproducible byte for byte
@@ -368,6 +368,8 @@ def _render_movie(path: Path, starts, latents, n_frames, fps, frame_size, progre
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+    for level, source, message in messages:  # the encoder's chatter goes to the debug log
+        logger.debug("%s: %s", source, str(message).rstrip())
     return brightness
 
 
@@ -558,28 +560,54 @@ def _montage(subject_pos: int, n_shafts: int, contacts_per_shaft: int):
     return raw, np.asarray(shaft_of), stems, corrupted, omitted
 
 
-def _assign_kinds(rng, eligible: list[str], n_per_kind: int):
-    """Responsive electrodes: no two on adjacent contacts; the rest 'none'."""
-    order = rng.permutation(len(eligible))
-    taken: set[tuple[str, int]] = set()
-    chosen = []
-    for i in order:
-        shaft, contact = shaft_and_contact(eligible[i])
-        if (shaft, contact - 1) in taken or (shaft, contact + 1) in taken:
-            continue
-        taken.add((shaft, contact))
-        chosen.append(eligible[i])
-        if len(chosen) == 3 * n_per_kind:
-            break
-    if len(chosen) < 3 * n_per_kind:
-        raise ValueError(
-            f"only {len(chosen)} non-adjacent Laplacian electrodes for {3 * n_per_kind} responsive "
-            "ones; use more shafts or contacts_per_shaft"
-        )
+def _responsive_candidates(eligible: list[str], rng: np.random.Generator | None = None) -> list[str]:
+    """A largest set of eligible electrodes with no two on adjacent contacts.
+
+    Every run of consecutive eligible contacts of a shaft contributes every other contact,
+    from an end chosen by ``rng`` (the first end when None).
+    """
+    by_shaft: dict[str, list[int]] = {}
+    for label in eligible:
+        shaft, contact = shaft_and_contact(label)
+        by_shaft.setdefault(shaft, []).append(contact)
+    name = {shaft_and_contact(label): label for label in eligible}
+    candidates = []
+    for shaft, contacts in by_shaft.items():
+        contacts = sorted(contacts)
+        for run in np.split(np.asarray(contacts), np.flatnonzero(np.diff(contacts) > 1) + 1):
+            start = int(rng.integers(0, 2)) if rng is not None and len(run) % 2 == 0 else 0
+            candidates += [name[(shaft, int(c))] for c in run[start::2]]
+    return candidates
+
+
+def _n_per_kind(eligible: list[str]) -> int:
+    return max(2, len(eligible) // 8)
+
+
+def _assign_kinds(rng: np.random.Generator, eligible: list[str]) -> dict[str, str]:
+    """Kinds of the eligible electrodes: _n_per_kind of each responsive kind, the rest 'none'."""
+    candidates = _responsive_candidates(eligible, rng)
+    n = 3 * _n_per_kind(eligible)
+    chosen = [candidates[i] for i in rng.permutation(len(candidates))[:n]]
     kinds = {label: "none" for label in eligible}
     for k, label in enumerate(chosen):
         kinds[label] = KINDS[1 + k % 3]
     return kinds
+
+
+def _subject_montage(pos: int, n_shafts: int, contacts_per_shaft: int):
+    """Montage of the subject at position ``pos`` plus its corrupted list and Laplacian set."""
+    raw, shaft_of, stems, corrupted, omitted = _montage(pos, n_shafts, contacts_per_shaft)
+    bad = [lab for lab in raw if clean_label(lab).upper().startswith(("DC", "TRIG"))] + [corrupted]
+    eligible, _ = select_electrodes(raw, bad, "laplacian")
+    n_free = len(_responsive_candidates(eligible))
+    if n_free < 3 * _n_per_kind(eligible):
+        raise ValueError(
+            f"n_shafts={n_shafts} x contacts_per_shaft={contacts_per_shaft} leaves only {n_free} "
+            f"non-adjacent Laplacian electrodes for {3 * _n_per_kind(eligible)} responsive ones "
+            "(2 per kind at least); use more shafts or contacts_per_shaft"
+        )
+    return raw, shaft_of, stems, corrupted, omitted, bad, eligible
 
 
 def _timings(rng, sfreq: float, duration_s: float, pause_time_s: float, end_time_s: float):
@@ -775,6 +803,7 @@ def generate_demo(
         raise ValueError(f"frame_size must be (width, height), even and >= 32, got {frame_size}")
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
+    montages = [_subject_montage(pos, n_shafts, contacts_per_shaft) for pos in range(len(subjects))]
     root.mkdir(parents=True, exist_ok=True)
     seq = np.random.SeedSequence(seed)
     movie_seq, text_seq, *subject_seqs = seq.spawn(2 + len(subjects))
@@ -820,11 +849,9 @@ def generate_demo(
         plan_seq, signal_seq = sub_seq.spawn(2)
         rng = np.random.default_rng(plan_seq)
         sfreq = 2048.0 if pos % 2 == 0 else 1024.0
-        raw, shaft_of, stems, corrupted, omitted = _montage(pos, n_shafts, contacts_per_shaft)
-        bad = [lab for lab in raw if clean_label(lab).upper().startswith(("DC", "TRIG"))] + [corrupted]
+        raw, shaft_of, stems, corrupted, omitted, bad, eligible = montages[pos]
         corrupted_all[f"sub_{subject}"] = bad
-        eligible, _ = select_electrodes(raw, bad, "laplacian")
-        kinds = _assign_kinds(rng, eligible, max(2, len(eligible) // 8))
+        kinds = _assign_kinds(rng, eligible)
         timings, pause_s = _timings(rng, sfreq, duration_s, pause_time, end_time)
         n_samples = int(timings["index"].iloc[-1] + _TAIL_S * sfreq)
         onsets, keep = {}, {}
