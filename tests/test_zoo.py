@@ -211,6 +211,18 @@ def test_open_clip_layer_and_errors(oc_image):
         build_extractor(oc_spec(init="trained", weights="/nonexistent/ckpt.pt"))
 
 
+def test_open_clip_local_checkpoint_round_trip_and_mismatch(oc_image, tmp_path):
+    fr = frames()
+    ckpt = tmp_path / "tiny_clip.pt"
+    torch.save(oc_image.model.state_dict(), ckpt)
+    trained = build_extractor(oc_spec(init="trained", weights=str(ckpt), seed=5))
+    np.testing.assert_array_equal(trained.extract(events_table(TEXTS), fr, FIDX),
+                                  oc_image.extract(events_table(TEXTS), fr, FIDX))
+    wider = dict(OC_CFG, embed_dim=24)
+    with pytest.raises(ValueError, match=r"model 'oc': could not load weights .*tiny_clip.pt.* 'ViT-B-32'"):
+        build_extractor(oc_spec(init="trained", weights=str(ckpt), config=wider))
+
+
 # ----------------------------------------------------------------- timm
 def timm_spec(**kw):
     base = dict(id="tv", family="timm", arch="test_vit", input="image", trained_on="vision", init="random")
@@ -230,9 +242,14 @@ def test_timm_random_shape_seed_and_local_checkpoint(tmp_path):
     torch.save(ext.model.state_dict(), ckpt)
     trained = build_extractor(timm_spec(init="trained", weights=str(ckpt)))
     np.testing.assert_allclose(trained.extract(events_table(TEXTS), fr, FIDX), X, rtol=1e-5, atol=1e-5)
+    # A checkpoint with a classifier head still fits the headless model.
+    import timm
+    with_head = tmp_path / "with_head.pth"
+    with seeded(0):
+        torch.save(timm.create_model("test_vit", num_classes=10).state_dict(), with_head)
+    assert build_extractor(timm_spec(init="trained", weights=str(with_head))).model.num_features == 64
     # A checkpoint of another architecture is a clear error naming the model.
     other = tmp_path / "resnet.pth"
-    import timm
     torch.save(timm.create_model("test_resnet", num_classes=0).state_dict(), other)
     with pytest.raises(ValueError, match=r"model 'tv': checkpoint .*resnet.pth' does not fit timm architecture 'test_vit'"):
         build_extractor(timm_spec(init="trained", weights=str(other)))
