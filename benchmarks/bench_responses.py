@@ -8,7 +8,8 @@ measures (each case in its own child process, so its peak memory is its own):
   Laplacian, 161 bins of 200 ms around ~1 event/s) on the same file;
 
 and prints samples/s for both (electrodes x recording samples / wall time), their ratio
-(goal >= 0.5) and the peak resident memory of each (goal <= 1.5 GB, flat with length).
+(goal >= 0.5) and the peak resident memory of each (goal <= 1.5 GB, flat with length), plus
+the full path with ``--jobs`` threads over electrode groups.
 A second table compares forms of the notch cascade (the hot loop).
 
 Usage: ``python benchmarks/bench_responses.py [--quick] [--tmpdir DIR] [--minutes 15 60]``
@@ -67,7 +68,7 @@ def event_samples(n_samples: int, seed: int = 0) -> np.ndarray:
     return np.round((seconds + rng.uniform(-0.4, 0.4, len(seconds))) * SFREQ)
 
 
-def run_case(case: str, path: str) -> dict:
+def run_case(case: str, path: str, jobs: int = 1) -> dict:
     """Run one case in this process; returns its timing and peak memory."""
     names = labels()
     with Recording(path, names, SFREQ) as rec:
@@ -80,14 +81,14 @@ def run_case(case: str, path: str) -> dict:
                 rec.read(channels, c0, min(c0 + chunk, n))
         else:
             electrodes, neighbours = select_electrodes(names, set())
-            event_responses(rec, electrodes, neighbours, event_samples(n), progress=False)
+            event_responses(rec, electrodes, neighbours, event_samples(n), n_jobs=jobs, progress=False)
         seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
     return {"case": case, "seconds": seconds, "samples_per_s": len(names) * n / seconds, "peak_mb": peak_mb}
 
 
-def child(case: str, path: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--case", case, "--file", str(path)],
+def child(case: str, path: Path, jobs: int = 1) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--case", case, "--file", str(path), "--jobs", str(jobs)],
                          check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -120,23 +121,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tmpdir", default=None, help="where to write the synthetic h5 files")
     parser.add_argument("--case", choices=["read", "responses"], help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
+    parser.add_argument("--jobs", type=int, default=2, help="threads for the extra 'full, n threads' column")
     args = parser.parse_args(argv)
     if args.case:
-        print(json.dumps(run_case(args.case, args.file)))
+        print(json.dumps(run_case(args.case, args.file, args.jobs)))
         return 0
     minutes = args.minutes or ([1.0, 4.0] if args.quick else [15.0, 60.0])
     print(f"{N_SHAFTS * N_CONTACTS} electrodes, {SFREQ:g} Hz, float32; samples/s = electrodes x "
           "samples / wall s; machine shared, timings noisy")
     print(f"{'minutes':>8} {'read Msamp/s':>13} {'full Msamp/s':>13} {'ratio':>6} "
-          f"{'read peak MB':>13} {'full peak MB':>13} {'full s':>7}")
+          f"{'read peak MB':>13} {'full peak MB':>13} {'full s':>7} {f'full {args.jobs} thr':>11} "
+          f"{'ratio':>6}")
     with tempfile.TemporaryDirectory(dir=args.tmpdir) as tmp:
         for length in minutes:
             path = Path(tmp) / f"bench_{length:g}min.h5"
             write_recording(path, length)
             read, full = child("read", path), child("responses", path)
+            threads = child("responses", path, args.jobs)
             print(f"{length:>8g} {read['samples_per_s'] / 1e6:>13.1f} {full['samples_per_s'] / 1e6:>13.1f} "
                   f"{full['samples_per_s'] / read['samples_per_s']:>6.2f} {read['peak_mb']:>13.0f} "
-                  f"{full['peak_mb']:>13.0f} {full['seconds']:>7.1f}", flush=True)
+                  f"{full['peak_mb']:>13.0f} {full['seconds']:>7.1f} "
+                  f"{threads['samples_per_s'] / 1e6:>11.1f} "
+                  f"{threads['samples_per_s'] / read['samples_per_s']:>6.2f}", flush=True)
             path.unlink()
     print("\nnotch cascade forms (32 channels x 30 s):")
     for name, rate in filter_forms(seconds=5.0 if args.quick else 30.0):

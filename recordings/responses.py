@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,6 +144,7 @@ def event_responses(
     baseline_s: tuple[float, float] | None = None,
     chunk_s: float = 60.0,
     group_size: int = 64,
+    n_jobs: int = 1,
     progress: bool = True,
 ) -> ResponseSet:
     """Mean preprocessed voltage in windows around each event, for each electrode.
@@ -181,6 +183,8 @@ def event_responses(
         Seconds of signal read per step.
     group_size : int
         Electrodes filtered together (bounds memory with ``chunk_s``).
+    n_jobs : int
+        Threads working on electrode groups at once (each holds one chunk of its group).
     progress : bool
         Show a progress bar.
 
@@ -205,8 +209,10 @@ def event_responses(
         lower = upper = None
     else:
         raise ValueError(f"rereference must be 'laplacian' or None, got {rereference!r}")
-    if chunk_s <= 0 or group_size < 1:
-        raise ValueError(f"chunk_s and group_size must be positive, got {chunk_s} and {group_size}")
+    if chunk_s <= 0 or group_size < 1 or n_jobs < 1:
+        raise ValueError(
+            f"chunk_s, group_size and n_jobs must be positive, got {chunk_s}, {group_size}, {n_jobs}"
+        )
 
     times = bin_times(window_s, step_s, tmin_s, tmax_s)
     offsets, n_window = window_offsets(times, window_s, sfreq)
@@ -252,40 +258,52 @@ def event_responses(
     chunk = max(1, int(round(chunk_s * sfreq)))
     sos = design_filter(sfreq, notch_hz, notch_q, highpass_hz)
 
+    if n_jobs > 1:  # at least one group per worker
+        group_size = min(group_size, -(-len(electrodes) // n_jobs))
     groups = [np.arange(i, min(i + group_size, len(electrodes))) for i in range(0, len(electrodes), group_size)]
     n_chunks = -(-end // chunk)
     bar = tqdm(total=len(groups) * n_chunks, desc="responses", unit="chunk",
                disable=(None if progress else True), leave=False)
+
+    def run_group(group: np.ndarray) -> None:
+        # rows to read, and where each electrode and neighbour sits among them
+        if lower is None:
+            channels, where = np.unique(centre[group], return_inverse=True)
+        else:
+            channels, where = np.unique(np.concatenate([centre[group], lower[group], upper[group]]),
+                                        return_inverse=True)
+        where = where.reshape(-1, len(group))
+        stream = StreamingFilter(sos, len(group)) if sos is not None else None
+        # running sums of the processed signal over [base, base + j): the last `longest` of
+        # them are carried into the next chunk, rebased to 0 to stay small
+        carried = np.zeros((len(group), 1))
+        for chunk_start in range(0, end, chunk):
+            chunk_stop = min(chunk_start + chunk, end)
+            raw = recording.read(channels, chunk_start, chunk_stop)
+            data = raw[where[0]] if lower is None else laplacian(raw, *where)
+            # float64 from here: the filter promotes in its working copy, else astype does
+            data = stream(data) if stream is not None else data.astype(np.float64)
+            data[:, 0] += carried[:, -1]
+            cumsum = np.empty((len(group), carried.shape[1] + data.shape[1]))
+            cumsum[:, : carried.shape[1]] = carried
+            np.cumsum(data, axis=1, out=cumsum[:, carried.shape[1]:])
+            base = chunk_start - carried.shape[1] + 1
+            for window_set, target in zip(windows, targets):
+                # groups own disjoint electrode columns of the targets: safe from threads
+                window_set.fill(target, group, cumsum, base, chunk_start, chunk_stop,
+                                last=chunk_stop == end)
+            keep = min(longest + 1, cumsum.shape[1])
+            carried = cumsum[:, -keep:] - cumsum[:, -keep, None]
+            bar.update(1)
+
     with bar:
-        for group in groups:
-            # rows to read, and where each electrode and neighbour sits among them
-            if lower is None:
-                channels, where = np.unique(centre[group], return_inverse=True)
-            else:
-                channels, where = np.unique(np.concatenate([centre[group], lower[group], upper[group]]),
-                                            return_inverse=True)
-            where = where.reshape(-1, len(group))
-            stream = StreamingFilter(sos, len(group)) if sos is not None else None
-            # running sums of the processed signal over [base, base + j): the last `longest`
-            # of them are carried into the next chunk, rebased to 0 to stay small
-            carried = np.zeros((len(group), 1))
-            for chunk_start in range(0, end, chunk):
-                chunk_stop = min(chunk_start + chunk, end)
-                raw = recording.read(channels, chunk_start, chunk_stop)
-                data = raw[where[0]] if lower is None else laplacian(raw, *where)
-                # float64 from here: the filter promotes in its working copy, else astype does
-                data = stream(data) if stream is not None else data.astype(np.float64)
-                data[:, 0] += carried[:, -1]
-                cumsum = np.empty((len(group), carried.shape[1] + data.shape[1]))
-                cumsum[:, : carried.shape[1]] = carried
-                np.cumsum(data, axis=1, out=cumsum[:, carried.shape[1]:])
-                base = chunk_start - carried.shape[1] + 1
-                for window_set, target in zip(windows, targets):
-                    window_set.fill(target, group, cumsum, base, chunk_start, chunk_stop,
-                                    last=chunk_stop == end)
-                keep = min(longest + 1, cumsum.shape[1])
-                carried = cumsum[:, -keep:] - cumsum[:, -keep, None]
-                bar.update(1)
+        if n_jobs > 1:
+            # sosfilt and large numpy operations release the GIL; h5py serialises the reads
+            with ThreadPoolExecutor(n_jobs) as pool:
+                list(pool.map(run_group, groups))
+        else:
+            for group in groups:
+                run_group(group)
     if baseline is not None:
         responses -= baseline.astype(np.float32)
     logger.info(

@@ -107,7 +107,9 @@ def test_streaming_does_not_change_the_result(session):
     with Recording(path, LABELS, sfreq) as rec:
         whole = event_responses(rec, electrodes, neighbours, events, chunk_s=100.0, **options)
         small = event_responses(rec, electrodes, neighbours, events, chunk_s=0.037, group_size=1, **options)
+        threads = event_responses(rec, electrodes, neighbours, events, chunk_s=0.5, n_jobs=2, **options)
     np.testing.assert_allclose(small.responses, whole.responses, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(threads.responses, whole.responses, rtol=0, atol=1e-5)
 
 
 def test_options_match_direct(session):
