@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from features.zoo import ModelSpec, build_extractor
 from features.zoo.slip import (
@@ -302,3 +304,20 @@ def test_preprocessing_matches_slip_eval_transform(frames):
     assert ours.shape == ref.shape
     # PIL and torch antialiased bilinear differ by rounding (< 2/255 in pixel units)
     assert (ours - ref).abs().max() < 2 / 255 / min(IMAGENET_STD)
+
+
+@settings(max_examples=40, deadline=None)
+@given(texts=st.lists(st.text(max_size=60), min_size=1, max_size=3), limit=st.integers(2, 20))
+def test_tokenize_properties(texts, limit):
+    import open_clip
+
+    tokens, n_cut = tokenize(texts, 24, max_length=limit)
+    ref = open_clip.tokenize(texts, context_length=limit)  # open_clip's truncation rule
+    torch.testing.assert_close(tokens[:, :limit], ref)
+    assert (tokens[:, limit:] == 0).all()
+    eot = open_clip.tokenizer._tokenizer.eot_token_id
+    # exactly one end token per row, at the position the text tower pools (the row's argmax)
+    assert ((tokens == eot).sum(1) == 1).all()
+    assert (tokens.argmax(1) == (tokens == eot).int().argmax(1)).all()
+    full = [len(open_clip.tokenizer._tokenizer.encode(t)) + 2 for t in texts]
+    assert n_cut == sum(n > limit for n in full)
