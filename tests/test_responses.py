@@ -4,12 +4,13 @@ import logging
 
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import signal
 
-from recordings.braintreebank import Recording, select_electrodes
+from recordings.braintreebank import Recording, estimate_sfreq, movie_to_sample, select_electrodes
 from recordings.preprocessing import NOTCH_HZ, highpass_sos
 from recordings.responses import bin_times, event_responses, window_offsets
 
@@ -157,3 +158,32 @@ def test_bad_inputs(session, tmp_path):
     with Recording(tmp_path / "nan.h5", LABELS, sfreq) as rec:
         with pytest.raises(ValueError, match="electrode 'A3'.*sample 100"):
             event_responses(rec, electrodes, neighbours, events, progress=False)
+
+
+@pytest.mark.parametrize("sfreq", [2048.0, 1024.0])
+def test_events_aligned_across_a_pause_land_on_the_evoked_bumps(tmp_path, sfreq):
+    # triggers every 0.25 s of movie time; the movie pauses 1.5 s at movie time 2 s
+    movie_time = np.concatenate([np.arange(0, 2.01, 0.25), [2.001], np.arange(2.25, 4.01, 0.25)])
+    onset = 3000
+    true_sample = lambda t: onset + t * sfreq + (1.5 * sfreq if t > 2.0005 else 0)  # noqa: E731
+    timings = pd.DataFrame({"movie_time": movie_time, "index": [true_sample(t) for t in movie_time]})
+    timings.loc[9, "index"] = onset + 3.5 * sfreq  # the trigger sent on unpausing
+    assert estimate_sfreq(timings) == sfreq
+    words = np.array([0.6, 1.3, 2.6, 3.3])
+    samples = movie_to_sample(words, timings, sfreq)
+    np.testing.assert_array_equal(samples, np.round([true_sample(t) for t in words]))
+    data = np.zeros((len(LABELS), int(onset + 6 * sfreq)), np.float32)
+    width = int(0.05 * sfreq)
+    for t in words:  # a 100 µV, 50 ms bump at each true word onset
+        data[:, int(round(true_sample(t))):int(round(true_sample(t))) + width] = 100.0
+    with h5py.File(tmp_path / "r.h5", "w") as f:
+        for i, row in enumerate(data):
+            f.create_dataset(f"data/electrode_{i}", data=row)
+    with Recording(tmp_path / "r.h5", LABELS, sfreq) as rec:
+        got = event_responses(rec, ["A1", "B4"], None, samples, window_s=0.05, step_s=0.025,
+                              tmin_s=-0.2, tmax_s=0.2, notch_hz=None, rereference=None, progress=False)
+    times = got.bin_times
+    assert got.kept.all()
+    # centred windows: the bin at +25 ms covers [0, 50) ms exactly; -0.2 s and +0.2 s see nothing
+    np.testing.assert_allclose(got.responses[:, :, np.isclose(times, 0.025)], 100.0)
+    np.testing.assert_allclose(got.responses[:, :, [0, -1]], 0.0)
