@@ -1,0 +1,163 @@
+"""Test families and site rules on simulated electrodes with planted (or no) effects."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from encoding.folds import contiguous_folds
+from stats.resampling import block_swaps, fold_permutations
+from stats.signal import fast_permutation_null, fold_average_r, permutation_pvalues, signal_bins
+from stats.simulate import ar1
+from stats.sites import (COMPARISON_COLUMNS, SITE_COLUMNS, ModelInfo, ModelScores, Unit,
+                         build_comparisons, build_sites, demo_recovery, summarize)
+
+N_EVENTS, N_BINS = 200, 10
+MIN_BINS = 6                      # of N_BINS; the study's 10 of 161, scaled down
+MODELS = [
+    ModelInfo("mm", "multimodal", random_twin="mm-rand", slip_role="combo"),
+    ModelInfo("mm-rand", "multimodal", random=True),
+    ModelInfo("vis", "vision", slip_role="simclr"),
+    ModelInfo("lang", "language"),
+    ModelInfo("concat", "multimodal", baseline="multiconcat"),
+]
+#: Latent sources each model's prediction sees: vision V, language L, their interaction M.
+SEES = {"mm": "VLM", "mm-rand": "", "vis": "V", "lang": "L", "concat": "VL"}
+
+
+def simulate_unit(kinds, seed, alignment="language", subject="1", shared=False):
+    """One (subject, alignment) with one electrode per entry of ``kinds``.
+
+    An electrode of kind vision/language/multimodal is driven by V, L or V+L+M; a model predicts
+    the part of the response carried by the sources it sees, plus its own noise. With
+    ``shared=True`` every electrode is instead driven by one source that every trained
+    model sees equally: there is no multimodal effect anywhere.
+    """
+    rng = np.random.default_rng(seed)
+    n, E, nb = N_EVENTS, len(kinds), N_BINS
+    src = {k: ar1(n, 1, phi=0.3, seed=seed * 10 + i)[:, 0] for i, k in enumerate("VLMS")}
+    # A multimodal electrode also carries vision and language signal, so that every model
+    # has signal bins there and the multimodal model must win real tests, not by default.
+    drive = {"vision": "V", "language": "L", "multimodal": "VLM", "none": ""}
+    signal = np.zeros((n, E * nb))
+    parts = {m: np.zeros((n, E * nb)) for m in SEES}
+    for e, kind in enumerate(kinds):
+        cols = slice(e * nb, (e + 1) * nb)
+        srcs = "S" if shared else drive[kind]
+        for s in srcs:
+            gain = rng.uniform(0.6, 1.0, nb)
+            signal[:, cols] += np.outer(src[s], gain)
+            for m, seen in SEES.items():
+                if s in seen or (s == "S" and m not in ("mm-rand", "concat")):
+                    parts[m][:, cols] += np.outer(src[s], gain)
+    Y = signal + ar1(n, E * nb, phi=0.5, seed=seed + 1)
+    folds = contiguous_folds(n, 5)
+    perms = fold_permutations(folds, n, 99, block=5, seed=seed)
+    scores = {}
+    for i, m in enumerate(SEES):
+        pred = parts[m] + 0.5 * ar1(n, E * nb, phi=0.5, seed=seed * 100 + i + 7)
+        r = fold_average_r(pred, Y, folds)
+        p = permutation_pvalues(r, fast_permutation_null(pred, Y, folds, perms))
+        scores[m] = ModelScores(test_r=r, signal=signal_bins("permutation", pvalues=p),
+                                predictions=pred)
+    return Unit(subject=subject, alignment=alignment, electrodes=[f"E{e}" for e in range(E)],
+                n_bins=nb, scores=scores, Y=Y, folds=folds,
+                swaps=block_swaps(n, 99, block=5, seed=seed))
+
+
+KINDS = ["multimodal"] * 3 + ["vision"] * 2 + ["language"] * 2 + ["none"]
+
+
+@pytest.fixture(scope="module")
+def planted():
+    units = [simulate_unit(KINDS, 1, "language"), simulate_unit(KINDS, 2, "vision")]
+    comps = build_comparisons(units, MODELS, min_signal_bins=MIN_BINS)
+    return units, comps
+
+
+def test_comparisons_table_contract(planted):
+    _, comps = planted
+    assert list(comps.columns) == COMPARISON_COLUMNS
+    assert set(comps["test"]) == {"trained_vs_random", "multimodal_vs_vision",
+                                  "multimodal_vs_language", "multimodal_vs_multiconcat",
+                                  "slip_combo_vs_simclr"}
+    # One row per (subject, electrode, alignment, test) here (one trained model has a twin).
+    assert not comps.duplicated(["subject", "electrode", "alignment", "test"]).any()
+    tested = comps["p_value"].notna()
+    assert (comps.loc[~tested, "q_value"].isna()).all()
+    assert (comps.loc[tested, "q_value"] >= comps.loc[tested, "p_value"]).all()
+    assert np.allclose(comps["delta"], comps["score_a"] - comps["score_b"], equal_nan=True)
+
+
+def test_planted_multimodal_electrodes_are_found(planted):
+    units, comps = planted
+    sites = build_sites(comps, units, MODELS, min_signal_bins=MIN_BINS)
+    assert list(sites.columns) == SITE_COLUMNS
+    mm = sites["electrode"].isin(["E0", "E1", "E2"])
+    assert sites.loc[mm, "multimodal_strict"].all()
+    assert not sites.loc[~mm, "multimodal_language"].any()
+    assert not sites.loc[~mm, "multimodal_vision"].any()
+    assert (sites.loc[mm, "best_model_language"] == "mm").all()
+    # Found by significant tests, not by default wins.
+    rule = comps[comps["electrode"].isin(["E0", "E1", "E2"])
+                 & comps["test"].str.startswith("multimodal_vs")]
+    assert rule["p_value"].notna().all() and rule["significant"].all()
+    # The vision-driven electrodes: best model is vision or a tie-winner, never the random twin.
+    assert not sites["best_model_language"].isin(["mm-rand", "concat"]).any()
+    truth = pd.DataFrame({"subject": "1", "electrode": [f"E{e}" for e in range(8)],
+                          "kind": KINDS})
+    rec = demo_recovery(sites, truth)
+    assert rec["precision"] == 1.0 and rec["recall"] == 1.0
+    assert rec["false_positive_rate"] == {"none": 0.0, "vision": 0.0, "language": 0.0}
+    summary = summarize(sites, comps)
+    json.dumps(summary)                                 # JSON-serialisable
+    assert summary["n_electrodes"] == 8
+    assert summary["tests"]["site_strict"]["n_multimodal"] == 3
+    assert summary["subjects"]["1"]["tests"]["site_strict"]["percent_multimodal"] == 37.5
+    # The random twin loses at the electrodes that carry signal.
+    tvr = comps[(comps["test"] == "trained_vs_random") & comps["electrode"].isin(["E0", "E1"])]
+    assert tvr["a_wins"].all()
+
+
+def test_no_planted_effect_calls_at_most_the_fdr_level():
+    kinds = ["multimodal"] * 12
+    rates = []
+    for seed in (11, 12, 13):
+        unit = simulate_unit(kinds, seed, shared=True)
+        comps = build_comparisons([unit], MODELS, tests=["multimodal_vs_vision",
+                                                         "multimodal_vs_language"],
+                                  min_signal_bins=MIN_BINS)
+        assert comps["p_value"].notna().all()         # all tested, no default winners
+        sites = build_sites(comps, [unit], MODELS, min_signal_bins=MIN_BINS)
+        rates.append(sites["multimodal_language"].mean())
+    assert np.mean(rates) <= 0.05
+
+
+def test_electrodes_table_fills_regions(planted):
+    units, comps = planted
+    el = pd.DataFrame({"subject": [1, 1], "electrode": ["E0", "E3"], "hemisphere": ["left", "right"],
+                       "region": ["superiortemporal", "insula"], "x": [1.0, 2.0], "y": [0.0, 0.0],
+                       "z": [3.0, 4.0]})
+    sites = build_sites(comps, units, MODELS, electrodes=el, min_signal_bins=MIN_BINS)
+    row = sites.set_index("electrode")
+    assert row.loc["E0", "region"] == "superiortemporal" and row.loc["E3", "z"] == 4.0
+    assert row.loc["E5", "region"] == "" and np.isnan(row.loc["E5", "x"])
+    with pytest.raises(ValueError, match="lacks columns"):
+        build_sites(comps, units, MODELS, electrodes=el.drop(columns="region"))
+
+
+def test_missing_models_error_or_skip(caplog):
+    unit = simulate_unit(["none", "vision"], 3)
+    no_baseline = [m for m in MODELS if m.baseline is None]
+    with pytest.raises(ValueError, match="multimodal_vs_multilin.*multilin"):
+        build_comparisons([unit], no_baseline, tests=["multimodal_vs_multilin"])
+    with caplog.at_level("WARNING"):
+        comps = build_comparisons([unit], no_baseline)
+    assert "skipping test multimodal_vs_multiconcat" in caplog.text
+    assert "multimodal_vs_multiconcat" not in set(comps["test"])
+    with pytest.raises(ValueError, match="random twin 'ghost'"):
+        build_comparisons([unit], [ModelInfo("vis", "vision", random_twin="ghost")],
+                          tests=["trained_vs_random"])
+    with pytest.raises(ValueError, match="no scores for models"):
+        build_comparisons([unit], MODELS + [ModelInfo("extra", "vision")])
