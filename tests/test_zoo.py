@@ -219,7 +219,7 @@ def test_open_clip_local_checkpoint_round_trip_and_mismatch(oc_image, tmp_path):
     np.testing.assert_array_equal(trained.extract(events_table(TEXTS), fr, FIDX),
                                   oc_image.extract(events_table(TEXTS), fr, FIDX))
     wider = dict(OC_CFG, embed_dim=24)
-    with pytest.raises(ValueError, match=r"model 'oc': could not load weights .*tiny_clip.pt.* 'ViT-B-32'"):
+    with pytest.raises(ValueError, match=r"model 'oc': could not get or load weights .*tiny_clip.pt.* 'ViT-B-32'"):
         build_extractor(oc_spec(init="trained", weights=str(ckpt), config=wider))
 
 
@@ -230,7 +230,7 @@ def timm_spec(**kw):
     return ModelSpec(**base)
 
 
-def test_timm_random_shape_seed_and_local_checkpoint(tmp_path):
+def test_timm_random_shape_seed_and_local_checkpoint(tmp_path, monkeypatch):
     fr = frames()
     ext = build_extractor(timm_spec())
     X = ext.extract(events_table(TEXTS), fr, FIDX, batch_size=4, progress=False)
@@ -253,6 +253,13 @@ def test_timm_random_shape_seed_and_local_checkpoint(tmp_path):
     torch.save(timm.create_model("test_resnet", num_classes=0).state_dict(), other)
     with pytest.raises(ValueError, match=r"model 'tv': checkpoint .*resnet.pth' does not fit timm architecture 'test_vit'"):
         build_extractor(timm_spec(init="trained", weights=str(other)))
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # never download here
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_hf_home"))  # and nothing is cached
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty_hf_home"))
+    with pytest.raises(ValueError, match=r"could not get timm's pretrained weights .*offline\?"):
+        build_extractor(timm_spec(init="trained", arch="test_vit.r160_in1k"))  # not cached, no network
     with pytest.raises(ValueError, match="unknown timm architecture 'test_vitt'"):
         build_extractor(timm_spec(arch="test_vitt"))
 

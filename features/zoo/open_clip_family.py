@@ -65,10 +65,13 @@ class OpenClipExtractor(Extractor):
                 raise FileNotFoundError(f"model {sid!r}: checkpoint file {spec.weights!r} does not exist")
             try:
                 model = open_clip.create_model(spec.arch, pretrained=spec.weights, device="cpu", **kwargs)
-            except RuntimeError as e:
+            except (RuntimeError, OSError) as e:
+                # RuntimeError: a tag that cannot be downloaded (offline) or a checkpoint whose
+                # keys/shapes do not fit the architecture (open_clip loads strictly).
                 raise ValueError(
-                    f"model {sid!r}: could not load weights {spec.weights!r} into open_clip "
-                    f"architecture {spec.arch!r}: {str(e).splitlines()[0][:500]}"
+                    f"model {sid!r}: could not get or load weights {spec.weights!r} for open_clip "
+                    f"architecture {spec.arch!r} (offline? give a local checkpoint file): "
+                    f"{str(e).splitlines()[0][:500]}"
                 ) from e
         else:
             with seeded(spec.seed):

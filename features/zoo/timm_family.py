@@ -49,9 +49,9 @@ class TimmExtractor(Extractor):
         elif spec.init == "trained":
             try:
                 model = timm.create_model(spec.arch, pretrained=True, num_classes=0, **kwargs)
-            except RuntimeError as e:
+            except (RuntimeError, OSError) as e:  # OSError: not cached and offline
                 raise ValueError(
-                    f"model {sid!r}: could not load timm's pretrained weights for {spec.arch!r} "
+                    f"model {sid!r}: could not get timm's pretrained weights for {spec.arch!r} "
                     f"(offline? give a local checkpoint in 'weights'): {str(e).splitlines()[0][:500]}"
                 ) from e
         else:
