@@ -11,6 +11,8 @@ from reports.figures import (
     plot_site_timecourses,
     plot_trained_vs_random,
     region_fractions,
+    study_figures,
+    subject_figures,
 )
 from reports.html import render_index, render_subject, summary_rows
 
@@ -25,6 +27,8 @@ __all__ = [
     "plot_site_timecourses",
     "plot_trained_vs_random",
     "region_fractions",
+    "study_figures",
+    "subject_figures",
     "render_index",
     "render_subject",
     "summary_rows",

@@ -25,8 +25,9 @@ logger = logging.getLogger(__name__)
 ALIGNMENTS = ("language", "vision")
 KINDS = ("none", "vision", "language", "multimodal")
 TRAINED_COLOR, RANDOM_COLOR = "#4C72B0", "#DD8452"  # the study's violin colours
-# Tests read from sites.csv (column prefix) and from comparisons.csv (``test`` value).
-SITE_TESTS = {"multimodal": "multimodal vs unimodal", "slip": "SLIP-Combo vs SLIP-SimCLR"}
+# sites.csv flags: multimodal_<al> (best multimodal beats the unimodal families, the site
+# rule) and slip_<al> (SLIP-Combo beats SLIP-SimCLR).
+SITE_TESTS = {"multimodal": "multimodal site", "slip": "SLIP-Combo site"}
 COMPARISON_TESTS = {
     "multimodal_vs_multiconcat": "multimodal vs MultiConcat",
     "multimodal_vs_multilin": "multimodal vs MultiLin",
@@ -128,9 +129,11 @@ def _localised(table: pd.DataFrame) -> pd.DataFrame:
 def electrode_scores(scores: pd.DataFrame, *, p_threshold: float = 0.05) -> pd.DataFrame:
     """Per-electrode score: mean test r over the electrode's signal bins.
 
-    Signal bins are, in order of preference: a boolean ``signal`` column, ``p_value <
-    p_threshold`` (the study's permutation rule), or ``val_lo > 0`` (the released code's rule);
-    without any of these every bin counts (logged).
+    Signal bins are, in order of preference: the boolean ``signal`` column the encode stage
+    writes, ``p_value < p_threshold`` (the study's permutation rule), or ``val_lo > 0`` (the
+    released code's rule), both through :func:`stats.signal.signal_bins`; without any of
+    these every bin counts (logged). The same mean as :func:`stats.compare.electrode_scores`,
+    over a long table with any number of subjects, alignments and models.
 
     Parameters
     ----------
@@ -149,10 +152,13 @@ def electrode_scores(scores: pd.DataFrame, *, p_threshold: float = 0.05) -> pd.D
     _require(scores, ["electrode", "test_r"], "scores table")
     if "signal" in scores.columns:
         signal = as_bool(scores["signal"]).to_numpy()
-    elif "p_value" in scores.columns:
-        signal = scores["p_value"].to_numpy(dtype=float) < p_threshold
-    elif "val_lo" in scores.columns:
-        signal = scores["val_lo"].to_numpy(dtype=float) > 0
+    elif "p_value" in scores.columns or "val_lo" in scores.columns:
+        from stats.signal import signal_bins  # imports torch: only when needed
+
+        if "p_value" in scores.columns:
+            signal = signal_bins("permutation", pvalues=scores["p_value"], alpha=p_threshold)
+        else:
+            signal = signal_bins("bootstrap_ci", val_lo=scores["val_lo"])
     else:
         logger.info("scores carry no signal/p_value/val_lo column: averaging every bin")
         signal = np.ones(len(scores), dtype=bool)
@@ -272,8 +278,8 @@ def region_fractions(sites: pd.DataFrame, comparisons: pd.DataFrame | None = Non
         ``results/sites.csv`` (``subject, electrode, region, multimodal_<alignment>,
         slip_<alignment>, multimodal_strict``).
     comparisons : DataFrame, optional
-        ``results/comparisons.csv``; adds the tests against MultiConcat and MultiLin
-        (``significant`` per electrode).
+        ``results/comparisons.csv``; adds the tests against MultiConcat and MultiLin (an
+        electrode counts where model a wins: ``a_wins`` if present, else ``significant``).
 
     Returns
     -------
@@ -296,7 +302,9 @@ def region_fractions(sites: pd.DataFrame, comparisons: pd.DataFrame | None = Non
     if comparisons is not None and len(comparisons):
         _require(comparisons, ["subject", "electrode", "alignment", "test", "significant"],
                  "comparisons table")
-        comp = comparisons.assign(_sig=as_bool(comparisons["significant"]).to_numpy())
+        # a_wins (stats.sites) also counts wins by default (b without signal); else FDR only.
+        won = comparisons["a_wins"] if "a_wins" in comparisons.columns else comparisons["significant"]
+        comp = comparisons.assign(_sig=as_bool(won).to_numpy())
         comp["subject"] = comp["subject"].astype(str)
         comp["electrode"] = comp["electrode"].astype(str)
         key = base.assign(subject=base["subject"].astype(str),
@@ -306,7 +314,7 @@ def region_fractions(sites: pd.DataFrame, comparisons: pd.DataFrame | None = Non
                 sel = comp[(comp["test"] == name) & (comp["alignment"] == al)]
                 if sel.empty:
                     continue
-                sig = sel.groupby(["subject", "electrode"])["_sig"].any()
+                sig = sel.groupby(["subject", "electrode"])["_sig"].all()
                 idx = pd.MultiIndex.from_frame(key[["subject", "electrode"]])
                 called = sig.reindex(idx, fill_value=False).to_numpy(dtype=bool)
                 calls.append(base.assign(test=test, alignment=al, called=called))
@@ -594,3 +602,80 @@ def plot_planted_vs_found(truth: pd.DataFrame, sites: pd.DataFrame, modality: di
     ax.set_title("Demo: planted vs found (counts; shade = row fraction)")
     fig.tight_layout()
     return fig
+
+
+def study_figures(sites: pd.DataFrame, comparisons: pd.DataFrame, electrodes: pd.DataFrame,
+                  scores: pd.DataFrame | None = None, *, twins: dict | None = None,
+                  truth: pd.DataFrame | None = None, modality: dict | None = None,
+                  labels: dict | None = None, dpi: int | None = 100) -> dict:
+    """Every figure of the study page, rendered to PNG.
+
+    Parameters
+    ----------
+    sites, comparisons, electrodes : DataFrame
+        ``results/sites.csv``, ``results/comparisons.csv``, ``results/electrodes.csv``.
+    scores : DataFrame, optional
+        Stacked scores tables with ``subject, alignment, model`` columns added; without it the
+        violins and time courses are left out.
+    twins : dict, optional
+        Trained model -> random twin (for the violins).
+    truth, modality : optional
+        ``data/demo/truth.csv`` and model -> modality: adds the demo's planted-vs-found figure.
+    labels : dict, optional
+        Display names for model ids.
+    dpi : int or None
+        Resolution; None returns the Figures themselves instead of PNG bytes.
+
+    Returns
+    -------
+    figures : dict of str to bytes
+        Name -> PNG bytes, in the order the page shows them (file stems for
+        ``reports/figures/<name>.png``).
+    """
+    figs = {"coverage": plot_coverage(electrodes)}
+    if scores is not None and twins:
+        figs["trained_vs_random"] = plot_trained_vs_random(scores, twins, labels=labels)
+    figs["multimodal_by_region"] = plot_region_fractions(region_fractions(sites, comparisons))
+    figs["best_multimodal_model"] = plot_best_models(sites, labels=labels)
+    if scores is not None:
+        present = set(scores["alignment"]) if "alignment" in scores.columns else {None}
+        for al in [a for a in ALIGNMENTS if a in present] or [None]:
+            name = f"timecourses_{al}" if al else "timecourses"
+            figs[name] = plot_site_timecourses(scores, alignment=al, sites=sites, labels=labels)
+    if truth is not None and modality:
+        figs["planted_vs_found"] = plot_planted_vs_found(truth, sites, modality)
+    if dpi is None:
+        return figs
+    return {name: figure_to_png(fig, dpi=dpi) for name, fig in figs.items()}
+
+
+def subject_figures(subject, sites: pd.DataFrame, electrodes: pd.DataFrame,
+                    scores: pd.DataFrame | None = None, *, labels: dict | None = None,
+                    dpi: int = 100) -> dict:
+    """The figures of one subject's page, rendered to PNG.
+
+    Parameters
+    ----------
+    subject : int or str
+    sites, electrodes : DataFrame
+        Study-wide tables (other subjects' rows are ignored).
+    scores : DataFrame, optional
+        Stacked scores tables (``subject, alignment, model, electrode, time_s, test_r, ...``).
+    labels : dict, optional
+    dpi : int
+
+    Returns
+    -------
+    figures : dict of str to bytes
+        ``coverage`` and, with scores, ``timecourses_<alignment>`` of the subject's sites.
+    """
+    sid = str(subject)
+    figs = {"coverage": plot_coverage(electrodes, subject=subject)}
+    if scores is not None and "subject" in scores.columns:
+        mine = scores[scores["subject"].astype(str) == sid]
+        own_sites = sites[sites["subject"].astype(str) == sid]
+        present = set(mine["alignment"]) if "alignment" in mine.columns else {None}
+        for al in [a for a in ALIGNMENTS if a in present]:
+            figs[f"timecourses_{al}"] = plot_site_timecourses(
+                mine, alignment=al, sites=own_sites, labels=labels)
+    return {name: figure_to_png(fig, dpi=dpi) for name, fig in figs.items()}

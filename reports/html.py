@@ -27,8 +27,13 @@ from reports.figures import (
 logger = logging.getLogger(__name__)
 
 # Display names of the tests as summary.json may spell them.
-_TEST_LABELS = {**SITE_TESTS, **COMPARISON_TESTS, "slip_combo_vs_simclr": SITE_TESTS["slip"],
-                "multimodal_vs_unimodal": SITE_TESTS["multimodal"]}
+_TEST_LABELS = {**SITE_TESTS, **COMPARISON_TESTS, "site": SITE_TESTS["multimodal"],
+                "slip_combo_vs_simclr": "SLIP-Combo vs SLIP-SimCLR",
+                "multimodal_vs_vision": "multimodal vs vision",
+                "multimodal_vs_language": "multimodal vs language",
+                "trained_vs_random": "trained vs random (every model)"}
+# Rows of summary.json that are site calls (shown in the headline), as opposed to single tests.
+_RULES = ("site", "multimodal", "slip")
 _SUBJECT_KEYS = {"subjects", "per_subject", "by_subject"}
 _CONTAINER_KEYS = {"tests", "per_test", "by_test", "alignments", "by_alignment", "overall", "all"}
 
@@ -168,7 +173,14 @@ def summary_rows(summary: dict) -> pd.DataFrame:
                 rest.append(path[k])
             k += 1
         align = next((p for p in rest if p in ALIGNMENTS), "")
-        test = "/".join(p for p in rest if p not in ALIGNMENTS) or "multimodal"
+        rest = [p for p in rest if p not in ALIGNMENTS]
+        if not align and rest:
+            # stats.sites.summarize spells rules as site_language, slip_vision, site_strict
+            for suffix in (*ALIGNMENTS, "strict"):
+                if rest[-1].endswith("_" + suffix):
+                    align, rest[-1] = suffix, rest[-1][: -len(suffix) - 1]
+                    break
+        test = "/".join(rest) or "multimodal"
         records.append((scope, test, align, n_el, n_mm, pct))
 
     def walk(node, path, n_el):
@@ -194,7 +206,8 @@ def summary_rows(summary: dict) -> pd.DataFrame:
     missing = out["percent_multimodal"].isna() & out["n_multimodal"].notna()
     n_el = pd.to_numeric(out["n_electrodes"], errors="coerce")
     out.loc[missing, "percent_multimodal"] = 100 * out.loc[missing, "n_multimodal"] / n_el[missing]
-    out["test"] = out["test"].map(lambda t: _TEST_LABELS.get(t, t))
+    out["rule"] = out["test"].isin(_RULES)
+    out["test"] = out["test"].map(lambda t: _TEST_LABELS.get(t, t.replace("_", " ")))
     return out
 
 
@@ -205,31 +218,29 @@ def _headline(summary: dict) -> str:
                 "(n_multimodal / percent_multimodal).</p>")
     overall = rows[rows["scope"] == "all"]
     n_total = summary.get("n_electrodes", overall["n_electrodes"].max() if len(overall) else "?")
+    lead = overall[overall["rule"]] if overall["rule"].any() else overall
     lines = [
-        f"<li><b>{_esc(r.test)}</b>, {_esc(r.alignment) or 'both'}-aligned: "
-        f"<b>{_esc(r.n_multimodal)}</b> multimodal sites "
+        f"<li><b>{_esc(r.test)}</b>, {_esc(r.alignment) or 'either alignment'}: "
+        f"<b>{_esc(r.n_multimodal)}</b> of {_esc(r.n_electrodes)} electrodes "
         f"({float(r.percent_multimodal):.2f} %)</li>"
-        for r in overall.itertuples() if r.percent_multimodal == r.percent_multimodal
+        for r in lead.itertuples() if r.percent_multimodal == r.percent_multimodal
     ]
-    table = rows.pivot_table(index=["scope"], columns=["test", "alignment"],
-                             values="percent_multimodal", aggfunc="first")
-    counts = rows.pivot_table(index=["scope"], columns=["test", "alignment"],
-                              values="n_multimodal", aggfunc="first")
-    show = pd.DataFrame(index=table.index)
-    for col in table.columns:
-        name = f"{col[0]} ({col[1]})" if col[1] else col[0]
-        show[name] = [
-            f"{int(n)} ({p:.1f} %)" if n == n and p == p else ""
-            for n, p in zip(counts[col].reindex(table.index), table[col])
-        ]
-    n_by_scope = rows.groupby("scope")["n_electrodes"].first()
-    show.insert(0, "electrodes", n_by_scope.reindex(show.index).to_numpy())
-    show = show.reset_index()
-    order = show["scope"].ne("all")  # the study-wide row first
-    show = show.iloc[np.argsort(order.to_numpy(), kind="stable")]
+    # One row per test and alignment, one column per scope (study-wide first, then subjects).
+    scopes = ["all"] + sorted((s for s in rows["scope"].unique() if s != "all"),
+                              key=lambda s: (len(s), s))
+    cell = {(r.scope, r.test, r.alignment): (
+        f"{int(r.n_multimodal)}/{int(r.n_electrodes)} ({float(r.percent_multimodal):.1f} %)"
+        if r.n_multimodal == r.n_multimodal and r.n_electrodes == r.n_electrodes
+        and r.percent_multimodal == r.percent_multimodal else "")
+        for r in rows.itertuples()}
+    keys = list(dict.fromkeys(zip(rows["test"], rows["alignment"])))
+    table = pd.DataFrame(
+        [[t, a] + [cell.get((sc, t, a), "") for sc in scopes] for t, a in keys],
+        columns=["test", "alignment"] + scopes,
+    )
     return (f'<div class="headline"><p>{_esc(n_total)} electrodes analysed.</p><ul>'
-            + "".join(lines) + "</ul></div>\n<h3>Per subject</h3>\n"
-            + html_table(show, sortable=True, table_id="summary-table"))
+            + "".join(lines) + "</ul></div>\n<h3>Every test, per subject</h3>\n"
+            + html_table(table, sortable=True, table_id="summary-table"))
 
 
 def _region_table(sites: pd.DataFrame, comparisons: pd.DataFrame) -> str:

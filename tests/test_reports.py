@@ -4,6 +4,7 @@ import base64
 import io
 import re
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from hypothesis import strategies as st  # noqa: E402
 from atlases.regions import REGION_COLUMNS  # noqa: E402
 from reports import figures as F  # noqa: E402
 from reports.html import render_index, render_subject, summary_rows  # noqa: E402
+from stats.sites import summarize  # noqa: E402
 
 REGIONS = ["superiortemporal", "middletemporal", "insula", "precentral", "supramarginal"]
 MODALITY = {"slip-combo-vision": "multimodal", "clip-language": "multimodal",
@@ -80,19 +82,13 @@ def make_tables(seed=0, subjects=(1, 2), n_electrodes=10, n_bins=17):
                         alpha=100.0, boot_mean=r, boot_lo=r - 0.03, boot_hi=r + 0.03,
                         val_lo=r - 0.03, val_hi=r + 0.03)))
     sites = pd.DataFrame(sites)
-    summary = {"n_electrodes": len(sites), "tests": {}, "subjects": {}}
-    for prefix, name in (("multimodal", "multimodal"), ("slip", "slip_combo_vs_simclr")):
-        for al in F.ALIGNMENTS:
-            called = F.as_bool(sites[f"{prefix}_{al}"])
-            summary["tests"].setdefault(name, {})[al] = {
-                "n_multimodal": int(called.sum()), "percent_multimodal": 100 * called.mean()}
-            for s in subjects:
-                sel = called[sites["subject"] == s]
-                sub = summary["subjects"].setdefault(str(s), {"n_electrodes": len(sel), "tests": {}})
-                sub["tests"].setdefault(name, {})[al] = {
-                    "n_multimodal": int(sel.sum()), "percent_multimodal": 100 * sel.mean()}
+    comparisons = pd.DataFrame(comparisons)
+    comparisons["a_wins"] = comparisons["significant"]
+    # summary.json as the stats stage writes it (CSV booleans read back as bools)
+    flags = [c for c in sites.columns if c.startswith(("multimodal_", "slip_"))]
+    summary = summarize(sites.assign(**{c: F.as_bool(sites[c]) for c in flags}), comparisons)
     return dict(electrodes=pd.DataFrame(electrodes, columns=REGION_COLUMNS), sites=sites,
-                comparisons=pd.DataFrame(comparisons), scores=pd.concat(scores, ignore_index=True),
+                comparisons=comparisons, scores=pd.concat(scores, ignore_index=True),
                 truth=pd.DataFrame(truth), summary=summary)
 
 
@@ -173,31 +169,49 @@ def test_called_kinds_and_errors(tables):
 
 
 def test_summary_rows_flattens_nesting(tables):
-    rows = summary_rows(tables["summary"])
+    rows = summary_rows(tables["summary"])  # the stats stage's summary.json
     assert set(rows.scope) == {"all", "sub-1", "sub-2"}
-    one = rows[(rows.scope == "sub-2") & (rows.test == F.SITE_TESTS["multimodal"]) & (rows.alignment == "vision")]
     sites = tables["sites"]
-    expected = (sites[sites.subject == 2].multimodal_vision == "true").sum()
-    assert one.n_multimodal.iat[0] == expected and one.n_electrodes.iat[0] == 10
+    for scope, sel in (("all", sites), ("sub-2", sites[sites.subject == 2])):
+        for al in ("language", "vision", "strict"):
+            one = rows[(rows.scope == scope) & rows.rule & rows.test.str.startswith("multimodal site")
+                       & (rows.alignment == al)]
+            assert len(one) == 1, (scope, al)
+            assert one.n_multimodal.iat[0] == (sel[f"multimodal_{al}"] == "true").sum()
+            assert one.n_electrodes.iat[0] == len(sel)
+    comp = rows[(rows.scope == "sub-1") & (rows.test == "multimodal vs MultiLin")
+                & (rows.alignment == "vision")]
+    c = tables["comparisons"]
+    c = c[(c.subject == 1) & (c.test == "multimodal_vs_multilin") & (c.alignment == "vision")]
+    assert comp.n_multimodal.iat[0] == c.a_wins.sum()
+    # other nestings: counts keyed by test and alignment, percentages derived
     flat = summary_rows({"n_electrodes": 50, "n_multimodal": {"multimodal": {"language": 5}}})
     assert flat.percent_multimodal.tolist() == [10.0]
+    assert flat.alignment.tolist() == ["language"]
 
 
 # ---------------------------------------------------------------------------------- figures
 
 @pytest.fixture(scope="module")
 def figs(tables):
-    """Every figure, each rendered once (glass brains are slow) and shared by the tests."""
-    sc = tables["scores"]
-    return {
-        "coverage_all": F.plot_coverage(tables["electrodes"]),
-        "coverage_sub-1": F.plot_coverage(tables["electrodes"], subject=1),
-        "trained_vs_random": F.plot_trained_vs_random(sc, TWINS),
-        "regions": F.plot_region_fractions(F.region_fractions(tables["sites"], tables["comparisons"])),
-        "best_models": F.plot_best_models(tables["sites"]),
-        "timecourses_language": F.plot_site_timecourses(sc, alignment="language", sites=tables["sites"]),
-        "planted_vs_found": F.plot_planted_vs_found(tables["truth"], tables["sites"], MODALITY),
-    }
+    """Every figure, each rendered once (glass brains are slow) and shared by the tests.
+
+    Sockets refuse to connect meanwhile: figures (nilearn's template included) are offline.
+    """
+    t = tables
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access while drawing figures: {args}")
+
+    saved = socket.socket.connect, socket.socket.connect_ex
+    socket.socket.connect = socket.socket.connect_ex = refuse
+    try:
+        figs = F.study_figures(t["sites"], t["comparisons"], t["electrodes"], t["scores"],
+                               twins=TWINS, truth=t["truth"], modality=MODALITY, dpi=None)
+        figs["coverage_sub-1"] = F.plot_coverage(t["electrodes"], subject=1)
+    finally:
+        socket.socket.connect, socket.socket.connect_ex = saved
+    return figs
 
 
 @pytest.fixture(scope="module")
@@ -207,6 +221,9 @@ def pngs(figs):
 
 def test_figures_render(tables, figs, pngs):
     sc = tables["scores"]
+    assert list(figs) == ["coverage", "trained_vs_random", "multimodal_by_region",
+                          "best_multimodal_model", "timecourses_language", "timecourses_vision",
+                          "planted_vs_found", "coverage_sub-1"]
     assert "1 without coordinates" in figs["coverage_sub-1"]._suptitle.get_text()
     # one violin body per trained and per random model
     ax = figs["trained_vs_random"].axes[0]
@@ -299,7 +316,7 @@ def _check_in_browser(page: Path, tmp_path: Path):
 def rendered(tables, pngs, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
     t = tables
-    figs = {k: pngs[k] for k in ("coverage_all", "trained_vs_random", "regions")}
+    figs = {k: pngs[k] for k in ("coverage", "trained_vs_random", "multimodal_by_region")}
     prov = {"params": {"stats": {"permutations": 1000, "seed": 0}},
             "versions": {"numpy": np.__version__, "pandas": pd.__version__},
             "data_fingerprint": "md5:0123456789abcdef"}
@@ -322,8 +339,8 @@ def test_html_is_self_contained(rendered, tables):
     assert "md5:0123456789abcdef" in index and "permutations" in index
     assert index.count("data:image/png;base64,") == 3
     # the headline states the study-wide counts of summary.json
-    n = tables["summary"]["tests"]["multimodal"]["language"]["n_multimodal"]
-    assert f"<b>{n}</b> multimodal sites" in index
+    n = tables["summary"]["tests"]["site_language"]["n_multimodal"]
+    assert f"<b>{n}</b> of 20 electrodes" in index
     sub = (rendered / "sub-1.html").read_text(encoding="utf-8")
     assert "unlocalised" in sub and 'id="electrode-table"' in sub
     assert sub.count('class="site"') == (
