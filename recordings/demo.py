@@ -78,6 +78,7 @@ __all__ = [
     "KERNEL_LATENCY_S",
     "KERNEL_SD_S",
     "N_LATENT",
+    "kind_drive",
     "response_kernel",
     "tent_weights",
     "pink_noise",
@@ -154,8 +155,9 @@ class DemoInfo:
     duration_s, fps : float
         Movie length (s) and frame rate (frames/s).
     n_events : dict of str to int
-        Number of planted events per alignment: ``"language"`` (unique finite word onsets)
-        and ``"vision"`` (scene cuts).
+        Events per alignment, the rows of the truth features: ``"language"`` (unique finite
+        word onsets) and ``"vision"`` (scene cuts). The few after a subject's last trigger
+        have no response in the recording.
     cut_times : ndarray of float64, shape (n_cuts,)
         Planted scene-cut times (s of movie time), the first frame of each new scene.
     kernel_latency_s, kernel_sd_s : float
@@ -401,6 +403,9 @@ def _plan_transcript(rng: np.random.Generator, duration_s: float, quiet_s: float
     words, w_types, pos_types = _vocabulary(rng)
     zipf = 1.0 / np.arange(1, len(words) + 1) ** 0.9
     zipf /= zipf.sum()
+    # centre the latents under the token distribution: frequent words would otherwise give w a
+    # non-zero mean, and v * w a component linear in v
+    w_types = w_types - zipf @ w_types
     particle_latents = rng.standard_normal((len(_PARTICLES), N_LATENT))
     rows, token_w, token_sentence = [], [], []
     t = 2.0 + rng.uniform(0.0, 0.5)
@@ -520,8 +525,24 @@ def _truth_features(table, token_w, token_sentence, starts, latents, fps, n_fram
     return {"language": frames(onset, v_lang, w_lang), "vision": frames(cut_times, v_cut, w_cut)}
 
 
-def _drive(features: pd.DataFrame, kind: str) -> np.ndarray:
-    """Drive matrix of one kind, shape (n_events, N_LATENT)."""
+def kind_drive(features: pd.DataFrame, kind: str) -> np.ndarray:
+    """Drive matrix of one electrode kind, from a multimodal truth-features table.
+
+    Parameters
+    ----------
+    features : DataFrame, shape (n_events, 1 + 3 * N_LATENT)
+        ``truth_features/multimodal/<movie>_<alignment>.parquet`` (columns ``v*``, ``w*``,
+        ``vw*``).
+    kind : {"vision", "language", "multimodal"}
+
+    Returns
+    -------
+    drive : ndarray of float64, shape (n_events, N_LATENT)
+        ``v``, ``w`` or ``v * w``; an electrode's planted peak response (µV, Laplacian
+        reference) to each event is ``drive @ DemoInfo.weights[subject][label]``.
+    """
+    if kind not in KINDS[1:]:
+        raise ValueError(f"kind must be one of {KINDS[1:]}, got {kind!r}")
     prefix = {"vision": "v", "language": "w", "multimodal": "vw"}[kind]
     return features[[f"{prefix}{i}" for i in range(N_LATENT)]].to_numpy(np.float64)
 
@@ -866,7 +887,7 @@ def generate_demo(
             direction = rng.standard_normal(N_LATENT)
             a = RESPONSE_UV * rng.uniform(0.8, 1.2) * direction / np.linalg.norm(direction)
             weights[label] = a
-            drives[label] = {al: _drive(features[al][keep[al]], kind) @ a for al in features}
+            drives[label] = {al: kind_drive(features[al][keep[al]], kind) @ a for al in features}
         h5_path = root / "all_subject_data" / f"sub_{subject}_trial000.h5"
         h5_path.parent.mkdir(parents=True, exist_ok=True)
         _write_signals(h5_path, signal_seq, raw, shaft_of, n_samples, sfreq,

@@ -33,6 +33,7 @@ from recordings.demo import (
     MOVIE_ID,
     N_LATENT,
     generate_demo,
+    kind_drive,
     pink_noise,
     response_kernel,
     tent_weights,
@@ -342,12 +343,10 @@ def test_neuroprobe_subject_loader_reads_the_demo(demo_root, demo_info, tmp_path
 
 def _expected_laplacian(kind, weights, samples, features, sfreq, n):
     """Planted Laplacian response of one electrode, built directly event by event: (n,) µV."""
-    from recordings.demo import _drive
-
     kernel, first = response_kernel(sfreq)
     out = np.zeros(n + kernel.size + abs(first))
     for alignment, at in samples.items():
-        amplitude = _drive(features[alignment], kind) @ weights
+        amplitude = kind_drive(features[alignment], kind) @ weights
         for s, a in zip(at, amplitude):
             if np.isfinite(s):
                 lo = int(s) + first
@@ -397,7 +396,6 @@ def test_binned_responses_peak_at_the_planted_latency(demo_root, demo_info):
     """Through the project's reader and response binning: for responsive electrodes the
     correlation of the binned Laplacian response with the planted drive peaks at the kernel
     latency; for 'none' electrodes it is absent."""
-    from recordings.demo import _drive
     from recordings.responses import event_responses
 
     ds = BrainTreebank(demo_root)
@@ -414,7 +412,7 @@ def test_binned_responses_peak_at_the_planted_latency(demo_root, demo_info):
                 peak_bin = int(np.argmin(np.abs(rs.bin_times - KERNEL_LATENCY_S)))
                 z = (rs.responses - rs.responses.mean(0)) / rs.responses.std(0)
                 for label, a in demo_info.weights[subject].items():
-                    d = _drive(feats, demo_info.kinds[subject][label]) @ a
+                    d = kind_drive(feats, demo_info.kinds[subject][label]) @ a
                     drives[label] = (d - d.mean()) / d.std()
                 for e, label in enumerate(rs.electrodes):
                     kind = demo_info.kinds[subject][label]
