@@ -208,7 +208,6 @@ def figs(tables):
     try:
         figs = F.study_figures(t["sites"], t["comparisons"], t["electrodes"], t["scores"],
                                twins=TWINS, truth=t["truth"], modality=MODALITY, dpi=None)
-        figs["coverage_sub-1"] = F.plot_coverage(t["electrodes"], subject=1)
     finally:
         socket.socket.connect, socket.socket.connect_ex = saved
     return figs
@@ -223,8 +222,8 @@ def test_figures_render(tables, figs, pngs):
     sc = tables["scores"]
     assert list(figs) == ["coverage", "trained_vs_random", "multimodal_by_region",
                           "best_multimodal_model", "timecourses_language", "timecourses_vision",
-                          "planted_vs_found", "coverage_sub-1"]
-    assert "1 without coordinates" in figs["coverage_sub-1"]._suptitle.get_text()
+                          "planted_vs_found"]
+    assert "2 without coordinates" in figs["coverage"]._suptitle.get_text()
     # one violin body per trained and per random model
     ax = figs["trained_vs_random"].axes[0]
     assert len(ax.collections) >= 2 * len(TWINS)
@@ -276,6 +275,10 @@ window.addEventListener('load', function () {
     th.click(); th.click();  // electrode column, descending
     var first = t.tBodies[0].rows[0].cells[0].textContent;
     document.body.setAttribute('data-first-desc', first);
+    t.querySelectorAll('th')[3].click();  // x (mm), ascending: numbers, blanks last
+    var xs = Array.prototype.map.call(t.tBodies[0].rows, function (r) {
+      return r.cells[3].textContent.trim(); });
+    document.body.setAttribute('data-x-asc', xs.join('|'));
   }
 });
 </script></body>"""
@@ -322,7 +325,8 @@ def rendered(tables, pngs, tmp_path_factory):
             "data_fingerprint": "md5:0123456789abcdef"}
     (out / "index.html").write_text(render_index(
         t["summary"], t["sites"], t["comparisons"], t["electrodes"], figs, prov), encoding="utf-8")
-    sub_figs = {"coverage_sub-1": pngs["coverage_sub-1"]}
+    sub_figs = F.subject_figures(1, t["sites"], t["electrodes"], t["scores"], dpi=40)
+    assert list(sub_figs) == ["coverage", "timecourses_language", "timecourses_vision"]
     (out / "sub-1.html").write_text(render_subject(
         1, t["sites"], t["comparisons"], t["electrodes"], sub_figs, prov), encoding="utf-8")
     (out / "sub-9.html").write_text(render_subject(
@@ -364,10 +368,13 @@ def test_pages_in_headless_chromium(rendered, tmp_path):
     assert len(widths) == 3 and all(w > 0 for w in widths), widths
     assert 'id="region-table"' in dom
     dom, widths = _check_in_browser(rendered / "sub-1.html", tmp_path)
-    assert len(widths) == 1 and widths[0] > 0
+    assert len(widths) == 3 and all(w > 0 for w in widths), widths
     # the inline sort script ran: electrodes sorted descending by name
     names = sorted(e for e in tables_electrodes(rendered))
     assert f'data-first-desc="{names[-1]}"' in dom
+    xs = re.search(r'data-x-asc="([^"]*)"', dom).group(1).split("|")
+    numbers = [float(x) for x in xs if x]
+    assert numbers == sorted(numbers) and len(numbers) == 9 and xs[-1] == ""
     dom, widths = _check_in_browser(rendered / "sub-9.html", tmp_path)
     assert widths == [] and "No results for sub-9" in dom
 
