@@ -326,6 +326,20 @@ def test_packaged_minilm_matches_sentence_transformers_and_random_twin():
     assert r0.shape == X.shape
 
 
+def test_sentence_transformers_layer_and_truncation(caplog):
+    spec = st_spec(init="random", id="minilm-1layer", config={"num_hidden_layers": 1},
+                   layer="0.auto_model.encoder.layer.0", max_length=8)
+    ext = build_extractor(spec)
+    assert len(ext.model[0].auto_model.encoder.layer) == 1
+    with caplog.at_level(logging.WARNING):
+        X = ext.extract(events_table(["one two three four five six seven eight nine", "hi", "hi"]), batch_size=1)
+    assert X.shape == (3, 8 * 384)
+    np.testing.assert_array_equal(X[1], X[2])
+    assert "1 of 2 unique texts were longer than 8 tokens" in caplog.text
+    with pytest.raises(ValueError, match="'config' overrides apply to random twins only"):
+        build_extractor(st_spec(config={"num_hidden_layers": 1}))
+
+
 def test_missing_package_model_is_clear():
     with pytest.raises(FileNotFoundError, match="needs the Python package 'no-such-pkg'"):
         resolve_model_name("package:no-such-pkg")
