@@ -87,6 +87,8 @@ def test_spec_validation_messages():
         ModelSpec.from_dict({"id": "a", "family": "timm", "input": "image", "trained_on": "vision", "archh": "x"})
     spec = ModelSpec.from_dict({"id": "a", "family": "timm", "input": "image", "trained_on": "vision"})
     assert ModelSpec.from_dict(spec.to_dict()) == spec
+    twin = spec.replace(init="random", config={"depth": 1})
+    assert len({spec, twin, ModelSpec.from_dict(spec.to_dict())}) == 2  # hashable despite the dict
 
 
 def test_unknown_family_and_wrong_input_kind():

@@ -124,6 +124,10 @@ class ModelSpec:
                 "a one-modality encoder runs the tower of its input (set tower to the input or omit it)"
             )
 
+    def __hash__(self):
+        # The generated hash would fail on the ``config`` dict; equal specs share these fields.
+        return hash((self.id, self.family, self.init, self.seed, self.arch, self.name, self.weights, self.layer))
+
     @property
     def modality(self) -> str:
         """The tower that runs: ``tower`` if set, else ``input``."""
