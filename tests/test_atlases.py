@@ -179,3 +179,12 @@ def test_native_to_ras(lpi):
 def test_native_to_ras_length_mismatch():
     with pytest.raises(ValueError, match="same length"):
         native_to_ras([1, 2], [1], [1, 2])
+
+
+def test_dataset_hemisphere_codes():
+    table = pd.DataFrame({"subject": [1] * 4, "electrode": list("ABCD"),
+                          "DesikanKilliany": ["insula"] * 4,
+                          "Hemisphere": [1, 0, "Right", None]})
+    out = electrode_regions(table)
+    assert out["hemisphere"].tolist() == ["lh", "rh", "rh", "unknown"]
+    assert (out["region"] == "insula").all() and (out["region_source"] == "dataset").all()

@@ -383,3 +383,16 @@ def tables_electrodes(rendered):
     sub = (rendered / "sub-1.html").read_text(encoding="utf-8")
     table = sub.split('id="electrode-table"')[1].split("</table>")[0]
     return re.findall(r"<tr[^>]*><td>([^<]+)</td>", table)
+
+
+def test_pages_render_without_results():
+    """A study with no rows yet (every table empty, summary empty) still gives readable pages."""
+    from atlases.regions import REGION_COLUMNS as EL_COLS
+    from stats.sites import COMPARISON_COLUMNS, SITE_COLUMNS
+
+    sites, comp = pd.DataFrame(columns=SITE_COLUMNS), pd.DataFrame(columns=COMPARISON_COLUMNS)
+    electrodes = pd.DataFrame(columns=EL_COLS)
+    index = render_index({}, sites, comp, electrodes, {}, {})
+    assert "summary.json holds no multimodal counts" in index and "No sites." in index
+    page = render_subject(3, sites, comp, electrodes, {}, {"params": {"seed": 0}})
+    assert 'id="no-results"' in page and "&quot;seed&quot;: 0" in page
