@@ -65,6 +65,7 @@ import scipy.fft
 import scipy.signal
 from tqdm.auto import tqdm
 
+from features.video import next_frame_time
 from recordings.braintreebank import clean_label, movie_to_sample, select_electrodes, shaft_and_contact
 
 logger = logging.getLogger(__name__)
@@ -375,6 +376,16 @@ def _render_movie(path: Path, starts, latents, n_frames, fps, frame_size, progre
     return brightness
 
 
+def _frame_index(times_s: np.ndarray, fps: float, n_frames: int) -> np.ndarray:
+    """Index of the first frame at or after each time (the events' rule), int64 (n_times,).
+
+    Times after the last frame get the last frame.
+    """
+    frame_times = np.arange(n_frames) / fps
+    shown = next_frame_time(np.minimum(times_s, frame_times[-1]), frame_times)
+    return np.rint(shown * fps).astype(np.int64)
+
+
 # --------------------------------------------------------------------------------------------
 # Transcript
 # --------------------------------------------------------------------------------------------
@@ -460,15 +471,20 @@ def _plan_transcript(rng: np.random.Generator, duration_s: float, quiet_s: float
         table[name] = rng.standard_normal(n)
     table["gpt2_surprisal"] = np.abs(table["gpt2_surprisal"]) * 4 + 2
     table["face_num"] = rng.integers(0, 3, n)
-    start = table["start"].to_numpy()
-    frame = np.clip(np.ceil(np.nan_to_num(start) * fps - 1e-9).astype(int), 0, n_frames - 1)
-    table["mean_pixel_brightness"] = np.where(np.isfinite(start), brightness[frame] / 255.0, np.nan)
+    for name in ("rms", "pitch", "max_mean_pixel_brightness", "max_global_magnitude", "max_vector_magnitude"):
+        table[name] = np.abs(table[name])
     # quirks: one token sharing its start (and end) with the previous one (a split contraction)
+    start = table["start"].to_numpy()
     finite = np.flatnonzero(np.isfinite(start))
     candidates = [i for i in finite[1:] if table.at[i, "idx_in_sentence"] > 0
                   and np.isfinite(start[i - 1]) and i < n - 1]
     dup = candidates[len(candidates) // 3]
     table.loc[dup, ["start", "end"]] = table.loc[dup - 1, ["start", "end"]].to_numpy()
+    start = table["start"].to_numpy()
+    timed = np.isfinite(start)
+    brightness_at = np.full(n, np.nan)
+    brightness_at[timed] = brightness[_frame_index(start[timed], fps, n_frames)] / 255.0
+    table["mean_pixel_brightness"] = brightness_at
     prev_end = table["end"].shift()
     table["word_diff"] = table["start"] - prev_end  # NaN in the first row and after particles
     onset_diff = table["start"] - table["start"].shift()
@@ -498,8 +514,7 @@ def _truth_features(table, token_w, token_sentence, starts, latents, fps, n_fram
     first = np.r_[True, np.diff(start[order]) != 0]
     rows = order[first]
     onset = start[rows]
-    frame = np.clip(np.ceil((onset - 1e-6) * fps).astype(np.int64), 0, n_frames - 1)
-    scene = np.searchsorted(starts, frame, side="right") - 1
+    scene = np.searchsorted(starts, _frame_index(onset, fps, n_frames), side="right") - 1
     v_lang, w_lang = latents[scene], token_w[rows]
 
     # sentence latents: mean token w, scaled to unit variance over sentences

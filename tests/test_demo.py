@@ -233,6 +233,12 @@ def test_scene_cuts_are_detected_exactly_by_pyscenedetect(demo_root, demo_info):
     assert scenes[-1][1].frame_num == round(demo_info.duration_s * demo_info.fps)
     table = pd.read_csv(demo_root / "scenes" / f"{MOVIE_ID}.csv")
     np.testing.assert_array_equal(table["time_s"].to_numpy(), demo_info.cut_times)
+    # the project's detector, with the pipeline's defaults (0.5 s minimum scene), agrees
+    from features.scenes import detect_scene_cuts
+
+    np.testing.assert_allclose(  # frame times from timestamps: equal up to float rounding
+        detect_scene_cuts(demo_root / "movies" / f"{MOVIE_ID}.mp4", progress=False),
+        demo_info.cut_times, rtol=0, atol=1e-9)
     gaps = np.diff(np.r_[0.0, demo_info.cut_times])
     assert gaps.min() >= 1.5 - 1e-9 and gaps.max() <= 3.0 + 1e-9
 
