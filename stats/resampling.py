@@ -22,8 +22,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 __all__ = ["block_permutations", "fold_permutations", "block_swaps", "bootstrap_indices",
-           "bootstrap_weights",
-           "block_labels", "chunks"]
+           "bootstrap_weights", "block_labels", "chunks", "part_block"]
 
 
 def _check_count(name: str, value: int, minimum: int = 1) -> int:
@@ -105,6 +104,11 @@ def block_permutations(n_events: int, n_perm: int, *, block: int, seed: int,
     raise ValueError(f"kind must be 'block' or 'circular', got {kind!r}")
 
 
+def part_block(size: int, block: int) -> int:
+    """Block size used inside a held-out part of ``size`` events: at most half the part."""
+    return min(block, max(1, size // 2))
+
+
 def fold_permutations(folds, n_events: int, n_perm: int, *, block: int, seed: int,
                       kind: str = "block", part: str = "test") -> np.ndarray:
     """Permutations that move events only within each fold's held-out part.
@@ -132,7 +136,9 @@ def fold_permutations(folds, n_events: int, n_perm: int, *, block: int, seed: in
     -------
     perms : ndarray of int64, shape (n_perm, n_events)
         Identity outside the folds' parts; inside fold ``k``'s part a block permutation (or
-        circular shift) of that part's events.
+        circular shift) of that part's events. Block permutations move whole blocks of
+        ``block`` events counted from the start of the part; the last ``size % block``
+        events of a part (fewer than one block) stay in place.
     """
     if part not in ("test", "val"):
         raise ValueError(f"part must be 'test' or 'val', got {part!r}")
@@ -146,12 +152,20 @@ def fold_permutations(folds, n_events: int, n_perm: int, *, block: int, seed: in
         if idx.max() >= n_events:
             raise ValueError(f"fold {k} {part} indices reach {idx.max()} but there are only "
                              f"{n_events} events")
-        blk = min(block, max(1, idx.size // 2))
+        blk = part_block(idx.size, block)
         if blk < block:
             logger.warning("fold %d %s part has %d events: using blocks of %d instead of %d",
                            k, part, idx.size, blk, block)
         sub_seed = int(ss.generate_state(1)[0])
-        local = block_permutations(idx.size, n_perm, block=blk, seed=sub_seed, kind=kind)
+        if kind == "block":
+            # Only whole blocks move, and the last (idx.size % blk) events stay in place: with
+            # blocks aligned to the part, the fast null can sum precomputed block-pair
+            # products instead of touching every event (see fast_permutation_null).
+            full = idx.size - idx.size % blk
+            local = np.broadcast_to(np.arange(idx.size), (n_perm, idx.size)).copy()
+            local[:, :full] = block_permutations(full, n_perm, block=blk, seed=sub_seed)
+        else:
+            local = block_permutations(idx.size, n_perm, block=blk, seed=sub_seed, kind=kind)
         perms[:, idx] = idx[local]
     return perms
 

@@ -48,6 +48,10 @@ class StatsChunk:
         Refit mode.
     extra : dict
         ``paired``: ``pred_a``, ``pred_b``, ``union``.
+    block : int, optional
+        ``null`` in fast mode: the block size of ``fold_permutations`` (enables the
+        block-pair shortcut of :func:`stats.signal.fast_permutation_null`).
+    device : str
     """
 
     kind: str
@@ -59,6 +63,7 @@ class StatsChunk:
     predictions: np.ndarray | None = None
     engine: Any = None
     extra: dict = field(default_factory=dict)
+    block: int | None = None
     device: str = "cpu"
 
 
@@ -67,7 +72,7 @@ def run_chunk(chunk: StatsChunk):
     if chunk.kind == "null":
         return signal_null(chunk.mode, chunk.Y, chunk.index, folds=chunk.folds,
                            predictions=chunk.predictions, engine=chunk.engine,
-                           device=chunk.device)
+                           block=chunk.block, device=chunk.device)
     if chunk.kind == "bootstrap":
         return bootstrap_scores(chunk.mode, chunk.Y, chunk.index, folds=chunk.folds,
                                 predictions=chunk.predictions, engine=chunk.engine,

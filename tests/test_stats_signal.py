@@ -38,6 +38,29 @@ def test_fast_null_matches_slow_loop_for_any_permutation():
                                slow_null(pred, Y, folds, perms), atol=1e-12)
 
 
+@pytest.mark.parametrize("n,block", [(100, 5), (97, 4), (60, 20)])
+def test_block_pair_shortcut_equals_the_direct_null(n, block, monkeypatch):
+    import stats.signal as sig
+    calls = []
+    real = sig._block_null
+    monkeypatch.setattr(sig, "_block_null", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(n)
+    pred, Y = rng.standard_normal((n, 6)), rng.standard_normal((n, 6)) + 2
+    Y[:, 5] = 1.0                                            # a constant target: r = 0
+    folds = contiguous_folds(n, 5)
+    perms = fold_permutations(folds, n, 30, block=block, seed=0)
+    direct = fast_permutation_null(pred, Y, folds, perms)
+    short = fast_permutation_null(pred, Y, folds, perms, block=block, max_bytes=1)
+    np.testing.assert_allclose(short, direct, atol=1e-12)
+    assert len(calls) == 5                                    # every fold took the shortcut
+    np.testing.assert_allclose(short[:, :5], slow_null(pred, Y, folds, perms)[:, :5], atol=1e-12)
+    assert np.all(short[:, 5] == 0)
+    # Permutations that are not aligned block moves fall back to the direct gather.
+    other = np.array([rng.permutation(n) for _ in range(3)])
+    np.testing.assert_allclose(fast_permutation_null(pred, Y, folds, other, block=block),
+                               slow_null(pred, Y, folds, other), atol=1e-12)
+
+
 def test_identity_permutation_is_the_engines_test_r():
     rng = np.random.default_rng(1)
     n = 80
@@ -125,7 +148,7 @@ def test_block_null_is_calibrated_and_iid_shuffles_are_not():
     folds = contiguous_folds(n, 5)
     obs = fold_average_r(pred, Y, folds)
     block = permutation_pvalues(obs, fast_permutation_null(
-        pred, Y, folds, fold_permutations(folds, n, 199, block=10, seed=0)))
+        pred, Y, folds, fold_permutations(folds, n, 199, block=10, seed=0), block=10))
     assert sps.kstest(block, "uniform").pvalue > 0.01
     assert 0.02 <= (block < 0.05).mean() <= 0.09
     # Documented contrast: shuffling events one by one ignores the autocorrelation, the
