@@ -280,12 +280,16 @@ class CVEngine:
         alphas = torch.as_tensor(self.alphas, device=dev, dtype=f64)
         d = 1.0 / (s2[None, :] + alphas[:, None])          # (n_alphas, r)
 
+        wc = w.to(self.dtype)
+
         def maps(idx):
             e = ((x[idx] - mu) * inv) @ v                  # (n_eval, r)
             e_mean = e.mean(0)
-            f = torch.einsum("nr,ar,rp->anp", e - e_mean, d, w)
-            m = (e_mean * d) @ w
-            return f.to(self.dtype).contiguous(), m.to(self.dtype)
+            # The largest set-up product (n_alphas·n_eval·r·p): in the compute dtype, whose
+            # rounding the maps get anyway when they are stored.
+            f = ((e - e_mean)[None] * d[:, None, :]).to(self.dtype) @ wc
+            m = (e_mean * d).to(self.dtype) @ wc
+            return f.contiguous(), m
 
         f_val, m_val = maps(va)
         f_test, m_test = maps(te)
@@ -336,10 +340,18 @@ class CVEngine:
         if state.groups is not None:
             prods = [xt_g @ y[rows] for rows, xt_g in state.groups]
             sums = [y[rows].sum(0) for rows, _ in state.groups]
+            total, total_sum = sum(prods), sum(sums)
         for k, prep in enumerate(state.preps):
             if state.groups is not None:
-                r = sum(prods[g] for g in state.train_groups[k])
-                ysum = sum(sums[g] for g in state.train_groups[k])
+                # Fewest passes: add the training groups, or subtract the others from the total.
+                tr = state.train_groups[k]
+                rest = [g for g in range(len(prods)) if g not in set(tr)]
+                if len(rest) < len(tr):
+                    r = total - sum(prods[g] for g in rest)
+                    ysum = total_sum - sum(sums[g] for g in rest)
+                else:
+                    r = sum(prods[g] for g in tr)
+                    ysum = sum(sums[g] for g in tr)
             else:
                 ytr = y[prep.train]
                 r = state.xt[k][:, prep.train] @ ytr
@@ -362,7 +374,8 @@ class CVEngine:
             yv = y[prep.val]
             yvc = yv - yv.mean(0)
             pv = (prep.f_val.reshape(-1, r.shape[0]) @ r).reshape(n_alphas, -1, nb)
-            rr, ok = _r_and_ok(torch.einsum("anb,nb->ab", pv, yvc), (pv * pv).sum(1),
+            # Elementwise products: einsum would route this through a slow batched matmul.
+            rr, ok = _r_and_ok((pv * yvc).sum(1), (pv * pv).sum(1),
                                (yvc * yvc).sum(0), scale_b=(yv * yv).sum(0))
             val_r[k] = rr
             n_zero += int((~ok).sum())
@@ -441,7 +454,8 @@ class CVEngine:
             val_all[:, :, sl] = vr.double().cpu().numpy()
             best[sl] = b.cpu().numpy()
             test_folds[:, sl] = tr.double().cpu().numpy()
-            pred[:, sl] = (p.double().cpu().numpy() + ymean[sl]).astype(np.float32)
+            pred[:, sl] = p.cpu().numpy()
+            pred[:, sl] += ymean[sl].astype(np.float32)
             n_zero += nz
         self._warn_zero(n_zero - int((~valid).sum()) * n_folds * (n_alphas + 1), "the fit")
         val_folds = np.take_along_axis(val_all, best[None, None, :], axis=1)[:, 0, :]
@@ -522,28 +536,37 @@ class CVEngine:
         return a
 
     def _loop(self, Y, ymean, valid, rows, state_of, what):
+        """Scores of every row of ``rows`` (permutations or resamples), target batch-wise.
+
+        ``state_of(i)`` gives the feature state and the row order of repetition ``i``.
+        Resamples rebuild the feature state, so they loop outermost; permutations share it
+        and loop innermost, reusing each target batch already on the device.
+        """
         n_rep, n_targets = rows.shape[0], len(ymean)
         test = np.zeros((n_rep, n_targets))
         val = np.zeros((n_rep, n_targets))
         batches = self._batches(n_targets)
+        cached = self._centred(Y, ymean, valid, batches[0]) if len(batches) == 1 else None
         n_zero = 0
-        # Resamples rebuild the feature state, so they loop outermost; permutations keep it
-        # and loop innermost, reusing each target batch already on the device.
-        outer = range(n_rep) if what == "resamples" else [None]
-        for i in tqdm(outer, desc=f"ridge CV {what}", disable=None, leave=False):
-            st, idx = state_of(i) if i is not None else (None, None)
+
+        def score(j, st, idx, sl, yb):
+            t, v, nz = self._scores_only(st, yb[torch.as_tensor(idx, device=self.device)])
+            test[j, sl] = t.double().cpu().numpy()
+            val[j, sl] = v.double().cpu().numpy()
+            return nz
+
+        bar = dict(desc=f"ridge CV {what}", disable=None, leave=False)
+        if what == "resamples":
+            for i in tqdm(range(n_rep), **bar):
+                st, idx = state_of(i)
+                for sl in batches:
+                    yb = cached if cached is not None else self._centred(Y, ymean, valid, sl)
+                    n_zero += score(i, st, idx, sl, yb)
+        else:
             for sl in batches:
-                yb = self._centred(Y, ymean, valid, sl)
-                inner = [i] if i is not None else tqdm(range(n_rep), desc=f"ridge CV {what}",
-                                                        disable=None, leave=False)
-                for j in inner:
-                    if i is None:
-                        st, idx = state_of(j)
-                    t, v, nz = self._scores_only(st, yb[torch.as_tensor(idx,
-                                                                        device=self.device)])
-                    test[j, sl] = t.double().cpu().numpy()
-                    val[j, sl] = v.double().cpu().numpy()
-                    n_zero += nz
+                yb = cached if cached is not None else self._centred(Y, ymean, valid, sl)
+                for j in tqdm(range(n_rep), **bar):
+                    n_zero += score(j, *state_of(j), sl, yb)
         test[:, ~valid] = 0.0
         val[:, ~valid] = 0.0
         n_fold_r = len(self.folds) * (len(self.alphas) + 1)

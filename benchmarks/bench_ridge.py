@@ -1,0 +1,242 @@
+"""Benchmark of the ridge CV engine against its peers and its floor, all in one run.
+
+Usage: ``python benchmarks/bench_ridge.py [--quick] [--device cpu|cuda|auto]``
+
+Same data for everything (default 3000 events, 512 features, 150 electrodes × 161 bins =
+24150 targets, 5 contiguous folds, 7 alphas). Prints one table of measured seconds, the
+ratios that the goals are about, and whether each goal is met:
+
+* our CV fit vs himalaya ``RidgeCV`` (same train/validation splits, per-target alpha,
+  correlation score; on a sample of targets, scaled) and vs scikit-learn (``StandardScaler`` +
+  ``Ridge`` per fold and alpha, on a sample, scaled): goal ≥ 2× faster than himalaya;
+* our fit vs the floor (per fold: the decomposition of X_train, Uᵀ Y_train and one
+  X_eval·(V diag Uᵀ Y) product per alpha, timed with torch): goal ≤ 2× the floor;
+* bootstrap refit per resample ≤ 1.5× a fit; fast bootstrap (``stats.fast_bootstrap``)
+  1000 resamples ≤ 5 % of a fit;
+* permutation refit per permutation ≤ 0.5× a fit; fast permutation null
+  (``stats.fast_permutation_null``) 1000 permutations ≤ 5 % of a fit;
+* peak memory and how the fit time grows with events, features and targets.
+
+Timings on a shared machine are noisy: read the ratios, and rerun when in doubt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from encoding.folds import contiguous_folds  # noqa: E402
+from encoding.ridge import DEFAULT_ALPHAS, CVEngine  # noqa: E402
+from encoding.scoring import resolve_device  # noqa: E402
+
+
+def make_data(n: int, p: int, t: int, seed: int = 0):
+    """Features (n, p) and targets (n, t), float32, with a low-rank signal plus noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p), dtype=np.float32)
+    W = rng.standard_normal((p, 16), dtype=np.float32) / np.sqrt(p)
+    mix = rng.standard_normal((16, t), dtype=np.float32)
+    Y = (X @ W) @ mix * 0.3
+    Y += rng.standard_normal((n, t), dtype=np.float32)
+    return X, Y
+
+
+#: What ``timed`` measures: process CPU seconds on the CPU (robust to other users of a shared
+#: machine when torch runs one thread), wall seconds on CUDA. Set in ``main``.
+CLOCK = {"use_cpu_time": True}
+
+
+def timed(fn):
+    """(seconds, result) of one call, with CUDA synchronised; see ``CLOCK``."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return (cpu if CLOCK["use_cpu_time"] else wall), out
+
+
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
+def ours(X, Y, folds, device):
+    eng = CVEngine(X, folds, DEFAULT_ALPHAS, device=device)
+    return eng, eng.fit(Y)
+
+
+def floor(X, Y, folds, device, dtype=torch.float32):
+    """The products no ridge CV can avoid, per fold: decomposition, Uᵀ Y_train, and
+    X_eval (V diag(s/(s²+α)) Uᵀ Y_train) for every alpha."""
+    x = torch.as_tensor(X, device=device, dtype=dtype)
+    y = torch.as_tensor(Y, device=device, dtype=dtype)
+    alphas = torch.as_tensor(DEFAULT_ALPHAS, device=device, dtype=dtype)
+    for f in folds:
+        xtr = x[f.train]
+        ev, v = torch.linalg.eigh(xtr.T @ xtr)
+        s = ev.clamp(min=1e-12).sqrt()
+        u = (xtr @ v) / s
+        uty = u.T @ y[f.train]
+        xev = x[np.concatenate([f.val, f.test])] @ v
+        for a in alphas:
+            xev @ ((s / (s * s + a))[:, None] * uty)
+
+
+def himalaya_cv(X, Y, folds):
+    """himalaya RidgeCV on the same train/validation splits (correlation score, per-target
+    alpha); it then refits every target on all events, as our test step fits per fold."""
+    from himalaya.backend import set_backend
+    from himalaya.ridge import RidgeCV
+    from himalaya.scoring import correlation_score
+
+    set_backend("torch")
+    Xs = (X - X.mean(0)) / X.std(0)
+    model = RidgeCV(alphas=DEFAULT_ALPHAS, cv=[(f.train, f.val) for f in folds],
+                    fit_intercept=True,
+                    solver_params=dict(score_func=correlation_score, local_alpha=True,
+                                       n_targets_batch=2048))
+    model.fit(torch.as_tensor(Xs), torch.as_tensor(Y))
+    set_backend("numpy")
+    return model
+
+
+def sklearn_cv(X, Y, folds):
+    from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import StandardScaler
+
+    for f in folds:
+        sc = StandardScaler().fit(X[f.train])
+        z, zev = sc.transform(X[f.train]), sc.transform(X[np.concatenate([f.val, f.test])])
+        for a in DEFAULT_ALPHAS:
+            Ridge(alpha=a).fit(z, Y[f.train]).predict(zev)
+
+
+def block_perms(n, n_perm, block, seed):
+    rng = np.random.default_rng(seed)
+    n_blocks = n // block
+    out = []
+    for _ in range(n_perm):
+        order = rng.permutation(n_blocks)
+        perm = (order[:, None] * block + np.arange(block)).ravel()
+        out.append(np.concatenate([perm, np.arange(n_blocks * block, n)]))
+    return np.stack(out)
+
+
+def scaling(device, sizes):
+    rows = []
+    for n, p, t in sizes:
+        X, Y = make_data(n, p, t, seed=1)
+        sec, _ = timed(lambda: ours(X, Y, contiguous_folds(n, 5), device))
+        rows.append((n, p, t, sec))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, ~20 s (smoke run)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: on a shared machine more threads "
+                             "mostly wait for each other)")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    torch.set_num_threads(args.threads)
+    try:  # the peers' numpy BLAS gets the same number of threads as torch
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.threads)
+    except ImportError:
+        pass
+    CLOCK["use_cpu_time"] = device.type == "cpu"
+    clock = "process CPU seconds" if CLOCK["use_cpu_time"] else "wall seconds"
+    if args.quick:
+        n, p, t, t_peer, n_rep, n_fast = 600, 64, 2000, 300, 2, 100
+        sizes = [(300, 64, 1000), (600, 64, 1000), (600, 128, 1000), (600, 64, 2000)]
+    else:
+        n, p, t, t_peer, n_rep, n_fast = 3000, 512, 24150, 1000, 2, 50
+        sizes = [(1000, 512, 4096), (2000, 512, 4096), (3000, 512, 4096),
+                 (3000, 128, 4096), (3000, 256, 4096), (3000, 512, 8192)]
+    print(f"bench_ridge: {n} events, {p} features, {t} targets, 5 folds, "
+          f"{len(DEFAULT_ALPHAS)} alphas, device {device}, torch threads "
+          f"{torch.get_num_threads()}; times are {clock} (noisy on a shared machine)",
+          flush=True)
+    X, Y = make_data(n, p, t)
+    folds = contiguous_folds(n, 5)
+    rss0 = peak_rss_gib()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    fit_s, (eng, res) = timed(lambda: ours(X, Y, folds, device))
+    fit_only_s, _ = timed(lambda: eng.fit(Y))
+    mem = f"peak RSS {peak_rss_gib():.2f} GiB (data {X.nbytes / 2**30 + Y.nbytes / 2**30:.2f} GiB," \
+          f" before fit {rss0:.2f} GiB)"
+    if device.type == "cuda":
+        mem += f", GPU peak {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
+    floor_s, _ = timed(lambda: floor(X, Y, folds, device))
+    scale_peer = t / t_peer
+    rows = [("ours: CV fit (set-up + fit)", fit_s, "1.00", ""),
+            ("ours: fit again (set-up reused)", fit_only_s, f"{fit_only_s / fit_s:.2f}", ""),
+            ("floor (torch products)", floor_s, f"{fit_s / floor_s:.2f} (ours/floor)",
+             "ours/floor <= 2")]
+    try:
+        hs, _ = timed(lambda: himalaya_cv(X, Y[:, :t_peer], folds))
+        hs *= scale_peer
+        rows.append((f"himalaya RidgeCV (torch; {t_peer} targets, scaled)", hs,
+                     f"{hs / fit_s:.2f} (himalaya/ours)", "himalaya/ours >= 2"))
+    except Exception as err:  # a peer failing must not hide our numbers
+        rows.append((f"himalaya RidgeCV failed: {type(err).__name__}: {err}", float("nan"), "",
+                     ""))
+    ss, _ = timed(lambda: sklearn_cv(X, Y[:, :t_peer], folds))
+    ss *= scale_peer
+    rows.append((f"scikit-learn Ridge loop ({t_peer} targets, scaled)", ss,
+                 f"{ss / fit_s:.2f} (sklearn/ours)", ""))
+    # Bootstrap and permutations, refit mode.
+    rng = np.random.default_rng(0)
+    boots = np.sort(rng.integers(0, n, (n_rep, n)), axis=1)
+    bs, _ = timed(lambda: eng.fit_resampled(Y, boots))
+    rows.append((f"bootstrap refit, per resample ({n_rep} run)", bs / n_rep,
+                 f"{bs / n_rep / fit_s:.2f} (per resample/fit)", "<= 1.5"))
+    perms = block_perms(n, n_rep, 20, seed=0)
+    ps, _ = timed(lambda: eng.fit_permuted(Y, perms))
+    rows.append((f"permutation refit, per permutation ({n_rep} run)", ps / n_rep,
+                 f"{ps / n_rep / fit_s:.2f} (per permutation/fit)", "<= 0.5"))
+    # Fast modes (out-of-fold predictions resampled, no refit): the stats package's code.
+    try:
+        from stats.bootstrap import fast_bootstrap
+        from stats.signal import fast_permutation_null
+
+        fb = np.sort(rng.integers(0, n, (n_fast, n)), axis=1)
+        fbs, _ = timed(lambda: fast_bootstrap(res.predictions, Y, folds, fb,
+                                              device=str(device)))
+        fbs *= 1000 / n_fast
+        rows.append((f"fast bootstrap x1000 ({n_fast} run, scaled)", fbs,
+                     f"{fbs / fit_s:.3f} (x1000/fit)", "<= 0.05"))
+        fp = block_perms(n, n_fast, 20, seed=1)
+        fps, _ = timed(lambda: fast_permutation_null(res.predictions, Y, folds, fp,
+                                                     device=str(device)))
+        fps *= 1000 / n_fast
+        rows.append((f"fast permutations x1000 ({n_fast} run, scaled)", fps,
+                     f"{fps / fit_s:.3f} (x1000/fit)", "<= 0.05"))
+    except ImportError as err:
+        rows.append((f"fast modes: stats functions unavailable ({err})", float("nan"), "", ""))
+    print(f"\n{'what':58s} {'seconds':>9s}  {'ratio':28s} goal")
+    for what, sec, ratio, goal in rows:
+        print(f"{what:58s} {sec:9.2f}  {ratio:28s} {goal}")
+    print(mem)
+    print(f"\nfit time growth (set-up + fit, device {device}):")
+    print(f"{'events':>7s} {'features':>8s} {'targets':>8s} {'seconds':>8s}")
+    for n_, p_, t_, sec in scaling(device, sizes):
+        print(f"{n_:7d} {p_:8d} {t_:8d} {sec:8.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
