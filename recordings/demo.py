@@ -566,7 +566,8 @@ def kind_drive(features: pd.DataFrame, kind: str) -> np.ndarray:
 # Subjects: montage, timings, signals
 # --------------------------------------------------------------------------------------------
 def _montage(subject_pos: int, n_shafts: int, contacts_per_shaft: int):
-    """Raw labels (h5 order, incl. trigger channels), quirks, corrupted raw label, omitted label."""
+    """Raw labels (h5 order, incl. trigger channels), shaft of each (-1: not neural), stems,
+    the raw label of the corrupted contact and the cleaned label left out of localization."""
     stems = list(_STEMS[:n_shafts])
     raw, shaft_of = [], []
     for s, stem in enumerate(stems):
@@ -591,7 +592,7 @@ def _montage(subject_pos: int, n_shafts: int, contacts_per_shaft: int):
     # corrupted: contact 3 of the last shaft; its contact 1 has no localization. With 3 gone,
     # contacts 2 and 4 have no Laplacian anyway, so dropping contact 1 changes no selection.
     last = n_shafts - 1
-    corrupted = f"{stems[last]}3"
+    corrupted = next(lab for lab in raw if clean_label(lab) == f"{stems[last]}3")  # raw, as the real lists
     omitted = f"{stems[last]}1"
     return raw, np.asarray(shaft_of), stems, corrupted, omitted
 
@@ -715,8 +716,10 @@ def _write_signals(path: Path, rng_seq: np.random.SeedSequence, raw, shaft_of, n
                    progress: bool, desc: str):
     """Synthesise every channel and write the h5 file, one channel at a time.
 
-    ``onsets[alignment]`` are event samples (int64, planted events only); ``drives[label]``
-    is, per alignment, the per-event response amplitude (µV) of a responsive electrode.
+    ``corrupted`` is the raw label of the broken contact; ``onsets[alignment]`` are event
+    samples (int64, planted events only); ``drives[label]`` is, per alignment, the per-event
+    peak response (µV, Laplacian reference) of a responsive electrode; ``trigger_index`` are
+    the samples of the trigger pulses written on DC4/TRIG4.
     """
     kernel, first_lag = response_kernel(sfreq)
     # Laplacian-space response of each responsive electrode, (n_samples,) float64
@@ -749,7 +752,7 @@ def _write_signals(path: Path, rng_seq: np.random.SeedSequence, raw, shaft_of, n
                 x = rng.standard_normal(n_samples) * 2.0
             elif shaft_of[i] < 0:  # DC/TRIG channel: trigger pulses, otherwise flat
                 x = pulses + rng.standard_normal(n_samples) if cleaned[i] != "DC10" else rng.standard_normal(n_samples)
-            elif cleaned[i] == corrupted:  # broken contact: saturating junk
+            elif raw[i] == corrupted:  # broken contact: saturating junk
                 x = np.clip(rng.standard_normal(n_samples) * 3000.0 + 1500.0, -5000.0, 5000.0)
             else:
                 x = NOISE_UV * pink_noise(n_samples, sfreq, rng)

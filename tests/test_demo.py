@@ -138,7 +138,7 @@ def test_label_quirks(demo_root, demo_info):
         assert ("TRIG4" in raw) == (subject == 1)
         assert "F1*0Fa5" in raw and shaft_and_contact("F1*0Fa5") == ("F10Fa", 5)
         bad = corrupted[f"sub_{subject}"]
-        assert {"DC4", "DC10"} <= set(bad)
+        assert {"DC4", "DC10"} <= set(bad) and set(bad) <= set(raw)  # raw labels, as stored
         neural_bad = [b for b in bad if not b.upper().startswith(("DC", "TRIG"))]
         assert len(neural_bad) == 1
         shaft, contact = shaft_and_contact(neural_bad[0])
