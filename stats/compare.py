@@ -148,18 +148,28 @@ def paired_permutation_null(pred_a, pred_b, Y, folds, swaps, union, *, device: s
         a, b = _zscore(A[ti]), _zscore(B[ti])
         y = Yt[ti] - Yt[ti].mean(0)
         d = b - a
-        pieces.append(dict(idx=ti, m=float(idx.size), sy=y.sum(0), syy=(y * y).sum(0),
+        # Events swapped together in every permutation (a block) form one run: summing the
+        # changes per run first makes the products below cost runs, not events.
+        local = swaps[:, idx]
+        first = np.ones(idx.size, bool)
+        first[1:] = (local[:, 1:] != local[:, :-1]).any(0)
+        run = torch.as_tensor(np.cumsum(first) - 1, device=dev)
+
+        def per_run(x, run=run, n_runs=int(first.sum())):
+            return torch.zeros((n_runs, T), dtype=dtype, device=dev).index_add_(0, run, x)
+
+        pieces.append(dict(S=torch.as_tensor(local[:, first], device=dev), m=float(idx.size),
+                           sy=y.sum(0), syy=(y * y).sum(0),
                            sa=a.sum(0), saa=(a * a).sum(0), say=(a * y).sum(0),
                            sb=b.sum(0), sbb=(b * b).sum(0), sby=(b * y).sum(0),
-                           d=d, dsq=b * b - a * a, dy=d * y))
+                           d=per_run(d), dsq=per_run(b * b - a * a), dy=per_run(d * y)))
     batch = max(1, int(max_bytes // (4 * T * torch.tensor([], dtype=dtype).element_size())))
     out = torch.empty((P, E), dtype=dtype, device=dev)
-    S_all = torch.as_tensor(swaps, device=dev)
     for s in range(0, P, batch):
         ra = torch.zeros((min(batch, P - s), T), dtype=dtype, device=dev)
         rb = torch.zeros_like(ra)
         for pc in pieces:
-            S = S_all[s:s + batch][:, pc["idx"]].to(dtype)
+            S = pc["S"][s:s + batch].to(dtype)
             sd, sdsq, sdy = S @ pc["d"], S @ pc["dsq"], S @ pc["dy"]
             ra += r_from_sums(pc["m"], pc["sa"] + sd, pc["sy"], pc["saa"] + sdsq, pc["syy"],
                               pc["say"] + sdy)
