@@ -73,7 +73,7 @@ def run_case(case: str, path: str, jobs: int = 1) -> dict:
     names = labels()
     with Recording(path, names, SFREQ) as rec:
         n = rec.n_samples
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         if case == "read":
             chunk = int(60 * SFREQ)
             channels = list(range(len(names)))
@@ -82,9 +82,10 @@ def run_case(case: str, path: str, jobs: int = 1) -> dict:
         else:
             electrodes, neighbours = select_electrodes(names, set())
             event_responses(rec, electrodes, neighbours, event_samples(n), n_jobs=jobs, progress=False)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-    return {"case": case, "seconds": seconds, "samples_per_s": len(names) * n / seconds, "peak_mb": peak_mb}
+    return {"case": case, "seconds": seconds, "cpu_seconds": cpu, "samples_per_s": len(names) * n / seconds,
+            "peak_mb": peak_mb}
 
 
 def child(case: str, path: Path, jobs: int = 1) -> dict:
@@ -128,10 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     minutes = args.minutes or ([1.0, 4.0] if args.quick else [15.0, 60.0])
     print(f"{N_SHAFTS * N_CONTACTS} electrodes, {SFREQ:g} Hz, float32; samples/s = electrodes x "
-          "samples / wall s; machine shared, timings noisy")
+          "samples / wall s; machine shared, timings noisy; CPU-s ratio = read CPU s / full CPU s "
+          "(1 thread), steadier under load")
     print(f"{'minutes':>8} {'read Msamp/s':>13} {'full Msamp/s':>13} {'ratio':>6} "
           f"{'read peak MB':>13} {'full peak MB':>13} {'full s':>7} {f'full {args.jobs} thr':>11} "
-          f"{'ratio':>6}")
+          f"{'ratio':>6} {'CPU-s ratio':>11}")
     with tempfile.TemporaryDirectory(dir=args.tmpdir) as tmp:
         for length in minutes:
             path = Path(tmp) / f"bench_{length:g}min.h5"
@@ -142,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{full['samples_per_s'] / read['samples_per_s']:>6.2f} {read['peak_mb']:>13.0f} "
                   f"{full['peak_mb']:>13.0f} {full['seconds']:>7.1f} "
                   f"{threads['samples_per_s'] / 1e6:>11.1f} "
-                  f"{threads['samples_per_s'] / read['samples_per_s']:>6.2f}", flush=True)
+                  f"{threads['samples_per_s'] / read['samples_per_s']:>6.2f} "
+                  f"{read['cpu_seconds'] / full['cpu_seconds']:>11.2f}", flush=True)
             path.unlink()
     print("\nnotch cascade forms (32 channels x 30 s):")
     for name, rate in filter_forms(seconds=5.0 if args.quick else 30.0):
