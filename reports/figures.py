@@ -336,9 +336,11 @@ def region_fractions(sites: pd.DataFrame, comparisons: pd.DataFrame | None = Non
 
 
 def plot_region_fractions(fractions: pd.DataFrame) -> Figure:
-    """Bar charts of :func:`region_fractions`: one panel per test and alignment.
+    """Bar charts of :func:`region_fractions`: one panel per test and alignment, side by side.
 
-    Regions holding a strict site (multimodal under both alignments) carry a star.
+    Regions (rows, with their electrode count) are shared by all panels and sorted by their
+    mean fraction; regions holding a strict site (multimodal under both alignments) carry a
+    star, as in the study's figure. Bars are coloured like the study's maps (red 0, green 1).
 
     Returns
     -------
@@ -346,38 +348,32 @@ def plot_region_fractions(fractions: pd.DataFrame) -> Figure:
     """
     if fractions.empty:
         return _empty("Multimodal electrodes per region", "No site calls to show.")
-    tests = list(dict.fromkeys(fractions["test"]))
-    aligns = [a for a in ALIGNMENTS if a in set(fractions["alignment"])]
-    order = (fractions.groupby("region")["fraction"].mean().sort_values().index.tolist())
-    n_regions = len(order)
+    panels = list(dict.fromkeys(zip(fractions["test"], fractions["alignment"])))
+    order = fractions.groupby("region")["fraction"].mean().sort_values().index.tolist()
+    n_el = fractions.groupby("region")["n_electrodes"].max().reindex(order).fillna(0).astype(int)
+    strict = fractions.groupby("region")["strict"].any().reindex(order).fillna(False)
+    y = np.arange(len(order))
     fig, axes = plt.subplots(
-        len(tests), len(aligns), figsize=(4.2 * len(aligns), 0.5 + (0.22 * n_regions + 0.8) * len(tests)),
-        squeeze=False, sharex=True,
+        1, len(panels), figsize=(2.5 + 1.8 * len(panels), 1.4 + 0.2 * len(order)),
+        squeeze=False, sharey=True,
     )
-    for i, test in enumerate(tests):
-        for j, al in enumerate(aligns):
-            ax = axes[i, j]
-            sel = fractions[(fractions["test"] == test) & (fractions["alignment"] == al)]
-            sel = sel.set_index("region").reindex(order)
-            frac = sel["fraction"].fillna(0.0).to_numpy()
-            n_all = sel["n_electrodes"].fillna(0).astype(int).to_numpy()
-            n_mm = sel["n_multimodal"].fillna(0).astype(int).to_numpy()
-            is_strict = sel["strict"].astype(object).fillna(False).astype(bool).to_numpy()
-            y = np.arange(n_regions)
-            ax.barh(y, frac, color=plt.cm.RdYlGn(frac), edgecolor="0.3", lw=0.4)
-            for k in range(n_regions):
-                ax.text(1.02, k, f"{n_mm[k]}/{n_all[k]}", va="center", fontsize=6, color="0.3",
-                        transform=ax.get_yaxis_transform())
-                if is_strict[k]:
-                    ax.plot(frac[k] + 0.03, k, marker="*", color="#1b4f72", ms=8)
-            ax.set_yticks(y)
-            ax.set_yticklabels(order if j == 0 else [], fontsize=7)
-            ax.set_xlim(0, 1.05)
-            ax.set_title(f"{test}, {al}-aligned", fontsize=9)
-            if i == len(tests) - 1:
-                ax.set_xlabel("fraction of multimodal electrodes")
-    fig.suptitle("Multimodal electrodes per region (★ = a strict site: multimodal under both "
-                 "alignments)", fontsize=9)
+    for ax, (test, al) in zip(axes[0], panels):
+        sel = fractions[(fractions["test"] == test) & (fractions["alignment"] == al)]
+        frac = sel.set_index("region")["fraction"].reindex(order).fillna(0.0).to_numpy()
+        ax.barh(y, frac, color=plt.cm.RdYlGn(frac), edgecolor="0.3", lw=0.4)
+        stars = np.flatnonzero(strict.to_numpy(dtype=bool))
+        ax.plot(frac[stars] + 0.06, y[stars], ls="", marker="*", color="#1b4f72", ms=7)
+        ax.set_xlim(0, 1.1)
+        ax.set_xticks([0, 0.5, 1])
+        ax.set_title(f"{test}\n{al}-aligned", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(axis="x", color="0.9", lw=0.5)
+        ax.set_axisbelow(True)
+    axes[0, 0].set_yticks(y)
+    axes[0, 0].set_yticklabels([f"{r} ({n})" for r, n in zip(order, n_el)], fontsize=7)
+    axes[0, 0].set_ylim(-0.7, len(order) - 0.3)
+    fig.supxlabel("fraction of multimodal electrodes (region (n electrodes); \u2605 = region "
+                  "with a strict site: multimodal under both alignments)", fontsize=8)
     fig.tight_layout()
     return fig
 
