@@ -212,10 +212,10 @@ def preprocess_images(
         x = TF.center_crop(x, [h, w])
     else:
         raise ValueError(f"resize_mode {resize_mode!r} is not one of ['shortest', 'squash']")
-    x = x.float().div_(255.0)
     m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
     s = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    return (x - m) / s
+    # (x / 255 - m) / s as one scale and one shift, in place on the float copy.
+    return x.float().mul_(1.0 / (255.0 * s)).sub_(m / s)
 
 
 def _first_tensor(out):
