@@ -361,9 +361,10 @@ def _expected_laplacian(kind, weights, samples, features, sfreq, n):
 
 
 def test_responses_are_planted_exactly_at_the_reader_samples(tmp_path, monkeypatch):
-    """Direct oracle on a noiseless demo: the Laplacian of the raw h5 signals equals the
-    planted responses placed at the samples the reader's ``movie_to_sample`` gives, to the
-    sample, and is zero at every 'none' electrode (neighbours of responsive ones included)."""
+    """Direct oracle on a noiseless demo: the reader's ``movie_to_sample`` gives the samples
+    of the physical clock (start offset + time + pause), and the Laplacian of the raw h5
+    signals equals the planted responses placed there, to the sample; it is zero at every
+    'none' electrode (neighbours of responsive ones included)."""
     import recordings.demo as demo
 
     monkeypatch.setattr(demo, "NOISE_UV", 0.0)
@@ -376,7 +377,15 @@ def test_responses_are_planted_exactly_at_the_reader_samples(tmp_path, monkeypat
     for subject in info.subjects:
         timings = ds.timings(subject, 0)
         sfreq = estimate_sfreq(timings)
-        samples = {al: movie_to_sample(f["movie_time"], timings, sfreq) for al, f in features.items()}
+        # the physical clock, independent of any trigger search: sample of movie time 0, plus
+        # time, plus the pause for events after it; nothing after the last trigger
+        pause_time, pause_s = info.pauses[subject]
+        samples = {}
+        for al, f in features.items():
+            t = f["movie_time"].to_numpy()
+            clock = timings["index"].iloc[0] + np.round(t * sfreq) + np.round(pause_s * sfreq) * (t > pause_time)
+            samples[al] = np.where(t <= timings["movie_time"].iloc[-1], clock, np.nan)
+            np.testing.assert_array_equal(movie_to_sample(t, timings, sfreq), samples[al])
         assert np.isnan(samples["language"]).sum() >= 3  # words after the last trigger
         labels = ds.labels(subject)
         _, neighbours = select_electrodes(ds.raw_labels(subject), ds.corrupted(subject))
