@@ -442,7 +442,7 @@ def top_sites(per_electrode: pd.DataFrame, *, n_top: int = 3) -> pd.DataFrame:
 
 def plot_site_timecourses(scores: pd.DataFrame, *, alignment: str | None = None,
                           sites: pd.DataFrame | None = None, n_top: int = 3,
-                          labels: dict | None = None) -> Figure:
+                          models=None, labels: dict | None = None) -> Figure:
     """Test r over time of the best electrodes of each model, with bootstrap bands.
 
     Parameters
@@ -458,6 +458,8 @@ def plot_site_timecourses(scores: pd.DataFrame, *, alignment: str | None = None,
         alignment) are candidates.
     n_top : int
         Electrodes per model.
+    models : sequence of str, optional
+        Show only these models (default: every model in ``scores``).
     labels : dict, optional
         Display names for model ids.
 
@@ -466,6 +468,8 @@ def plot_site_timecourses(scores: pd.DataFrame, *, alignment: str | None = None,
     fig : Figure
     """
     _require(scores, ["model", "electrode", "time_s", "test_r"], "scores table")
+    if models is not None:
+        scores = scores[scores["model"].isin(list(models))]
     labels = labels or {}
     if "alignment" in scores.columns:
         present = sorted(scores["alignment"].dropna().unique())
@@ -488,7 +492,7 @@ def plot_site_timecourses(scores: pd.DataFrame, *, alignment: str | None = None,
         return _empty(title, "No sites with scores to show.")
     best = top_sites(electrode_scores(scores), n_top=n_top)
     models = sorted(best["model"].unique())
-    ncol = min(3, len(models))
+    ncol = min(4, len(models))
     nrow = int(np.ceil(len(models) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 2.8 * nrow), squeeze=False,
                              sharex=True, sharey=True)
@@ -635,9 +639,12 @@ def study_figures(sites: pd.DataFrame, comparisons: pd.DataFrame, electrodes: pd
     figs["best_multimodal_model"] = plot_best_models(sites, labels=labels)
     if scores is not None:
         present = set(scores["alignment"]) if "alignment" in scores.columns else {None}
+        # random twins have no sites worth showing; they are in the violins
+        shown = [m for m in dict.fromkeys(scores["model"]) if m not in set((twins or {}).values())]
         for al in [a for a in ALIGNMENTS if a in present] or [None]:
             name = f"timecourses_{al}" if al else "timecourses"
-            figs[name] = plot_site_timecourses(scores, alignment=al, sites=sites, labels=labels)
+            figs[name] = plot_site_timecourses(scores, alignment=al, sites=sites, models=shown,
+                                               labels=labels)
     if truth is not None and modality:
         figs["planted_vs_found"] = plot_planted_vs_found(truth, sites, modality)
     if dpi is None:

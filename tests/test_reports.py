@@ -224,6 +224,10 @@ def test_figures_render(tables, figs, pngs):
                           "best_multimodal_model", "timecourses_language", "timecourses_vision",
                           "planted_vs_found"]
     assert "2 without coordinates" in figs["coverage"]._suptitle.get_text()
+    # time courses: one panel per trained model (random twins left out), top 3 sites each
+    panels = [ax for ax in figs["timecourses_vision"].axes if ax.get_title()]
+    assert sorted(ax.get_title() for ax in panels) == sorted(MODALITY)
+    assert all(1 <= len(ax.get_lines()) - 2 <= 3 for ax in panels)  # minus the 2 guide lines
     # one violin body per trained and per random model
     ax = figs["trained_vs_random"].axes[0]
     assert len(ax.collections) >= 2 * len(TWINS)
