@@ -431,8 +431,8 @@ def render_subject(subject, sites: pd.DataFrame, comparisons: pd.DataFrame,
                     "dropped). Check the subject list in params and the stage logs.</p>")
     if not table.empty:
         mm_any = multimodal_any(table)
-        strict = (table["strict"].astype(object).fillna(False).astype(bool).to_numpy()
-                  if "strict" in table.columns else np.zeros(len(table), dtype=bool))
+        strict = (as_bool(table["strict"]).to_numpy() if "strict" in table.columns
+                  else np.zeros(len(table), dtype=bool))
         n_mm = int(mm_any.sum())
         n_unloc = int((table["region"] == "unlocalised").sum())
         body.append(f'<p class="headline">{len(table)} electrodes, {n_mm} multimodal under at '
@@ -450,7 +450,7 @@ def render_subject(subject, sites: pd.DataFrame, comparisons: pd.DataFrame,
             if comparisons is not None and len(comparisons) else pd.DataFrame()
         for k in np.flatnonzero(mm_any):
             row = table.iloc[k]
-            als = [al for al in ALIGNMENTS if bool(row.get(f"multimodal_{al}", False) or False)]
+            als = [al for al in ALIGNMENTS if multimodal_any(table.iloc[[k]], [al])[0]]
             body.append(f'<div class="site" id="site-{_esc(row["electrode"])}">'
                         f"<h3>{_esc(row['electrode'])}{' (strict)' if strict[k] else ''}</h3>"
                         f"<p>Region {_esc(row['region'])}, hemisphere {_esc(row.get('hemisphere'))}; "
