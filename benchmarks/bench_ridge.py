@@ -180,6 +180,11 @@ def main(argv: list[str] | None = None) -> int:
           f" before fit {rss0:.2f} GiB)"
     if device.type == "cuda":
         mem += f", GPU peak {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
+    sub = slice(0, t_peer)
+    ref = CVEngine(X, folds, DEFAULT_ALPHAS, device=device, dtype=torch.float64).fit(Y[:, sub])
+    acc = (f"accuracy float32 vs float64 ({t_peer} targets): max |Δ test r| "
+           f"{np.abs(res.test_r[sub] - ref.test_r).max():.1e}, alphas differ on "
+           f"{(res.alpha[sub] != ref.alpha).mean() * 100:.2f} % of targets")
     floor_s, _ = timed(lambda: floor(X, Y, folds, device))
     scale_peer = t / t_peer
     rows = [("ours: CV fit (set-up + fit)", fit_s, "1.00", ""),
@@ -231,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     for what, sec, ratio, goal in rows:
         print(f"{what:58s} {sec:9.2f}  {ratio:28s} {goal}")
     print(mem)
+    print(acc)
     print(f"\nfit time growth (set-up + fit, device {device}):")
     print(f"{'events':>7s} {'features':>8s} {'targets':>8s} {'seconds':>8s}")
     for n_, p_, t_, sec in scaling(device, sizes):

@@ -392,7 +392,8 @@ class CVEngine:
                 rc = r if cols is None else r[:, cols]
                 sel = slice(None) if cols is None else cols
                 pt[:, sel] = prep.f_test[a] @ rc
-                offset_t[sel] = prep.m_test[a] @ rc
+                if want_predictions:  # the centred predictions suffice for r
+                    offset_t[sel] = prep.m_test[a] @ rc
             yt = y[prep.test]
             ytc = yt - yt.mean(0)
             rr, ok = _r_and_ok((pt * ytc).sum(0), (pt * pt).sum(0), (ytc * ytc).sum(0),
