@@ -24,6 +24,7 @@ __all__ = [
     "highpass_sos",
     "laplacian",
     "notch_sos",
+    "settle_samples",
 ]
 
 #: Line noise and its harmonics removed by default (Hz), as BrainBERT/PopT.
@@ -87,6 +88,27 @@ def design_filter(
     if highpass_hz is not None:
         parts.append(highpass_sos(sfreq, highpass_hz))
     return np.concatenate(parts) if parts else None
+
+
+def settle_samples(sos: np.ndarray | None, tol: float = 1e-12) -> int:
+    """Samples after which a filter's memory of its past has decayed below ``tol``.
+
+    Starting a filter from zero state this many samples before the data of interest gives the
+    same output there as starting it at the beginning of the recording, up to ``tol`` times
+    the signal scale: the difference is a free response that decays like ``r**n`` for the
+    largest pole radius ``r``.
+
+    Returns
+    -------
+    int
+        ``ceil(log(tol) / log(r))``, 0 without a filter.
+    """
+    if sos is None or len(sos) == 0:
+        return 0
+    radius = max(np.abs(np.roots(section[3:])).max() for section in np.asarray(sos, dtype=np.float64))
+    if radius >= 1:
+        raise ValueError(f"the filter is not stable (pole radius {radius:.6f} >= 1)")
+    return 0 if radius == 0 else int(np.ceil(np.log(tol) / np.log(radius)))
 
 
 class StreamingFilter:

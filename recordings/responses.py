@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .braintreebank import Recording
-from .preprocessing import NOTCH_HZ, StreamingFilter, design_filter, laplacian
+from .preprocessing import NOTCH_HZ, StreamingFilter, design_filter, laplacian, settle_samples
 
 logger = logging.getLogger(__name__)
 
@@ -145,12 +145,17 @@ def event_responses(
     chunk_s: float = 60.0,
     group_size: int = 64,
     n_jobs: int = 1,
+    filter_from_start: bool = False,
     progress: bool = True,
 ) -> ResponseSet:
     """Mean preprocessed voltage in windows around each event, for each electrode.
 
-    The signal is notched (``notch_hz``, quality ``notch_q``; causal, from the first sample
-    of the recording, as BrainBERT), optionally high-passed, and Laplacian re-referenced.
+    The signal is notched (``notch_hz``, quality ``notch_q``; causal, as BrainBERT),
+    optionally high-passed, and Laplacian re-referenced. The filter starts from zero state
+    where its memory has decayed below 1e-12 before the first window (see
+    :func:`~recordings.preprocessing.settle_samples`; seconds for the default filters), which
+    gives what filtering from the recording's first sample gives, without reading the
+    recording's lead-in (up to tens of minutes before the movie).
     Because these steps are linear and time-invariant, the re-reference is taken first and
     the filter run once per output electrode: the result equals notching every contact
     before re-referencing (up to float32 rounding).
@@ -185,6 +190,8 @@ def event_responses(
         Electrodes filtered together (bounds memory with ``chunk_s``).
     n_jobs : int
         Threads working on electrode groups at once (each holds one chunk of its group).
+    filter_from_start : bool
+        Filter from the recording's first sample, exactly as BrainBERT (slower).
     progress : bool
         Show a progress bar.
 
@@ -253,15 +260,16 @@ def event_responses(
         baseline = np.zeros((n_kept, len(electrodes), 1), dtype=np.float64)
         windows.append(_WindowSet(samples + base_offset, n_base, np.arange(n_kept), np.zeros(n_kept, np.intp)))
     targets = [responses] + ([baseline] if baseline is not None else [])
+    sos = design_filter(sfreq, notch_hz, notch_q, highpass_hz)
     end = int(samples.max()) + last  # no sample after this is needed
+    begin = 0 if filter_from_start else max(0, int(samples.min()) + first - settle_samples(sos))
     longest = max(w.length for w in windows)
     chunk = max(1, int(round(chunk_s * sfreq)))
-    sos = design_filter(sfreq, notch_hz, notch_q, highpass_hz)
 
     if n_jobs > 1:  # at least one group per worker
         group_size = min(group_size, -(-len(electrodes) // n_jobs))
     groups = [np.arange(i, min(i + group_size, len(electrodes))) for i in range(0, len(electrodes), group_size)]
-    n_chunks = -(-end // chunk)
+    n_chunks = -(-(end - begin) // chunk)
     bar = tqdm(total=len(groups) * n_chunks, desc="responses", unit="chunk",
                disable=(None if progress else True), leave=False)
 
@@ -277,7 +285,7 @@ def event_responses(
         # running sums of the processed signal over [base, base + j): the last `longest` of
         # them are carried into the next chunk, rebased to 0 to stay small
         carried = np.zeros((len(group), 1))
-        for chunk_start in range(0, end, chunk):
+        for chunk_start in range(begin, end, chunk):
             chunk_stop = min(chunk_start + chunk, end)
             raw = recording.read(channels, chunk_start, chunk_stop)
             data = raw[where[0]] if lower is None else laplacian(raw, *where)

@@ -13,6 +13,7 @@ from recordings.preprocessing import (
     highpass_sos,
     laplacian,
     notch_sos,
+    settle_samples,
 )
 
 
@@ -90,3 +91,17 @@ def test_laplacian():
     expected = np.stack([x[1] - (x[0] + x[2]) / 2, x[2] - (x[1] + x[3]) / 2])
     np.testing.assert_allclose(got, expected)
     assert got.dtype == np.float32
+
+
+@pytest.mark.parametrize("highpass", [None, 0.5])
+def test_settle_samples_bounds_the_start_transient(highpass):
+    sfreq = 1024.0
+    sos = design_filter(sfreq, highpass_hz=highpass)
+    n = settle_samples(sos)
+    assert 1000 < n < 40_000
+    x = np.random.default_rng(2).normal(100, 25, (2, n + 500))  # offset: a large start step
+    whole = StreamingFilter(sos, 2)(x)
+    late = StreamingFilter(sos, 2)(x[:, 500:])
+    np.testing.assert_allclose(late[:, -50:], whole[:, -50:], rtol=0, atol=1e-8)
+    assert np.abs(late[:, :50] - whole[:, 500:550]).max() > 1e-3  # early on they differ
+    assert settle_samples(None) == 0

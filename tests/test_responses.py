@@ -187,3 +187,22 @@ def test_events_aligned_across_a_pause_land_on_the_evoked_bumps(tmp_path, sfreq)
     # centred windows: the bin at +25 ms covers [0, 50) ms exactly; -0.2 s and +0.2 s see nothing
     np.testing.assert_allclose(got.responses[:, :, np.isclose(times, 0.025)], 100.0)
     np.testing.assert_allclose(got.responses[:, :, [0, -1]], 0.0)
+
+
+@pytest.mark.parametrize("highpass_hz", [None, 0.5])
+def test_filter_starts_late_without_changing_the_result(tmp_path, highpass_hz):
+    sfreq = 1024.0
+    write_recording(tmp_path / "r.h5", sfreq, seconds=40.0)
+    electrodes, neighbours = select_electrodes(LABELS, set())
+    events = np.array([30.0, 33.5]) * sfreq
+    options = dict(window_s=0.1, step_s=0.05, tmin_s=-1.0, tmax_s=1.0, highpass_hz=highpass_hz, progress=False)
+    with Recording(tmp_path / "r.h5", LABELS, sfreq) as rec:
+        starts = []
+        read = rec.read
+        rec.read = lambda channels, start, stop: starts.append(start) or read(channels, start, stop)
+        late = event_responses(rec, electrodes, neighbours, events, chunk_s=7.0, **options)
+        assert min(starts) > 5 * sfreq  # the lead-in was skipped
+        starts.clear()
+        full = event_responses(rec, electrodes, neighbours, events, filter_from_start=True, **options)
+        assert min(starts) == 0
+    np.testing.assert_allclose(late.responses, full.responses, rtol=0, atol=1e-7)
