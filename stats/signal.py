@@ -146,7 +146,7 @@ def fast_permutation_null(predictions, Y, folds, perms, *, part: str = "test",
             blk = part_block(m, block)
             orders = _block_orders(local, blk)
         if orders is not None:
-            out += _block_null(a, Yt[torch.as_tensor(idx, device=dev)], orders, blk, max_bytes)
+            out += _block_null(a, Yt[torch.as_tensor(idx, device=dev)], orders, blk)
             continue
         saa = (a * a).sum(0)
         batch = max(1, int(max_bytes // (m * T * a.element_size())))
@@ -170,7 +170,7 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
     return torch.where(norm > scale, x / torch.where(norm > 0, norm, 1), torch.zeros_like(x))
 
 
-def _block_null(a, y, orders, block: int, max_bytes: float) -> torch.Tensor:
+def _block_null(a, y, orders, block: int) -> torch.Tensor:
     """Fold r for aligned block permutations from block-pair products, (n_perm, T).
 
     Within one part, r(a, y[π]) = Σ_i â_i ŷ_π(i) with â, ŷ centred, unit-norm columns
@@ -181,16 +181,16 @@ def _block_null(a, y, orders, block: int, max_bytes: float) -> torch.Tensor:
     full = nb * block
     ah, yh = _unit(a), _unit(y)
     T = ah.shape[1]
-    C = torch.einsum("bjt,cjt->bct", ah[:full].reshape(nb, block, T),
-                     yh[:full].reshape(nb, block, T)).reshape(nb * nb, T)
+    ab, yb = ah[:full].reshape(nb, block, T), yh[:full].reshape(nb, block, T)
+    # A loop over target blocks of elementwise products: einsum would batch over targets
+    # into many tiny matrix products, which is far slower.
+    C = torch.stack([(ab * yb[c]).sum(1) for c in range(nb)], 1).reshape(nb * nb, T)
     tail = (ah[full:] * yh[full:]).sum(0)
-    lin = torch.as_tensor(np.arange(nb) * nb + orders, device=a.device)        # (P, nb)
-    out = torch.empty((P, T), dtype=a.dtype, device=a.device)
-    batch = max(1, int(max_bytes // (nb * T * a.element_size())))
-    for s in range(0, P, batch):
-        rows = lin[s:s + batch]
-        out[s:s + batch] = C[rows.reshape(-1)].reshape(rows.shape[0], nb, T).sum(1) + tail
-    return out
+    # Σ_b C[b, π_p(b)] for all p at once: a 0/1 matrix with one 1 per block pair used,
+    # times C — one dense matrix product.
+    pick = torch.zeros((P, nb * nb), dtype=a.dtype, device=a.device)
+    pick.scatter_(1, torch.as_tensor(np.arange(nb) * nb + orders, device=a.device), 1.0)
+    return pick @ C + tail
 
 
 def fold_average_r(predictions, Y, folds, *, part: str = "test", device: str = "cpu"):
