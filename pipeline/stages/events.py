@@ -17,7 +17,7 @@ import pandas as pd
 
 from features.events import events_frame_times, language_events, vision_events
 from features.scenes import detect_scene_cuts, read_scene_file
-from features.video import decode_frames, frame_times as video_frame_times
+from features.video import decode_frames, probe_video
 from recordings.braintreebank import BrainTreebank
 
 from ..io import write_npz, write_parquet
@@ -37,7 +37,9 @@ def movie_events(params: Params, layout: Layout, dataset: BrainTreebank, movie: 
         raise FileNotFoundError(
             f"no video for movie {movie!r}: expected {layout.movies_dir or '<data.movies>'}/{movie}.mp4 "
             "(the Brain Treebank does not distribute the movies: bring your own copy and set data.movies)")
-    times = video_frame_times(video)
+    # Probe once: the packet index is shared by the frame times, the scene detector and the decoder.
+    info = probe_video(video)
+    times = info.frame_times
     tables = {}
     if "language" in ev.alignments:
         tables["language"] = language_events(transcript, times, movie, text_context=ev.text_context)
@@ -47,11 +49,11 @@ def movie_events(params: Params, layout: Layout, dataset: BrainTreebank, movie: 
             cuts = read_scene_file(scenes)
             log.info("%s: %d scene cuts read from %s", movie, len(cuts), scenes)
         else:
-            cuts = detect_scene_cuts(video, threshold=ev.scene_threshold, min_scene_len_s=ev.min_scene_len_s)
+            cuts = detect_scene_cuts(info, threshold=ev.scene_threshold, min_scene_len_s=ev.min_scene_len_s)
             log.info("%s: %d scene cuts detected in %s", movie, len(cuts), video)
         tables["vision"] = vision_events(cuts, transcript, times, movie)
     needed = events_frame_times(*tables.values())
-    frames, frame_times = decode_frames(video, needed, size=ev.frame_size)
+    frames, frame_times = decode_frames(info, needed, size=ev.frame_size)
     write_npz(layout.frames(movie), frames=frames, frame_times=frame_times)
     return tables
 

@@ -1,0 +1,59 @@
+"""Stage ``regions``: each analysed electrode's brain region and hemisphere.
+
+Uses the dataset's own labels (Brain Treebank ``localization/sub_N/depth-wm.csv``:
+``DesikanKilliany``, ``Destrieux``, ``Hemisphere``) where it has them, and otherwise looks the
+electrode's MNI coordinate (``localization/elec_coords_full.csv``) up in the atlas volumes
+(:func:`atlases.regions.electrode_regions`). Writes ``results/electrodes.csv``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from atlases.regions import electrode_regions
+from recordings.braintreebank import BrainTreebank
+
+from ..io import read_responses, write_csv
+from ..params import Params
+from ..paths import Layout
+
+log = logging.getLogger(__name__)
+
+
+def electrode_table(params: Params, layout: Layout) -> pd.DataFrame:
+    """One row per analysed electrode with the dataset's labels and MNI coordinates."""
+    dataset = BrainTreebank(layout.data_root)
+    rows = []
+    for subject in params.data.subjects:
+        electrodes = read_responses(layout.responses(subject, params.events.alignments[0]))["electrodes"]
+        try:
+            loc = dataset.localization(subject)
+        except FileNotFoundError as err:
+            log.warning("sub_%d: %s; its electrodes are placed from MNI coordinates only", subject, err)
+            loc = pd.DataFrame()
+        coords = dataset.mni_coordinates(subject)
+        for electrode in electrodes:
+            row = {"subject": subject, "electrode": electrode}
+            if electrode in loc.index:
+                for col in ("DesikanKilliany", "Destrieux", "Hemisphere"):
+                    if col in loc.columns:
+                        row[col] = loc.at[electrode, col]
+            if electrode in coords.index:
+                row.update(x=coords.at[electrode, "X"], y=coords.at[electrode, "Y"], z=coords.at[electrode, "Z"])
+                if "Hemisphere" not in row and "Hemisphere" in coords.columns:
+                    row["Hemisphere"] = coords.at[electrode, "Hemisphere"]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def run(params: Params, workdir: Path) -> None:
+    layout = Layout(workdir, params)
+    table = electrode_regions(electrode_table(params, layout), radius_mm=params.regions.radius_mm)
+    unplaced = int((table["region"] == "unlocalised").sum())
+    if unplaced:
+        log.warning("%d of %d electrodes are unlocalised (no region label and no usable coordinate)",
+                    unplaced, len(table))
+    write_csv(table, layout.results / "electrodes.csv")

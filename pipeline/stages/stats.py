@@ -1,0 +1,96 @@
+"""Stage ``stats``: model comparisons, FDR and the multimodal-site rules.
+
+Reads every model's scores (``work/scores``), compares models per electrode with the paired
+permutation test (or the paired bootstrap on the shared resamples), corrects with
+Benjamini–Hochberg across electrodes per test, and writes ``results/comparisons.csv``,
+``results/sites.csv``, ``results/summary.json`` and, on the demo, ``results/demo_recovery.json``.
+The rules are documented in :mod:`stats.sites`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from encoding.folds import contiguous_folds
+from stats.resampling import block_swaps
+from stats.sites import ModelInfo, ModelScores, Unit, build_comparisons, build_sites, demo_recovery, summarize
+
+from ..io import read_responses, write_csv, write_json
+from ..params import Params
+from ..paths import Layout
+from .encode import encoded_models
+
+log = logging.getLogger(__name__)
+
+
+def model_infos(params: Params) -> list[ModelInfo]:
+    """The tests' view of the models and the linear-integration baselines."""
+    infos = [ModelInfo(id=m.id, trained_on=m.trained_on, random=m.init == "random", random_twin=m.random_twin,
+                       slip_role=m.slip_role) for m in params.models]
+    infos += [ModelInfo(id=b, trained_on="multimodal", baseline=b) for b in params.baseline_ids()]
+    return infos
+
+
+def load_unit(params: Params, layout: Layout, subject: int, alignment: str) -> Unit:
+    """Scores, predictions and responses of every model for one (subject, alignment)."""
+    sp = params.stats
+    resp = read_responses(layout.responses(subject, alignment))
+    n_events, _, n_bins = resp["responses"].shape
+    unit = Unit(subject=str(subject), alignment=alignment, electrodes=resp["electrodes"], n_bins=n_bins)
+    indices = np.load(layout.resampling(subject, alignment))
+    for model in encoded_models(params):
+        path = layout.scores(subject, alignment, model)
+        if not path.is_file():
+            raise FileNotFoundError(f"scores of {model!r} for sub_{subject} ({alignment}) are missing at {path}: "
+                                    "run the encode stage")
+        table = pd.read_parquet(path)
+        arrays = np.load(layout.score_arrays(subject, alignment, model))
+        boot = None
+        if sp.comparison == "bootstrap":
+            boot_path = layout.score_boot(subject, alignment, model)
+            if not boot_path.is_file():
+                raise FileNotFoundError(f"stats.comparison is 'bootstrap' but {boot_path} is missing: set "
+                                        "stats.bootstrap > 0 and rerun the encode stage")
+            boot = np.load(boot_path)
+        unit.scores[model] = ModelScores(test_r=table["test_r"].to_numpy(), signal=table["signal"].to_numpy(bool),
+                                         predictions=arrays["predictions"] if sp.comparison == "permutation" else None,
+                                         test_r_boot=boot)
+    if sp.comparison == "permutation":
+        unit.Y = resp["responses"].reshape(n_events, -1)
+        unit.folds = contiguous_folds(n_events, params.encoding.folds)
+        unit.swaps = block_swaps(n_events, sp.permutations, block=sp.block_events, seed=int(indices["swap_seed"]))
+    return unit
+
+
+def run(params: Params, workdir: Path) -> None:
+    layout = Layout(workdir, params)
+    sp = params.stats
+    models = model_infos(params)
+    units = [load_unit(params, layout, s, a) for s in params.data.subjects for a in params.events.alignments]
+    comparisons = build_comparisons(units, models, comparison=sp.comparison, min_signal_bins=sp.min_signal_bins,
+                                    fdr_q=sp.fdr_q, device=params.encoding.device)
+    electrodes_path = layout.results / "electrodes.csv"
+    electrodes = pd.read_csv(electrodes_path) if electrodes_path.is_file() else None
+    if electrodes is None:
+        log.warning("%s is missing (run the regions stage): sites.csv gets no regions", electrodes_path)
+    sites = build_sites(comparisons, units, models, electrodes=electrodes, min_signal_bins=sp.min_signal_bins)
+    summary = summarize(sites, comparisons)
+    write_csv(comparisons, layout.results / "comparisons.csv")
+    write_csv(sites, layout.results / "sites.csv")
+    write_json(summary, layout.results / "summary.json")
+    truth_path = layout.data_root / "truth.csv"
+    if params.data.format == "demo" and truth_path.is_file():
+        truth = pd.read_csv(truth_path)
+        recovery = {column: demo_recovery(sites, truth, column=column)
+                    for column in ("multimodal_language", "multimodal_vision", "multimodal_strict")}
+        write_json(recovery, layout.results / "demo_recovery.json")
+        for column, rec in recovery.items():
+            log.info("demo recovery (%s): precision %.2f, recall %.2f", column, rec["precision"], rec["recall"])
+    for test, by_alignment in summary["tests"].items():
+        for alignment, numbers in (by_alignment.items() if "n_multimodal" not in by_alignment else [("", by_alignment)]):
+            log.info("%s %s: %d of %d electrodes (%.1f %%)", test, alignment, numbers["n_multimodal"],
+                     numbers["n_electrodes"], numbers["percent_multimodal"])
