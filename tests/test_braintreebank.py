@@ -206,6 +206,13 @@ def test_dataset_files(tmp_path):
     assert loc.loc["T1aIb4", "DesikanKilliany"] == "ctx-lh-insula"
     with pytest.raises(FileNotFoundError, match="sub_9"):
         bt.labels(9)
+    with pytest.raises(FileNotFoundError, match="sub_1_trial009_metadata.json"):
+        bt.movie_id(1, 9)
+    (tmp_path / "subject_metadata" / "sub_1_trial000_metadata.json").write_text('{"title": "x"}')
+    with pytest.raises(ValueError, match="no 'filename'"):
+        bt.movie_id(1, 0)
+    with pytest.raises(FileNotFoundError, match="localization"):
+        bt.localization(2)
     with pytest.raises(FileNotFoundError):
         BrainTreebank(tmp_path / "nowhere")
 
