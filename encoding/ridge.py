@@ -443,6 +443,11 @@ class CVEngine:
         Y = np.asarray(Y)
         ymean, valid = self._check_y(Y)
         n_targets, n_folds, n_alphas = len(ymean), len(self.folds), len(self.alphas)
+        logger.info("ridge CV: %d events, %s features, %d targets, %d folds, %d alphas on %s "
+                    "(%s, %d targets per batch; fold ranks %s)", self.n_events,
+                    "/".join(map(str, sorted(set(self.n_features)))), n_targets, n_folds,
+                    n_alphas, self.device, str(self.dtype).replace("torch.", ""),
+                    self.target_batch, [p.rank for p in self._state.preps])
         val_all = np.zeros((n_folds, n_alphas, n_targets))
         best = np.zeros(n_targets, dtype=np.int64)
         test_folds = np.zeros((n_folds, n_targets))
