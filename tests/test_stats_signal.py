@@ -176,3 +176,22 @@ def test_fast_and_refit_agree_on_clear_effects_and_nulls():
         predictions=res.predictions))
     assert np.all(p_refit[:6] == 1 / (P + 1)) and np.all(p_fast[:6] == 1 / (P + 1))
     assert np.all(p_refit[6:] > 0.05) and np.all(p_fast[6:] > 0.05)
+
+
+def test_refit_block_null_is_calibrated_on_drifting_null_data():
+    """Ridge refits on autocorrelated features and responses with no relation at all."""
+    import torch
+    n, T, P = 300, 80, 49
+    block, iid = [], []
+    for seed in range(3):
+        X, Y = ar1(n, 3, phi=0.8, seed=seed), ar1(n, T, phi=0.8, seed=seed + 100)
+        eng = CVEngine(X, contiguous_folds(n, 5), alphas=[1.0, 100.0, 1e4], device="cpu",
+                       dtype=torch.float64)
+        obs = eng.fit(Y).test_r
+        for out, blk in ((block, 15), (iid, 1)):
+            perms = block_permutations(n, P, block=blk, seed=seed)
+            out.append(permutation_pvalues(obs, signal_null("refit", Y, perms, engine=eng)))
+    block, iid = np.concatenate(block), np.concatenate(iid)
+    assert sps.kstest(block, "uniform").pvalue > 0.01
+    assert (block < 0.05).mean() <= 0.09
+    assert (iid < 0.05).mean() > 0.1            # i.i.d. shuffles: anti-conservative
