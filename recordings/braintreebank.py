@@ -515,6 +515,44 @@ class BrainTreebank:
             table = table.loc[~duplicated]
         return table.set_index("Electrode")
 
+    def mni_coordinates(self, subject: int) -> pd.DataFrame:
+        """Atlas-space electrode coordinates from ``localization/elec_coords_full.csv``.
+
+        Returns
+        -------
+        coords : DataFrame indexed by cleaned electrode label
+            ``X, Y, Z`` (mm, the dataset's cortical-projection / atlas coordinates; NaN where a
+            value is not a finite number), plus ``Hemisphere`` and ``Region`` when present. Empty
+            (with a warning) when the file is absent; rows of other subjects are left out.
+        """
+        path = self.root / "localization" / "elec_coords_full.csv"
+        if not path.is_file():
+            logger.warning("no %s: electrodes of subject %d have no atlas coordinates", path, subject)
+            return pd.DataFrame(columns=["X", "Y", "Z"]).rename_axis("Electrode")
+        table = pd.read_csv(path)
+        lacking = [c for c in ("X", "Y", "Z") if c not in table.columns]
+        if lacking:
+            raise ValueError(f"{path} lacks the coordinate columns {lacking} (columns: {list(table.columns)})")
+        if "Subject" in table.columns and "Electrode" in table.columns:
+            mine = table["Subject"].astype(str) == f"sub_{subject}"
+            labels = table["Electrode"]
+        elif "ID" in table.columns:
+            # IDs look like "sub_1-F3aOFa2": subject, then the label.
+            parts = table["ID"].astype(str).str.split("-", n=1, expand=True)
+            mine = parts[0] == f"sub_{subject}"
+            labels = parts[1]
+        else:
+            raise ValueError(f"{path} needs 'Subject' and 'Electrode' columns or an 'ID' column "
+                             f"(columns: {list(table.columns)})")
+        table = table.loc[mine].copy()
+        table["Electrode"] = labels.loc[mine].astype(str).map(clean_label)
+        for col in ("X", "Y", "Z"):
+            values = pd.to_numeric(table[col], errors="coerce")
+            table[col] = values.where(np.isfinite(values))
+        table = table.drop_duplicates("Electrode")
+        keep = [c for c in ("Electrode", "X", "Y", "Z", "Hemisphere", "Region") if c in table.columns]
+        return table[keep].set_index("Electrode")
+
     # -- session tables ---------------------------------------------------------------------
     def timings(self, subject: int, trial: int) -> pd.DataFrame:
         """The session's trigger table, validated.
