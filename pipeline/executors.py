@@ -7,7 +7,8 @@ result does not depend on the executor, the number of workers, or the order of c
 ``map`` always returns results in unit order.
 
 ``local``
-    ``workers > 1``: a ``concurrent.futures.ProcessPoolExecutor``; ``workers <= 1``: a plain
+    ``workers > 1``: a ``concurrent.futures.ProcessPoolExecutor`` of fresh (forkserver)
+    processes; ``workers <= 1``: a plain
     loop in this process (easiest to debug, no pickling).
 ``dask``
     A ``dask.distributed.Client`` connected to ``scheduler`` (an address such as
@@ -18,6 +19,7 @@ result does not depend on the executor, the number of workers, or the order of c
 from __future__ import annotations
 
 import logging
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, Sequence
 
@@ -65,7 +67,11 @@ class LocalExecutor(_Executor):
         logger.info("running %d units of %s on %s", len(units), getattr(fn, "__name__", fn), self)
         if self.workers <= 1 or len(units) <= 1:
             return [fn(u) for u in tqdm(units, desc=desc, disable=None)]
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(units))) as pool:
+        # Fresh worker processes (forkserver/spawn), not forks of this one: forking a process
+        # whose torch/OpenMP thread pools are running can deadlock the children.
+        ctx = multiprocessing.get_context(
+            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(units)), mp_context=ctx) as pool:
             return list(tqdm(pool.map(fn, units), total=len(units), desc=desc, disable=None))
 
     def __repr__(self):
