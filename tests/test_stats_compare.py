@@ -135,3 +135,23 @@ def test_fdr_matches_hand_bh_ignoring_nans(p):
 def test_fdr_rejects_bad_input():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         fdr_bh(np.array([0.5, 1.5]))
+
+
+def test_paired_permutation_test_is_calibrated_for_exchangeable_models():
+    from scipy import stats as sps
+
+    from stats.simulate import ar1
+    n, E, nb = 200, 100, 2
+    folds = contiguous_folds(n, 5)
+    sig = np.ones(E * nb, bool)
+    ps = []
+    for seed in range(3):
+        shared = ar1(n, E * nb, phi=0.7, seed=seed)
+        Y = shared + ar1(n, E * nb, phi=0.7, seed=seed + 10)
+        a = shared + ar1(n, E * nb, phi=0.7, seed=seed + 20)     # a and b equally good
+        b = shared + ar1(n, E * nb, phi=0.7, seed=seed + 30)
+        ps.append(paired_permutation_test(a, b, Y, folds, block_swaps(n, 99, block=10, seed=seed),
+                                          sig, sig, nb)[1])
+    p = np.concatenate(ps)
+    assert sps.kstest(p, "uniform").pvalue > 0.01
+    assert 0.01 <= (p < 0.05).mean() <= 0.09
