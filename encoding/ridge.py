@@ -222,6 +222,9 @@ class CVEngine:
                 if idx.size < need:
                     raise ValueError(f"fold {k}: {part} has {idx.size} events; at least "
                                      f"{need} needed (too few events for these folds)")
+            if np.intersect1d(f.train, np.concatenate([f.val, f.test])).size:
+                logger.warning("fold %d: some validation/test events are also training "
+                               "events; its scores are not out-of-sample", k)
         return folds
 
     def _build_state(self, xs: list[np.ndarray]) -> _XState:
@@ -417,8 +420,15 @@ class CVEngine:
 
     def _centred(self, Y: np.ndarray, ymean: np.ndarray, valid: np.ndarray,
                  sl: slice) -> torch.Tensor:
-        """Targets ``sl`` centred in float64 (constant ones exactly 0), on the device."""
-        y = Y[:, sl].astype(np.float64) - ymean[sl]
+        """Targets ``sl`` centred (constant ones exactly 0), on the device.
+
+        Centring happens in the wider of Y's dtype and the compute dtype, so it adds no
+        rounding beyond what the data or the compute already have.
+        """
+        work = np.float64 if (self.dtype == torch.float64 or Y.dtype == np.float64) \
+            else np.float32
+        y = Y[:, sl].astype(work)
+        y -= ymean[sl].astype(work)
         y[:, ~valid[sl]] = 0.0
         return torch.as_tensor(y, device=self.device, dtype=self.dtype)
 

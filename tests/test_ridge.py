@@ -138,6 +138,10 @@ def test_per_fold_feature_list_path():
     np.testing.assert_array_equal(res.alpha, ref["alpha"])
     np.testing.assert_allclose(res.test_r, ref["test_r"], atol=1e-8)
     np.testing.assert_allclose(res.predictions, ref["predictions"], atol=1e-5)
+    perm = np.random.default_rng(4).permutation(len(X))
+    eng = CVEngine(xs, folds, ALPHAS, device="cpu", dtype=torch.float64)
+    np.testing.assert_allclose(eng.fit_permuted(Y, perm[None])[0][0], eng.fit(Y[perm]).test_r,
+                               atol=1e-10)
     with pytest.raises(ValueError, match="one array per fold"):
         CVEngine(xs[:4], folds, device="cpu")
 
