@@ -148,6 +148,8 @@ def _as_2d_float(name: str, a, what: str) -> np.ndarray:
                          + (" (use a[:, None] for a single column)" if a.ndim == 1 else ""))
     if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
         raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {a.shape}); it needs events and {what}s")
     a = a.astype(np.float64, copy=False)
     _check_finite(name, a, what)
     return a
@@ -280,16 +282,12 @@ class CVEngine:
         inv = torch.where(sd > _CONST_TOL, 1.0 / sd.clamp(min=_CONST_TOL), torch.zeros_like(sd))
         z = (xtr - mu) * inv
         n_tr, p = z.shape
-        if n_tr >= p:
-            ev, v = torch.linalg.eigh(z.T @ z)
-            keep = ev > _EIG_RTOL * ev.max().clamp(min=0) if p else ev > 0
-            keep &= ev > 0
-            v, s2 = v[:, keep], ev[keep]
-        else:
-            ev, u = torch.linalg.eigh(z @ z.T)
-            keep = (ev > _EIG_RTOL * ev.max().clamp(min=0)) & (ev > 0)
-            u, s2 = u[:, keep], ev[keep]
-            v = (z.T @ u) / s2.sqrt()
+        # One eigendecomposition of the smaller Gram matrix: ZᵀZ = V S² Vᵀ, or ZZᵀ = U S² Uᵀ
+        # and then V = Zᵀ U S⁻¹.
+        ev, vecs = torch.linalg.eigh(z.T @ z if n_tr >= p else z @ z.T)
+        keep = (ev > _EIG_RTOL * ev.max()) & (ev > 0)
+        s2 = ev[keep]
+        v = vecs[:, keep] if n_tr >= p else (z.T @ vecs[:, keep]) / s2.sqrt()
         w = v.T * inv                                      # (r, p): R' -> Vᵀ Zᵀ Y
         alphas = torch.as_tensor(self.alphas, device=dev, dtype=f64)
         d = 1.0 / (s2[None, :] + alphas[:, None])          # (n_alphas, r)
@@ -338,6 +336,8 @@ class CVEngine:
                              + (" (use y[:, None] for a single column)" if Y.ndim == 1 else ""))
         if not np.issubdtype(Y.dtype, np.number) or np.iscomplexobj(Y):
             raise ValueError(f"Y must hold real numbers, got dtype {Y.dtype}")
+        if Y.shape[1] == 0:
+            raise ValueError(f"Y has no targets (shape {Y.shape})")
         _check_finite("Y", Y, "target")
         mean = Y.mean(axis=0, dtype=np.float64)
         valid = np.ptp(Y, axis=0) > 0

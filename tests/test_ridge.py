@@ -291,6 +291,10 @@ def test_bad_inputs_give_clear_errors():
         CVEngine(X, 5, [0.0, 1.0], device="cpu")
     with pytest.raises(ValueError, match="single column"):
         eng.fit(Y[:, 0])
+    with pytest.raises(ValueError, match="Y has no targets"):
+        eng.fit(Y[:, :0])
+    with pytest.raises(ValueError, match="X is empty"):
+        CVEngine(X[:, :0], 5, device="cpu")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
