@@ -403,8 +403,8 @@ def test_responses_are_planted_exactly_at_the_reader_samples(tmp_path, monkeypat
                                                sfreq, info.n_samples[subject])
                 assert np.abs(expected).max() > 20
                 np.testing.assert_allclose(lap, expected, atol=1e-2, err_msg=label)
-                late = np.abs(np.roll(expected, 1) - expected).max()
-                assert late > 0.05  # a one-sample shift would have been caught
+                one_sample_off = np.abs(np.roll(expected, 1) - expected).max()
+                assert one_sample_off > 0.05  # so the tolerance above catches a one-sample shift
 
 
 def test_binned_responses_peak_at_the_planted_latency(demo_root, demo_info):
