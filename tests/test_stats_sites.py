@@ -12,6 +12,7 @@ from stats.signal import fast_permutation_null, fold_average_r, permutation_pval
 from stats.simulate import ar1
 from stats.sites import (COMPARISON_COLUMNS, SITE_COLUMNS, ModelInfo, ModelScores, Unit,
                          build_comparisons, build_sites, demo_recovery, summarize)
+from test_stats_signal import one_torch_thread  # noqa: F401 (autouse fixture)
 
 N_EVENTS, N_BINS = 200, 10
 MIN_BINS = 6                      # of N_BINS; the study's 10 of 161, scaled down
@@ -53,12 +54,12 @@ def simulate_unit(kinds, seed, alignment="language", subject="1", shared=False):
                     parts[m][:, cols] += np.outer(src[s], gain)
     Y = signal + ar1(n, E * nb, phi=0.5, seed=seed + 1)
     folds = contiguous_folds(n, 5)
-    perms = fold_permutations(folds, n, 99, block=5, seed=seed)
+    perms = fold_permutations(folds, n, 49, block=5, seed=seed)
     scores = {}
     for i, m in enumerate(SEES):
         pred = parts[m] + 0.5 * ar1(n, E * nb, phi=0.5, seed=seed * 100 + i + 7)
         r = fold_average_r(pred, Y, folds)
-        p = permutation_pvalues(r, fast_permutation_null(pred, Y, folds, perms))
+        p = permutation_pvalues(r, fast_permutation_null(pred, Y, folds, perms, block=5))
         scores[m] = ModelScores(test_r=r, signal=signal_bins("permutation", pvalues=p),
                                 predictions=pred)
     return Unit(subject=subject, alignment=alignment, electrodes=[f"E{e}" for e in range(E)],
