@@ -13,16 +13,7 @@ from stats.resampling import block_permutations, chunks, fold_permutations
 from stats.signal import (count_signal_bins, fast_permutation_null, fold_average_r,
                           max_over_bins_pvalues, permutation_pvalues, signal_bins, signal_null)
 from stats.simulate import ar1
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small problems: torch's thread hand-offs cost more than the arithmetic (restored after)."""
-    import torch
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+from test_ridge import _one_torch_thread  # noqa: F401 (autouse: small problems, one thread)
 
 
 def slow_null(pred, Y, folds, perms):
