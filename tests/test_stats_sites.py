@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from encoding.folds import contiguous_folds
-from stats.resampling import block_swaps, fold_permutations
+from stats.bootstrap import fast_bootstrap
+from stats.resampling import block_swaps, bootstrap_indices, fold_permutations
 from stats.signal import fast_permutation_null, fold_average_r, permutation_pvalues, signal_bins
 from stats.simulate import ar1
 from stats.sites import (COMPARISON_COLUMNS, SITE_COLUMNS, ModelInfo, ModelScores, Unit,
@@ -55,13 +56,15 @@ def simulate_unit(kinds, seed, alignment="language", subject="1", shared=False):
     Y = signal + ar1(n, E * nb, phi=0.5, seed=seed + 1)
     folds = contiguous_folds(n, 5)
     perms = fold_permutations(folds, n, 49, block=5, seed=seed)
+    boot = bootstrap_indices(n, 99, seed=seed)              # shared by all models
     scores = {}
     for i, m in enumerate(SEES):
         pred = parts[m] + 0.5 * ar1(n, E * nb, phi=0.5, seed=seed * 100 + i + 7)
         r = fold_average_r(pred, Y, folds)
         p = permutation_pvalues(r, fast_permutation_null(pred, Y, folds, perms, block=5))
         scores[m] = ModelScores(test_r=r, signal=signal_bins("permutation", pvalues=p),
-                                predictions=pred)
+                                predictions=pred,
+                                test_r_boot=fast_bootstrap(pred, Y, folds, boot)[0])
     return Unit(subject=subject, alignment=alignment, electrodes=[f"E{e}" for e in range(E)],
                 n_bins=nb, scores=scores, Y=Y, folds=folds,
                 swaps=block_swaps(n, 99, block=5, seed=seed))
@@ -133,6 +136,20 @@ def test_no_planted_effect_calls_at_most_the_fdr_level():
         sites = build_sites(comps, [unit], MODELS, min_signal_bins=MIN_BINS)
         rates.append(sites["multimodal_language"].mean())
     assert np.mean(rates) <= 0.05
+
+
+def test_bootstrap_comparisons_find_the_same_sites(planted):
+    units, _ = planted
+    comps = build_comparisons(units, MODELS, comparison="bootstrap", min_signal_bins=MIN_BINS)
+    sites = build_sites(comps, units, MODELS, min_signal_bins=MIN_BINS)
+    mm = sites["electrode"].isin(["E0", "E1", "E2"])
+    assert sites.loc[mm, "multimodal_strict"].all()
+    assert not sites.loc[~mm, ["multimodal_language", "multimodal_vision"]].any().any()
+    with pytest.raises(ValueError, match="bootstrapped test r"):
+        units_nb = [Unit(u.subject, u.alignment, u.electrodes, u.n_bins,
+                         {k: ModelScores(v.test_r, v.signal) for k, v in u.scores.items()})
+                    for u in units]
+        build_comparisons(units_nb, MODELS, comparison="bootstrap", min_signal_bins=MIN_BINS)
 
 
 def test_electrodes_table_fills_regions(planted):
