@@ -171,7 +171,7 @@ def _members(models, pred) -> list[str]:
 
 
 def _best(unit: Unit, ids: Sequence[str], min_signal_bins: int):
-    """Per electrode: best eligible model id ('' if none), its score, its signal bins."""
+    """Per electrode: id of the best eligible model ('' where none is eligible), shape (E,)."""
     E = len(unit.electrodes)
     best_id = np.full(E, "", dtype=object)
     best_score = np.full(E, -np.inf)
@@ -202,13 +202,17 @@ def _pair_rows(unit: Unit, test: str, ids_a, ids_b, *, min_signal_bins, method, 
         el = np.flatnonzero((best_a == a) & (best_b == b))
         cols = (el[:, None] * nb + np.arange(nb)).ravel()
         sa, sb = unit.scores[a], unit.scores[b]
-        sub = lambda x, rows=False: None if x is None else np.asarray(x)[:, cols] if rows else np.asarray(x)[cols]  # noqa: E731
+
+        def sub(x, cols=cols):
+            """This pair's electrodes' targets (last axis) of an optional array."""
+            return None if x is None else np.asarray(x)[..., cols]
+
         df = compare_models(sub(sa.test_r), sub(sb.test_r), sub(sa.signal), sub(sb.signal), nb,
                             min_signal_bins=min_signal_bins, method=method,
-                            pred_a=sub(sa.predictions, True), pred_b=sub(sb.predictions, True),
-                            Y=sub(unit.Y, True), folds=unit.folds, swaps=unit.swaps,
-                            test_r_boot_a=sub(sa.test_r_boot, True),
-                            test_r_boot_b=sub(sb.test_r_boot, True), device=device)
+                            pred_a=sub(sa.predictions), pred_b=sub(sb.predictions),
+                            Y=sub(unit.Y), folds=unit.folds, swaps=unit.swaps,
+                            test_r_boot_a=sub(sa.test_r_boot), test_r_boot_b=sub(sb.test_r_boot),
+                            device=device)
         df["default_winner"] = df["default_winner"].map({"a": a, "b": b, "": ""})
         df.insert(0, "model_b", b)
         df.insert(0, "model_a", a)
@@ -300,6 +304,14 @@ def build_comparisons(units: Sequence[Unit], models: Sequence[ModelInfo], *,
         if missing:
             raise ValueError(f"subject {unit.subject}, alignment {unit.alignment}: no scores for "
                              f"models {missing}")
+        T = len(unit.electrodes) * unit.n_bins
+        for mid, sc in unit.scores.items():
+            for what, arr in (("test_r", sc.test_r), ("signal", sc.signal)):
+                if np.shape(arr) != (T,):
+                    raise ValueError(
+                        f"subject {unit.subject}, alignment {unit.alignment}, model {mid}: {what} "
+                        f"has shape {np.shape(arr)} but {len(unit.electrodes)} electrodes x "
+                        f"{unit.n_bins} bins make ({T},)")
         for test, ids_a, ids_b in plan:
             frames.append(_pair_rows(unit, test, ids_a, ids_b, min_signal_bins=min_signal_bins,
                                      method=comparison, device=device))

@@ -177,5 +177,8 @@ def test_missing_models_error_or_skip(caplog):
     with pytest.raises(ValueError, match="random twin 'ghost'"):
         build_comparisons([unit], [ModelInfo("vis", "vision", random_twin="ghost")],
                           tests=["trained_vs_random"])
+    bad = Unit(unit.subject, unit.alignment, unit.electrodes, unit.n_bins + 1, unit.scores)
+    with pytest.raises(ValueError, match="model mm: test_r has shape"):
+        build_comparisons([bad], MODELS)
     with pytest.raises(ValueError, match="no scores for models"):
         build_comparisons([unit], MODELS + [ModelInfo("extra", "vision")])
