@@ -57,6 +57,7 @@ class ResponsesParams(_Strict):
     highpass_hz: float | None = None
     baseline_s: tuple[float, float] | None = None
     chunk_s: float = Field(60.0, gt=1)
+    n_jobs: int | None = Field(None, ge=1)  # threads over electrode groups; None: one per core
 
     @model_validator(mode="after")
     def _window_order(self):

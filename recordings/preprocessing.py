@@ -4,7 +4,9 @@ Filters are causal IIR cascades in second-order sections, applied like BrainBERT
 ``scipy.signal.iirnotch`` with ``lfilter`` over a whole session, but **streamed**: a
 :class:`StreamingFilter` carries its state from one chunk to the next, so filtering a session
 chunk by chunk gives the same numbers as filtering it in one piece, without holding it in
-memory.
+memory. :class:`FilteredSums` computes what the responses need from the filtered signal, its
+running sum at chosen samples, several times faster than ``sosfilt`` + ``cumsum``: the cascade
+is run as one state-space system over blocks of samples with matrix products.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "NOTCH_HZ",
+    "FilteredSums",
     "StreamingFilter",
     "design_filter",
     "highpass_sos",
@@ -158,6 +161,157 @@ class StreamingFilter:
         if chunk.shape[1] == 0:
             return chunk.copy()
         out, self._zi = signal.sosfilt(self.sos, chunk, axis=1, zi=self._zi)
+        return out
+
+
+def state_space(sos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The cascade of second-order sections as one state-space system.
+
+    Each section is in direct form II transposed (as ``sosfilt``); section ``i`` reads the
+    output of section ``i - 1``: ``s[n+1] = A s[n] + B x[n]``, ``y[n] = C s[n] + D x[n]``.
+
+    Returns
+    -------
+    A : ndarray of float64, shape (2 n_sections, 2 n_sections)
+    B, C : ndarray of float64, shape (2 n_sections,)
+    D : float
+    """
+    sos = np.asarray(sos, dtype=np.float64)
+    m = 2 * len(sos)
+    A, B, C, D = np.zeros((m, m)), np.zeros(m), np.zeros(m), 1.0
+    for i, section in enumerate(sos):
+        b0, b1, b2, _, a1, a2 = section / section[3]
+        own = slice(2 * i, 2 * i + 2)
+        b = np.array([b1 - a1 * b0, b2 - a2 * b0])
+        # the section's input is the output so far, C s + D x
+        A[own, : 2 * i] = np.outer(b, C[: 2 * i])
+        A[own, own] = [[-a1, 1.0], [-a2, 0.0]]
+        B[own] = b * D
+        C[: 2 * i] *= b0
+        C[own] = [1.0, 0.0]
+        D *= b0
+    return A, B, C, D
+
+
+class FilteredSums:
+    """Running sums of a causally filtered signal, read out at chosen samples of each chunk.
+
+    ``S(t) = sum_{k < t} y[k]`` where ``y`` is the signal filtered by ``sos`` from zero state
+    at the first chunk, chunk after chunk (as :class:`StreamingFilter` followed by a
+    cumulative sum, which window means are differences of). Computed per block of ``block``
+    samples with matrix products, which run several times faster than the sample-by-sample
+    recursion of ``sosfilt``: in a block, the running sums are one product of the block's
+    samples and the filter state at its start with a fixed matrix; the state moves from block
+    to block by ``A**block`` in float64.
+
+    Parameters
+    ----------
+    sos : ndarray, shape (n_sections, 6), or None
+        Second-order sections (e.g. from :func:`design_filter`); None for no filter.
+    n_channels : int
+        Rows of every chunk.
+    dtype : {numpy.float32, numpy.float64}
+        Precision of the block products. float32 (2-3 times faster) errs by about
+        ``1e-7 * block * max|x|`` in a running-sum difference, i.e. < 1e-4 µV on a window
+        mean of a 100 µV signal (tested against float64 ``sosfilt``); the state recursion
+        and the running totals are float64 either way.
+    block : int
+        Samples per block (64 is fastest for 6 notches).
+    """
+
+    def __init__(self, sos: np.ndarray | None, n_channels: int, dtype=np.float32, block: int = 64):
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.n_channels, self.block = int(n_channels), int(block)
+        L = self.block
+        if sos is None or len(sos) == 0:  # no filter: the sums of the signal itself
+            A, B, C, D = np.zeros((0, 0)), np.zeros(0), np.zeros(0), 1.0
+        else:
+            A, B, C, D = state_space(sos)
+        m = len(B)
+        powers = [np.eye(m)]
+        for _ in range(L):
+            powers.append(A @ powers[-1])
+        self._powers = np.asarray(powers)  # A**0 .. A**L, shape (L + 1, m, m)
+        # impulse response h and its running sum g: the block's own samples' part
+        impulse = np.array([D] + [C @ powers[j] @ B for j in range(L - 1)])
+        g = np.cumsum(impulse)
+        lag = np.arange(L)[None, :] - np.arange(L)[:, None]  # output j minus input i
+        toeplitz = np.where(lag >= 0, g[np.clip(lag, 0, None)], 0.0)  # (input i, output j)
+        # the start state's part: sum_{k <= j} C A**k
+        observe = np.cumsum(np.array([C @ powers[j] for j in range(L)]).reshape(L, m), axis=0)
+        self._W = np.concatenate([toeplitz, observe.T]).astype(self.dtype)  # (L + m, L)
+        # the state after a block: sum_i A**(L-1-i) B x_i
+        self._K = np.array([powers[L - 1 - i] @ B for i in range(L)]).reshape(L, m).astype(self.dtype)
+        self._AT = powers[L].T.copy()
+        self._state = np.zeros((self.n_channels, m))
+        self._total = np.zeros(self.n_channels)
+        self._rows = self._states = None
+
+    def __call__(self, chunk: np.ndarray, positions) -> np.ndarray:
+        """Take the next chunk and return the running sums at the given positions.
+
+        Parameters
+        ----------
+        chunk : ndarray, shape (n_channels, n_times)
+            The samples following the previous chunk (µV).
+        positions : array-like of int, shape (n_positions,)
+            Sample counts ``j`` in ``[0, n_times]``: the sum over all samples before sample
+            ``j`` of this chunk is returned (``j = 0``: the total of the previous chunks).
+
+        Returns
+        -------
+        ndarray of float64, shape (n_channels, n_positions)
+            Running sums (µV x samples).
+        """
+        chunk = np.asarray(chunk)
+        if chunk.ndim != 2 or chunk.shape[0] != self.n_channels:
+            raise ValueError(f"chunk must have shape ({self.n_channels}, n_times), got {chunk.shape}")
+        positions = np.asarray(positions, dtype=np.int64)
+        n, L, m = chunk.shape[1], self.block, len(self._state[0])
+        if positions.size and (positions.min() < 0 or positions.max() > n):
+            raise ValueError(f"positions must lie in [0, {n}], got {positions.min()}..{positions.max()}")
+        if n == 0:
+            return np.repeat(self._total[:, None], positions.size, axis=1)
+        n_blocks, tail = -(-n // L), n % L
+        full, c = n - tail, self.n_channels
+        # one row per (channel, block): the block's samples, then the filter state at its start
+        if self._rows is None or self._rows.shape[1] != n_blocks:  # kept: no new page faults
+            self._rows = np.empty((c, n_blocks, L + m), dtype=self.dtype)
+            self._states = np.empty((n_blocks + 1, c, m))
+        rows, states = self._rows, self._states
+        rows[:, : full // L, :L] = chunk[:, :full].reshape(c, -1, L)
+        if tail:
+            rows[:, -1, :tail] = chunk[:, full:]
+            rows[:, -1, tail:L] = 0  # zeros after the chunk do not change earlier sums (causal)
+        flat = rows.reshape(-1, L + m)
+        if m:
+            pushed = (flat[:, :L] @ self._K).reshape(c, n_blocks, m)
+            pushed = np.ascontiguousarray(pushed.transpose(1, 0, 2), dtype=np.float64)
+            # the state at each block start: the one sequential step, two small in-place
+            # operations per block on contiguous (channel, state) arrays
+            states[0] = self._state
+            for b in range(n_blocks):
+                np.matmul(states[b], self._AT, out=states[b + 1])
+                states[b + 1] += pushed[b]
+            if tail:  # the last block is short: its state moves by A**tail
+                self._state = (states[-2] @ self._powers[tail].T
+                               + chunk[:, full:].astype(np.float64) @ self._K[L - tail :].astype(np.float64))
+            else:
+                self._state = states[-1].copy()
+            rows[:, :, L:] = states[:-1].transpose(1, 0, 2)
+        sums = (flat @ self._W).reshape(c, n_blocks * L)
+        # running total before each block, in float64
+        starts = np.empty((c, n_blocks))
+        starts[:, 0] = 0
+        np.cumsum(sums[:, L - 1 :: L][:, :-1], axis=1, dtype=np.float64, out=starts[:, 1:])
+        starts += self._total[:, None]
+        before = np.maximum(positions - 1, 0)  # the sum before sample j ends with sample j - 1
+        out = np.take(starts, before // L, axis=1)
+        out += np.take(sums, before, axis=1)
+        out[:, positions == 0] = self._total[:, None]
+        self._total = starts[:, -1] + sums[:, n - 1]
         return out
 
 

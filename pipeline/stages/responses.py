@@ -49,7 +49,8 @@ def subject_responses(params: Params, layout: Layout, dataset: BrainTreebank, su
                 recording, electrodes, neighbours, sample[inside].astype(np.int64),
                 window_s=rp.window_s, step_s=rp.step_s, tmin_s=rp.tmin_s, tmax_s=rp.tmax_s,
                 notch_hz=tuple(rp.notch_hz), notch_q=rp.notch_q, rereference=rp.rereference,
-                highpass_hz=rp.highpass_hz, baseline_s=rp.baseline_s, chunk_s=rp.chunk_s)
+                highpass_hz=rp.highpass_hz, baseline_s=rp.baseline_s, chunk_s=rp.chunk_s,
+                n_jobs=rp.n_jobs)
         kept = np.flatnonzero(inside)[result.kept]
         parts.append(result.responses)
         movie_times.append(events["movie_time"].to_numpy()[kept])
