@@ -138,9 +138,8 @@ def fast_permutation_null(predictions, Y, folds, perms, *, part: str = "test",
         raise ValueError(f"perms must have shape (n_perm, {n}), got {perms.shape}")
     if perms.size and (perms.min() < 0 or perms.max() >= n):
         raise ValueError(f"perms must hold event indices 0..{n - 1}")
-    # r is invariant to shifting Y by a constant: centring once tames float32 cancellation.
-    Yt = Yt - Yt.mean(0, keepdim=True)
     P = perms.shape[0]
+    centred = None
     parts = _fold_parts(folds, part, n)
     out = torch.zeros((P, T), dtype=dtype, device=dev)
     for idx in parts:
@@ -156,11 +155,15 @@ def fast_permutation_null(predictions, Y, folds, perms, *, part: str = "test",
         if orders is not None:
             out += _block_null(a, Yt[torch.as_tensor(idx, device=dev)], orders, blk)
             continue
+        if centred is None:
+            # r is invariant to shifting Y by a constant: centring once (only when the
+            # direct gather needs it) tames float32 cancellation in the sums below.
+            centred = Yt - Yt.mean(0, keepdim=True)
         saa = (a * a).sum(0)
         batch = max(1, int(max_bytes // (m * T * a.element_size())))
         p_idx = torch.as_tensor(perms[:, idx], device=dev)
         for s in range(0, P, batch):
-            yp = Yt[p_idx[s:s + batch]]                    # (pb, m, T)
+            yp = centred[p_idx[s:s + batch]]                    # (pb, m, T)
             sab = torch.einsum("mt,pmt->pt", a, yp)
             sb = yp.sum(1)
             sbb = (yp * yp).sum(1)
