@@ -136,7 +136,11 @@ class StatsParams(_Strict):
     max_stat: bool = False
     comparison: Literal["permutation", "bootstrap"] = "permutation"
     permutation_kind: Literal["block", "circular"] = "block"
-    block_events: int = Field(20, ge=1)
+    block_s: float = Field(10.0, gt=0)
+    """Length of the event blocks that permutations move as units, in seconds of movie time
+    (converted per subject and alignment with the median spacing of its events)."""
+    block_events: int | None = Field(None, ge=1)
+    """Block length in events; overrides ``block_s`` when set."""
     fdr_q: float = Field(0.05, gt=0, lt=1)
     min_signal_bins: int = Field(10, ge=1)
     chunk: int = Field(100, ge=1)

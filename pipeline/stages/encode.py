@@ -145,7 +145,8 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
     engine = _engine(params, X, folds) if sp.mode == "refit" else None
     if unit.part == "null":
         perms = indices["permutations"][unit.chunk]
-        null = signal_null(sp.mode, Y, perms, folds=folds, predictions=fitted["predictions"], engine=engine)
+        null = signal_null(sp.mode, Y, perms, folds=folds, predictions=fitted["predictions"], engine=engine,
+                           block=int(indices["block"]))
         return {"null": null.astype(np.float32)}
     if unit.part == "boot":
         test_r, val_r = bootstrap_scores(sp.mode, Y, indices["bootstrap"][unit.chunk], folds=folds,
@@ -154,21 +155,34 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
     raise ValueError(f"unknown work unit part {unit.part!r}")
 
 
+def block_length(params: Params, event_movie_time: np.ndarray) -> int:
+    """Events per permutation block: ``stats.block_events``, or ``stats.block_s`` seconds of
+    movie time divided by the median spacing of the events (at least 2)."""
+    sp = params.stats
+    if sp.block_events is not None:
+        return sp.block_events
+    gaps = np.diff(np.asarray(event_movie_time, dtype=float))
+    gaps = gaps[gaps > 0]
+    spacing = float(np.median(gaps)) if gaps.size else sp.block_s
+    return max(2, int(round(sp.block_s / spacing)))
+
+
 def resampling_indices(params: Params, layout: Layout, subject: int, alignment: str) -> None:
     """Draw the permutations and bootstrap resamples of one subject and alignment, once."""
     sp = params.stats
     resp = read_responses(layout.responses(subject, alignment))
     n = resp["responses"].shape[0]
+    block = block_length(params, resp["event_movie_time"])
+    log.info("sub_%d %s: permutation blocks of %d events (%.1f s)", subject, alignment, block, sp.block_s)
     folds = contiguous_folds(n, params.encoding.folds)
     # Independent, reproducible streams per subject and alignment.
     seeds = np.random.SeedSequence([sp.seed, subject, params.events.alignments.index(alignment)]).generate_state(3)
     if sp.mode == "refit":
-        perms = block_permutations(n, sp.permutations, block=sp.block_events, seed=int(seeds[0]),
-                                   kind=sp.permutation_kind)
+        perms = block_permutations(n, sp.permutations, block=block, seed=int(seeds[0]), kind=sp.permutation_kind)
     else:
-        perms = fold_permutations(folds, n, sp.permutations, block=sp.block_events, seed=int(seeds[0]),
+        perms = fold_permutations(folds, n, sp.permutations, block=block, seed=int(seeds[0]),
                                   kind=sp.permutation_kind)
-    arrays = {"permutations": perms, "swap_seed": np.array(int(seeds[2]))}
+    arrays = {"permutations": perms, "block": np.array(block), "swap_seed": np.array(int(seeds[2]))}
     if sp.bootstrap:
         arrays["bootstrap"] = bootstrap_indices(n, sp.bootstrap, seed=int(seeds[1]))
     write_npz(layout.resampling(subject, alignment), **arrays)

@@ -62,7 +62,8 @@ def load_unit(params: Params, layout: Layout, subject: int, alignment: str) -> U
     if sp.comparison == "permutation":
         unit.Y = resp["responses"].reshape(n_events, -1)
         unit.folds = contiguous_folds(n_events, params.encoding.folds)
-        unit.swaps = block_swaps(n_events, sp.permutations, block=sp.block_events, seed=int(indices["swap_seed"]))
+        unit.swaps = block_swaps(n_events, sp.permutations, block=int(indices["block"]),
+                                 seed=int(indices["swap_seed"]))
     return unit
 
 

