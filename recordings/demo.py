@@ -20,7 +20,8 @@ synthetic movie, ``mmsites-demo``::
 
 The model of the data
 ---------------------
-* **Movie.** Scenes of 1.5–3 s; scene j has a visual latent ``v_j`` (5 dims, uniform with zero
+* **Movie.** Scenes of 1–2 s (``SCENE_S``; a modern film's shots average 2–3 s, shorter scenes give
+  the vision-aligned analysis more events); scene j has a visual latent ``v_j`` (5 dims, uniform with zero
   mean and unit variance) drawn as background hue, background brightness, disc size, disc
   position and stripe frequency. Saturation alternates between scenes and hue jumps by a
   large amount at every cut, so a content detector finds every cut at its exact first frame.
@@ -98,6 +99,8 @@ N_LATENT = 5
 NOISE_UV = 20.0
 #: Peak response (µV, Laplacian reference) per unit of drive; drives have unit variance.
 RESPONSE_UV = 30.0
+#: Shortest and longest scene of the demo movie, seconds.
+SCENE_S = (1.0, 2.0)
 #: Line noise amplitudes (µV) at 60 Hz and its first harmonic.
 LINE_NOISE_UV = {60.0: 12.0, 120.0: 4.0}
 #: ADC step of the real recordings (µV): values are multiples of it.
@@ -290,7 +293,7 @@ def pink_noise(n_samples: int, sfreq: float, rng: np.random.Generator, fmin: flo
 def _plan_scenes(rng: np.random.Generator, duration_s: float, fps: float):
     """Scene start frames (first is 0) and the visual latent of each scene."""
     n_frames = int(round(duration_s * fps))
-    lo, hi = int(np.ceil(1.5 * fps - 1e-9)), int(np.floor(3.0 * fps + 1e-9))
+    lo, hi = int(np.ceil(SCENE_S[0] * fps - 1e-9)), int(np.floor(SCENE_S[1] * fps + 1e-9))
     starts = [0]
     while True:
         nxt = starts[-1] + int(rng.integers(lo, hi + 1))

@@ -21,4 +21,4 @@ def run(params: Params, workdir: Path) -> None:
     with atomic_path(root) as tmp:
         info = generate_demo(tmp, seed=demo.seed, duration_s=demo.duration_s, subjects=tuple(demo.subjects),
                              n_shafts=demo.n_shafts, contacts_per_shaft=demo.contacts_per_shaft)
-    log.info("demo dataset written to %s (%s)", root, getattr(info, "movie", "mmsites-demo"))
+    log.info("demo dataset written to %s (%s)", root, info.movie_id)
