@@ -186,7 +186,7 @@ def _best(unit: Unit, ids: Sequence[str], min_signal_bins: int):
 
 def _pair_rows(unit: Unit, test: str, ids_a, ids_b, *, min_signal_bins, method, device):
     """Comparison rows of best-of-``ids_a`` vs best-of-``ids_b`` at every electrode."""
-    E, nb = len(unit.electrodes), unit.n_bins
+    nb = unit.n_bins
     best_a = _best(unit, ids_a, min_signal_bins)
     best_b = _best(unit, ids_b, min_signal_bins)
     # With no eligible model, a family is still represented (for the scores and the

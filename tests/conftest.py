@@ -13,6 +13,11 @@ Fixtures
     The root folder of that dataset (``demo_info.root``): the Brain Treebank layout plus
     ``movies/``, ``scenes/``, ``truth_features/`` and ``truth.csv``.
 
+``_one_torch_thread`` (autouse)
+    Every test runs torch single-threaded: the problems are tiny, pytest-xdist already runs
+    one worker per core, and on a loaded machine torch's thread hand-offs cost far more than
+    the arithmetic.
+
 Treat the folder as read-only: it is shared by every test of the session. Copy it (or the
 files you change) into ``tmp_path`` before modifying anything.
 """
@@ -46,3 +51,14 @@ def demo_info(tmp_path_factory):
 def demo_root(demo_info):
     """Root folder of the shared small demo dataset (see module docstring)."""
     return demo_info.root
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Run each test with one torch thread (restored afterwards); see the module docstring."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

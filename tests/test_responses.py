@@ -110,7 +110,8 @@ def test_streaming_does_not_change_the_result(session, dtype, atol):
     with Recording(path, LABELS, sfreq) as rec:
         whole = event_responses(rec, electrodes, neighbours, events, chunk_s=100.0, n_jobs=1, **options)
         small = event_responses(rec, electrodes, neighbours, events, chunk_s=0.037, group_size=1, **options)
-        threads = event_responses(rec, electrodes, neighbours, events, chunk_s=0.5, n_jobs=2, **options)
+        threads = event_responses(rec, electrodes, neighbours, events, chunk_s=0.5, n_jobs=2, group_size=1,
+                                  **options)
     np.testing.assert_allclose(small.responses, whole.responses, rtol=0, atol=atol)
     np.testing.assert_allclose(threads.responses, whole.responses, rtol=0, atol=atol)
 

@@ -17,16 +17,6 @@ from encoding.scoring import pearson_r
 ALPHAS = DEFAULT_ALPHAS
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # These problems are tiny: on a loaded machine torch's thread-pool hand-offs cost 30x the
-    # arithmetic, so run single-threaded (restored afterwards).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def make_data(n=120, p=12, t=9, seed=0, noise=1.0):
     rng = np.random.default_rng(seed)
     # Features with offsets and scales that differ, so z-scoring matters.

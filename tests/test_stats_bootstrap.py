@@ -9,7 +9,6 @@ from encoding.ridge import CVEngine
 from encoding.scoring import pearson_r
 from stats.bootstrap import bootstrap_scores, bootstrap_summary, fast_bootstrap
 from stats.resampling import bootstrap_indices, chunks
-from test_ridge import _one_torch_thread  # noqa: F401 (autouse: small problems, one thread)
 
 
 def slow_bootstrap(pred, Y, folds, resamples, part):

@@ -11,7 +11,6 @@ from stats.compare import (compare_models, electrode_scores, paired_bootstrap_te
                            paired_permutation_null, paired_permutation_test)
 from stats.fdr import fdr_bh
 from stats.resampling import block_swaps, chunks
-from test_ridge import _one_torch_thread  # noqa: F401 (autouse: small problems, one thread)
 
 
 def fold_r(pred, Y, folds):

@@ -13,7 +13,6 @@ from stats.resampling import block_permutations, chunks, fold_permutations
 from stats.signal import (count_signal_bins, fast_permutation_null, fold_average_r,
                           max_over_bins_pvalues, permutation_pvalues, signal_bins, signal_null)
 from stats.simulate import ar1
-from test_ridge import _one_torch_thread  # noqa: F401 (autouse: small problems, one thread)
 
 
 def slow_null(pred, Y, folds, perms):

@@ -13,7 +13,6 @@ from stats.signal import fast_permutation_null, fold_average_r, permutation_pval
 from stats.simulate import ar1
 from stats.sites import (COMPARISON_COLUMNS, SITE_COLUMNS, ModelInfo, ModelScores, Unit,
                          build_comparisons, build_sites, demo_recovery, summarize)
-from test_ridge import _one_torch_thread  # noqa: F401 (autouse: small problems, one thread)
 
 N_EVENTS, N_BINS = 200, 10
 MIN_BINS = 6                      # of N_BINS; the study's 10 of 161, scaled down

@@ -16,7 +16,6 @@ Work units, run by the executor of ``compute`` (worker processes or a dask clust
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
