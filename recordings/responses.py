@@ -111,19 +111,27 @@ def window_offsets(times: np.ndarray, window_s: float, sfreq: float) -> tuple[np
 
 
 class _WindowSet:
-    """Windows of one common length; their means are collected as the windows stream past.
+    """Windows of one common length, whose means are written out as they stream past.
 
-    Means are kept in the order in which the windows end (one contiguous slice per chunk) and
-    put back in the caller's order once an electrode group is done: cheaper than scattering
-    every chunk's means into the (event, electrode, bin) output.
+    Parameters
+    ----------
+    starts : ndarray of int, shape (n_events * n_columns,)
+        First sample of each window, in the order of ``target.reshape(n_events, n_columns)``
+        (event-major).
+    length : int
+        Samples per window.
+    target : ndarray, shape (n_events, n_electrodes, n_columns)
+        Where the means go (C-contiguous).
     """
 
-    def __init__(self, starts: np.ndarray, length: int):
-        # starts: shape (n_windows,), in the order of the caller's output (event-major)
-        self.order = np.argsort(starts + length, kind="stable")
-        self.inverse = np.argsort(self.order)
-        self.starts, self.length = starts[self.order], length
+    def __init__(self, starts: np.ndarray, length: int, target: np.ndarray):
+        order = np.argsort(starts + length, kind="stable")  # the order the windows end in
+        self.starts, self.length, self.target = starts[order], length, target
         self.stops = self.starts + length
+        n_events, n_electrodes, n_columns = target.shape
+        # flat position in the target of each window, for electrode 0
+        self.where = (order // n_columns) * (n_electrodes * n_columns) + order % n_columns
+        self.step = n_columns  # from one electrode to the next
 
     def edges(self) -> np.ndarray:
         return np.concatenate([self.starts, self.stops])
@@ -133,23 +141,22 @@ class _WindowSet:
         self.first = np.searchsorted(points, self.starts)
         self.last = np.searchsorted(points, self.stops)
 
-    def fill(self, means, sums, base, chunk_start, chunk_stop):
-        """Compute the means of the windows ending in (chunk_start, chunk_stop].
+    def fill(self, electrodes, sums, base, chunk_start, chunk_stop):
+        """Write the means of the windows ending in (chunk_start, chunk_stop].
 
-        ``sums[:, k]`` is the running sum at point ``base + k``; ``means`` has shape
-        (n_channels, n_windows), in the order of the window ends.
+        ``sums[:, k]`` is the running sum at point ``base + k`` of each electrode of the group
+        ``electrodes`` (positions on the target's electrode axis).
         """
         lo = np.searchsorted(self.stops, chunk_start, side="right")
         hi = np.searchsorted(self.stops, chunk_stop, side="right")
-        if hi > lo:
-            ends = np.take(sums, self.last[lo:hi] - base, axis=1)
-            ends -= np.take(sums, self.first[lo:hi] - base, axis=1)
-            np.multiply(ends, 1.0 / self.length, out=means[:, lo:hi], casting="same_kind")
-
-    def put(self, target, electrodes, means):
-        """Write ``means`` (from :meth:`fill`) to ``target[:, electrode, :]`` in caller order."""
-        for row, electrode in enumerate(electrodes):
-            target[:, electrode, :] = means[row, self.inverse].reshape(len(target), -1)
+        if hi <= lo:
+            return
+        means = np.take(sums, self.last[lo:hi] - base, axis=1)
+        means -= np.take(sums, self.first[lo:hi] - base, axis=1)
+        means *= 1.0 / self.length
+        flat, where = self.target.reshape(-1), self.where[lo:hi]
+        for row, electrode in enumerate(electrodes):  # one electrode's cells: a 1-D scatter
+            flat[where + electrode * self.step] = means[row]
 
 
 @functools.cache
@@ -236,7 +243,7 @@ def event_responses(
     filter_dtype : {None, numpy.float32, numpy.float64}
         Precision of the filter's block products (see
         :class:`~recordings.preprocessing.FilteredSums`). None: float32 without a high-pass
-        (window means within ~1e-4 µV of float64 on 100 µV signals, ~1.5x faster), float64
+        (window means within ~1e-4 µV of float64 on 100 µV signals, ~1.8x faster), float64
         with one (its long memory needs it).
     filter_from_start : bool
         Filter from the recording's first sample, exactly as BrainBERT (slower).
@@ -302,12 +309,11 @@ def event_responses(
     if n_kept == 0:
         return result
 
-    windows = [_WindowSet((samples[:, None] + offsets[None, :]).ravel(), n_window)]
+    windows = [_WindowSet((samples[:, None] + offsets[None, :]).ravel(), n_window, responses)]
     baseline = None
     if baseline_s is not None:
         baseline = np.zeros((n_kept, len(electrodes), 1), dtype=np.float64)
-        windows.append(_WindowSet(samples + base_offset, n_base))
-    targets = [responses] + ([baseline] if baseline is not None else [])
+        windows.append(_WindowSet(samples + base_offset, n_base, baseline))
     sos = design_filter(sfreq, notch_hz, notch_q, highpass_hz)
     end = int(samples.max()) + last  # no sample after this is needed
     begin = 0 if filter_from_start else max(0, int(samples.min()) + first - settle_samples(sos))
@@ -318,8 +324,9 @@ def event_responses(
         window_set.locate(points)
     chunk = max(1, int(round(chunk_s * sfreq)))
 
-    if n_jobs > 1:  # at least one group per worker
-        group_size = min(group_size, -(-len(electrodes) // n_jobs))
+    if n_jobs > 1:  # one group per worker, but not below 16 electrodes: the filter's per-block
+        # step costs the same for few electrodes as for many
+        group_size = min(group_size, max(16, -(-len(electrodes) // n_jobs)))
     groups = [np.arange(i, min(i + group_size, len(electrodes))) for i in range(0, len(electrodes), group_size)]
     n_chunks = -(-(end - begin) // chunk)
     bar = tqdm(total=len(groups) * n_chunks, desc="responses", unit="chunk",
@@ -337,7 +344,6 @@ def event_responses(
         # running sums at the points of the current chunk, after those of the last `longest`
         # samples before it (where windows ending in this chunk may start)
         carried, base, done = np.zeros((len(group), 0)), 0, 0
-        means = [np.empty((len(group), len(w.starts)), dtype=t.dtype) for w, t in zip(windows, targets)]
         for chunk_start in range(begin, end, chunk):
             chunk_stop = min(chunk_start + chunk, end)
             raw = recording.read(channels, chunk_start, chunk_stop)
@@ -345,14 +351,12 @@ def event_responses(
             upto = np.searchsorted(points, chunk_stop, side="right")
             values = np.concatenate([carried, sums(data, points[done:upto] - chunk_start)], axis=1)
             done = upto
-            for window_set, collected in zip(windows, means):
-                window_set.fill(collected, values, base, chunk_start, chunk_stop)
+            for window_set in windows:
+                # groups own disjoint electrodes of the targets: safe from threads
+                window_set.fill(group, values, base, chunk_start, chunk_stop)
             keep = np.searchsorted(points, chunk_stop - longest)
             carried, base = values[:, keep - base :], keep
             bar.update(1)
-        for window_set, target, collected in zip(windows, targets, means):
-            # groups own disjoint electrode columns of the targets: safe from threads
-            window_set.put(target, group, collected)
 
     with bar, _one_blas_thread():
         if n_jobs > 1:
