@@ -223,3 +223,18 @@ def test_filter_starts_late_without_changing_the_result(tmp_path, highpass_hz):
         assert min(starts) == 0
     # beyond the settling error (1e-12): float32 output rounding, as blocks fall differently
     np.testing.assert_allclose(late.responses, full.responses, rtol=0, atol=1e-6)
+
+
+def test_blas_held_to_one_thread_during_the_call(session):
+    # event_responses parallelises over electrode groups itself: BLAS must not add threads
+    from threadpoolctl import threadpool_info
+
+    path, data, sfreq, electrodes, neighbours, events = session
+    blas_threads = lambda: [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]  # noqa: E731
+    before, during = blas_threads(), []
+    with Recording(path, LABELS, sfreq) as rec:
+        read = rec.read
+        rec.read = lambda *args: during.append(blas_threads()) or read(*args)
+        event_responses(rec, electrodes, neighbours, events, n_jobs=1, progress=False)
+    assert during and all(threads == [1] * len(before) for threads in during)
+    assert blas_threads() == before
