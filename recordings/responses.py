@@ -243,7 +243,8 @@ def event_responses(
     filter_dtype : {None, numpy.float32, numpy.float64}
         Precision of the filter's block products (see
         :class:`~recordings.preprocessing.FilteredSums`). None: float32 without a high-pass
-        (window means within ~1e-4 µV of float64 on 100 µV signals, ~1.8x faster), float64
+        (window means within ~2e-7 x max|signal| of float64, e.g. 1e-4 µV on 100 µV signals
+        with a 300 µV offset; ~1.8x faster), float64
         with one (its long memory needs it).
     filter_from_start : bool
         Filter from the recording's first sample, exactly as BrainBERT (slower).
