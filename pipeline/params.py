@@ -143,6 +143,9 @@ class StatsParams(_Strict):
     """Block length in events; overrides ``block_s`` when set."""
     fdr_q: float = Field(0.05, gt=0, lt=1)
     min_signal_bins: int = Field(10, ge=1)
+    default_winner: Literal["test", "count", "none"] = "test"
+    """When only one model of a pair has min_signal_bins: test it anyway (default), let it win
+    untested (the released code's rule), or skip the pair."""
     chunk: int = Field(100, ge=1)
     seed: int = 0
 

@@ -20,7 +20,7 @@ synthetic movie, ``mmsites-demo``::
 
 The model of the data
 ---------------------
-* **Movie.** Scenes of 1–2 s (``SCENE_S``; a modern film's shots average 2–3 s, shorter scenes give
+* **Movie.** Scenes of 0.8–1.6 s (``SCENE_S``; a modern film's shots average 2–3 s, shorter scenes give
   the vision-aligned analysis more events); scene j has a visual latent ``v_j`` (5 dims, uniform with zero
   mean and unit variance) drawn as background hue, background brightness, disc size, disc
   position and stripe frequency. Saturation alternates between scenes and hue jumps by a
@@ -100,7 +100,7 @@ NOISE_UV = 20.0
 #: Peak response (µV, Laplacian reference) per unit of drive; drives have unit variance.
 RESPONSE_UV = 30.0
 #: Shortest and longest scene of the demo movie, seconds.
-SCENE_S = (1.0, 2.0)
+SCENE_S = (0.8, 1.6)
 #: Line noise amplitudes (µV) at 60 Hz and its first harmonic.
 LINE_NOISE_UV = {60.0: 12.0, 120.0: 4.0}
 #: ADC step of the real recordings (µV): values are multiples of it.

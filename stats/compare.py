@@ -5,12 +5,23 @@ Electrode score
     over that model's own signal bins. This is what the tables report (``score_a``,
     ``score_b``, ``delta = score_a - score_b``).
 
-Who is compared (the study's "default winner" rule)
+Who is compared (``default_winner``)
     A comparison needs at least ``min_signal_bins`` (10) signal bins for *both* models.
-    If only one model has that many, it wins by default: the row gets ``p_value = NaN``
-    and ``default_winner`` = that side ("a" or "b"), and it is kept out of the FDR
-    correction (there is no test to correct). If neither has, the row has
-    ``p_value = NaN`` and no winner.
+    When only one model has that many, what happens depends on ``default_winner``:
+
+    ``"test"`` (the default)
+        The pair is still tested (over the union of signal bins, which is then mostly the
+        one model's): a win must be earned by a significant paired test. A model with a
+        chance clump of signal bins (neighbouring 25 ms bins share 200 ms windows, so one
+        chance excursion gives ~8 bins) cannot win on that alone.
+    ``"count"``
+        The released code's rule: that model wins by default, without a test. The row gets
+        ``p_value = NaN`` and ``default_winner`` = that side ("a" or "b") and stays out of
+        the FDR correction.
+    ``"none"``
+        No comparison: ``p_value = NaN``, no winner.
+
+    If neither model has enough signal bins, the row has ``p_value = NaN`` and no winner.
 
 Test statistic
     For a tested electrode the statistic is the mean, over the *union* of the two models'
@@ -245,10 +256,14 @@ def paired_bootstrap_test(test_r_boot_a, test_r_boot_b, signal_a, signal_b, n_bi
     return stat.mean(0), p
 
 
+DEFAULT_WINNER_RULES = ("test", "count", "none")
+
+
 def compare_models(test_r_a, test_r_b, signal_a, signal_b, n_bins: int, *,
                    min_signal_bins: int = 10, method: str = "permutation", pred_a=None,
                    pred_b=None, Y=None, folds=None, swaps=None, test_r_boot_a=None,
-                   test_r_boot_b=None, device: str = "cpu") -> pd.DataFrame:
+                   test_r_boot_b=None, default_winner: str = "test",
+                   device: str = "cpu") -> pd.DataFrame:
     """Compare two models at every electrode.
 
     Parameters
@@ -263,6 +278,9 @@ def compare_models(test_r_a, test_r_b, signal_a, signal_b, n_bins: int, *,
     method : {"permutation", "bootstrap"}
         ``permutation`` needs ``pred_a, pred_b, Y, folds, swaps``; ``bootstrap`` needs
         ``test_r_boot_a, test_r_boot_b``.
+    default_winner : {"test", "count", "none"}
+        What happens when only one model has ``min_signal_bins`` signal bins (module
+        docstring).
 
     Returns
     -------
@@ -270,9 +288,14 @@ def compare_models(test_r_a, test_r_b, signal_a, signal_b, n_bins: int, *,
         ``score_a, score_b, delta, n_signal_a, n_signal_b, p_value, default_winner``
         (``"a"``, ``"b"`` or ``""``). ``p_value`` is NaN where the electrode was not tested.
     """
+    if default_winner not in DEFAULT_WINNER_RULES:
+        raise ValueError(f"default_winner must be one of {DEFAULT_WINNER_RULES}, got {default_winner!r}")
     score_a, na = electrode_scores(test_r_a, signal_a, n_bins)
     score_b, nb_ = electrode_scores(test_r_b, signal_b, n_bins)
     _, tested = _tested(signal_a, signal_b, n_bins, min_signal_bins)
+    enough_a, enough_b = na >= min_signal_bins, nb_ >= min_signal_bins
+    if default_winner == "test":
+        tested = enough_a | enough_b
     E = score_a.size
     p = np.full(E, np.nan)
     if tested.any():
@@ -293,8 +316,9 @@ def compare_models(test_r_a, test_r_b, signal_a, signal_b, n_bins: int, *,
         else:
             raise ValueError(f"comparison must be 'permutation' or 'bootstrap', got {method!r}")
         p[tested] = p_t
-    enough_a, enough_b = na >= min_signal_bins, nb_ >= min_signal_bins
-    winner = np.where(enough_a & ~enough_b, "a", np.where(enough_b & ~enough_a, "b", ""))
+    winner = np.full(E, "", dtype=object)
+    if default_winner == "count":
+        winner = np.where(enough_a & ~enough_b, "a", np.where(enough_b & ~enough_a, "b", ""))
     return pd.DataFrame({"score_a": score_a, "score_b": score_b, "delta": score_a - score_b,
                          "n_signal_a": na, "n_signal_b": nb_, "p_value": p,
                          "default_winner": winner})

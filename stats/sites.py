@@ -25,9 +25,10 @@ Tests (the ``test`` column; ``model_a`` is the one that should win)
 
 Winning (the ``a_wins`` column)
     Model a wins where its comparison is FDR-significant (the test is one-sided, "a beats
-    b"), or where it wins by default — it has ``min_signal_bins`` signal bins and model b
-    (or b's whole family) does not (``stats.compare``; such rows have ``p_value`` NaN,
-    ``default_winner`` = a's id, and stay out of the FDR).
+    b"). With ``default_winner="count"`` (the released code's rule) it also wins by default
+    where it has ``min_signal_bins`` signal bins and model b (or b's whole family) does not
+    (such rows have ``p_value`` NaN, ``default_winner`` = a's id, and stay out of the FDR);
+    the default, ``"test"``, tests such pairs instead (``stats.compare``).
 
 FDR
     Benjamini–Hochberg across electrodes of all subjects, per alignment and test (and per
@@ -184,7 +185,8 @@ def _best(unit: Unit, ids: Sequence[str], min_signal_bins: int):
     return best_id
 
 
-def _pair_rows(unit: Unit, test: str, ids_a, ids_b, *, min_signal_bins, method, device):
+def _pair_rows(unit: Unit, test: str, ids_a, ids_b, *, min_signal_bins, method, device,
+               default_winner="test"):
     """Comparison rows of best-of-``ids_a`` vs best-of-``ids_b`` at every electrode."""
     nb = unit.n_bins
     best_a = _best(unit, ids_a, min_signal_bins)
@@ -239,7 +241,7 @@ def _require(test, ids, what, asked):
 def build_comparisons(units: Sequence[Unit], models: Sequence[ModelInfo], *,
                       tests: Sequence[str] | None = None, comparison: str = "permutation",
                       min_signal_bins: int = 10, fdr_q: float = 0.05,
-                      device: str = "cpu") -> pd.DataFrame:
+                      default_winner: str = "test", device: str = "cpu") -> pd.DataFrame:
     """The comparisons table (``results/comparisons.csv``) for all units.
 
     Parameters
@@ -254,6 +256,9 @@ def build_comparisons(units: Sequence[Unit], models: Sequence[ModelInfo], *,
         How p-values are computed (:func:`stats.compare.compare_models`).
     min_signal_bins : int
     fdr_q : float
+    default_winner : {"test", "count", "none"}
+        When only one model of a pair has enough signal bins: test the pair anyway (default),
+        let it win untested (the released code), or skip it (:mod:`stats.compare`).
 
     Returns
     -------
@@ -314,7 +319,7 @@ def build_comparisons(units: Sequence[Unit], models: Sequence[ModelInfo], *,
                         f"{unit.n_bins} bins make ({T},)")
         for test, ids_a, ids_b in plan:
             frames.append(_pair_rows(unit, test, ids_a, ids_b, min_signal_bins=min_signal_bins,
-                                     method=comparison, device=device))
+                                     method=comparison, device=device, default_winner=default_winner))
     if not frames:
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
     table = pd.concat(frames, ignore_index=True)

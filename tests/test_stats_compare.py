@@ -94,11 +94,24 @@ def test_default_winner_rule_and_scores():
     sb[24:34] = True                  # electrode 2: only b has 10 → b wins by default
     rng = np.random.default_rng(0)
     Y = rng.standard_normal((60, 3 * nb))
-    df = compare_models(ra, rb, sa, sb, nb, min_signal_bins=10, method="permutation",
-                        pred_a=Y + rng.standard_normal(Y.shape), pred_b=rng.standard_normal(Y.shape),
-                        Y=Y, folds=contiguous_folds(60, 5), swaps=block_swaps(60, 19, block=3, seed=0))
+    kwargs = dict(min_signal_bins=10, method="permutation", pred_a=Y + rng.standard_normal(Y.shape),
+                  pred_b=rng.standard_normal(Y.shape), Y=Y, folds=contiguous_folds(60, 5),
+                  swaps=block_swaps(60, 19, block=3, seed=0))
+    # The released code's rule: a lone model with enough signal bins wins untested.
+    df = compare_models(ra, rb, sa, sb, nb, default_winner="count", **kwargs)
     assert df["default_winner"].tolist() == ["a", "", "b"]
     assert np.isnan(df["p_value"][0]) and np.isnan(df["p_value"][2]) and df["p_value"][1] > 0
+    # The default: such pairs are tested, nobody wins by default.
+    tested = compare_models(ra, rb, sa, sb, nb, **kwargs)
+    assert tested["default_winner"].tolist() == ["", "", ""]
+    assert tested["p_value"].notna().all()
+    np.testing.assert_allclose(tested["p_value"][1], df["p_value"][1])
+    # "none": only pairs where both models have enough bins are compared.
+    skipped = compare_models(ra, rb, sa, sb, nb, default_winner="none", **kwargs)
+    assert skipped["p_value"].isna().tolist() == [True, False, True]
+    assert skipped["default_winner"].tolist() == ["", "", ""]
+    with pytest.raises(ValueError, match="default_winner"):
+        compare_models(ra, rb, sa, sb, nb, default_winner="maybe", **kwargs)
     score, n = electrode_scores(ra, sa, nb)
     assert n.tolist() == [12, 12, 0] and np.isnan(score[2])
     assert score[0] == pytest.approx(ra[:12].mean())

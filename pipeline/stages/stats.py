@@ -73,7 +73,8 @@ def run(params: Params, workdir: Path) -> None:
     models = model_infos(params)
     units = [load_unit(params, layout, s, a) for s in params.data.subjects for a in params.events.alignments]
     comparisons = build_comparisons(units, models, comparison=sp.comparison, min_signal_bins=sp.min_signal_bins,
-                                    fdr_q=sp.fdr_q, device=params.encoding.device)
+                                    fdr_q=sp.fdr_q, default_winner=sp.default_winner,
+                                    device=params.encoding.device)
     electrodes_path = layout.results / "electrodes.csv"
     electrodes = pd.read_csv(electrodes_path) if electrodes_path.is_file() else None
     if electrodes is None:
