@@ -1,7 +1,7 @@
 """mmsites reports: figures (matplotlib, nilearn glass brains) and self-contained HTML pages."""
 
 from reports.figures import (
-    called_kinds,
+    called_sites,
     electrode_scores,
     figure_to_png,
     plot_best_models,
@@ -17,7 +17,7 @@ from reports.figures import (
 from reports.html import render_index, render_subject, summary_rows
 
 __all__ = [
-    "called_kinds",
+    "called_sites",
     "electrode_scores",
     "figure_to_png",
     "plot_best_models",

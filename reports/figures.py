@@ -523,49 +523,36 @@ def plot_site_timecourses(scores: pd.DataFrame, *, alignment: str | None = None,
     return fig
 
 
-def called_kinds(sites: pd.DataFrame, modality: dict) -> pd.Series:
-    """Kind each electrode was called: ``multimodal``, ``vision``, ``language`` or ``none``.
+#: The calls the pipeline makes about an electrode, in the planted-vs-found figure.
+SITE_CALLS = ("not a site", "multimodal, one alignment", "multimodal, both (strict)")
 
-    Multimodal under either alignment -> ``multimodal``; else the modality of the best model in
-    the alignment with more signal bins; no best model -> ``none``.
+
+def called_sites(sites: pd.DataFrame) -> pd.Series:
+    """What the pipeline called each electrode: one of :data:`SITE_CALLS`.
+
+    The pipeline makes one claim about an electrode, multimodal or not (the site rule of
+    :mod:`stats.sites`), under each alignment; it makes no claim that an electrode is a
+    unimodal site (the best model of a non-site is only a description). So the demo's
+    planted kinds are checked against exactly that claim.
 
     Parameters
     ----------
     sites : DataFrame
         ``results/sites.csv``.
-    modality : dict of str to str
-        Model id -> ``vision``, ``language`` or ``multimodal`` (the ``trained_on`` of params).
 
     Returns
     -------
-    kinds : Series of str, aligned with ``sites``
+    calls : Series of str, aligned with ``sites``
     """
-    out = []
-    mm = multimodal_any(sites)
-    for k in range(len(sites)):
-        if mm[k]:
-            out.append("multimodal")
-            continue
-        candidates = []
-        for al in ALIGNMENTS:
-            best = sites[f"best_model_{al}"].iat[k] if f"best_model_{al}" in sites.columns else None
-            bins = sites[f"signal_bins_{al}"].iat[k] if f"signal_bins_{al}" in sites.columns else 0
-            if isinstance(best, str) and best:
-                candidates.append((float(bins) if bins == bins else 0.0, best))
-        if not candidates:
-            out.append("none")
-            continue
-        best = max(candidates)[1]
-        kind = modality.get(best)
-        if kind is None:
-            raise ValueError(f"called_kinds: no modality given for best model {best!r}; "
-                             f"known models: {sorted(modality)}.")
-        out.append("multimodal" if kind == "multimodal" else kind)
-    return pd.Series(out, index=sites.index, name="called")
+    strict = as_bool(sites["multimodal_strict"]).to_numpy() if "multimodal_strict" in sites.columns \
+        else np.zeros(len(sites), dtype=bool)
+    weak = multimodal_any(sites)
+    calls = np.where(strict, SITE_CALLS[2], np.where(weak, SITE_CALLS[1], SITE_CALLS[0]))
+    return pd.Series(calls, index=sites.index, name="called")
 
 
-def plot_planted_vs_found(truth: pd.DataFrame, sites: pd.DataFrame, modality: dict) -> Figure:
-    """Demo check: confusion of the planted kind (truth.csv) against the called kind.
+def plot_planted_vs_found(truth: pd.DataFrame, sites: pd.DataFrame) -> Figure:
+    """Demo check: the planted kind (truth.csv) against what the pipeline called the electrode.
 
     Parameters
     ----------
@@ -573,31 +560,29 @@ def plot_planted_vs_found(truth: pd.DataFrame, sites: pd.DataFrame, modality: di
         ``data/demo/truth.csv``: ``subject, electrode, kind``.
     sites : DataFrame
         ``results/sites.csv``.
-    modality : dict of str to str
-        Model id -> modality, see :func:`called_kinds`.
 
     Returns
     -------
     fig : Figure
     """
     _require(truth, ["subject", "electrode", "kind"], "truth table")
-    called = sites[["subject", "electrode"]].assign(called=called_kinds(sites, modality).to_numpy())
+    called = sites[["subject", "electrode"]].assign(called=called_sites(sites).to_numpy())
     left = truth.assign(subject=truth["subject"].astype(str), electrode=truth["electrode"].astype(str))
     right = called.assign(subject=called["subject"].astype(str),
                           electrode=called["electrode"].astype(str))
     merged = left.merge(right, on=["subject", "electrode"], how="left")
     merged["called"] = merged["called"].fillna("not analysed")
-    cols = list(KINDS) + (["not analysed"] if (merged["called"] == "not analysed").any() else [])
+    cols = list(SITE_CALLS) + (["not analysed"] if (merged["called"] == "not analysed").any() else [])
     mat = pd.crosstab(merged["kind"], merged["called"]).reindex(index=list(KINDS), columns=cols,
                                                                 fill_value=0)
-    fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 2, 4))
+    fig, ax = plt.subplots(figsize=(1.6 * len(cols) + 2, 4))
     ax.imshow(mat.to_numpy() / np.maximum(mat.to_numpy().sum(1, keepdims=True), 1),
               cmap="Blues", vmin=0, vmax=1)
     for (i, j), v in np.ndenumerate(mat.to_numpy()):
         ax.text(j, i, str(v), ha="center", va="center", fontsize=10)
-    ax.set_xticks(range(len(cols)), cols, rotation=20)
+    ax.set_xticks(range(len(cols)), [c.replace(", ", ",\n") for c in cols])
     ax.set_yticks(range(len(KINDS)), KINDS)
-    ax.set_xlabel("called kind")
+    ax.set_xlabel("called by the pipeline")
     ax.set_ylabel("planted kind")
     ax.set_title("Demo: planted vs found (counts; shade = row fraction)")
     fig.tight_layout()
@@ -606,7 +591,7 @@ def plot_planted_vs_found(truth: pd.DataFrame, sites: pd.DataFrame, modality: di
 
 def study_figures(sites: pd.DataFrame, comparisons: pd.DataFrame, electrodes: pd.DataFrame,
                   scores: pd.DataFrame | None = None, *, twins: dict | None = None,
-                  truth: pd.DataFrame | None = None, modality: dict | None = None,
+                  truth: pd.DataFrame | None = None,
                   labels: dict | None = None, dpi: int | None = 100) -> dict:
     """Every figure of the study page, rendered to PNG.
 
@@ -619,8 +604,8 @@ def study_figures(sites: pd.DataFrame, comparisons: pd.DataFrame, electrodes: pd
         violins and time courses are left out.
     twins : dict, optional
         Trained model -> random twin (for the violins).
-    truth, modality : optional
-        ``data/demo/truth.csv`` and model -> modality: adds the demo's planted-vs-found figure.
+    truth : DataFrame, optional
+        ``data/demo/truth.csv``: adds the demo's planted-vs-found figure.
     labels : dict, optional
         Display names for model ids.
     dpi : int or None
@@ -645,8 +630,8 @@ def study_figures(sites: pd.DataFrame, comparisons: pd.DataFrame, electrodes: pd
             name = f"timecourses_{al}" if al else "timecourses"
             figs[name] = plot_site_timecourses(scores, alignment=al, sites=sites, models=shown,
                                                labels=labels)
-    if truth is not None and modality:
-        figs["planted_vs_found"] = plot_planted_vs_found(truth, sites, modality)
+    if truth is not None:
+        figs["planted_vs_found"] = plot_planted_vs_found(truth, sites)
     if dpi is None:
         return figs
     return {name: figure_to_png(fig, dpi=dpi) for name, fig in figs.items()}

@@ -157,15 +157,19 @@ def test_as_bool_rejects_garbage():
         F.as_bool(pd.Series(["yes"], name="multimodal_vision"))
 
 
-def test_called_kinds_and_errors(tables):
+def _direct_calls(sites):
+    """The site calls, written out row by row (the oracle of called_sites)."""
+    out = []
+    for _, row in sites.iterrows():
+        lang, vis = str(row["multimodal_language"]).lower() == "true", str(row["multimodal_vision"]).lower() == "true"
+        out.append(F.SITE_CALLS[2] if lang and vis else F.SITE_CALLS[1] if lang or vis else F.SITE_CALLS[0])
+    return out
+
+
+def test_called_sites(tables):
     sites = tables["sites"]
-    kinds = F.called_kinds(sites, MODALITY)
-    truth = tables["truth"]["kind"].to_numpy()
-    # the synthetic calls are right except electrode index 1 (planted vision, called multimodal)
-    wrong = np.flatnonzero(kinds.to_numpy() != truth)
-    assert set(sites["electrode"].iloc[wrong]) == {"TB2"}
-    with pytest.raises(ValueError, match="no modality given for best model 'sim"):
-        F.called_kinds(sites, {"slip-combo-vision": "multimodal"})
+    assert F.called_sites(sites).tolist() == _direct_calls(sites)
+    assert set(_direct_calls(sites)) >= {F.SITE_CALLS[0]}
 
 
 def test_summary_rows_flattens_nesting(tables):
@@ -207,7 +211,7 @@ def figs(tables):
     socket.socket.connect = socket.socket.connect_ex = refuse
     try:
         figs = F.study_figures(t["sites"], t["comparisons"], t["electrodes"], t["scores"],
-                               twins=TWINS, truth=t["truth"], modality=MODALITY, dpi=None)
+                               twins=TWINS, truth=t["truth"], dpi=None)
     finally:
         socket.socket.connect, socket.socket.connect_ex = saved
     return figs
@@ -244,10 +248,15 @@ def test_figures_render(tables, figs, pngs):
 def test_planted_vs_found_counts(tables, figs):
     fig = figs["planted_vs_found"]
     texts = [t.get_text() for t in fig.axes[0].texts]
-    counts = np.array(texts, dtype=int).reshape(4, 4)
-    assert counts.sum() == len(tables["truth"])
-    # electrode TB2 per subject: planted vision (row 1), called multimodal (column 3)
-    assert counts[1, 3] == 2 and np.trace(counts) == len(tables["truth"]) - 2
+    counts = np.array(texts, dtype=int).reshape(4, len(F.SITE_CALLS))
+    truth, sites = tables["truth"], tables["sites"]
+    assert counts.sum() == len(truth)
+    calls = dict(zip(zip(sites["subject"].astype(str), sites["electrode"].astype(str)), _direct_calls(sites)))
+    expected = np.zeros_like(counts)
+    for _, row in truth.iterrows():
+        call = calls[(str(row["subject"]), str(row["electrode"]))]
+        expected[list(F.KINDS).index(row["kind"]), F.SITE_CALLS.index(call)] += 1
+    np.testing.assert_array_equal(counts, expected)
 
 
 # ------------------------------------------------------------------------------------- HTML

@@ -9,6 +9,7 @@ that were used (re-reference, high-pass, baseline correction).
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import logging
 import platform
 from pathlib import Path
@@ -78,16 +79,13 @@ def run(params: Params, workdir: Path) -> None:
     sites = pd.read_csv(results / "sites.csv")
     comparisons = pd.read_csv(results / "comparisons.csv")
     electrodes = pd.read_csv(results / "electrodes.csv")
-    import json
     summary = json.loads((results / "summary.json").read_text())
     scores = stacked_scores(params, layout)
     twins = {m.id: m.random_twin for m in params.models if m.random_twin}
-    modality = {m.id: m.trained_on for m in params.models}
-    modality.update({b: "multimodal" for b in params.baseline_ids()})
     truth_path = layout.data_root / "truth.csv"
     truth = pd.read_csv(truth_path) if params.data.format == "demo" and truth_path.is_file() else None
     prov = provenance(params, layout)
-    figures = study_figures(sites, comparisons, electrodes, scores, twins=twins, truth=truth, modality=modality)
+    figures = study_figures(sites, comparisons, electrodes, scores, twins=twins, truth=truth)
     for name, png in figures.items():
         write_bytes(png, layout.reports / "figures" / f"{name}.png")
     write_text(render_index(summary, sites, comparisons, electrodes, figures, prov), layout.reports / "index.html")
