@@ -1,0 +1,51 @@
+"""The site calls recover the demo's planted multimodal electrodes (issue #4's acceptance check).
+
+The full-size demo (the `make demo` dataset: 8 minutes, two subjects) run with its truth
+models and both linear-integration baselines through the pipeline's own stages: the planted
+multimodal electrodes must be found (recall >= 0.8) and the planted unimodal ones must not be
+called multimodal (precision >= 0.9, no unimodal electrode called).
+"""
+
+import json
+
+import pytest
+import yaml
+
+from pipeline.cli import main
+
+REPO_PARAMS = "params.yaml"
+
+
+@pytest.fixture(scope="module")
+def recovery(tmp_path_factory):
+    from pathlib import Path
+
+    repo = yaml.safe_load((Path(__file__).resolve().parents[1] / REPO_PARAMS).read_text())
+    root = tmp_path_factory.mktemp("recovery")
+    params = {
+        "data": repo["data"], "demo": repo["demo"], "events": repo["events"],
+        "models": [m for m in repo["models"] if m["family"] == "precomputed"],
+        "baselines": repo["baselines"],
+        "stats": {**repo["stats"], "bootstrap": 0},
+        "compute": {"executor": "local", "workers": 1},
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    args = ["--params", str(root / "params.yaml"), "--workdir", str(root)]
+    assert main(["run", *args, "--until", "encode"]) == 0
+    assert main(["regions", *args]) == 0 and main(["stats", *args]) == 0
+    return json.loads((root / "results" / "demo_recovery.json").read_text())
+
+
+@pytest.mark.parametrize("column", ["multimodal_language", "multimodal_strict"])
+def test_planted_multimodal_sites_are_found(recovery, column):
+    rec = recovery[column]
+    assert rec["n_true"] == 8
+    assert rec["recall"] >= 0.8, rec
+    assert rec["precision"] >= 0.9, rec
+
+
+@pytest.mark.parametrize("column", ["multimodal_language", "multimodal_vision", "multimodal_strict"])
+def test_unimodal_electrodes_are_not_called_multimodal(recovery, column):
+    fpr = recovery[column]["false_positive_rate"]
+    assert fpr["vision"] == 0 and fpr["language"] == 0, fpr
+    assert fpr["none"] <= 0.05, fpr
