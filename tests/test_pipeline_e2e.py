@@ -107,3 +107,12 @@ def test_missing_movie_is_one_clear_error(workdir, tmp_path, caplog):
     assert main(["events", "--params", str(tmp_path / "params.yaml"), "--workdir", str(tmp_path)]) == 2
     assert "no video for movie 'mmsites-demo'" in caplog.text
     assert not (tmp_path / "work").exists() or not any((tmp_path / "work").rglob("*.parquet"))
+
+
+def test_encode_rerun_keeps_unchanged_models(workdir, caplog):
+    caplog.set_level(logging.INFO)
+    path = workdir / "work/scores/sub-1_language_minilm.parquet"
+    before = path.stat().st_mtime_ns
+    assert main(["encode", "--params", str(workdir / "params.yaml"), "--workdir", str(workdir)]) == 0
+    assert "scores up to date" in caplog.text and "CV fits" not in caplog.text
+    assert path.stat().st_mtime_ns == before

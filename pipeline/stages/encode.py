@@ -16,6 +16,8 @@ Work units, run by the executor of ``compute`` (worker processes or a dask clust
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -221,16 +223,66 @@ def merge(params: Params, layout: Layout, unit: Unit, fitted: dict, nulls: list,
              unit.model, float(np.nanmedian(test_r)), int(df["signal"].sum()), n_elec)
 
 
+def _feature_inputs(params: Params, layout: Layout, unit: Unit) -> list[Path]:
+    """The feature files a unit's design matrix is built from."""
+    if unit.model in ("multiconcat", "multilin"):
+        sources = list(getattr(params.baselines, unit.model)) + ([unit.model] if unit.model == "multiconcat" else [])
+    else:
+        sources = [unit.model]
+    movies = sorted({p.stem.rsplit("_", 1)[0] for m in sources
+                     for p in (layout.workdir / "work" / "features" / m).glob(f"*_{unit.alignment}.npy")})
+    return [layout.features(m, movie, unit.alignment) for m in sources for movie in movies]
+
+
+def unit_key(params: Params, layout: Layout, unit: Unit) -> str:
+    """A fingerprint of everything a model's scores depend on: the model or baseline definition,
+    the encoding and statistics params, the responses, the features and the shared resamples."""
+    definition = (params.model(unit.model).model_dump() if unit.model not in ("multiconcat", "multilin")
+                  else {"baseline": unit.model, **params.baselines.model_dump()})
+    blob = json.dumps({"model": definition, "encoding": params.encoding.model_dump(),
+                       "stats": params.stats.model_dump(),
+                       "inputs": file_fingerprint([layout.responses(unit.subject, unit.alignment),
+                                                   layout.resampling(unit.subject, unit.alignment),
+                                                   *_feature_inputs(params, layout, unit)])},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _resampling_key(params: Params, layout: Layout, subject: int, alignment: str) -> str:
+    blob = json.dumps({"stats": params.stats.model_dump(), "folds": params.encoding.folds,
+                       "responses": file_fingerprint([layout.responses(subject, alignment)])}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def run(params: Params, workdir: Path) -> None:
     layout = Layout(workdir, params)
     sp = params.stats
     executor = make_executor(params.compute.executor, workers=params.compute.workers,
                              scheduler=params.compute.dask_scheduler)
-    fits = [Unit(s, a, m) for s in params.data.subjects for a in params.events.alignments
-            for m in encoded_models(params)]
     for s in params.data.subjects:
         for a in params.events.alignments:
+            path = layout.resampling(s, a)
+            key = _resampling_key(params, layout, s, a)
+            stamp = path.with_suffix(".json")
+            if path.is_file() and stamp.is_file() and json.loads(stamp.read_text()).get("key") == key:
+                continue
             resampling_indices(params, layout, s, a)
+            write_json({"key": key}, stamp)
+    # A rerun picks up where it stopped: fits whose scores exist with the same key are kept.
+    fits, keys = [], {}
+    for s in params.data.subjects:
+        for a in params.events.alignments:
+            for m in encoded_models(params):
+                unit = Unit(s, a, m)
+                keys[unit] = unit_key(params, layout, unit)
+                stamp = layout.scores(s, a, m).with_suffix(".json")
+                if layout.scores(s, a, m).is_file() and stamp.is_file() \
+                        and json.loads(stamp.read_text()).get("key") == keys[unit]:
+                    log.info("sub_%d %s %s: scores up to date", s, a, m)
+                    continue
+                fits.append(unit)
+    if not fits:
+        return
     log.info("encode: %d CV fits on the %s executor", len(fits), params.compute.executor)
     executor.map(_call, [(params, str(workdir), u) for u in fits])
     chunked = []
@@ -247,11 +299,9 @@ def run(params: Params, workdir: Path) -> None:
         parts = by_fit.get((unit.subject, unit.alignment, unit.model), {"null": [], "boot": []})
         fitted = dict(np.load(layout.score_arrays(unit.subject, unit.alignment, unit.model)))
         merge(params, layout, unit, fitted, parts["null"], parts["boot"])
-    write_json({"models": encoded_models(params), "mode": sp.mode, "permutations": sp.permutations,
-                "bootstrap": sp.bootstrap, "signal": sp.signal,
-                "responses": file_fingerprint([layout.responses(s, a) for s in params.data.subjects
-                                               for a in params.events.alignments])},
-               layout.workdir / "work" / "scores" / "encode.json")
+        write_json({"key": keys[unit], "mode": sp.mode, "permutations": sp.permutations,
+                    "bootstrap": sp.bootstrap, "signal": sp.signal},
+                   layout.scores(unit.subject, unit.alignment, unit.model).with_suffix(".json"))
 
 
 def _call(args):
