@@ -92,7 +92,14 @@ def _tokens(transcript: pd.DataFrame, movie: str) -> np.ndarray:
 def _attach_frames(
     table: pd.DataFrame, frame_times, movie: str, what: str, dropped: dict
 ) -> pd.DataFrame:
-    """Add ``frame_time`` and drop (with a warning) events after the last frame."""
+    """Add ``frame_time`` and drop (with a warning) events after the last frame.
+
+    ``frame_times=None`` (no video: text-only analyses) leaves ``frame_time`` NaN.
+    """
+    if frame_times is None:
+        table["frame_time"] = np.nan
+        dropped["after_last_frame"] = 0
+        return table.reset_index(drop=True)
     ft = _check_frame_times(frame_times)
     table["frame_time"] = next_frame_time(table["movie_time"].to_numpy(), ft, after_last="nan")
     beyond = table["frame_time"].isna().to_numpy()
@@ -126,8 +133,9 @@ def language_events(
         (token) and ``start`` (onset, seconds), and ``sentence`` unless
         ``text_context="word"``; ``is_onset`` is used when present. Rows with a NaN, infinite
         or non-numeric ``start`` are dropped and counted.
-    frame_times : array-like of float, shape (n_frames,)
-        Frame presentation times of the movie, seconds, strictly increasing.
+    frame_times : array-like of float, shape (n_frames,), or None
+        Frame presentation times of the movie, seconds, strictly increasing; None when there
+        is no video (``frame_time`` is then NaN and only text models can run).
     movie : str
         Movie id, written to the ``movie`` column and used in messages.
     text_context : {"sentence", "prefix", "word"}
@@ -233,8 +241,9 @@ def vision_events(cut_times, transcript: pd.DataFrame, frame_times, movie: str) 
         Scene-cut times, seconds, strictly increasing (see :mod:`features.scenes`).
     transcript : pandas.DataFrame
         Words of the movie: needs ``start`` and ``sentence``; ``is_onset`` used when present.
-    frame_times : array-like of float, shape (n_frames,)
-        Frame presentation times of the movie, seconds, strictly increasing.
+    frame_times : array-like of float, shape (n_frames,), or None
+        Frame presentation times of the movie, seconds, strictly increasing; None when there
+        is no video (``frame_time`` is then NaN).
     movie : str
         Movie id.
 

@@ -116,3 +116,21 @@ def test_encode_rerun_keeps_unchanged_models(workdir, caplog):
     assert main(["encode", "--params", str(workdir / "params.yaml"), "--workdir", str(workdir)]) == 0
     assert "scores up to date" in caplog.text and "CV fits" not in caplog.text
     assert path.stat().st_mtime_ns == before
+
+
+def test_text_only_without_video(workdir, tmp_path, caplog):
+    """No movie file: language events without frames, text models run, image models are refused."""
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["data"].update(root=str(workdir / "data/demo"), movies=None)
+    params["events"]["alignments"] = ["language"]
+    params["models"] = [m for m in MODELS if m["id"] in ("minilm", "minilm-random", "vit-random")]
+    params.pop("baselines")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    args = ["--params", str(tmp_path / "params.yaml"), "--workdir", str(tmp_path)]
+    assert main(["events", *args]) == 0
+    events = pd.read_parquet(tmp_path / "work/events/mmsites-demo_language.parquet")
+    assert len(events) > 100 and events["frame_time"].isna().all()
+    assert not (tmp_path / "work/frames").exists()
+    assert main(["features", *args]) == 2
+    assert "model 'vit-random' reads images, but movie 'mmsites-demo' has no frames" in caplog.text
+    assert (tmp_path / "work/features/minilm/mmsites-demo_language.npy").is_file()

@@ -28,32 +28,46 @@ log = logging.getLogger(__name__)
 
 
 def movie_events(params: Params, layout: Layout, dataset: BrainTreebank, movie: str) -> dict[str, pd.DataFrame]:
-    """The events tables of one movie, by alignment, and the frame cache written beside them."""
+    """The events tables of one movie, by alignment, and the frame cache written beside them.
+
+    Without a video file only text can be analysed: language events get no frame
+    (``frame_time`` NaN), vision events need a scenes file, and image models fail in the
+    features stage with a message naming the missing video.
+    """
     ev = params.events
     transcript = dataset.transcript(movie)
     video = layout.movie_file(movie)
+    scenes = layout.scenes_file(movie)
+    has_scenes = scenes is not None and scenes.is_file()
+    expected = f"{layout.movies_dir or '<data.movies>'}/{movie}.mp4"
+    info = times = None
     if video is None:
-        raise FileNotFoundError(
-            f"no video for movie {movie!r}: expected {layout.movies_dir or '<data.movies>'}/{movie}.mp4 "
-            "(the Brain Treebank does not distribute the movies: bring your own copy and set data.movies)")
-    # Probe once: the packet index is shared by the frame times, the scene detector and the decoder.
-    info = probe_video(video)
-    times = info.frame_times
+        if "vision" in ev.alignments and not has_scenes:
+            raise FileNotFoundError(
+                f"no video for movie {movie!r}: expected {expected} (the Brain Treebank does not distribute the "
+                "movies: bring your own copy and set data.movies), or give scene cuts in data.scenes and analyse "
+                "text models only")
+        log.warning("no video for movie %r (expected %s): events get no frames, so only text models can run",
+                    movie, expected)
+    else:
+        # Probe once: the packet index is shared by the frame times, the scene detector and the decoder.
+        info = probe_video(video)
+        times = info.frame_times
     tables = {}
     if "language" in ev.alignments:
         tables["language"] = language_events(transcript, times, movie, text_context=ev.text_context)
     if "vision" in ev.alignments:
-        scenes = layout.scenes_file(movie)
-        if scenes is not None and scenes.is_file():
+        if has_scenes:
             cuts = read_scene_file(scenes)
             log.info("%s: %d scene cuts read from %s", movie, len(cuts), scenes)
         else:
             cuts = detect_scene_cuts(info, threshold=ev.scene_threshold, min_scene_len_s=ev.min_scene_len_s)
             log.info("%s: %d scene cuts detected in %s", movie, len(cuts), video)
         tables["vision"] = vision_events(cuts, transcript, times, movie)
-    needed = events_frame_times(*tables.values())
-    frames, frame_times = decode_frames(info, needed, size=ev.frame_size)
-    write_npz(layout.frames(movie), frames=frames, frame_times=frame_times)
+    if info is not None:
+        needed = events_frame_times(*tables.values())
+        frames, frame_times = decode_frames(info, needed, size=ev.frame_size)
+        write_npz(layout.frames(movie), frames=frames, frame_times=frame_times)
     return tables
 
 

@@ -92,6 +92,11 @@ def model_features(model: ModelParams, params: Params, layout: Layout, movie_lis
         events = read_events(layout.events(movie, alignment))
         frames = index = None
         if model.input != "text" and model.family != "precomputed":
+            if not layout.frames(movie).is_file():
+                raise FileNotFoundError(
+                    f"model {model.id!r} reads images, but movie {movie!r} has no frames: put its video at "
+                    f"{layout.movies_dir or '<data.movies>'}/{movie}.mp4 and rerun the events stage, or drop "
+                    "the image models from params.models")
             cache = np.load(layout.frames(movie))
             frames = cache["frames"]
             index = frame_index(cache["frame_times"], events["frame_time"].to_numpy())
