@@ -291,8 +291,23 @@ def _subjects(*tables) -> list[str]:
     return sorted(ids, key=lambda s: (len(s), s))
 
 
+def _recovery(recovery: dict) -> str:
+    """The demo's planted-vs-found numbers (``results/demo_recovery.json``) as a table."""
+    rows = []
+    for column, rec in recovery.items():
+        fpr = rec.get("false_positive_rate", {})
+        rows.append({"site call": column, "planted multimodal": rec.get("n_true"),
+                     "called": rec.get("n_called"), "precision": rec.get("precision"),
+                     "recall": rec.get("recall"),
+                     **{f"called among {kind}": fpr.get(kind) for kind in ("vision", "language", "none")}})
+    return ("<p>The demo plants electrodes of known kinds; this is how many of the planted "
+            "multimodal electrodes the site rule found, and how often electrodes of the other kinds "
+            "were called multimodal (fraction).</p>" + html_table(pd.DataFrame(rows), table_id="recovery-table"))
+
+
 def render_index(summary: dict, sites: pd.DataFrame, comparisons: pd.DataFrame,
-                 electrodes: pd.DataFrame, figures: dict, provenance: dict) -> str:
+                 electrodes: pd.DataFrame, figures: dict, provenance: dict,
+                 recovery: dict | None = None) -> str:
     """The study's report page (``reports/index.html``).
 
     Parameters
@@ -306,6 +321,9 @@ def render_index(summary: dict, sites: pd.DataFrame, comparisons: pd.DataFrame,
     provenance : dict
         ``params`` (dict), ``versions`` (package -> version), ``data_fingerprint`` (str), and
         anything else (shown as JSON).
+    recovery : dict, optional
+        ``results/demo_recovery.json`` (site column -> precision, recall, ...): on the demo, a
+        section that says how well the planted multimodal electrodes were found.
 
     Returns
     -------
@@ -322,6 +340,8 @@ def render_index(summary: dict, sites: pd.DataFrame, comparisons: pd.DataFrame,
         f"<nav>Subjects: {nav or 'none'}</nav>",
         "<h2>Headline</h2>", _headline(summary),
     ]
+    if recovery:
+        body += ["<h2>Demo: planted multimodal electrodes found</h2>", _recovery(recovery)]
     if n_unloc:
         body.append(f"<p>{n_unloc} electrode(s) unlocalised (no region label or coordinates); "
                     "they are listed under region <i>unlocalised</i>.</p>")

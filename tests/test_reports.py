@@ -409,3 +409,13 @@ def test_pages_render_without_results():
     assert "summary.json holds no multimodal counts" in index and "No sites." in index
     page = render_subject(3, sites, comp, electrodes, {}, {"params": {"seed": 0}})
     assert 'id="no-results"' in page and "&quot;seed&quot;: 0" in page
+
+
+def test_index_shows_demo_recovery(tables):
+    recovery = {"multimodal_strict": {"n_true": 8, "n_called": 7, "precision": 1.0, "recall": 0.875,
+                                      "false_positive_rate": {"vision": 0.0, "language": 0.0, "none": 0.02}}}
+    page = render_index(tables["summary"], tables["sites"], tables["comparisons"], tables["electrodes"], {}, {},
+                        recovery=recovery)
+    assert 'id="recovery-table"' in page and "0.875" in page and "multimodal_strict" in page
+    assert 'id="recovery-table"' not in render_index(tables["summary"], tables["sites"], tables["comparisons"],
+                                                     tables["electrodes"], {}, {})

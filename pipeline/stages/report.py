@@ -88,7 +88,10 @@ def run(params: Params, workdir: Path) -> None:
     figures = study_figures(sites, comparisons, electrodes, scores, twins=twins, truth=truth)
     for name, png in figures.items():
         write_bytes(png, layout.reports / "figures" / f"{name}.png")
-    write_text(render_index(summary, sites, comparisons, electrodes, figures, prov), layout.reports / "index.html")
+    recovery_path = results / "demo_recovery.json"
+    recovery = json.loads(recovery_path.read_text()) if truth is not None and recovery_path.is_file() else None
+    write_text(render_index(summary, sites, comparisons, electrodes, figures, prov, recovery=recovery),
+               layout.reports / "index.html")
     for subject in params.data.subjects:
         figs = subject_figures(subject, sites, electrodes, scores)
         for name, png in figs.items():
