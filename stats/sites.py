@@ -234,7 +234,7 @@ def _require(test, ids, what, asked):
     if asked:
         raise ValueError(f"test {test!r} needs {what}, but no such model is declared: add it "
                          f"to params.models / params.baselines or drop the test")
-    logger.warning("skipping test %s: no %s among the models", test, what)
+    logger.warning("skipping test %s: it needs %s, and the params declare none", test, what)
     return False
 
 
