@@ -64,6 +64,10 @@ class Layout:
     def score_arrays(self, subject: int, alignment: str, model: str) -> Path:
         return self.workdir / "work" / "scores" / f"sub-{subject}_{alignment}_{model}.npz"
 
+    def predictions(self, subject: int, alignment: str, model: str) -> Path:
+        """Out-of-fold predictions, float32 (n_events, n_targets); read memory-mapped."""
+        return self.workdir / "work" / "scores" / f"sub-{subject}_{alignment}_{model}_pred.npy"
+
     def score_boot(self, subject: int, alignment: str, model: str) -> Path:
         """Bootstrapped test r, float32 (n_boot, n_targets), on the shared resamples."""
         return self.workdir / "work" / "scores" / f"sub-{subject}_{alignment}_{model}_boot.npy"

@@ -24,6 +24,7 @@ def recovery(tmp_path_factory):
     root = tmp_path_factory.mktemp("recovery")
     params = {
         "data": repo["data"], "demo": repo["demo"], "events": repo["events"],
+        "responses": {**repo["responses"], "n_jobs": 1},
         "models": [m for m in repo["models"] if m["family"] == "precomputed"],
         "baselines": repo["baselines"],
         "stats": {**repo["stats"], "bootstrap": 0},

@@ -35,6 +35,7 @@ def workdir(tmp_path_factory):
         "data": {"format": "demo", "root": "data/demo", "movies": "data/demo/movies", "subjects": [1, 2]},
         "demo": {"seed": 0, "duration_s": 90, "subjects": [1, 2], "n_shafts": 4, "contacts_per_shaft": 8},
         "events": {"frame_size": 64},
+        "responses": {"n_jobs": 1},
         "models": MODELS,
         "baselines": {"multiconcat": ["truth-vision", "truth-language"],
                       "multilin": ["truth-vision", "truth-language"], "multilin_components": 4},

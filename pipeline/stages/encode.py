@@ -4,7 +4,8 @@ signal permutation test and the bootstrap.
 Work units, run by the executor of ``compute`` (worker processes or a dask cluster):
 
 1. ``fit`` — one per (subject, alignment, model): the CV fit (``encoding.CVEngine``), whose
-   out-of-fold predictions and scores go to ``work/scores/...npz``.
+   out-of-fold predictions go to ``work/scores/..._pred.npy`` (read memory-mapped afterwards, so a
+   subject's many models never need to sit in memory together) and its scores to ``...npz``.
 2. ``null`` / ``boot`` chunks — slices of the permutation and bootstrap index arrays, drawn
    once per subject and alignment (``work/resampling/sub-<s>_<alignment>.npz``) and shared by
    every model, so paired comparisons see the same resamples and results do not depend on the
@@ -97,7 +98,7 @@ class Unit:
     chunk: slice | None = None
 
 
-FIT_ARRAYS = ("test_r", "val_r", "alpha", "test_r_folds", "val_r_folds", "predictions", "valid")
+FIT_ARRAYS = ("test_r", "val_r", "alpha", "test_r_folds", "val_r_folds", "valid")
 
 
 def _design(params: Params, layout: Layout, unit: Unit):
@@ -125,8 +126,10 @@ def _engine(params: Params, X, folds):
 
 
 def _limit_threads(workers: int) -> None:
+    """Share the cores between the workers: never more torch threads than cores / workers, and
+    never more than the caller already allowed (oversubscribed thread pools spin and crawl)."""
     import torch
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) // max(1, workers))))
 
 
 def run_unit(params: Params, workdir: Path, unit: Unit):
@@ -138,20 +141,22 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
     if unit.part == "fit":
         # The worker writes the (large) predictions itself: only a small summary travels back.
         result = _engine(params, X, folds).fit(Y)
+        write_npy(np.asarray(result.predictions, dtype=np.float32),
+                  layout.predictions(unit.subject, unit.alignment, unit.model))
         write_npz(layout.score_arrays(unit.subject, unit.alignment, unit.model),
                   **{k: np.asarray(getattr(result, k)) for k in FIT_ARRAYS})
         return {"n_events": int(Y.shape[0]), "n_targets": int(Y.shape[1])}
     indices = np.load(layout.resampling(unit.subject, unit.alignment))
-    fitted = np.load(layout.score_arrays(unit.subject, unit.alignment, unit.model))
+    predictions = np.load(layout.predictions(unit.subject, unit.alignment, unit.model), mmap_mode="r")
     engine = _engine(params, X, folds) if sp.mode == "refit" else None
     if unit.part == "null":
         perms = indices["permutations"][unit.chunk]
-        null = signal_null(sp.mode, Y, perms, folds=folds, predictions=fitted["predictions"], engine=engine,
+        null = signal_null(sp.mode, Y, perms, folds=folds, predictions=predictions, engine=engine,
                            block=int(indices["block"]))
         return {"null": null.astype(np.float32)}
     if unit.part == "boot":
         test_r, val_r = bootstrap_scores(sp.mode, Y, indices["bootstrap"][unit.chunk], folds=folds,
-                                         predictions=fitted["predictions"], engine=engine)
+                                         predictions=predictions, engine=engine)
         return {"test_r": test_r.astype(np.float32), "val_r": val_r.astype(np.float32)}
     raise ValueError(f"unknown work unit part {unit.part!r}")
 

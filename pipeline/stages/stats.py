@@ -48,7 +48,9 @@ def load_unit(params: Params, layout: Layout, subject: int, alignment: str) -> U
             raise FileNotFoundError(f"scores of {model!r} for sub_{subject} ({alignment}) are missing at {path}: "
                                     "run the encode stage")
         table = pd.read_parquet(path)
-        arrays = np.load(layout.score_arrays(subject, alignment, model))
+        # Memory-mapped: only the columns a comparison needs are read.
+        predictions = (np.load(layout.predictions(subject, alignment, model), mmap_mode="r")
+                       if sp.comparison == "permutation" else None)
         boot = None
         if sp.comparison == "bootstrap":
             boot_path = layout.score_boot(subject, alignment, model)
@@ -57,7 +59,7 @@ def load_unit(params: Params, layout: Layout, subject: int, alignment: str) -> U
                                         "stats.bootstrap > 0 and rerun the encode stage")
             boot = np.load(boot_path)
         unit.scores[model] = ModelScores(test_r=table["test_r"].to_numpy(), signal=table["signal"].to_numpy(bool),
-                                         predictions=arrays["predictions"] if sp.comparison == "permutation" else None,
+                                         predictions=predictions,
                                          test_r_boot=boot)
     if sp.comparison == "permutation":
         unit.Y = resp["responses"].reshape(n_events, -1)
