@@ -88,6 +88,7 @@ def test_result_contracts(workdir):
 def test_reports_written(workdir):
     index = (workdir / "reports/index.html").read_text()
     assert "<img" in index and "http://" not in index.replace("http://www.w3.org", "")
+    assert 'id="recovery-table"' in index            # the demo's planted-vs-found numbers
     assert (workdir / "reports/sub-1.html").is_file() and (workdir / "reports/sub-2.html").is_file()
     assert any((workdir / "reports/figures").glob("*.png"))
 
