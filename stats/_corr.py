@@ -9,9 +9,16 @@ from encoding.scoring import r_from_moments, resolve_device  # noqa: F401 (re-ex
 
 
 def as_tensor(x, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """Array → tensor on ``device`` (no copy when already there)."""
-    return torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x).to(device=device,
-                                                                            dtype=dtype)
+    """Array → tensor on ``device`` (no copy when already there).
+
+    A read-only array (e.g. memory-mapped predictions) is copied: torch tensors must own
+    writable memory.
+    """
+    if not torch.is_tensor(x):
+        x = np.asarray(x)
+        if not x.flags.writeable:
+            x = np.array(x)
+    return torch.as_tensor(x).to(device=device, dtype=dtype)
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
