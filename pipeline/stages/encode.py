@@ -30,6 +30,7 @@ import pandas as pd
 from encoding.folds import contiguous_folds
 from encoding.ridge import CVEngine
 from features.baselines import MultiLin
+from features.zoo.precomputed import match_times
 from stats.bootstrap import bootstrap_scores, bootstrap_summary
 from stats.resampling import block_permutations, bootstrap_indices, chunks, fold_permutations
 from stats.signal import max_over_bins_pvalues, permutation_pvalues, signal_bins, signal_null
@@ -74,8 +75,8 @@ def event_features(layout: Layout, model: str, alignment: str, event_movie: list
         X, times = _feature_rows(layout, model, movie, alignment)
         mask = event_movie == movie
         wanted = event_movie_time[mask]
-        idx = np.clip(np.searchsorted(times, wanted - 1e-6), 0, len(times) - 1)
-        bad = np.abs(times[idx] - wanted) > 1e-6
+        idx = match_times(wanted, times, tol=1e-6)
+        bad = idx < 0
         if bad.any():
             raise ValueError(f"{int(bad.sum())} events of the responses ({movie}, {alignment}) have no row in the "
                              f"features of {model!r} (first at movie time {wanted[bad][0]:.3f} s): the events "

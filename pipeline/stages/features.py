@@ -21,6 +21,7 @@ import numpy as np
 from features.baselines import multiconcat
 from features.reduction import jl_dim, reduce_features
 from features.zoo import build_extractor
+from features.zoo.precomputed import match_times
 from features.zoo.spec import ModelSpec
 
 from ..io import file_fingerprint, read_events, write_json, write_npy
@@ -58,10 +59,9 @@ def resolve_device(device: str) -> str:
 
 
 def frame_index(frame_times: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Row of the frame cache shown at each event (exact match of frame times, to 1 µs)."""
-    idx = np.searchsorted(frame_times, wanted - 1e-6)
-    idx = np.clip(idx, 0, len(frame_times) - 1)
-    bad = np.abs(frame_times[idx] - wanted) > 1e-6
+    """Row of the frame cache shown at each event (frame times matched to 1 µs)."""
+    idx = match_times(wanted, frame_times, tol=1e-6)
+    bad = idx < 0
     if bad.any():
         raise ValueError(f"{int(bad.sum())} events show frames missing from the frame cache "
                          f"(first at {wanted[bad][0]:.3f} s): rerun the events stage")
