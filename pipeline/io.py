@@ -223,3 +223,24 @@ def file_fingerprint(paths, *, max_bytes: int = 1 << 20) -> str:
                 fh.seek(size - max_bytes)
                 h.update(fh.read(max_bytes))
     return h.hexdigest()[:16]
+
+
+def content_key(settings: dict, files) -> str:
+    """A short key of everything an output depends on: settings (JSON-able) and input files.
+
+    Outputs store it in a ``.json`` stamp beside them; a rerun whose key is unchanged skips the
+    work (:func:`is_up_to_date`), so an interrupted or extended run picks up where it stopped.
+    """
+    blob = json.dumps({"settings": settings, "files": file_fingerprint(files)}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def is_up_to_date(output: str | Path, stamp: str | Path, key: str) -> bool:
+    """Whether ``output`` exists and its ``stamp`` (a JSON file with a ``key``) carries ``key``."""
+    output, stamp = Path(output), Path(stamp)
+    if not (output.is_file() and stamp.is_file()):
+        return False
+    try:
+        return json.loads(stamp.read_text()).get("key") == key
+    except (json.JSONDecodeError, AttributeError):
+        return False

@@ -17,8 +17,6 @@ Work units, run by the executor of ``compute`` (worker processes or a dask clust
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -36,7 +34,7 @@ from stats.resampling import block_permutations, bootstrap_indices, chunks, fold
 from stats.signal import max_over_bins_pvalues, permutation_pvalues, signal_bins, signal_null
 
 from ..executors import make_executor
-from ..io import file_fingerprint, read_events, read_responses, write_json, write_npy, write_npz, write_parquet
+from ..io import content_key, is_up_to_date, read_events, read_responses, write_json, write_npy, write_npz, write_parquet
 from ..params import Params
 from ..paths import Layout
 
@@ -245,19 +243,15 @@ def unit_key(params: Params, layout: Layout, unit: Unit) -> str:
     the encoding and statistics params, the responses, the features and the shared resamples."""
     definition = (params.model(unit.model).model_dump() if unit.model not in ("multiconcat", "multilin")
                   else {"baseline": unit.model, **params.baselines.model_dump()})
-    blob = json.dumps({"model": definition, "encoding": params.encoding.model_dump(),
-                       "stats": params.stats.model_dump(),
-                       "inputs": file_fingerprint([layout.responses(unit.subject, unit.alignment),
-                                                   layout.resampling(unit.subject, unit.alignment),
-                                                   *_feature_inputs(params, layout, unit)])},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return content_key({"model": definition, "encoding": params.encoding.model_dump(),
+                        "stats": params.stats.model_dump()},
+                       [layout.responses(unit.subject, unit.alignment), layout.resampling(unit.subject, unit.alignment),
+                        *_feature_inputs(params, layout, unit)])
 
 
 def _resampling_key(params: Params, layout: Layout, subject: int, alignment: str) -> str:
-    blob = json.dumps({"stats": params.stats.model_dump(), "folds": params.encoding.folds,
-                       "responses": file_fingerprint([layout.responses(subject, alignment)])}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return content_key({"stats": params.stats.model_dump(), "folds": params.encoding.folds},
+                       [layout.responses(subject, alignment)])
 
 
 def run(params: Params, workdir: Path) -> None:
@@ -269,11 +263,10 @@ def run(params: Params, workdir: Path) -> None:
         for a in params.events.alignments:
             path = layout.resampling(s, a)
             key = _resampling_key(params, layout, s, a)
-            stamp = path.with_suffix(".json")
-            if path.is_file() and stamp.is_file() and json.loads(stamp.read_text()).get("key") == key:
+            if is_up_to_date(path, path.with_suffix(".json"), key):
                 continue
             resampling_indices(params, layout, s, a)
-            write_json({"key": key}, stamp)
+            write_json({"key": key}, path.with_suffix(".json"))
     # A rerun picks up where it stopped: fits whose scores exist with the same key are kept.
     fits, keys = [], {}
     for s in params.data.subjects:
@@ -281,9 +274,7 @@ def run(params: Params, workdir: Path) -> None:
             for m in encoded_models(params):
                 unit = Unit(s, a, m)
                 keys[unit] = unit_key(params, layout, unit)
-                stamp = layout.scores(s, a, m).with_suffix(".json")
-                if layout.scores(s, a, m).is_file() and stamp.is_file() \
-                        and json.loads(stamp.read_text()).get("key") == keys[unit]:
+                if is_up_to_date(layout.scores(s, a, m), layout.scores(s, a, m).with_suffix(".json"), keys[unit]):
                     log.info("sub_%d %s %s: scores up to date", s, a, m)
                     continue
                 fits.append(unit)

@@ -10,8 +10,6 @@ movie and shared by every model; each unique frame and text is encoded once per 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import time
 from pathlib import Path
@@ -24,7 +22,7 @@ from features.zoo import build_extractor
 from features.zoo.precomputed import match_times
 from features.zoo.spec import ModelSpec
 
-from ..io import file_fingerprint, read_events, write_json, write_npy
+from ..io import content_key, is_up_to_date, read_events, write_json, write_npy
 from ..params import ModelParams, Params
 from ..paths import Layout
 from ..sessions import list_sessions, movies
@@ -46,9 +44,7 @@ def model_spec(model: ModelParams, layout: Layout) -> ModelSpec:
 def spec_key(model: ModelParams, params: Params, inputs: list[Path]) -> str:
     """A fingerprint of everything that determines a model's features: its spec, the feature
     params, and the input files (events table, frame cache, precomputed files)."""
-    blob = json.dumps({"model": model.model_dump(), "features": params.features.model_dump(),
-                       "inputs": file_fingerprint(inputs)}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return content_key({"model": model.model_dump(), "features": params.features.model_dump()}, inputs)
 
 
 def resolve_device(device: str) -> str:
@@ -79,8 +75,7 @@ def model_features(model: ModelParams, params: Params, layout: Layout, movie_lis
                 inputs.append(layout.resolve(model.path) / f"{movie}_{alignment}.parquet")
             key = spec_key(model, params, inputs)
             out = layout.features(model.id, movie, alignment)
-            meta = out.with_suffix(".json")
-            if out.is_file() and meta.is_file() and json.loads(meta.read_text()).get("key") == key:
+            if is_up_to_date(out, out.with_suffix(".json"), key):
                 log.info("%s %s %s: up to date", model.id, movie, alignment)
                 continue
             todo.append((movie, alignment, key))
