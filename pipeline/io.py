@@ -180,8 +180,12 @@ def write_responses(path: str | Path, *, responses: np.ndarray, electrodes: list
     return Path(path)
 
 
-def read_responses(path: str | Path) -> dict:
-    """Read a responses file into a dict of arrays (keys as in :func:`write_responses`)."""
+def read_responses(path: str | Path, *, data: bool = True) -> dict:
+    """Read a responses file into a dict of arrays (keys as in :func:`write_responses`).
+
+    With ``data=False`` the (large) ``responses`` array is not read: ``shape`` and the event,
+    electrode and bin tables are.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"responses file {path} is missing: run the responses stage first")
@@ -190,7 +194,8 @@ def read_responses(path: str | Path) -> dict:
             if key not in f:
                 raise ValueError(f"responses file {path} lacks the dataset {key!r}")
         out = {
-            "responses": f["responses"][()],
+            "shape": tuple(f["responses"].shape),
+            "responses": f["responses"][()] if data else None,
             "electrodes": [s.decode() if isinstance(s, bytes) else str(s) for s in f["electrodes"][()]],
             "bin_times": f["bin_times"][()],
             "event_movie_time": f["event_movie_time"][()],

@@ -99,6 +99,8 @@ def test_responses_round_trip(tmp_path):
                     event_sample=np.arange(5) * 2048, event_movie=["m"] * 5, sfreq=2048.0)
     back = read_responses(path)
     np.testing.assert_array_equal(back["responses"], resp)
+    meta = read_responses(path, data=False)
+    assert meta["responses"] is None and meta["shape"] == resp.shape and meta["electrodes"] == back["electrodes"]
     assert back["electrodes"] == ["T1a2", "T1a3", "F10Fa4"]
     assert back["event_movie"] == ["m"] * 5 and back["sfreq"] == 2048.0
     with pytest.raises(ValueError, match="disagree"):

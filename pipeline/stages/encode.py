@@ -175,8 +175,8 @@ def block_length(params: Params, event_movie_time: np.ndarray) -> int:
 def resampling_indices(params: Params, layout: Layout, subject: int, alignment: str) -> None:
     """Draw the permutations and bootstrap resamples of one subject and alignment, once."""
     sp = params.stats
-    resp = read_responses(layout.responses(subject, alignment))
-    n = resp["responses"].shape[0]
+    resp = read_responses(layout.responses(subject, alignment), data=False)
+    n = resp["shape"][0]
     block = block_length(params, resp["event_movie_time"])
     log.info("sub_%d %s: permutation blocks of %d events (%.1f s)", subject, alignment, block, sp.block_s)
     folds = contiguous_folds(n, params.encoding.folds)
@@ -196,8 +196,8 @@ def resampling_indices(params: Params, layout: Layout, subject: int, alignment: 
 def merge(params: Params, layout: Layout, unit: Unit, fitted: dict, nulls: list, boots: list) -> None:
     """Turn the fit and its resampling chunks into the scores table of DESIGN.md."""
     sp = params.stats
-    resp = read_responses(layout.responses(unit.subject, unit.alignment))
-    _, n_elec, n_bins = resp["responses"].shape
+    resp = read_responses(layout.responses(unit.subject, unit.alignment), data=False)
+    _, n_elec, n_bins = resp["shape"]
     test_r = fitted["test_r"]
     null = np.concatenate([c["null"] for c in nulls], axis=0)
     if sp.max_stat:

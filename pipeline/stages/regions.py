@@ -28,7 +28,7 @@ def electrode_table(params: Params, layout: Layout) -> pd.DataFrame:
     dataset = BrainTreebank(layout.data_root)
     rows = []
     for subject in params.data.subjects:
-        electrodes = read_responses(layout.responses(subject, params.events.alignments[0]))["electrodes"]
+        electrodes = read_responses(layout.responses(subject, params.events.alignments[0]), data=False)["electrodes"]
         try:
             loc = dataset.localization(subject)
         except FileNotFoundError as err:
