@@ -38,8 +38,9 @@ def model_infos(params: Params) -> list[ModelInfo]:
 def load_unit(params: Params, layout: Layout, subject: int, alignment: str) -> Unit:
     """Scores, predictions and responses of every model for one (subject, alignment)."""
     sp = params.stats
-    resp = read_responses(layout.responses(subject, alignment))
-    n_events, _, n_bins = resp["responses"].shape
+    # The responses themselves are needed only by the paired permutation test.
+    resp = read_responses(layout.responses(subject, alignment), data=sp.comparison == "permutation")
+    n_events, _, n_bins = resp["shape"]
     unit = Unit(subject=str(subject), alignment=alignment, electrodes=resp["electrodes"], n_bins=n_bins)
     indices = np.load(layout.resampling(subject, alignment))
     for model in encoded_models(params):
