@@ -100,23 +100,27 @@ class Unit:
 FIT_ARRAYS = ("test_r", "val_r", "alpha", "test_r_folds", "val_r_folds", "valid")
 
 
-def _design(params: Params, layout: Layout, unit: Unit):
-    """X (array, or a per-fold list for MultiLin), Y (n_events, n_targets) and the folds."""
+def _targets(params: Params, layout: Layout, unit: Unit):
+    """Y (n_events, n_targets), the folds, and the responses file's event tables."""
     resp = read_responses(layout.responses(unit.subject, unit.alignment))
     Y = resp["responses"].reshape(resp["responses"].shape[0], -1)
-    folds = contiguous_folds(Y.shape[0], params.encoding.folds)
+    return Y, contiguous_folds(Y.shape[0], params.encoding.folds), resp
+
+
+def _design(params: Params, layout: Layout, unit: Unit, resp: dict, folds):
+    """X: the model's features for the responses' events, or for MultiLin a per-fold list of
+    projections learned on each fold's training events."""
     args = (unit.alignment, resp["event_movie"], resp["event_movie_time"])
-    if unit.model == "multilin":
-        vision, language = params.baselines.multilin
-        Xv = event_features(layout, vision, *args)
-        Xl = event_features(layout, language, *args)
-        X = []
-        for fold in folds:
-            projection = MultiLin(n_components=params.baselines.multilin_components).fit(Xv[fold.train], Xl[fold.train])
-            X.append(np.asarray(projection.transform(Xv, Xl), dtype=np.float32))
-    else:
-        X = event_features(layout, unit.model, *args)
-    return X, Y, folds, resp
+    if unit.model != "multilin":
+        return event_features(layout, unit.model, *args)
+    vision, language = params.baselines.multilin
+    Xv = event_features(layout, vision, *args)
+    Xl = event_features(layout, language, *args)
+    X = []
+    for fold in folds:
+        projection = MultiLin(n_components=params.baselines.multilin_components).fit(Xv[fold.train], Xl[fold.train])
+        X.append(np.asarray(projection.transform(Xv, Xl), dtype=np.float32))
+    return X
 
 
 def _engine(params: Params, X, folds):
@@ -135,19 +139,20 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
     """Execute one work unit (a top-level function, so worker processes and dask can run it)."""
     _limit_threads(params.compute.workers)
     layout = Layout(Path(workdir), params)
-    X, Y, folds, _ = _design(params, layout, unit)
+    Y, folds, resp = _targets(params, layout, unit)
     sp = params.stats
     if unit.part == "fit":
-        # The worker writes the (large) predictions itself: only a small summary travels back.
-        result = _engine(params, X, folds).fit(Y)
+        # The worker writes the (large) predictions itself: nothing large travels back.
+        result = _engine(params, _design(params, layout, unit, resp, folds), folds).fit(Y)
         write_npy(np.asarray(result.predictions, dtype=np.float32),
                   layout.predictions(unit.subject, unit.alignment, unit.model))
         write_npz(layout.score_arrays(unit.subject, unit.alignment, unit.model),
                   **{k: np.asarray(getattr(result, k)) for k in FIT_ARRAYS})
-        return {"n_events": int(Y.shape[0]), "n_targets": int(Y.shape[1])}
+        return None
     indices = np.load(layout.resampling(unit.subject, unit.alignment))
     predictions = np.load(layout.predictions(unit.subject, unit.alignment, unit.model), mmap_mode="r")
-    engine = _engine(params, X, folds) if sp.mode == "refit" else None
+    # Fast mode works on the held-out predictions: only refit needs the features (and MultiLin's fits).
+    engine = _engine(params, _design(params, layout, unit, resp, folds), folds) if sp.mode == "refit" else None
     if unit.part == "null":
         perms = indices["permutations"][unit.chunk]
         null = signal_null(sp.mode, Y, perms, folds=folds, predictions=predictions, engine=engine,
