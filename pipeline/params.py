@@ -36,6 +36,10 @@ class DemoParams(_Strict):
     subjects: list[int] = Field(default_factory=lambda: [1, 2])
     n_shafts: int = Field(6, ge=2)
     contacts_per_shaft: int = Field(8, ge=4)
+    variant: Literal["planted", "no_multimodal", "linear"] = "planted"
+    """What the would-be multimodal electrodes do: respond to v*w (``planted``), to nothing
+    (``no_multimodal``), or to a linear mix of v and w (``linear``): null data for
+    false-positive rates (see :mod:`recordings.demo`)."""
 
 
 class EventsParams(_Strict):

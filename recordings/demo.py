@@ -1,5 +1,5 @@
 """A deterministic synthetic Brain Treebank dataset with planted vision, language and
-multimodal electrodes: the demo data of mmsites.
+multimodal electrodes: the demo data of mmsites (and null variants of it without any).
 
 :func:`generate_demo` writes, into a folder, exactly the layout of the real release (see
 ``braintreebank-format.md`` §10 in the shared reference notes) for a few subjects who watch one
@@ -16,7 +16,7 @@ synthetic movie, ``mmsites-demo``::
     ROOT/movies/mmsites-demo.mp4                       H.264, procedurally drawn scenes
     ROOT/scenes/mmsites-demo.csv                       true cut times (column time_s)
     ROOT/truth_features/{vision,language,multimodal}/mmsites-demo_{language,vision}.parquet
-    ROOT/truth.csv                                     subject, electrode, kind
+    ROOT/truth.csv                                     subject, electrode, kind (one of KINDS)
 
 The model of the data
 ---------------------
@@ -47,6 +47,25 @@ The model of the data
   gives from the written trigger table (nearest trigger), so a reader recovers them exactly.
   Trigger movie times lie on a 1/64 s grid so every number in the table is exact in binary.
 
+Variants (null data for false-positive rates)
+---------------------------------------------
+``generate_demo(variant=...)`` chooses what the electrodes that ``"planted"`` (the default)
+makes multimodal do; every other file and electrode is the same for the same ``seed`` (same
+movie, transcript, truth features, timings, localization, noise, and the same vision, language
+and none electrodes with the same weights). Only the raw-reference signals of the other contacts
+on those electrodes' shafts change (the tent), never their Laplacian beyond ADC rounding.
+
+* ``"planted"``: they respond to ``v * w`` (kind ``"multimodal"``).
+* ``"no_multimodal"``: they respond to nothing (kind ``"none"``): no multimodal site exists.
+* ``"linear"``: they respond to a *linear* mix ``v @ a1 + w @ a2`` (kind ``"linear"``), with
+  ``|a1| = |a2| = RESPONSE_UV * u / sqrt(2)`` (``u`` the same 0.8–1.2 gain a multimodal electrode
+  would get), so the drive variance equals a multimodal electrode's. ``a1`` is the direction the
+  multimodal electrode would have had, ``a2`` comes from a separate stream. The truth features
+  are unchanged (``truth_features/multimodal`` still holds ``v, w, v*w``), so the multimodal
+  truth model and a concatenation of the vision and language truth models predict these
+  electrodes equally well: any multimodal site called there is a false positive.
+  :func:`kind_drive` of ``"linear"`` is ``[v, w]`` and their weights are ``(a1, a2)``.
+
 Everything is drawn from ``numpy.random.default_rng`` streams derived from ``seed``: the same
 arguments give byte-identical files (the mp4 included on one machine).
 """
@@ -75,6 +94,7 @@ __all__ = [
     "DemoInfo",
     "generate_demo",
     "KINDS",
+    "VARIANTS",
     "MOVIE_ID",
     "MOVIE_TITLE",
     "KERNEL_LATENCY_S",
@@ -88,8 +108,13 @@ __all__ = [
 
 MOVIE_ID = "mmsites-demo"
 MOVIE_TITLE = "mmsites demo"
-#: Electrode kinds, in the order used everywhere (truth.csv ``kind`` column).
-KINDS = ("none", "vision", "language", "multimodal")
+#: Electrode kinds, in the order used everywhere (truth.csv ``kind`` column). ``"linear"``
+#: occurs only in the ``"linear"`` variant (see the module docstring).
+KINDS = ("none", "vision", "language", "multimodal", "linear")
+#: Kinds that :func:`generate_demo` plants (before a variant replaces ``"multimodal"``).
+_PLANTED_KINDS = ("vision", "language", "multimodal")
+#: What a variant makes of the electrodes planted as multimodal: ``variant -> kind``.
+VARIANTS = {"planted": "multimodal", "no_multimodal": "none", "linear": "linear"}
 #: Peak time (s after the event onset) and Gaussian width (s) of the planted response.
 KERNEL_LATENCY_S = 0.25
 KERNEL_SD_S = 0.08
@@ -169,9 +194,12 @@ class DemoInfo:
     kinds : dict of int to dict of str to str
         Per subject, every electrode that survives the Laplacian selection (cleaned label)
         -> its kind, one of :data:`KINDS`.
-    weights : dict of int to dict of str to ndarray of shape (N_LATENT,)
+    weights : dict of int to dict of str to ndarray of shape (N_LATENT,) or (2 * N_LATENT,)
         Per subject, each responsive electrode -> ``a_e`` (µV of Laplacian response peak per
-        unit of each drive dimension): the response to an event is ``a_e @ f_kind(event)``.
+        unit of each drive dimension): the response to an event is ``a_e @ f_kind(event)``
+        (``kind_drive``); ``(a1, a2)``, of length ``2 * N_LATENT``, for a ``"linear"`` one.
+    variant : str
+        The variant written, a key of :data:`VARIANTS`.
     pauses : dict of int to tuple of (float, float)
         Per subject, (movie time of the pause (s), its length (s of recording)).
     paths : dict of str to Path
@@ -195,6 +223,7 @@ class DemoInfo:
     weights: dict
     pauses: dict
     paths: dict = field(default_factory=dict)
+    variant: str = "planted"
 
     def electrodes_of_kind(self, subject: int, kind: str) -> list[str]:
         """Cleaned labels of one subject's electrodes of one kind, in channel order."""
@@ -551,18 +580,19 @@ def kind_drive(features: pd.DataFrame, kind: str) -> np.ndarray:
     features : DataFrame, shape (n_events, 1 + 3 * N_LATENT)
         ``truth_features/multimodal/<movie>_<alignment>.parquet`` (columns ``v*``, ``w*``,
         ``vw*``).
-    kind : {"vision", "language", "multimodal"}
+    kind : {"vision", "language", "multimodal", "linear"}
 
     Returns
     -------
-    drive : ndarray of float64, shape (n_events, N_LATENT)
-        ``v``, ``w`` or ``v * w``; an electrode's planted peak response (µV, Laplacian
-        reference) to each event is ``drive @ DemoInfo.weights[subject][label]``.
+    drive : ndarray of float64, shape (n_events, N_LATENT) or (n_events, 2 * N_LATENT)
+        ``v``, ``w`` or ``v * w``, or ``[v, w]`` (columns ``v0..v4, w0..w4``) for ``"linear"``;
+        an electrode's planted peak response (µV, Laplacian reference) to each event is
+        ``drive @ DemoInfo.weights[subject][label]``.
     """
     if kind not in KINDS[1:]:
         raise ValueError(f"kind must be one of {KINDS[1:]}, got {kind!r}")
-    prefix = {"vision": "v", "language": "w", "multimodal": "vw"}[kind]
-    return features[[f"{prefix}{i}" for i in range(N_LATENT)]].to_numpy(np.float64)
+    prefixes = {"vision": ("v",), "language": ("w",), "multimodal": ("vw",), "linear": ("v", "w")}[kind]
+    return features[[f"{p}{i}" for p in prefixes for i in range(N_LATENT)]].to_numpy(np.float64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -631,7 +661,7 @@ def _assign_kinds(rng: np.random.Generator, eligible: list[str]) -> dict[str, st
     chosen = [candidates[i] for i in rng.permutation(len(candidates))[:n]]
     kinds = {label: "none" for label in eligible}
     for k, label in enumerate(chosen):
-        kinds[label] = KINDS[1 + k % 3]
+        kinds[label] = _PLANTED_KINDS[k % 3]
     return kinds
 
 
@@ -796,6 +826,7 @@ def generate_demo(
     fps: float = 10,
     frame_size=(128, 96),
     progress: bool = True,
+    variant: str = "planted",
 ) -> DemoInfo:
     """Write a synthetic Brain Treebank dataset with planted electrode kinds into ``root``.
 
@@ -824,6 +855,10 @@ def generate_demo(
         Frame (width, height) in pixels, both even.
     progress : bool
         Show progress bars (they also vanish when stderr is not a terminal).
+    variant : {"planted", "no_multimodal", "linear"}
+        What the would-be multimodal electrodes do (module docstring, "Variants"):
+        respond to ``v * w`` (the demo), to nothing (kind ``"none"``), or to a linear mix of
+        ``v`` and ``w`` (kind ``"linear"``). All else is identical for the same ``seed``.
 
     Returns
     -------
@@ -845,6 +880,8 @@ def generate_demo(
         raise ValueError(f"frame_size must be (width, height), even and >= 32, got {frame_size}")
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {tuple(VARIANTS)}, got {variant!r}")
     montages = [_subject_montage(pos, n_shafts, contacts_per_shaft) for pos in range(len(subjects))]
     root.mkdir(parents=True, exist_ok=True)
     seq = np.random.SeedSequence(seed)
@@ -893,7 +930,10 @@ def generate_demo(
         sfreq = 2048.0 if pos % 2 == 0 else 1024.0
         raw, shaft_of, stems, corrupted, omitted, bad, eligible = montages[pos]
         corrupted_all[f"sub_{subject}"] = bad
-        kinds = _assign_kinds(rng, eligible)
+        planted = _assign_kinds(rng, eligible)
+        kinds = {lab: VARIANTS[variant] if k == "multimodal" else k for lab, k in planted.items()}
+        # the linear variant's second weight vectors: a separate stream, so rng is untouched
+        linear_rng = np.random.default_rng(sub_seq.spawn(1)[0]) if variant == "linear" else None
         timings, pause_s = _timings(rng, sfreq, duration_s, pause_time, end_time)
         n_samples = int(timings["index"].iloc[-1] + _TAIL_S * sfreq)
         onsets, keep = {}, {}
@@ -902,11 +942,19 @@ def generate_demo(
             keep[alignment] = np.isfinite(sample)
             onsets[alignment] = sample[keep[alignment]].astype(np.int64)
         weights, drives = {}, {}
-        for label, kind in kinds.items():
-            if kind == "none":
+        for label, planted_kind in planted.items():
+            if planted_kind == "none":
                 continue
+            # drawn for every planted electrode whatever the variant: the others keep their draws
             direction = rng.standard_normal(N_LATENT)
             a = RESPONSE_UV * rng.uniform(0.8, 1.2) * direction / np.linalg.norm(direction)
+            kind = kinds[label]
+            if kind == "none":  # no_multimodal: drawn, not planted
+                continue
+            if kind == "linear":  # a1 along the drawn direction, a2 random; each of norm |a|/sqrt(2)
+                other = linear_rng.standard_normal(N_LATENT)
+                norm = np.linalg.norm(a)
+                a = np.concatenate([a, norm * other / np.linalg.norm(other)]) / np.sqrt(2.0)
             weights[label] = a
             drives[label] = {al: kind_drive(features[al][keep[al]], kind) @ a for al in features}
         h5_path = root / "all_subject_data" / f"sub_{subject}_trial000.h5"
@@ -934,10 +982,10 @@ def generate_demo(
     _write_csv(coords, root / "localization" / "elec_coords_full.csv")
     _write_csv(pd.DataFrame(truth_rows, columns=["subject", "electrode", "kind"]), root / "truth.csv")
     n_events = {al: int(len(frame)) for al, frame in features.items()}
-    logger.info("demo written to %s: %d word events, %d scene cuts, %d subjects", root,
+    logger.info("demo (%s) written to %s: %d word events, %d scene cuts, %d subjects", variant, root,
                 n_events["language"], n_events["vision"], len(subjects))
     return DemoInfo(root=root, movie_id=MOVIE_ID, title=MOVIE_TITLE, subjects=subjects, sfreq=sfreqs,
                     n_samples=n_samples_all, duration_s=float(duration_s), fps=float(fps),
                     n_events=n_events, cut_times=cut_times, kernel_latency_s=KERNEL_LATENCY_S,
                     kernel_sd_s=KERNEL_SD_S, kinds=kinds_all, weights=weights_all, pauses=pauses,
-                    paths=paths)
+                    paths=paths, variant=variant)

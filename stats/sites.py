@@ -456,8 +456,9 @@ def demo_recovery(sites: pd.DataFrame, truth: pd.DataFrame, *, column: str = "mu
     sites : DataFrame
         From :func:`build_sites`.
     truth : DataFrame
-        ``subject, electrode, kind`` with kind in ``none, vision, language, multimodal``
-        (``data/demo/truth.csv``).
+        ``subject, electrode, kind`` with kind in ``none, vision, language, multimodal,
+        linear`` (``data/demo/truth.csv``; ``linear``: the demo's ``linear`` null variant,
+        electrodes driven by a linear mix of the visual and verbal latents).
     column : str
         Site column counted as "called multimodal" (``multimodal_strict``,
         ``multimodal_language``, ``multimodal_vision``).
@@ -467,12 +468,14 @@ def demo_recovery(sites: pd.DataFrame, truth: pd.DataFrame, *, column: str = "mu
     recovery : dict
         ``precision``, ``recall`` (multimodal electrodes found / planted),
         ``n_called``, ``n_true``, and ``false_positive_rate`` per non-multimodal kind
-        (fraction of that kind called multimodal). NaN-free: an empty denominator gives 0.
+        (fraction of that kind called multimodal): always ``none``, ``vision``, ``language``,
+        and ``linear`` when the truth has linear electrodes. NaN-free: an empty denominator
+        gives 0.
     """
     lacking = sorted({"subject", "electrode", "kind"} - set(truth.columns))
     if lacking:
         raise ValueError(f"truth table lacks columns {lacking} (expected subject, electrode, kind)")
-    kinds = {"none", "vision", "language", "multimodal"}
+    kinds = {"none", "vision", "language", "multimodal", "linear"}
     bad = sorted(set(truth["kind"].astype(str)) - kinds)
     if bad:
         raise ValueError(f"truth table has unknown kinds {bad}; expected {sorted(kinds)}")
@@ -484,7 +487,8 @@ def demo_recovery(sites: pd.DataFrame, truth: pd.DataFrame, *, column: str = "mu
     tp = int((called & is_mm).sum())
     n_called, n_true = int(called.sum()), int(is_mm.sum())
     fpr = {}
-    for kind in ("none", "vision", "language"):
+    others = ("none", "vision", "language") + (("linear",) if (m["kind"] == "linear").any() else ())
+    for kind in others:
         sel = m["kind"] == kind
         fpr[kind] = float(called[sel].mean()) if sel.any() else 0.0
     return {"column": column, "precision": tp / n_called if n_called else 0.0,

@@ -31,7 +31,9 @@ from recordings.demo import (
     KINDS,
     MOVIE_ID,
     N_LATENT,
+    RESPONSE_UV,
     SCENE_S,
+    VARIANTS,
     generate_demo,
     kind_drive,
     pink_noise,
@@ -297,7 +299,8 @@ def test_truth_features_match_the_event_builders(demo_root, demo_info):
 def test_truth_csv_matches_the_laplacian_selection(demo_root, demo_info):
     truth = pd.read_csv(demo_root / "truth.csv")
     assert list(truth.columns) == ["subject", "electrode", "kind"]
-    assert set(truth["kind"]) == set(KINDS)
+    planted_kinds = ("none", "vision", "language", "multimodal")  # "linear": a variant only
+    assert set(truth["kind"]) == set(planted_kinds) and set(planted_kinds) <= set(KINDS)
     corrupted = json.loads((demo_root / "corrupted_elec.json").read_text())
     for subject in demo_info.subjects:
         mine = truth[truth["subject"] == subject]
@@ -305,7 +308,7 @@ def test_truth_csv_matches_the_laplacian_selection(demo_root, demo_info):
         assert mine["electrode"].tolist() == selected
         assert dict(zip(mine["electrode"], mine["kind"])) == demo_info.kinds[subject]
         counts = mine["kind"].value_counts()
-        assert all(counts.get(k, 0) >= 2 for k in KINDS[1:])
+        assert all(counts.get(k, 0) >= 2 for k in planted_kinds[1:])
         responsive = {shaft_and_contact(e) for e in mine.loc[mine["kind"] != "none", "electrode"]}
         for shaft, contact in responsive:
             assert (shaft, contact + 1) not in responsive
@@ -483,9 +486,211 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path):
         (dict(frame_size=(127, 96)), "frame_size"),
         (dict(subjects=(1, 1)), "subjects"),
         (dict(fps=0), "fps"),
+        (dict(variant="nonlinear"), "variant"),
     ],
 )
 def test_bad_arguments_are_reported(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         generate_demo(tmp_path / "x", **{**SMALL, **kwargs})
     assert not (tmp_path / "x").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Null variants: no_multimodal and linear
+# --------------------------------------------------------------------------------------------
+VARIANT_KWARGS = dict(seed=2, duration_s=60.0, subjects=(1,), n_shafts=4, contacts_per_shaft=8,
+                      progress=False)
+#: Worst Laplacian difference from ADC rounding alone: each channel is rounded to half a step.
+_ROUNDING_UV = 2 * 0.2658 + 1e-3
+
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory):
+    """The same small demo (1 subject, 60 s) in every variant: variant -> DemoInfo."""
+    base = tmp_path_factory.mktemp("variants")
+    return {v: generate_demo(base / v, variant=v, **VARIANT_KWARGS) for v in VARIANTS}
+
+
+def _laplacians(info, subject):
+    """Cleaned label -> Laplacian signal (float64) of every selected electrode, and the raw
+    h5 datasets by cleaned label."""
+    ds = BrainTreebank(info.root)
+    labels = ds.labels(subject)
+    _, neighbours = select_electrodes(ds.raw_labels(subject), ds.corrupted(subject))
+    with h5py.File(ds.h5_path(subject, 0), "r") as f:
+        raw = {key: f["data"][key][:] for key in f["data"]}
+    chan = {lab: raw[f"electrode_{i}"].astype(np.float64) for i, lab in enumerate(labels)}
+    lap = {lab: chan[lab] - 0.5 * (chan[lo] + chan[hi]) for lab, (lo, hi) in neighbours.items()}
+    return lap, raw
+
+
+def _event_samples(info, subject):
+    ds = BrainTreebank(info.root)
+    timings = ds.timings(subject, 0)
+    sfreq = estimate_sfreq(timings)
+    features = {al: pd.read_parquet(info.root / "truth_features" / "multimodal" / f"{MOVIE_ID}_{al}.parquet")
+                for al in ("language", "vision")}
+    samples = {al: movie_to_sample(f["movie_time"].to_numpy(), timings, sfreq) for al, f in features.items()}
+    return samples, features, sfreq
+
+
+def test_variants_change_only_the_would_be_multimodal_electrodes(variants):
+    planted = variants["planted"]
+    files = {v: _files(info.root) for v, info in variants.items()}
+    varying = {"truth.csv"} | {n for n in files["planted"] if n.startswith("all_subject_data/")}
+    for v, info in variants.items():
+        assert info.variant == v
+        assert files[v].keys() == files["planted"].keys()
+        same = [n for n in files[v] if n not in varying and files[v][n] != files["planted"][n]]
+        assert same == [], v  # movie, transcript, truth features, timings, localization
+    for subject in planted.subjects:
+        was_mm = set(planted.electrodes_of_kind(subject, "multimodal"))
+        assert len(was_mm) >= 2
+        for v, kind in {"no_multimodal": "none", "linear": "linear"}.items():
+            kinds = variants[v].kinds[subject]
+            assert list(kinds) == list(planted.kinds[subject])
+            assert {lab: k for lab, k in kinds.items() if lab not in was_mm} == \
+                {lab: k for lab, k in planted.kinds[subject].items() if lab not in was_mm}
+            assert {kinds[lab] for lab in was_mm} == {kind}
+            assert "multimodal" not in kinds.values()
+            truth = pd.read_csv(variants[v].root / "truth.csv")
+            assert dict(zip(truth["electrode"], truth["kind"])) == kinds
+            # unimodal weights unchanged; responsive electrodes are exactly those with weights
+            for lab in planted.weights[subject]:
+                if lab not in was_mm:
+                    np.testing.assert_array_equal(variants[v].weights[subject][lab], planted.weights[subject][lab])
+            assert set(variants[v].weights[subject]) == {e for e, k in kinds.items() if k != "none"}
+        assert set(variants["no_multimodal"].weights[subject]) == set(planted.weights[subject]) - was_mm
+
+
+def test_variants_write_identical_unimodal_and_none_responses(variants):
+    """Electrodes that are none/vision/language in both variants carry the same signal: raw h5
+    datasets byte-identical off the would-be multimodal electrodes' shafts (and for the DC and
+    trigger channels), Laplacians equal up to ADC rounding everywhere (a shaft's tent cancels)."""
+    planted = variants["planted"]
+    for subject in planted.subjects:
+        lap_p, raw_p = _laplacians(planted, subject)
+        labels = BrainTreebank(planted.root).labels(subject)
+        was_mm = planted.electrodes_of_kind(subject, "multimodal")
+        mm_shafts = {shaft_and_contact(lab)[0] for lab in was_mm}
+        off_shaft = [f"electrode_{i}" for i, lab in enumerate(labels)
+                     if lab.upper().startswith(("DC", "TRIG")) or shaft_and_contact(lab)[0] not in mm_shafts]
+        assert len(off_shaft) > 5 and len(off_shaft) < len(raw_p)  # both kinds of shaft occur
+        for v in ("no_multimodal", "linear"):
+            lap_v, raw_v = _laplacians(variants[v], subject)
+            assert raw_v.keys() == raw_p.keys()
+            for key in off_shaft:
+                np.testing.assert_array_equal(raw_v[key], raw_p[key], err_msg=f"{v} {key}")
+            shared = [lab for lab, k in planted.kinds[subject].items()
+                      if k in ("none", "vision", "language") and variants[v].kinds[subject][lab] == k]
+            assert len(shared) == len(planted.kinds[subject]) - len(was_mm)
+            for lab in shared:
+                np.testing.assert_allclose(lap_v[lab], lap_p[lab], rtol=0, atol=_ROUNDING_UV, err_msg=f"{v} {lab}")
+            for lab in was_mm:  # the signal that did change is big
+                assert np.abs(lap_v[lab] - lap_p[lab]).max() > 20
+
+
+def test_no_multimodal_variant_silences_the_multimodal_electrodes(variants):
+    """The would-be multimodal electrodes carry only noise: the Laplacian of the planted demo
+    minus that of the null one is exactly the planted multimodal response (noise cancels)."""
+    planted, null = variants["planted"], variants["no_multimodal"]
+    for subject in planted.subjects:
+        lap_p, _ = _laplacians(planted, subject)
+        lap_n, _ = _laplacians(null, subject)
+        samples, features, sfreq = _event_samples(planted, subject)
+        for lab in planted.electrodes_of_kind(subject, "multimodal"):
+            assert null.kinds[subject][lab] == "none" and lab not in null.weights[subject]
+            expected = _expected_laplacian("multimodal", planted.weights[subject][lab], samples, features,
+                                           sfreq, planted.n_samples[subject])
+            assert np.abs(expected).max() > 20
+            np.testing.assert_allclose(lap_p[lab] - lap_n[lab], expected, rtol=0, atol=_ROUNDING_UV, err_msg=lab)
+            assert abs(np.corrcoef(lap_n[lab], expected)[0, 1]) < 0.05  # nothing left in the null
+
+
+def test_linear_variant_plants_a_linear_mix_of_v_and_w(variants):
+    planted, linear, null = variants["planted"], variants["linear"], variants["no_multimodal"]
+    for subject in planted.subjects:
+        lap_l, _ = _laplacians(linear, subject)
+        lap_n, _ = _laplacians(null, subject)
+        samples, features, sfreq = _event_samples(linear, subject)
+        electrodes = linear.electrodes_of_kind(subject, "linear")
+        assert electrodes == planted.electrodes_of_kind(subject, "multimodal") and len(electrodes) >= 2
+        for lab in electrodes:
+            a = linear.weights[subject][lab]
+            assert a.shape == (2 * N_LATENT,)
+            a1, a2 = a[:N_LATENT], a[N_LATENT:]
+            # |a1| = |a2| = |a_multimodal| / sqrt(2): the drive variance of a multimodal electrode
+            a_mm = planted.weights[subject][lab]
+            np.testing.assert_allclose(np.linalg.norm(a1), np.linalg.norm(a2), rtol=1e-12)
+            np.testing.assert_allclose(np.linalg.norm(a), np.linalg.norm(a_mm), rtol=1e-12)
+            np.testing.assert_allclose(a1, a_mm / np.sqrt(2), rtol=1e-12)
+            assert 0.8 * RESPONSE_UV <= np.linalg.norm(a) <= 1.2 * RESPONSE_UV
+            expected = _expected_laplacian("linear", a, samples, features, sfreq, linear.n_samples[subject])
+            assert np.abs(expected).max() > 20
+            # exactly the linear response on top of the same noise
+            np.testing.assert_allclose(lap_l[lab] - lap_n[lab], expected, rtol=0, atol=_ROUNDING_UV, err_msg=lab)
+            # and visibly in the noisy signal: correlated with the linear drive, far less with the
+            # v*w response the planted demo puts there (same event times: only chance overlap)
+            r_linear = np.corrcoef(lap_l[lab], expected)[0, 1]
+            product = _expected_laplacian("multimodal", a_mm, samples, features, sfreq, linear.n_samples[subject])
+            r_product = np.corrcoef(lap_l[lab], product)[0, 1]
+            assert r_linear > 0.3 and abs(r_product) < r_linear / 2, (lab, r_linear, r_product)
+            # both halves matter: each alone explains part of the response
+            for half, weights in (("v", np.r_[a1, 0 * a2]), ("w", np.r_[0 * a1, a2])):
+                part = _expected_laplacian("linear", weights, samples, features, sfreq, linear.n_samples[subject])
+                assert np.corrcoef(lap_l[lab] - lap_n[lab], part)[0, 1] > 0.3, (lab, half)
+
+
+def test_kind_drive_of_linear_is_v_then_w(demo_root):
+    feats = pd.read_parquet(demo_root / "truth_features" / "multimodal" / f"{MOVIE_ID}_language.parquet")
+    drive = kind_drive(feats, "linear")
+    assert drive.shape == (len(feats), 2 * N_LATENT)
+    np.testing.assert_array_equal(drive, np.hstack([kind_drive(feats, "vision"), kind_drive(feats, "language")]))
+    with pytest.raises(ValueError, match="kind"):
+        kind_drive(feats, "none")
+
+
+def test_demo_params_variant(tmp_path):
+    from pipeline.params import DemoParams, load_params
+
+    assert DemoParams().variant == "planted"
+    assert DemoParams(variant="linear").variant == "linear"
+    path = tmp_path / "params.yaml"
+    path.write_text("demo:\n  variant: no_multimodal\n")
+    assert load_params(path).demo.variant == "no_multimodal"
+    path.write_text("demo:\n  variant: nonlinear\n")
+    with pytest.raises(ValueError, match=r"demo\.variant"):
+        load_params(path)
+
+
+def test_demo_data_stage_forwards_the_variant(tmp_path, monkeypatch):
+    import pipeline.stages.demo_data as stage
+    from pipeline.params import Params
+
+    seen = {}
+
+    def fake(root, **kwargs):
+        seen.update(kwargs)
+        Path(root).mkdir(parents=True)
+        return type("Info", (), {"movie_id": MOVIE_ID, "variant": kwargs["variant"]})()
+
+    monkeypatch.setattr(stage, "generate_demo", fake)
+    params = Params.model_validate({"data": {"format": "demo", "root": "data/demo"},
+                                    "demo": {"variant": "linear", "seed": 3}})
+    stage.run(params, tmp_path)
+    assert seen["variant"] == "linear" and seen["seed"] == 3
+    assert (tmp_path / "data" / "demo").is_dir()
+
+
+def test_demo_recovery_reports_linear_false_positives():
+    from stats.sites import demo_recovery
+
+    truth = pd.DataFrame({"subject": 1, "electrode": ["A", "B", "C", "D", "E"],
+                          "kind": ["linear", "linear", "vision", "none", "multimodal"]})
+    sites = pd.DataFrame({"subject": 1, "electrode": ["A", "B", "C", "D", "E"],
+                          "multimodal_strict": [True, False, False, False, True]})
+    rec = demo_recovery(sites, truth)
+    assert rec["false_positive_rate"] == {"none": 0.0, "vision": 0.0, "language": 0.0, "linear": 0.5}
+    assert rec["precision"] == 0.5 and rec["recall"] == 1.0 and rec["n_true"] == 1
+    no_linear = demo_recovery(sites, truth.assign(kind=["none", "none", "vision", "none", "multimodal"]))
+    assert set(no_linear["false_positive_rate"]) == {"none", "vision", "language"}
