@@ -4,6 +4,10 @@ Flattened intermediate layers can have far more features than events; the study 
 with a sparse random projection (eps 0.1, seed 0) to the dimension at which the
 Johnson–Lindenstrauss lemma keeps all pairwise distances between the ``n_events`` rows within
 a factor (1 ± eps).
+
+Features of several movies (or any blocks of events) that are analysed side by side must share
+one projection: :func:`reduce_jointly` reduces them together, to the dimension of their total
+number of events, so every block gets the same columns.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["jl_dim", "reduce_features", "METHODS"]
+__all__ = ["jl_dim", "reduce_features", "reduce_jointly", "default_components", "METHODS"]
 
 METHODS = ("srp", "pca")
 
@@ -43,6 +47,17 @@ def jl_dim(n_events: int, eps: float = 0.1) -> int:
     denominator = (eps**2 / 2) - (eps**3 / 3)
     # Same float expression and truncation as scikit-learn, so the two agree bit for bit.
     return int((4 * np.log(np.asarray(int(n_events))) / denominator).astype(np.int64))
+
+
+def default_components(n_events: int, n_features: int, method: str = "srp", eps: float = 0.1) -> int:
+    """The dimension :func:`reduce_features` reduces to by default.
+
+    ``jl_dim(n_events, eps)`` (at least 1); for PCA also at most ``n_events`` and ``n_features``.
+    """
+    n_components = max(jl_dim(max(int(n_events), 1), eps), 1)
+    if method == "pca":
+        n_components = min(n_components, int(n_events), int(n_features))
+    return n_components
 
 
 def reduce_features(X: np.ndarray, method: str = "srp", n_components: int | None = None,
@@ -79,9 +94,7 @@ def reduce_features(X: np.ndarray, method: str = "srp", n_components: int | None
         raise ValueError(f"X has {int((~np.isfinite(X)).sum())} non-finite values; cannot reduce")
     n, d = X.shape
     if n_components is None:
-        n_components = max(jl_dim(max(n, 1), eps), 1)
-        if method == "pca":
-            n_components = min(n_components, n, d)
+        n_components = default_components(n, d, method, eps)
     elif int(n_components) < 1:
         raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
     n_components = int(n_components)
@@ -104,3 +117,75 @@ def reduce_features(X: np.ndarray, method: str = "srp", n_components: int | None
         Y = PCA(n_components=n_components, svd_solver="full", random_state=seed).fit_transform(X)
     logger.info("reduce_features: %s %s -> %s", method, X.shape, Y.shape)
     return np.asarray(Y, dtype=np.float32)
+
+
+def reduce_jointly(blocks: list[np.ndarray], method: str = "srp", eps: float = 0.1, seed: int = 0,
+                   n_components: int | None = None) -> list[np.ndarray]:
+    """Reduce several (events × features) blocks with ONE projection, fit on all their rows.
+
+    Exactly :func:`reduce_features` of the blocks stacked, split back into blocks: the dimension
+    is that of the total number of events (``jl_dim(sum of rows, eps)`` by default), the random
+    projection has the same seed, and PCA is fit on all rows together, so every block gets the
+    same columns. One block gives ``reduce_features`` of it, bit for bit.
+
+    Parameters
+    ----------
+    blocks : list of ndarray, each (n_events_i, n_features)
+        The blocks (e.g. one per movie); same number of features; any may have no rows.
+    method, eps, seed, n_components
+        As in :func:`reduce_features`.
+
+    Returns
+    -------
+    list of ndarray of float32, shapes (n_events_i, n_out)
+        In the order of ``blocks``; the blocks themselves (as float32) when there is nothing to
+        reduce.
+    """
+    blocks = [np.asarray(b) for b in blocks]
+    if not blocks:
+        raise ValueError("reduce_jointly needs at least one block")
+    if any(b.ndim != 2 for b in blocks):
+        raise ValueError(f"every block must be 2-D (n_events, n_features); got shapes {[b.shape for b in blocks]}")
+    widths = {b.shape[1] for b in blocks}
+    if len(widths) != 1:
+        raise ValueError(f"the blocks have different numbers of features {[b.shape[1] for b in blocks]}; "
+                         "they must come from the same model and layer")
+    if method not in METHODS:
+        raise ValueError(f"method {method!r} is not one of {list(METHODS)}")
+    if len(blocks) == 1:
+        return [reduce_features(blocks[0], method=method, n_components=n_components, eps=eps, seed=seed)]
+    sizes = [b.shape[0] for b in blocks]
+    n, d = sum(sizes), widths.pop()
+    if n == 0:
+        raise ValueError("reduce_jointly: the blocks have no rows at all")
+    for i, b in enumerate(blocks):
+        if not np.isfinite(b).all():
+            raise ValueError(f"block {i} has {int((~np.isfinite(b)).sum())} non-finite values; cannot reduce")
+    if n_components is None:
+        n_components = default_components(n, d, method, eps)
+    elif int(n_components) < 1:
+        raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
+    n_components = int(n_components)
+    if d <= n_components:
+        logger.info("reduce_jointly: %d features <= %d components, kept as they are", d, n_components)
+        return [b.astype(np.float32, copy=False) for b in blocks]
+    if method == "pca":
+        # PCA needs every row at once; stacking then splitting is reduce_features exactly.
+        Y = reduce_features(np.concatenate(blocks, axis=0), method="pca", n_components=n_components,
+                            eps=eps, seed=seed)
+        out = np.split(Y, np.cumsum(sizes)[:-1], axis=0)
+    else:
+        # The random matrix depends only on (n_components, n_features, seed, dtype): fit it once,
+        # then project each block on its own (row by row the same as projecting the stack).
+        from sklearn.random_projection import SparseRandomProjection
+
+        dtype = np.result_type(*blocks)
+        if dtype not in (np.float32, np.float64):
+            dtype = np.float64
+        blocks = [b.astype(dtype, copy=False) for b in blocks]
+        proj = SparseRandomProjection(n_components=n_components, random_state=seed, dense_output=True)
+        proj.fit(blocks[int(np.argmax(sizes))][:1])
+        out = [np.asarray(proj.transform(b), dtype=np.float32) if len(b)
+               else np.empty((0, n_components), np.float32) for b in blocks]
+    logger.info("reduce_jointly: %s %d blocks, %d x %d -> %d columns", method, len(blocks), n, d, n_components)
+    return [np.ascontiguousarray(y, dtype=np.float32) for y in out]

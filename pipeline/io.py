@@ -144,7 +144,8 @@ def read_events(path: str | Path) -> pd.DataFrame:
 # Responses
 def write_responses(path: str | Path, *, responses: np.ndarray, electrodes: list[str],
                     bin_times: np.ndarray, event_movie_time: np.ndarray, event_sample: np.ndarray,
-                    event_movie: list[str], sfreq: float, attrs: dict | None = None) -> Path:
+                    event_movie: list[str], sfreq: float, event_session: np.ndarray | None = None,
+                    attrs: dict | None = None) -> Path:
     """Write ``work/responses/sub-<s>_<alignment>.h5`` (the DESIGN.md contract).
 
     Parameters
@@ -159,11 +160,18 @@ def write_responses(path: str | Path, *, responses: np.ndarray, electrodes: list
         Onset of each event in movie seconds, in neural samples (int64), and its movie id.
     sfreq : float
         Sampling rate in Hz (of the first trial when several are pooled).
+    event_session : ndarray of int, length n_events, optional
+        The trial (session) number of each event; written as ``event_session`` (int64), zeros
+        when not given.
     """
     n_events, n_elec, n_bins = responses.shape
     if len(electrodes) != n_elec or len(bin_times) != n_bins or len(event_movie_time) != n_events:
         raise ValueError(f"responses {responses.shape} disagree with {len(electrodes)} electrodes, "
                          f"{len(bin_times)} bins, {len(event_movie_time)} events")
+    if event_session is None:
+        event_session = np.zeros(n_events, dtype=np.int64)
+    if len(event_session) != n_events:
+        raise ValueError(f"event_session has {len(event_session)} entries for {n_events} events")
     str_dt = h5py.string_dtype("utf-8")
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
@@ -173,6 +181,7 @@ def write_responses(path: str | Path, *, responses: np.ndarray, electrodes: list
             f.create_dataset("event_movie_time", data=np.asarray(event_movie_time, dtype=np.float64))
             f.create_dataset("event_sample", data=np.asarray(event_sample, dtype=np.int64))
             f.create_dataset("event_movie", data=np.array(list(event_movie), dtype=object), dtype=str_dt)
+            f.create_dataset("event_session", data=np.asarray(event_session, dtype=np.int64))
             f.attrs["sfreq"] = float(sfreq)
             for key, value in (attrs or {}).items():
                 f.attrs[key] = json.dumps(value, default=_json_default) if isinstance(value, (dict, list)) else value
@@ -184,7 +193,8 @@ def read_responses(path: str | Path, *, data: bool = True) -> dict:
     """Read a responses file into a dict of arrays (keys as in :func:`write_responses`).
 
     With ``data=False`` the (large) ``responses`` array is not read: ``shape`` and the event,
-    electrode and bin tables are.
+    electrode and bin tables are. ``event_session`` (trial number per event) is zeros for files
+    written before it existed.
     """
     path = Path(path)
     if not path.is_file():
@@ -201,6 +211,8 @@ def read_responses(path: str | Path, *, data: bool = True) -> dict:
             "event_movie_time": f["event_movie_time"][()],
             "event_sample": f["event_sample"][()],
             "event_movie": [s.decode() if isinstance(s, bytes) else str(s) for s in f["event_movie"][()]],
+            "event_session": (f["event_session"][()].astype(np.int64) if "event_session" in f
+                              else np.zeros(f["responses"].shape[0], dtype=np.int64)),
             "sfreq": float(f.attrs["sfreq"]),
             "attrs": {k: f.attrs[k] for k in f.attrs},
         }

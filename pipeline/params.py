@@ -26,8 +26,33 @@ class DataParams(_Strict):
     movies: str | None = None
     scenes: str | None = None
     subjects: list[int] = Field(default_factory=lambda: [1, 2])
-    trials: dict[int, list[int]] | None = None
-    """Optional ``{subject: [trial, ...]}``; default: every trial found for the subject."""
+    trials: dict[int, list[int]] | Literal["all"] | None = None
+    """Which sessions (trials) of each subject are analysed.
+
+    ``None`` (default): one session per subject, its first (lowest-numbered) trial found, as the
+    study did (trial000): pooling sessions would let slow offsets between them into the scores.
+    ``{subject: [trial, ...]}``: those trials of the subjects listed (the others get their first
+    trial). ``"all"``: every trial found for every subject, pooled; the responses stage then
+    demeans each session per electrode and bin.
+    """
+
+    @field_validator("trials", mode="before")
+    @classmethod
+    def _trials_choice(cls, value):
+        if isinstance(value, str) and value != "all":
+            raise ValueError(f"data.trials must be null (the first trial of each subject), 'all' (every "
+                             f"trial, pooled) or {{subject: [trial, ...]}}; got {value!r}")
+        return value
+
+    @field_validator("trials")
+    @classmethod
+    def _trials_lists(cls, value):
+        if isinstance(value, dict):
+            for subject, trials in value.items():
+                if not trials or len(set(trials)) != len(trials) or min(trials) < 0:
+                    raise ValueError(f"data.trials for subject {subject} must be a non-empty list of distinct "
+                                     f"non-negative trial numbers; got {trials}")
+        return value
 
 
 class DemoParams(_Strict):

@@ -1,7 +1,17 @@
-"""Which recording sessions (subject, trial, movie) the params select."""
+"""Which recording sessions (subject, trial, movie) the params select.
+
+``data.trials`` (see :class:`pipeline.params.DataParams`):
+
+- ``null`` (default): one session per subject, its first (lowest-numbered) trial found;
+- ``{subject: [trial, ...]}``: exactly those trials of the listed subjects, in the order given;
+  subjects not listed get their first trial;
+- ``"all"``: every trial found of every subject (pooled; the responses stage demeans each
+  session per target).
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from recordings.braintreebank import BrainTreebank
@@ -9,12 +19,33 @@ from recordings.braintreebank import BrainTreebank
 from .params import Params
 from .paths import Layout
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Session:
     subject: int
     trial: int
     movie: str
+
+
+def select_trials(found: list[int], choice, subject: int) -> list[int]:
+    """The trials of one subject that ``data.trials`` (``choice``) selects among ``found``.
+
+    Raises
+    ------
+    ValueError
+        When an explicitly requested trial is not among ``found``.
+    """
+    if choice == "all":
+        return list(found)
+    wanted = (choice or {}).get(subject)
+    if wanted is None:
+        return list(found[:1])
+    missing = sorted(set(wanted) - set(found))
+    if missing:
+        raise ValueError(f"data.trials asks for sub_{subject} trials {missing}, but only {found} exist")
+    return list(wanted)
 
 
 def list_sessions(params: Params, layout: Layout) -> list[Session]:
@@ -26,21 +57,20 @@ def list_sessions(params: Params, layout: Layout) -> list[Session]:
         When a subject has no recordings under the data root, or a requested trial is missing.
     """
     dataset = BrainTreebank(layout.data_root)
+    choice = params.data.trials
     sessions = []
     for subject in params.data.subjects:
         found = dataset.trials(subject)
-        wanted = (params.data.trials or {}).get(subject)
-        if wanted is None:
-            trials = found
-        else:
-            missing = sorted(set(wanted) - set(found))
-            if missing:
-                raise ValueError(f"data.trials asks for sub_{subject} trials {missing}, but only {found} "
-                                 f"exist under {layout.data_root}")
-            trials = list(wanted)
-        if not trials:
+        if not found:
             raise ValueError(f"no recordings of sub_{subject} under {layout.data_root} (looked for "
                              f"sub_{subject}_trialXXX.h5 in the root and in all_subject_data/)")
+        try:
+            trials = select_trials(found, choice, subject)
+        except ValueError as err:
+            raise ValueError(f"{err} under {layout.data_root}") from None
+        how = ("data.trials: all" if choice == "all" else "data.trials" if subject in (choice or {})
+               else "the first trial found (data.trials: null)")
+        log.info("sub_%d: trials %s of %s (%s)", subject, trials, found, how)
         for trial in trials:
             sessions.append(Session(subject, trial, dataset.movie_id(subject, trial)))
     return sessions

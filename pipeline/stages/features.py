@@ -5,6 +5,11 @@ events table, same order) and a ``.json`` beside it (the model spec, shape, redu
 whose outputs exist with the same spec is skipped, so adding a model to params.yaml computes
 only that model. Frames come from the events stage's cache: each frame is decoded once per
 movie and shared by every model; each unique frame and text is encoded once per model.
+
+A model with a ``layer`` whose width exceeds the Johnson–Lindenstrauss dimension of the events
+is reduced once per alignment over all movies together (one projection fit on every movie's
+events, ``jl_dim`` of their total), so all movies share the same columns; the ``.json`` records
+that joint reduction (method, from, n_components, movies).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from features.baselines import multiconcat
-from features.reduction import jl_dim, reduce_features
+from features.reduction import jl_dim, reduce_jointly
 from features.zoo import build_extractor
 from features.zoo.precomputed import match_times
 from features.zoo.spec import ModelSpec
@@ -41,10 +46,14 @@ def model_spec(model: ModelParams, layout: Layout) -> ModelSpec:
     return ModelSpec(**values)
 
 
-def spec_key(model: ModelParams, params: Params, inputs: list[Path]) -> str:
+def spec_key(model: ModelParams, params: Params, inputs: list[Path], extra: dict | None = None) -> str:
     """A fingerprint of everything that determines a model's features: its spec, the feature
-    params, and the input files (events table, frame cache, precomputed files)."""
-    return content_key({"model": model.model_dump(), "features": params.features.model_dump()}, inputs)
+    params, the input files (events table, frame cache, precomputed files) and ``extra``
+    settings (the movies reduced together)."""
+    settings = {"model": model.model_dump(), "features": params.features.model_dump()}
+    if extra:
+        settings.update(extra)
+    return content_key(settings, inputs)
 
 
 def resolve_device(device: str) -> str:
@@ -64,51 +73,89 @@ def frame_index(frame_times: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return idx
 
 
+def movie_inputs(model: ModelParams, layout: Layout, movie: str, alignment: str) -> list[Path]:
+    """The files a model's features of one movie and alignment are computed from."""
+    inputs = [layout.events(movie, alignment)]
+    if model.input != "text" and model.family != "precomputed":
+        inputs.append(layout.frames(movie))
+    if model.family == "precomputed" and model.path:
+        inputs.append(layout.resolve(model.path) / f"{movie}_{alignment}.parquet")
+    return inputs
+
+
+def feature_groups(model: ModelParams, params: Params, layout: Layout, movie_list: list[str]) -> list:
+    """The (alignment, movies, key) groups whose features are computed together.
+
+    A model with a ``layer`` is reduced once over all movies of an alignment (one projection,
+    so every movie gets the same columns): its group is every movie, and each movie's key
+    depends on every movie's inputs. Other models have one group per movie.
+    """
+    groups = []
+    for alignment in params.events.alignments:
+        if model.layer is not None:
+            inputs = [path for movie in movie_list for path in movie_inputs(model, layout, movie, alignment)]
+            extra = {"joint_movies": list(movie_list)} if len(movie_list) > 1 else None
+            groups.append((alignment, list(movie_list), spec_key(model, params, inputs, extra)))
+        else:
+            for movie in movie_list:
+                key = spec_key(model, params, movie_inputs(model, layout, movie, alignment))
+                groups.append((alignment, [movie], key))
+    return groups
+
+
+def extract_movie(model: ModelParams, params: Params, layout: Layout, extractor, movie: str,
+                  alignment: str) -> np.ndarray:
+    """A model's (unreduced) features of one movie's events of one alignment."""
+    events = read_events(layout.events(movie, alignment))
+    frames = index = None
+    if model.input != "text" and model.family != "precomputed":
+        if not layout.frames(movie).is_file():
+            raise FileNotFoundError(
+                f"model {model.id!r} reads images, but movie {movie!r} has no frames: put its video at "
+                f"{layout.movies_dir or '<data.movies>'}/{movie}.mp4 and rerun the events stage, or drop "
+                "the image models from params.models")
+        cache = np.load(layout.frames(movie))
+        frames = cache["frames"]
+        index = frame_index(cache["frame_times"], events["frame_time"].to_numpy())
+    return extractor.extract(events, frames, index, batch_size=params.features.batch_size)
+
+
 def model_features(model: ModelParams, params: Params, layout: Layout, movie_list: list[str]) -> None:
     todo = []
-    for movie in movie_list:
-        for alignment in params.events.alignments:
-            inputs = [layout.events(movie, alignment)]
-            if model.input != "text" and model.family != "precomputed":
-                inputs.append(layout.frames(movie))
-            if model.family == "precomputed" and model.path:
-                inputs.append(layout.resolve(model.path) / f"{movie}_{alignment}.parquet")
-            key = spec_key(model, params, inputs)
-            out = layout.features(model.id, movie, alignment)
-            if is_up_to_date(out, out.with_suffix(".json"), key):
-                log.info("%s %s %s: up to date", model.id, movie, alignment)
-                continue
-            todo.append((movie, alignment, key))
+    for alignment, group, key in feature_groups(model, params, layout, movie_list):
+        outs = [layout.features(model.id, movie, alignment) for movie in group]
+        if all(is_up_to_date(out, out.with_suffix(".json"), key) for out in outs):
+            log.info("%s %s %s: up to date", model.id, "+".join(group), alignment)
+            continue
+        todo.append((alignment, group, key))
     if not todo:
         return
     device = resolve_device(params.features.device)
     extractor = build_extractor(model_spec(model, layout), device=device)
-    for movie, alignment, key in todo:
-        events = read_events(layout.events(movie, alignment))
-        frames = index = None
-        if model.input != "text" and model.family != "precomputed":
-            if not layout.frames(movie).is_file():
-                raise FileNotFoundError(
-                    f"model {model.id!r} reads images, but movie {movie!r} has no frames: put its video at "
-                    f"{layout.movies_dir or '<data.movies>'}/{movie}.mp4 and rerun the events stage, or drop "
-                    "the image models from params.models")
-            cache = np.load(layout.frames(movie))
-            frames = cache["frames"]
-            index = frame_index(cache["frame_times"], events["frame_time"].to_numpy())
-        start = time.perf_counter()
-        X = extractor.extract(events, frames, index, batch_size=params.features.batch_size)
-        seconds = time.perf_counter() - start
+    fp = params.features
+    for alignment, group, key in todo:
+        blocks, seconds = [], []
+        for movie in group:
+            start = time.perf_counter()
+            blocks.append(extract_movie(model, params, layout, extractor, movie, alignment))
+            seconds.append(time.perf_counter() - start)
         reduced = None
-        if model.layer is not None and X.shape[1] > jl_dim(len(events), params.features.jl_eps):
-            reduced = {"method": params.features.reduction, "from": int(X.shape[1])}
-            X = reduce_features(X, method=params.features.reduction, eps=params.features.jl_eps,
-                                seed=params.features.seed)
-        out = layout.features(model.id, movie, alignment)
-        write_npy(np.ascontiguousarray(X, dtype=np.float32), out)
-        write_json({"key": key, "model": model.model_dump(), "movie": movie, "alignment": alignment,
-                    "shape": list(X.shape), "reduction": reduced, "device": device,
-                    "seconds": round(seconds, 3)}, out.with_suffix(".json"))
-        log.info("%s %s %s: features %s in %.1f s", model.id, movie, alignment, X.shape, seconds)
+        n_events = sum(len(X) for X in blocks)
+        width = blocks[0].shape[1]
+        if model.layer is not None and n_events and width > jl_dim(n_events, fp.jl_eps):
+            # One projection for all movies of the alignment: same columns in every movie.
+            blocks = reduce_jointly(blocks, method=fp.reduction, eps=fp.jl_eps, seed=fp.seed)
+            reduced = {"method": fp.reduction, "from": int(width), "n_components": int(blocks[0].shape[1]),
+                       "n_events": int(n_events), "movies": list(group), "seed": fp.seed, "eps": fp.jl_eps}
+            log.info("%s %s: %s of %d features to %d, fit jointly on %d events of %d movie(s) %s", model.id,
+                     alignment, fp.reduction, width, blocks[0].shape[1], n_events, len(group), group)
+        for movie, X, secs in zip(group, blocks, seconds):
+            out = layout.features(model.id, movie, alignment)
+            write_npy(np.ascontiguousarray(X, dtype=np.float32), out)
+            write_json({"key": key, "model": model.model_dump(), "movie": movie, "alignment": alignment,
+                        "shape": list(X.shape), "reduction": reduced, "device": device,
+                        "seconds": round(secs, 3)}, out.with_suffix(".json"))
+            log.info("%s %s %s: features %s in %.1f s", model.id, movie, alignment, X.shape, secs)
 
 
 def baseline_features(params: Params, layout: Layout, movie_list: list[str]) -> None:

@@ -2,8 +2,12 @@
 
 For each subject, the electrodes are selected once (trigger and corrupted channels dropped;
 Laplacian needs both shaft neighbours), then every trial is streamed through the notch filter,
-the re-reference and the binning around its movie's events. Trials of one subject are pooled
-in movie order into ``work/responses/sub-<s>_<alignment>.h5``.
+the re-reference and the binning around its movie's events. The trials that ``data.trials``
+selects (by default only the first trial of each subject) are pooled in that order into
+``work/responses/sub-<s>_<alignment>.h5``, with each event's trial in ``event_session``. When
+more than one session is pooled, each session's responses are demeaned per target (electrode x
+bin), so that a slow offset between sessions cannot pass for an effect; the file's attribute
+``session_demeaned`` says whether that was done. One session is written as binned.
 """
 
 from __future__ import annotations
@@ -24,6 +28,35 @@ from ..sessions import list_sessions
 log = logging.getLogger(__name__)
 
 
+def demean_sessions(responses: np.ndarray, event_session: np.ndarray) -> np.ndarray:
+    """Subtract from each session's events that session's mean response, per target.
+
+    Parameters
+    ----------
+    responses : ndarray, shape (n_events, ...)
+        Responses; modified in place (float32 stays float32; the means are taken in float64).
+    event_session : ndarray of int, shape (n_events,)
+        Session (trial) of each event.
+
+    Returns
+    -------
+    ndarray
+        ``responses``, each session's rows now of mean ~0 for every target.
+    """
+    event_session = np.asarray(event_session)
+    if event_session.shape != responses.shape[:1]:
+        raise ValueError(f"event_session has shape {event_session.shape}; "
+                         f"responses have {responses.shape[0]} events")
+    for session in np.unique(event_session):
+        rows = np.flatnonzero(event_session == session)
+        mean = responses[rows].mean(axis=0, dtype=np.float64)
+        if rows.size and rows[-1] - rows[0] + 1 == rows.size:  # contiguous: subtract in place
+            responses[rows[0]:rows[-1] + 1] -= mean.astype(responses.dtype)
+        else:
+            responses[rows] -= mean.astype(responses.dtype)
+    return responses
+
+
 def subject_responses(params: Params, layout: Layout, dataset: BrainTreebank, subject: int,
                       trials: list, alignment: str) -> dict:
     """Responses of one subject to the events of one alignment, pooled over its trials."""
@@ -33,7 +66,7 @@ def subject_responses(params: Params, layout: Layout, dataset: BrainTreebank, su
     if not electrodes:
         raise ValueError(f"sub_{subject}: no electrode is left after dropping trigger and corrupted "
                          f"channels{' and those without both Laplacian neighbours' if rp.rereference == 'laplacian' else ''}")
-    parts, movie_times, samples, event_movies, sfreqs = [], [], [], [], []
+    parts, movie_times, samples, event_movies, sessions, sfreqs = [], [], [], [], [], []
     bin_times = None
     for session in trials:
         events = read_events(layout.events(session.movie, alignment))
@@ -56,13 +89,20 @@ def subject_responses(params: Params, layout: Layout, dataset: BrainTreebank, su
         movie_times.append(events["movie_time"].to_numpy()[kept])
         samples.append(sample[kept].astype(np.int64))
         event_movies.extend([session.movie] * len(kept))
+        sessions.append(np.full(len(kept), session.trial, dtype=np.int64))
         sfreqs.append(sfreq)
         bin_times = result.bin_times
         log.info("sub_%d trial%03d %s: %d events x %d electrodes (sfreq %.0f Hz)", subject, session.trial,
                  alignment, len(kept), len(electrodes), sfreq)
-    return dict(responses=np.concatenate(parts, axis=0), electrodes=list(electrodes), bin_times=bin_times,
+    responses = np.concatenate(parts, axis=0)
+    event_session = np.concatenate(sessions)
+    if len(trials) > 1:
+        demean_sessions(responses, event_session)
+        log.info("sub_%d %s: %d sessions pooled (trials %s); each demeaned per electrode and bin",
+                 subject, alignment, len(trials), [s.trial for s in trials])
+    return dict(responses=responses, electrodes=list(electrodes), bin_times=bin_times,
                 event_movie_time=np.concatenate(movie_times), event_sample=np.concatenate(samples),
-                event_movie=event_movies, sfreq=sfreqs[0])
+                event_movie=event_movies, event_session=event_session, sfreq=sfreqs[0])
 
 
 def run(params: Params, workdir: Path) -> None:
@@ -77,4 +117,5 @@ def run(params: Params, workdir: Path) -> None:
             write_responses(layout.responses(subject, alignment), **out, attrs={
                 "rereference": rp.rereference, "highpass_hz": rp.highpass_hz or 0.0,
                 "baseline_s": list(rp.baseline_s) if rp.baseline_s else [],
-                "notch_hz": list(rp.notch_hz), "trials": [s.trial for s in trials]})
+                "notch_hz": list(rp.notch_hz), "trials": [s.trial for s in trials],
+                "session_demeaned": len(trials) > 1})
