@@ -21,7 +21,7 @@ from pipeline.stages import events as events_stage
 from pipeline.stages import features as features_stage
 from pipeline.stages import responses as responses_stage
 from recordings.braintreebank import BrainTreebank, estimate_sfreq, movie_to_sample, select_electrodes
-from recordings.responses import event_responses
+from recordings.responses import _blas_controller, event_responses
 
 SHIFT = 1024  # samples: trial001 of sub_1 sees the movie 0.5 s later in the same recording
 
@@ -121,7 +121,10 @@ def pooled(multi_root, tmp_path_factory):
         with h5py.File(path) as f:
             assert "event_session" in f and f["event_session"].dtype == np.int64
         out[name] = (read_responses(path), params, workdir)
-    return out
+    yield out
+    # recordings.responses scans the loaded BLAS libraries once, at its first call; forget that
+    # scan so a later test in this worker (after, say, cv2 loaded its own OpenBLAS) rescans.
+    _blas_controller.cache_clear()
 
 
 def test_one_session_is_written_as_binned(pooled, multi_root):
