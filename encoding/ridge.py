@@ -40,6 +40,9 @@ Edge cases
 * Targets constant over all events cannot be correlated with anything: ``CVResult.valid`` is
   False there, their r are 0 and alpha NaN. A target constant only within one validation or
   test part gets r = 0 in that fold (counted in one logged warning).
+* Events in no part of a fold (purged by a gap, :func:`encoding.folds.contiguous_folds`) are
+  left out of that fold's training; an event in no fold's validation or test part gets a NaN
+  prediction.
 * NaN or inf in X or Y, mismatched rows, or folds that do not fit the data are errors.
 """
 
@@ -55,7 +58,8 @@ from tqdm.auto import tqdm
 from .folds import Fold, contiguous_folds
 from .scoring import _r_and_ok, resolve_device
 
-__all__ = ["DEFAULT_ALPHAS", "CVResult", "CVEngine", "ridge_cv"]
+__all__ = ["DEFAULT_ALPHAS", "CVResult", "CVEngine", "ridge_cv", "select_on_validation",
+           "select_result"]
 
 logger = logging.getLogger(__name__)
 
@@ -259,7 +263,7 @@ class CVEngine:
         sigs, inverse = np.unique(roles, axis=0, return_inverse=True)
         inverse = inverse.ravel()
         train_in = [np.flatnonzero(sigs[:, k] & 1) for k in range(n_folds)]
-        if len(sigs) > 4 * n_folds + 4:
+        if len(sigs) > 8 * n_folds + 8:
             # Unusual (scattered) folds: direct per-fold products are cheaper than many sums.
             xt = [torch.as_tensor(xgs[0].T.copy(), device=self.device, dtype=self.dtype)]
             return _XState(preps, xt * n_folds, None, None)
@@ -621,3 +625,63 @@ def ridge_cv(X, Y, *, n_folds: int = 5, alphas=DEFAULT_ALPHAS, device="auto",
     X = np.asarray(X)
     folds = contiguous_folds(X.shape[0], n_folds) if X.ndim == 2 else n_folds
     return CVEngine(X, folds, alphas, device=device, dtype=dtype).fit(Y)
+
+
+def select_on_validation(tests, vals):
+    """Per target, the candidate with the best validation r, and its test r.
+
+    The choice among candidate designs (e.g. MultiLin with different numbers of components)
+    is made on validation data only, like the penalty; ties go to the first candidate.
+
+    Parameters
+    ----------
+    tests, vals : sequence of arrays, each shape (..., n_targets)
+        Test and validation r of each candidate (same shapes).
+
+    Returns
+    -------
+    test, val : ndarray, shape (..., n_targets)
+        Test and validation r of the chosen candidate.
+    choice : ndarray of int, shape (..., n_targets)
+        Index of the chosen candidate.
+    """
+    vals = np.stack([np.asarray(v, dtype=float) for v in vals])
+    tests = np.stack([np.asarray(t, dtype=float) for t in tests])
+    if vals.shape != tests.shape or vals.shape[0] == 0:
+        raise ValueError(f"tests and vals must be equally many arrays of one shape, got "
+                         f"{tests.shape} and {vals.shape}")
+    choice = vals.argmax(0)
+    pick = choice[None]
+    return (np.take_along_axis(tests, pick, 0)[0], np.take_along_axis(vals, pick, 0)[0],
+            choice)
+
+
+def select_result(results) -> tuple[CVResult, np.ndarray]:
+    """Combine CV results of candidate designs target by target, choosing on validation r.
+
+    Parameters
+    ----------
+    results : sequence of CVResult
+        Fits of the same targets with different designs (same events, folds and alphas).
+
+    Returns
+    -------
+    result : CVResult
+        Per target, every field of the candidate with the best fold-averaged validation r
+        (``val_r_alphas`` of the chosen candidate too).
+    choice : ndarray of int, shape (n_targets,)
+        Index of the chosen candidate per target.
+    """
+    results = list(results)
+    _, _, choice = select_on_validation([r.test_r for r in results], [r.val_r for r in results])
+
+    def pick(name):
+        stack = np.stack([getattr(r, name) for r in results])       # (n_cand, ..., T)
+        idx = choice.reshape((1,) * (stack.ndim - 1) + choice.shape)
+        idx = np.broadcast_to(idx, (1,) + stack.shape[1:])
+        return np.take_along_axis(stack, idx, 0)[0]
+
+    fields = ("test_r", "val_r", "alpha", "test_r_folds", "val_r_folds", "predictions",
+              "valid", "val_r_alphas")
+    out = CVResult(**{f: pick(f) for f in fields}, alphas=results[0].alphas.copy())
+    return out, choice

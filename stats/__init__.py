@@ -1,31 +1,33 @@
 """mmsites: statistics — permutation tests, bootstrap, model comparisons, FDR, site rules.
 
 Recipe for one (subject, alignment) with responses ``Y`` (n_events, n_electrodes * n_bins,
-electrode-major), ``folds = contiguous_folds(n_events)`` and, per model, ``engine =
-CVEngine(X, folds)`` and ``res = engine.fit(Y)``::
+electrode-major), purged ``folds = contiguous_folds(n_events, times=t, gap_s=4.2)`` and, per
+model, ``engine = CVEngine(X, folds)`` and ``res = engine.fit(Y)``. Everything chosen from the
+data is chosen on the validation halves; every reported score and test uses the test halves::
 
     from stats import resampling, signal, bootstrap, sites
 
-    # drawn once per (subject, alignment) and shared by every model
-    boot = resampling.bootstrap_indices(n, params.bootstrap, seed=seed)
-    swaps = resampling.block_swaps(n, params.permutations, block=B, seed=seed + 1)
-    perms = (resampling.block_permutations(n, P, block=B, seed=seed + 2, kind=kind)  # refit
-             if mode == "refit" else
-             resampling.fold_permutations(folds, n, P, block=B, seed=seed + 2, kind=kind))
-
-    null = signal.signal_null(mode, Y, perms, folds=folds, predictions=res.predictions,
-                              engine=engine, block=B)                    # (P, T)
-    p = (signal.max_over_bins_pvalues(res.test_r, null, n_bins) if max_stat
-         else signal.permutation_pvalues(res.test_r, null))
+    # drawn once per (subject, alignment) and shared by every model; row 0 the identity
+    perms = (resampling.block_permutations(n, P, block=B, seed=s0)                  # refit
+             if mode == "refit" else resampling.fold_permutations(folds, n, P, block=B,
+                                                                  seed=s0, part="both"))
+    test_null, val_null = signal.signal_null(mode, Y, perms, folds=folds,
+                                             predictions=res.predictions, engine=engine)
+    seq = signal.SequentialPvalues(res.val_r, h=10)   # or in chunks, dropping settled targets
+    seq.update(val_null)
+    sig = signal.signal_bins("permutation", pvalues=seq.pvalues())   # selection: validation
+    boot = resampling.bootstrap_indices(n, B_boot, seed=s1, block=B,
+                                        segments=encoding.folds.fold_segments(folds, n))
     t_boot, v_boot = bootstrap.bootstrap_scores(mode, Y, boot, folds=folds,
                                                 predictions=res.predictions, engine=engine)
-    summ = bootstrap.bootstrap_summary(t_boot, v_boot)       # boot_mean, boot_lo, ...
-    sig = signal.signal_bins(params.signal, pvalues=p, val_lo=summ["val_lo"])
-    scores = sites.ModelScores(res.test_r, sig, predictions=res.predictions,
+    swaps = resampling.block_swaps(n, 10_000, block=B, seed=s2)
+    scores = sites.ModelScores(res.test_r, sig, res.val_r, predictions=res.predictions,
                                test_r_boot=t_boot)
 
-then ``sites.build_comparisons`` over all :class:`stats.sites.Unit` objects,
-``sites.build_sites``, ``sites.summarize`` and ``sites.demo_recovery``. Permutation and
-bootstrap rows can be split into chunks (:func:`stats.resampling.chunks`,
-:mod:`stats.work`) and run by ``pipeline.executors``; concatenated chunks equal the whole.
+then ``sites.build_comparisons`` over all :class:`stats.sites.Unit` objects (paired tests on
+the test halves; p-values below the swap floor from a generalized Pareto tail,
+:mod:`stats.pvalues`), ``sites.build_sites`` (intersection–union site p-values, one BH per
+alignment), ``sites.summarize`` and ``sites.demo_recovery``. Permutation and bootstrap rows
+can be split into chunks (:func:`stats.resampling.chunks`) and run by
+``pipeline.executors``; concatenated chunks equal the whole.
 """

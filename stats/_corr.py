@@ -37,12 +37,16 @@ def r_from_sums(n, sa, sb, saa, sbb, sab, what: str = "r"):
                           scale_a=saa, scale_b=sbb, what=what)
 
 
-def check_events(name: str, arr: np.ndarray | torch.Tensor, n_events: int | None = None):
-    """Checks a 2-D (n_events, n_targets) array and its finiteness."""
+def check_events(name: str, arr: np.ndarray | torch.Tensor, n_events: int | None = None,
+                 rows=None):
+    """Checks a 2-D (n_events, n_targets) array and its finiteness (on ``rows`` only, when
+    given: out-of-fold predictions are NaN on events in no validation or test part)."""
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_events, n_targets), got shape {tuple(arr.shape)}")
     if n_events is not None and arr.shape[0] != n_events:
         raise ValueError(f"{name} has {arr.shape[0]} events (rows) but {n_events} were expected")
+    if rows is not None:
+        arr = arr[torch.as_tensor(rows, device=arr.device) if torch.is_tensor(arr) else rows]
     finite = torch.isfinite(arr).all() if torch.is_tensor(arr) else np.isfinite(arr).all()
     if not bool(finite):
         raise ValueError(f"{name} contains NaN or inf values: clean the responses/features first")

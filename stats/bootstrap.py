@@ -57,12 +57,12 @@ def weighted_fold_r(weights, a, y, folds, *, part: str = "test", device: str = "
     dtype = default_dtype(dev)
     A = as_tensor(a, dev, dtype)
     Yt = as_tensor(y, dev, dtype)
-    check_events("predictions", A)
+    parts = _fold_parts(folds, part, A.shape[0])
+    check_events("predictions", A, rows=np.concatenate(parts))
     check_events("Y", Yt, A.shape[0])
     W = as_tensor(weights, dev, dtype)
     if W.ndim != 2 or W.shape[1] != A.shape[0]:
         raise ValueError(f"weights must have shape (n, {A.shape[0]}), got {tuple(W.shape)}")
-    parts = _fold_parts(folds, part, A.shape[0])
     out = torch.zeros((W.shape[0], A.shape[1]), dtype=dtype, device=dev)
     for idx in parts:
         ti = torch.as_tensor(idx, device=dev)

@@ -40,12 +40,15 @@ import numpy as np
 import torch
 
 from ._corr import as_tensor, check_events, default_dtype, r_from_sums, resolve_device
+from encoding.ridge import select_on_validation
+
 from .resampling import part_block
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["fast_permutation_null", "fold_average_r", "permutation_pvalues",
-           "max_over_bins_pvalues", "signal_bins", "signal_null", "count_signal_bins"]
+           "max_over_bins_pvalues", "signal_bins", "signal_null", "count_signal_bins",
+           "SequentialPvalues"]
 
 
 def _fold_parts(folds, part: str, n_events: int) -> list[np.ndarray]:
@@ -128,8 +131,8 @@ def fast_permutation_null(predictions, Y, folds, perms, *, part: str = "test",
     dtype = default_dtype(dev)
     perms = np.asarray(perms, dtype=np.int64)
     pred = as_tensor(predictions, dev, dtype)
-    check_events("predictions", pred)
     n, T = pred.shape
+    check_events("predictions", pred, rows=np.concatenate(_fold_parts(folds, part, n)))
     Yt = as_tensor(Y, dev, dtype)
     check_events("Y", Yt, n)
     if Yt.shape[1] != T:
@@ -320,20 +323,113 @@ def count_signal_bins(signal, n_bins: int) -> np.ndarray:
 
 
 def signal_null(mode: str, Y, perms, *, folds=None, predictions=None, engine=None,
-                block: int | None = None, device: str = "cpu") -> np.ndarray:
-    """Null test r for either mode, shape (n_perm, n_targets).
+                block: int | None = None, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Null test and validation r for either mode, each shape (n_perm, n_targets).
 
     ``mode="refit"`` calls ``engine.fit_permuted(Y, perms)`` (perms: global block
-    permutations); ``mode="fast"`` calls :func:`fast_permutation_null` (perms: within-fold
-    permutations, needs ``predictions`` and ``folds``; ``block`` enables its block-pair
-    shortcut).
+    permutations): the penalty is chosen anew on every permutation, as in the fit. ``engine``
+    may also be a list of engines (candidate designs, e.g. MultiLin sizes): per permutation
+    and target the candidate with the best validation r is kept, which repeats the choice
+    the observed scores made (:func:`encoding.ridge.select_on_validation`).
+    ``mode="fast"`` calls :func:`fast_permutation_null` on the test and on the validation
+    halves (perms: within-part permutations of both halves,
+    ``fold_permutations(part="both")``; needs ``predictions`` and ``folds``; ``block``
+    enables the block-pair shortcut). The fast validation null does not repeat the choice of
+    the penalty, so it is lenient for the validation r: use it for selection only.
+
+    Returns
+    -------
+    test_null, val_null : ndarray, shape (n_perm, n_targets)
+        Row ``i`` is the statistic under ``perms[i]`` (the observed one for the identity).
     """
     if mode == "refit":
         if engine is None:
-            raise ValueError("stats.mode='refit' needs the CVEngine of the model")
-        return np.asarray(engine.fit_permuted(Y, perms)[0])
+            raise ValueError("mode='refit' needs the CVEngine of the model (engine=...)")
+        engines = engine if isinstance(engine, (list, tuple)) else [engine]
+        fits = [e.fit_permuted(Y, perms) for e in engines]
+        if len(fits) == 1:
+            return np.asarray(fits[0][0]), np.asarray(fits[0][1])
+        test, val, _ = select_on_validation([f[0] for f in fits], [f[1] for f in fits])
+        return test, val
     if mode == "fast":
         if predictions is None or folds is None:
-            raise ValueError("stats.mode='fast' needs the out-of-fold predictions and folds")
-        return fast_permutation_null(predictions, Y, folds, perms, block=block, device=device)
-    raise ValueError(f"stats.mode must be 'refit' or 'fast', got {mode!r}")
+            raise ValueError("mode='fast' needs the out-of-fold predictions and the folds")
+        return tuple(fast_permutation_null(predictions, Y, folds, perms, part=part, block=block,
+                                           device=device) for part in ("test", "val"))
+    raise ValueError(f"mode must be 'refit' or 'fast', got {mode!r}")
+
+
+class SequentialPvalues:
+    """Permutation p-values that stop early where the answer is clear (Besag & Clifford 1991).
+
+    Permutations arrive in chunks. A target stops once ``h`` null values have reached its
+    observed statistic: its p-value is then ``h / L`` with ``L`` the number of permutations
+    it took to get there (exact: the sequential test is valid at every level). A target
+    that never reaches ``h`` gets the usual ``(1 + count) / (1 + P)`` after all ``P``
+    permutations. Most null targets stop after ~``2h`` permutations, so a refit null costs a
+    small fraction of ``P`` fits unless many targets carry signal. ``h = None`` never stops.
+
+    Parameters
+    ----------
+    observed : array, shape (n_targets,)
+        Observed statistic (NaN: never tested, p NaN).
+    h : int or None
+        Exceedances after which a target stops.
+    """
+
+    def __init__(self, observed, h: int | None = 10):
+        self.observed = np.asarray(observed, dtype=float)
+        if self.observed.ndim != 1:
+            raise ValueError(f"observed must be 1-D (n_targets,), got shape {self.observed.shape}")
+        if h is not None and int(h) < 1:
+            raise ValueError(f"h must be a positive number of exceedances or None, got {h}")
+        self.h = None if h is None else int(h)
+        T = self.observed.size
+        self.count = np.zeros(T, np.int64)
+        self.seen = np.zeros(T, np.int64)
+        self.stopped_at = np.zeros(T, np.int64)        # L where count reached h; 0 = running
+
+    @property
+    def active(self) -> np.ndarray:
+        """Targets still running, shape (n_targets,) bool."""
+        return (self.stopped_at == 0) & ~np.isnan(self.observed)
+
+    def update(self, null, targets=None) -> None:
+        """Add a chunk of null statistics.
+
+        Parameters
+        ----------
+        null : array, shape (n_rows, n_sel)
+            Null statistics of the chunk's permutations for the targets ``targets``.
+        targets : int array, shape (n_sel,), optional
+            Which targets the columns are (default: all). Stopped targets are ignored.
+        """
+        null = np.asarray(null, dtype=float)
+        targets = np.arange(self.observed.size) if targets is None else np.asarray(targets)
+        if null.ndim != 2 or null.shape[1] != targets.size:
+            raise ValueError(f"null must be (n_rows, {targets.size}), got shape {null.shape}")
+        run = self.stopped_at[targets] == 0
+        t, nl = targets[run], null[:, run]
+        hits = nl >= self.observed[t]
+        cum = self.count[t][None, :] + np.cumsum(hits, axis=0)
+        if self.h is not None:
+            reached = cum >= self.h
+            stop = reached.any(0)
+            first = reached.argmax(0)
+            self.stopped_at[t[stop]] = self.seen[t[stop]] + first[stop] + 1
+            self.count[t] = np.where(stop, self.h, cum[-1])
+        else:
+            self.count[t] = cum[-1]
+        self.seen[t] += nl.shape[0]
+
+    def pvalues(self) -> np.ndarray:
+        """p-values, shape (n_targets,): ``h / L`` where stopped, else ``(1 + c) / (1 + n)``."""
+        stopped = self.stopped_at > 0
+        p = np.where(stopped, self.count / np.maximum(self.stopped_at, 1),
+                     (1.0 + self.count) / (1.0 + self.seen))
+        return np.where(np.isnan(self.observed), np.nan, p)
+
+    @property
+    def n_evaluated(self) -> np.ndarray:
+        """Permutations each target was scored on, shape (n_targets,)."""
+        return np.where(self.stopped_at > 0, self.stopped_at, self.seen)

@@ -7,13 +7,22 @@ model's :class:`ModelScores` there. Outputs are the contract tables of ``DESIGN.
 (:func:`build_sites`), ``results/summary.json`` (:func:`summarize`) and
 ``results/demo_recovery.json`` (:func:`demo_recovery`).
 
+Choose on validation, test on test
+    Signal bins come from the validation r (the encode stage); the *best* model of a family
+    at an electrode is the one with the highest **validation** electrode score (mean
+    validation r over its signal bins) among the family's models with at least
+    ``min_signal_bins`` signal bins; the reported scores (``score_a``, ``score_b``) and
+    every test use the test halves only. Choosing on the test data and then testing on it
+    inflates scores and false positives (best of 7 equal models vs one baseline gave
+    p < 0.05 in 21 % of null cases). The validation scores are in the table too
+    (``val_score_a``, ``val_score_b``).
+
 Families and "best" models
     Trained models (not random, not a linear baseline) form three families by what they
-    were trained on: vision, language, multimodal. At an electrode the *best* model of a
-    family is the one with the highest electrode score (mean test r over its signal bins)
-    among the family's models with at least ``min_signal_bins`` signal bins; a family with
-    no such model has no best model there. Random twins and the baselines never compete
-    for "best".
+    were trained on: vision, language, multimodal. A family with no eligible model at an
+    electrode is represented there by its member with the most signal bins (for the scores
+    and the default-winner rule). Random twins and the baselines never compete for "best":
+    they appear only in their own tests.
 
 Tests (the ``test`` column; ``model_a`` is the one that should win)
     ``trained_vs_random``: every trained model that declares a random twin, against it.
@@ -32,14 +41,23 @@ Winning (the ``a_wins`` column)
 
 FDR
     Benjamini–Hochberg across electrodes of all subjects, per alignment and test (and per
-    model pair for ``trained_vs_random``, one family per trained model).
+    model pair for ``trained_vs_random``, one family per trained model): the ``q_value``
+    and ``significant`` columns, which describe each comparison on its own.
 
-Sites (``results/sites.csv``)
-    ``multimodal_<alignment>`` (weak): in that alignment the best multimodal model beats
-    both the best vision and the best language model; and, when the non-linear tests are
-    part of the rule (``nonlinear=True``) and were run, it also beats MultiConcat and
-    MultiLin. ``multimodal_strict``: multimodal under both alignments.
-    ``slip_<alignment>``: SLIP-Combo beats SLIP-SimCLR in that alignment.
+Sites (``results/sites.csv``): one FDR for the site rule
+    A site needs several comparisons at once. Its p-value is the intersection–union p, the
+    largest of its components' p-values (Berger 1982: the rule "all components reject" is
+    a level-alpha test when each component is), and the site p-values are corrected once:
+    ``multimodal_<alignment>`` (weak) is BH over the electrodes of all subjects of
+    ``p_site_<alignment>`` = max of the p-values of best multimodal vs best vision, vs best
+    language, and, when the non-linear tests are part of the rule (``nonlinear=True``) and
+    were run, vs MultiConcat and vs MultiLin. ``multimodal_strict`` is BH once over
+    ``p_site_strict`` = the larger of the two alignments' site p-values. So the site calls
+    themselves hold the stated FDR (an AND of separately corrected tests would not).
+    A component that model a lost by default (``default_winner="count"``) or that was not
+    tested makes the electrode no site (p NaN, outside the family); a default win counts as
+    p = 0, which is the released code's untested rule and is not FDR-controlled.
+    ``slip_<alignment>``: SLIP-Combo beats SLIP-SimCLR in that alignment (its own BH).
     ``signal_bins_<alignment>``: the most signal bins any trained model has there;
     ``best_model_<alignment>``: the trained model with the best electrode score (eligible
     models only; empty when none is).
@@ -59,7 +77,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .compare import compare_models, electrode_scores
+from .compare import compare_models, cv_inflation, electrode_scores
 from .fdr import fdr_bh
 
 logger = logging.getLogger(__name__)
@@ -72,11 +90,14 @@ TESTS = ("trained_vs_random", "multimodal_vs_vision", "multimodal_vs_language",
 ALIGNMENTS = ("language", "vision")
 COMPARISON_COLUMNS = ["subject", "electrode", "alignment", "test", "model_a", "model_b",
                       "score_a", "score_b", "delta", "p_value", "q_value", "significant",
-                      "n_signal_a", "n_signal_b", "default_winner", "a_wins"]
+                      "val_score_a", "val_score_b", "n_signal_a", "n_signal_b",
+                      "default_winner", "a_wins"]
 SITE_COLUMNS = ["subject", "electrode", "hemisphere", "region", "x", "y", "z",
                 "signal_bins_language", "signal_bins_vision", "best_model_language",
                 "best_model_vision", "multimodal_language", "multimodal_vision",
-                "multimodal_strict", "slip_language", "slip_vision"]
+                "multimodal_strict", "slip_language", "slip_vision",
+                "p_site_language", "q_site_language", "p_site_vision", "q_site_vision",
+                "p_site_strict", "q_site_strict"]
 
 
 @dataclass(frozen=True)
@@ -127,7 +148,9 @@ class ModelScores:
     test_r : array, shape (n_electrodes * n_bins,)
         Observed fold-averaged test r, electrode-major.
     signal : bool array, shape (n_electrodes * n_bins,)
-        Signal bins (:func:`stats.signal.signal_bins`).
+        Signal bins (:func:`stats.signal.signal_bins`), chosen on validation data.
+    val_r : array, shape (n_electrodes * n_bins,)
+        Fold-averaged validation r: a family's best model is chosen on it.
     predictions : array, shape (n_events, n_electrodes * n_bins), optional
         Out-of-fold predictions, for ``comparison="permutation"``.
     test_r_boot : array, shape (n_boot, n_electrodes * n_bins), optional
@@ -136,6 +159,7 @@ class ModelScores:
 
     test_r: np.ndarray
     signal: np.ndarray
+    val_r: np.ndarray
     predictions: np.ndarray | None = None
     test_r_boot: np.ndarray | None = None
 
@@ -172,13 +196,16 @@ def _members(models, pred) -> list[str]:
 
 
 def _best(unit: Unit, ids: Sequence[str], min_signal_bins: int):
-    """Per electrode: id of the best eligible model ('' where none is eligible), shape (E,)."""
+    """Per electrode: id of the best eligible model ('' where none is eligible), shape (E,).
+
+    "Best" is the highest validation electrode score: the choice never sees test data.
+    """
     E = len(unit.electrodes)
     best_id = np.full(E, "", dtype=object)
     best_score = np.full(E, -np.inf)
     for mid in ids:
         s = unit.scores[mid]
-        score, n = electrode_scores(s.test_r, s.signal, unit.n_bins)
+        score, n = electrode_scores(s.val_r, s.signal, unit.n_bins)
         better = (n >= min_signal_bins) & (score > best_score)
         best_id[better] = mid
         best_score[better] = score[better]
@@ -186,7 +213,7 @@ def _best(unit: Unit, ids: Sequence[str], min_signal_bins: int):
 
 
 def _pair_rows(unit: Unit, test: str, ids_a, ids_b, *, min_signal_bins, method, device,
-               default_winner="test"):
+               default_winner="test", tail_fit=True, inflation=1.0):
     """Comparison rows of best-of-``ids_a`` vs best-of-``ids_b`` at every electrode."""
     nb = unit.n_bins
     best_a = _best(unit, ids_a, min_signal_bins)
@@ -214,6 +241,8 @@ def _pair_rows(unit: Unit, test: str, ids_a, ids_b, *, min_signal_bins, method, 
                             pred_a=sub(sa.predictions), pred_b=sub(sb.predictions),
                             Y=sub(unit.Y), folds=unit.folds, swaps=unit.swaps,
                             test_r_boot_a=sub(sa.test_r_boot), test_r_boot_b=sub(sb.test_r_boot),
+                            default_winner=default_winner, val_r_a=sub(sa.val_r),
+                            val_r_b=sub(sb.val_r), tail_fit=tail_fit, inflation=inflation,
                             device=device)
         df["default_winner"] = df["default_winner"].map({"a": a, "b": b, "": ""})
         df.insert(0, "model_b", b)
@@ -241,7 +270,8 @@ def _require(test, ids, what, asked):
 def build_comparisons(units: Sequence[Unit], models: Sequence[ModelInfo], *,
                       tests: Sequence[str] | None = None, comparison: str = "permutation",
                       min_signal_bins: int = 10, fdr_q: float = 0.05,
-                      default_winner: str = "test", device: str = "cpu") -> pd.DataFrame:
+                      default_winner: str = "test", tail_fit: bool = True,
+                      cv_correction: bool = True, device: str = "cpu") -> pd.DataFrame:
     """The comparisons table (``results/comparisons.csv``) for all units.
 
     Parameters
@@ -259,12 +289,19 @@ def build_comparisons(units: Sequence[Unit], models: Sequence[ModelInfo], *,
     default_winner : {"test", "count", "none"}
         When only one model of a pair has enough signal bins: test the pair anyway (default),
         let it win untested (the released code), or skip it (:mod:`stats.compare`).
+    tail_fit : bool
+        Generalized Pareto tail estimates for paired permutation p-values beyond the floor
+        (:func:`stats.pvalues.tail_pvalues`).
+    cv_correction : bool
+        Correct the paired tests for the correlation of the folds' scores (Nadeau–Bengio
+        variance inflation, :func:`stats.compare.cv_inflation`); needs ``unit.folds``.
 
     Returns
     -------
     table : DataFrame
-        Columns :data:`COMPARISON_COLUMNS`: the contract columns, then ``n_signal_a,
-        n_signal_b, default_winner`` (model id or ""), ``a_wins``.
+        Columns :data:`COMPARISON_COLUMNS`: the contract columns, then ``val_score_a,
+        val_score_b`` (validation scores, descriptive), ``n_signal_a, n_signal_b,
+        default_winner`` (model id or ""), ``a_wins``.
     """
     asked = tests is not None
     tests = list(TESTS if tests is None else tests)
@@ -311,15 +348,20 @@ def build_comparisons(units: Sequence[Unit], models: Sequence[ModelInfo], *,
                              f"models {missing}")
         T = len(unit.electrodes) * unit.n_bins
         for mid, sc in unit.scores.items():
-            for what, arr in (("test_r", sc.test_r), ("signal", sc.signal)):
+            for what, arr in (("test_r", sc.test_r), ("signal", sc.signal), ("val_r", sc.val_r)):
                 if np.shape(arr) != (T,):
                     raise ValueError(
                         f"subject {unit.subject}, alignment {unit.alignment}, model {mid}: {what} "
                         f"has shape {np.shape(arr)} but {len(unit.electrodes)} electrodes x "
                         f"{unit.n_bins} bins make ({T},)")
+        if cv_correction and plan and unit.folds is None:
+            raise ValueError(f"subject {unit.subject}, alignment {unit.alignment}: cv_correction needs the "
+                             "unit's folds (Unit.folds)")
         for test, ids_a, ids_b in plan:
             frames.append(_pair_rows(unit, test, ids_a, ids_b, min_signal_bins=min_signal_bins,
-                                     method=comparison, device=device, default_winner=default_winner))
+                                     method=comparison, device=device, default_winner=default_winner,
+                                     tail_fit=tail_fit,
+                                     inflation=cv_inflation(unit.folds) if cv_correction else 1.0))
     if not frames:
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
     table = pd.concat(frames, ignore_index=True)
@@ -338,7 +380,7 @@ def build_comparisons(units: Sequence[Unit], models: Sequence[ModelInfo], *,
 
 def build_sites(comparisons: pd.DataFrame, units: Sequence[Unit], models: Sequence[ModelInfo],
                 *, electrodes: pd.DataFrame | None = None, min_signal_bins: int = 10,
-                nonlinear: bool = True) -> pd.DataFrame:
+                nonlinear: bool = True, fdr_q: float = 0.05) -> pd.DataFrame:
     """The sites table (``results/sites.csv``), one row per (subject, electrode).
 
     Parameters
@@ -354,6 +396,8 @@ def build_sites(comparisons: pd.DataFrame, units: Sequence[Unit], models: Sequen
     nonlinear : bool
         Whether the site rule also needs the multimodal model to beat MultiConcat and
         MultiLin (where those tests were run).
+    fdr_q : float
+        FDR level of the site calls (one BH per alignment, one for strict).
 
     Returns
     -------
@@ -372,14 +416,19 @@ def build_sites(comparisons: pd.DataFrame, units: Sequence[Unit], models: Sequen
             row = rows.setdefault((str(unit.subject), str(el)), {})
             row[f"signal_bins_{al}"] = int(counts[:, e].max()) if counts is not None else 0
             row[f"best_model_{al}"] = best[e]
-    wins = {}
+    wins, comp_p = {}, {}
     if len(comparisons):
         c = comparisons.assign(subject=comparisons["subject"].astype(str),
                                electrode=comparisons["electrode"].astype(str))
-        for key, grp in c.groupby(["subject", "electrode", "alignment", "test"]):
-            wins[key] = bool(grp["a_wins"].all())
+        # A default win is the released code's untested rule: p = 0 in the site p-value.
+        p_comp = np.where(c["default_winner"].astype(str) == c["model_a"].astype(str), 0.0,
+                          c["p_value"].to_numpy(dtype=float))
+        for key, a_wins, p in zip(zip(c["subject"], c["electrode"], c["alignment"], c["test"]),
+                                  c["a_wins"], p_comp):
+            wins[key] = wins.get(key, True) and bool(a_wins)
+            comp_p[key] = max(comp_p.get(key, -np.inf), p) if np.isfinite(p) else np.nan
     ran = set(comparisons["test"]) if len(comparisons) else set()
-    rule = ["multimodal_vs_vision", "multimodal_vs_language"]
+    rule = [t for t in ("multimodal_vs_vision", "multimodal_vs_language") if t in ran]
     if nonlinear:
         rule += [t for t in ("multimodal_vs_multiconcat", "multimodal_vs_multilin") if t in ran]
     out = []
@@ -388,10 +437,18 @@ def build_sites(comparisons: pd.DataFrame, units: Sequence[Unit], models: Sequen
         for al in ALIGNMENTS:
             rec[f"signal_bins_{al}"] = row.get(f"signal_bins_{al}", 0)
             rec[f"best_model_{al}"] = row.get(f"best_model_{al}", "")
-            rec[f"multimodal_{al}"] = all(wins.get((subj, el, al, t), False) for t in rule)
+            parts = [comp_p.get((subj, el, al, t), np.nan) for t in rule]
+            rec[f"p_site_{al}"] = max(parts) if parts and np.all(np.isfinite(parts)) else np.nan
             rec[f"slip_{al}"] = wins.get((subj, el, al, "slip_combo_vs_simclr"), False)
-        rec["multimodal_strict"] = rec["multimodal_language"] and rec["multimodal_vision"]
+        both = [rec["p_site_language"], rec["p_site_vision"]]
+        rec["p_site_strict"] = max(both) if np.all(np.isfinite(both)) else np.nan
         out.append(rec)
+    for name in ("language", "vision", "strict"):
+        p = np.array([r[f"p_site_{name}"] for r in out], dtype=float)
+        q, sig = fdr_bh(p, fdr_q) if p.size else (p, p.astype(bool))
+        for r, qi, si in zip(out, q, sig):
+            r[f"q_site_{name}"] = qi
+            r[f"multimodal_{name}"] = bool(si)
     sites = pd.DataFrame(out)
     for col in ("hemisphere", "region", "x", "y", "z"):
         sites[col] = "" if col in ("hemisphere", "region") else np.nan

@@ -1,68 +1,54 @@
-"""Executors: local (in-process, processes) and dask give identical stats results."""
+"""Executors: local (in-process, processes) and dask run the same work units identically.
+
+The encode stage's own equivalence (2 workers, a dask LocalCluster, identical tables) is
+tested through the pipeline in tests/test_stats_pipeline.py.
+"""
 
 import numpy as np
 import pytest
 
-from encoding.folds import contiguous_folds
 from pipeline.executors import make_executor
-from stats.resampling import block_swaps, bootstrap_indices, fold_permutations
-from stats.work import StatsChunk, run_chunk, split_chunks
+from stats.resampling import block_swaps, chunks
 
 
-def _chunks():
+def _paired_null(args):
+    """A real statistics work unit: the paired-swap null of one chunk of swaps."""
+    from encoding.folds import contiguous_folds
+    from stats.compare import paired_permutation_null
+
     rng = np.random.default_rng(0)
     n, T = 60, 4
     Y = rng.standard_normal((n, T))
-    pred = 0.5 * Y + rng.standard_normal((n, T))
-    folds = contiguous_folds(n, 5)
-    units = []
-    units += split_chunks(StatsChunk("null", ("1", "language", "m"), None, Y, folds=folds,
-                                     predictions=pred),
-                          fold_permutations(folds, n, 10, block=3, seed=0), 4)
-    units += split_chunks(StatsChunk("bootstrap", ("1", "language", "m"), None, Y, folds=folds,
-                                     predictions=pred),
-                          bootstrap_indices(n, 7, seed=0), 3)
-    units += split_chunks(StatsChunk("paired", ("1", "language", "m|m2"), None, Y, folds=folds,
-                                     extra={"pred_a": pred, "pred_b": rng.standard_normal((n, T)),
-                                            "union": np.ones((2, 2), bool)}),
-                          block_swaps(n, 5, block=3, seed=0), 2)
-    return units
+    a, b = 0.5 * Y + rng.standard_normal((n, T)), rng.standard_normal((n, T))
+    return paired_permutation_null(a, b, Y, contiguous_folds(n, 5), args, np.ones((2, 2), bool))
 
 
-def _same(x, y):
-    if isinstance(x, tuple):
-        return all(_same(a, b) for a, b in zip(x, y))
-    return np.array_equal(x, y)
+def _units():
+    swaps = block_swaps(60, 10, block=3, seed=0)
+    return [swaps[c] for c in chunks(10, 4)], swaps
 
 
 def test_local_processes_and_in_process_agree():
-    units = _chunks()
+    units, whole = _units()
     with make_executor("local", workers=1) as ex:
-        serial = ex.map(run_chunk, units)
+        serial = ex.map(_paired_null, units)
     with make_executor("local", workers=2) as ex:
-        parallel = ex.map(run_chunk, units)
+        parallel = ex.map(_paired_null, units)
     assert len(serial) == len(units)
-    assert all(_same(a, b) for a, b in zip(serial, parallel))
-
-
-def test_chunked_units_equal_the_whole_computation():
-    units = _chunks()
-    results = make_executor("local", workers=1).map(run_chunk, units)
-    nulls = np.vstack([r for u, r in zip(units, results) if u.kind == "null"])
-    whole = run_chunk(StatsChunk("null", (), np.vstack([u.index for u in units if u.kind == "null"]),
-                                 units[0].Y, folds=units[0].folds, predictions=units[0].predictions))
-    np.testing.assert_allclose(nulls, whole, atol=1e-13)
+    assert all(np.array_equal(a, b) for a, b in zip(serial, parallel))
+    # Chunks concatenated equal the whole computation.
+    np.testing.assert_allclose(np.vstack(serial), _paired_null(whole), atol=1e-13)
 
 
 def test_dask_local_cluster_gives_identical_results():
     distributed = pytest.importorskip("dask.distributed")
-    units = _chunks()
-    local = make_executor("local", workers=1).map(run_chunk, units)
+    units, _ = _units()
+    local = make_executor("local", workers=1).map(_paired_null, units)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster:
         with make_executor("dask", scheduler=cluster.scheduler_address) as ex:
-            remote = ex.map(run_chunk, units)
-    assert all(_same(a, b) for a, b in zip(local, remote))
+            remote = ex.map(_paired_null, units)
+    assert all(np.array_equal(a, b) for a, b in zip(local, remote))
 
 
 def test_executor_errors():
@@ -70,5 +56,3 @@ def test_executor_errors():
         make_executor("slurm")
     with pytest.raises(ValueError, match="scheduler address"):
         make_executor("dask")
-    with pytest.raises(ValueError, match="unknown chunk kind"):
-        run_chunk(StatsChunk("nope", (), np.zeros((1, 2)), np.zeros((2, 1))))

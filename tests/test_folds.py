@@ -57,3 +57,62 @@ def test_fold_is_frozen_and_readable():
     with pytest.raises(AttributeError):
         f.train = np.arange(3)
     assert "val=3 events [0..2]" in repr(f)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_folds=st.integers(2, 6), extra=st.integers(60, 400), gap=st.floats(0.1, 3.0),
+       seed=st.integers(0, 1000))
+def test_purged_folds_keep_a_gap_between_training_validation_and_test(n_folds, extra, gap, seed):
+    n = 2 * MIN_PART_EVENTS * n_folds + extra
+    rng = np.random.default_rng(seed)
+    times = np.cumsum(rng.uniform(0.05, 0.6, n))
+    plain = contiguous_folds(n, n_folds)
+    try:
+        folds = contiguous_folds(n, n_folds, times=times, gap_s=gap)
+    except ValueError as err:
+        assert "validation events remain" in str(err)
+        return
+    for f, p in zip(folds, plain):
+        held = np.concatenate([p.val, p.test])
+        # Test halves are unchanged; validation and training only lose events.
+        np.testing.assert_array_equal(f.test, p.test)
+        assert set(f.val) <= set(p.val) and set(f.train) <= set(p.train)
+        # No training event within the gap of any held-out event (purged) ...
+        dist = np.abs(times[f.train][:, None] - times[held][None, :])
+        assert dist.size == 0 or dist.min() >= gap
+        # ... and none further than the gap was dropped.
+        dropped = np.setdiff1d(p.train, f.train)
+        if dropped.size:
+            assert np.abs(times[dropped][:, None] - times[held][None, :]).min(1).max() < gap
+        # Validation events end at least a gap before the first test event.
+        assert times[f.val].max() <= times[f.test[0]] - gap
+
+
+def test_gap_zero_is_the_study_scheme_and_gap_needs_times():
+    n = 200
+    times = np.arange(n) * 0.3
+    for f, g in zip(contiguous_folds(n, 5), contiguous_folds(n, 5, times=times, gap_s=0.0)):
+        for part in ("train", "val", "test"):
+            np.testing.assert_array_equal(getattr(f, part), getattr(g, part))
+    with pytest.raises(ValueError, match="needs the events' times"):
+        contiguous_folds(n, 5, gap_s=1.0)
+    with pytest.raises(ValueError, match="non-negative"):
+        contiguous_folds(n, 5, times=times, gap_s=-1.0)
+    with pytest.raises(ValueError, match="validation events remain"):
+        contiguous_folds(n, 5, times=times, gap_s=30.0)
+
+
+def test_fold_segments_keep_every_role():
+    from encoding.folds import fold_segments
+
+    n = 300
+    times = np.arange(n) * 0.3
+    folds = contiguous_folds(n, 5, times=times, gap_s=4.2)
+    seg = fold_segments(folds, n)
+    assert seg[0] == 0 and np.all(np.diff(seg) >= 0)
+    role = np.zeros((n, 5), int)
+    for k, f in enumerate(folds):
+        role[f.train, k], role[f.val, k], role[f.test, k] = 1, 2, 3
+    for s in np.unique(seg):
+        rows = role[seg == s]
+        assert (rows == rows[0]).all()

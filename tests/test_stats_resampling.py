@@ -96,3 +96,38 @@ def test_chunks_cover_in_order(n, size):
     assert np.array_equal(np.concatenate([np.arange(n)[s] for s in sl] or [np.arange(0)]),
                           np.arange(n))
     assert all(0 < s.stop - s.start <= size for s in sl)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(60, 300), block=st.integers(1, 12), seed=st.integers(0, 1000))
+def test_block_bootstrap_stays_within_fold_segments(n, block, seed):
+    from encoding.folds import contiguous_folds, fold_segments
+
+    times = np.arange(n) * 0.3
+    folds = contiguous_folds(n, 5, times=times, gap_s=1.0)
+    seg = fold_segments(folds, n)
+    res = bootstrap_indices(n, 20, seed=seed, block=block, segments=seg)
+    assert res.shape == (20, n)
+    # Every position holds an event of its own segment: no duplicate crosses a fold boundary.
+    np.testing.assert_array_equal(seg[res], np.broadcast_to(seg, res.shape))
+    assert np.all(np.diff(res, axis=1) >= 0)
+    np.testing.assert_array_equal(res, bootstrap_indices(n, 20, seed=seed, block=block, segments=seg))
+    if block > 1:
+        # Moving blocks: runs of consecutive events, not i.i.d. draws.
+        steps = np.diff(res, axis=1)
+        assert (steps == 1).mean() > 0.3
+
+
+def test_fold_permutations_refuse_circular_and_permute_both_halves():
+    from encoding.folds import contiguous_folds
+
+    folds = contiguous_folds(100, 5)
+    with pytest.raises(ValueError, match="anti-conservative"):
+        fold_permutations(folds, 100, 5, block=4, seed=0, kind="circular")
+    both = fold_permutations(folds, 100, 5, block=4, seed=0, part="both")
+    test_only = fold_permutations(folds, 100, 5, block=4, seed=0, part="test")
+    for f in folds:
+        # The test halves move exactly as with part="test"; validation halves move within.
+        np.testing.assert_array_equal(both[:, f.test], test_only[:, f.test])
+        assert set(both[:, f.val].ravel()) == set(f.val)
+    assert (both != np.arange(100)).any()

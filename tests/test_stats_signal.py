@@ -170,10 +170,10 @@ def test_fast_and_refit_agree_on_clear_effects_and_nulls():
     eng = CVEngine(X, folds, alphas=[1.0, 100.0, 1e4], device="cpu", dtype=torch.float64)
     res = eng.fit(Y)
     p_refit = permutation_pvalues(res.test_r, signal_null(
-        "refit", Y, block_permutations(n, P, block=10, seed=0), engine=eng))
+        "refit", Y, block_permutations(n, P, block=10, seed=0), engine=eng)[0])
     p_fast = permutation_pvalues(res.test_r, signal_null(
         "fast", Y, fold_permutations(folds, n, P, block=5, seed=0), folds=folds,
-        predictions=res.predictions))
+        predictions=res.predictions)[0])
     assert np.all(p_refit[:6] == 1 / (P + 1)) and np.all(p_fast[:6] == 1 / (P + 1))
     assert np.all(p_refit[6:] > 0.05) and np.all(p_fast[6:] > 0.05)
 
@@ -190,7 +190,7 @@ def test_refit_block_null_is_calibrated_on_drifting_null_data():
         obs = eng.fit(Y).test_r
         for out, blk in ((block, 15), (iid, 1)):
             perms = block_permutations(n, P, block=blk, seed=seed)
-            out.append(permutation_pvalues(obs, signal_null("refit", Y, perms, engine=eng)))
+            out.append(permutation_pvalues(obs, signal_null("refit", Y, perms, engine=eng)[0]))
     block, iid = np.concatenate(block), np.concatenate(iid)
     # Targets of one data set share the features, so their p-values are correlated and a
     # KS test on them would be too strict; check the level and the centre instead. (Over

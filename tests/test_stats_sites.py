@@ -54,14 +54,16 @@ def simulate_unit(kinds, seed, alignment="language", subject="1", shared=False):
                     parts[m][:, cols] += np.outer(src[s], gain)
     Y = signal + ar1(n, E * nb, phi=0.5, seed=seed + 1)
     folds = contiguous_folds(n, 5)
-    perms = fold_permutations(folds, n, 49, block=5, seed=seed)
+    perms = fold_permutations(folds, n, 49, block=5, seed=seed, part="val")
     boot = bootstrap_indices(n, 99, seed=seed)              # shared by all models
     scores = {}
     for i, m in enumerate(SEES):
         pred = parts[m] + 0.5 * ar1(n, E * nb, phi=0.5, seed=seed * 100 + i + 7)
         r = fold_average_r(pred, Y, folds)
-        p = permutation_pvalues(r, fast_permutation_null(pred, Y, folds, perms, block=5))
-        scores[m] = ModelScores(test_r=r, signal=signal_bins("permutation", pvalues=p),
+        # Signal bins are chosen on the validation halves.
+        val = fold_average_r(pred, Y, folds, part="val")
+        p = permutation_pvalues(val, fast_permutation_null(pred, Y, folds, perms, part="val", block=5))
+        scores[m] = ModelScores(test_r=r, signal=signal_bins("permutation", pvalues=p), val_r=val,
                                 predictions=pred,
                                 test_r_boot=fast_bootstrap(pred, Y, folds, boot)[0])
     return Unit(subject=subject, alignment=alignment, electrodes=[f"E{e}" for e in range(E)],
@@ -146,7 +148,8 @@ def test_bootstrap_comparisons_find_the_same_sites(planted):
     assert not sites.loc[~mm, ["multimodal_language", "multimodal_vision"]].any().any()
     with pytest.raises(ValueError, match="bootstrapped test r"):
         units_nb = [Unit(u.subject, u.alignment, u.electrodes, u.n_bins,
-                         {k: ModelScores(v.test_r, v.signal) for k, v in u.scores.items()})
+                         {k: ModelScores(v.test_r, v.signal, v.val_r) for k, v in u.scores.items()},
+                         folds=u.folds)
                     for u in units]
         build_comparisons(units_nb, MODELS, comparison="bootstrap", min_signal_bins=MIN_BINS)
 
@@ -181,3 +184,67 @@ def test_missing_models_error_or_skip(caplog):
         build_comparisons([bad], MODELS)
     with pytest.raises(ValueError, match="no scores for models"):
         build_comparisons([unit], MODELS + [ModelInfo("extra", "vision")])
+
+
+def test_site_p_is_the_intersection_union_p_corrected_once(planted):
+    from stats.fdr import fdr_bh
+
+    units, comps = planted
+    sites = build_sites(comps, units, MODELS, min_signal_bins=MIN_BINS, fdr_q=0.05)
+    rule = ("multimodal_vs_vision", "multimodal_vs_language", "multimodal_vs_multiconcat")
+    for al in ("language", "vision"):
+        c = comps[(comps["alignment"] == al) & comps["test"].isin(rule)]
+        p_max = c.groupby("electrode")["p_value"].max()
+        complete = c.groupby("electrode")["p_value"].apply(lambda p: p.notna().all() and len(p) == 3)
+        got = sites.set_index("electrode")[f"p_site_{al}"]
+        for el in got.index:
+            if complete.get(el, False):
+                assert got[el] == p_max[el]
+            else:
+                assert np.isnan(got[el])
+        # One BH over the site p-values, not an AND of separately corrected tests.
+        q, sig = fdr_bh(sites[f"p_site_{al}"].to_numpy(), 0.05)
+        np.testing.assert_allclose(sites[f"q_site_{al}"], q, equal_nan=True)
+        np.testing.assert_array_equal(sites[f"multimodal_{al}"], sig)
+    strict = np.maximum(sites["p_site_language"], sites["p_site_vision"])
+    np.testing.assert_allclose(sites["p_site_strict"], strict, equal_nan=True)
+    np.testing.assert_array_equal(sites["multimodal_strict"], fdr_bh(strict.to_numpy(), 0.05)[1])
+
+
+def test_best_models_are_chosen_on_validation_scores():
+    """A model that is best on the test halves but worse on validation is not named best."""
+    unit = simulate_unit(["multimodal"] * 3 + ["vision"] * 2, 21)
+    mm = unit.scores["mm"]
+    # A second multimodal model: same signal, worse validation r, better test r.
+    unit.scores["mm2"] = ModelScores(test_r=mm.test_r + 0.2, signal=mm.signal, val_r=mm.val_r - 0.2,
+                                     predictions=mm.predictions)
+    models = MODELS + [ModelInfo("mm2", "multimodal")]
+    comps = build_comparisons([unit], models, tests=["multimodal_vs_vision"], min_signal_bins=MIN_BINS)
+    sites = build_sites(comps, [unit], models, min_signal_bins=MIN_BINS)
+    assert "mm2" not in set(comps["model_a"]) and "mm2" not in set(sites["best_model_language"])
+    assert comps[["val_score_a", "val_score_b"]].notna().any().all()
+    # Swap the roles: now mm2 is better on validation and must be chosen.
+    unit.scores["mm2"] = ModelScores(test_r=mm.test_r - 0.2, signal=mm.signal, val_r=mm.val_r + 0.2,
+                                     predictions=mm.predictions)
+    comps = build_comparisons([unit], models, tests=["multimodal_vs_vision"], min_signal_bins=MIN_BINS)
+    assert set(comps.loc[comps["electrode"].isin(["E0", "E1", "E2"]), "model_a"]) == {"mm2"}
+
+
+@pytest.mark.parametrize("rule", ["test", "count", "none"])
+def test_default_winner_is_forwarded(rule):
+    unit = simulate_unit(["vision", "vision", "multimodal"], 31)
+    # The language model gets no signal bins anywhere: only one side of each pair is eligible.
+    s = unit.scores["lang"]
+    unit.scores["lang"] = ModelScores(s.test_r, np.zeros_like(s.signal), s.val_r, predictions=s.predictions)
+    comps = build_comparisons([unit], MODELS, tests=["multimodal_vs_language"], min_signal_bins=MIN_BINS,
+                              default_winner=rule)
+    eligible = comps["n_signal_a"] >= MIN_BINS
+    assert eligible.any()
+    if rule == "test":
+        assert comps.loc[eligible, "p_value"].notna().all() and (comps["default_winner"] == "").all()
+    elif rule == "count":
+        assert comps.loc[eligible, "p_value"].isna().all()
+        assert (comps.loc[eligible, "default_winner"] == comps.loc[eligible, "model_a"]).all()
+        assert comps.loc[eligible, "a_wins"].all()
+    else:
+        assert comps["p_value"].isna().all() and not comps["a_wins"].any()

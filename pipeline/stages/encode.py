@@ -3,16 +3,27 @@ signal permutation test and the bootstrap.
 
 Work units, run by the executor of ``compute`` (worker processes or a dask cluster):
 
-1. ``fit`` — one per (subject, alignment, model): the CV fit (``encoding.CVEngine``), whose
-   out-of-fold predictions go to ``work/scores/..._pred.npy`` (read memory-mapped afterwards, so a
-   subject's many models never need to sit in memory together) and its scores to ``...npz``.
-2. ``null`` / ``boot`` chunks — slices of the permutation and bootstrap index arrays, drawn
-   once per subject and alignment (``work/resampling/sub-<s>_<alignment>.npz``) and shared by
-   every model, so paired comparisons see the same resamples and results do not depend on the
-   executor or the chunking.
-3. merge — p-values, signal bins and bootstrap CIs per (electrode, bin), written to the scores
+1. ``fit`` — one per (subject, alignment, model): the CV fit (``encoding.CVEngine``) on the
+   purged folds of :func:`pipeline.cv.response_folds`, whose out-of-fold predictions go to
+   ``work/scores/..._pred.npy`` (read memory-mapped afterwards, so a subject's many models never
+   need to sit in memory together) and its scores to ``...npz``. MultiLin is fitted once per
+   candidate size (``baselines.multilin_components``) and each target keeps the size with
+   the best validation r.
+2. ``null`` chunks, in rounds — slices of the permutation index array (row 0 the identity:
+   the observed statistic comes from the same function as its null), drawn once per subject
+   and alignment (``work/resampling/sub-<s>_<alignment>.npz``) and shared by every model.
+   Both the validation r (signal bins are chosen on it) and the test r (the reported
+   per-bin p-value) get a null. After each round, targets whose p-values are settled
+   (``stats.stop_exceedances`` null values reached the observed r, Besag–Clifford) drop out,
+   so the next round refits only the open targets.
+3. ``boot`` chunks — moving-block bootstrap resamples drawn within fold segments.
+4. merge — p-values, signal bins and bootstrap CIs per (electrode, bin), written to the scores
    parquet of DESIGN.md (``electrode, bin, time_s, test_r, val_r, alpha, boot_mean, boot_lo,
-   boot_hi, val_lo, val_hi`` plus ``p_value`` and ``signal``).
+   boot_hi, val_lo, val_hi`` plus ``p_value`` (test r), ``val_p_value`` (validation r),
+   ``n_permutations``, ``signal`` and, for MultiLin, ``components``).
+
+Results do not depend on the executor or on the chunking: chunks are slices of shared index
+arrays, and the rounds' target sets are decided in the main process.
 """
 
 from __future__ import annotations
@@ -25,14 +36,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from encoding.folds import contiguous_folds
-from encoding.ridge import CVEngine
+from encoding.folds import fold_segments
+from encoding.ridge import CVEngine, select_result
 from features.baselines import MultiLin
 from features.zoo.precomputed import match_times
 from stats.bootstrap import bootstrap_scores, bootstrap_summary
-from stats.resampling import block_permutations, bootstrap_indices, chunks, fold_permutations
-from stats.signal import max_over_bins_pvalues, permutation_pvalues, signal_bins, signal_null
+from stats.pvalues import n_distinct_block_permutations, warn_if_few_permutations
+from stats.resampling import block_permutations, bootstrap_indices, chunks, fold_permutations, part_block
+from stats.signal import SequentialPvalues, max_over_bins_pvalues, signal_bins, signal_null
 
+from ..cv import block_length, encoded_models, gap_seconds, response_folds
 from ..executors import make_executor
 from ..io import content_key, is_up_to_date, read_events, read_responses, write_json, write_npy, write_npz, write_parquet
 from ..params import Params
@@ -40,10 +53,7 @@ from ..paths import Layout
 
 log = logging.getLogger(__name__)
 
-
-def encoded_models(params: Params) -> list[str]:
-    """Ids of everything the encode stage fits: the models and the configured baselines."""
-    return [m.id for m in params.models] + params.baseline_ids()
+__all__ = ["encoded_models", "event_features", "run", "run_unit"]
 
 
 def _feature_rows(layout: Layout, model: str, movie: str, alignment: str) -> tuple[np.ndarray, np.ndarray]:
@@ -95,37 +105,53 @@ class Unit:
     model: str
     part: str = "fit"          # fit | null | boot
     chunk: slice | None = None
+    targets: tuple | None = None   # null rounds: the open targets (None: all)
 
 
 FIT_ARRAYS = ("test_r", "val_r", "alpha", "test_r_folds", "val_r_folds", "valid")
+#: Stats params that change the encode stage's outputs (the others belong to the stats stage).
+ENCODE_STATS_FIELDS = ("permutations", "stop_exceedances", "bootstrap", "mode", "signal", "signal_alpha",
+                       "max_stat", "permutation_kind", "block_s", "block_events", "seed")
 
 
 def _targets(params: Params, layout: Layout, unit: Unit):
     """Y (n_events, n_targets), the folds, and the responses file's event tables."""
     resp = read_responses(layout.responses(unit.subject, unit.alignment))
     Y = resp["responses"].reshape(resp["responses"].shape[0], -1)
-    return Y, contiguous_folds(Y.shape[0], params.encoding.folds), resp
+    return Y, response_folds(params, resp), resp
 
 
-def _design(params: Params, layout: Layout, unit: Unit, resp: dict, folds):
-    """X: the model's features for the responses' events, or for MultiLin a per-fold list of
-    projections learned on each fold's training events."""
+def _design(params: Params, layout: Layout, unit: Unit, resp: dict, folds) -> list:
+    """Candidate designs: ``[X]`` for a model, one per-fold list of projections (learned on each
+    fold's training events) per candidate size for MultiLin."""
     args = (unit.alignment, resp["event_movie"], resp["event_movie_time"])
     if unit.model != "multilin":
-        return event_features(layout, unit.model, *args)
+        return [event_features(layout, unit.model, *args)]
     vision, language = params.baselines.multilin
     Xv = event_features(layout, vision, *args)
     Xl = event_features(layout, language, *args)
-    X = []
-    for fold in folds:
-        projection = MultiLin(n_components=params.baselines.multilin_components).fit(Xv[fold.train], Xl[fold.train])
-        X.append(np.asarray(projection.transform(Xv, Xl), dtype=np.float32))
-    return X
+    limit = min(Xv.shape[1], Xl.shape[1])
+    grid = [c for c in params.baselines.multilin_components if c <= limit] or [limit]
+    designs = []
+    for n_components in grid:
+        X = []
+        for fold in folds:
+            projection = MultiLin(n_components=n_components).fit(Xv[fold.train], Xl[fold.train])
+            X.append(np.asarray(projection.transform(Xv, Xl), dtype=np.float32))
+        designs.append(X)
+    return designs
 
 
-def _engine(params: Params, X, folds):
-    return CVEngine(X, folds, params.encoding.alphas, device=params.encoding.device,
-                    target_batch=params.encoding.target_batch)
+def multilin_grid(params: Params, layout: Layout, unit: Unit, resp: dict) -> list[int]:
+    """MultiLin's candidate sizes that fit the two feature widths (the order of :func:`_design`)."""
+    widths = [event_features(layout, m, unit.alignment, resp["event_movie"][:1], resp["event_movie_time"][:1]).shape[1]
+              for m in params.baselines.multilin]
+    return [c for c in params.baselines.multilin_components if c <= min(widths)] or [min(widths)]
+
+
+def _engines(params: Params, designs: list, folds) -> list[CVEngine]:
+    return [CVEngine(X, folds, params.encoding.alphas, device=params.encoding.device,
+                     target_batch=params.encoding.target_batch) for X in designs]
 
 
 def _limit_threads(workers: int) -> None:
@@ -142,74 +168,123 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
     Y, folds, resp = _targets(params, layout, unit)
     sp = params.stats
     if unit.part == "fit":
+        engines = _engines(params, _design(params, layout, unit, resp, folds), folds)
+        results = [engine.fit(Y) for engine in engines]
+        result, choice = select_result(results) if len(results) > 1 else (results[0], np.zeros(Y.shape[1], int))
         # The worker writes the (large) predictions itself: nothing large travels back.
-        result = _engine(params, _design(params, layout, unit, resp, folds), folds).fit(Y)
         write_npy(np.asarray(result.predictions, dtype=np.float32),
                   layout.predictions(unit.subject, unit.alignment, unit.model))
         write_npz(layout.score_arrays(unit.subject, unit.alignment, unit.model),
-                  **{k: np.asarray(getattr(result, k)) for k in FIT_ARRAYS})
+                  choice=choice, **{k: np.asarray(getattr(result, k)) for k in FIT_ARRAYS})
         return None
     indices = np.load(layout.resampling(unit.subject, unit.alignment))
     predictions = np.load(layout.predictions(unit.subject, unit.alignment, unit.model), mmap_mode="r")
-    # Fast mode works on the held-out predictions: only refit needs the features (and MultiLin's fits).
-    engine = _engine(params, _design(params, layout, unit, resp, folds), folds) if sp.mode == "refit" else None
     if unit.part == "null":
-        perms = indices["permutations"][unit.chunk]
-        null = signal_null(sp.mode, Y, perms, folds=folds, predictions=predictions, engine=engine,
-                           block=int(indices["block"]))
-        return {"null": null.astype(np.float32)}
+        cols = slice(None) if unit.targets is None else np.asarray(unit.targets, dtype=np.int64)
+        Ysub = Y[:, cols]
+        # Fast mode works on the held-out predictions: only refit needs the features (and MultiLin's fits).
+        engine = (_engines(params, _design(params, layout, unit, resp, folds), folds)
+                  if sp.mode == "refit" else None)
+        test, val = signal_null(sp.mode, Ysub, indices["permutations"][unit.chunk], folds=folds,
+                                predictions=None if engine else np.asarray(predictions[:, cols]),
+                                engine=engine, block=int(indices["block"]))
+        return {"test": test.astype(np.float32), "val": val.astype(np.float32)}
     if unit.part == "boot":
-        test_r, val_r = bootstrap_scores(sp.mode, Y, indices["bootstrap"][unit.chunk], folds=folds,
-                                         predictions=predictions, engine=engine)
+        engine = (_engines(params, _design(params, layout, unit, resp, folds), folds)
+                  if sp.mode == "refit" else [None])
+        if len(engine) > 1:
+            # MultiLin: each target keeps its size, as in the fit.
+            choice = np.load(layout.score_arrays(unit.subject, unit.alignment, unit.model))["choice"]
+            test_r = np.zeros((unit.chunk.stop - unit.chunk.start, Y.shape[1]))
+            val_r = np.zeros_like(test_r)
+            for c, e in enumerate(engine):
+                cols = np.flatnonzero(choice == c)
+                if cols.size:
+                    test_r[:, cols], val_r[:, cols] = bootstrap_scores(
+                        sp.mode, Y[:, cols], indices["bootstrap"][unit.chunk], folds=folds, engine=e)
+        else:
+            test_r, val_r = bootstrap_scores(sp.mode, Y, indices["bootstrap"][unit.chunk], folds=folds,
+                                             predictions=predictions, engine=engine[0])
         return {"test_r": test_r.astype(np.float32), "val_r": val_r.astype(np.float32)}
     raise ValueError(f"unknown work unit part {unit.part!r}")
 
 
-def block_length(params: Params, event_movie_time: np.ndarray) -> int:
-    """Events per permutation block: ``stats.block_events``, or ``stats.block_s`` seconds of
-    movie time divided by the median spacing of the events (at least 2)."""
-    sp = params.stats
-    if sp.block_events is not None:
-        return sp.block_events
-    gaps = np.diff(np.asarray(event_movie_time, dtype=float))
-    gaps = gaps[gaps > 0]
-    spacing = float(np.median(gaps)) if gaps.size else sp.block_s
-    return max(2, int(round(sp.block_s / spacing)))
-
-
 def resampling_indices(params: Params, layout: Layout, subject: int, alignment: str) -> None:
-    """Draw the permutations and bootstrap resamples of one subject and alignment, once."""
+    """Draw the permutations and bootstrap resamples of one subject and alignment, once.
+
+    ``permutations`` has ``stats.permutations + 1`` rows, the first the identity (the observed
+    statistic is computed by the same function as its null).
+    """
     sp = params.stats
     resp = read_responses(layout.responses(subject, alignment), data=False)
     n = resp["shape"][0]
     block = block_length(params, resp["event_movie_time"])
-    log.info("sub_%d %s: permutation blocks of %d events (%.1f s)", subject, alignment, block, sp.block_s)
-    folds = contiguous_folds(n, params.encoding.folds)
+    log.info("sub_%d %s: permutation blocks of %d events (%.1f s), purge gap %.1f s", subject, alignment, block,
+             sp.block_s, gap_seconds(params))
+    folds = response_folds(params, resp)
     # Independent, reproducible streams per subject and alignment.
     seeds = np.random.SeedSequence([sp.seed, subject, params.events.alignments.index(alignment)]).generate_state(3)
     if sp.mode == "refit":
         perms = block_permutations(n, sp.permutations, block=block, seed=int(seeds[0]), kind=sp.permutation_kind)
+        distinct = (n_distinct_block_permutations([block] * -(-n // block)) if sp.permutation_kind == "block"
+                    else float(max(1, n - 2 * block + 1)))
     else:
-        perms = fold_permutations(folds, n, sp.permutations, block=block, seed=int(seeds[0]),
-                                  kind=sp.permutation_kind)
-    arrays = {"permutations": perms, "block": np.array(block), "swap_seed": np.array(int(seeds[2]))}
+        perms = fold_permutations(folds, n, sp.permutations, block=block, seed=int(seeds[0]), part="both")
+        distinct = float(np.prod([n_distinct_block_permutations([1] * max(1, len(getattr(f, part))
+                                                                         // part_block(len(getattr(f, part)), block)))
+                                  for f in folds for part in ("val", "test")]))
+    warn_if_few_permutations(distinct, alpha=sp.signal_alpha, what=f"sub_{subject} {alignment} permutations")
+    arrays = {"permutations": np.vstack([np.arange(n, dtype=np.int64)[None], perms]),
+              "block": np.array(block), "swap_seed": np.array(int(seeds[2]))}
     if sp.bootstrap:
-        arrays["bootstrap"] = bootstrap_indices(n, sp.bootstrap, seed=int(seeds[1]))
+        arrays["bootstrap"] = bootstrap_indices(n, sp.bootstrap, seed=int(seeds[1]), block=block,
+                                                segments=fold_segments(folds, n))
     write_npz(layout.resampling(subject, alignment), **arrays)
 
 
-def merge(params: Params, layout: Layout, unit: Unit, fitted: dict, nulls: list, boots: list) -> None:
-    """Turn the fit and its resampling chunks into the scores table of DESIGN.md."""
+@dataclass
+class _NullState:
+    """The running permutation p-values of one fit: test r (reported) and validation r (selection)."""
+
+    test: SequentialPvalues
+    val: SequentialPvalues
+    chunks: list          # (test, val) arrays, kept only for the max statistic
+
+    @property
+    def open_targets(self) -> np.ndarray:
+        return np.flatnonzero(self.test.active | self.val.active)
+
+
+def _start_state(params: Params, out: dict) -> _NullState:
+    """State from the first chunk, whose row 0 is the identity (the observed statistics)."""
+    h = None if params.stats.max_stat else params.stats.stop_exceedances
+    state = _NullState(SequentialPvalues(out["test"][0], h), SequentialPvalues(out["val"][0], h), [])
+    _update_state(params, state, {"test": out["test"][1:], "val": out["val"][1:]}, None)
+    return state
+
+
+def _update_state(params: Params, state: _NullState, out: dict, targets) -> None:
+    state.test.update(out["test"], targets)
+    state.val.update(out["val"], targets)
+    if params.stats.max_stat:
+        state.chunks.append((out["test"], out["val"]))
+
+
+def merge(params: Params, layout: Layout, unit: Unit, fitted: dict, state: _NullState, boots: list) -> None:
+    """Turn the fit, its permutation p-values and its bootstrap into the scores table of DESIGN.md."""
     sp = params.stats
     resp = read_responses(layout.responses(unit.subject, unit.alignment), data=False)
     _, n_elec, n_bins = resp["shape"]
     test_r = fitted["test_r"]
-    null = np.concatenate([c["null"] for c in nulls], axis=0)
     if sp.max_stat:
-        p = max_over_bins_pvalues(test_r, null, n_bins)
+        null_t = np.concatenate([c[0] for c in state.chunks])
+        null_v = np.concatenate([c[1] for c in state.chunks])
+        p = max_over_bins_pvalues(state.test.observed, null_t, n_bins)
+        p_val = max_over_bins_pvalues(state.val.observed, null_v, n_bins)
     else:
-        p = permutation_pvalues(test_r, null)
+        p, p_val = state.test.pvalues(), state.val.pvalues()
     p = np.where(fitted["valid"], p, np.nan)
+    p_val = np.where(fitted["valid"], p_val, np.nan)
     table = {
         "electrode": np.repeat(np.asarray(resp["electrodes"], dtype=object), n_bins),
         "bin": np.tile(np.arange(n_bins), n_elec),
@@ -224,12 +299,18 @@ def merge(params: Params, layout: Layout, unit: Unit, fitted: dict, nulls: list,
         # Kept for the paired bootstrap comparison (the same resamples for every model).
         write_npy(boot_test_r, layout.score_boot(unit.subject, unit.alignment, unit.model))
     table["p_value"] = p
-    table["signal"] = signal_bins(sp.signal, pvalues=p, val_lo=None if summary is None else summary["val_lo"],
+    table["val_p_value"] = p_val
+    table["n_permutations"] = np.maximum(state.test.n_evaluated, state.val.n_evaluated)
+    # Signal bins are a choice: made on the validation r only.
+    table["signal"] = signal_bins(sp.signal, pvalues=p_val, val_lo=None if summary is None else summary["val_lo"],
                                   alpha=sp.signal_alpha) & fitted["valid"]
+    if unit.model == "multilin":
+        table["components"] = np.asarray(multilin_grid(params, layout, unit, resp))[fitted["choice"]]
     df = pd.DataFrame(table)
     write_parquet(df, layout.scores(unit.subject, unit.alignment, unit.model))
-    log.info("sub_%d %s %s: median test r %.3f, %d signal bins over %d electrodes", unit.subject, unit.alignment,
-             unit.model, float(np.nanmedian(test_r)), int(df["signal"].sum()), n_elec)
+    log.info("sub_%d %s %s: median test r %.3f, %d signal bins over %d electrodes (mean %.0f permutations per "
+             "target)", unit.subject, unit.alignment, unit.model, float(np.nanmedian(test_r)), int(df["signal"].sum()),
+             n_elec, float(df["n_permutations"].mean()))
 
 
 def _feature_inputs(params: Params, layout: Layout, unit: Unit) -> list[Path]:
@@ -243,20 +324,26 @@ def _feature_inputs(params: Params, layout: Layout, unit: Unit) -> list[Path]:
     return [layout.features(m, movie, unit.alignment) for m in sources for movie in movies]
 
 
+def _encode_config(params: Params) -> dict:
+    """The params the encode stage's outputs depend on (``stats.fdr_q`` and the like do not)."""
+    stats = params.stats.model_dump()
+    return {"encoding": params.encoding.model_dump(), "gap_s": gap_seconds(params),
+            "folds": params.encoding.folds, "stats": {k: stats[k] for k in ENCODE_STATS_FIELDS}}
+
+
 def unit_key(params: Params, layout: Layout, unit: Unit) -> str:
     """A fingerprint of everything a model's scores depend on: the model or baseline definition,
-    the encoding and statistics params, the responses, the features and the shared resamples."""
+    the encoding params and the encode stage's statistics params, the responses, the features and
+    the shared resamples."""
     definition = (params.model(unit.model).model_dump() if unit.model not in ("multiconcat", "multilin")
                   else {"baseline": unit.model, **params.baselines.model_dump()})
-    return content_key({"model": definition, "encoding": params.encoding.model_dump(),
-                        "stats": params.stats.model_dump()},
+    return content_key({"model": definition, **_encode_config(params)},
                        [layout.responses(unit.subject, unit.alignment), layout.resampling(unit.subject, unit.alignment),
                         *_feature_inputs(params, layout, unit)])
 
 
 def _resampling_key(params: Params, layout: Layout, subject: int, alignment: str) -> str:
-    return content_key({"stats": params.stats.model_dump(), "folds": params.encoding.folds},
-                       [layout.responses(subject, alignment)])
+    return content_key(_encode_config(params), [layout.responses(subject, alignment)])
 
 
 def run(params: Params, workdir: Path) -> None:
@@ -287,23 +374,44 @@ def run(params: Params, workdir: Path) -> None:
         return
     log.info("encode: %d CV fits on the %s executor", len(fits), params.compute.executor)
     executor.map(_call, [(params, str(workdir), u) for u in fits])
-    chunked = []
+    states = _null_rounds(params, workdir, executor, fits)
+    boot_units = [Unit(u.subject, u.alignment, u.model, "boot", c) for u in fits
+                  for c in (chunks(sp.bootstrap, sp.chunk) if sp.bootstrap else [])]
+    log.info("encode: %d bootstrap chunks (%s mode)", len(boot_units), sp.mode)
+    boots: dict = {}
+    for unit, out in zip(boot_units, executor.map(_call, [(params, str(workdir), u) for u in boot_units])):
+        boots.setdefault((unit.subject, unit.alignment, unit.model), []).append(out)
     for unit in fits:
-        chunked += [Unit(unit.subject, unit.alignment, unit.model, "null", c) for c in chunks(sp.permutations, sp.chunk)]
-        if sp.bootstrap:
-            chunked += [Unit(unit.subject, unit.alignment, unit.model, "boot", c) for c in chunks(sp.bootstrap, sp.chunk)]
-    log.info("encode: %d permutation/bootstrap chunks (%s mode)", len(chunked), sp.mode)
-    outputs = executor.map(_call, [(params, str(workdir), u) for u in chunked])
-    by_fit: dict = {}
-    for unit, out in zip(chunked, outputs):
-        by_fit.setdefault((unit.subject, unit.alignment, unit.model), {"null": [], "boot": []})[unit.part].append(out)
-    for unit in fits:
-        parts = by_fit.get((unit.subject, unit.alignment, unit.model), {"null": [], "boot": []})
         fitted = dict(np.load(layout.score_arrays(unit.subject, unit.alignment, unit.model)))
-        merge(params, layout, unit, fitted, parts["null"], parts["boot"])
+        merge(params, layout, unit, fitted, states[unit], boots.get((unit.subject, unit.alignment, unit.model), []))
         write_json({"key": keys[unit], "mode": sp.mode, "permutations": sp.permutations,
                     "bootstrap": sp.bootstrap, "signal": sp.signal},
                    layout.scores(unit.subject, unit.alignment, unit.model).with_suffix(".json"))
+
+
+def _null_rounds(params: Params, workdir: Path, executor, fits: list) -> dict:
+    """The permutation nulls, one chunk of permutations per round for the targets still open."""
+    sp = params.stats
+    states: dict = {}
+    for k, chunk in enumerate(chunks(sp.permutations + 1, sp.chunk)):
+        units = []
+        for fit in fits:
+            if k == 0:
+                units.append(Unit(fit.subject, fit.alignment, fit.model, "null", chunk))
+                continue
+            open_targets = states[fit].open_targets
+            if open_targets.size:
+                units.append(Unit(fit.subject, fit.alignment, fit.model, "null", chunk, tuple(open_targets.tolist())))
+        if not units:
+            break
+        log.info("encode: permutations %d-%d for %d fits (%s mode)", chunk.start, chunk.stop - 1, len(units), sp.mode)
+        for unit, out in zip(units, executor.map(_call, [(params, str(workdir), u) for u in units])):
+            fit = Unit(unit.subject, unit.alignment, unit.model)
+            if k == 0:
+                states[fit] = _start_state(params, out)
+            else:
+                _update_state(params, states[fit], out, np.asarray(unit.targets))
+    return states
 
 
 def _call(args):

@@ -23,7 +23,7 @@ from reports.html import render_index, render_subject
 from ..io import file_fingerprint, write_bytes, write_text
 from ..params import Params
 from ..paths import Layout
-from .encode import encoded_models
+from ..cv import encoded_models
 
 log = logging.getLogger(__name__)
 

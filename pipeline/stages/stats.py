@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from encoding.folds import contiguous_folds
+from stats.pvalues import bh_floor_warning
 from stats.resampling import block_swaps
 from stats.sites import ModelInfo, ModelScores, Unit, build_comparisons, build_sites, demo_recovery, summarize
 
 from ..io import read_responses, write_csv, write_json
 from ..params import Params
 from ..paths import Layout
-from .encode import encoded_models
+from ..cv import encoded_models, response_folds
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +59,16 @@ def load_unit(params: Params, layout: Layout, subject: int, alignment: str) -> U
                 raise FileNotFoundError(f"stats.comparison is 'bootstrap' but {boot_path} is missing: set "
                                         "stats.bootstrap > 0 and rerun the encode stage")
             boot = np.load(boot_path)
+        if "val_p_value" not in table.columns:
+            raise ValueError(f"{path} predates validation-based signal bins (no val_p_value column): rerun the "
+                             "encode stage")
         unit.scores[model] = ModelScores(test_r=table["test_r"].to_numpy(), signal=table["signal"].to_numpy(bool),
-                                         predictions=predictions,
+                                         val_r=table["val_r"].to_numpy(), predictions=predictions,
                                          test_r_boot=boot)
+    unit.folds = response_folds(params, resp)
     if sp.comparison == "permutation":
         unit.Y = resp["responses"].reshape(n_events, -1)
-        unit.folds = contiguous_folds(n_events, params.encoding.folds)
-        unit.swaps = block_swaps(n_events, sp.permutations, block=int(indices["block"]),
-                                 seed=int(indices["swap_seed"]))
+        unit.swaps = block_swaps(n_events, sp.swaps, block=int(indices["block"]), seed=int(indices["swap_seed"]))
     return unit
 
 
@@ -75,14 +77,19 @@ def run(params: Params, workdir: Path) -> None:
     sp = params.stats
     models = model_infos(params)
     units = [load_unit(params, layout, s, a) for s in params.data.subjects for a in params.events.alignments]
+    if sp.comparison == "permutation" and not sp.tail_fit:
+        bh_floor_warning(sp.swaps, sum(len(u.electrodes) for u in units) // max(1, len(params.events.alignments)),
+                         sp.fdr_q)
     comparisons = build_comparisons(units, models, comparison=sp.comparison, min_signal_bins=sp.min_signal_bins,
-                                    fdr_q=sp.fdr_q, default_winner=sp.default_winner,
+                                    fdr_q=sp.fdr_q, default_winner=sp.default_winner, tail_fit=sp.tail_fit,
+                                    cv_correction=sp.cv_correction,
                                     device=params.encoding.device)
     electrodes_path = layout.results / "electrodes.csv"
     electrodes = pd.read_csv(electrodes_path) if electrodes_path.is_file() else None
     if electrodes is None:
         log.warning("%s is missing (run the regions stage): sites.csv gets no regions", electrodes_path)
-    sites = build_sites(comparisons, units, models, electrodes=electrodes, min_signal_bins=sp.min_signal_bins)
+    sites = build_sites(comparisons, units, models, electrodes=electrodes, min_signal_bins=sp.min_signal_bins,
+                        fdr_q=sp.fdr_q)
     summary = summarize(sites, comparisons)
     write_csv(comparisons, layout.results / "comparisons.csv")
     write_csv(sites, layout.results / "sites.csv")
