@@ -226,6 +226,9 @@ class RegionsParams(_Strict):
 class ComputeParams(_Strict):
     executor: Literal["local", "dask"] = "local"
     workers: int = Field(2, ge=1)
+    threads_per_worker: int = Field(1, ge=1)
+    """torch/BLAS threads of each encode work unit. The tables are bit-identical across executors
+    and worker counts for a fixed value (float32 sums depend on the threads' split)."""
     dask_scheduler: str | None = None
 
     @model_validator(mode="after")

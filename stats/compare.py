@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._corr import as_tensor, check_events, default_dtype, r_from_sums, resolve_device
+from ._corr import as_tensor, check_events, default_dtype, resolve_device
 from .pvalues import n_distinct_swaps, tail_pvalues, warn_if_few_permutations
 from .signal import _fold_parts, permutation_pvalues
 
@@ -130,8 +130,12 @@ def _zscore(x: torch.Tensor) -> torch.Tensor:
 
 
 def paired_permutation_null(pred_a, pred_b, Y, folds, swaps, union, *, device: str = "cpu",
-                            max_bytes: float = 2e8) -> np.ndarray:
+                            max_bytes: float = 2e8, dtype=None) -> np.ndarray:
     """Null of the paired statistic under random exchanges of the two models' predictions.
+
+    Computed in float32 by default (``dtype``): ten thousand swaps of thousands of targets
+    are memory-bound, and r in float32 (~1e-7) resolves any p-value the swaps can give; the
+    observed statistic is the all-False row, computed by the same arithmetic.
 
     Parameters
     ----------
@@ -145,6 +149,8 @@ def paired_permutation_null(pred_a, pred_b, Y, folds, swaps, union, *, device: s
         row gives the observed statistic. Chunks of rows give matching rows of the result.
     union : bool array, shape (n_electrodes, n_bins)
         Bins averaged per electrode (the union of both models' signal bins).
+    dtype : torch.dtype, optional
+        Compute dtype (default float32; float64 for comparisons with exact oracles).
 
     Returns
     -------
@@ -153,7 +159,7 @@ def paired_permutation_null(pred_a, pred_b, Y, folds, swaps, union, *, device: s
         predictions are z-scored per fold's test part before swapping.
     """
     dev = resolve_device(device)
-    dtype = default_dtype(dev)
+    dtype = torch.float32 if dtype is None else dtype
     union = np.asarray(union, dtype=bool)
     T = np.shape(pred_a)[1] if np.ndim(pred_a) == 2 else -1
     if union.ndim != 2 or union.size != T:
@@ -203,7 +209,7 @@ def paired_permutation_null(pred_a, pred_b, Y, folds, swaps, union, *, device: s
             return torch.zeros((n_runs, T), dtype=dtype, device=dev).index_add_(0, run, x)
 
         pieces.append(dict(S=torch.as_tensor(local[:, first], device=dev), m=float(idx.size),
-                           sy=y.sum(0), syy=(y * y).sum(0),
+                           sy=y.sum(0), syy=(y * y).sum(0), y_ok=(y * y).sum(0) > 1e-12 * (Yt[ti] ** 2).sum(0),
                            sa=a.sum(0), saa=(a * a).sum(0), say=(a * y).sum(0),
                            sb=b.sum(0), sbb=(b * b).sum(0), sby=(b * y).sum(0),
                            d=per_run(d), dsq=per_run(b * b - a * a), dy=per_run(d * y)))
@@ -215,13 +221,27 @@ def paired_permutation_null(pred_a, pred_b, Y, folds, swaps, union, *, device: s
         for pc in pieces:
             S = pc["S"][s:s + batch].to(dtype)
             sd, sdsq, sdy = S @ pc["d"], S @ pc["dsq"], S @ pc["dy"]
-            ra += r_from_sums(pc["m"], pc["sa"] + sd, pc["sy"], pc["saa"] + sdsq, pc["syy"],
-                              pc["say"] + sdy)
-            rb += r_from_sums(pc["m"], pc["sb"] - sd, pc["sy"], pc["sbb"] - sdsq, pc["syy"],
-                              pc["sby"] - sdy)
+            ra += _swapped_r(pc, sd, sdsq, sdy, +1.0)
+            rb += _swapped_r(pc, sd, sdsq, sdy, -1.0)
         diff = (ra - rb) * (weight / len(pieces))
         out[s:s + batch] = torch.zeros((diff.shape[0], E), dtype=dtype, device=dev).index_add_(1, owner, diff)
     return out.cpu().numpy()
+
+
+def _swapped_r(pc: dict, sd, sdsq, sdy, sign: float) -> torch.Tensor:
+    """Pearson r of one model's swapped predictions with y in one fold part, (n_perm, T).
+
+    The model's sums after the swaps are its own plus ``sign`` times the swapped changes. The
+    responses are centred and the predictions z-scored, so a variance below ``1e-12 m`` is
+    rounding noise: r = 0 there (the project's constant-vector rule).
+    """
+    m = pc["m"]
+    key = "a" if sign > 0 else "b"
+    s = pc["s" + key] + sign * sd
+    var = (pc["s" + key + key] + sign * sdsq).sub_(s * s / m)
+    cov = (pc["s" + key + "y"] + sign * sdy).sub_(s * (pc["sy"] / m))
+    ok = (var > 1e-12 * m) & pc["y_ok"]
+    return torch.where(ok, cov / (var.clamp_(min=1e-300) * pc["syy"]).sqrt_(), torch.zeros_like(cov))
 
 
 def _tested(signal_a, signal_b, n_bins, min_signal_bins):

@@ -59,7 +59,7 @@ def test_intermediate_contracts(workdir):
         np.testing.assert_allclose(f["bin_times"][[0, 80, 160]], [-2.0, 0.0, 2.0], atol=1e-9)
     scores = pd.read_parquet(workdir / "work/scores/sub-1_language_truth-multimodal.parquet")
     for col in ("electrode", "bin", "time_s", "test_r", "val_r", "alpha", "boot_mean", "boot_lo",
-                "boot_hi", "val_lo", "val_hi", "p_value", "signal"):
+                "boot_hi", "val_lo", "val_hi", "p_value", "val_p_value", "n_permutations", "signal"):
         assert col in scores.columns
     assert scores["p_value"].between(0, 1).all()
     assert (scores["boot_lo"] <= scores["boot_hi"]).all()
@@ -70,8 +70,10 @@ def test_result_contracts(workdir):
     assert list(sites.columns) == [
         "subject", "electrode", "hemisphere", "region", "x", "y", "z", "signal_bins_language",
         "signal_bins_vision", "best_model_language", "best_model_vision", "multimodal_language",
-        "multimodal_vision", "multimodal_strict", "slip_language", "slip_vision"]
-    assert (sites["multimodal_strict"] == (sites["multimodal_language"] & sites["multimodal_vision"])).all()
+        "multimodal_vision", "multimodal_strict", "slip_language", "slip_vision", "p_site_language",
+        "q_site_language", "p_site_vision", "q_site_vision", "p_site_strict", "q_site_strict"]
+    # Strict: the larger of the two alignments' site p-values, corrected once.
+    np.testing.assert_allclose(sites["p_site_strict"], np.maximum(sites["p_site_language"], sites["p_site_vision"]))
     comparisons = pd.read_csv(workdir / "results/comparisons.csv")
     assert {"trained_vs_random", "multimodal_vs_vision", "multimodal_vs_language",
             "multimodal_vs_multiconcat", "multimodal_vs_multilin"} <= set(comparisons["test"])

@@ -45,13 +45,18 @@ def test_paired_null_matches_slow_swaps():
     swaps = np.vstack([np.zeros((1, 60), bool), block_swaps(60, 8, block=4, seed=0)])
     union = np.random.default_rng(1).random((3, 4)) < 0.6
     union[2] = False                                   # an electrode with no bins: 0
-    fast = paired_permutation_null(a, b, Y, folds, swaps, union)
+    import torch
+
+    fast = paired_permutation_null(a, b, Y, folds, swaps, union, dtype=torch.float64)
     np.testing.assert_allclose(fast, slow_paired_null(a, b, Y, folds, swaps, union), atol=1e-12)
+    # The default float32 agrees to its rounding.
+    np.testing.assert_allclose(paired_permutation_null(a, b, Y, folds, swaps, union), fast, atol=2e-6)
     # Row 0 (no swap) is the observed statistic.
     d = (fold_r(a, Y, folds) - fold_r(b, Y, folds)).reshape(3, 4)
     assert fast[0, 0] == pytest.approx(d[0][union[0]].mean())
     # Chunks of swaps give the rows of the whole.
-    parts = np.vstack([paired_permutation_null(a, b, Y, folds, swaps[s], union, max_bytes=1)
+    parts = np.vstack([paired_permutation_null(a, b, Y, folds, swaps[s], union, max_bytes=1,
+                                               dtype=torch.float64)
                        for s in chunks(len(swaps), 3)])
     np.testing.assert_allclose(parts, fast, atol=1e-13)
 

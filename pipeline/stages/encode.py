@@ -29,7 +29,6 @@ arrays, and the rounds' target sets are decided in the main process.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,16 +153,19 @@ def _engines(params: Params, designs: list, folds) -> list[CVEngine]:
                      target_batch=params.encoding.target_batch) for X in designs]
 
 
-def _limit_threads(workers: int) -> None:
-    """Share the cores between the workers: never more torch threads than cores / workers, and
-    never more than the caller already allowed (oversubscribed thread pools spin and crawl)."""
+def _limit_threads(threads: int) -> None:
+    """Run every work unit with the same number of torch and BLAS threads, whatever the executor:
+    float32 sums depend on how they are split between threads, and the tables must not depend on
+    which executor (or how many workers) ran them."""
     import torch
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) // max(1, workers))))
+    from threadpoolctl import threadpool_limits
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)
 
 
 def run_unit(params: Params, workdir: Path, unit: Unit):
     """Execute one work unit (a top-level function, so worker processes and dask can run it)."""
-    _limit_threads(params.compute.workers)
+    _limit_threads(params.compute.threads_per_worker)
     layout = Layout(Path(workdir), params)
     Y, folds, resp = _targets(params, layout, unit)
     sp = params.stats

@@ -1,0 +1,131 @@
+"""The statistics through the pipeline's own stages: refit mode end to end, the encode stage on
+every executor, and the site calls on null variants of the demo (issue #8's acceptance checks)."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline.cli import main
+
+TRUTH = [
+    {"id": "truth-vision", "family": "precomputed", "path": "data/demo/truth_features/vision",
+     "input": "image", "trained_on": "vision"},
+    {"id": "truth-language", "family": "precomputed", "path": "data/demo/truth_features/language",
+     "input": "text", "trained_on": "language"},
+    {"id": "truth-multimodal", "family": "precomputed", "path": "data/demo/truth_features/multimodal",
+     "input": "image+text", "trained_on": "multimodal"},
+]
+BASELINES = {"multiconcat": ["truth-vision", "truth-language"],
+             "multilin": ["truth-vision", "truth-language"], "multilin_components": [2, 5]}
+
+
+def _params(root, **stats):
+    return {
+        "data": {"format": "demo", "root": "data/demo", "movies": None, "subjects": [1]},
+        "demo": {"seed": 1, "duration_s": 120, "subjects": [1], "n_shafts": 4, "contacts_per_shaft": 8},
+        "events": {"alignments": ["language"]},
+        "responses": {"n_jobs": 1},
+        "models": TRUTH, "baselines": BASELINES,
+        "stats": {"permutations": 59, "stop_exceedances": 5, "swaps": 999, "bootstrap": 8, "chunk": 20,
+                  "mode": "refit", "min_signal_bins": 5, **stats},
+        "compute": {"executor": "local", "workers": 1},
+    }
+
+
+def _run(root, params, *stages, until=None):
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    args = ["--params", str(root / "params.yaml"), "--workdir", str(root)]
+    if until:
+        assert main(["run", *args, "--until", until]) == 0
+    for stage in stages:
+        assert main([stage, *args]) == 0
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """Demo data, events, responses and features of a small text-only language analysis."""
+    root = tmp_path_factory.mktemp("refit")
+    _run(root, _params(root), until="features")
+    return root
+
+
+@pytest.fixture(scope="module")
+def refit_run(prepared):
+    _run(prepared, _params(prepared), "encode", "regions", "stats")
+    return prepared
+
+
+def test_refit_mode_end_to_end(refit_run):
+    root = refit_run
+    scores = pd.read_parquet(root / "work/scores/sub-1_language_truth-multimodal.parquet")
+    for col in ("test_r", "val_r", "p_value", "val_p_value", "n_permutations", "signal"):
+        assert col in scores.columns
+    assert scores["p_value"].between(0, 1).all() and scores["val_p_value"].between(0, 1).all()
+    # Signal bins are chosen on the validation r only.
+    np.testing.assert_array_equal(scores["signal"], scores["val_p_value"] < 0.05)
+    # Sequential permutations: settled targets stop early, open ones run all 59.
+    assert scores["n_permutations"].max() == 59 and scores["n_permutations"].min() < 59
+    multilin = pd.read_parquet(root / "work/scores/sub-1_language_multilin.parquet")
+    assert set(multilin["components"]) <= {2, 5}
+    comparisons = pd.read_csv(root / "results/comparisons.csv")
+    assert {"val_score_a", "val_score_b"} <= set(comparisons.columns)
+    sites = pd.read_csv(root / "results/sites.csv")
+    assert {"p_site_language", "q_site_language"} <= set(sites.columns)
+    # The planted multimodal electrodes carry the smallest site p-values.
+    truth = pd.read_csv(root / "data/demo/truth.csv")
+    merged = sites.merge(truth, on=["subject", "electrode"])
+    mm = merged["kind"] == "multimodal"
+    assert merged.loc[mm, "p_site_language"].median() < merged.loc[~mm, "p_site_language"].min()
+
+
+def test_refit_observed_statistic_comes_from_the_null_function(refit_run):
+    """Row 0 of the permutations is the identity: the p-values use the same code path as the fit."""
+    root = refit_run
+    perms = np.load(root / "work/resampling/sub-1_language.npz")["permutations"]
+    np.testing.assert_array_equal(perms[0], np.arange(perms.shape[1]))
+    assert perms.shape[0] == 60
+
+
+@pytest.mark.parametrize("executor", ["workers", "dask"])
+def test_encode_tables_identical_on_every_executor(prepared, tmp_path, executor):
+    reference = prepared / "work/scores"
+    if not reference.exists():
+        _run(prepared, _params(prepared), "encode")
+    root = tmp_path / executor
+    shutil.copytree(prepared / "data", root / "data")
+    shutil.copytree(prepared / "work", root / "work", ignore=shutil.ignore_patterns("scores", "resampling"))
+    params = _params(root)
+    if executor == "workers":
+        params["compute"] = {"executor": "local", "workers": 2}
+        _run(root, params, "encode")
+    else:
+        distributed = pytest.importorskip("dask.distributed")
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                      dashboard_address=None) as cluster:
+            params["compute"] = {"executor": "dask", "workers": 2, "dask_scheduler": cluster.scheduler_address}
+            _run(root, params, "encode")
+    for path in sorted(reference.glob("*.parquet")):
+        pd.testing.assert_frame_equal(pd.read_parquet(root / "work/scores" / path.name), pd.read_parquet(path))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["no_multimodal", "linear"])
+def test_null_demo_variants_call_few_sites(tmp_path, variant):
+    """No planted integration (nothing, or a linear mix of vision and language): <= 5 % called."""
+    called = total = 0
+    for seed in (0, 1, 2):
+        root = tmp_path / f"seed{seed}"
+        params = _params(root, mode="fast", permutations=199, swaps=1999, bootstrap=0)
+        params["demo"].update(seed=seed, variant=variant, duration_s=150, n_shafts=5)
+        _run(root, params, "regions", "stats", until="encode")
+        sites = pd.read_csv(root / "results/sites.csv")
+        called += int(sites["multimodal_language"].sum())
+        total += len(sites)
+        if variant == "linear":
+            recovery = json.loads((root / "results/demo_recovery.json").read_text())
+            assert recovery["multimodal_language"]["false_positive_rate"]["linear"] <= 0.5
+    assert called / total <= 0.05, (called, total)
