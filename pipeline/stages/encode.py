@@ -349,10 +349,14 @@ def _resampling_key(params: Params, layout: Layout, subject: int, alignment: str
 
 
 def run(params: Params, workdir: Path) -> None:
+    with make_executor(params.compute.executor, workers=params.compute.workers,
+                       scheduler=params.compute.dask_scheduler) as executor:
+        _run(params, workdir, executor)
+
+
+def _run(params: Params, workdir: Path, executor) -> None:
     layout = Layout(workdir, params)
     sp = params.stats
-    executor = make_executor(params.compute.executor, workers=params.compute.workers,
-                             scheduler=params.compute.dask_scheduler)
     for s in params.data.subjects:
         for a in params.events.alignments:
             path = layout.resampling(s, a)
