@@ -529,7 +529,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", nargs="*", default=None,
                         help=f"subset of {[s for s, _ in SCENARIOS]}")
     parser.add_argument("--json", type=Path, default=None, help="write the numbers here")
+    parser.add_argument("--events", type=int, default=N_EVENTS, help="events per dataset")
+    parser.add_argument("--block-s", type=float, default=BLOCK_S,
+                        help="permutation/swap/bootstrap blocks (s); must exceed the drift's time scale")
     args = parser.parse_args(argv)
+    # Module settings read by the worker processes (forked after this point).
+    globals().update(N_EVENTS=args.events, BLOCK_S=args.block_s)
     torch.set_num_threads(args.threads)
     _quiet()
     D = args.datasets if args.datasets is not None else (6 if args.quick else 40)
