@@ -31,7 +31,9 @@ predictions from ``Uᵀ Y_train``. ``fit_permuted`` reuses the feature side and 
 stored predictions, but the validation predictions of every alpha dominate and must be
 recomputed for each permutation, so a permutation costs ~0.7–0.9 of a fit; block
 permutations would only shorten the group products (~20 %), so there is no separate block
-path. ``fit_resampled`` adds one set-up (z-scoring, decompositions, maps) per resample.
+path. What makes a refit null affordable is asking for fewer target-permutations: the
+statistics refit only the targets whose p-values are not yet settled
+(:class:`stats.signal.SequentialPvalues`). ``fit_resampled`` adds one set-up (z-scoring, decompositions, maps) per resample.
 
 Edge cases
 ----------

@@ -60,6 +60,15 @@ def default_components(n_events: int, n_features: int, method: str = "srp", eps:
     return n_components
 
 
+def _components(n: int, d: int, method: str, eps: float, n_components) -> int:
+    """``n_components``, or the default for ``n`` rows of ``d`` features; checked positive."""
+    if n_components is None:
+        return default_components(n, d, method, eps)
+    if int(n_components) < 1:
+        raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
+    return int(n_components)
+
+
 def reduce_features(X: np.ndarray, method: str = "srp", n_components: int | None = None,
                     eps: float = 0.1, seed: int = 0) -> np.ndarray:
     """Reduce the feature dimension of an (events × features) matrix.
@@ -93,11 +102,7 @@ def reduce_features(X: np.ndarray, method: str = "srp", n_components: int | None
     if not np.isfinite(X).all():
         raise ValueError(f"X has {int((~np.isfinite(X)).sum())} non-finite values; cannot reduce")
     n, d = X.shape
-    if n_components is None:
-        n_components = default_components(n, d, method, eps)
-    elif int(n_components) < 1:
-        raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
-    n_components = int(n_components)
+    n_components = _components(n, d, method, eps, n_components)
     if d <= n_components:
         logger.info("reduce_features: %d features <= %d components, kept as they are", d, n_components)
         return X.astype(np.float32, copy=False)
@@ -161,11 +166,7 @@ def reduce_jointly(blocks: list[np.ndarray], method: str = "srp", eps: float = 0
     for i, b in enumerate(blocks):
         if not np.isfinite(b).all():
             raise ValueError(f"block {i} has {int((~np.isfinite(b)).sum())} non-finite values; cannot reduce")
-    if n_components is None:
-        n_components = default_components(n, d, method, eps)
-    elif int(n_components) < 1:
-        raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
-    n_components = int(n_components)
+    n_components = _components(n, d, method, eps, n_components)
     if d <= n_components:
         logger.info("reduce_jointly: %d features <= %d components, kept as they are", d, n_components)
         return [b.astype(np.float32, copy=False) for b in blocks]

@@ -1,9 +1,12 @@
 """Signal test: which (electrode, time bin) targets does a model predict above chance?
 
-The statistic is the fold-averaged test Pearson r of the cross-validated encoding model
-(``CVResult.test_r``). Its null distribution comes from permutations that break the pairing
-of events and features while keeping the neural signal's autocorrelation
-(:mod:`stats.resampling`). Two modes:
+Two statistics per target, both fold-averaged Pearson r of the cross-validated encoding
+model: the **validation** r (``CVResult.val_r``), on which signal bins are chosen (a choice,
+so it never sees test data), and the **test** r (``CVResult.test_r``), whose p-value is
+reported. Their null distributions come from permutations that break the pairing of events
+and features while keeping the neural signal's autocorrelation (:mod:`stats.resampling`);
+the observed values are the identity permutation of the same computation, and
+:class:`SequentialPvalues` stops settled targets early (Besag–Clifford). Two modes:
 
 ``refit`` (exact, the expensive one)
     Refit the whole cross-validation on permuted responses, ``CVEngine.fit_permuted(Y,
