@@ -216,6 +216,11 @@ class StatsParams(_Strict):
             raise ValueError("stats.permutation_kind 'circular' with stats.mode 'fast' is refused: circular "
                              "shifts inside the held-out halves gave 16-42 % false positives at 0.05 in "
                              "calibration. Use permutation_kind 'block', or mode 'refit'")
+        if self.mode == "fast" and self.comparison == "bootstrap":
+            raise ValueError("stats.comparison 'bootstrap' with stats.mode 'fast' is refused: resampling the "
+                             "fitted models' held-out predictions ignores the fits' variability, and the paired "
+                             "tests gave 15-21 % false positives at 0.05 in calibration "
+                             "(benchmarks/bench_calibration.py). Use comparison 'permutation', or mode 'refit'")
         return self
 
 

@@ -140,3 +140,29 @@ def test_null_demo_variants_call_few_sites(tmp_path, variant):
         assert called - found <= 0.05 * (total - planted), (called, found, total)
     else:
         assert planted == 0 and called / total <= 0.05, (called, total)
+
+
+@pytest.mark.parametrize("stats, message", [
+    ({"mode": "fast", "permutation_kind": "circular"}, "permutation_kind 'circular' with stats.mode 'fast'"),
+    ({"mode": "fast", "comparison": "bootstrap"}, "comparison 'bootstrap' with stats.mode 'fast'"),
+    ({"stop_exceedances": 0}, "stop_exceedances"),
+])
+def test_uncalibrated_combinations_are_refused(tmp_path, stats, message):
+    from pipeline.params import load_params
+
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"stats": stats}))
+    with pytest.raises(ValueError, match=message):
+        load_params(path)
+
+
+def test_real_data_params_are_the_publishable_ones():
+    from pathlib import Path
+
+    from pipeline.params import load_params
+
+    params = load_params(Path(__file__).resolve().parents[1] / "params" / "braintreebank.yaml")
+    assert params.data.format == "braintreebank" and params.stats.mode == "refit"
+    assert params.stats.permutation_kind == "block" and params.stats.comparison == "permutation"
+    assert params.encoding.gap_s == "auto" and params.stats.cv_correction and params.stats.tail_fit
+    assert len(params.baselines.multilin_components) > 1
