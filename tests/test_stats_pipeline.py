@@ -166,3 +166,22 @@ def test_real_data_params_are_the_publishable_ones():
     assert params.stats.permutation_kind == "block" and params.stats.comparison == "permutation"
     assert params.encoding.gap_s == "auto" and params.stats.cv_correction and params.stats.tail_fit
     assert len(params.baselines.multilin_components) > 1
+
+
+def test_encode_cache_key_hashes_only_what_encode_uses(refit_run):
+    from pipeline.params import Params
+    from pipeline.paths import Layout
+    from pipeline.stages.encode import Unit, unit_key
+
+    base = yaml.safe_load((refit_run / "params.yaml").read_text())
+
+    def key(**stats):
+        params = Params.model_validate({**base, "stats": {**base["stats"], **stats}})
+        return unit_key(params, Layout(refit_run, params), Unit(1, "language", "truth-multimodal"))
+
+    same = key()
+    # The stats stage's params do not refit any model ...
+    assert key(fdr_q=0.01) == same and key(swaps=5000) == same and key(default_winner="count") == same
+    assert key(min_signal_bins=3) == same and key(chunk=7) == same
+    # ... the encode stage's own do.
+    assert key(permutations=99) != same and key(signal_alpha=0.01) != same
