@@ -11,14 +11,10 @@ import yaml
 
 from pipeline.cli import main
 
-TRUTH = [
-    {"id": "truth-vision", "family": "precomputed", "path": "data/demo/truth_features/vision",
-     "input": "image", "trained_on": "vision"},
-    {"id": "truth-language", "family": "precomputed", "path": "data/demo/truth_features/language",
-     "input": "text", "trained_on": "language"},
-    {"id": "truth-multimodal", "family": "precomputed", "path": "data/demo/truth_features/multimodal",
-     "input": "image+text", "trained_on": "multimodal"},
-]
+#: The demo's truth models: the latent variables each kind of planted electrode responds to.
+TRUTH = [{"id": f"truth-{kind}", "family": "precomputed", "path": f"data/demo/truth_features/{kind}",
+          "input": given, "trained_on": kind}
+         for kind, given in (("vision", "image"), ("language", "text"), ("multimodal", "image+text"))]
 BASELINES = {"multiconcat": ["truth-vision", "truth-language"],
              "multilin": ["truth-vision", "truth-language"], "multilin_components": [2, 5]}
 
