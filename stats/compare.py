@@ -48,7 +48,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._corr import as_tensor, check_events, default_dtype, resolve_device
+from encoding.scoring import _REL_TOL
+
+from ._corr import as_tensor, check_events, resolve_device
 from .pvalues import n_distinct_swaps, tail_pvalues, warn_if_few_permutations
 from .signal import _fold_parts, permutation_pvalues
 
@@ -209,7 +211,7 @@ def paired_permutation_null(pred_a, pred_b, Y, folds, swaps, union, *, device: s
             return torch.zeros((n_runs, T), dtype=dtype, device=dev).index_add_(0, run, x)
 
         pieces.append(dict(S=torch.as_tensor(local[:, first], device=dev), m=float(idx.size),
-                           sy=y.sum(0), syy=(y * y).sum(0), y_ok=(y * y).sum(0) > 1e-12 * (Yt[ti] ** 2).sum(0),
+                           sy=y.sum(0), syy=(y * y).sum(0), y_ok=(y * y).sum(0) > _REL_TOL * (Yt[ti] ** 2).sum(0),
                            sa=a.sum(0), saa=(a * a).sum(0), say=(a * y).sum(0),
                            sb=b.sum(0), sbb=(b * b).sum(0), sby=(b * y).sum(0),
                            d=per_run(d), dsq=per_run(b * b - a * a), dy=per_run(d * y)))
@@ -240,7 +242,7 @@ def _swapped_r(pc: dict, sd, sdsq, sdy, sign: float) -> torch.Tensor:
     s = pc["s" + key] + sign * sd
     var = (pc["s" + key + key] + sign * sdsq).sub_(s * s / m)
     cov = (pc["s" + key + "y"] + sign * sdy).sub_(s * (pc["sy"] / m))
-    ok = (var > 1e-12 * m) & pc["y_ok"]
+    ok = (var > _REL_TOL * m) & pc["y_ok"]
     return torch.where(ok, cov / (var.clamp_(min=1e-300) * pc["syy"]).sqrt_(), torch.zeros_like(cov))
 
 
@@ -397,7 +399,6 @@ def compare_models(test_r_a, test_r_b, signal_a, signal_b, n_bins: int, *,
         if method == "permutation":
             if any(x is None for x in (pred_a, pred_b, Y, folds, swaps)):
                 raise ValueError("comparison='permutation' needs pred_a, pred_b, Y, folds, swaps")
-            _check_swap_resolution(swaps, folds)
             _, p_t = paired_permutation_test(np.asarray(pred_a)[:, cols], np.asarray(pred_b)[:, cols],
                                              np.asarray(Y)[:, cols], folds, swaps, sa, sb, n_bins,
                                              device=device, tail_fit=tail_fit,
@@ -422,7 +423,7 @@ def compare_models(test_r_a, test_r_b, signal_a, signal_b, n_bins: int, *,
                          "default_winner": winner})
 
 
-def _check_swap_resolution(swaps, folds) -> None:
+def check_swap_resolution(swaps, folds) -> None:
     """Warn when the swaps can take fewer distinct values on the test halves than 20 / 0.05."""
     swaps = np.asarray(swaps, dtype=bool)
     test = np.concatenate([np.asarray(f.test) for f in folds])

@@ -77,7 +77,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .compare import compare_models, cv_inflation, electrode_scores
+from .compare import check_swap_resolution, compare_models, cv_inflation, electrode_scores
 from .fdr import fdr_bh
 
 logger = logging.getLogger(__name__)
@@ -354,6 +354,8 @@ def build_comparisons(units: Sequence[Unit], models: Sequence[ModelInfo], *,
                         f"subject {unit.subject}, alignment {unit.alignment}, model {mid}: {what} "
                         f"has shape {np.shape(arr)} but {len(unit.electrodes)} electrodes x "
                         f"{unit.n_bins} bins make ({T},)")
+        if comparison == "permutation" and plan and unit.swaps is not None and unit.folds is not None:
+            check_swap_resolution(unit.swaps, unit.folds)      # once per unit, not per pair
         if cv_correction and plan and unit.folds is None:
             raise ValueError(f"subject {unit.subject}, alignment {unit.alignment}: cv_correction needs the "
                              "unit's folds (Unit.folds)")

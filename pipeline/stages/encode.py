@@ -120,15 +120,16 @@ def _targets(params: Params, layout: Layout, unit: Unit):
     return Y, response_folds(params, resp), resp
 
 
-def _design(params: Params, layout: Layout, unit: Unit, resp: dict, folds) -> list:
+def _design(params: Params, layout: Layout, unit: Unit, resp: dict, folds) -> tuple[list, list | None]:
     """Candidate designs: ``[X]`` for a model, one per-fold list of projections (learned on each
-    fold's training events) per candidate size for MultiLin."""
+    fold's training events) per candidate size for MultiLin; and those sizes (None for a model)."""
     args = (unit.alignment, resp["event_movie"], resp["event_movie_time"])
     if unit.model != "multilin":
-        return [event_features(layout, unit.model, *args)]
+        return [event_features(layout, unit.model, *args)], None
     vision, language = params.baselines.multilin
     Xv = event_features(layout, vision, *args)
     Xl = event_features(layout, language, *args)
+    # Sizes beyond the narrower feature set add nothing: they are dropped (that width at most).
     limit = min(Xv.shape[1], Xl.shape[1])
     grid = [c for c in params.baselines.multilin_components if c <= limit] or [limit]
     designs = []
@@ -138,14 +139,7 @@ def _design(params: Params, layout: Layout, unit: Unit, resp: dict, folds) -> li
             projection = MultiLin(n_components=n_components).fit(Xv[fold.train], Xl[fold.train])
             X.append(np.asarray(projection.transform(Xv, Xl), dtype=np.float32))
         designs.append(X)
-    return designs
-
-
-def multilin_grid(params: Params, layout: Layout, unit: Unit, resp: dict) -> list[int]:
-    """MultiLin's candidate sizes that fit the two feature widths (the order of :func:`_design`)."""
-    widths = [event_features(layout, m, unit.alignment, resp["event_movie"][:1], resp["event_movie_time"][:1]).shape[1]
-              for m in params.baselines.multilin]
-    return [c for c in params.baselines.multilin_components if c <= min(widths)] or [min(widths)]
+    return designs, grid
 
 
 def _engines(params: Params, designs: list, folds) -> list[CVEngine]:
@@ -170,14 +164,15 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
     Y, folds, resp = _targets(params, layout, unit)
     sp = params.stats
     if unit.part == "fit":
-        engines = _engines(params, _design(params, layout, unit, resp, folds), folds)
-        results = [engine.fit(Y) for engine in engines]
+        designs, sizes = _design(params, layout, unit, resp, folds)
+        results = [engine.fit(Y) for engine in _engines(params, designs, folds)]
         result, choice = select_result(results) if len(results) > 1 else (results[0], np.zeros(Y.shape[1], int))
+        extra = {} if sizes is None else {"components": np.asarray(sizes)[choice]}
         # The worker writes the (large) predictions itself: nothing large travels back.
         write_npy(np.asarray(result.predictions, dtype=np.float32),
                   layout.predictions(unit.subject, unit.alignment, unit.model))
         write_npz(layout.score_arrays(unit.subject, unit.alignment, unit.model),
-                  choice=choice, **{k: np.asarray(getattr(result, k)) for k in FIT_ARRAYS})
+                  choice=choice, **extra, **{k: np.asarray(getattr(result, k)) for k in FIT_ARRAYS})
         return None
     indices = np.load(layout.resampling(unit.subject, unit.alignment))
     predictions = np.load(layout.predictions(unit.subject, unit.alignment, unit.model), mmap_mode="r")
@@ -185,14 +180,14 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
         cols = slice(None) if unit.targets is None else np.asarray(unit.targets, dtype=np.int64)
         Ysub = Y[:, cols]
         # Fast mode works on the held-out predictions: only refit needs the features (and MultiLin's fits).
-        engine = (_engines(params, _design(params, layout, unit, resp, folds), folds)
+        engine = (_engines(params, _design(params, layout, unit, resp, folds)[0], folds)
                   if sp.mode == "refit" else None)
         test, val = signal_null(sp.mode, Ysub, indices["permutations"][unit.chunk], folds=folds,
                                 predictions=None if engine else np.asarray(predictions[:, cols]),
                                 engine=engine, block=int(indices["block"]))
         return {"test": test.astype(np.float32), "val": val.astype(np.float32)}
     if unit.part == "boot":
-        engine = (_engines(params, _design(params, layout, unit, resp, folds), folds)
+        engine = (_engines(params, _design(params, layout, unit, resp, folds)[0], folds)
                   if sp.mode == "refit" else [None])
         if len(engine) > 1:
             # MultiLin: each target keeps its size, as in the fit.
@@ -306,8 +301,8 @@ def merge(params: Params, layout: Layout, unit: Unit, fitted: dict, state: _Null
     # Signal bins are a choice: made on the validation r only.
     table["signal"] = signal_bins(sp.signal, pvalues=p_val, val_lo=None if summary is None else summary["val_lo"],
                                   alpha=sp.signal_alpha) & fitted["valid"]
-    if unit.model == "multilin":
-        table["components"] = np.asarray(multilin_grid(params, layout, unit, resp))[fitted["choice"]]
+    if "components" in fitted:
+        table["components"] = fitted["components"]
     df = pd.DataFrame(table)
     write_parquet(df, layout.scores(unit.subject, unit.alignment, unit.model))
     log.info("sub_%d %s %s: median test r %.3f, %d signal bins over %d electrodes (mean %.0f permutations per "
@@ -330,7 +325,7 @@ def _encode_config(params: Params) -> dict:
     """The params the encode stage's outputs depend on (``stats.fdr_q`` and the like do not)."""
     stats = params.stats.model_dump()
     return {"encoding": params.encoding.model_dump(), "gap_s": gap_seconds(params),
-            "folds": params.encoding.folds, "stats": {k: stats[k] for k in ENCODE_STATS_FIELDS}}
+            "stats": {k: stats[k] for k in ENCODE_STATS_FIELDS}}
 
 
 def unit_key(params: Params, layout: Layout, unit: Unit) -> str:
