@@ -1,6 +1,11 @@
 """Electrode -> brain region lookup (Desikan-Killiany, Destrieux) and atlas data access."""
 
-from atlases.regions import (
+
+from mmsites import require_namespace
+
+require_namespace(__name__)
+
+from mmsites.atlases.regions import (
     ATLASES,
     REGION_COLUMNS,
     UNLOCALISED,

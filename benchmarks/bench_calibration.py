@@ -79,14 +79,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from encoding.folds import contiguous_folds, fold_segments  # noqa: E402
-from encoding.ridge import CVEngine  # noqa: E402
-from stats.bootstrap import bootstrap_scores  # noqa: E402
-from stats.resampling import (block_permutations, block_swaps, bootstrap_indices,  # noqa: E402
+from mmsites.encoding.folds import contiguous_folds, fold_segments  # noqa: E402
+from mmsites.encoding.ridge import CVEngine  # noqa: E402
+from mmsites.stats.bootstrap import bootstrap_scores  # noqa: E402
+from mmsites.stats.resampling import (block_permutations, block_swaps, bootstrap_indices,  # noqa: E402
                               chunks, fold_permutations, part_block)
-from stats.signal import SequentialPvalues, signal_bins, signal_null  # noqa: E402
-from stats.simulate import ar1  # noqa: E402
-from stats.sites import ModelInfo, ModelScores, Unit, build_comparisons, build_sites  # noqa: E402
+from mmsites.stats.signal import SequentialPvalues, signal_bins, signal_null  # noqa: E402
+from mmsites.stats.simulate import ar1  # noqa: E402
+from mmsites.stats.sites import ModelInfo, ModelScores, Unit, build_comparisons, build_sites  # noqa: E402
 
 # ---------------------------------------------------------------------------- settings
 N_EVENTS = 500            # events per dataset

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from features.zoo import ModelSpec, build_extractor, preprocess_images  # noqa: E402
+from mmsites.features.zoo import ModelSpec, build_extractor, preprocess_images  # noqa: E402
 
 WORDS = ("the a man woman dog ran quickly into house said never again blue light over city "
          "night train water slowly turned looked back").split()

@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from recordings.braintreebank import Recording, select_electrodes  # noqa: E402
-from recordings.preprocessing import FilteredSums, StreamingFilter, notch_sos  # noqa: E402
-from recordings.responses import event_responses  # noqa: E402
+from mmsites.recordings.braintreebank import Recording, select_electrodes  # noqa: E402
+from mmsites.recordings.preprocessing import FilteredSums, StreamingFilter, notch_sos  # noqa: E402
+from mmsites.recordings.responses import event_responses  # noqa: E402
 
 SFREQ = 2048.0
 N_SHAFTS, N_CONTACTS = 8, 16  # 128 electrodes

@@ -33,9 +33,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from encoding.folds import contiguous_folds  # noqa: E402
-from encoding.ridge import DEFAULT_ALPHAS, CVEngine  # noqa: E402
-from encoding.scoring import resolve_device  # noqa: E402
+from mmsites.encoding.folds import contiguous_folds  # noqa: E402
+from mmsites.encoding.ridge import DEFAULT_ALPHAS, CVEngine  # noqa: E402
+from mmsites.encoding.scoring import resolve_device  # noqa: E402
 
 
 def sequential_refit_cost(X, folds, device, t: int, n_perm: int = 1000, chunk: int = 25,
@@ -48,8 +48,8 @@ def sequential_refit_cost(X, folds, device, t: int, n_perm: int = 1000, chunk: i
     out, as in the encode stage. Returns (seconds per permutation, fit seconds on the same
     targets, mean permutations per target).
     """
-    from stats.resampling import block_permutations
-    from stats.signal import SequentialPvalues
+    from mmsites.stats.resampling import block_permutations
+    from mmsites.stats.signal import SequentialPvalues
 
     n = X.shape[0]
     rng = np.random.default_rng(3)
@@ -270,9 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     # Fast modes (out-of-fold predictions resampled, no refit): the stats package's code,
     # with its own index generators (within-test-half block permutations, its fast path).
     try:
-        from stats.bootstrap import fast_bootstrap
-        from stats.resampling import bootstrap_indices, fold_permutations
-        from stats.signal import fast_permutation_null
+        from mmsites.stats.bootstrap import fast_bootstrap
+        from mmsites.stats.resampling import bootstrap_indices, fold_permutations
+        from mmsites.stats.signal import fast_permutation_null
 
         fb = bootstrap_indices(n, n_fast, seed=1)
         fbs, _ = timed(lambda: fast_bootstrap(res.predictions, Y, folds, fb,

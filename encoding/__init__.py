@@ -5,6 +5,11 @@ Public API: :class:`Fold`, :func:`contiguous_folds`, :class:`CVEngine`, :class:`
 :func:`resolve_device`.
 """
 
+
+from mmsites import require_namespace
+
+require_namespace(__name__)
+
 from .folds import Fold, contiguous_folds
 from .ridge import DEFAULT_ALPHAS, CVEngine, CVResult, ridge_cv
 from .scoring import pearson_r, r_from_moments, resolve_device

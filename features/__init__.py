@@ -1,1 +1,5 @@
 """mmsites: features."""
+
+from mmsites import require_namespace
+
+require_namespace(__name__)

@@ -32,8 +32,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from features.scenes import validate_cut_times
-from features.video import TIE_TOL_S, _check_frame_times, next_frame_time
+from mmsites.features.scenes import validate_cut_times
+from mmsites.features.video import TIE_TOL_S, _check_frame_times, next_frame_time
 
 logger = logging.getLogger(__name__)
 

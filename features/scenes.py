@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.video import frame_times, probe_video
+from mmsites.features.video import frame_times, probe_video
 
 logger = logging.getLogger(__name__)
 

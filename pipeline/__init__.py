@@ -1,1 +1,5 @@
 """mmsites: pipeline."""
+
+from mmsites import require_namespace
+
+require_namespace(__name__)

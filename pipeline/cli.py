@@ -39,7 +39,7 @@ def run_stage(name: str, params_path: str | Path, workdir: str | Path = ".") -> 
         raise ValueError(f"unknown stage {name!r}; stages are {list(STAGES)}")
     params = load_params(params_path)
     workdir = Path(workdir).resolve()
-    module = importlib.import_module(f"pipeline.stages.{STAGES[name]}")
+    module = importlib.import_module(f"mmsites.pipeline.stages.{STAGES[name]}")
     start = time.perf_counter()
     log.info("stage %s: start (workdir %s)", name, workdir)
     module.run(params, workdir)

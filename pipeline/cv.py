@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from encoding.folds import contiguous_folds
+from mmsites.encoding.folds import contiguous_folds
 
 from .params import Params
 

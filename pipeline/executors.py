@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from stats.resampling import chunks
+from mmsites.stats.resampling import chunks
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from recordings.braintreebank import BrainTreebank
+from mmsites.recordings.braintreebank import BrainTreebank
 
 from .params import Params
 from .paths import Layout

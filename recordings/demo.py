@@ -85,8 +85,8 @@ import scipy.fft
 import scipy.signal
 from tqdm.auto import tqdm
 
-from features.video import next_frame_time
-from recordings.braintreebank import clean_label, movie_to_sample, select_electrodes, shaft_and_contact
+from mmsites.features.video import next_frame_time
+from mmsites.recordings.braintreebank import clean_label, movie_to_sample, select_electrodes, shaft_and_contact
 
 logger = logging.getLogger(__name__)
 

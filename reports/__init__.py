@@ -1,6 +1,11 @@
 """mmsites reports: figures (matplotlib, nilearn glass brains) and self-contained HTML pages."""
 
-from reports.figures import (
+
+from mmsites import require_namespace
+
+require_namespace(__name__)
+
+from mmsites.reports.figures import (
     called_sites,
     electrode_scores,
     figure_to_png,
@@ -14,7 +19,7 @@ from reports.figures import (
     study_figures,
     subject_figures,
 )
-from reports.html import render_index, render_subject, summary_rows
+from mmsites.reports.html import render_index, render_subject, summary_rows
 
 __all__ = [
     "called_sites",

@@ -153,7 +153,7 @@ def electrode_scores(scores: pd.DataFrame, *, p_threshold: float = 0.05) -> pd.D
     if "signal" in scores.columns:
         signal = as_bool(scores["signal"]).to_numpy()
     elif "p_value" in scores.columns or "val_lo" in scores.columns:
-        from stats.signal import signal_bins  # imports torch: only when needed
+        from mmsites.stats.signal import signal_bins  # imports torch: only when needed
 
         if "p_value" in scores.columns:
             signal = signal_bins("permutation", pvalues=scores["p_value"], alpha=p_threshold)

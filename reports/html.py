@@ -15,7 +15,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from reports.figures import (
+from mmsites.reports.figures import (
     ALIGNMENTS,
     COMPARISON_TESTS,
     SITE_TESTS,
@@ -71,7 +71,7 @@ def _esc(value) -> str:
 
 
 def _css() -> str:
-    return resources.files("reports").joinpath("style.css").read_text(encoding="utf-8")
+    return resources.files("mmsites.reports").joinpath("style.css").read_text(encoding="utf-8")
 
 
 def _page(title: str, body: str) -> str:
@@ -130,7 +130,7 @@ def _figures_html(figures: dict) -> str:
     for name, png in figures.items():
         if not isinstance(png, (bytes, bytearray)) or not png.startswith(b"\x89PNG"):
             raise ValueError(f"figure {name!r} is not PNG bytes; render it with "
-                             "reports.figures.figure_to_png.")
+                             "mmsites.reports.figures.figure_to_png.")
         data = base64.b64encode(png).decode("ascii")
         caption = name.replace("_", " ")
         parts.append(f'<figure id="fig-{_esc(name)}"><img alt="{_esc(caption)}" '

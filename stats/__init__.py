@@ -5,7 +5,7 @@ electrode-major), purged ``folds = contiguous_folds(n_events, times=t, gap_s=4.2
 model, ``engine = CVEngine(X, folds)`` and ``res = engine.fit(Y)``. Everything chosen from the
 data is chosen on the validation halves; every reported score and test uses the test halves::
 
-    from stats import resampling, signal, bootstrap, sites
+    from mmsites.stats import resampling, signal, bootstrap, sites
 
     # drawn once per (subject, alignment) and shared by every model; row 0 the identity
     perms = (resampling.block_permutations(n, P, block=B, seed=s0)                  # refit
@@ -31,3 +31,7 @@ alignment), ``sites.summarize`` and ``sites.demo_recovery``. Permutation and boo
 can be split into chunks (:func:`stats.resampling.chunks`) and run by
 ``pipeline.executors``; concatenated chunks equal the whole.
 """
+
+from mmsites import require_namespace
+
+require_namespace(__name__)

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from encoding.scoring import _REL_TOL
+from mmsites.encoding.scoring import _REL_TOL
 
 from ._corr import as_tensor, check_events, resolve_device
 from .pvalues import n_distinct_swaps, tail_pvalues, warn_if_few_permutations

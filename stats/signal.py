@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from ._corr import as_tensor, check_events, default_dtype, r_from_sums, resolve_device
-from encoding.ridge import select_on_validation
+from mmsites.encoding.ridge import select_on_validation
 
 from .resampling import part_block
 

@@ -42,7 +42,7 @@ DEMO_KWARGS = dict(
 @pytest.fixture(scope="session")
 def demo_info(tmp_path_factory):
     """The planted truth and paths of the shared small demo dataset (see module docstring)."""
-    from recordings.demo import generate_demo
+    from mmsites.recordings.demo import generate_demo
 
     return generate_demo(tmp_path_factory.mktemp("demo") / "braintreebank", **DEMO_KWARGS)
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atlases.regions import (
+from mmsites.atlases.regions import (
     REGION_COLUMNS,
     UNLOCALISED,
     electrode_regions,
@@ -111,7 +111,7 @@ def test_electrode_regions_sources(caplog):
             "z": [LEFT_STG[2], LEFT_WM[2], RIGHT_PRECENTRAL[2], 0.0, np.nan, np.nan, DEEP_WM[2]],
         }
     )
-    with caplog.at_level(logging.WARNING, logger="atlases.regions"):
+    with caplog.at_level(logging.WARNING, logger="mmsites.atlases.regions"):
         out = electrode_regions(table)
     assert list(out.columns) == REGION_COLUMNS
     assert out["region"].tolist() == [

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.cross_decomposition import CCA
 
-from features.baselines import MultiLin, multiconcat
+from mmsites.features.baselines import MultiLin, multiconcat
 
 
 def paired(n=120, dv=9, dl=7, seed=0):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recordings.braintreebank import (
+from mmsites.recordings.braintreebank import (
     BrainTreebank,
     Recording,
     clean_label,

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recordings.braintreebank import (
+from mmsites.recordings.braintreebank import (
     BrainTreebank,
     clean_label,
     estimate_sfreq,
@@ -26,7 +26,7 @@ from recordings.braintreebank import (
     select_electrodes,
     shaft_and_contact,
 )
-from recordings.demo import (
+from mmsites.recordings.demo import (
     KERNEL_LATENCY_S,
     KINDS,
     MOVIE_ID,
@@ -239,7 +239,7 @@ def test_scene_cuts_are_detected_exactly_by_pyscenedetect(demo_root, demo_info):
     table = pd.read_csv(demo_root / "scenes" / f"{MOVIE_ID}.csv")
     np.testing.assert_array_equal(table["time_s"].to_numpy(), demo_info.cut_times)
     # the project's detector, with the pipeline's defaults (0.5 s minimum scene), agrees
-    from features.scenes import detect_scene_cuts
+    from mmsites.features.scenes import detect_scene_cuts
 
     np.testing.assert_allclose(  # frame times from timestamps: equal up to float rounding
         detect_scene_cuts(demo_root / "movies" / f"{MOVIE_ID}.mp4", progress=False),
@@ -250,7 +250,7 @@ def test_scene_cuts_are_detected_exactly_by_pyscenedetect(demo_root, demo_info):
 
 def test_truth_features_match_the_event_builders(demo_root, demo_info):
     """Every event of the project's event builders has a truth row within 1 ms, and back."""
-    from features.events import language_events, vision_events
+    from mmsites.features.events import language_events, vision_events
 
     transcript = BrainTreebank(demo_root).transcript(MOVIE_ID)
     raw = _transcript(demo_root)
@@ -371,7 +371,7 @@ def test_responses_are_planted_exactly_at_the_reader_samples(tmp_path, monkeypat
     of the physical clock (start offset + time + pause), and the Laplacian of the raw h5
     signals equals the planted responses placed there, to the sample; it is zero at every
     'none' electrode (neighbours of responsive ones included)."""
-    import recordings.demo as demo
+    import mmsites.recordings.demo as demo
 
     monkeypatch.setattr(demo, "NOISE_UV", 0.0)
     monkeypatch.setattr(demo, "LINE_NOISE_UV", {})
@@ -417,7 +417,7 @@ def test_binned_responses_peak_at_the_planted_latency(demo_root, demo_info):
     """Through the project's reader and response binning: for responsive electrodes the
     correlation of the binned Laplacian response with the planted drive peaks at the kernel
     latency; for 'none' electrodes it is absent."""
-    from recordings.responses import event_responses
+    from mmsites.recordings.responses import event_responses
 
     ds = BrainTreebank(demo_root)
     for subject in demo_info.subjects:
@@ -651,7 +651,7 @@ def test_kind_drive_of_linear_is_v_then_w(demo_root):
 
 
 def test_demo_params_variant(tmp_path):
-    from pipeline.params import DemoParams, load_params
+    from mmsites.pipeline.params import DemoParams, load_params
 
     assert DemoParams().variant == "planted"
     assert DemoParams(variant="linear").variant == "linear"
@@ -664,8 +664,8 @@ def test_demo_params_variant(tmp_path):
 
 
 def test_demo_data_stage_forwards_the_variant(tmp_path, monkeypatch):
-    import pipeline.stages.demo_data as stage
-    from pipeline.params import Params
+    import mmsites.pipeline.stages.demo_data as stage
+    from mmsites.pipeline.params import Params
 
     seen = {}
 
@@ -683,7 +683,7 @@ def test_demo_data_stage_forwards_the_variant(tmp_path, monkeypatch):
 
 
 def test_demo_recovery_reports_linear_false_positives():
-    from stats.sites import demo_recovery
+    from mmsites.stats.sites import demo_recovery
 
     truth = pd.DataFrame({"subject": 1, "electrode": ["A", "B", "C", "D", "E"],
                           "kind": ["linear", "linear", "vision", "none", "multimodal"]})

@@ -11,7 +11,7 @@ import json
 import pytest
 import yaml
 
-from pipeline.cli import main
+from mmsites.pipeline.cli import main
 
 REPO_PARAMS = "params.yaml"
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.events import EVENT_COLUMNS, events_frame_times, language_events, vision_events
-from features.video import TIE_TOL_S
+from mmsites.features.events import EVENT_COLUMNS, events_frame_times, language_events, vision_events
+from mmsites.features.video import TIE_TOL_S
 
 FRAME_TIMES = np.arange(0, 10, 0.04)  # 250 frames at 25 fps, last at 9.96 s
 
@@ -30,7 +30,7 @@ def tiny_transcript():
 
 
 def test_language_events_exact(caplog):
-    with caplog.at_level(logging.INFO, logger="features.events"):
+    with caplog.at_level(logging.INFO, logger="mmsites.features.events"):
         ev = language_events(tiny_transcript(), FRAME_TIMES, "movie-a")
     assert list(ev.columns) == EVENT_COLUMNS
     assert len(ev) == 6  # 9 rows - 1 NaN start - 1 merged (na) - 1 after the last frame
@@ -74,7 +74,7 @@ def test_language_events_bad_input(caplog):
     tr2.iloc[0, tr2.columns.get_loc("start")] = "n/a"
     tr2.iloc[1, tr2.columns.get_loc("start")] = np.inf
     tr2.iloc[7, tr2.columns.get_loc("sentence")] = np.nan
-    with caplog.at_level(logging.WARNING, logger="features.events"):
+    with caplog.at_level(logging.WARNING, logger="mmsites.features.events"):
         ev = language_events(tr2, FRAME_TIMES, "m")
     assert ev.attrs["dropped"]["no_onset"] == 3
     assert ev["movie_time"].tolist() == [2.0, 3.0, 5.0, 5.5]
@@ -84,7 +84,7 @@ def test_language_events_bad_input(caplog):
 
 def test_language_events_sorts_out_of_order_rows(caplog):
     tr = tiny_transcript().iloc[[2, 0, 1, 3, 4, 5, 6, 7]]
-    with caplog.at_level(logging.WARNING, logger="features.events"):
+    with caplog.at_level(logging.WARNING, logger="mmsites.features.events"):
         ev = language_events(tr, FRAME_TIMES, "m", text_context="word")
     assert ev["movie_time"].is_monotonic_increasing
     assert ev["word"].tolist() == ["Hello", "there", "I'm", "gonna", "Bye", "now"]
@@ -93,7 +93,7 @@ def test_language_events_sorts_out_of_order_rows(caplog):
 
 def test_vision_events_exact(caplog):
     cuts = [0.1, 0.5, 2.0 - 5e-7, 4.0, 5.7, 12.0]
-    with caplog.at_level(logging.WARNING, logger="features.events"):
+    with caplog.at_level(logging.WARNING, logger="mmsites.features.events"):
         ev = vision_events(cuts, tiny_transcript(), FRAME_TIMES, "m")
     assert list(ev.columns) == EVENT_COLUMNS
     np.testing.assert_array_equal(ev["movie_time"], cuts[:-1])

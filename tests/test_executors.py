@@ -7,14 +7,14 @@ tested through the pipeline in tests/test_stats_pipeline.py.
 import numpy as np
 import pytest
 
-from pipeline.executors import make_executor
-from stats.resampling import block_swaps, chunks
+from mmsites.pipeline.executors import make_executor
+from mmsites.stats.resampling import block_swaps, chunks
 
 
 def _paired_null(args):
     """A real statistics work unit: the paired-swap null of one chunk of swaps."""
-    from encoding.folds import contiguous_folds
-    from stats.compare import paired_permutation_null
+    from mmsites.encoding.folds import contiguous_folds
+    from mmsites.stats.compare import paired_permutation_null
 
     rng = np.random.default_rng(0)
     n, T = 60, 4

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.model_selection import KFold
 
-from encoding.folds import MIN_PART_EVENTS, Fold, contiguous_folds
+from mmsites.encoding.folds import MIN_PART_EVENTS, Fold, contiguous_folds
 
 
 @settings(max_examples=60, deadline=None)
@@ -103,7 +103,7 @@ def test_gap_zero_is_the_study_scheme_and_gap_needs_times():
 
 
 def test_fold_segments_keep_every_role():
-    from encoding.folds import fold_segments
+    from mmsites.encoding.folds import fold_segments
 
     n = 300
     times = np.arange(n) * 0.3

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recordings.braintreebank import BrainTreebank
+from mmsites.recordings.braintreebank import BrainTreebank
 
 
 def _root(tmp_path, table: pd.DataFrame | None):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline.cli import STAGES, main, run_all
-from pipeline.io import atomic_path, read_responses, write_json, write_responses
-from pipeline.params import Params, load_params
+from mmsites.pipeline.cli import STAGES, main, run_all
+from mmsites.pipeline.io import atomic_path, read_responses, write_json, write_responses
+from mmsites.pipeline.params import Params, load_params
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.cli import main
+from mmsites.pipeline.cli import main
 
 MODELS = [
     {"id": "truth-vision", "family": "precomputed", "path": "data/demo/truth_features/vision",

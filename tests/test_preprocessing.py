@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
-from recordings.preprocessing import (
+from mmsites.recordings.preprocessing import (
     NOTCH_HZ,
     FilteredSums,
     StreamingFilter,

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.random_projection import johnson_lindenstrauss_min_dim
 
-from features.reduction import jl_dim, reduce_features
+from mmsites.features.reduction import jl_dim, reduce_features
 
 
 @settings(max_examples=200, deadline=None)

@@ -18,10 +18,10 @@ import pytest  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from atlases.regions import REGION_COLUMNS  # noqa: E402
-from reports import figures as F  # noqa: E402
-from reports.html import render_index, render_subject, summary_rows  # noqa: E402
-from stats.sites import summarize  # noqa: E402
+from mmsites.atlases.regions import REGION_COLUMNS  # noqa: E402
+from mmsites.reports import figures as F  # noqa: E402
+from mmsites.reports.html import render_index, render_subject, summary_rows  # noqa: E402
+from mmsites.stats.sites import summarize  # noqa: E402
 
 REGIONS = ["superiortemporal", "middletemporal", "insula", "precentral", "supramarginal"]
 MODALITY = {"slip-combo-vision": "multimodal", "clip-language": "multimodal",
@@ -400,8 +400,8 @@ def tables_electrodes(rendered):
 
 def test_pages_render_without_results():
     """A study with no rows yet (every table empty, summary empty) still gives readable pages."""
-    from atlases.regions import REGION_COLUMNS as EL_COLS
-    from stats.sites import COMPARISON_COLUMNS, SITE_COLUMNS
+    from mmsites.atlases.regions import REGION_COLUMNS as EL_COLS
+    from mmsites.stats.sites import COMPARISON_COLUMNS, SITE_COLUMNS
 
     sites, comp = pd.DataFrame(columns=SITE_COLUMNS), pd.DataFrame(columns=COMPARISON_COLUMNS)
     electrodes = pd.DataFrame(columns=EL_COLS)

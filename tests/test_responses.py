@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import signal
 
-from recordings.braintreebank import Recording, estimate_sfreq, movie_to_sample, select_electrodes
-from recordings.preprocessing import NOTCH_HZ, highpass_sos
-from recordings.responses import bin_times, event_responses, window_offsets
+from mmsites.recordings.braintreebank import Recording, estimate_sfreq, movie_to_sample, select_electrodes
+from mmsites.recordings.preprocessing import NOTCH_HZ, highpass_sos
+from mmsites.recordings.responses import bin_times, event_responses, window_offsets
 
 LABELS = ["A1", "A2", "A3", "A4", "A5", "A6", "DC4", "B1", "B2", "B3", "B4"]
 

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
-from encoding.folds import Fold, contiguous_folds
-from encoding.ridge import DEFAULT_ALPHAS, CVEngine, ridge_cv
-from encoding.scoring import pearson_r
+from mmsites.encoding.folds import Fold, contiguous_folds
+from mmsites.encoding.ridge import DEFAULT_ALPHAS, CVEngine, ridge_cv
+from mmsites.encoding.scoring import pearson_r
 
 ALPHAS = DEFAULT_ALPHAS
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from encoding.folds import contiguous_folds
-from encoding.ridge import DEFAULT_ALPHAS, CVEngine
+from mmsites.encoding.folds import contiguous_folds
+from mmsites.encoding.ridge import DEFAULT_ALPHAS, CVEngine
 
 himalaya = pytest.importorskip("himalaya")
 

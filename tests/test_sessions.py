@@ -12,16 +12,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from features.reduction import jl_dim, reduce_features, reduce_jointly
-from pipeline.io import read_responses, write_parquet, write_responses
-from pipeline.params import DataParams, Params, load_params
-from pipeline.paths import Layout
-from pipeline.sessions import list_sessions, select_trials
-from pipeline.stages import events as events_stage
-from pipeline.stages import features as features_stage
-from pipeline.stages import responses as responses_stage
-from recordings.braintreebank import BrainTreebank, estimate_sfreq, movie_to_sample, select_electrodes
-from recordings.responses import _blas_controller, event_responses
+from mmsites.features.reduction import jl_dim, reduce_features, reduce_jointly
+from mmsites.pipeline.io import read_responses, write_parquet, write_responses
+from mmsites.pipeline.params import DataParams, Params, load_params
+from mmsites.pipeline.paths import Layout
+from mmsites.pipeline.sessions import list_sessions, select_trials
+from mmsites.pipeline.stages import events as events_stage
+from mmsites.pipeline.stages import features as features_stage
+from mmsites.pipeline.stages import responses as responses_stage
+from mmsites.recordings.braintreebank import BrainTreebank, estimate_sfreq, movie_to_sample, select_electrodes
+from mmsites.recordings.responses import _blas_controller, event_responses
 
 SHIFT = 1024  # samples: trial001 of sub_1 sees the movie 0.5 s later in the same recording
 
@@ -92,7 +92,7 @@ def test_select_trials_semantics():
 
 def test_list_sessions(multi_root, tmp_path, caplog):
     layout = lambda params: Layout(tmp_path, params)  # noqa: E731
-    with caplog.at_level(logging.INFO, logger="pipeline.sessions"):
+    with caplog.at_level(logging.INFO, logger="mmsites.pipeline.sessions"):
         default = list_sessions(make_params(multi_root), layout(make_params(multi_root)))
     assert [(s.subject, s.trial, s.movie) for s in default] == [(1, 0, "mmsites-demo"), (2, 3, "mmsites-demo")]
     assert "sub_2: trials [3] of [3, 5] (the first trial found" in caplog.text

@@ -11,8 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.zoo import ModelSpec, build_extractor
-from features.zoo.slip import (
+from mmsites.features.zoo import ModelSpec, build_extractor
+from mmsites.features.zoo.slip import (
     SLIP_ARCHS,
     SLIPModel,
     load_slip_checkpoint,
@@ -294,8 +294,8 @@ def test_preprocessing_matches_slip_eval_transform(frames):
     from PIL import Image
     from torchvision import transforms
 
-    from features.zoo import preprocess_images
-    from features.zoo.slip import IMAGENET_MEAN, IMAGENET_STD
+    from mmsites.features.zoo import preprocess_images
+    from mmsites.features.zoo.slip import IMAGENET_MEAN, IMAGENET_STD
 
     ref_tf = transforms.Compose([transforms.Resize(32), transforms.CenterCrop(32), transforms.ToTensor(),
                                  transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])

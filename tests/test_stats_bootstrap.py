@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from encoding.folds import contiguous_folds
-from encoding.ridge import CVEngine
-from encoding.scoring import pearson_r
-from stats.bootstrap import bootstrap_scores, bootstrap_summary, fast_bootstrap
-from stats.resampling import bootstrap_indices, chunks
+from mmsites.encoding.folds import contiguous_folds
+from mmsites.encoding.ridge import CVEngine
+from mmsites.encoding.scoring import pearson_r
+from mmsites.stats.bootstrap import bootstrap_scores, bootstrap_summary, fast_bootstrap
+from mmsites.stats.resampling import bootstrap_indices, chunks
 
 
 def slow_bootstrap(pred, Y, folds, resamples, part):

@@ -5,12 +5,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from encoding.folds import contiguous_folds
-from encoding.scoring import pearson_r
-from stats.compare import (compare_models, electrode_scores, paired_bootstrap_test,
+from mmsites.encoding.folds import contiguous_folds
+from mmsites.encoding.scoring import pearson_r
+from mmsites.stats.compare import (compare_models, electrode_scores, paired_bootstrap_test,
                            paired_permutation_null, paired_permutation_test)
-from stats.fdr import fdr_bh
-from stats.resampling import block_swaps, chunks
+from mmsites.stats.fdr import fdr_bh
+from mmsites.stats.resampling import block_swaps, chunks
 
 
 def fold_r(pred, Y, folds):
@@ -158,7 +158,7 @@ def test_fdr_rejects_bad_input():
 def test_paired_permutation_test_is_calibrated_for_exchangeable_models():
     from scipy import stats as sps
 
-    from stats.simulate import ar1
+    from mmsites.stats.simulate import ar1
     n, E, nb = 200, 100, 2
     folds = contiguous_folds(n, 5)
     sig = np.ones(E * nb, bool)

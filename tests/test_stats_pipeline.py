@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.cli import main
+from mmsites.pipeline.cli import main
 
 #: The demo's truth models: the latent variables each kind of planted electrode responds to.
 TRUTH = [{"id": f"truth-{kind}", "family": "precomputed", "path": f"data/demo/truth_features/{kind}",
@@ -144,7 +144,7 @@ def test_null_demo_variants_call_few_sites(tmp_path, variant):
     ({"stop_exceedances": 0}, "stop_exceedances"),
 ])
 def test_uncalibrated_combinations_are_refused(tmp_path, stats, message):
-    from pipeline.params import load_params
+    from mmsites.pipeline.params import load_params
 
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump({"stats": stats}))
@@ -155,7 +155,7 @@ def test_uncalibrated_combinations_are_refused(tmp_path, stats, message):
 def test_real_data_params_are_the_publishable_ones():
     from pathlib import Path
 
-    from pipeline.params import load_params
+    from mmsites.pipeline.params import load_params
 
     params = load_params(Path(__file__).resolve().parents[1] / "params" / "braintreebank.yaml")
     assert params.data.format == "braintreebank" and params.stats.mode == "refit"
@@ -165,9 +165,9 @@ def test_real_data_params_are_the_publishable_ones():
 
 
 def test_encode_cache_key_hashes_only_what_encode_uses(refit_run):
-    from pipeline.params import Params
-    from pipeline.paths import Layout
-    from pipeline.stages.encode import Unit, unit_key
+    from mmsites.pipeline.params import Params
+    from mmsites.pipeline.paths import Layout
+    from mmsites.pipeline.stages.encode import Unit, unit_key
 
     base = yaml.safe_load((refit_run / "params.yaml").read_text())
 

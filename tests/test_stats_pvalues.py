@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from stats.pvalues import (EMPIRICAL, FIT_REJECTED, P_FLOOR, TAIL, bh_can_reject,
+from mmsites.stats.pvalues import (EMPIRICAL, FIT_REJECTED, P_FLOOR, TAIL, bh_can_reject,
                            bh_floor_warning, min_attainable_p, n_distinct_block_permutations,
                            n_distinct_shifts, n_distinct_swaps, tail_pvalues,
                            warn_if_few_permutations)
-from stats.signal import permutation_pvalues
+from mmsites.stats.signal import permutation_pvalues
 
 
 def empirical_count(observed, null):
@@ -147,7 +147,7 @@ def test_trailing_dimensions_and_scalars():
 
 
 def test_rejected_fits_shrink_the_tail_then_keep_the_empirical_pvalue(monkeypatch):
-    import stats.pvalues as pv
+    import mmsites.stats.pvalues as pv
     rng = np.random.default_rng(7)
     null = rng.standard_normal((400, 1))                     # n_tail = 400 // 4 = 100
     observed = np.array([4.0])
@@ -256,11 +256,11 @@ def test_distinct_permutation_counts():
 
 
 def test_warn_if_few_permutations(caplog):
-    with caplog.at_level(logging.WARNING, logger="stats.pvalues"):
+    with caplog.at_level(logging.WARNING, logger="mmsites.stats.pvalues"):
         assert warn_if_few_permutations(n_distinct_block_permutations([10] * 5),
                                         what="block permutations")
     (rec,) = caplog.records
-    assert rec.levelno == logging.WARNING and rec.name == "stats.pvalues"
+    assert rec.levelno == logging.WARNING and rec.name == "mmsites.stats.pvalues"
     msg = rec.getMessage()
     assert "120 distinct block permutations" in msg and "1/120" in msg
     assert "shorter blocks" in msg and "longer recording" in msg
@@ -286,7 +286,7 @@ def test_bh_floor(caplog):
     assert min_attainable_p(0) == 1.0
     assert bh_can_reject(19, 100, 0.05)                      # floor 0.05 <= q
     assert not bh_can_reject(18, 100, 0.05)
-    with caplog.at_level(logging.WARNING, logger="stats.pvalues"):
+    with caplog.at_level(logging.WARNING, logger="mmsites.stats.pvalues"):
         assert bh_floor_warning(999, 500, 0.05)              # 1e-3 > 0.05 / 500
         assert not bh_floor_warning(999, 500, 0.05, n_true=20)
         assert not bh_floor_warning(10999, 500, 0.05)

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from encoding.folds import contiguous_folds
-from stats.resampling import (block_labels, block_permutations, block_swaps, bootstrap_indices,
+from mmsites.encoding.folds import contiguous_folds
+from mmsites.stats.resampling import (block_labels, block_permutations, block_swaps, bootstrap_indices,
                               bootstrap_weights, chunks, fold_permutations)
 
 FAST = settings(max_examples=40, deadline=None)
@@ -101,7 +101,7 @@ def test_chunks_cover_in_order(n, size):
 @settings(max_examples=30, deadline=None)
 @given(n=st.integers(60, 300), block=st.integers(1, 12), seed=st.integers(0, 1000))
 def test_block_bootstrap_stays_within_fold_segments(n, block, seed):
-    from encoding.folds import contiguous_folds, fold_segments
+    from mmsites.encoding.folds import contiguous_folds, fold_segments
 
     times = np.arange(n) * 0.3
     folds = contiguous_folds(n, 5, times=times, gap_s=1.0)
@@ -119,7 +119,7 @@ def test_block_bootstrap_stays_within_fold_segments(n, block, seed):
 
 
 def test_fold_permutations_refuse_circular_and_permute_both_halves():
-    from encoding.folds import contiguous_folds
+    from mmsites.encoding.folds import contiguous_folds
 
     folds = contiguous_folds(100, 5)
     with pytest.raises(ValueError, match="anti-conservative"):

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from encoding.ridge import CVResult, select_on_validation, select_result
-from stats.signal import SequentialPvalues, permutation_pvalues
+from mmsites.encoding.ridge import CVResult, select_on_validation, select_result
+from mmsites.stats.signal import SequentialPvalues, permutation_pvalues
 
 
 @settings(max_examples=40, deadline=None)

@@ -6,13 +6,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from encoding.folds import contiguous_folds
-from encoding.ridge import CVEngine
-from encoding.scoring import pearson_r
-from stats.resampling import block_permutations, chunks, fold_permutations
-from stats.signal import (count_signal_bins, fast_permutation_null, fold_average_r,
+from mmsites.encoding.folds import contiguous_folds
+from mmsites.encoding.ridge import CVEngine
+from mmsites.encoding.scoring import pearson_r
+from mmsites.stats.resampling import block_permutations, chunks, fold_permutations
+from mmsites.stats.signal import (count_signal_bins, fast_permutation_null, fold_average_r,
                           max_over_bins_pvalues, permutation_pvalues, signal_bins, signal_null)
-from stats.simulate import ar1
+from mmsites.stats.simulate import ar1
 
 
 def slow_null(pred, Y, folds, perms):
@@ -40,7 +40,7 @@ def test_fast_null_matches_slow_loop_for_any_permutation():
 
 @pytest.mark.parametrize("n,block", [(100, 5), (97, 4), (60, 20)])
 def test_block_pair_shortcut_equals_the_direct_null(n, block, monkeypatch):
-    import stats.signal as sig
+    import mmsites.stats.signal as sig
     calls = []
     real = sig._block_null
     monkeypatch.setattr(sig, "_block_null", lambda *a, **k: calls.append(1) or real(*a, **k))

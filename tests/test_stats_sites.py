@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from encoding.folds import contiguous_folds
-from stats.bootstrap import fast_bootstrap
-from stats.resampling import block_swaps, bootstrap_indices, fold_permutations
-from stats.signal import fast_permutation_null, fold_average_r, permutation_pvalues, signal_bins
-from stats.simulate import ar1
-from stats.sites import (COMPARISON_COLUMNS, SITE_COLUMNS, ModelInfo, ModelScores, Unit,
+from mmsites.encoding.folds import contiguous_folds
+from mmsites.stats.bootstrap import fast_bootstrap
+from mmsites.stats.resampling import block_swaps, bootstrap_indices, fold_permutations
+from mmsites.stats.signal import fast_permutation_null, fold_average_r, permutation_pvalues, signal_bins
+from mmsites.stats.simulate import ar1
+from mmsites.stats.sites import (COMPARISON_COLUMNS, SITE_COLUMNS, ModelInfo, ModelScores, Unit,
                          build_comparisons, build_sites, demo_recovery, summarize)
 
 N_EVENTS, N_BINS = 200, 10
@@ -187,7 +187,7 @@ def test_missing_models_error_or_skip(caplog):
 
 
 def test_site_p_is_the_intersection_union_p_corrected_once(planted):
-    from stats.fdr import fdr_bh
+    from mmsites.stats.fdr import fdr_bh
 
     units, comps = planted
     sites = build_sites(comps, units, MODELS, min_signal_bins=MIN_BINS, fdr_q=0.05)

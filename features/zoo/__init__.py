@@ -40,13 +40,13 @@ FAMILIES: dict[str, type[Extractor]] = {}
 
 #: Where each known family lives (imported lazily by :func:`build_extractor`).
 FAMILY_MODULES: dict[str, str] = {
-    "open_clip": "features.zoo.open_clip_family",
-    "slip": "features.zoo.slip",
-    "timm": "features.zoo.timm_family",
-    "hf_text": "features.zoo.hf_text",
-    "sentence_transformers": "features.zoo.sentence_transformers_family",
-    "hf_multimodal": "features.zoo.hf_multimodal",
-    "precomputed": "features.zoo.precomputed",
+    "open_clip": "mmsites.features.zoo.open_clip_family",
+    "slip": "mmsites.features.zoo.slip",
+    "timm": "mmsites.features.zoo.timm_family",
+    "hf_text": "mmsites.features.zoo.hf_text",
+    "sentence_transformers": "mmsites.features.zoo.sentence_transformers_family",
+    "hf_multimodal": "mmsites.features.zoo.hf_multimodal",
+    "precomputed": "mmsites.features.zoo.precomputed",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from recordings.demo import generate_demo
+from mmsites.recordings.demo import generate_demo
 
 from ..io import atomic_path
 from ..params import Params

@@ -35,14 +35,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from encoding.folds import fold_segments
-from encoding.ridge import CVEngine, select_result
-from features.baselines import MultiLin
-from features.zoo.precomputed import match_times
-from stats.bootstrap import bootstrap_scores, bootstrap_summary
-from stats.pvalues import n_distinct_block_permutations, warn_if_few_permutations
-from stats.resampling import block_permutations, bootstrap_indices, chunks, fold_permutations, part_block
-from stats.signal import SequentialPvalues, max_over_bins_pvalues, signal_bins, signal_null
+from mmsites.encoding.folds import fold_segments
+from mmsites.encoding.ridge import CVEngine, select_result
+from mmsites.features.baselines import MultiLin
+from mmsites.features.zoo.precomputed import match_times
+from mmsites.stats.bootstrap import bootstrap_scores, bootstrap_summary
+from mmsites.stats.pvalues import n_distinct_block_permutations, warn_if_few_permutations
+from mmsites.stats.resampling import block_permutations, bootstrap_indices, chunks, fold_permutations, part_block
+from mmsites.stats.signal import SequentialPvalues, max_over_bins_pvalues, signal_bins, signal_null
 
 from ..cv import block_length, encoded_models, gap_seconds, response_folds
 from ..executors import make_executor

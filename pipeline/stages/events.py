@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.events import events_frame_times, language_events, vision_events
-from features.scenes import detect_scene_cuts, read_scene_file
-from features.video import decode_frames, probe_video
-from recordings.braintreebank import BrainTreebank
+from mmsites.features.events import events_frame_times, language_events, vision_events
+from mmsites.features.scenes import detect_scene_cuts, read_scene_file
+from mmsites.features.video import decode_frames, probe_video
+from mmsites.recordings.braintreebank import BrainTreebank
 
 from ..io import write_npz, write_parquet
 from ..params import Params

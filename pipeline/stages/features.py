@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from features.baselines import multiconcat
-from features.reduction import jl_dim, reduce_jointly
-from features.zoo import build_extractor
-from features.zoo.precomputed import match_times
-from features.zoo.spec import ModelSpec
+from mmsites.features.baselines import multiconcat
+from mmsites.features.reduction import jl_dim, reduce_jointly
+from mmsites.features.zoo import build_extractor
+from mmsites.features.zoo.precomputed import match_times
+from mmsites.features.zoo.spec import ModelSpec
 
 from ..io import content_key, is_up_to_date, read_events, write_json, write_npy
 from ..params import ModelParams, Params

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from atlases.regions import electrode_regions
-from recordings.braintreebank import BrainTreebank
+from mmsites.atlases.regions import electrode_regions
+from mmsites.recordings.braintreebank import BrainTreebank
 
 from ..io import read_responses, write_csv
 from ..params import Params

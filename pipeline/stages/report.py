@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from recordings.braintreebank import BrainTreebank
-from reports.figures import study_figures, subject_figures
-from reports.html import render_index, render_subject
+from mmsites.recordings.braintreebank import BrainTreebank
+from mmsites.reports.figures import study_figures, subject_figures
+from mmsites.reports.html import render_index, render_subject
 
 from ..io import file_fingerprint, write_bytes, write_text
 from ..params import Params

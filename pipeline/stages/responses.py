@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recordings.braintreebank import BrainTreebank, estimate_sfreq, movie_to_sample, select_electrodes
-from recordings.responses import event_responses
+from mmsites.recordings.braintreebank import BrainTreebank, estimate_sfreq, movie_to_sample, select_electrodes
+from mmsites.recordings.responses import event_responses
 
 from ..io import read_events, write_responses
 from ..params import Params

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stats.pvalues import bh_floor_warning
-from stats.resampling import block_swaps
-from stats.sites import ModelInfo, ModelScores, Unit, build_comparisons, build_sites, demo_recovery, summarize
+from mmsites.stats.pvalues import bh_floor_warning
+from mmsites.stats.resampling import block_swaps
+from mmsites.stats.sites import ModelInfo, ModelScores, Unit, build_comparisons, build_sites, demo_recovery, summarize
 
 from ..io import read_responses, write_csv, write_json
 from ..params import Params
