@@ -1,6 +1,5 @@
 """Electrode -> brain region lookup (Desikan-Killiany, Destrieux) and atlas data access."""
 
-
 from mmsites import require_namespace
 
 require_namespace(__name__)

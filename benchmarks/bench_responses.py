@@ -86,20 +86,32 @@ def run_case(case: str, path: str, jobs: int = 1) -> dict:
             event_responses(rec, electrodes, neighbours, event_samples(n), n_jobs=jobs, progress=False)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-    return {"case": case, "seconds": seconds, "cpu_seconds": cpu, "samples_per_s": len(names) * n / seconds,
-            "peak_mb": peak_mb}
+    return {
+        "case": case,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "samples_per_s": len(names) * n / seconds,
+        "peak_mb": peak_mb,
+    }
 
 
 def child(case: str, path: Path, jobs: int = 1, repeat: int = 1) -> dict:
     """Run a case in fresh child processes; the fastest of ``repeat`` runs, the largest peak."""
     runs = []
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, __file__, "--case", case, "--file", str(path), "--jobs", str(jobs)],
-                             check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--case", case, "--file", str(path), "--jobs", str(jobs)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     best = min(runs, key=lambda run: run["seconds"])
-    return {**best, "cpu_seconds": min(run["cpu_seconds"] for run in runs),
-            "peak_mb": max(run["peak_mb"] for run in runs)}
+    return {
+        **best,
+        "cpu_seconds": min(run["cpu_seconds"] for run in runs),
+        "peak_mb": max(run["peak_mb"] for run in runs),
+    }
 
 
 def filter_forms(n_channels: int = 56, seconds: float = 60.0, repeat: int = 3) -> list[tuple[str, float]]:
@@ -122,10 +134,12 @@ def filter_forms(n_channels: int = 56, seconds: float = 60.0, repeat: int = 3) -
     forms = {
         "FilteredSums float32 (used)": lambda: FilteredSums(sos, n_channels, np.float32)(x32, positions),
         "FilteredSums float64 (high-pass)": lambda: FilteredSums(sos, n_channels, np.float64)(x32, positions),
-        "sosfilt float64 + cumsum (before)":
-            lambda: np.cumsum(StreamingFilter(sos, n_channels, np.float64)(x32), axis=1)[:, positions[1:] - 1],
-        "sosfilt float32 + cumsum":
-            lambda: np.cumsum(StreamingFilter(sos, n_channels, np.float32)(x32), axis=1)[:, positions[1:] - 1],
+        "sosfilt float64 + cumsum (before)": lambda: np.cumsum(
+            StreamingFilter(sos, n_channels, np.float64)(x32), axis=1
+        )[:, positions[1:] - 1],
+        "sosfilt float32 + cumsum": lambda: np.cumsum(
+            StreamingFilter(sos, n_channels, np.float32)(x32), axis=1
+        )[:, positions[1:] - 1],
         "lfilter x6 (BrainBERT) + cumsum": lambda: np.cumsum(brainbert(x64), axis=1)[:, positions[1:] - 1],
     }
     results = []
@@ -154,13 +168,17 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_case(args.case, args.file, args.jobs)))
         return 0
     minutes = args.minutes or ([1.0, 4.0] if args.quick else [15.0, 60.0])
-    print(f"{N_SHAFTS * N_CONTACTS} electrodes, {SFREQ:g} Hz, float32; samples/s = electrodes x samples / "
-          f"wall s, best of {args.repeat}; ratio = full / read (goal >= 0.5); peak = max RSS of the child "
-          "(goal <= 1.5 GB, flat); CPU ratio = read CPU s / full CPU s (1 thread), steadier on a shared "
-          "machine")
-    print(f"{'minutes':>8} {'read Msamp/s':>13} {'1 thr Msamp/s':>14} {'ratio':>6} "
-          f"{f'{args.jobs} thr Msamp/s':>14} {'ratio':>6} {'CPU ratio':>9} {'read peak MB':>13} "
-          f"{'1 thr peak MB':>14} {f'{args.jobs} thr peak MB':>14}")
+    print(
+        f"{N_SHAFTS * N_CONTACTS} electrodes, {SFREQ:g} Hz, float32; samples/s = electrodes x samples / "
+        f"wall s, best of {args.repeat}; ratio = full / read (goal >= 0.5); peak = max RSS of the child "
+        "(goal <= 1.5 GB, flat); CPU ratio = read CPU s / full CPU s (1 thread), steadier on a shared "
+        "machine"
+    )
+    print(
+        f"{'minutes':>8} {'read Msamp/s':>13} {'1 thr Msamp/s':>14} {'ratio':>6} "
+        f"{f'{args.jobs} thr Msamp/s':>14} {'ratio':>6} {'CPU ratio':>9} {'read peak MB':>13} "
+        f"{'1 thr peak MB':>14} {f'{args.jobs} thr peak MB':>14}"
+    )
     with tempfile.TemporaryDirectory(dir=args.tmpdir) as tmp:
         for length in minutes:
             path = Path(tmp) / f"bench_{length:g}min.h5"
@@ -169,10 +187,13 @@ def main(argv: list[str] | None = None) -> int:
             one = child("responses", path, 1, repeat=args.repeat)
             many = child("responses", path, args.jobs, repeat=args.repeat)
             rate = read["samples_per_s"]
-            print(f"{length:>8g} {rate / 1e6:>13.1f} {one['samples_per_s'] / 1e6:>14.1f} "
-                  f"{one['samples_per_s'] / rate:>6.2f} {many['samples_per_s'] / 1e6:>14.1f} "
-                  f"{many['samples_per_s'] / rate:>6.2f} {read['cpu_seconds'] / one['cpu_seconds']:>9.2f} "
-                  f"{read['peak_mb']:>13.0f} {one['peak_mb']:>14.0f} {many['peak_mb']:>14.0f}", flush=True)
+            print(
+                f"{length:>8g} {rate / 1e6:>13.1f} {one['samples_per_s'] / 1e6:>14.1f} "
+                f"{one['samples_per_s'] / rate:>6.2f} {many['samples_per_s'] / 1e6:>14.1f} "
+                f"{many['samples_per_s'] / rate:>6.2f} {read['cpu_seconds'] / one['cpu_seconds']:>9.2f} "
+                f"{read['peak_mb']:>13.0f} {one['peak_mb']:>14.0f} {many['peak_mb']:>14.0f}",
+                flush=True,
+            )
             path.unlink()
     print("\nrunning sums of the notched signal at ~11 % of the samples (56 channels, 1 thread, CPU time):")
     for name, rate in filter_forms(seconds=10.0 if args.quick else 60.0):

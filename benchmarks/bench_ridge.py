@@ -38,8 +38,17 @@ from mmsites.encoding.ridge import DEFAULT_ALPHAS, CVEngine  # noqa: E402
 from mmsites.encoding.scoring import resolve_device  # noqa: E402
 
 
-def sequential_refit_cost(X, folds, device, t: int, n_perm: int = 1000, chunk: int = 25,
-                          share: float = 0.1, r_signal: float = 0.1, h: int = 10):
+def sequential_refit_cost(
+    X,
+    folds,
+    device,
+    t: int,
+    n_perm: int = 1000,
+    chunk: int = 25,
+    share: float = 0.1,
+    r_signal: float = 0.1,
+    h: int = 10,
+):
     """Seconds per permutation of the pipeline's refit null on data like real electrodes.
 
     ``share`` of the targets carry a signal of r ~ ``r_signal`` (real electrodes: ~0.1), the
@@ -48,7 +57,6 @@ def sequential_refit_cost(X, folds, device, t: int, n_perm: int = 1000, chunk: i
     out, as in the encode stage. Returns (seconds per permutation, fit seconds on the same
     targets, mean permutations per target).
     """
-    from mmsites.stats.resampling import block_permutations
     from mmsites.stats.signal import SequentialPvalues
 
     n = X.shape[0]
@@ -56,7 +64,7 @@ def sequential_refit_cost(X, folds, device, t: int, n_perm: int = 1000, chunk: i
     drive = X @ (rng.standard_normal((X.shape[1], 1)) / np.sqrt(X.shape[1]))
     Y = rng.standard_normal((n, t)).astype(np.float32)
     k = int(share * t)
-    Y[:, :k] += (r_signal / np.sqrt(1 - r_signal ** 2)) * (drive / drive.std()).astype(np.float32)
+    Y[:, :k] += (r_signal / np.sqrt(1 - r_signal**2)) * (drive / drive.std()).astype(np.float32)
     eng = CVEngine(X, folds, DEFAULT_ALPHAS, device=device)
     fit_s, res = timed(lambda: eng.fit(Y))
     perms = block_perms(n, n_perm, 20, seed=1)
@@ -67,7 +75,7 @@ def sequential_refit_cost(X, folds, device, t: int, n_perm: int = 1000, chunk: i
             open_ = np.flatnonzero(test.active | val.active)
             if not open_.size:
                 break
-            t_null, v_null = eng.fit_permuted(Y[:, open_], perms[s:s + chunk])
+            t_null, v_null = eng.fit_permuted(Y[:, open_], perms[s : s + chunk])
             test.update(t_null, open_)
             val.update(v_null, open_)
 
@@ -104,7 +112,7 @@ def timed(fn):
 
 
 def peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def ours(X, Y, folds, device):
@@ -138,10 +146,12 @@ def himalaya_cv(X, Y, folds):
 
     set_backend("torch")
     Xs = (X - X.mean(0)) / X.std(0)
-    model = RidgeCV(alphas=DEFAULT_ALPHAS, cv=[(f.train, f.val) for f in folds],
-                    fit_intercept=True,
-                    solver_params=dict(score_func=correlation_score, local_alpha=True,
-                                       n_targets_batch=2048))
+    model = RidgeCV(
+        alphas=DEFAULT_ALPHAS,
+        cv=[(f.train, f.val) for f in folds],
+        fit_intercept=True,
+        solver_params=dict(score_func=correlation_score, local_alpha=True, n_targets_batch=2048),
+    )
     model.fit(torch.as_tensor(Xs), torch.as_tensor(Y))
     set_backend("numpy")
     return model
@@ -182,7 +192,7 @@ def scaling(device, sizes):
     rows = []
     for n, p, t in sizes:
         X, Y = make_data(n, p, t, seed=1)
-        sec, _ = timed(lambda: ours(X, Y, contiguous_folds(n, 5), device))
+        sec, _ = timed(lambda X=X, Y=Y, n=n: ours(X, Y, contiguous_folds(n, 5), device))
         rows.append((n, p, t, sec))
     return rows
 
@@ -191,14 +201,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, ~20 s (smoke run)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1: on a shared machine more threads "
-                             "mostly wait for each other)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: on a shared machine more threads mostly wait for each other)",
+    )
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
     try:  # the peers' numpy BLAS gets the same number of threads as torch
         from threadpoolctl import threadpool_limits
+
         threadpool_limits(args.threads)
     except ImportError:
         pass
@@ -209,12 +223,20 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [(300, 64, 1000), (600, 64, 1000), (600, 128, 1000), (600, 64, 2000)]
     else:
         n, p, t, t_peer, n_rep, n_fast = 3000, 512, 24150, 1000, 2, 50
-        sizes = [(1000, 512, 4096), (2000, 512, 4096), (3000, 512, 4096),
-                 (3000, 128, 4096), (3000, 256, 4096), (3000, 512, 8192)]
-    print(f"bench_ridge: {n} events, {p} features, {t} targets, 5 folds, "
-          f"{len(DEFAULT_ALPHAS)} alphas, device {device}, torch threads "
-          f"{torch.get_num_threads()}; times are {clock} (noisy on a shared machine)",
-          flush=True)
+        sizes = [
+            (1000, 512, 4096),
+            (2000, 512, 4096),
+            (3000, 512, 4096),
+            (3000, 128, 4096),
+            (3000, 256, 4096),
+            (3000, 512, 8192),
+        ]
+    print(
+        f"bench_ridge: {n} events, {p} features, {t} targets, 5 folds, "
+        f"{len(DEFAULT_ALPHAS)} alphas, device {device}, torch threads "
+        f"{torch.get_num_threads()}; times are {clock} (noisy on a shared machine)",
+        flush=True,
+    )
     X, Y = make_data(n, p, t)
     folds = contiguous_folds(n, 5)
     rss0 = peak_rss_gib()
@@ -222,51 +244,79 @@ def main(argv: list[str] | None = None) -> int:
         torch.cuda.reset_peak_memory_stats(device)
     fit_s, (eng, res) = timed(lambda: ours(X, Y, folds, device))
     fit_only_s, _ = timed(lambda: eng.fit(Y))
-    mem = f"peak RSS {peak_rss_gib():.2f} GiB (data {X.nbytes / 2**30 + Y.nbytes / 2**30:.2f} GiB," \
-          f" before fit {rss0:.2f} GiB)"
+    mem = (
+        f"peak RSS {peak_rss_gib():.2f} GiB (data {X.nbytes / 2**30 + Y.nbytes / 2**30:.2f} GiB,"
+        f" before fit {rss0:.2f} GiB)"
+    )
     if device.type == "cuda":
         mem += f", GPU peak {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
     sub = slice(0, t_peer)
     ref = CVEngine(X, folds, DEFAULT_ALPHAS, device=device, dtype=torch.float64).fit(Y[:, sub])
-    acc = (f"accuracy float32 vs float64 ({t_peer} targets): max |Δ test r| "
-           f"{np.abs(res.test_r[sub] - ref.test_r).max():.1e}, alphas differ on "
-           f"{(res.alpha[sub] != ref.alpha).mean() * 100:.2f} % of targets")
+    acc = (
+        f"accuracy float32 vs float64 ({t_peer} targets): max |Δ test r| "
+        f"{np.abs(res.test_r[sub] - ref.test_r).max():.1e}, alphas differ on "
+        f"{(res.alpha[sub] != ref.alpha).mean() * 100:.2f} % of targets"
+    )
     floor_s, _ = timed(lambda: floor(X, Y, folds, device))
     scale_peer = t / t_peer
     print(f"\n{'what':58s} {'seconds':>9s}  {'ratio':28s} goal", flush=True)
     rows = _Table()
     rows.append(("ours: CV fit (set-up + fit)", fit_s, "1.00", ""))
     rows.append(("ours: fit again (set-up reused)", fit_only_s, f"{fit_only_s / fit_s:.2f}", ""))
-    rows.append(("floor (torch products)", floor_s, f"{fit_s / floor_s:.2f} (ours/floor)",
-                 "ours/floor <= 2"))
+    rows.append(("floor (torch products)", floor_s, f"{fit_s / floor_s:.2f} (ours/floor)", "ours/floor <= 2"))
     try:
         hs, _ = timed(lambda: himalaya_cv(X, Y[:, :t_peer], folds))
         hs *= scale_peer
-        rows.append((f"himalaya RidgeCV (torch; {t_peer} targets, scaled)", hs,
-                     f"{hs / fit_s:.2f} (himalaya/ours)", "himalaya/ours >= 2"))
+        rows.append(
+            (
+                f"himalaya RidgeCV (torch; {t_peer} targets, scaled)",
+                hs,
+                f"{hs / fit_s:.2f} (himalaya/ours)",
+                "himalaya/ours >= 2",
+            )
+        )
     except Exception as err:  # a peer failing must not hide our numbers
-        rows.append((f"himalaya RidgeCV failed: {type(err).__name__}: {err}", float("nan"), "",
-                     ""))
+        rows.append((f"himalaya RidgeCV failed: {type(err).__name__}: {err}", float("nan"), "", ""))
     ss, _ = timed(lambda: sklearn_cv(X, Y[:, :t_peer], folds))
     ss *= scale_peer
-    rows.append((f"scikit-learn Ridge loop ({t_peer} targets, scaled)", ss,
-                 f"{ss / fit_s:.2f} (sklearn/ours)", ""))
+    rows.append(
+        (f"scikit-learn Ridge loop ({t_peer} targets, scaled)", ss, f"{ss / fit_s:.2f} (sklearn/ours)", "")
+    )
     # Bootstrap and permutations, refit mode.
     rng = np.random.default_rng(0)
     boots = np.sort(rng.integers(0, n, (n_rep, n)), axis=1)
     bs, _ = timed(lambda: eng.fit_resampled(Y, boots))
-    rows.append((f"bootstrap refit, per resample ({n_rep} run)", bs / n_rep,
-                 f"{bs / n_rep / fit_s:.2f} (per resample/fit)", "<= 1.5"))
+    rows.append(
+        (
+            f"bootstrap refit, per resample ({n_rep} run)",
+            bs / n_rep,
+            f"{bs / n_rep / fit_s:.2f} (per resample/fit)",
+            "<= 1.5",
+        )
+    )
     perms = block_perms(n, n_rep, 20, seed=0)
     ps, _ = timed(lambda: eng.fit_permuted(Y, perms))
-    rows.append((f"permutation refit, per permutation ({n_rep} run)", ps / n_rep,
-                 f"{ps / n_rep / fit_s:.2f} (per permutation/fit)", ""))
+    rows.append(
+        (
+            f"permutation refit, per permutation ({n_rep} run)",
+            ps / n_rep,
+            f"{ps / n_rep / fit_s:.2f} (per permutation/fit)",
+            "",
+        )
+    )
     # The encode stage's refit null: sequential (Besag-Clifford) on data at real SNR.
     t_seq = min(t, 4096)
-    per, seq_fit, mean_perm = sequential_refit_cost(X, folds, device, t_seq,
-                                                    n_perm=200 if args.quick else 1000)
-    rows.append((f"sequential refit null, per permutation ({t_seq} targets: 10 % r 0.1)", per,
-                 f"{per / seq_fit:.3f} (per permutation/fit; {mean_perm:.0f} per target)", "<= 0.25"))
+    per, seq_fit, mean_perm = sequential_refit_cost(
+        X, folds, device, t_seq, n_perm=200 if args.quick else 1000
+    )
+    rows.append(
+        (
+            f"sequential refit null, per permutation ({t_seq} targets: 10 % r 0.1)",
+            per,
+            f"{per / seq_fit:.3f} (per permutation/fit; {mean_perm:.0f} per target)",
+            "<= 0.25",
+        )
+    )
     # Fast modes (out-of-fold predictions resampled, no refit): the stats package's code,
     # with its own index generators (within-test-half block permutations, its fast path).
     try:
@@ -275,18 +325,25 @@ def main(argv: list[str] | None = None) -> int:
         from mmsites.stats.signal import fast_permutation_null
 
         fb = bootstrap_indices(n, n_fast, seed=1)
-        fbs, _ = timed(lambda: fast_bootstrap(res.predictions, Y, folds, fb,
-                                              device=str(device)))
+        fbs, _ = timed(lambda: fast_bootstrap(res.predictions, Y, folds, fb, device=str(device)))
         fbs *= 1000 / n_fast
-        rows.append((f"fast bootstrap x1000 ({n_fast} run, scaled)", fbs,
-                     f"{fbs / fit_s:.3f} (x1000/fit)", "<= 0.05"))
+        rows.append(
+            (f"fast bootstrap x1000 ({n_fast} run, scaled)", fbs, f"{fbs / fit_s:.3f} (x1000/fit)", "<= 0.05")
+        )
         n_fp = 1000 if not args.quick else n_fast
         fp = fold_permutations(folds, n, n_fp, block=20, seed=1)
-        fps, _ = timed(lambda: fast_permutation_null(res.predictions, Y, folds, fp, block=20,
-                                                     device=str(device)))
+        fps, _ = timed(
+            lambda: fast_permutation_null(res.predictions, Y, folds, fp, block=20, device=str(device))
+        )
         fps *= 1000 / n_fp
-        rows.append((f"fast permutations x1000 ({n_fp} run, block 20)", fps,
-                     f"{fps / fit_s:.3f} (x1000/fit)", "<= 0.05"))
+        rows.append(
+            (
+                f"fast permutations x1000 ({n_fp} run, block 20)",
+                fps,
+                f"{fps / fit_s:.3f} (x1000/fit)",
+                "<= 0.05",
+            )
+        )
     except ImportError as err:
         rows.append((f"fast modes: stats functions unavailable ({err})", float("nan"), "", ""))
     print(mem)

@@ -5,7 +5,6 @@ Public API: :class:`Fold`, :func:`contiguous_folds`, :class:`CVEngine`, :class:`
 :func:`resolve_device`.
 """
 
-
 from mmsites import require_namespace
 
 require_namespace(__name__)
@@ -14,5 +13,14 @@ from .folds import Fold, contiguous_folds
 from .ridge import DEFAULT_ALPHAS, CVEngine, CVResult, ridge_cv
 from .scoring import pearson_r, r_from_moments, resolve_device
 
-__all__ = ["Fold", "contiguous_folds", "CVEngine", "CVResult", "ridge_cv", "DEFAULT_ALPHAS",
-           "pearson_r", "r_from_moments", "resolve_device"]
+__all__ = [
+    "Fold",
+    "contiguous_folds",
+    "CVEngine",
+    "CVResult",
+    "ridge_cv",
+    "DEFAULT_ALPHAS",
+    "pearson_r",
+    "r_from_moments",
+    "resolve_device",
+]

@@ -72,8 +72,7 @@ def _near(times: np.ndarray, lo: float, hi: float, gap: float) -> np.ndarray:
     return (times > lo - gap) & (times < hi + gap)
 
 
-def contiguous_folds(n_events: int, n_folds: int = 5, *, times=None,
-                     gap_s: float = 0.0) -> list[Fold]:
+def contiguous_folds(n_events: int, n_folds: int = 5, *, times=None, gap_s: float = 0.0) -> list[Fold]:
     """Contiguous, unshuffled folds in event order, held-out part split validation | test.
 
     Parameters
@@ -111,19 +110,22 @@ def contiguous_folds(n_events: int, n_folds: int = 5, *, times=None,
         raise ValueError(f"gap_s must be a non-negative number of seconds, got {gap_s}")
     if gap_s > 0:
         if times is None:
-            raise ValueError("gap_s > 0 needs the events' times (seconds) to find the events "
-                             "near each fold boundary")
+            raise ValueError(
+                "gap_s > 0 needs the events' times (seconds) to find the events near each fold boundary"
+            )
         times = np.asarray(times, dtype=np.float64)
         if times.shape != (n_events,) or not np.isfinite(times).all():
-            raise ValueError(f"times must be {n_events} finite numbers (seconds), one per "
-                             f"event; got shape {times.shape}")
+            raise ValueError(
+                f"times must be {n_events} finite numbers (seconds), one per event; got shape {times.shape}"
+            )
     need = 2 * MIN_PART_EVENTS * n_folds
     if n_events < need:
         raise ValueError(
             f"{n_events} events are too few for {n_folds} folds: each held-out fold is split "
             f"into validation and test parts of at least {MIN_PART_EVENTS} events, so at least "
             f"{need} events are needed. Use fewer folds or more events (e.g. a longer movie "
-            f"or the other alignment).")
+            f"or the other alignment)."
+        )
     sizes = np.full(n_folds, n_events // n_folds, dtype=np.int64)
     sizes[: n_events % n_folds] += 1
     stops = np.cumsum(sizes)
@@ -143,9 +145,9 @@ def contiguous_folds(n_events: int, n_folds: int = 5, *, times=None,
             raise ValueError(
                 f"fold {k}: only {val.size} validation events remain after purging the events "
                 f"within gap_s={gap_s:g} s of its test part; at least {MIN_PART_EVENTS} are "
-                "needed. Use a smaller gap, fewer folds or more events.")
-        folds.append(Fold(train=everything[outside], val=val.copy(),
-                          test=everything[mid:stop].copy()))
+                "needed. Use a smaller gap, fewer folds or more events."
+            )
+        folds.append(Fold(train=everything[outside], val=val.copy(), test=everything[mid:stop].copy()))
     return folds
 
 

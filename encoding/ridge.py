@@ -33,7 +33,8 @@ recomputed for each permutation, so a permutation costs ~0.7–0.9 of a fit; blo
 permutations would only shorten the group products (~20 %), so there is no separate block
 path. What makes a refit null affordable is asking for fewer target-permutations: the
 statistics refit only the targets whose p-values are not yet settled
-(:class:`stats.signal.SequentialPvalues`). ``fit_resampled`` adds one set-up (z-scoring, decompositions, maps) per resample.
+(:class:`mmsites.stats.signal.SequentialPvalues`). ``fit_resampled`` adds one set-up (z-scoring,
+decompositions, maps) per resample.
 
 Edge cases
 ----------
@@ -60,8 +61,7 @@ from tqdm.auto import tqdm
 from .folds import Fold, contiguous_folds
 from .scoring import _r_and_ok, resolve_device
 
-__all__ = ["DEFAULT_ALPHAS", "CVResult", "CVEngine", "ridge_cv", "select_on_validation",
-           "select_result"]
+__all__ = ["DEFAULT_ALPHAS", "CVResult", "CVEngine", "ridge_cv", "select_on_validation", "select_result"]
 
 logger = logging.getLogger(__name__)
 
@@ -116,14 +116,14 @@ class CVResult:
 class _FoldPrep:
     """What one fold needs from the features (all on the engine's device)."""
 
-    train: torch.Tensor     # (n_train,) long
-    val: torch.Tensor       # (n_val,) long
-    test: torch.Tensor      # (n_test,) long
-    mu: torch.Tensor        # (p,) training mean of the globally standardised features
-    f_val: torch.Tensor     # (n_alphas, n_val, p) centred maps R -> validation predictions
-    m_val: torch.Tensor     # (n_alphas, p) row mean removed from f_val
-    f_test: torch.Tensor    # (n_alphas, n_test, p)
-    m_test: torch.Tensor    # (n_alphas, p)
+    train: torch.Tensor  # (n_train,) long
+    val: torch.Tensor  # (n_val,) long
+    test: torch.Tensor  # (n_test,) long
+    mu: torch.Tensor  # (p,) training mean of the globally standardised features
+    f_val: torch.Tensor  # (n_alphas, n_val, p) centred maps R -> validation predictions
+    m_val: torch.Tensor  # (n_alphas, p) row mean removed from f_val
+    f_test: torch.Tensor  # (n_alphas, n_test, p)
+    m_test: torch.Tensor  # (n_alphas, p)
     rank: int
 
 
@@ -131,10 +131,10 @@ class _FoldPrep:
 class _XState:
     """Everything derived from the features: per-fold maps and the shared group products."""
 
-    preps: list            # of _FoldPrep
-    xt: list               # per fold (p, n_events) transposed standardised features, or
+    preps: list  # of _FoldPrep
+    xt: list  # per fold (p, n_events) transposed standardised features, or
     #                        None per fold when shared
-    groups: list | None    # shared X: list of (row index tensor, X_g[rows]ᵀ (p, n_rows))
+    groups: list | None  # shared X: list of (row index tensor, X_g[rows]ᵀ (p, n_rows))
     train_groups: list | None  # per fold: indices into groups forming its training rows
 
 
@@ -143,15 +143,19 @@ def _check_finite(name: str, arr: np.ndarray, what: str) -> None:
     if not finite.all():
         col = int(np.flatnonzero(~finite)[0])
         row = int(np.flatnonzero(~np.isfinite(arr[:, col]))[0])
-        raise ValueError(f"{name} has a non-finite value ({arr[row, col]}) at event {row}, "
-                         f"{what} {col}; fill or drop NaN/inf before encoding")
+        raise ValueError(
+            f"{name} has a non-finite value ({arr[row, col]}) at event {row}, "
+            f"{what} {col}; fill or drop NaN/inf before encoding"
+        )
 
 
 def _as_2d_float(name: str, a, what: str) -> np.ndarray:
     a = np.asarray(a)
     if a.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_events, n_{what}s), got shape {a.shape}"
-                         + (" (use a[:, None] for a single column)" if a.ndim == 1 else ""))
+        raise ValueError(
+            f"{name} must be 2-D (n_events, n_{what}s), got shape {a.shape}"
+            + (" (use a[:, None] for a single column)" if a.ndim == 1 else "")
+        )
     if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
         raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
     if a.shape[0] == 0 or a.shape[1] == 0:
@@ -193,29 +197,39 @@ class CVEngine:
         memory (¼ of free memory on CUDA).
     """
 
-    def __init__(self, X, folds=5, alphas=DEFAULT_ALPHAS, *, device="auto",
-                 dtype=torch.float32, target_batch: int | None = None):
+    def __init__(
+        self,
+        X,
+        folds=5,
+        alphas=DEFAULT_ALPHAS,
+        *,
+        device="auto",
+        dtype=torch.float32,
+        target_batch: int | None = None,
+    ):
         self.device = resolve_device(device)
         self.dtype = dtype
         self.alphas = np.asarray(alphas, dtype=np.float64).ravel()
-        if self.alphas.size == 0 or not np.all(np.isfinite(self.alphas)) \
-                or np.any(self.alphas <= 0):
+        if self.alphas.size == 0 or not np.all(np.isfinite(self.alphas)) or np.any(self.alphas <= 0):
             raise ValueError(f"alphas must be positive finite numbers, got {self.alphas}")
         self.per_fold = isinstance(X, (list, tuple))
         xs = list(X) if self.per_fold else [X]
-        xs = [_as_2d_float(f"X[{k}]" if self.per_fold else "X", x, "feature")
-              for k, x in enumerate(xs)]
+        xs = [_as_2d_float(f"X[{k}]" if self.per_fold else "X", x, "feature") for k, x in enumerate(xs)]
         self.n_events = xs[0].shape[0]
         for k, x in enumerate(xs):
             if x.shape[0] != self.n_events:
-                raise ValueError(f"X[{k}] has {x.shape[0]} events (rows) but X[0] has "
-                                 f"{self.n_events}; per-fold features need the same events")
+                raise ValueError(
+                    f"X[{k}] has {x.shape[0]} events (rows) but X[0] has "
+                    f"{self.n_events}; per-fold features need the same events"
+                )
         if isinstance(folds, (int, np.integer)):
             folds = contiguous_folds(self.n_events, int(folds))
         self.folds = self._check_folds(folds)
         if self.per_fold and len(xs) != len(self.folds):
-            raise ValueError(f"X is a list of {len(xs)} per-fold feature arrays but there are "
-                             f"{len(self.folds)} folds; give one array per fold")
+            raise ValueError(
+                f"X is a list of {len(xs)} per-fold feature arrays but there are "
+                f"{len(self.folds)} folds; give one array per fold"
+            )
         self._xs = xs
         self.n_features = [x.shape[1] for x in xs]
         self._state = self._build_state(xs)
@@ -235,29 +249,33 @@ class CVEngine:
                 if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
                     raise ValueError(f"fold {k}: {part} must be a 1-D integer index array")
                 if idx.size and (idx.min() < 0 or idx.max() >= n):
-                    raise ValueError(f"fold {k}: {part} indices out of range for "
-                                     f"{n} events (X has {n} rows)")
+                    raise ValueError(f"fold {k}: {part} indices out of range for {n} events (X has {n} rows)")
                 need = 2 if part != "train" else 1
                 if idx.size < need:
-                    raise ValueError(f"fold {k}: {part} has {idx.size} events; at least "
-                                     f"{need} needed (too few events for these folds)")
+                    raise ValueError(
+                        f"fold {k}: {part} has {idx.size} events; at least "
+                        f"{need} needed (too few events for these folds)"
+                    )
             if np.intersect1d(f.train, np.concatenate([f.val, f.test])).size:
-                logger.warning("fold %d: some validation/test events are also training "
-                               "events; its scores are not out-of-sample", k)
+                logger.warning(
+                    "fold %d: some validation/test events are also training "
+                    "events; its scores are not out-of-sample",
+                    k,
+                )
         return folds
 
     def _build_state(self, xs: list[np.ndarray]) -> _XState:
         xgs = [_standardise_globally(x) for x in xs]
-        preps = [self._prepare_fold(xgs[k if self.per_fold else 0], fold)
-                 for k, fold in enumerate(self.folds)]
+        preps = [
+            self._prepare_fold(xgs[k if self.per_fold else 0], fold) for k, fold in enumerate(self.folds)
+        ]
         if self.per_fold:
-            xt = [torch.as_tensor(x.T.copy(), device=self.device, dtype=self.dtype)
-                  for x in xgs]
+            xt = [torch.as_tensor(x.T.copy(), device=self.device, dtype=self.dtype) for x in xgs]
             return _XState(preps, xt, None, None)
         # Events grouped by their role in every fold; each fold's training rows are a union
         # of groups, so X_gᵀ Y over each group is computed once for all folds.
         n_folds = len(self.folds)
-        roles = np.zeros((self.n_events, n_folds), dtype=np.int8)   # bit flags
+        roles = np.zeros((self.n_events, n_folds), dtype=np.int8)  # bit flags
         for k, f in enumerate(self.folds):
             roles[np.asarray(f.train), k] |= 1
             roles[np.asarray(f.val), k] |= 2
@@ -272,16 +290,21 @@ class CVEngine:
         groups = []
         for g in range(len(sigs)):
             rows = np.flatnonzero(inverse == g)
-            groups.append((torch.as_tensor(rows, device=self.device),
-                           torch.as_tensor(xgs[0][rows].T.copy(), device=self.device,
-                                           dtype=self.dtype)))
+            groups.append(
+                (
+                    torch.as_tensor(rows, device=self.device),
+                    torch.as_tensor(xgs[0][rows].T.copy(), device=self.device, dtype=self.dtype),
+                )
+            )
         return _XState(preps, None, groups, train_in)
 
     def _prepare_fold(self, xg: np.ndarray, fold: Fold) -> _FoldPrep:
         dev, f64 = self.device, torch.float64
         x = torch.as_tensor(xg, device=dev, dtype=f64)
-        tr, va, te = (torch.as_tensor(np.asarray(i, dtype=np.int64), device=dev)
-                      for i in (fold.train, fold.val, fold.test))
+        tr, va, te = (
+            torch.as_tensor(np.asarray(i, dtype=np.int64), device=dev)
+            for i in (fold.train, fold.val, fold.test)
+        )
         xtr = x[tr]
         mu = xtr.mean(0)
         sd = xtr.std(0, unbiased=False)
@@ -294,14 +317,14 @@ class CVEngine:
         keep = (ev > _EIG_RTOL * ev.max()) & (ev > 0)
         s2 = ev[keep]
         v = vecs[:, keep] if n_tr >= p else (z.T @ vecs[:, keep]) / s2.sqrt()
-        w = v.T * inv                                      # (r, p): R' -> Vᵀ Zᵀ Y
+        w = v.T * inv  # (r, p): R' -> Vᵀ Zᵀ Y
         alphas = torch.as_tensor(self.alphas, device=dev, dtype=f64)
-        d = 1.0 / (s2[None, :] + alphas[:, None])          # (n_alphas, r)
+        d = 1.0 / (s2[None, :] + alphas[:, None])  # (n_alphas, r)
 
         wc = w.to(self.dtype)
 
         def maps(idx):
-            e = ((x[idx] - mu) * inv) @ v                  # (n_eval, r)
+            e = ((x[idx] - mu) * inv) @ v  # (n_eval, r)
             e_mean = e.mean(0)
             # The largest set-up product (n_alphas·n_eval·r·p): in the compute dtype, whose
             # rounding the maps get anyway when they are stored.
@@ -311,17 +334,17 @@ class CVEngine:
 
         f_val, m_val = maps(va)
         f_test, m_test = maps(te)
-        return _FoldPrep(tr, va, te, mu.to(self.dtype), f_val, m_val, f_test, m_test,
-                         int(s2.numel()))
+        return _FoldPrep(tr, va, te, mu.to(self.dtype), f_val, m_val, f_test, m_test, int(s2.numel()))
 
     def _default_target_batch(self) -> int:
         p = max(self.n_features)
         n_groups = len(self._state.groups) if self._state.groups else 0
         n_folds = len(self.folds)
         n_eval = max(max(len(f.val), len(f.test)) for f in self.folds)
-        per_target = (3 * self.n_events + (n_groups + 2 * n_folds) * p
-                      + 2 * len(self.alphas) * n_eval) * (torch.finfo(self.dtype).bits // 8)
-        budget = 2 ** 30
+        per_target = (3 * self.n_events + (n_groups + 2 * n_folds) * p + 2 * len(self.alphas) * n_eval) * (
+            torch.finfo(self.dtype).bits // 8
+        )
+        budget = 2**30
         if self.device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(self.device)
             budget = free // 4
@@ -335,11 +358,15 @@ class CVEngine:
         """
         Y = np.asarray(Y)
         if Y.ndim == 2 and Y.shape[0] != self.n_events:
-            raise ValueError(f"X and Y have different numbers of events (rows): X has shape "
-                             f"{self._xs[0].shape}, Y has shape {Y.shape}")
+            raise ValueError(
+                f"X and Y have different numbers of events (rows): X has shape "
+                f"{self._xs[0].shape}, Y has shape {Y.shape}"
+            )
         if Y.ndim != 2:
-            raise ValueError(f"Y must be 2-D (n_events, n_targets), got shape {Y.shape}"
-                             + (" (use y[:, None] for a single column)" if Y.ndim == 1 else ""))
+            raise ValueError(
+                f"Y must be 2-D (n_events, n_targets), got shape {Y.shape}"
+                + (" (use y[:, None] for a single column)" if Y.ndim == 1 else "")
+            )
         if not np.issubdtype(Y.dtype, np.number) or np.iscomplexobj(Y):
             raise ValueError(f"Y must hold real numbers, got dtype {Y.dtype}")
         if Y.shape[1] == 0:
@@ -349,9 +376,12 @@ class CVEngine:
         valid = np.ptp(Y, axis=0) > 0
         if not valid.all():
             idx = np.flatnonzero(~valid)
-            logger.warning("%d target(s) are constant over all events and are excluded "
-                           "(r = 0, alpha NaN): indices %s%s", idx.size, idx[:10].tolist(),
-                           " ..." if idx.size > 10 else "")
+            logger.warning(
+                "%d target(s) are constant over all events and are excluded (r = 0, alpha NaN): indices %s%s",
+                idx.size,
+                idx[:10].tolist(),
+                " ..." if idx.size > 10 else "",
+            )
         return mean, valid
 
     def _train_products(self, state: _XState, y: torch.Tensor) -> list[torch.Tensor]:
@@ -395,16 +425,22 @@ class CVEngine:
             yvc = yv - yv.mean(0)
             pv = (prep.f_val.reshape(-1, r.shape[0]) @ r).reshape(n_alphas, -1, nb)
             # Elementwise products: einsum would route this through a slow batched matmul.
-            rr, ok = _r_and_ok((pv * yvc).sum(1), (pv * pv).sum(1),
-                               (yvc * yvc).sum(0), scale_b=(yv * yv).sum(0))
+            rr, ok = _r_and_ok(
+                (pv * yvc).sum(1), (pv * pv).sum(1), (yvc * yvc).sum(0), scale_b=(yv * yv).sum(0)
+            )
             val_r[k] = rr
             n_zero += int((~ok).sum())
-        best = val_r.mean(0).argmax(0)                     # first max: the smaller alpha
+        best = val_r.mean(0).argmax(0)  # first max: the smaller alpha
         test_r = torch.empty(len(rs), nb, device=self.device, dtype=self.dtype)
-        pred = (torch.full((self.n_events, nb), float("nan"), device=self.device,
-                           dtype=self.dtype) if want_predictions else None)
-        groups = [(a, None) if bool((best == a).all()) else (a, torch.nonzero(best == a)[:, 0])
-                  for a in torch.unique(best).tolist()]
+        pred = (
+            torch.full((self.n_events, nb), float("nan"), device=self.device, dtype=self.dtype)
+            if want_predictions
+            else None
+        )
+        groups = [
+            (a, None) if bool((best == a).all()) else (a, torch.nonzero(best == a)[:, 0])
+            for a in torch.unique(best).tolist()
+        ]
         for k, (prep, r) in enumerate(zip(state.preps, rs)):
             pt = torch.empty(len(prep.test), nb, device=self.device, dtype=self.dtype)
             offset_t = torch.empty(nb, device=self.device, dtype=self.dtype)
@@ -416,8 +452,9 @@ class CVEngine:
                     offset_t[sel] = prep.m_test[a] @ rc
             yt = y[prep.test]
             ytc = yt - yt.mean(0)
-            rr, ok = _r_and_ok((pt * ytc).sum(0), (pt * pt).sum(0), (ytc * ytc).sum(0),
-                               scale_b=(yt * yt).sum(0))
+            rr, ok = _r_and_ok(
+                (pt * ytc).sum(0), (pt * pt).sum(0), (ytc * ytc).sum(0), scale_b=(yt * yt).sum(0)
+            )
             test_r[k] = rr
             n_zero += int((~ok).sum())
             if want_predictions:
@@ -432,18 +469,17 @@ class CVEngine:
         return val_r, best, test_r, pred, n_zero
 
     def _batches(self, n_targets: int):
-        return [slice(s, min(s + self.target_batch, n_targets))
-                for s in range(0, n_targets, self.target_batch)]
+        return [
+            slice(s, min(s + self.target_batch, n_targets)) for s in range(0, n_targets, self.target_batch)
+        ]
 
-    def _centred(self, Y: np.ndarray, ymean: np.ndarray, valid: np.ndarray,
-                 sl: slice) -> torch.Tensor:
+    def _centred(self, Y: np.ndarray, ymean: np.ndarray, valid: np.ndarray, sl: slice) -> torch.Tensor:
         """Targets ``sl`` centred (constant ones exactly 0), on the device.
 
         Centring happens in the wider of Y's dtype and the compute dtype, so it adds no
         rounding beyond what the data or the compute already have.
         """
-        work = np.float64 if (self.dtype == torch.float64 or Y.dtype == np.float64) \
-            else np.float32
+        work = np.float64 if (self.dtype == torch.float64 or Y.dtype == np.float64) else np.float32
         y = Y[:, sl].astype(work)
         y -= ymean[sl].astype(work)
         y[:, ~valid[sl]] = 0.0
@@ -451,8 +487,12 @@ class CVEngine:
 
     def _warn_zero(self, n_zero: int, what: str) -> None:
         if n_zero:
-            logger.warning("%d per-fold r value(s) of %s set to 0: prediction or response "
-                           "constant over a validation/test part", n_zero, what)
+            logger.warning(
+                "%d per-fold r value(s) of %s set to 0: prediction or response "
+                "constant over a validation/test part",
+                n_zero,
+                what,
+            )
 
     # ------------------------------------------------------------------ public
     def fit(self, Y) -> CVResult:
@@ -470,20 +510,26 @@ class CVEngine:
         Y = np.asarray(Y)
         ymean, valid = self._check_y(Y)
         n_targets, n_folds, n_alphas = len(ymean), len(self.folds), len(self.alphas)
-        logger.info("ridge CV: %d events, %s features, %d targets, %d folds, %d alphas on %s "
-                    "(%s, %d targets per batch; fold ranks %s)", self.n_events,
-                    "/".join(map(str, sorted(set(self.n_features)))), n_targets, n_folds,
-                    n_alphas, self.device, str(self.dtype).replace("torch.", ""),
-                    self.target_batch, [p.rank for p in self._state.preps])
+        logger.info(
+            "ridge CV: %d events, %s features, %d targets, %d folds, %d alphas on %s "
+            "(%s, %d targets per batch; fold ranks %s)",
+            self.n_events,
+            "/".join(map(str, sorted(set(self.n_features)))),
+            n_targets,
+            n_folds,
+            n_alphas,
+            self.device,
+            str(self.dtype).replace("torch.", ""),
+            self.target_batch,
+            [p.rank for p in self._state.preps],
+        )
         val_all = np.zeros((n_folds, n_alphas, n_targets))
         best = np.zeros(n_targets, dtype=np.int64)
         test_folds = np.zeros((n_folds, n_targets))
         pred = np.empty((self.n_events, n_targets), dtype=np.float32)
         n_zero = 0
-        for sl in tqdm(self._batches(n_targets), desc="ridge CV", unit="batch", disable=None,
-                       leave=False):
-            vr, b, tr, p, nz = self._score_batch(self._state, self._centred(Y, ymean, valid, sl),
-                                                 True)
+        for sl in tqdm(self._batches(n_targets), desc="ridge CV", unit="batch", disable=None, leave=False):
+            vr, b, tr, p, nz = self._score_batch(self._state, self._centred(Y, ymean, valid, sl), True)
             val_all[:, :, sl] = vr.double().cpu().numpy()
             best[sl] = b.cpu().numpy()
             test_folds[:, sl] = tr.double().cpu().numpy()
@@ -496,9 +542,17 @@ class CVEngine:
             a[..., ~valid] = 0.0
         alpha = self.alphas[best].copy()
         alpha[~valid] = np.nan
-        return CVResult(test_r=test_folds.mean(0), val_r=val_folds.mean(0), alpha=alpha,
-                        test_r_folds=test_folds, val_r_folds=val_folds, predictions=pred,
-                        valid=valid, val_r_alphas=val_all.mean(0), alphas=self.alphas.copy())
+        return CVResult(
+            test_r=test_folds.mean(0),
+            val_r=val_folds.mean(0),
+            alpha=alpha,
+            test_r_folds=test_folds,
+            val_r_folds=val_folds,
+            predictions=pred,
+            valid=valid,
+            val_r_alphas=val_all.mean(0),
+            alphas=self.alphas.copy(),
+        )
 
     def _scores_only(self, state, y) -> tuple[torch.Tensor, torch.Tensor, int]:
         vr, b, tr, _, nz = self._score_batch(state, y, False)
@@ -525,8 +579,9 @@ class CVEngine:
         perms = self._index_rows("perms", perms, "n_perm")
         ok = (np.sort(perms, axis=1) == np.arange(self.n_events)).all(axis=1)
         if not ok.all():
-            raise ValueError(f"perms row {int(np.flatnonzero(~ok)[0])} is not a permutation "
-                             f"of range({self.n_events})")
+            raise ValueError(
+                f"perms row {int(np.flatnonzero(~ok)[0])} is not a permutation of range({self.n_events})"
+            )
         ymean, valid = self._check_y(Y)
         return self._loop(Y, ymean, valid, perms, lambda i: (self._state, perms[i]), "permutations")
 
@@ -564,8 +619,10 @@ class CVEngine:
         if a.ndim == 1:
             a = a[None, :]
         if a.ndim != 2 or a.shape[1] != self.n_events or not np.issubdtype(a.dtype, np.integer):
-            raise ValueError(f"{name} must be an integer array ({n_rep}, {self.n_events}), "
-                             f"got shape {a.shape} and dtype {a.dtype}")
+            raise ValueError(
+                f"{name} must be an integer array ({n_rep}, {self.n_events}), "
+                f"got shape {a.shape} and dtype {a.dtype}"
+            )
         return a
 
     def _loop(self, Y, ymean, valid, rows, state_of, what):
@@ -607,8 +664,9 @@ class CVEngine:
         return test, val
 
 
-def ridge_cv(X, Y, *, n_folds: int = 5, alphas=DEFAULT_ALPHAS, device="auto",
-             dtype=torch.float32) -> CVResult:
+def ridge_cv(
+    X, Y, *, n_folds: int = 5, alphas=DEFAULT_ALPHAS, device="auto", dtype=torch.float32
+) -> CVResult:
     """Cross-validated ridge of ``Y`` on ``X`` with contiguous folds: ``CVEngine(...).fit(Y)``.
 
     Parameters
@@ -650,12 +708,12 @@ def select_on_validation(tests, vals):
     vals = np.stack([np.asarray(v, dtype=float) for v in vals])
     tests = np.stack([np.asarray(t, dtype=float) for t in tests])
     if vals.shape != tests.shape or vals.shape[0] == 0:
-        raise ValueError(f"tests and vals must be equally many arrays of one shape, got "
-                         f"{tests.shape} and {vals.shape}")
+        raise ValueError(
+            f"tests and vals must be equally many arrays of one shape, got {tests.shape} and {vals.shape}"
+        )
     choice = vals.argmax(0)
     pick = choice[None]
-    return (np.take_along_axis(tests, pick, 0)[0], np.take_along_axis(vals, pick, 0)[0],
-            choice)
+    return (np.take_along_axis(tests, pick, 0)[0], np.take_along_axis(vals, pick, 0)[0], choice)
 
 
 def select_result(results) -> tuple[CVResult, np.ndarray]:
@@ -678,12 +736,20 @@ def select_result(results) -> tuple[CVResult, np.ndarray]:
     _, _, choice = select_on_validation([r.test_r for r in results], [r.val_r for r in results])
 
     def pick(name):
-        stack = np.stack([getattr(r, name) for r in results])       # (n_cand, ..., T)
+        stack = np.stack([getattr(r, name) for r in results])  # (n_cand, ..., T)
         idx = choice.reshape((1,) * (stack.ndim - 1) + choice.shape)
         idx = np.broadcast_to(idx, (1,) + stack.shape[1:])
         return np.take_along_axis(stack, idx, 0)[0]
 
-    fields = ("test_r", "val_r", "alpha", "test_r_folds", "val_r_folds", "predictions",
-              "valid", "val_r_alphas")
+    fields = (
+        "test_r",
+        "val_r",
+        "alpha",
+        "test_r_folds",
+        "val_r_folds",
+        "predictions",
+        "valid",
+        "val_r_alphas",
+    )
     out = CVResult(**{f: pick(f) for f in fields}, alphas=results[0].alphas.copy())
     return out, choice

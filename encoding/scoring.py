@@ -66,8 +66,11 @@ def r_from_moments(cov, var_a, var_b, *, scale_a=None, scale_b=None, what="r"):
     r, ok = _r_and_ok(cov, var_a, var_b, scale_a=scale_a, scale_b=scale_b)
     n_bad = int((~ok).sum())
     if n_bad:
-        logger.warning("%d %s value(s) set to 0 because a prediction or response was constant "
-                       "over the events scored", n_bad, what)
+        logger.warning(
+            "%d %s value(s) set to 0 because a prediction or response was constant over the events scored",
+            n_bad,
+            what,
+        )
     return r
 
 
@@ -95,17 +98,22 @@ def pearson_r(a, b, axis: int = 0):
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
-        raise ValueError(f"pearson_r needs two arrays of the same shape, got {a.shape} and "
-                         f"{b.shape}")
+        raise ValueError(f"pearson_r needs two arrays of the same shape, got {a.shape} and {b.shape}")
     if a.shape[axis] < 2:
-        raise ValueError(f"pearson_r needs at least 2 samples along axis {axis}, got "
-                         f"{a.shape[axis]}")
+        raise ValueError(f"pearson_r needs at least 2 samples along axis {axis}, got {a.shape[axis]}")
     for name, x in (("a", a), ("b", b)):
         if not np.isfinite(x).all():
             bad = np.argwhere(~np.isfinite(x))[0]
-            raise ValueError(f"pearson_r: {name} has a non-finite value at index "
-                             f"{tuple(int(i) for i in bad)}; remove or fill NaN/inf first")
+            raise ValueError(
+                f"pearson_r: {name} has a non-finite value at index "
+                f"{tuple(int(i) for i in bad)}; remove or fill NaN/inf first"
+            )
     ac = a - a.mean(axis=axis, keepdims=True)
     bc = b - b.mean(axis=axis, keepdims=True)
-    return r_from_moments((ac * bc).sum(axis), (ac * ac).sum(axis), (bc * bc).sum(axis),
-                          scale_a=(a * a).sum(axis), scale_b=(b * b).sum(axis))
+    return r_from_moments(
+        (ac * bc).sum(axis),
+        (ac * ac).sum(axis),
+        (bc * bc).sum(axis),
+        scale_a=(a * a).sum(axis),
+        scale_b=(b * b).sum(axis),
+    )

@@ -35,14 +35,20 @@ def _check_pair(Xv, Xl, where: str):
     Xv = np.asarray(Xv, dtype=np.float64)
     Xl = np.asarray(Xl, dtype=np.float64)
     if Xv.ndim != 2 or Xl.ndim != 2:
-        raise ValueError(f"{where}: vision and language features must be 2-D (n_events, n_features); "
-                         f"got shapes {Xv.shape} and {Xl.shape}")
+        raise ValueError(
+            f"{where}: vision and language features must be 2-D (n_events, n_features); "
+            f"got shapes {Xv.shape} and {Xl.shape}"
+        )
     if len(Xv) != len(Xl):
-        raise ValueError(f"{where}: vision features have {len(Xv)} events but language features "
-                         f"have {len(Xl)}; both must have one row per event, same order")
+        raise ValueError(
+            f"{where}: vision features have {len(Xv)} events but language features "
+            f"have {len(Xl)}; both must have one row per event, same order"
+        )
     for name, X in (("vision", Xv), ("language", Xl)):
         if not np.isfinite(X).all():
-            raise ValueError(f"{where}: {name} features have {int((~np.isfinite(X)).sum())} non-finite values")
+            raise ValueError(
+                f"{where}: {name} features have {int((~np.isfinite(X)).sum())} non-finite values"
+            )
     return Xv, Xl
 
 
@@ -115,7 +121,7 @@ class MultiLin:
         mu = np.trace(C) / len(C)
         return C + self.reg * mu * np.eye(len(C))
 
-    def fit(self, Xv_train: np.ndarray, Xl_train: np.ndarray) -> "MultiLin":
+    def fit(self, Xv_train: np.ndarray, Xl_train: np.ndarray) -> MultiLin:
         """Learn the projection from training events only.
 
         Parameters
@@ -142,8 +148,14 @@ class MultiLin:
         self.weights_vision_ = Wv_half @ U[:, :k]
         self.weights_language_ = Wl_half @ Vt[:k].T
         self.correlations_ = s[:k]
-        logger.info("MultiLin: fit on %d events, %d + %d features -> k=%d (top r=%.3f)",
-                    len(Xv), Xv.shape[1], Xl.shape[1], k, s[0] if len(s) else float("nan"))
+        logger.info(
+            "MultiLin: fit on %d events, %d + %d features -> k=%d (top r=%.3f)",
+            len(Xv),
+            Xv.shape[1],
+            Xl.shape[1],
+            k,
+            s[0] if len(s) else float("nan"),
+        )
         return self
 
     def transform(self, Xv: np.ndarray, Xl: np.ndarray) -> np.ndarray:
@@ -163,8 +175,9 @@ class MultiLin:
         Xv, Xl = _check_pair(Xv, Xl, "MultiLin.transform")
         for name, X, mean in (("vision", Xv, self.mean_vision_), ("language", Xl, self.mean_language_)):
             if X.shape[1] != len(mean):
-                raise ValueError(f"MultiLin.transform: {name} features have {X.shape[1]} columns; "
-                                 f"the fit had {len(mean)}")
+                raise ValueError(
+                    f"MultiLin.transform: {name} features have {X.shape[1]} columns; the fit had {len(mean)}"
+                )
         Zv = (Xv - self.mean_vision_) @ self.weights_vision_
         Zl = (Xl - self.mean_language_) @ self.weights_language_
         Z = np.concatenate([Zv, Zl], axis=1) if self.combine == "concat" else Zv + Zl

@@ -48,8 +48,7 @@ _TEXT_CONTEXTS = ("sentence", "prefix", "word")
 def _require_columns(transcript, columns, movie: str) -> None:
     if not isinstance(transcript, pd.DataFrame):
         raise TypeError(
-            f"Transcript of movie {movie!r} must be a pandas DataFrame, "
-            f"got {type(transcript).__name__}."
+            f"Transcript of movie {movie!r} must be a pandas DataFrame, got {type(transcript).__name__}."
         )
     missing = [c for c in columns if c not in transcript.columns]
     if missing:
@@ -84,14 +83,13 @@ def _tokens(transcript: pd.DataFrame, movie: str) -> np.ndarray:
     if missing.any():
         logger.warning(
             "Movie %s: %d transcript rows have no `text` token; using an empty string.",
-            movie, int(missing.sum()),
+            movie,
+            int(missing.sum()),
         )
     return text.astype(object).where(~missing, "").astype(str).to_numpy(object)
 
 
-def _attach_frames(
-    table: pd.DataFrame, frame_times, movie: str, what: str, dropped: dict
-) -> pd.DataFrame:
+def _attach_frames(table: pd.DataFrame, frame_times, movie: str, what: str, dropped: dict) -> pd.DataFrame:
     """Add ``frame_time`` and drop (with a warning) events after the last frame.
 
     ``frame_times=None`` (no video: text-only analyses) leaves ``frame_time`` NaN.
@@ -107,7 +105,11 @@ def _attach_frames(
         logger.warning(
             "Movie %s: dropped %d %s after the last movie frame (%.3f s); first at %.3f s. "
             "Is the movie file complete?",
-            movie, int(beyond.sum()), what, ft[-1], table["movie_time"].to_numpy()[beyond][0],
+            movie,
+            int(beyond.sum()),
+            what,
+            ft[-1],
+            table["movie_time"].to_numpy()[beyond][0],
         )
     dropped["after_last_frame"] = int(beyond.sum())
     return table.loc[~beyond].reset_index(drop=True)
@@ -155,9 +157,7 @@ def language_events(
         (``"after_last_frame"``).
     """
     if text_context not in _TEXT_CONTEXTS:
-        raise ValueError(
-            f"text_context must be one of {_TEXT_CONTEXTS}, got {text_context!r}."
-        )
+        raise ValueError(f"text_context must be one of {_TEXT_CONTEXTS}, got {text_context!r}.")
     needs = ["text", "start"] + ([] if text_context == "word" else ["sentence"])
     _require_columns(transcript, needs, movie)
     df = transcript.reset_index(drop=True)
@@ -174,7 +174,8 @@ def language_events(
         if finite_missing.any():
             logger.warning(
                 "Movie %s: %d words have no `sentence`; their text is the word itself.",
-                movie, int(finite_missing.sum()),
+                movie,
+                int(finite_missing.sum()),
             )
             context[no_sentence] = tokens[no_sentence]
     else:  # prefix: the sentence's tokens so far, NaN-onset particles included
@@ -190,9 +191,7 @@ def language_events(
     keep = np.isfinite(onset)
     n_no_onset = int((~keep).sum())
     if n_no_onset:
-        logger.info(
-            "Movie %s: dropped %d transcript rows without a finite `start`.", movie, n_no_onset
-        )
+        logger.info("Movie %s: dropped %d transcript rows without a finite `start`.", movie, n_no_onset)
     rows = np.flatnonzero(keep)
     rows = rows[np.argsort(onset[rows], kind="stable")]
     if np.any(np.diff(rows) < 0):
@@ -216,7 +215,8 @@ def language_events(
     if dropped["merged"]:
         logger.info(
             "Movie %s: merged %d tokens sharing an onset with the previous token.",
-            movie, dropped["merged"],
+            movie,
+            dropped["merged"],
         )
     table = pd.DataFrame(
         {
@@ -275,7 +275,8 @@ def vision_events(cut_times, transcript: pd.DataFrame, frame_times, movie: str) 
     if none.any():
         logger.warning(
             "Movie %s: %d scene cuts come before the first sentence; their text is empty.",
-            movie, int(none.sum()),
+            movie,
+            int(none.sum()),
         )
     dropped = {"no_sentence": int(none.sum())}
     table = pd.DataFrame(

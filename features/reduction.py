@@ -69,8 +69,9 @@ def _components(n: int, d: int, method: str, eps: float, n_components) -> int:
     return int(n_components)
 
 
-def reduce_features(X: np.ndarray, method: str = "srp", n_components: int | None = None,
-                    eps: float = 0.1, seed: int = 0) -> np.ndarray:
+def reduce_features(
+    X: np.ndarray, method: str = "srp", n_components: int | None = None, eps: float = 0.1, seed: int = 0
+) -> np.ndarray:
     """Reduce the feature dimension of an (events × features) matrix.
 
     Parameters
@@ -124,8 +125,13 @@ def reduce_features(X: np.ndarray, method: str = "srp", n_components: int | None
     return np.asarray(Y, dtype=np.float32)
 
 
-def reduce_jointly(blocks: list[np.ndarray], method: str = "srp", eps: float = 0.1, seed: int = 0,
-                   n_components: int | None = None) -> list[np.ndarray]:
+def reduce_jointly(
+    blocks: list[np.ndarray],
+    method: str = "srp",
+    eps: float = 0.1,
+    seed: int = 0,
+    n_components: int | None = None,
+) -> list[np.ndarray]:
     """Reduce several (events × features) blocks with ONE projection, fit on all their rows.
 
     Exactly :func:`reduce_features` of the blocks stacked, split back into blocks: the dimension
@@ -150,11 +156,15 @@ def reduce_jointly(blocks: list[np.ndarray], method: str = "srp", eps: float = 0
     if not blocks:
         raise ValueError("reduce_jointly needs at least one block")
     if any(b.ndim != 2 for b in blocks):
-        raise ValueError(f"every block must be 2-D (n_events, n_features); got shapes {[b.shape for b in blocks]}")
+        raise ValueError(
+            f"every block must be 2-D (n_events, n_features); got shapes {[b.shape for b in blocks]}"
+        )
     widths = {b.shape[1] for b in blocks}
     if len(widths) != 1:
-        raise ValueError(f"the blocks have different numbers of features {[b.shape[1] for b in blocks]}; "
-                         "they must come from the same model and layer")
+        raise ValueError(
+            f"the blocks have different numbers of features {[b.shape[1] for b in blocks]}; "
+            "they must come from the same model and layer"
+        )
     if method not in METHODS:
         raise ValueError(f"method {method!r} is not one of {list(METHODS)}")
     if len(blocks) == 1:
@@ -172,8 +182,9 @@ def reduce_jointly(blocks: list[np.ndarray], method: str = "srp", eps: float = 0
         return [b.astype(np.float32, copy=False) for b in blocks]
     if method == "pca":
         # PCA needs every row at once; stacking then splitting is reduce_features exactly.
-        Y = reduce_features(np.concatenate(blocks, axis=0), method="pca", n_components=n_components,
-                            eps=eps, seed=seed)
+        Y = reduce_features(
+            np.concatenate(blocks, axis=0), method="pca", n_components=n_components, eps=eps, seed=seed
+        )
         out = np.split(Y, np.cumsum(sizes)[:-1], axis=0)
     else:
         # The random matrix depends only on (n_components, n_features, seed, dtype): fit it once,
@@ -186,7 +197,13 @@ def reduce_jointly(blocks: list[np.ndarray], method: str = "srp", eps: float = 0
         blocks = [b.astype(dtype, copy=False) for b in blocks]
         proj = SparseRandomProjection(n_components=n_components, random_state=seed, dense_output=True)
         proj.fit(blocks[int(np.argmax(sizes))][:1])
-        out = [np.asarray(proj.transform(b), dtype=np.float32) if len(b)
-               else np.empty((0, n_components), np.float32) for b in blocks]
-    logger.info("reduce_jointly: %s %d blocks, %d x %d -> %d columns", method, len(blocks), n, d, n_components)
+        out = [
+            np.asarray(proj.transform(b), dtype=np.float32)
+            if len(b)
+            else np.empty((0, n_components), np.float32)
+            for b in blocks
+        ]
+    logger.info(
+        "reduce_jointly: %s %d blocks, %d x %d -> %d columns", method, len(blocks), n, d, n_components
+    )
     return [np.ascontiguousarray(y, dtype=np.float32) for y in out]

@@ -75,7 +75,10 @@ def detect_scene_cuts(
     cuts = np.unique(ft[idx])
     logger.info(
         "Detected %d scene cuts in %s (threshold %.1f, min scene %d frames)",
-        cuts.size, info.path, threshold, min_len_frames,
+        cuts.size,
+        info.path,
+        threshold,
+        min_len_frames,
     )
     return cuts
 

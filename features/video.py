@@ -187,7 +187,12 @@ def probe_video(path) -> VideoInfo:
         container.close()
     logger.info(
         "Probed %s: %d frames, %.3f s, %dx%d, %.3f fps",
-        path, info.n_frames, info.duration_s, info.width, info.height, float(info.fps),
+        path,
+        info.n_frames,
+        info.duration_s,
+        info.width,
+        info.height,
+        float(info.fps),
     )
     return info
 
@@ -281,9 +286,9 @@ def _to_rgb(frame, size: int | None) -> np.ndarray:
     w, h = frame.width, frame.height
     scale = size / min(w, h)
     new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
-    rgb = frame.reformat(
-        width=new_w, height=new_h, format="rgb24", interpolation="BICUBIC"
-    ).to_ndarray(format="rgb24")
+    rgb = frame.reformat(width=new_w, height=new_h, format="rgb24", interpolation="BICUBIC").to_ndarray(
+        format="rgb24"
+    )
     top, left = (new_h - size) // 2, (new_w - size) // 2
     return rgb[top : top + size, left : left + size]
 
@@ -347,7 +352,9 @@ def decode_frames(path, times_s, *, size: int | None = 256, progress: bool = Tru
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame-parallel decoding; order of output is unchanged
         bar = tqdm(
-            total=int(idx[-1]) + 1, unit="frame", desc=f"decode {Path(info.path).name}",
+            total=int(idx[-1]) + 1,
+            unit="frame",
+            desc=f"decode {Path(info.path).name}",
             disable=None if progress else True,
         )
         with bar:
@@ -372,6 +379,9 @@ def decode_frames(path, times_s, *, size: int | None = 256, progress: bool = Tru
         )
     logger.info(
         "Decoded %d frames of %s for %d times (%d frames read)",
-        n, info.path, t.size, int(idx[-1]) + 1,
+        n,
+        info.path,
+        t.size,
+        int(idx[-1]) + 1,
     )
     return frames, out_times

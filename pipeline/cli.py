@@ -46,8 +46,9 @@ def run_stage(name: str, params_path: str | Path, workdir: str | Path = ".") -> 
     log.info("stage %s: done in %.1f s", name, time.perf_counter() - start)
 
 
-def run_all(params_path: str | Path, workdir: str | Path = ".", until: str | None = None,
-            start_at: str | None = None) -> None:
+def run_all(
+    params_path: str | Path, workdir: str | Path = ".", until: str | None = None, start_at: str | None = None
+) -> None:
     """Run the stages in order (the same code DVC runs, without DVC)."""
     names = list(STAGES)
     if until is not None and until not in STAGES:
@@ -57,7 +58,7 @@ def run_all(params_path: str | Path, workdir: str | Path = ".", until: str | Non
     first = names.index(start_at) if start_at else 0
     last = names.index(until) if until else len(names) - 1
     params = load_params(params_path)
-    for name in names[first:last + 1]:
+    for name in names[first : last + 1]:
         if name == "demo-data" and params.data.format != "demo":
             log.info("stage demo-data: skipped (data.format is %s)", params.data.format)
             continue
@@ -82,8 +83,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     level = logging.WARNING if args.verbose < 0 else (logging.DEBUG if args.verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     for noisy in ("matplotlib", "PIL", "h5py", "urllib3", "filelock", "fsspec", "numexpr"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

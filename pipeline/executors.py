@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -70,7 +71,8 @@ class LocalExecutor(_Executor):
         # Fresh worker processes (forkserver/spawn), not forks of this one: forking a process
         # whose torch/OpenMP thread pools are running can deadlock the children.
         ctx = multiprocessing.get_context(
-            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        )
         with ProcessPoolExecutor(max_workers=min(self.workers, len(units)), mp_context=ctx) as pool:
             return list(tqdm(pool.map(fn, units), total=len(units), desc=desc, disable=None))
 
@@ -92,26 +94,31 @@ class DaskExecutor(_Executor):
 
     def __init__(self, scheduler):
         if scheduler is None or scheduler == "":
-            raise ValueError("the dask executor needs a scheduler address (compute.dask_scheduler),"
-                             " e.g. tcp://host:8786")
+            raise ValueError(
+                "the dask executor needs a scheduler address (compute.dask_scheduler), e.g. tcp://host:8786"
+            )
         try:
             from dask.distributed import Client
         except ImportError as err:  # pragma: no cover - dask is a declared dependency
-            raise ImportError("compute.executor='dask' needs dask[distributed]: "
-                              "pip install 'dask[distributed]'") from err
+            raise ImportError(
+                "compute.executor='dask' needs dask[distributed]: pip install 'dask[distributed]'"
+            ) from err
         try:
             self.client = Client(scheduler)
         except OSError as err:
-            raise OSError(f"could not connect to the dask scheduler at {scheduler!r}: {err}. "
-                          "Start it (dask scheduler / a dask-jobqueue cluster) or fix "
-                          "compute.dask_scheduler") from err
+            raise OSError(
+                f"could not connect to the dask scheduler at {scheduler!r}: {err}. "
+                "Start it (dask scheduler / a dask-jobqueue cluster) or fix "
+                "compute.dask_scheduler"
+            ) from err
         self.scheduler = scheduler
 
     def map(self, fn: Callable[[Any], Any], units: Sequence[Any], *, desc: str | None = None) -> list:
         """``[fn(u) for u in units]`` computed on the cluster, in unit order."""
         units = list(units)
-        logger.info("submitting %d units of %s to %s", len(units), getattr(fn, "__name__", fn),
-                    self.scheduler)
+        logger.info(
+            "submitting %d units of %s to %s", len(units), getattr(fn, "__name__", fn), self.scheduler
+        )
         # pure=False: identical units (e.g. two chunks that happen to be equal) are still
         # computed as separate tasks, which keeps keys unique and results in order.
         futures = self.client.map(fn, units, pure=False)

@@ -14,9 +14,9 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import h5py
 import numpy as np
@@ -142,10 +142,19 @@ def read_events(path: str | Path) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------------------------
 # Responses
-def write_responses(path: str | Path, *, responses: np.ndarray, electrodes: list[str],
-                    bin_times: np.ndarray, event_movie_time: np.ndarray, event_sample: np.ndarray,
-                    event_movie: list[str], sfreq: float, event_session: np.ndarray | None = None,
-                    attrs: dict | None = None) -> Path:
+def write_responses(
+    path: str | Path,
+    *,
+    responses: np.ndarray,
+    electrodes: list[str],
+    bin_times: np.ndarray,
+    event_movie_time: np.ndarray,
+    event_sample: np.ndarray,
+    event_movie: list[str],
+    sfreq: float,
+    event_session: np.ndarray | None = None,
+    attrs: dict | None = None,
+) -> Path:
     """Write ``work/responses/sub-<s>_<alignment>.h5`` (the DESIGN.md contract).
 
     Parameters
@@ -166,8 +175,10 @@ def write_responses(path: str | Path, *, responses: np.ndarray, electrodes: list
     """
     n_events, n_elec, n_bins = responses.shape
     if len(electrodes) != n_elec or len(bin_times) != n_bins or len(event_movie_time) != n_events:
-        raise ValueError(f"responses {responses.shape} disagree with {len(electrodes)} electrodes, "
-                         f"{len(bin_times)} bins, {len(event_movie_time)} events")
+        raise ValueError(
+            f"responses {responses.shape} disagree with {len(electrodes)} electrodes, "
+            f"{len(bin_times)} bins, {len(event_movie_time)} events"
+        )
     if event_session is None:
         event_session = np.zeros(n_events, dtype=np.int64)
     if len(event_session) != n_events:
@@ -184,7 +195,9 @@ def write_responses(path: str | Path, *, responses: np.ndarray, electrodes: list
             f.create_dataset("event_session", data=np.asarray(event_session, dtype=np.int64))
             f.attrs["sfreq"] = float(sfreq)
             for key, value in (attrs or {}).items():
-                f.attrs[key] = json.dumps(value, default=_json_default) if isinstance(value, (dict, list)) else value
+                f.attrs[key] = (
+                    json.dumps(value, default=_json_default) if isinstance(value, (dict, list)) else value
+                )
     log.info("wrote %s: %d events x %d electrodes x %d bins", path, n_events, n_elec, n_bins)
     return Path(path)
 
@@ -200,7 +213,14 @@ def read_responses(path: str | Path, *, data: bool = True) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"responses file {path} is missing: run the responses stage first")
     with h5py.File(path, "r") as f:
-        for key in ("responses", "electrodes", "bin_times", "event_movie_time", "event_sample", "event_movie"):
+        for key in (
+            "responses",
+            "electrodes",
+            "bin_times",
+            "event_movie_time",
+            "event_sample",
+            "event_movie",
+        ):
             if key not in f:
                 raise ValueError(f"responses file {path} lacks the dataset {key!r}")
         out = {
@@ -211,8 +231,11 @@ def read_responses(path: str | Path, *, data: bool = True) -> dict:
             "event_movie_time": f["event_movie_time"][()],
             "event_sample": f["event_sample"][()],
             "event_movie": [s.decode() if isinstance(s, bytes) else str(s) for s in f["event_movie"][()]],
-            "event_session": (f["event_session"][()].astype(np.int64) if "event_session" in f
-                              else np.zeros(f["responses"].shape[0], dtype=np.int64)),
+            "event_session": (
+                f["event_session"][()].astype(np.int64)
+                if "event_session" in f
+                else np.zeros(f["responses"].shape[0], dtype=np.int64)
+            ),
             "sfreq": float(f.attrs["sfreq"]),
             "attrs": {k: f.attrs[k] for k in f.attrs},
         }

@@ -40,8 +40,10 @@ class DataParams(_Strict):
     @classmethod
     def _trials_choice(cls, value):
         if isinstance(value, str) and value != "all":
-            raise ValueError(f"data.trials must be null (the first trial of each subject), 'all' (every "
-                             f"trial, pooled) or {{subject: [trial, ...]}}; got {value!r}")
+            raise ValueError(
+                f"data.trials must be null (the first trial of each subject), 'all' (every "
+                f"trial, pooled) or {{subject: [trial, ...]}}; got {value!r}"
+            )
         return value
 
     @field_validator("trials")
@@ -50,8 +52,10 @@ class DataParams(_Strict):
         if isinstance(value, dict):
             for subject, trials in value.items():
                 if not trials or len(set(trials)) != len(trials) or min(trials) < 0:
-                    raise ValueError(f"data.trials for subject {subject} must be a non-empty list of distinct "
-                                     f"non-negative trial numbers; got {trials}")
+                    raise ValueError(
+                        f"data.trials for subject {subject} must be a non-empty list of distinct "
+                        f"non-negative trial numbers; got {trials}"
+                    )
         return value
 
 
@@ -166,7 +170,9 @@ class EncodingParams(_Strict):
     @classmethod
     def _gap_non_negative(cls, value):
         if value != "auto" and not value >= 0:
-            raise ValueError(f"encoding.gap_s must be 'auto' or a non-negative number of seconds, got {value}")
+            raise ValueError(
+                f"encoding.gap_s must be 'auto' or a non-negative number of seconds, got {value}"
+            )
         return value
 
     @field_validator("alphas")
@@ -213,14 +219,18 @@ class StatsParams(_Strict):
     @model_validator(mode="after")
     def _no_fast_circular(self):
         if self.mode == "fast" and self.permutation_kind == "circular":
-            raise ValueError("stats.permutation_kind 'circular' with stats.mode 'fast' is refused: circular "
-                             "shifts inside the held-out halves gave 16-42 % false positives at 0.05 in "
-                             "calibration. Use permutation_kind 'block', or mode 'refit'")
+            raise ValueError(
+                "stats.permutation_kind 'circular' with stats.mode 'fast' is refused: circular "
+                "shifts inside the held-out halves gave 16-42 % false positives at 0.05 in "
+                "calibration. Use permutation_kind 'block', or mode 'refit'"
+            )
         if self.mode == "fast" and self.comparison == "bootstrap":
-            raise ValueError("stats.comparison 'bootstrap' with stats.mode 'fast' is refused: resampling the "
-                             "fitted models' held-out predictions ignores the fits' variability, and the paired "
-                             "tests gave 15-21 % false positives at 0.05 in calibration "
-                             "(benchmarks/bench_calibration.py). Use comparison 'permutation', or mode 'refit'")
+            raise ValueError(
+                "stats.comparison 'bootstrap' with stats.mode 'fast' is refused: resampling the "
+                "fitted models' held-out predictions ignores the fits' variability, and the paired "
+                "tests gave 15-21 % false positives at 0.05 in calibration "
+                "(benchmarks/bench_calibration.py). Use comparison 'permutation', or mode 'refit'"
+            )
         return self
 
 
@@ -239,8 +249,10 @@ class ComputeParams(_Strict):
     @model_validator(mode="after")
     def _dask_needs_address(self):
         if self.executor == "dask" and not self.dask_scheduler:
-            raise ValueError("compute.executor is 'dask' but compute.dask_scheduler is empty: "
-                             "give the scheduler address, e.g. tcp://host:8786")
+            raise ValueError(
+                "compute.executor is 'dask' but compute.dask_scheduler is empty: "
+                "give the scheduler address, e.g. tcp://host:8786"
+            )
         return self
 
 
@@ -266,20 +278,25 @@ class Params(_Strict):
         known = set(ids)
         for m in self.models:
             if m.random_twin is not None and m.random_twin not in known:
-                raise ValueError(f"models: {m.id!r} declares random_twin {m.random_twin!r}, "
-                                 f"which is not among the models {sorted(known)}")
+                raise ValueError(
+                    f"models: {m.id!r} declares random_twin {m.random_twin!r}, "
+                    f"which is not among the models {sorted(known)}"
+                )
         for name in ("multiconcat", "multilin"):
             pair = getattr(self.baselines, name)
             if pair is None:
                 continue
             for mid in pair:
                 if mid not in known:
-                    raise ValueError(f"baselines.{name} names {mid!r}, which is not among the models "
-                                     f"{sorted(known)}")
+                    raise ValueError(
+                        f"baselines.{name} names {mid!r}, which is not among the models {sorted(known)}"
+                    )
             kinds = {next(m for m in self.models if m.id == mid).trained_on for mid in pair}
             if kinds != {"vision", "language"}:
-                raise ValueError(f"baselines.{name} must pair a unimodal vision and a unimodal language "
-                                 f"model; {list(pair)} are trained on {sorted(kinds)}")
+                raise ValueError(
+                    f"baselines.{name} must pair a unimodal vision and a unimodal language "
+                    f"model; {list(pair)} are trained on {sorted(kinds)}"
+                )
         return self
 
     def model(self, model_id: str) -> ModelParams:
@@ -315,8 +332,10 @@ def load_params(path: str | Path) -> Params:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"params file {path} does not exist; pass --params with a YAML file "
-                                "(see params.yaml in the repository for an example)")
+        raise FileNotFoundError(
+            f"params file {path} does not exist; pass --params with a YAML file "
+            "(see params.yaml in the repository for an example)"
+        )
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:

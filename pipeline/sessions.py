@@ -62,14 +62,21 @@ def list_sessions(params: Params, layout: Layout) -> list[Session]:
     for subject in params.data.subjects:
         found = dataset.trials(subject)
         if not found:
-            raise ValueError(f"no recordings of sub_{subject} under {layout.data_root} (looked for "
-                             f"sub_{subject}_trialXXX.h5 in the root and in all_subject_data/)")
+            raise ValueError(
+                f"no recordings of sub_{subject} under {layout.data_root} (looked for "
+                f"sub_{subject}_trialXXX.h5 in the root and in all_subject_data/)"
+            )
         try:
             trials = select_trials(found, choice, subject)
         except ValueError as err:
             raise ValueError(f"{err} under {layout.data_root}") from None
-        how = ("data.trials: all" if choice == "all" else "data.trials" if subject in (choice or {})
-               else "the first trial found (data.trials: null)")
+        how = (
+            "data.trials: all"
+            if choice == "all"
+            else "data.trials"
+            if subject in (choice or {})
+            else "the first trial found (data.trials: null)"
+        )
         log.info("sub_%d: trials %s of %s (%s)", subject, trials, found, how)
         for trial in trials:
             sessions.append(Session(subject, trial, dataset.movie_id(subject, trial)))

@@ -144,7 +144,9 @@ def select_electrodes(
             neighbours[label] = (lower, upper)
     logger.info(
         "selected %d of %d channels (%d clean, Laplacian needs both shaft neighbours)",
-        len(kept), len(cleaned), len(clean),
+        len(kept),
+        len(cleaned),
+        len(clean),
     )
     return kept, neighbours
 
@@ -360,8 +362,7 @@ class Recording:
         start, stop = int(start), int(stop)
         if not 0 <= start <= stop <= self.n_samples:
             raise ValueError(
-                f"{self.path}: sample range [{start}, {stop}) is outside the recording "
-                f"[0, {self.n_samples})"
+                f"{self.path}: sample range [{start}, {stop}) is outside the recording [0, {self.n_samples})"
             )
         out = np.empty((len(channels), stop - start), dtype=np.float32)
         for row, channel in enumerate(channels):
@@ -383,7 +384,7 @@ class Recording:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "Recording":
+    def __enter__(self) -> Recording:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -510,7 +511,8 @@ class BrainTreebank:
         if duplicated.any():
             logger.warning(
                 "%s: electrodes %s appear more than once; keeping the first row",
-                path, sorted(set(table.loc[duplicated, "Electrode"])),
+                path,
+                sorted(set(table.loc[duplicated, "Electrode"])),
             )
             table = table.loc[~duplicated]
         return table.set_index("Electrode")
@@ -532,7 +534,9 @@ class BrainTreebank:
         table = pd.read_csv(path)
         lacking = [c for c in ("X", "Y", "Z") if c not in table.columns]
         if lacking:
-            raise ValueError(f"{path} lacks the coordinate columns {lacking} (columns: {list(table.columns)})")
+            raise ValueError(
+                f"{path} lacks the coordinate columns {lacking} (columns: {list(table.columns)})"
+            )
         if "Subject" in table.columns and "Electrode" in table.columns:
             mine = table["Subject"].astype(str) == f"sub_{subject}"
             labels = table["Electrode"]
@@ -542,8 +546,10 @@ class BrainTreebank:
             mine = parts[0] == f"sub_{subject}"
             labels = parts[1]
         else:
-            raise ValueError(f"{path} needs 'Subject' and 'Electrode' columns or an 'ID' column "
-                             f"(columns: {list(table.columns)})")
+            raise ValueError(
+                f"{path} needs 'Subject' and 'Electrode' columns or an 'ID' column "
+                f"(columns: {list(table.columns)})"
+            )
         table = table.loc[mine].copy()
         table["Electrode"] = labels.loc[mine].astype(str).map(clean_label)
         for col in ("X", "Y", "Z"):
@@ -632,7 +638,9 @@ class BrainTreebank:
         start = pd.to_numeric(table["start"], errors="coerce")
         if (start.isna() & table["start"].notna()).any():
             row = int(np.flatnonzero((start.isna() & table["start"].notna()).to_numpy())[0])
-            raise ValueError(f"{path}: 'start' is not numeric at data row {row}: {table['start'].iloc[row]!r}")
+            raise ValueError(
+                f"{path}: 'start' is not numeric at data row {row}: {table['start'].iloc[row]!r}"
+            )
         table["start"] = start
         unusable = ~np.isfinite(start.to_numpy(dtype=np.float64))
         if unusable.any():

@@ -86,7 +86,12 @@ import scipy.signal
 from tqdm.auto import tqdm
 
 from mmsites.features.video import next_frame_time
-from mmsites.recordings.braintreebank import clean_label, movie_to_sample, select_electrodes, shaft_and_contact
+from mmsites.recordings.braintreebank import (
+    clean_label,
+    movie_to_sample,
+    select_electrodes,
+    shaft_and_contact,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -138,30 +143,63 @@ _PAUSE_CLEARANCE_S = 0.8
 _TAIL_S = 3.0
 
 _STEMS = (
-    "T1aIb", "F10Fa", "LT2aA", "RF1aCaOF", "O1bId", "P2Ie",
-    "T3bHa", "F2aCb", "RT3aHa", "LF3aOFb", "T2cA", "P1bSa",
+    "T1aIb",
+    "F10Fa",
+    "LT2aA",
+    "RF1aCaOF",
+    "O1bId",
+    "P2Ie",
+    "T3bHa",
+    "F2aCb",
+    "RT3aHa",
+    "LF3aOFb",
+    "T2cA",
+    "P1bSa",
 )
 # Cortical region of the outer contacts of each shaft (deep contacts are white matter).
 _REGIONS = (
-    "superiortemporal", "caudalmiddlefrontal", "middletemporal", "lateralorbitofrontal",
-    "lateraloccipital", "inferiorparietal", "insula", "superiorfrontal", "supramarginal",
-    "parsopercularis", "inferiortemporal", "superiorparietal",
+    "superiortemporal",
+    "caudalmiddlefrontal",
+    "middletemporal",
+    "lateralorbitofrontal",
+    "lateraloccipital",
+    "inferiorparietal",
+    "insula",
+    "superiorfrontal",
+    "supramarginal",
+    "parsopercularis",
+    "inferiortemporal",
+    "superiorparietal",
 )
 _DESTRIEUX = {
-    "superiortemporal": "G_temp_sup-Lateral", "caudalmiddlefrontal": "G_front_middle",
-    "middletemporal": "G_temporal_middle", "lateralorbitofrontal": "G_orbital",
-    "lateraloccipital": "G_occipital_middle", "inferiorparietal": "G_pariet_inf-Angular",
-    "insula": "G_insular_short", "superiorfrontal": "G_front_sup",
-    "supramarginal": "G_pariet_inf-Supramar", "parsopercularis": "G_front_inf-Opercular",
-    "inferiortemporal": "G_temporal_inf", "superiorparietal": "G_parietal_sup",
+    "superiortemporal": "G_temp_sup-Lateral",
+    "caudalmiddlefrontal": "G_front_middle",
+    "middletemporal": "G_temporal_middle",
+    "lateralorbitofrontal": "G_orbital",
+    "lateraloccipital": "G_occipital_middle",
+    "inferiorparietal": "G_pariet_inf-Angular",
+    "insula": "G_insular_short",
+    "superiorfrontal": "G_front_sup",
+    "supramarginal": "G_pariet_inf-Supramar",
+    "parsopercularis": "G_front_inf-Opercular",
+    "inferiortemporal": "G_temporal_inf",
+    "superiorparietal": "G_parietal_sup",
 }
 _POS = ("NOUN", "VERB", "ADJ", "ADV", "DET", "PRON", "ADP", "PUNCT", "AUX", "CCONJ")
 _DEPREL = ("nsubj", "obj", "root", "det", "amod", "advmod", "case", "punct", "conj", "obl")
 _SYLLABLES = ("ba", "ko", "mi", "tu", "ra", "ne", "so", "li", "da", "pe", "zu", "ga", "fo", "ki")
 _PARTICLES = ("'s", "n't", "na", "'re")
 _TRANSCRIPT_FEATURES = (
-    "gpt2_surprisal", "rms", "pitch", "delta_rms", "delta_pitch", "max_mean_pixel_brightness",
-    "max_global_magnitude", "max_global_angle", "max_vector_magnitude", "max_vector_angle",
+    "gpt2_surprisal",
+    "rms",
+    "pitch",
+    "delta_rms",
+    "delta_pitch",
+    "max_mean_pixel_brightness",
+    "max_global_magnitude",
+    "max_global_angle",
+    "max_vector_magnitude",
+    "max_vector_angle",
 )
 
 
@@ -365,8 +403,9 @@ def _scene_background(v: np.ndarray, j: int, width: int, height: int) -> np.ndar
     cycles = 1.0 + 7.0 * u[4]  # stripe frequency across the width
     x = np.arange(width) / width
     stripes = 0.12 * np.sin(2 * np.pi * cycles * x)[None, :] * np.ones((height, 1))
-    return _hsv_to_rgb(np.full((height, width), hue), np.full((height, width), sat),
-                       np.clip(val + stripes, 0, 1))
+    return _hsv_to_rgb(
+        np.full((height, width), hue), np.full((height, width), sat), np.clip(val + stripes, 0, 1)
+    )
 
 
 def _render_movie(path: Path, starts, latents, n_frames, fps, frame_size, progress) -> np.ndarray:
@@ -384,8 +423,9 @@ def _render_movie(path: Path, starts, latents, n_frames, fps, frame_size, progre
         # one thread and fixed options: x264 output is then reproducible byte for byte
         stream.options = {"crf": "16", "threads": "1", "preset": "medium", "bf": "0"}
         background = None
-        for i in tqdm(range(n_frames), desc="demo movie", unit="frame", disable=not progress or None,
-                      leave=False):
+        for i in tqdm(
+            range(n_frames), desc="demo movie", unit="frame", disable=not progress or None, leave=False
+        ):
             j = scene_of[i]
             v = latents[j]
             u = (v + np.sqrt(3.0)) / (2 * np.sqrt(3.0))
@@ -396,14 +436,14 @@ def _render_movie(path: Path, starts, latents, n_frames, fps, frame_size, progre
             radius = (0.08 + 0.22 * u[2]) * height
             cx = (0.2 + 0.6 * u[3]) * width + 0.4 * (i - starts[j])
             cy = 0.5 * height
-            disc = (xx - cx) ** 2 + (yy - cy) ** 2 <= radius ** 2
+            disc = (xx - cx) ** 2 + (yy - cy) ** 2 <= radius**2
             frame[disc] = _hsv_to_rgb(np.array(300.0 * u[0] + 180.0), np.array(0.2), np.array(1.0))
             brightness[i] = frame.mean()
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    for level, source, message in messages:  # the encoder's chatter goes to the debug log
+    for _level, source, message in messages:  # the encoder's chatter goes to the debug log
         logger.debug("%s: %s", source, str(message).rstrip())
     return brightness
 
@@ -433,8 +473,14 @@ def _vocabulary(rng: np.random.Generator, n_types: int = 160):
     return np.array(words, dtype=object), latents, pos
 
 
-def _plan_transcript(rng: np.random.Generator, duration_s: float, quiet_s: float, n_frames: int,
-                     fps: float, brightness: np.ndarray):
+def _plan_transcript(
+    rng: np.random.Generator,
+    duration_s: float,
+    quiet_s: float,
+    n_frames: int,
+    fps: float,
+    brightness: np.ndarray,
+):
     """Word table (the features.csv columns) and each token's verbal latent.
 
     Returns
@@ -470,23 +516,35 @@ def _plan_transcript(rng: np.random.Generator, duration_s: float, quiet_s: float
         types = rng.choice(len(words), size=len(onsets), p=zipf)
         tokens = []
         for k, (onset, dur, ty) in enumerate(zip(onsets, durations, types)):
-            tokens.append(dict(text=words[ty], start=onset, end=onset + dur, pos=pos_types[ty],
-                               w=w_types[ty]))
+            tokens.append(
+                dict(text=words[ty], start=onset, end=onset + dur, pos=pos_types[ty], w=w_types[ty])
+            )
             # now and then a particle split off the word, without timing (real 'word particles')
             if k > 0 and rng.random() < 0.03:
                 p = int(rng.integers(len(_PARTICLES)))
-                tokens.append(dict(text=_PARTICLES[p], start=np.nan, end=np.nan, pos="PART",
-                                   w=particle_latents[p]))
+                tokens.append(
+                    dict(text=_PARTICLES[p], start=np.nan, end=np.nan, pos="PART", w=particle_latents[p])
+                )
         n_tok = len(tokens)
         sentence = " ".join(tok["text"] for tok in tokens)
         speaker = f"SPEAKER_{int(rng.integers(0, 4)):02d}"
         for k, tok in enumerate(tokens):
-            rows.append(dict(text=tok["text"], start=tok["start"], end=tok["end"], sentence=sentence,
-                             is_onset=int(k == 0), is_offset=int(k == n_tok - 1),
-                             idx_in_sentence=k, pos=tok["pos"], speaker=speaker,
-                             sentence_idx=sentence_idx,
-                             head=int(rng.integers(0, n_tok)),
-                             deprel=_DEPREL[int(rng.integers(len(_DEPREL)))]))
+            rows.append(
+                dict(
+                    text=tok["text"],
+                    start=tok["start"],
+                    end=tok["end"],
+                    sentence=sentence,
+                    is_onset=int(k == 0),
+                    is_offset=int(k == n_tok - 1),
+                    idx_in_sentence=k,
+                    pos=tok["pos"],
+                    speaker=speaker,
+                    sentence_idx=sentence_idx,
+                    head=int(rng.integers(0, n_tok)),
+                    deprel=_DEPREL[int(rng.integers(len(_DEPREL)))],
+                )
+            )
             token_w.append(tok["w"])
             token_sentence.append(sentence_idx)
         sentence_idx += 1
@@ -508,8 +566,11 @@ def _plan_transcript(rng: np.random.Generator, duration_s: float, quiet_s: float
     # quirks: one token sharing its start (and end) with the previous one (a split contraction)
     start = table["start"].to_numpy()
     finite = np.flatnonzero(np.isfinite(start))
-    candidates = [i for i in finite[1:] if table.at[i, "idx_in_sentence"] > 0
-                  and np.isfinite(start[i - 1]) and i < n - 1]
+    candidates = [
+        i
+        for i in finite[1:]
+        if table.at[i, "idx_in_sentence"] > 0 and np.isfinite(start[i - 1]) and i < n - 1
+    ]
     dup = candidates[len(candidates) // 3]
     table.loc[dup, ["start", "end"]] = table.loc[dup - 1, ["start", "end"]].to_numpy()
     start = table["start"].to_numpy()
@@ -524,12 +585,38 @@ def _plan_transcript(rng: np.random.Generator, duration_s: float, quiet_s: float
     table["onset_diff"] = onset_diff
     # one infinite value (the real files have ±inf in some feature columns)
     table.at[candidates[len(candidates) // 2], "gpt2_surprisal"] = np.inf
-    order = ["text", "start", "end", "sentence", "is_onset", "is_offset", "idx_in_sentence", "pos",
-             "bin_head", "gpt2_surprisal", "word_length", "rms", "pitch", "delta_rms", "delta_pitch",
-             "mean_pixel_brightness", "max_mean_pixel_brightness", "max_global_magnitude",
-             "max_global_angle", "max_vector_magnitude", "max_vector_angle", "face_num",
-             "word_diff", "onset_diff", "speaker", "sentence_idx", "word_idx", "lemma", "head",
-             "deprel"]
+    order = [
+        "text",
+        "start",
+        "end",
+        "sentence",
+        "is_onset",
+        "is_offset",
+        "idx_in_sentence",
+        "pos",
+        "bin_head",
+        "gpt2_surprisal",
+        "word_length",
+        "rms",
+        "pitch",
+        "delta_rms",
+        "delta_pitch",
+        "mean_pixel_brightness",
+        "max_mean_pixel_brightness",
+        "max_global_magnitude",
+        "max_global_angle",
+        "max_vector_magnitude",
+        "max_vector_angle",
+        "face_num",
+        "word_diff",
+        "onset_diff",
+        "speaker",
+        "sentence_idx",
+        "word_idx",
+        "lemma",
+        "head",
+        "deprel",
+    ]
     return table[order], np.asarray(token_w), np.asarray(token_sentence)
 
 
@@ -554,7 +641,7 @@ def _truth_features(table, token_w, token_sentence, starts, latents, fps, n_fram
     sums = np.zeros((n_sent, N_LATENT))
     np.add.at(sums, token_sentence, token_w)
     means = sums / np.bincount(token_sentence, minlength=n_sent)[:, None]
-    means /= np.sqrt(np.mean(means ** 2))
+    means /= np.sqrt(np.mean(means**2))
     sent_start = start[is_onset]  # sentence-initial tokens always have a finite start
     cut_frames = starts[1:]
     cut_times = cut_frames / fps
@@ -695,7 +782,7 @@ def _timings(rng, sfreq: float, duration_s: float, pause_time_s: float, end_time
     at_pause = int(np.flatnonzero(ticks == pause_tick)[0])
     ticks = np.insert(ticks, at_pause + 1, pause_tick)  # the movie stands still during the pause
     index = offset + ticks * per_tick
-    index[at_pause + 1:] += pause_samples
+    index[at_pause + 1 :] += pause_samples
     n = len(ticks)
     kind = np.full(n, "trigger", dtype=object)
     kind[0], kind[-1] = "beginning", "end"
@@ -703,10 +790,17 @@ def _timings(rng, sfreq: float, duration_s: float, pause_time_s: float, end_time
     trig[0], trig[-1] = "movie beginning", "movie end"
     trig[at_pause], trig[at_pause + 1] = "pause", "unpause"
     wall = 1.6e9 + rng.uniform(0, 1e7) + index / sfreq
-    table = pd.DataFrame({
-        "type": kind, "movie_time": ticks * grid, "start_time": wall, "end_time": wall + 0.05,
-        "trig_type": trig, "index": index, "diff": np.r_[np.nan, np.diff(wall)],
-    })
+    table = pd.DataFrame(
+        {
+            "type": kind,
+            "movie_time": ticks * grid,
+            "start_time": wall,
+            "end_time": wall + 0.05,
+            "trig_type": trig,
+            "index": index,
+            "diff": np.r_[np.nan, np.diff(wall)],
+        }
+    )
     return table, pause_samples / sfreq
 
 
@@ -730,23 +824,55 @@ def _localization(rng, subject: int, raw: list[str], shaft_of, stems, omitted: s
             contact = shaft_and_contact(label)[1]
             lpi = np.round(entry + direction * (n - contact)).astype(int)  # contact 1 deepest
             cortical = contact > n // 2
-            dk = f"ctx-{hemi}-{region}" if cortical else ("Left" if left else "Right") + "-Cerebral-White-Matter"
+            dk = (
+                f"ctx-{hemi}-{region}"
+                if cortical
+                else ("Left" if left else "Right") + "-Cerebral-White-Matter"
+            )
             destrieux = f"ctx_{hemi}_{_DESTRIEUX[region]}" if cortical else dk
-            depth.append({"Electrode": label, "L": lpi[0], "P": lpi[1], "I": lpi[2],
-                          "Hemisphere": int(left), "DesikanKilliany": dk, "Destrieux": destrieux})
-            coords.append({"ID": f"sub_{subject}-{clean_label(label)}", "X": round(128.0 - lpi[0], 2),
-                           "Y": round(128.0 - lpi[1], 2), "Z": round(128.0 - lpi[2], 2),
-                           "Hemisphere": int(left), "Subject": f"sub_{subject}",
-                           "Electrode": label.replace("#", ""),
-                           "Region": region if cortical else "white-matter"})
+            depth.append(
+                {
+                    "Electrode": label,
+                    "L": lpi[0],
+                    "P": lpi[1],
+                    "I": lpi[2],
+                    "Hemisphere": int(left),
+                    "DesikanKilliany": dk,
+                    "Destrieux": destrieux,
+                }
+            )
+            coords.append(
+                {
+                    "ID": f"sub_{subject}-{clean_label(label)}",
+                    "X": round(128.0 - lpi[0], 2),
+                    "Y": round(128.0 - lpi[1], 2),
+                    "Z": round(128.0 - lpi[2], 2),
+                    "Hemisphere": int(left),
+                    "Subject": f"sub_{subject}",
+                    "Electrode": label.replace("#", ""),
+                    "Region": region if cortical else "white-matter",
+                }
+            )
     depth = pd.DataFrame(depth)
     depth = depth.iloc[rng.permutation(len(depth))].reset_index(drop=True)
     return depth, pd.DataFrame(coords)
 
 
-def _write_signals(path: Path, rng_seq: np.random.SeedSequence, raw, shaft_of, n_samples, sfreq,
-                   corrupted: str, onsets: dict, drives: dict, trigger_index, extra_channel: bool,
-                   progress: bool, desc: str):
+def _write_signals(
+    path: Path,
+    rng_seq: np.random.SeedSequence,
+    raw,
+    shaft_of,
+    n_samples,
+    sfreq,
+    corrupted: str,
+    onsets: dict,
+    drives: dict,
+    trigger_index,
+    extra_channel: bool,
+    progress: bool,
+    desc: str,
+):
     """Synthesise every channel and write the h5 file, one channel at a time.
 
     ``corrupted`` is the raw label of the broken contact; ``onsets[alignment]`` are event
@@ -763,7 +889,7 @@ def _write_signals(path: Path, rng_seq: np.random.SeedSequence, raw, shaft_of, n
         for alignment, amplitude in per_alignment.items():
             np.add.at(impulses, onsets[alignment] + first_lag + pad, amplitude)
         # full[n] = sum_k amp_k kernel[n - p_k]: kernel[j] lands on sample onset_k + first_lag + j
-        laplacian[label] = scipy.signal.oaconvolve(impulses, kernel)[pad:pad + n_samples]
+        laplacian[label] = scipy.signal.oaconvolve(impulses, kernel)[pad : pad + n_samples]
     cleaned = [clean_label(lab) for lab in raw]
     shafts: dict[int, list[int]] = {}
     for i, s in enumerate(shaft_of):
@@ -774,17 +900,22 @@ def _write_signals(path: Path, rng_seq: np.random.SeedSequence, raw, shaft_of, n
     pulses = np.zeros(n_samples, dtype=np.float32)
     width = int(0.01 * sfreq)
     for k in trigger_index:
-        pulses[k:k + width] = 5000.0
+        pulses[k : k + width] = 5000.0
     with h5py.File(path, "w", libver="earliest") as f:
         group = f.create_group("data", track_order=True)
         n_channels = len(raw) + int(extra_channel)
-        for i in tqdm(range(n_channels), desc=desc, unit="channel", disable=not progress or None,
-                      leave=False):
+        for i in tqdm(
+            range(n_channels), desc=desc, unit="channel", disable=not progress or None, leave=False
+        ):
             rng = np.random.default_rng(seeds[i])
             if i == len(raw):  # the trailing channel sub_1 has beyond its label list
                 x = rng.standard_normal(n_samples) * 2.0
             elif shaft_of[i] < 0:  # DC/TRIG channel: trigger pulses, otherwise flat
-                x = pulses + rng.standard_normal(n_samples) if cleaned[i] != "DC10" else rng.standard_normal(n_samples)
+                x = (
+                    pulses + rng.standard_normal(n_samples)
+                    if cleaned[i] != "DC10"
+                    else rng.standard_normal(n_samples)
+                )
             elif raw[i] == corrupted:  # broken contact: saturating junk
                 x = np.clip(rng.standard_normal(n_samples) * 3000.0 + 1500.0, -5000.0, 5000.0)
             else:
@@ -897,12 +1028,15 @@ def generate_demo(
     _write_csv(pd.DataFrame({"time_s": cut_times, "frame": starts[1:]}), scenes_path)
     # the movie pauses in the middle of a scene near 45 %: far from every cut
     mid = (starts[:-1] + starts[1:]) / 2 / fps
-    pause_time = round(float(mid[np.argmin(np.abs(mid - 0.45 * duration_s))]) / _TRIGGER_GRID_S) * _TRIGGER_GRID_S
+    pause_time = (
+        round(float(mid[np.argmin(np.abs(mid - 0.45 * duration_s))]) / _TRIGGER_GRID_S) * _TRIGGER_GRID_S
+    )
 
     # -- transcript and truth features ---------------------------------------------------
     text_rng = np.random.default_rng(text_seq)
-    table, token_w, token_sentence = _plan_transcript(text_rng, duration_s, pause_time, n_frames, fps,
-                                                      brightness)
+    table, token_w, token_sentence = _plan_transcript(
+        text_rng, duration_s, pause_time, n_frames, fps, brightness
+    )
     transcript_path = root / "transcripts" / MOVIE_ID / "features.csv"
     _write_csv(table, transcript_path, index=True)  # first column: the unnamed index
     features = _truth_features(table, token_w, token_sentence, starts, latents, fps, n_frames)
@@ -919,9 +1053,14 @@ def generate_demo(
     end_time = np.floor((finite_starts[-3] - 0.05) / _TRIGGER_GRID_S) * _TRIGGER_GRID_S
 
     # -- subjects ------------------------------------------------------------------------
-    paths = {"movie": movie_path, "scenes": scenes_path, "transcript": transcript_path,
-             "truth_features": truth_dir, "corrupted": root / "corrupted_elec.json",
-             "truth": root / "truth.csv"}
+    paths = {
+        "movie": movie_path,
+        "scenes": scenes_path,
+        "transcript": transcript_path,
+        "truth_features": truth_dir,
+        "corrupted": root / "corrupted_elec.json",
+        "truth": root / "truth.csv",
+    }
     corrupted_all, coords_all, truth_rows = {}, [], []
     sfreqs, n_samples_all, kinds_all, weights_all, pauses = {}, {}, {}, {}, {}
     for pos, (subject, sub_seq) in enumerate(zip(subjects, subject_seqs)):
@@ -959,12 +1098,26 @@ def generate_demo(
             drives[label] = {al: kind_drive(features[al][keep[al]], kind) @ a for al in features}
         h5_path = root / "all_subject_data" / f"sub_{subject}_trial000.h5"
         h5_path.parent.mkdir(parents=True, exist_ok=True)
-        _write_signals(h5_path, signal_seq, raw, shaft_of, n_samples, sfreq,
-                       corrupted, onsets, drives, timings["index"].to_numpy()[1:-1], pos == 0,
-                       progress, f"demo sub_{subject}")
+        _write_signals(
+            h5_path,
+            signal_seq,
+            raw,
+            shaft_of,
+            n_samples,
+            sfreq,
+            corrupted,
+            onsets,
+            drives,
+            timings["index"].to_numpy()[1:-1],
+            pos == 0,
+            progress,
+            f"demo sub_{subject}",
+        )
         _write_json(raw, root / "electrode_labels" / f"sub_{subject}" / "electrode_labels.json")
-        _write_json({"filename": MOVIE_ID, "title": MOVIE_TITLE},
-                    root / "subject_metadata" / f"sub_{subject}_trial000_metadata.json")
+        _write_json(
+            {"filename": MOVIE_ID, "title": MOVIE_TITLE},
+            root / "subject_metadata" / f"sub_{subject}_trial000_metadata.json",
+        )
         timings_path = root / "subject_timings" / f"sub_{subject}_trial000_timings.csv"
         _write_csv(timings, timings_path)
         depth, coords = _localization(rng, subject, raw, shaft_of, stems, omitted)
@@ -975,17 +1128,43 @@ def generate_demo(
         kinds_all[subject], weights_all[subject] = kinds, weights
         pauses[subject] = (float(pause_time), float(pause_s))
         paths[f"h5_{subject}"], paths[f"timings_{subject}"] = h5_path, timings_path
-        logger.info("demo sub_%d: %d channels at %g Hz, %d samples, %s", subject, len(raw), sfreq,
-                    n_samples, {k: list(kinds.values()).count(k) for k in KINDS})
+        logger.info(
+            "demo sub_%d: %d channels at %g Hz, %d samples, %s",
+            subject,
+            len(raw),
+            sfreq,
+            n_samples,
+            {k: list(kinds.values()).count(k) for k in KINDS},
+        )
     _write_json(corrupted_all, root / "corrupted_elec.json")
     coords = pd.concat(coords_all, ignore_index=True)
     _write_csv(coords, root / "localization" / "elec_coords_full.csv")
     _write_csv(pd.DataFrame(truth_rows, columns=["subject", "electrode", "kind"]), root / "truth.csv")
     n_events = {al: int(len(frame)) for al, frame in features.items()}
-    logger.info("demo (%s) written to %s: %d word events, %d scene cuts, %d subjects", variant, root,
-                n_events["language"], n_events["vision"], len(subjects))
-    return DemoInfo(root=root, movie_id=MOVIE_ID, title=MOVIE_TITLE, subjects=subjects, sfreq=sfreqs,
-                    n_samples=n_samples_all, duration_s=float(duration_s), fps=float(fps),
-                    n_events=n_events, cut_times=cut_times, kernel_latency_s=KERNEL_LATENCY_S,
-                    kernel_sd_s=KERNEL_SD_S, kinds=kinds_all, weights=weights_all, pauses=pauses,
-                    paths=paths, variant=variant)
+    logger.info(
+        "demo (%s) written to %s: %d word events, %d scene cuts, %d subjects",
+        variant,
+        root,
+        n_events["language"],
+        n_events["vision"],
+        len(subjects),
+    )
+    return DemoInfo(
+        root=root,
+        movie_id=MOVIE_ID,
+        title=MOVIE_TITLE,
+        subjects=subjects,
+        sfreq=sfreqs,
+        n_samples=n_samples_all,
+        duration_s=float(duration_s),
+        fps=float(fps),
+        n_events=n_events,
+        cut_times=cut_times,
+        kernel_latency_s=KERNEL_LATENCY_S,
+        kernel_sd_s=KERNEL_SD_S,
+        kinds=kinds_all,
+        weights=weights_all,
+        pauses=pauses,
+        paths=paths,
+        variant=variant,
+    )

@@ -67,8 +67,7 @@ def highpass_sos(sfreq: float, cutoff_hz: float, order: int = 2) -> np.ndarray:
     """Butterworth high-pass as second-order sections, shape (ceil(order / 2), 6)."""
     if not 0 < cutoff_hz < sfreq / 2.0:
         raise ValueError(
-            f"high-pass cutoff {cutoff_hz} Hz must lie between 0 and the Nyquist frequency "
-            f"{sfreq / 2:g} Hz"
+            f"high-pass cutoff {cutoff_hz} Hz must lie between 0 and the Nyquist frequency {sfreq / 2:g} Hz"
         )
     return signal.butter(order, cutoff_hz, btype="highpass", fs=sfreq, output="sos")
 
@@ -155,9 +154,7 @@ class StreamingFilter:
         """
         chunk = np.asarray(chunk)
         if chunk.ndim != 2 or chunk.shape[0] != self.n_channels:
-            raise ValueError(
-                f"chunk must have shape ({self.n_channels}, n_times), got {chunk.shape}"
-            )
+            raise ValueError(f"chunk must have shape ({self.n_channels}, n_times), got {chunk.shape}")
         if chunk.shape[1] == 0:
             return chunk.copy()
         out, self._zi = signal.sosfilt(self.sos, chunk, axis=1, zi=self._zi)
@@ -298,8 +295,9 @@ class FilteredSums:
                 np.matmul(states[b], self._AT, out=states[b + 1])
                 states[b + 1] += pushed[b]
             if tail:  # the last block is short: its state moves by A**tail
-                self._state = (states[-2] @ self._powers[tail].T
-                               + chunk[:, full:].astype(np.float64) @ self._K[L - tail :].astype(np.float64))
+                self._state = states[-2] @ self._powers[tail].T + chunk[:, full:].astype(
+                    np.float64
+                ) @ self._K[L - tail :].astype(np.float64)
             else:
                 self._state = states[-1].copy()
             rows[:, :, L:] = states[:-1].transpose(1, 0, 2)

@@ -301,7 +301,11 @@ def event_responses(
         logger.warning(
             "%s: dropped %d of %d events whose windows [%+.3f, %+.3f] s leave the recording "
             "(or whose sample is NaN)",
-            recording.path, n_dropped, len(events), first / sfreq, last / sfreq,
+            recording.path,
+            n_dropped,
+            len(events),
+            first / sfreq,
+            last / sfreq,
         )
     samples = samples[kept]
     n_kept, n_bins = len(samples), len(times)
@@ -328,18 +332,26 @@ def event_responses(
     if n_jobs > 1:  # one group per worker, but not below 16 electrodes: the filter's per-block
         # step costs the same for few electrodes as for many
         group_size = min(group_size, max(16, -(-len(electrodes) // n_jobs)))
-    groups = [np.arange(i, min(i + group_size, len(electrodes))) for i in range(0, len(electrodes), group_size)]
+    groups = [
+        np.arange(i, min(i + group_size, len(electrodes))) for i in range(0, len(electrodes), group_size)
+    ]
     n_chunks = -(-(end - begin) // chunk)
-    bar = tqdm(total=len(groups) * n_chunks, desc="responses", unit="chunk",
-               disable=(None if progress else True), leave=False)
+    bar = tqdm(
+        total=len(groups) * n_chunks,
+        desc="responses",
+        unit="chunk",
+        disable=(None if progress else True),
+        leave=False,
+    )
 
     def run_group(group: np.ndarray) -> None:
         # rows to read, and where each electrode and neighbour sits among them
         if lower is None:
             channels, where = np.unique(centre[group], return_inverse=True)
         else:
-            channels, where = np.unique(np.concatenate([centre[group], lower[group], upper[group]]),
-                                        return_inverse=True)
+            channels, where = np.unique(
+                np.concatenate([centre[group], lower[group], upper[group]]), return_inverse=True
+            )
         where = where.reshape(-1, len(group))
         sums = FilteredSums(sos, len(group), dtype=filter_dtype)
         # running sums at the points of the current chunk, after those of the last `longest`
@@ -370,7 +382,10 @@ def event_responses(
     if baseline is not None:
         responses -= baseline.astype(np.float32)
     logger.info(
-        "%s: responses of %d events x %d electrodes x %d bins", recording.path, n_kept,
-        len(electrodes), n_bins,
+        "%s: responses of %d events x %d electrodes x %d bins",
+        recording.path,
+        n_kept,
+        len(electrodes),
+        n_bins,
     )
     return result

@@ -1,6 +1,5 @@
 """mmsites reports: figures (matplotlib, nilearn glass brains) and self-contained HTML pages."""
 
-
 from mmsites import require_namespace
 
 require_namespace(__name__)

@@ -64,9 +64,7 @@ def as_bool(values) -> pd.Series:
     text = s.map(lambda v: "" if v is None or v is pd.NA or v != v else str(v).strip().lower())
     bad = ~text.isin(["true", "false", "1", "0", "1.0", "0.0", "nan", "none", "", "<na>"])
     if bad.any():
-        raise ValueError(
-            f"column {s.name!r}: expected booleans true/false, got {sorted(set(text[bad]))[:5]}"
-        )
+        raise ValueError(f"column {s.name!r}: expected booleans true/false, got {sorted(set(text[bad]))[:5]}")
     return text.isin(["true", "1", "1.0"])
 
 
@@ -94,8 +92,7 @@ def _require(table: pd.DataFrame, columns, what: str) -> None:
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ValueError(
-            f"{what} lacks column(s) {missing}; it has {list(table.columns)}. "
-            "See the contracts in DESIGN.md."
+            f"{what} lacks column(s) {missing}; it has {list(table.columns)}. See the contracts in DESIGN.md."
         )
 
 
@@ -166,9 +163,7 @@ def electrode_scores(scores: pd.DataFrame, *, p_threshold: float = 0.05) -> pd.D
     df = scores[keys].copy()
     df["_r"] = np.where(signal, scores["test_r"].to_numpy(dtype=float), np.nan)
     df["_s"] = signal.astype(int)
-    out = df.groupby(keys, sort=False, dropna=False).agg(
-        score=("_r", "mean"), n_signal_bins=("_s", "sum")
-    )
+    out = df.groupby(keys, sort=False, dropna=False).agg(score=("_r", "mean"), n_signal_bins=("_s", "sum"))
     return out.reset_index()
 
 
@@ -204,8 +199,9 @@ def plot_trained_vs_random(scores: pd.DataFrame, twins: dict, *, labels: dict | 
             if len(values) == 0:
                 continue
             if len(values) > 1 and np.ptp(values) > 0:
-                parts = ax.violinplot(values, positions=[k + offset], widths=0.38,
-                                      showextrema=False, showmedians=True)
+                parts = ax.violinplot(
+                    values, positions=[k + offset], widths=0.38, showextrema=False, showmedians=True
+                )
                 for body in parts["bodies"]:
                     body.set_facecolor(color)
                     body.set_edgecolor("0.3")
@@ -219,9 +215,13 @@ def plot_trained_vs_random(scores: pd.DataFrame, twins: dict, *, labels: dict | 
     ax.set_ylabel("Pearson r (mean over signal bins)")
     ax.set_title("Pretrained versus randomly initialised models")
     ax.legend(
-        handles=[plt.Rectangle((0, 0), 1, 1, color=TRAINED_COLOR),
-                 plt.Rectangle((0, 0), 1, 1, color=RANDOM_COLOR)],
-        labels=["Pretrained", "Randomly initialised"], frameon=False, loc="upper right",
+        handles=[
+            plt.Rectangle((0, 0), 1, 1, color=TRAINED_COLOR),
+            plt.Rectangle((0, 0), 1, 1, color=RANDOM_COLOR),
+        ],
+        labels=["Pretrained", "Randomly initialised"],
+        frameon=False,
+        loc="upper right",
     )
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
@@ -263,8 +263,11 @@ def plot_coverage(electrodes: pd.DataFrame, *, subject=None) -> Figure:
     if subject is None and len(subjects) > 1:
         fig.legend(
             handles=[Line2D([], [], marker="o", ls="", color=colors[s]) for s in subjects],
-            labels=[f"sub-{s}" for s in subjects], loc="lower center",
-            ncol=min(len(subjects), 10), frameon=False, fontsize=8,
+            labels=[f"sub-{s}" for s in subjects],
+            loc="lower center",
+            ncol=min(len(subjects), 10),
+            frameon=False,
+            fontsize=8,
         )
     return fig
 
@@ -290,25 +293,25 @@ def region_fractions(sites: pd.DataFrame, comparisons: pd.DataFrame | None = Non
     _require(sites, ["subject", "electrode", "region", "multimodal_strict"], "sites table")
     base = sites[["subject", "electrode", "region"]].copy()
     base["region"] = base["region"].fillna("unlocalised").astype(str)
-    strict = sites.assign(_s=as_bool(sites["multimodal_strict"]).to_numpy()).groupby(
-        base["region"])["_s"].any()
+    strict = (
+        sites.assign(_s=as_bool(sites["multimodal_strict"]).to_numpy()).groupby(base["region"])["_s"].any()
+    )
     calls = []
     for prefix, test in SITE_TESTS.items():
         for al in ALIGNMENTS:
             col = f"{prefix}_{al}"
             if col in sites.columns:
-                calls.append(base.assign(test=test, alignment=al,
-                                         called=as_bool(sites[col]).to_numpy()))
+                calls.append(base.assign(test=test, alignment=al, called=as_bool(sites[col]).to_numpy()))
     if comparisons is not None and len(comparisons):
-        _require(comparisons, ["subject", "electrode", "alignment", "test", "significant"],
-                 "comparisons table")
+        _require(
+            comparisons, ["subject", "electrode", "alignment", "test", "significant"], "comparisons table"
+        )
         # a_wins (stats.sites) also counts wins by default (b without signal); else FDR only.
         won = comparisons["a_wins"] if "a_wins" in comparisons.columns else comparisons["significant"]
         comp = comparisons.assign(_sig=as_bool(won).to_numpy())
         comp["subject"] = comp["subject"].astype(str)
         comp["electrode"] = comp["electrode"].astype(str)
-        key = base.assign(subject=base["subject"].astype(str),
-                          electrode=base["electrode"].astype(str))
+        key = base.assign(subject=base["subject"].astype(str), electrode=base["electrode"].astype(str))
         for name, test in COMPARISON_TESTS.items():
             for al in ALIGNMENTS:
                 sel = comp[(comp["test"] == name) & (comp["alignment"] == al)]
@@ -319,16 +322,20 @@ def region_fractions(sites: pd.DataFrame, comparisons: pd.DataFrame | None = Non
                 called = sig.reindex(idx, fill_value=False).to_numpy(dtype=bool)
                 calls.append(base.assign(test=test, alignment=al, called=called))
     if not calls:
-        return pd.DataFrame(columns=["region", "test", "alignment", "n_electrodes",
-                                     "n_multimodal", "fraction", "strict"])
+        return pd.DataFrame(
+            columns=["region", "test", "alignment", "n_electrodes", "n_multimodal", "fraction", "strict"]
+        )
     long = pd.concat(calls, ignore_index=True)
-    out = long.groupby(["region", "test", "alignment"], sort=False).agg(
-        n_electrodes=("called", "size"), n_multimodal=("called", "sum")
-    ).reset_index()
+    out = (
+        long.groupby(["region", "test", "alignment"], sort=False)
+        .agg(n_electrodes=("called", "size"), n_multimodal=("called", "sum"))
+        .reset_index()
+    )
     # Tests in the study's order (unimodal, SLIP, linear baselines), then regions A-Z.
     rank = {t: k for k, t in enumerate([*SITE_TESTS.values(), *COMPARISON_TESTS.values()])}
-    out = out.sort_values(["test", "alignment", "region"],
-                          key=lambda c: c.map(rank) if c.name == "test" else c, kind="stable")
+    out = out.sort_values(
+        ["test", "alignment", "region"], key=lambda c: c.map(rank) if c.name == "test" else c, kind="stable"
+    )
     out = out.reset_index(drop=True)
     out["fraction"] = out["n_multimodal"] / out["n_electrodes"]
     out["strict"] = out["region"].map(strict).fillna(False).astype(bool)
@@ -354,8 +361,11 @@ def plot_region_fractions(fractions: pd.DataFrame) -> Figure:
     strict = fractions.groupby("region")["strict"].any().reindex(order).fillna(False)
     y = np.arange(len(order))
     fig, axes = plt.subplots(
-        1, len(panels), figsize=(2.5 + 1.8 * len(panels), 1.4 + 0.2 * len(order)),
-        squeeze=False, sharey=True,
+        1,
+        len(panels),
+        figsize=(2.5 + 1.8 * len(panels), 1.4 + 0.2 * len(order)),
+        squeeze=False,
+        sharey=True,
     )
     for ax, (test, al) in zip(axes[0], panels):
         sel = fractions[(fractions["test"] == test) & (fractions["alignment"] == al)]
@@ -372,8 +382,11 @@ def plot_region_fractions(fractions: pd.DataFrame) -> Figure:
     axes[0, 0].set_yticks(y)
     axes[0, 0].set_yticklabels([f"{r} ({n})" for r, n in zip(order, n_el)], fontsize=7)
     axes[0, 0].set_ylim(-0.7, len(order) - 0.3)
-    fig.supxlabel("fraction of multimodal electrodes (region (n electrodes); \u2605 = region "
-                  "with a strict site: multimodal under both alignments)", fontsize=8)
+    fig.supxlabel(
+        "fraction of multimodal electrodes (region (n electrodes); \u2605 = region "
+        "with a strict site: multimodal under both alignments)",
+        fontsize=8,
+    )
     fig.tight_layout()
     return fig
 
@@ -408,8 +421,7 @@ def plot_best_models(sites: pd.DataFrame, *, labels: dict | None = None) -> Figu
     for row, al in enumerate(ALIGNMENTS):
         rect = [0, 0.53 - 0.46 * row, 1, 0.4]
         display = _glass_brain(fig, rect)
-        fig.text(0.5, rect[1] + rect[3] + 0.01, f"{al.capitalize()}-aligned", ha="center",
-                 fontsize=12)
+        fig.text(0.5, rect[1] + rect[3] + 0.01, f"{al.capitalize()}-aligned", ha="center", fontsize=12)
         col_mm, col_best = f"multimodal_{al}", f"best_model_{al}"
         if col_mm not in placed.columns or col_best not in placed.columns:
             continue
@@ -419,15 +431,21 @@ def plot_best_models(sites: pd.DataFrame, *, labels: dict | None = None) -> Figu
             shown.add(model)
             display.add_markers(
                 placed[["x", "y", "z"]].iloc[[k]].to_numpy(dtype=float),
-                marker_color=[colors.get(model, "0.5")], marker_size=60 if strict[k] else 35,
-                edgecolors="black", linewidths=2.5 if strict[k] else 0.4,
+                marker_color=[colors.get(model, "0.5")],
+                marker_size=60 if strict[k] else 35,
+                edgecolors="black",
+                linewidths=2.5 if strict[k] else 0.4,
             )
-    handles = [Line2D([], [], marker="o", ls="", color=colors[m], markeredgecolor="k")
-               for m in sorted(shown)]
-    handles.append(Line2D([], [], marker="o", ls="", color="white", markeredgecolor="k",
-                          markeredgewidth=2.5))
-    fig.legend(handles=handles, labels=[labels.get(m, m) for m in sorted(shown)] + ["strict site"],
-               loc="lower center", ncol=min(len(handles), 5), frameon=False, fontsize=8)
+    handles = [Line2D([], [], marker="o", ls="", color=colors[m], markeredgecolor="k") for m in sorted(shown)]
+    handles.append(Line2D([], [], marker="o", ls="", color="white", markeredgecolor="k", markeredgewidth=2.5))
+    fig.legend(
+        handles=handles,
+        labels=[labels.get(m, m) for m in sorted(shown)] + ["strict site"],
+        loc="lower center",
+        ncol=min(len(handles), 5),
+        frameon=False,
+        fontsize=8,
+    )
     if not shown:
         fig.text(0.5, 0.5, "no multimodal sites", ha="center", fontsize=12, color="0.4")
     return fig
@@ -440,9 +458,15 @@ def top_sites(per_electrode: pd.DataFrame, *, n_top: int = 3) -> pd.DataFrame:
     return ranked.groupby(keys, sort=True).head(n_top) if keys else ranked.head(n_top)
 
 
-def plot_site_timecourses(scores: pd.DataFrame, *, alignment: str | None = None,
-                          sites: pd.DataFrame | None = None, n_top: int = 3,
-                          models=None, labels: dict | None = None) -> Figure:
+def plot_site_timecourses(
+    scores: pd.DataFrame,
+    *,
+    alignment: str | None = None,
+    sites: pd.DataFrame | None = None,
+    n_top: int = 3,
+    models=None,
+    labels: dict | None = None,
+) -> Figure:
     """Test r over time of the best electrodes of each model, with bootstrap bands.
 
     Parameters
@@ -474,15 +498,12 @@ def plot_site_timecourses(scores: pd.DataFrame, *, alignment: str | None = None,
     if "alignment" in scores.columns:
         present = sorted(scores["alignment"].dropna().unique())
         if alignment is None and len(present) > 1:
-            raise ValueError(
-                f"plot_site_timecourses: scores hold alignments {present}; pass alignment=."
-            )
+            raise ValueError(f"plot_site_timecourses: scores hold alignments {present}; pass alignment=.")
         if alignment is not None:
             scores = scores[scores["alignment"] == alignment]
     if "subject" not in scores.columns:
         scores = scores.assign(subject="")
-    scores = scores.assign(subject=scores["subject"].astype(str),
-                           electrode=scores["electrode"].astype(str))
+    scores = scores.assign(subject=scores["subject"].astype(str), electrode=scores["electrode"].astype(str))
     if sites is not None:
         mm = multimodal_any(sites, [alignment] if alignment else ALIGNMENTS)
         keep = set(zip(sites["subject"].astype(str)[mm], sites["electrode"].astype(str)[mm]))
@@ -494,22 +515,28 @@ def plot_site_timecourses(scores: pd.DataFrame, *, alignment: str | None = None,
     models = sorted(best["model"].unique())
     ncol = min(4, len(models))
     nrow = int(np.ceil(len(models) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 2.8 * nrow), squeeze=False,
-                             sharex=True, sharey=True)
-    for ax in axes.flat[len(models):]:
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(4 * ncol, 2.8 * nrow), squeeze=False, sharex=True, sharey=True
+    )
+    for ax in axes.flat[len(models) :]:
         ax.axis("off")
     for ax, model in zip(axes.flat, models):
         chosen = best[best["model"] == model]
         for k, (_, site) in enumerate(chosen.iterrows()):
-            trace = scores[(scores["model"] == model) & (scores["subject"] == site["subject"])
-                           & (scores["electrode"] == site["electrode"])].sort_values("time_s")
+            trace = scores[
+                (scores["model"] == model)
+                & (scores["subject"] == site["subject"])
+                & (scores["electrode"] == site["electrode"])
+            ].sort_values("time_s")
             color = plt.cm.tab10(k)
             name = f"sub-{site['subject']} {site['electrode']}" if site["subject"] else site["electrode"]
-            ax.plot(trace["time_s"], trace["test_r"], color=color, lw=1.2,
-                    label=f"{name} (r={site['score']:.2f})")
+            ax.plot(
+                trace["time_s"], trace["test_r"], color=color, lw=1.2, label=f"{name} (r={site['score']:.2f})"
+            )
             if {"boot_lo", "boot_hi"} <= set(trace.columns):
-                ax.fill_between(trace["time_s"], trace["boot_lo"], trace["boot_hi"],
-                                color=color, alpha=0.2, lw=0)
+                ax.fill_between(
+                    trace["time_s"], trace["boot_lo"], trace["boot_hi"], color=color, alpha=0.2, lw=0
+                )
         ax.axhline(0, color="0.6", lw=0.6)
         ax.axvline(0, color="0.6", lw=0.6, ls=":")
         ax.set_title(labels.get(model, model), fontsize=9)
@@ -544,8 +571,11 @@ def called_sites(sites: pd.DataFrame) -> pd.Series:
     -------
     calls : Series of str, aligned with ``sites``
     """
-    strict = as_bool(sites["multimodal_strict"]).to_numpy() if "multimodal_strict" in sites.columns \
+    strict = (
+        as_bool(sites["multimodal_strict"]).to_numpy()
+        if "multimodal_strict" in sites.columns
         else np.zeros(len(sites), dtype=bool)
+    )
     weak = multimodal_any(sites)
     calls = np.where(strict, SITE_CALLS[2], np.where(weak, SITE_CALLS[1], SITE_CALLS[0]))
     return pd.Series(calls, index=sites.index, name="called")
@@ -568,16 +598,15 @@ def plot_planted_vs_found(truth: pd.DataFrame, sites: pd.DataFrame) -> Figure:
     _require(truth, ["subject", "electrode", "kind"], "truth table")
     called = sites[["subject", "electrode"]].assign(called=called_sites(sites).to_numpy())
     left = truth.assign(subject=truth["subject"].astype(str), electrode=truth["electrode"].astype(str))
-    right = called.assign(subject=called["subject"].astype(str),
-                          electrode=called["electrode"].astype(str))
+    right = called.assign(subject=called["subject"].astype(str), electrode=called["electrode"].astype(str))
     merged = left.merge(right, on=["subject", "electrode"], how="left")
     merged["called"] = merged["called"].fillna("not analysed")
     cols = list(SITE_CALLS) + (["not analysed"] if (merged["called"] == "not analysed").any() else [])
-    mat = pd.crosstab(merged["kind"], merged["called"]).reindex(index=list(KINDS), columns=cols,
-                                                                fill_value=0)
+    mat = pd.crosstab(merged["kind"], merged["called"]).reindex(index=list(KINDS), columns=cols, fill_value=0)
     fig, ax = plt.subplots(figsize=(1.6 * len(cols) + 2, 4))
-    ax.imshow(mat.to_numpy() / np.maximum(mat.to_numpy().sum(1, keepdims=True), 1),
-              cmap="Blues", vmin=0, vmax=1)
+    ax.imshow(
+        mat.to_numpy() / np.maximum(mat.to_numpy().sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1
+    )
     for (i, j), v in np.ndenumerate(mat.to_numpy()):
         ax.text(j, i, str(v), ha="center", va="center", fontsize=10)
     ax.set_xticks(range(len(cols)), [c.replace(", ", ",\n") for c in cols])
@@ -589,10 +618,17 @@ def plot_planted_vs_found(truth: pd.DataFrame, sites: pd.DataFrame) -> Figure:
     return fig
 
 
-def study_figures(sites: pd.DataFrame, comparisons: pd.DataFrame, electrodes: pd.DataFrame,
-                  scores: pd.DataFrame | None = None, *, twins: dict | None = None,
-                  truth: pd.DataFrame | None = None,
-                  labels: dict | None = None, dpi: int | None = 100) -> dict:
+def study_figures(
+    sites: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    electrodes: pd.DataFrame,
+    scores: pd.DataFrame | None = None,
+    *,
+    twins: dict | None = None,
+    truth: pd.DataFrame | None = None,
+    labels: dict | None = None,
+    dpi: int | None = 100,
+) -> dict:
     """Every figure of the study page, rendered to PNG.
 
     Parameters
@@ -628,8 +664,7 @@ def study_figures(sites: pd.DataFrame, comparisons: pd.DataFrame, electrodes: pd
         shown = [m for m in dict.fromkeys(scores["model"]) if m not in set((twins or {}).values())]
         for al in [a for a in ALIGNMENTS if a in present] or [None]:
             name = f"timecourses_{al}" if al else "timecourses"
-            figs[name] = plot_site_timecourses(scores, alignment=al, sites=sites, models=shown,
-                                               labels=labels)
+            figs[name] = plot_site_timecourses(scores, alignment=al, sites=sites, models=shown, labels=labels)
     if truth is not None:
         figs["planted_vs_found"] = plot_planted_vs_found(truth, sites)
     if dpi is None:
@@ -637,9 +672,15 @@ def study_figures(sites: pd.DataFrame, comparisons: pd.DataFrame, electrodes: pd
     return {name: figure_to_png(fig, dpi=dpi) for name, fig in figs.items()}
 
 
-def subject_figures(subject, sites: pd.DataFrame, electrodes: pd.DataFrame,
-                    scores: pd.DataFrame | None = None, *, labels: dict | None = None,
-                    dpi: int = 100) -> dict:
+def subject_figures(
+    subject,
+    sites: pd.DataFrame,
+    electrodes: pd.DataFrame,
+    scores: pd.DataFrame | None = None,
+    *,
+    labels: dict | None = None,
+    dpi: int = 100,
+) -> dict:
     """The figures of one subject's page, rendered to PNG.
 
     Parameters
@@ -665,5 +706,6 @@ def subject_figures(subject, sites: pd.DataFrame, electrodes: pd.DataFrame,
         present = set(mine["alignment"]) if "alignment" in mine.columns else {None}
         for al in [a for a in ALIGNMENTS if a in present]:
             figs[f"timecourses_{al}"] = plot_site_timecourses(
-                mine, alignment=al, sites=own_sites, labels=labels)
+                mine, alignment=al, sites=own_sites, labels=labels
+            )
     return {name: figure_to_png(fig, dpi=dpi) for name, fig in figs.items()}

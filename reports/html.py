@@ -27,11 +27,15 @@ from mmsites.reports.figures import (
 logger = logging.getLogger(__name__)
 
 # Display names of the tests as summary.json may spell them.
-_TEST_LABELS = {**SITE_TESTS, **COMPARISON_TESTS, "site": SITE_TESTS["multimodal"],
-                "slip_combo_vs_simclr": "SLIP-Combo vs SLIP-SimCLR",
-                "multimodal_vs_vision": "multimodal vs vision",
-                "multimodal_vs_language": "multimodal vs language",
-                "trained_vs_random": "trained vs random (every model)"}
+_TEST_LABELS = {
+    **SITE_TESTS,
+    **COMPARISON_TESTS,
+    "site": SITE_TESTS["multimodal"],
+    "slip_combo_vs_simclr": "SLIP-Combo vs SLIP-SimCLR",
+    "multimodal_vs_vision": "multimodal vs vision",
+    "multimodal_vs_language": "multimodal vs language",
+    "trained_vs_random": "trained vs random (every model)",
+}
 # Rows of summary.json that are site calls (shown in the headline), as opposed to single tests.
 _RULES = ("site", "multimodal", "slip")
 _SUBJECT_KEYS = {"subjects", "per_subject", "by_subject"}
@@ -76,7 +80,7 @@ def _css() -> str:
 
 def _page(title: str, body: str) -> str:
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{_esc(title)}</title>\n<style>\n{_css()}</style>\n</head>\n<body>\n{body}\n"
         f"<script>\n{_SORT_JS}</script>\n</body>\n</html>\n"
     )
@@ -86,17 +90,18 @@ def _cell(value) -> str:
     if isinstance(value, (bool, np.bool_)):
         return f"<td>{'yes' if value else 'no'}</td>"
     if isinstance(value, (int, np.integer)):
-        return f"<td class=\"num\">{value}</td>"
+        return f'<td class="num">{value}</td>'
     if isinstance(value, (float, np.floating)):
         if np.isnan(value):
-            return "<td class=\"num\" data-sort=\"\"></td>"
+            return '<td class="num" data-sort=""></td>'
         text = f"{value:.3g}" if abs(value) < 1e-2 and value != 0 else f"{value:.3f}"
-        return f"<td class=\"num\" data-sort=\"{value!r}\">{text}</td>"
+        return f'<td class="num" data-sort="{value!r}">{text}</td>'
     return f"<td>{_esc(value)}</td>"
 
 
-def html_table(table: pd.DataFrame, *, sortable: bool = False, row_classes=None,
-               table_id: str | None = None) -> str:
+def html_table(
+    table: pd.DataFrame, *, sortable: bool = False, row_classes=None, table_id: str | None = None
+) -> str:
     """An HTML ``<table>`` of a DataFrame (escaped; numbers right-aligned).
 
     Parameters
@@ -119,8 +124,11 @@ def html_table(table: pd.DataFrame, *, sortable: bool = False, row_classes=None,
     for k, row in enumerate(table.itertuples(index=False)):
         cls = f' class="{row_classes[k]}"' if row_classes is not None and row_classes[k] else ""
         rows.append(f"<tr{cls}>" + "".join(_cell(v) for v in row) + "</tr>")
-    return f"<div class=\"scroll\"><table{attrs}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + \
-        "\n</tbody>\n</table></div>"
+    return (
+        f'<div class="scroll"><table{attrs}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
+        + "\n".join(rows)
+        + "\n</tbody>\n</table></div>"
+    )
 
 
 def _figures_html(figures: dict) -> str:
@@ -129,13 +137,16 @@ def _figures_html(figures: dict) -> str:
     parts = []
     for name, png in figures.items():
         if not isinstance(png, (bytes, bytearray)) or not png.startswith(b"\x89PNG"):
-            raise ValueError(f"figure {name!r} is not PNG bytes; render it with "
-                             "mmsites.reports.figures.figure_to_png.")
+            raise ValueError(
+                f"figure {name!r} is not PNG bytes; render it with mmsites.reports.figures.figure_to_png."
+            )
         data = base64.b64encode(png).decode("ascii")
         caption = name.replace("_", " ")
-        parts.append(f'<figure id="fig-{_esc(name)}"><img alt="{_esc(caption)}" '
-                     f'src="data:image/png;base64,{data}"><figcaption>{_esc(caption)}'
-                     "</figcaption></figure>")
+        parts.append(
+            f'<figure id="fig-{_esc(name)}"><img alt="{_esc(caption)}" '
+            f'src="data:image/png;base64,{data}"><figcaption>{_esc(caption)}'
+            "</figcaption></figure>"
+        )
     return "\n".join(parts)
 
 
@@ -201,8 +212,9 @@ def summary_rows(summary: dict) -> pd.DataFrame:
                 walk(v, path + (str(k),), n_el)
 
     walk(summary, (), summary.get("n_electrodes") if isinstance(summary, dict) else None)
-    out = pd.DataFrame(records, columns=["scope", "test", "alignment", "n_electrodes",
-                                         "n_multimodal", "percent_multimodal"])
+    out = pd.DataFrame(
+        records, columns=["scope", "test", "alignment", "n_electrodes", "n_multimodal", "percent_multimodal"]
+    )
     missing = out["percent_multimodal"].isna() & out["n_multimodal"].notna()
     n_el = pd.to_numeric(out["n_electrodes"], errors="coerce")
     out.loc[missing, "percent_multimodal"] = 100 * out.loc[missing, "n_multimodal"] / n_el[missing]
@@ -214,8 +226,10 @@ def summary_rows(summary: dict) -> pd.DataFrame:
 def _headline(summary: dict) -> str:
     rows = summary_rows(summary) if summary else pd.DataFrame()
     if rows.empty:
-        return ('<p class="notice">summary.json holds no multimodal counts '
-                "(n_multimodal / percent_multimodal).</p>")
+        return (
+            '<p class="notice">summary.json holds no multimodal counts '
+            "(n_multimodal / percent_multimodal).</p>"
+        )
     overall = rows[rows["scope"] == "all"]
     n_total = summary.get("n_electrodes", overall["n_electrodes"].max() if len(overall) else "?")
     lead = overall[overall["rule"]] if overall["rule"].any() else overall
@@ -223,24 +237,32 @@ def _headline(summary: dict) -> str:
         f"<li><b>{_esc(r.test)}</b>, {_esc(r.alignment) or 'either alignment'}: "
         f"<b>{_esc(r.n_multimodal)}</b> of {_esc(r.n_electrodes)} electrodes "
         f"({float(r.percent_multimodal):.2f} %)</li>"
-        for r in lead.itertuples() if r.percent_multimodal == r.percent_multimodal
+        for r in lead.itertuples()
+        if r.percent_multimodal == r.percent_multimodal
     ]
     # One row per test and alignment, one column per scope (study-wide first, then subjects).
-    scopes = ["all"] + sorted((s for s in rows["scope"].unique() if s != "all"),
-                              key=lambda s: (len(s), s))
-    cell = {(r.scope, r.test, r.alignment): (
-        f"{int(r.n_multimodal)}/{int(r.n_electrodes)} ({float(r.percent_multimodal):.1f} %)"
-        if r.n_multimodal == r.n_multimodal and r.n_electrodes == r.n_electrodes
-        and r.percent_multimodal == r.percent_multimodal else "")
-        for r in rows.itertuples()}
+    scopes = ["all"] + sorted((s for s in rows["scope"].unique() if s != "all"), key=lambda s: (len(s), s))
+    cell = {
+        (r.scope, r.test, r.alignment): (
+            f"{int(r.n_multimodal)}/{int(r.n_electrodes)} ({float(r.percent_multimodal):.1f} %)"
+            if r.n_multimodal == r.n_multimodal
+            and r.n_electrodes == r.n_electrodes
+            and r.percent_multimodal == r.percent_multimodal
+            else ""
+        )
+        for r in rows.itertuples()
+    }
     keys = list(dict.fromkeys(zip(rows["test"], rows["alignment"])))
     table = pd.DataFrame(
         [[t, a] + [cell.get((sc, t, a), "") for sc in scopes] for t, a in keys],
         columns=["test", "alignment"] + scopes,
     )
-    return (f'<div class="headline"><p>{_esc(n_total)} electrodes analysed.</p><ul>'
-            + "".join(lines) + "</ul></div>\n<h3>Every test, per subject</h3>\n"
-            + html_table(table, sortable=True, table_id="summary-table"))
+    return (
+        f'<div class="headline"><p>{_esc(n_total)} electrodes analysed.</p><ul>'
+        + "".join(lines)
+        + "</ul></div>\n<h3>Every test, per subject</h3>\n"
+        + html_table(table, sortable=True, table_id="summary-table")
+    )
 
 
 def _region_table(sites: pd.DataFrame, comparisons: pd.DataFrame) -> str:
@@ -249,9 +271,13 @@ def _region_table(sites: pd.DataFrame, comparisons: pd.DataFrame) -> str:
     fr = region_fractions(sites, comparisons)
     if fr.empty:
         return "<p>No site calls.</p>"
-    fr = fr.assign(col=fr["test"] + " (" + fr["alignment"] + ")",
-                   text=[f"{m}/{n} ({100 * f:.0f} %)" for m, n, f in
-                         zip(fr["n_multimodal"], fr["n_electrodes"], fr["fraction"])])
+    fr = fr.assign(
+        col=fr["test"] + " (" + fr["alignment"] + ")",
+        text=[
+            f"{m}/{n} ({100 * f:.0f} %)"
+            for m, n, f in zip(fr["n_multimodal"], fr["n_electrodes"], fr["fraction"])
+        ],
+    )
     wide = fr.pivot_table(index="region", columns="col", values="text", aggfunc="first")
     wide = wide.reindex(columns=list(dict.fromkeys(fr["col"])))
     n = fr.groupby("region")["n_electrodes"].max()
@@ -268,18 +294,24 @@ def _provenance(provenance: dict) -> str:
     parts = []
     fp = provenance.pop("data_fingerprint", None) or provenance.pop("fingerprint", None)
     if fp is not None:
-        parts.append(f"<p>Data fingerprint: <code>{_esc(fp if isinstance(fp, str) else json.dumps(fp))}</code></p>")
+        parts.append(
+            f"<p>Data fingerprint: <code>{_esc(fp if isinstance(fp, str) else json.dumps(fp))}</code></p>"
+        )
     versions = provenance.pop("versions", None) or provenance.pop("packages", None)
     if isinstance(versions, dict):
-        parts.append("<h3>Package versions</h3>" + html_table(
-            pd.DataFrame(sorted(versions.items()), columns=["package", "version"])))
+        parts.append(
+            "<h3>Package versions</h3>"
+            + html_table(pd.DataFrame(sorted(versions.items()), columns=["package", "version"]))
+        )
     params = provenance.pop("params", None)
     if params is not None:
-        parts.append("<h3>Parameters</h3><pre>" + _esc(
-            json.dumps(params, indent=2, sort_keys=False, default=str)) + "</pre>")
+        parts.append(
+            "<h3>Parameters</h3><pre>"
+            + _esc(json.dumps(params, indent=2, sort_keys=False, default=str))
+            + "</pre>"
+        )
     if provenance:
-        parts.append("<h3>Other</h3><pre>" + _esc(json.dumps(provenance, indent=2, default=str))
-                     + "</pre>")
+        parts.append("<h3>Other</h3><pre>" + _esc(json.dumps(provenance, indent=2, default=str)) + "</pre>")
     return "\n".join(parts) or "<p>No provenance given.</p>"
 
 
@@ -296,18 +328,32 @@ def _recovery(recovery: dict) -> str:
     rows = []
     for column, rec in recovery.items():
         fpr = rec.get("false_positive_rate", {})
-        rows.append({"site call": column, "planted multimodal": rec.get("n_true"),
-                     "called": rec.get("n_called"), "precision": rec.get("precision"),
-                     "recall": rec.get("recall"),
-                     **{f"called among {kind}": fpr.get(kind) for kind in ("vision", "language", "none")}})
-    return ("<p>The demo plants electrodes of known kinds; this is how many of the planted "
-            "multimodal electrodes the site rule found, and how often electrodes of the other kinds "
-            "were called multimodal (fraction).</p>" + html_table(pd.DataFrame(rows), table_id="recovery-table"))
+        rows.append(
+            {
+                "site call": column,
+                "planted multimodal": rec.get("n_true"),
+                "called": rec.get("n_called"),
+                "precision": rec.get("precision"),
+                "recall": rec.get("recall"),
+                **{f"called among {kind}": fpr.get(kind) for kind in ("vision", "language", "none")},
+            }
+        )
+    return (
+        "<p>The demo plants electrodes of known kinds; this is how many of the planted "
+        "multimodal electrodes the site rule found, and how often electrodes of the other kinds "
+        "were called multimodal (fraction).</p>" + html_table(pd.DataFrame(rows), table_id="recovery-table")
+    )
 
 
-def render_index(summary: dict, sites: pd.DataFrame, comparisons: pd.DataFrame,
-                 electrodes: pd.DataFrame, figures: dict, provenance: dict,
-                 recovery: dict | None = None) -> str:
+def render_index(
+    summary: dict,
+    sites: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    electrodes: pd.DataFrame,
+    figures: dict,
+    provenance: dict,
+    recovery: dict | None = None,
+) -> str:
     """The study's report page (``reports/index.html``).
 
     Parameters
@@ -338,19 +384,25 @@ def render_index(summary: dict, sites: pd.DataFrame, comparisons: pd.DataFrame,
     body = [
         "<h1>mmsites: sites of vision–language integration</h1>",
         f"<nav>Subjects: {nav or 'none'}</nav>",
-        "<h2>Headline</h2>", _headline(summary),
+        "<h2>Headline</h2>",
+        _headline(summary),
     ]
     if recovery:
         body += ["<h2>Demo: planted multimodal electrodes found</h2>", _recovery(recovery)]
     if n_unloc:
-        body.append(f"<p>{n_unloc} electrode(s) unlocalised (no region label or coordinates); "
-                    "they are listed under region <i>unlocalised</i>.</p>")
+        body.append(
+            f"<p>{n_unloc} electrode(s) unlocalised (no region label or coordinates); "
+            "they are listed under region <i>unlocalised</i>.</p>"
+        )
     body += [
         "<h2>Regions</h2><p>Multimodal electrodes per Desikan–Killiany region, per test and "
         "alignment (highlighted: region holds a strict site, multimodal under both "
-        "alignments).</p>", _region_table(sites, comparisons),
-        "<h2>Figures</h2>", _figures_html(figures),
-        "<h2>Provenance</h2>", _provenance(provenance),
+        "alignments).</p>",
+        _region_table(sites, comparisons),
+        "<h2>Figures</h2>",
+        _figures_html(figures),
+        "<h2>Provenance</h2>",
+        _provenance(provenance),
         "<footer>Generated by mmsites. Self-contained: opens from disk.</footer>",
     ]
     return _page("mmsites report", "\n".join(body))
@@ -358,6 +410,7 @@ def render_index(summary: dict, sites: pd.DataFrame, comparisons: pd.DataFrame,
 
 def _subject_electrode_table(subject: str, sites, comparisons, electrodes) -> pd.DataFrame:
     """One row per electrode of the subject: place, calls, best models, scores, q-values."""
+
     def of(t):
         if t is None or t.empty or "subject" not in t.columns:
             return None
@@ -365,9 +418,12 @@ def _subject_electrode_table(subject: str, sites, comparisons, electrodes) -> pd
         return t.assign(electrode=t["electrode"].astype(str))
 
     el, st, cp = of(electrodes), of(sites), of(comparisons)
-    names = list(dict.fromkeys(
-        (el["electrode"].tolist() if el is not None else [])
-        + (st["electrode"].tolist() if st is not None else [])))
+    names = list(
+        dict.fromkeys(
+            (el["electrode"].tolist() if el is not None else [])
+            + (st["electrode"].tolist() if st is not None else [])
+        )
+    )
     out = pd.DataFrame({"electrode": names})
     place = st if st is not None and "region" in st.columns else el
     if el is not None:
@@ -401,9 +457,15 @@ def _subject_electrode_table(subject: str, sites, comparisons, electrodes) -> pd
     for c in ("x", "y", "z"):
         if c in out.columns:
             out[c] = pd.to_numeric(out[c], errors="coerce").round(1)
-    order = ["electrode", "region", "hemisphere", "x", "y", "z"] + [
-        f"{c}_{al}" for al in ALIGNMENTS
-        for c in ("multimodal", "best_model", "score", "q", "signal_bins")] + ["strict"]
+    order = (
+        ["electrode", "region", "hemisphere", "x", "y", "z"]
+        + [
+            f"{c}_{al}"
+            for al in ALIGNMENTS
+            for c in ("multimodal", "best_model", "score", "q", "signal_bins")
+        ]
+        + ["strict"]
+    )
     return out[[c for c in order if c in out.columns]]
 
 
@@ -419,8 +481,14 @@ def _display_names(columns) -> dict:
     return names
 
 
-def render_subject(subject, sites: pd.DataFrame, comparisons: pd.DataFrame,
-                   electrodes: pd.DataFrame, figures: dict, provenance: dict) -> str:
+def render_subject(
+    subject,
+    sites: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    electrodes: pd.DataFrame,
+    figures: dict,
+    provenance: dict,
+) -> str:
     """One subject's report page (``reports/sub-<s>.html``).
 
     Parameters
@@ -442,50 +510,84 @@ def render_subject(subject, sites: pd.DataFrame, comparisons: pd.DataFrame,
     sid = str(subject)
     table = _subject_electrode_table(sid, sites, comparisons, electrodes)
     body = [f"<h1>sub-{_esc(sid)}</h1>", '<nav><a href="index.html">← study report</a></nav>']
-    has_results = sites is not None and "subject" in sites.columns and \
-        (sites["subject"].astype(str) == sid).any()
+    has_results = (
+        sites is not None and "subject" in sites.columns and (sites["subject"].astype(str) == sid).any()
+    )
     if not has_results:
         logger.warning("report for sub-%s: no results for this subject", sid)
-        body.append(f'<p class="notice" id="no-results">No results for sub-{_esc(sid)}: the '
-                    "subject has no rows in sites.csv (not analysed, or every electrode was "
-                    "dropped). Check the subject list in params and the stage logs.</p>")
+        body.append(
+            f'<p class="notice" id="no-results">No results for sub-{_esc(sid)}: the '
+            "subject has no rows in sites.csv (not analysed, or every electrode was "
+            "dropped). Check the subject list in params and the stage logs.</p>"
+        )
     if not table.empty:
         mm_any = multimodal_any(table)
-        strict = (as_bool(table["strict"]).to_numpy() if "strict" in table.columns
-                  else np.zeros(len(table), dtype=bool))
+        strict = (
+            as_bool(table["strict"]).to_numpy()
+            if "strict" in table.columns
+            else np.zeros(len(table), dtype=bool)
+        )
         n_mm = int(mm_any.sum())
         n_unloc = int((table["region"] == "unlocalised").sum())
-        body.append(f'<p class="headline">{len(table)} electrodes, {n_mm} multimodal under at '
-                    f"least one alignment, {int(strict.sum())} strict (both); "
-                    f"{n_unloc} unlocalised.</p>")
+        body.append(
+            f'<p class="headline">{len(table)} electrodes, {n_mm} multimodal under at '
+            f"least one alignment, {int(strict.sum())} strict (both); "
+            f"{n_unloc} unlocalised.</p>"
+        )
         body.append("<h2>Electrodes</h2><p>Click a column header to sort.</p>")
         classes = ["strict" if s else "multimodal" if m else "" for s, m in zip(strict, mm_any)]
-        body.append(html_table(table.rename(columns=_display_names(table.columns)),
-                               sortable=True, row_classes=classes,
-                               table_id="electrode-table"))
+        body.append(
+            html_table(
+                table.rename(columns=_display_names(table.columns)),
+                sortable=True,
+                row_classes=classes,
+                table_id="electrode-table",
+            )
+        )
     body += ["<h2>Figures</h2>", _figures_html(figures)]
     if not table.empty and has_results and mm_any.any():
         body.append("<h2>Multimodal sites</h2>")
-        comp = comparisons[comparisons["subject"].astype(str) == sid] \
-            if comparisons is not None and len(comparisons) else pd.DataFrame()
+        comp = (
+            comparisons[comparisons["subject"].astype(str) == sid]
+            if comparisons is not None and len(comparisons)
+            else pd.DataFrame()
+        )
         for k in np.flatnonzero(mm_any):
             row = table.iloc[k]
             als = [al for al in ALIGNMENTS if multimodal_any(table.iloc[[k]], [al])[0]]
-            body.append(f'<div class="site" id="site-{_esc(row["electrode"])}">'
-                        f"<h3>{_esc(row['electrode'])}{' (strict)' if strict[k] else ''}</h3>"
-                        f"<p>Region {_esc(row['region'])}, hemisphere {_esc(row.get('hemisphere'))}; "
-                        f"multimodal under {', '.join(als)}-aligned events; best models: "
-                        + ", ".join(f"{al}: {_esc(row.get(f'best_model_{al}'))}" for al in ALIGNMENTS)
-                        + "</p>")
+            body.append(
+                f'<div class="site" id="site-{_esc(row["electrode"])}">'
+                f"<h3>{_esc(row['electrode'])}{' (strict)' if strict[k] else ''}</h3>"
+                f"<p>Region {_esc(row['region'])}, hemisphere {_esc(row.get('hemisphere'))}; "
+                f"multimodal under {', '.join(als)}-aligned events; best models: "
+                + ", ".join(f"{al}: {_esc(row.get(f'best_model_{al}'))}" for al in ALIGNMENTS)
+                + "</p>"
+            )
             if len(comp):
                 rows = comp[comp["electrode"].astype(str) == str(row["electrode"])]
-                cols = [c for c in ("alignment", "test", "model_a", "model_b", "score_a",
-                                    "score_b", "delta", "p_value", "q_value", "significant")
-                        if c in rows.columns]
+                cols = [
+                    c
+                    for c in (
+                        "alignment",
+                        "test",
+                        "model_a",
+                        "model_b",
+                        "score_a",
+                        "score_b",
+                        "delta",
+                        "p_value",
+                        "q_value",
+                        "significant",
+                    )
+                    if c in rows.columns
+                ]
                 if "significant" in rows.columns:
                     rows = rows.assign(significant=as_bool(rows["significant"]).to_numpy())
                 body.append(html_table(rows[cols].sort_values(["alignment", "test"])))
             body.append("</div>")
-    body += ["<h2>Provenance</h2>", _provenance(provenance),
-             "<footer>Generated by mmsites. Self-contained: opens from disk.</footer>"]
+    body += [
+        "<h2>Provenance</h2>",
+        _provenance(provenance),
+        "<footer>Generated by mmsites. Self-contained: opens from disk.</footer>",
+    ]
     return _page(f"mmsites: sub-{sid}", "\n".join(body))

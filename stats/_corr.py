@@ -33,12 +33,12 @@ def r_from_sums(n, sa, sb, saa, sbb, sab, what: str = "r"):
     The project's NaN policy applies (:func:`encoding.scoring.r_from_moments`): r = 0 where
     either vector is constant, never NaN.
     """
-    return r_from_moments(sab - sa * sb / n, saa - sa * sa / n, sbb - sb * sb / n,
-                          scale_a=saa, scale_b=sbb, what=what)
+    return r_from_moments(
+        sab - sa * sb / n, saa - sa * sa / n, sbb - sb * sb / n, scale_a=saa, scale_b=sbb, what=what
+    )
 
 
-def check_events(name: str, arr: np.ndarray | torch.Tensor, n_events: int | None = None,
-                 rows=None):
+def check_events(name: str, arr: np.ndarray | torch.Tensor, n_events: int | None = None, rows=None):
     """Checks a 2-D (n_events, n_targets) array and its finiteness (on ``rows`` only, when
     given: out-of-fold predictions are NaN on events in no validation or test part)."""
     if arr.ndim != 2:

@@ -36,8 +36,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["fast_bootstrap", "bootstrap_summary", "bootstrap_scores", "weighted_fold_r"]
 
 
-def weighted_fold_r(weights, a, y, folds, *, part: str = "test", device: str = "cpu",
-                    n_events: int | None = None) -> np.ndarray:
+def weighted_fold_r(
+    weights, a, y, folds, *, part: str = "test", device: str = "cpu", n_events: int | None = None
+) -> np.ndarray:
     """Fold-averaged weighted Pearson r for many event weightings at once.
 
     Parameters
@@ -75,8 +76,7 @@ def weighted_fold_r(weights, a, y, folds, *, part: str = "test", device: str = "
         if bool((n <= 0).any()):
             # A resample without any event of this fold: the fold has no score there.
             logger.debug("a weighting has no events in a %s part", part)
-        r = r_from_sums(n.clamp(min=1e-300), wk @ ak, wk @ yk, wk @ (ak * ak), wk @ (yk * yk),
-                        wk @ (ak * yk))
+        r = r_from_sums(n.clamp(min=1e-300), wk @ ak, wk @ yk, wk @ (ak * ak), wk @ (yk * yk), wk @ (ak * yk))
         out += r
     return (out / len(parts)).cpu().numpy()
 
@@ -103,12 +103,15 @@ def fast_bootstrap(predictions, Y, folds, resamples, *, device: str = "cpu"):
     """
     n = np.shape(predictions)[0]
     W = bootstrap_weights(resamples, n)
-    return (weighted_fold_r(W, predictions, Y, folds, part="test", device=device),
-            weighted_fold_r(W, predictions, Y, folds, part="val", device=device))
+    return (
+        weighted_fold_r(W, predictions, Y, folds, part="test", device=device),
+        weighted_fold_r(W, predictions, Y, folds, part="val", device=device),
+    )
 
 
-def bootstrap_scores(mode: str, Y, resamples, *, folds=None, predictions=None, engine=None,
-                     device: str = "cpu"):
+def bootstrap_scores(
+    mode: str, Y, resamples, *, folds=None, predictions=None, engine=None, device: str = "cpu"
+):
     """Bootstrap (test_r, val_r), each (n_boot, n_targets), in either mode.
 
     ``refit`` → ``engine.fit_resampled(Y, resamples)``; ``fast`` → :func:`fast_bootstrap`.
@@ -145,8 +148,9 @@ def bootstrap_summary(test_r_boot, val_r_boot, level: float = 0.95) -> dict:
     t = np.asarray(test_r_boot, dtype=float)
     v = np.asarray(val_r_boot, dtype=float)
     if t.ndim != 2 or t.shape != v.shape:
-        raise ValueError(f"test and validation bootstraps must both be (n_boot, n_targets), got "
-                         f"{t.shape} and {v.shape}")
+        raise ValueError(
+            f"test and validation bootstraps must both be (n_boot, n_targets), got {t.shape} and {v.shape}"
+        )
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     tlo, thi = np.percentile(t, q, axis=0)
     vlo, vhi = np.percentile(v, q, axis=0)

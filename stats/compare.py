@@ -56,15 +56,22 @@ from .signal import _fold_parts, permutation_pvalues
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["cv_inflation", "electrode_scores", "paired_permutation_null", "paired_permutation_test",
-           "paired_bootstrap_test", "compare_models"]
+__all__ = [
+    "cv_inflation",
+    "electrode_scores",
+    "paired_permutation_null",
+    "paired_permutation_test",
+    "paired_bootstrap_test",
+    "compare_models",
+]
 
 
 def _as_eb(x, n_bins: int, name: str, dtype=float) -> np.ndarray:
     x = np.asarray(x, dtype=dtype)
     if x.ndim != 1 or n_bins < 1 or x.size % n_bins:
-        raise ValueError(f"{name} must be 1-D electrode-major with {n_bins} bins per electrode, "
-                         f"got shape {x.shape}")
+        raise ValueError(
+            f"{name} must be 1-D electrode-major with {n_bins} bins per electrode, got shape {x.shape}"
+        )
     return x.reshape(-1, n_bins)
 
 
@@ -131,8 +138,9 @@ def _zscore(x: torch.Tensor) -> torch.Tensor:
     return x / torch.where(sd > 0, sd, torch.ones_like(sd))
 
 
-def paired_permutation_null(pred_a, pred_b, Y, folds, swaps, union, *, device: str = "cpu",
-                            max_bytes: float = 2e8, dtype=None) -> np.ndarray:
+def paired_permutation_null(
+    pred_a, pred_b, Y, folds, swaps, union, *, device: str = "cpu", max_bytes: float = 2e8, dtype=None
+) -> np.ndarray:
     """Null of the paired statistic under random exchanges of the two models' predictions.
 
     Computed in float32 by default (``dtype``): ten thousand swaps of thousands of targets
@@ -165,8 +173,10 @@ def paired_permutation_null(pred_a, pred_b, Y, folds, swaps, union, *, device: s
     union = np.asarray(union, dtype=bool)
     T = np.shape(pred_a)[1] if np.ndim(pred_a) == 2 else -1
     if union.ndim != 2 or union.size != T:
-        raise ValueError(f"union must be (n_electrodes, n_bins) covering the {T} targets of pred_a, "
-                         f"got shape {union.shape}")
+        raise ValueError(
+            f"union must be (n_electrodes, n_bins) covering the {T} targets of pred_a, "
+            f"got shape {union.shape}"
+        )
     E, nb = union.shape
     # Only the union's targets enter the statistic: the others are never computed.
     cols = np.flatnonzero(union.ravel())
@@ -179,8 +189,10 @@ def paired_permutation_null(pred_a, pred_b, Y, folds, swaps, union, *, device: s
     check_events("pred_b", B, n, rows=scored)
     check_events("Y", Yt, n)
     if np.shape(pred_b)[1] != T or np.shape(Y)[1] != T:
-        raise ValueError(f"pred_a, pred_b and Y must have the same targets, got {T}, "
-                         f"{np.shape(pred_b)[1]}, {np.shape(Y)[1]}")
+        raise ValueError(
+            f"pred_a, pred_b and Y must have the same targets, got {T}, "
+            f"{np.shape(pred_b)[1]}, {np.shape(Y)[1]}"
+        )
     counts = union.sum(1)
     owner = torch.as_tensor(cols // nb, device=dev)
     weight = torch.as_tensor(1.0 / np.maximum(counts, 1)[cols // nb], device=dev, dtype=dtype)
@@ -207,26 +219,43 @@ def paired_permutation_null(pred_a, pred_b, Y, folds, swaps, union, *, device: s
         first[1:] = (local[:, 1:] != local[:, :-1]).any(0)
         run = torch.as_tensor(np.cumsum(first) - 1, device=dev)
 
-        def per_run(x, run=run, n_runs=int(first.sum())):
+        n_runs = int(first.sum())
+
+        def per_run(x, run=run, n_runs=n_runs):
             return torch.zeros((n_runs, T), dtype=dtype, device=dev).index_add_(0, run, x)
 
-        pieces.append(dict(S=torch.as_tensor(local[:, first], device=dev), m=float(idx.size),
-                           sy=y.sum(0), syy=(y * y).sum(0), y_ok=(y * y).sum(0) > _REL_TOL * (Yt[ti] ** 2).sum(0),
-                           sa=a.sum(0), saa=(a * a).sum(0), say=(a * y).sum(0),
-                           sb=b.sum(0), sbb=(b * b).sum(0), sby=(b * y).sum(0),
-                           d=per_run(d), dsq=per_run(b * b - a * a), dy=per_run(d * y)))
+        pieces.append(
+            dict(
+                S=torch.as_tensor(local[:, first], device=dev),
+                m=float(idx.size),
+                sy=y.sum(0),
+                syy=(y * y).sum(0),
+                y_ok=(y * y).sum(0) > _REL_TOL * (Yt[ti] ** 2).sum(0),
+                sa=a.sum(0),
+                saa=(a * a).sum(0),
+                say=(a * y).sum(0),
+                sb=b.sum(0),
+                sbb=(b * b).sum(0),
+                sby=(b * y).sum(0),
+                d=per_run(d),
+                dsq=per_run(b * b - a * a),
+                dy=per_run(d * y),
+            )
+        )
     batch = max(1, int(max_bytes // (4 * max(T, 1) * torch.tensor([], dtype=dtype).element_size())))
     out = torch.empty((P, E), dtype=dtype, device=dev)
     for s in range(0, P, batch):
         ra = torch.zeros((min(batch, P - s), T), dtype=dtype, device=dev)
         rb = torch.zeros_like(ra)
         for pc in pieces:
-            S = pc["S"][s:s + batch].to(dtype)
+            S = pc["S"][s : s + batch].to(dtype)
             sd, sdsq, sdy = S @ pc["d"], S @ pc["dsq"], S @ pc["dy"]
             ra += _swapped_r(pc, sd, sdsq, sdy, +1.0)
             rb += _swapped_r(pc, sd, sdsq, sdy, -1.0)
         diff = (ra - rb) * (weight / len(pieces))
-        out[s:s + batch] = torch.zeros((diff.shape[0], E), dtype=dtype, device=dev).index_add_(1, owner, diff)
+        out[s : s + batch] = torch.zeros((diff.shape[0], E), dtype=dtype, device=dev).index_add_(
+            1, owner, diff
+        )
     return out.cpu().numpy()
 
 
@@ -256,9 +285,20 @@ def _tested(signal_a, signal_b, n_bins, min_signal_bins):
     return sa | sb, tested
 
 
-def paired_permutation_test(pred_a, pred_b, Y, folds, swaps, signal_a, signal_b, n_bins: int,
-                            *, device: str = "cpu", tail_fit: bool = True,
-                            inflation: float = 1.0):
+def paired_permutation_test(
+    pred_a,
+    pred_b,
+    Y,
+    folds,
+    swaps,
+    signal_a,
+    signal_b,
+    n_bins: int,
+    *,
+    device: str = "cpu",
+    tail_fit: bool = True,
+    inflation: float = 1.0,
+):
     """One-sided paired permutation test "model a predicts better than model b".
 
     The observed statistic is the null function's own value at "no swap" (an all-False row
@@ -302,8 +342,9 @@ def _check_inflation(inflation: float) -> float:
     return float(inflation)
 
 
-def paired_bootstrap_test(test_r_boot_a, test_r_boot_b, signal_a, signal_b, n_bins: int, *,
-                          inflation: float = 1.0):
+def paired_bootstrap_test(
+    test_r_boot_a, test_r_boot_b, signal_a, signal_b, n_bins: int, *, inflation: float = 1.0
+):
     """One-sided paired bootstrap test "model a predicts better than model b".
 
     Parameters
@@ -326,12 +367,14 @@ def paired_bootstrap_test(test_r_boot_a, test_r_boot_b, signal_a, signal_b, n_bi
     ta = np.asarray(test_r_boot_a, dtype=float)
     tb = np.asarray(test_r_boot_b, dtype=float)
     if ta.shape != tb.shape or ta.ndim != 2:
-        raise ValueError(f"bootstraps of both models must be (n_boot, n_targets) on the same "
-                         f"resamples, got {ta.shape} and {tb.shape}")
+        raise ValueError(
+            f"bootstraps of both models must be (n_boot, n_targets) on the same "
+            f"resamples, got {ta.shape} and {tb.shape}"
+        )
     union, _ = _tested(signal_a, signal_b, n_bins, 0)
     diff = (ta - tb).reshape(ta.shape[0], *union.shape)
     w = union / np.maximum(union.sum(1, keepdims=True), 1)
-    stat = (diff * w[None]).sum(2)                                   # (n_boot, n_electrodes)
+    stat = (diff * w[None]).sum(2)  # (n_boot, n_electrodes)
     centre = stat.mean(0)
     spread = centre + np.sqrt(_check_inflation(inflation)) * (stat - centre)
     p = (1.0 + (spread <= 0).sum(0)) / (1.0 + stat.shape[0])
@@ -341,12 +384,29 @@ def paired_bootstrap_test(test_r_boot_a, test_r_boot_b, signal_a, signal_b, n_bi
 DEFAULT_WINNER_RULES = ("test", "count", "none")
 
 
-def compare_models(test_r_a, test_r_b, signal_a, signal_b, n_bins: int, *,
-                   min_signal_bins: int = 10, method: str = "permutation", pred_a=None,
-                   pred_b=None, Y=None, folds=None, swaps=None, test_r_boot_a=None,
-                   test_r_boot_b=None, default_winner: str = "test", val_r_a=None,
-                   val_r_b=None, tail_fit: bool = True, inflation: float = 1.0,
-                   device: str = "cpu") -> pd.DataFrame:
+def compare_models(
+    test_r_a,
+    test_r_b,
+    signal_a,
+    signal_b,
+    n_bins: int,
+    *,
+    min_signal_bins: int = 10,
+    method: str = "permutation",
+    pred_a=None,
+    pred_b=None,
+    Y=None,
+    folds=None,
+    swaps=None,
+    test_r_boot_a=None,
+    test_r_boot_b=None,
+    default_winner: str = "test",
+    val_r_a=None,
+    val_r_b=None,
+    tail_fit: bool = True,
+    inflation: float = 1.0,
+    device: str = "cpu",
+) -> pd.DataFrame:
     """Compare two models at every electrode, on the test halves.
 
     Signal bins (``signal_a``, ``signal_b``) must have been chosen on validation data; the
@@ -399,16 +459,30 @@ def compare_models(test_r_a, test_r_b, signal_a, signal_b, n_bins: int, *,
         if method == "permutation":
             if any(x is None for x in (pred_a, pred_b, Y, folds, swaps)):
                 raise ValueError("comparison='permutation' needs pred_a, pred_b, Y, folds, swaps")
-            _, p_t = paired_permutation_test(np.asarray(pred_a)[:, cols], np.asarray(pred_b)[:, cols],
-                                             np.asarray(Y)[:, cols], folds, swaps, sa, sb, n_bins,
-                                             device=device, tail_fit=tail_fit,
-                                             inflation=inflation)
+            _, p_t = paired_permutation_test(
+                np.asarray(pred_a)[:, cols],
+                np.asarray(pred_b)[:, cols],
+                np.asarray(Y)[:, cols],
+                folds,
+                swaps,
+                sa,
+                sb,
+                n_bins,
+                device=device,
+                tail_fit=tail_fit,
+                inflation=inflation,
+            )
         elif method == "bootstrap":
             if test_r_boot_a is None or test_r_boot_b is None:
                 raise ValueError("comparison='bootstrap' needs both models' bootstrapped test r")
-            _, p_t = paired_bootstrap_test(np.asarray(test_r_boot_a)[:, cols],
-                                           np.asarray(test_r_boot_b)[:, cols], sa, sb, n_bins,
-                                           inflation=inflation)
+            _, p_t = paired_bootstrap_test(
+                np.asarray(test_r_boot_a)[:, cols],
+                np.asarray(test_r_boot_b)[:, cols],
+                sa,
+                sb,
+                n_bins,
+                inflation=inflation,
+            )
         else:
             raise ValueError(f"comparison must be 'permutation' or 'bootstrap', got {method!r}")
         p[tested] = p_t
@@ -417,10 +491,19 @@ def compare_models(test_r_a, test_r_b, signal_a, signal_b, n_bins: int, *,
         winner = np.where(enough_a & ~enough_b, "a", np.where(enough_b & ~enough_a, "b", ""))
     val_a = electrode_scores(val_r_a, signal_a, n_bins)[0] if val_r_a is not None else np.full(E, np.nan)
     val_b = electrode_scores(val_r_b, signal_b, n_bins)[0] if val_r_b is not None else np.full(E, np.nan)
-    return pd.DataFrame({"score_a": score_a, "score_b": score_b, "delta": score_a - score_b,
-                         "val_score_a": val_a, "val_score_b": val_b,
-                         "n_signal_a": na, "n_signal_b": nb_, "p_value": p,
-                         "default_winner": winner})
+    return pd.DataFrame(
+        {
+            "score_a": score_a,
+            "score_b": score_b,
+            "delta": score_a - score_b,
+            "val_score_a": val_a,
+            "val_score_b": val_b,
+            "n_signal_a": na,
+            "n_signal_b": nb_,
+            "p_value": p,
+            "default_winner": winner,
+        }
+    )
 
 
 def check_swap_resolution(swaps, folds) -> None:

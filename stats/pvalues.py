@@ -27,9 +27,20 @@ from scipy import stats as sps
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["tail_pvalues", "EMPIRICAL", "TAIL", "FIT_REJECTED", "P_FLOOR",
-           "n_distinct_block_permutations", "n_distinct_swaps", "n_distinct_shifts",
-           "warn_if_few_permutations", "min_attainable_p", "bh_can_reject", "bh_floor_warning"]
+__all__ = [
+    "tail_pvalues",
+    "EMPIRICAL",
+    "TAIL",
+    "FIT_REJECTED",
+    "P_FLOOR",
+    "n_distinct_block_permutations",
+    "n_distinct_swaps",
+    "n_distinct_shifts",
+    "warn_if_few_permutations",
+    "min_attainable_p",
+    "bh_can_reject",
+    "bh_floor_warning",
+]
 
 #: ``method`` code: the empirical (1 + count) / (1 + P) p-value.
 EMPIRICAL = 0
@@ -101,8 +112,8 @@ def _fit_tail(desc: np.ndarray, n_tail: int, fit_alpha: float, min_shape: float 
     Returns ``(threshold, shape, scale, n_used)`` of the first fit (largest tail first) that
     the Cramér–von Mises test does not reject at ``fit_alpha``, or None.
     """
-    if np.unique(desc[:n_tail + 1]).size < (n_tail + 1) / 2:
-        return None                       # a discrete (heavily tied) tail: no GPD fits it
+    if np.unique(desc[: n_tail + 1]).size < (n_tail + 1) / 2:
+        return None  # a discrete (heavily tied) tail: no GPD fits it
     for n in _tail_sizes(n_tail):
         t = 0.5 * (desc[n - 1] + desc[n])
         exc = desc[:n] - t
@@ -116,9 +127,16 @@ def _fit_tail(desc: np.ndarray, n_tail: int, fit_alpha: float, min_shape: float 
     return None
 
 
-def tail_pvalues(observed, null, *, min_exceedances: int = 10, n_tail: int = 250,
-                 tail: str = "greater", fit_alpha: float = 0.05,
-                 min_shape: float | None = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def tail_pvalues(
+    observed,
+    null,
+    *,
+    min_exceedances: int = 10,
+    n_tail: int = 250,
+    tail: str = "greater",
+    fit_alpha: float = 0.05,
+    min_shape: float | None = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
     r"""Permutation p-values with a generalized Pareto tail where permutations run out.
 
     Let ``s`` be the statistic oriented by ``tail`` (itself for ``"greater"``, its negative
@@ -213,8 +231,10 @@ def tail_pvalues(observed, null, *, min_exceedances: int = 10, n_tail: int = 250
     observed = np.asarray(observed, dtype=float)
     null = np.asarray(null, dtype=float)
     if null.ndim < 1 or null.shape[1:] != observed.shape:
-        raise ValueError(f"null has shape {null.shape}; expected (n_perm, *{observed.shape}) "
-                         f"to match observed of shape {observed.shape}")
+        raise ValueError(
+            f"null has shape {null.shape}; expected (n_perm, *{observed.shape}) "
+            f"to match observed of shape {observed.shape}"
+        )
     if null.shape[0] < 1:
         raise ValueError("null has no permutations (null.shape[0] == 0)")
     if int(min_exceedances) != min_exceedances or min_exceedances < 0:
@@ -239,7 +259,7 @@ def tail_pvalues(observed, null, *, min_exceedances: int = 10, n_tail: int = 250
     cand = np.flatnonzero(~nan & (count < min_exceedances))
     if n0 >= MIN_TAIL and cand.size:
         cand = cand[np.isfinite(s[:, cand]).all(0)]
-        desc = -np.sort(-s[:, cand], axis=0)[:n0 + 1]              # (n0 + 1, n_cand)
+        desc = -np.sort(-s[:, cand], axis=0)[: n0 + 1]  # (n0 + 1, n_cand)
         for j, target in enumerate(cand):
             fit = _fit_tail(desc[:, j], n0, fit_alpha, min_shape)
             if fit is None:
@@ -252,9 +272,14 @@ def tail_pvalues(observed, null, *, min_exceedances: int = 10, n_tail: int = 250
             p[target] = max(min(est, p[target]), P_FLOOR)
             method[target] = TAIL
     if cand.size:
-        logger.debug("tail_pvalues: %d of %d targets below %d exceedances; %d tail estimates, "
-                     "%d fits rejected", cand.size, x.size, min_exceedances,
-                     int((method == TAIL).sum()), int((method == FIT_REJECTED).sum()))
+        logger.debug(
+            "tail_pvalues: %d of %d targets below %d exceedances; %d tail estimates, %d fits rejected",
+            cand.size,
+            x.size,
+            min_exceedances,
+            int((method == TAIL).sum()),
+            int((method == FIT_REJECTED).sum()),
+        )
     return p.reshape(shape), method.reshape(shape)
 
 
@@ -288,8 +313,7 @@ def n_distinct_block_permutations(block_sizes) -> float:
     """
     sizes = np.asarray(block_sizes)
     if sizes.ndim != 1:
-        raise ValueError(f"block_sizes must be a 1-D sequence of block lengths, got shape "
-                         f"{sizes.shape}")
+        raise ValueError(f"block_sizes must be a 1-D sequence of block lengths, got shape {sizes.shape}")
     for size in sizes.tolist():
         _as_count("each entry of block_sizes", size, 1)
     k = sizes.size
@@ -336,8 +360,9 @@ def n_distinct_shifts(n_allowed: int) -> float:
     return float(_as_count("n_allowed", n_allowed))
 
 
-def warn_if_few_permutations(n_distinct: float, alpha: float = 0.05,
-                             what: str = "permutations", logger=None) -> bool:
+def warn_if_few_permutations(
+    n_distinct: float, alpha: float = 0.05, what: str = "permutations", logger=None
+) -> bool:
     """Warn when a design has too few distinct permutations for tests at ``alpha``.
 
     With ``n`` distinct permutations no p-value is finer than ``1 / n``, and drawing more
@@ -373,7 +398,13 @@ def warn_if_few_permutations(n_distinct: float, alpha: float = 0.05,
         "only %d distinct %s exist, so p-values cannot be finer than 1/%d = %.3g (and more "
         "draws only repeat them); tests at alpha=%g want at least %d. Use a longer recording "
         "or shorter blocks (fewer events per block, e.g. a lower stats.block_s).",
-        int(n_distinct), what, int(n_distinct), 1.0 / n_distinct, alpha, math.ceil(need))
+        int(n_distinct),
+        what,
+        int(n_distinct),
+        1.0 / n_distinct,
+        alpha,
+        math.ceil(need),
+    )
     return True
 
 
@@ -431,8 +462,7 @@ def bh_can_reject(n_perm: int, n_tests: int, q: float) -> bool:
     return floor <= q
 
 
-def bh_floor_warning(n_perm: int, n_tests: int, q: float, n_true: int = 1,
-                     logger=None) -> bool:
+def bh_floor_warning(n_perm: int, n_tests: int, q: float, n_true: int = 1, logger=None) -> bool:
     """Warn when ``n_true`` effects at the permutation floor could not pass BH.
 
     ``n_true`` tests at the floor ``1 / (n_perm + 1)`` (others larger) are rejected by
@@ -468,5 +498,13 @@ def bh_floor_warning(n_perm: int, n_tests: int, q: float, n_true: int = 1,
         "at q=%g over n_tests=%d rejects tests at that floor only if at least %d of them are "
         "there, so %d true effect(s) cannot be found. Use n_perm >= %d, or estimate small "
         "p-values from the null's tail (stats.pvalues.tail_pvalues).",
-        int(n_perm), int(n_perm) + 1, floor, q, n_tests, need_k, n_true, need_perm)
+        int(n_perm),
+        int(n_perm) + 1,
+        floor,
+        q,
+        n_tests,
+        need_k,
+        n_true,
+        need_perm,
+    )
     return True

@@ -21,8 +21,16 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["block_permutations", "fold_permutations", "block_swaps", "bootstrap_indices",
-           "bootstrap_weights", "block_labels", "chunks", "part_block"]
+__all__ = [
+    "block_permutations",
+    "fold_permutations",
+    "block_swaps",
+    "bootstrap_indices",
+    "bootstrap_weights",
+    "block_labels",
+    "chunks",
+    "part_block",
+]
 
 
 def _check_count(name: str, value: int, minimum: int = 1) -> int:
@@ -51,8 +59,9 @@ def block_labels(n_events: int, block: int) -> np.ndarray:
     return np.arange(n_events) // block
 
 
-def block_permutations(n_events: int, n_perm: int, *, block: int, seed: int,
-                       kind: str = "block") -> np.ndarray:
+def block_permutations(
+    n_events: int, n_perm: int, *, block: int, seed: int, kind: str = "block"
+) -> np.ndarray:
     """Permutations of events that keep the signal's autocorrelation.
 
     Parameters
@@ -84,21 +93,25 @@ def block_permutations(n_events: int, n_perm: int, *, block: int, seed: int,
     if kind == "block":
         n_blocks = -(-n_events // block)
         if n_blocks < 2:
-            raise ValueError(f"block permutation needs at least 2 blocks, but {n_events} events "
-                             f"in blocks of {block} make {n_blocks}: lower stats.block_events")
+            raise ValueError(
+                f"block permutation needs at least 2 blocks, but {n_events} events "
+                f"in blocks of {block} make {n_blocks}: lower stats.block_events"
+            )
         order = rng.random((n_perm, n_blocks)).argsort(axis=1)
         starts = np.arange(n_blocks) * block
         lengths = np.minimum(block, n_events - starts)
         # Row p lists the events of block order[p, 0], then of order[p, 1], ...
         offs = np.arange(block)
-        cand = starts[order][:, :, None] + offs          # (n_perm, n_blocks, block)
+        cand = starts[order][:, :, None] + offs  # (n_perm, n_blocks, block)
         keep = offs < lengths[order][:, :, None]
         return cand[keep].reshape(n_perm, n_events).astype(np.int64)
     if kind == "circular":
         lo, hi = block, n_events - block
         if hi < lo:
-            raise ValueError(f"circular shifts need n_events >= 2 * block, got {n_events} events "
-                             f"and block {block}: lower stats.block_events")
+            raise ValueError(
+                f"circular shifts need n_events >= 2 * block, got {n_events} events "
+                f"and block {block}: lower stats.block_events"
+            )
         shifts = rng.integers(lo, hi + 1, size=n_perm)
         return ((np.arange(n_events)[None, :] + shifts[:, None]) % n_events).astype(np.int64)
     raise ValueError(f"kind must be 'block' or 'circular', got {kind!r}")
@@ -109,8 +122,9 @@ def part_block(size: int, block: int) -> int:
     return min(block, max(1, size // 2))
 
 
-def fold_permutations(folds, n_events: int, n_perm: int, *, block: int, seed: int,
-                      kind: str = "block", part: str = "test") -> np.ndarray:
+def fold_permutations(
+    folds, n_events: int, n_perm: int, *, block: int, seed: int, kind: str = "block", part: str = "test"
+) -> np.ndarray:
     """Permutations that move events only within each fold's held-out part.
 
     Used by the fast signal test, which permutes out-of-fold predictions against the
@@ -147,9 +161,11 @@ def fold_permutations(folds, n_events: int, n_perm: int, *, block: int, seed: in
     if kind == "circular":
         # Measured: 16-42 % false positives at alpha 0.05. A shift inside a short held-out
         # part wraps its end onto its start and leaves the fitted model's drift aligned.
-        raise ValueError("circular shifts inside held-out parts give an anti-conservative null "
-                         "(16-42 % false positives at 0.05 in calibration); use kind='block' "
-                         "here, or circular shifts of the whole recording with a refit null")
+        raise ValueError(
+            "circular shifts inside held-out parts give an anti-conservative null "
+            "(16-42 % false positives at 0.05 in calibration); use kind='block' "
+            "here, or circular shifts of the whole recording with a refit null"
+        )
     if kind != "block":
         raise ValueError(f"kind must be 'block', got {kind!r}")
     n_perm = _check_count("n_perm", n_perm)
@@ -165,12 +181,19 @@ def fold_permutations(folds, n_events: int, n_perm: int, *, block: int, seed: in
         if idx.size == 0:
             continue
         if idx.max() >= n_events:
-            raise ValueError(f"fold {k} {name} indices reach {idx.max()} but there are only "
-                             f"{n_events} events")
+            raise ValueError(
+                f"fold {k} {name} indices reach {idx.max()} but there are only {n_events} events"
+            )
         blk = part_block(idx.size, block)
         if blk < block:
-            logger.warning("fold %d %s part has %d events: using blocks of %d instead of %d",
-                           k, name, idx.size, blk, block)
+            logger.warning(
+                "fold %d %s part has %d events: using blocks of %d instead of %d",
+                k,
+                name,
+                idx.size,
+                blk,
+                block,
+            )
         sub_seed = int(ss.generate_state(1)[0])
         # Only whole blocks move, and the last (idx.size % blk) events stay in place: with
         # blocks aligned to the part, the fast null can sum precomputed block-pair products
@@ -182,8 +205,7 @@ def fold_permutations(folds, n_events: int, n_perm: int, *, block: int, seed: in
     return perms
 
 
-def bootstrap_indices(n_events: int, n_boot: int, *, seed: int, block: int = 1,
-                      segments=None) -> np.ndarray:
+def bootstrap_indices(n_events: int, n_boot: int, *, seed: int, block: int = 1, segments=None) -> np.ndarray:
     """Bootstrap resamples of events, drawn with replacement and sorted.
 
     Sorting keeps the resampled events in movie order, as the study does, so contiguous
@@ -260,8 +282,9 @@ def bootstrap_weights(resamples: np.ndarray, n_events: int) -> np.ndarray:
     if resamples.ndim != 2:
         raise ValueError(f"resamples must be 2-D (n_boot, n_draws), got shape {resamples.shape}")
     if resamples.size and (resamples.min() < 0 or resamples.max() >= n_events):
-        raise ValueError(f"resample indices must lie in 0..{n_events - 1}, got "
-                         f"{resamples.min()}..{resamples.max()}")
+        raise ValueError(
+            f"resample indices must lie in 0..{n_events - 1}, got {resamples.min()}..{resamples.max()}"
+        )
     n_boot = resamples.shape[0]
     flat = (resamples + np.arange(n_boot)[:, None] * n_events).ravel()
     return np.bincount(flat, minlength=n_boot * n_events).reshape(n_boot, n_events).astype(float)

@@ -42,16 +42,23 @@ import logging
 import numpy as np
 import torch
 
-from ._corr import as_tensor, check_events, default_dtype, r_from_sums, resolve_device
 from mmsites.encoding.ridge import select_on_validation
 
+from ._corr import as_tensor, check_events, default_dtype, r_from_sums, resolve_device
 from .resampling import part_block
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["fast_permutation_null", "fold_average_r", "permutation_pvalues",
-           "max_over_bins_pvalues", "signal_bins", "signal_null", "count_signal_bins",
-           "SequentialPvalues"]
+__all__ = [
+    "fast_permutation_null",
+    "fold_average_r",
+    "permutation_pvalues",
+    "max_over_bins_pvalues",
+    "signal_bins",
+    "signal_null",
+    "count_signal_bins",
+    "SequentialPvalues",
+]
 
 
 def _fold_parts(folds, part: str, n_events: int) -> list[np.ndarray]:
@@ -90,9 +97,17 @@ def _block_orders(local: np.ndarray, block: int):
     return start // block
 
 
-def fast_permutation_null(predictions, Y, folds, perms, *, part: str = "test",
-                          block: int | None = None, device: str = "cpu",
-                          max_bytes: float = 2e8) -> np.ndarray:
+def fast_permutation_null(
+    predictions,
+    Y,
+    folds,
+    perms,
+    *,
+    part: str = "test",
+    block: int | None = None,
+    device: str = "cpu",
+    max_bytes: float = 2e8,
+) -> np.ndarray:
     """Null distribution of the fold-averaged test r by permuting held-out predictions.
 
     For permutation ``p`` and fold ``k`` with held-out events ``t_k`` (its test half), the
@@ -154,8 +169,12 @@ def fast_permutation_null(predictions, Y, folds, perms, *, part: str = "test",
         a = a - a.mean(0, keepdim=True)
         local = perms[:, idx] - idx[0]
         orders = None
-        if block and np.array_equal(idx, np.arange(idx[0], idx[0] + m)) \
-                and local.min() >= 0 and local.max() < m:
+        if (
+            block
+            and np.array_equal(idx, np.arange(idx[0], idx[0] + m))
+            and local.min() >= 0
+            and local.max() < m
+        ):
             blk = part_block(m, block)
             orders = _block_orders(local, blk)
         if orders is not None:
@@ -169,12 +188,12 @@ def fast_permutation_null(predictions, Y, folds, perms, *, part: str = "test",
         batch = max(1, int(max_bytes // (m * T * a.element_size())))
         p_idx = torch.as_tensor(perms[:, idx], device=dev)
         for s in range(0, P, batch):
-            yp = centred[p_idx[s:s + batch]]                    # (pb, m, T)
+            yp = centred[p_idx[s : s + batch]]  # (pb, m, T)
             sab = torch.einsum("mt,pmt->pt", a, yp)
             sb = yp.sum(1)
             sbb = (yp * yp).sum(1)
             # a is centred, so Σa = 0 and Σab is already the covariance sum.
-            out[s:s + batch] += r_from_sums(float(m), torch.zeros_like(sb), sb, saa, sbb, sab)
+            out[s : s + batch] += r_from_sums(float(m), torch.zeros_like(sb), sb, saa, sbb, sab)
     out /= len(parts)
     return out.cpu().numpy()
 
@@ -216,8 +235,7 @@ def fold_average_r(predictions, Y, folds, *, part: str = "test", device: str = "
     The observed statistic matching :func:`fast_permutation_null` (its identity permutation).
     """
     n = np.shape(predictions)[0]
-    return fast_permutation_null(predictions, Y, folds, np.arange(n)[None], part=part,
-                                 device=device)[0]
+    return fast_permutation_null(predictions, Y, folds, np.arange(n)[None], part=part, device=device)[0]
 
 
 def permutation_pvalues(observed, null, tail: str = "greater") -> np.ndarray:
@@ -278,14 +296,13 @@ def max_over_bins_pvalues(observed, null, n_bins: int) -> np.ndarray:
     if n_bins < 1 or T % n_bins:
         raise ValueError(f"{T} targets cannot be split into electrodes of n_bins={n_bins} bins")
     E = T // n_bins
-    max_null = null.reshape(null.shape[0], E, n_bins).max(2)          # (P, E)
+    max_null = null.reshape(null.shape[0], E, n_bins).max(2)  # (P, E)
     obs = observed.reshape(E, n_bins)
     count = (max_null[:, :, None] >= obs[None]).sum(0)
     return ((1.0 + count) / (1.0 + null.shape[0])).reshape(T)
 
 
-def signal_bins(method: str = "permutation", *, pvalues=None, val_lo=None,
-                alpha: float = 0.05) -> np.ndarray:
+def signal_bins(method: str = "permutation", *, pvalues=None, val_lo=None, alpha: float = 0.05) -> np.ndarray:
     """Which targets carry signal.
 
     Parameters
@@ -320,13 +337,23 @@ def count_signal_bins(signal, n_bins: int) -> np.ndarray:
     """Signal bins per electrode: (n_electrodes * n_bins,) bool → (n_electrodes,) int."""
     signal = np.asarray(signal, dtype=bool)
     if signal.ndim != 1 or signal.size % n_bins:
-        raise ValueError(f"signal of shape {signal.shape} is not electrode-major with "
-                         f"{n_bins} bins per electrode")
+        raise ValueError(
+            f"signal of shape {signal.shape} is not electrode-major with {n_bins} bins per electrode"
+        )
     return signal.reshape(-1, n_bins).sum(1)
 
 
-def signal_null(mode: str, Y, perms, *, folds=None, predictions=None, engine=None,
-                block: int | None = None, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def signal_null(
+    mode: str,
+    Y,
+    perms,
+    *,
+    folds=None,
+    predictions=None,
+    engine=None,
+    block: int | None = None,
+    device: str = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
     """Null test and validation r for either mode, each shape (n_perm, n_targets).
 
     ``mode="refit"`` calls ``engine.fit_permuted(Y, perms)`` (perms: global block
@@ -357,8 +384,10 @@ def signal_null(mode: str, Y, perms, *, folds=None, predictions=None, engine=Non
     if mode == "fast":
         if predictions is None or folds is None:
             raise ValueError("mode='fast' needs the out-of-fold predictions and the folds")
-        return tuple(fast_permutation_null(predictions, Y, folds, perms, part=part, block=block,
-                                           device=device) for part in ("test", "val"))
+        return tuple(
+            fast_permutation_null(predictions, Y, folds, perms, part=part, block=block, device=device)
+            for part in ("test", "val")
+        )
     raise ValueError(f"mode must be 'refit' or 'fast', got {mode!r}")
 
 
@@ -390,7 +419,7 @@ class SequentialPvalues:
         T = self.observed.size
         self.count = np.zeros(T, np.int64)
         self.seen = np.zeros(T, np.int64)
-        self.stopped_at = np.zeros(T, np.int64)        # L where count reached h; 0 = running
+        self.stopped_at = np.zeros(T, np.int64)  # L where count reached h; 0 = running
 
     @property
     def active(self) -> np.ndarray:
@@ -428,8 +457,9 @@ class SequentialPvalues:
     def pvalues(self) -> np.ndarray:
         """p-values, shape (n_targets,): ``h / L`` where stopped, else ``(1 + c) / (1 + n)``."""
         stopped = self.stopped_at > 0
-        p = np.where(stopped, self.count / np.maximum(self.stopped_at, 1),
-                     (1.0 + self.count) / (1.0 + self.seen))
+        p = np.where(
+            stopped, self.count / np.maximum(self.stopped_at, 1), (1.0 + self.count) / (1.0 + self.seen)
+        )
         return np.where(np.isnan(self.observed), np.nan, p)
 
     @property

@@ -33,5 +33,5 @@ def ar1(n_events: int, n_series: int, *, phi: float, seed: int) -> np.ndarray:
     if not 0 <= phi < 1:
         raise ValueError(f"phi must be in [0, 1), got {phi}")
     e = np.random.default_rng(seed).standard_normal((n_events, n_series))
-    e[1:] *= np.sqrt(1 - phi ** 2)
+    e[1:] *= np.sqrt(1 - phi**2)
     return lfilter([1.0], [1.0, -phi], e, axis=0)

@@ -71,8 +71,8 @@ Missing models
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -82,22 +82,73 @@ from .fdr import fdr_bh
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ModelInfo", "ModelScores", "Unit", "TESTS", "ALIGNMENTS", "COMPARISON_COLUMNS",
-           "SITE_COLUMNS", "build_comparisons", "build_sites", "summarize", "demo_recovery"]
+__all__ = [
+    "ModelInfo",
+    "ModelScores",
+    "Unit",
+    "TESTS",
+    "ALIGNMENTS",
+    "COMPARISON_COLUMNS",
+    "SITE_COLUMNS",
+    "build_comparisons",
+    "build_sites",
+    "summarize",
+    "demo_recovery",
+]
 
-TESTS = ("trained_vs_random", "multimodal_vs_vision", "multimodal_vs_language",
-         "multimodal_vs_multiconcat", "multimodal_vs_multilin", "slip_combo_vs_simclr")
+TESTS = (
+    "trained_vs_random",
+    "multimodal_vs_vision",
+    "multimodal_vs_language",
+    "multimodal_vs_multiconcat",
+    "multimodal_vs_multilin",
+    "slip_combo_vs_simclr",
+)
 ALIGNMENTS = ("language", "vision")
-COMPARISON_COLUMNS = ["subject", "electrode", "alignment", "test", "model_a", "model_b",
-                      "score_a", "score_b", "delta", "p_value", "q_value", "significant",
-                      "val_score_a", "val_score_b", "n_signal_a", "n_signal_b",
-                      "default_winner", "a_wins"]
-SITE_COLUMNS = ["subject", "electrode", "hemisphere", "region", "x", "y", "z",
-                "signal_bins_language", "signal_bins_vision", "best_model_language",
-                "best_model_vision", "multimodal_language", "multimodal_vision",
-                "multimodal_strict", "slip_language", "slip_vision",
-                "p_site_language", "q_site_language", "p_site_vision", "q_site_vision",
-                "p_site_strict", "q_site_strict"]
+COMPARISON_COLUMNS = [
+    "subject",
+    "electrode",
+    "alignment",
+    "test",
+    "model_a",
+    "model_b",
+    "score_a",
+    "score_b",
+    "delta",
+    "p_value",
+    "q_value",
+    "significant",
+    "val_score_a",
+    "val_score_b",
+    "n_signal_a",
+    "n_signal_b",
+    "default_winner",
+    "a_wins",
+]
+SITE_COLUMNS = [
+    "subject",
+    "electrode",
+    "hemisphere",
+    "region",
+    "x",
+    "y",
+    "z",
+    "signal_bins_language",
+    "signal_bins_vision",
+    "best_model_language",
+    "best_model_vision",
+    "multimodal_language",
+    "multimodal_vision",
+    "multimodal_strict",
+    "slip_language",
+    "slip_vision",
+    "p_site_language",
+    "q_site_language",
+    "p_site_vision",
+    "q_site_vision",
+    "p_site_strict",
+    "q_site_strict",
+]
 
 
 @dataclass(frozen=True)
@@ -127,11 +178,14 @@ class ModelInfo:
 
     def __post_init__(self):
         if self.trained_on not in ("vision", "language", "multimodal"):
-            raise ValueError(f"model {self.id!r}: trained_on must be vision, language or "
-                             f"multimodal, got {self.trained_on!r}")
+            raise ValueError(
+                f"model {self.id!r}: trained_on must be vision, language or "
+                f"multimodal, got {self.trained_on!r}"
+            )
         if self.baseline not in (None, "multiconcat", "multilin"):
-            raise ValueError(f"model {self.id!r}: baseline must be multiconcat or multilin, "
-                             f"got {self.baseline!r}")
+            raise ValueError(
+                f"model {self.id!r}: baseline must be multiconcat or multilin, got {self.baseline!r}"
+            )
 
     @property
     def competes(self) -> bool:
@@ -212,18 +266,32 @@ def _best(unit: Unit, ids: Sequence[str], min_signal_bins: int):
     return best_id
 
 
-def _pair_rows(unit: Unit, test: str, ids_a, ids_b, *, min_signal_bins, method, device,
-               default_winner="test", tail_fit=True, inflation=1.0):
+def _pair_rows(
+    unit: Unit,
+    test: str,
+    ids_a,
+    ids_b,
+    *,
+    min_signal_bins,
+    method,
+    device,
+    default_winner="test",
+    tail_fit=True,
+    inflation=1.0,
+):
     """Comparison rows of best-of-``ids_a`` vs best-of-``ids_b`` at every electrode."""
     nb = unit.n_bins
     best_a = _best(unit, ids_a, min_signal_bins)
     best_b = _best(unit, ids_b, min_signal_bins)
+
     # With no eligible model, a family is still represented (for the scores and the
     # default-winner rule) by its member with the most signal bins.
     def fallback(ids):
-        counts = np.stack([electrode_scores(unit.scores[i].test_r, unit.scores[i].signal, nb)[1]
-                           for i in ids])
+        counts = np.stack(
+            [electrode_scores(unit.scores[i].test_r, unit.scores[i].signal, nb)[1] for i in ids]
+        )
         return np.asarray(ids, dtype=object)[counts.argmax(0)]
+
     best_a = np.where(best_a == "", fallback(ids_a), best_a)
     best_b = np.where(best_b == "", fallback(ids_b), best_b)
     frames = []
@@ -236,14 +304,28 @@ def _pair_rows(unit: Unit, test: str, ids_a, ids_b, *, min_signal_bins, method, 
             """This pair's electrodes' targets (last axis) of an optional array."""
             return None if x is None else np.asarray(x)[..., cols]
 
-        df = compare_models(sub(sa.test_r), sub(sb.test_r), sub(sa.signal), sub(sb.signal), nb,
-                            min_signal_bins=min_signal_bins, method=method,
-                            pred_a=sub(sa.predictions), pred_b=sub(sb.predictions),
-                            Y=sub(unit.Y), folds=unit.folds, swaps=unit.swaps,
-                            test_r_boot_a=sub(sa.test_r_boot), test_r_boot_b=sub(sb.test_r_boot),
-                            default_winner=default_winner, val_r_a=sub(sa.val_r),
-                            val_r_b=sub(sb.val_r), tail_fit=tail_fit, inflation=inflation,
-                            device=device)
+        df = compare_models(
+            sub(sa.test_r),
+            sub(sb.test_r),
+            sub(sa.signal),
+            sub(sb.signal),
+            nb,
+            min_signal_bins=min_signal_bins,
+            method=method,
+            pred_a=sub(sa.predictions),
+            pred_b=sub(sb.predictions),
+            Y=sub(unit.Y),
+            folds=unit.folds,
+            swaps=unit.swaps,
+            test_r_boot_a=sub(sa.test_r_boot),
+            test_r_boot_b=sub(sb.test_r_boot),
+            default_winner=default_winner,
+            val_r_a=sub(sa.val_r),
+            val_r_b=sub(sb.val_r),
+            tail_fit=tail_fit,
+            inflation=inflation,
+            device=device,
+        )
         df["default_winner"] = df["default_winner"].map({"a": a, "b": b, "": ""})
         df.insert(0, "model_b", b)
         df.insert(0, "model_a", a)
@@ -261,17 +343,27 @@ def _require(test, ids, what, asked):
     if ids:
         return True
     if asked:
-        raise ValueError(f"test {test!r} needs {what}, but no such model is declared: add it "
-                         f"to params.models / params.baselines or drop the test")
+        raise ValueError(
+            f"test {test!r} needs {what}, but no such model is declared: add it "
+            f"to params.models / params.baselines or drop the test"
+        )
     logger.warning("skipping test %s: it needs %s, and the params declare none", test, what)
     return False
 
 
-def build_comparisons(units: Sequence[Unit], models: Sequence[ModelInfo], *,
-                      tests: Sequence[str] | None = None, comparison: str = "permutation",
-                      min_signal_bins: int = 10, fdr_q: float = 0.05,
-                      default_winner: str = "test", tail_fit: bool = True,
-                      cv_correction: bool = True, device: str = "cpu") -> pd.DataFrame:
+def build_comparisons(
+    units: Sequence[Unit],
+    models: Sequence[ModelInfo],
+    *,
+    tests: Sequence[str] | None = None,
+    comparison: str = "permutation",
+    min_signal_bins: int = 10,
+    fdr_q: float = 0.05,
+    default_winner: str = "test",
+    tail_fit: bool = True,
+    cv_correction: bool = True,
+    device: str = "cpu",
+) -> pd.DataFrame:
     """The comparisons table (``results/comparisons.csv``) for all units.
 
     Parameters
@@ -311,41 +403,48 @@ def build_comparisons(units: Sequence[Unit], models: Sequence[ModelInfo], *,
     by_id = {m.id: m for m in models}
     if len(by_id) != len(models):
         raise ValueError("model ids must be unique")
-    fam = {k: _members(models, lambda m, k=k: m.competes and m.trained_on == k)
-           for k in ("vision", "language", "multimodal")}
+    fam = {
+        k: _members(models, lambda m, k=k: m.competes and m.trained_on == k)
+        for k in ("vision", "language", "multimodal")
+    }
     base = {k: _members(models, lambda m, k=k: m.baseline == k) for k in ("multiconcat", "multilin")}
-    slip = {k: _members(models, lambda m, k=k: m.competes and m.slip_role == k)
-            for k in ("combo", "simclr")}
-    plan = []                       # (test, ids_a, ids_b)
+    slip = {k: _members(models, lambda m, k=k: m.competes and m.slip_role == k) for k in ("combo", "simclr")}
+    plan = []  # (test, ids_a, ids_b)
     for test in tests:
         if test == "trained_vs_random":
             pairs = [(m.id, m.random_twin) for m in models if m.competes and m.random_twin]
             if _require(test, pairs, "a trained model with a random_twin", asked):
                 for a, b in pairs:
                     if b not in by_id:
-                        raise ValueError(f"test 'trained_vs_random': model {a!r} names random twin "
-                                         f"{b!r}, which is not among the models")
+                        raise ValueError(
+                            f"test 'trained_vs_random': model {a!r} names random twin "
+                            f"{b!r}, which is not among the models"
+                        )
                     plan.append((test, [a], [b]))
         elif test in ("multimodal_vs_vision", "multimodal_vs_language"):
             other = test.split("_")[-1]
-            if (_require(test, fam["multimodal"], "a trained multimodal model", asked)
-                    and _require(test, fam[other], f"a trained {other} model", asked)):
+            if _require(test, fam["multimodal"], "a trained multimodal model", asked) and _require(
+                test, fam[other], f"a trained {other} model", asked
+            ):
                 plan.append((test, fam["multimodal"], fam[other]))
         elif test in ("multimodal_vs_multiconcat", "multimodal_vs_multilin"):
             kind = test.split("_")[-1]
-            if (_require(test, fam["multimodal"], "a trained multimodal model", asked)
-                    and _require(test, base[kind], f"a {kind} baseline", asked)):
+            if _require(test, fam["multimodal"], "a trained multimodal model", asked) and _require(
+                test, base[kind], f"a {kind} baseline", asked
+            ):
                 plan.append((test, fam["multimodal"], base[kind]))
         elif test == "slip_combo_vs_simclr":
-            if (_require(test, slip["combo"], "a model with slip_role 'combo'", asked)
-                    and _require(test, slip["simclr"], "a model with slip_role 'simclr'", asked)):
+            if _require(test, slip["combo"], "a model with slip_role 'combo'", asked) and _require(
+                test, slip["simclr"], "a model with slip_role 'simclr'", asked
+            ):
                 plan.append((test, slip["combo"], slip["simclr"]))
     frames = []
     for unit in units:
         missing = sorted(set(by_id) - set(unit.scores))
         if missing:
-            raise ValueError(f"subject {unit.subject}, alignment {unit.alignment}: no scores for "
-                             f"models {missing}")
+            raise ValueError(
+                f"subject {unit.subject}, alignment {unit.alignment}: no scores for models {missing}"
+            )
         T = len(unit.electrodes) * unit.n_bins
         for mid, sc in unit.scores.items():
             for what, arr in (("test_r", sc.test_r), ("signal", sc.signal), ("val_r", sc.val_r)):
@@ -353,24 +452,42 @@ def build_comparisons(units: Sequence[Unit], models: Sequence[ModelInfo], *,
                     raise ValueError(
                         f"subject {unit.subject}, alignment {unit.alignment}, model {mid}: {what} "
                         f"has shape {np.shape(arr)} but {len(unit.electrodes)} electrodes x "
-                        f"{unit.n_bins} bins make ({T},)")
+                        f"{unit.n_bins} bins make ({T},)"
+                    )
         if comparison == "permutation" and plan and unit.swaps is not None and unit.folds is not None:
-            check_swap_resolution(unit.swaps, unit.folds)      # once per unit, not per pair
+            check_swap_resolution(unit.swaps, unit.folds)  # once per unit, not per pair
         if cv_correction and plan and unit.folds is None:
-            raise ValueError(f"subject {unit.subject}, alignment {unit.alignment}: cv_correction needs the "
-                             "unit's folds (Unit.folds)")
+            raise ValueError(
+                f"subject {unit.subject}, alignment {unit.alignment}: cv_correction needs the "
+                "unit's folds (Unit.folds)"
+            )
         for test, ids_a, ids_b in plan:
-            frames.append(_pair_rows(unit, test, ids_a, ids_b, min_signal_bins=min_signal_bins,
-                                     method=comparison, device=device, default_winner=default_winner,
-                                     tail_fit=tail_fit,
-                                     inflation=cv_inflation(unit.folds) if cv_correction else 1.0))
+            frames.append(
+                _pair_rows(
+                    unit,
+                    test,
+                    ids_a,
+                    ids_b,
+                    min_signal_bins=min_signal_bins,
+                    method=comparison,
+                    device=device,
+                    default_winner=default_winner,
+                    tail_fit=tail_fit,
+                    inflation=cv_inflation(unit.folds) if cv_correction else 1.0,
+                )
+            )
     if not frames:
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
     table = pd.concat(frames, ignore_index=True)
     table["q_value"] = np.nan
     table["significant"] = False
-    fam_key = table["test"] + "|" + table["alignment"] + "|" + np.where(
-        table["test"] == "trained_vs_random", table["model_a"] + "|" + table["model_b"], "")
+    fam_key = (
+        table["test"]
+        + "|"
+        + table["alignment"]
+        + "|"
+        + np.where(table["test"] == "trained_vs_random", table["model_a"] + "|" + table["model_b"], "")
+    )
     for _, idx in table.groupby(fam_key).groups.items():
         q, sig = fdr_bh(table.loc[idx, "p_value"].to_numpy(), fdr_q)
         table.loc[idx, "q_value"] = q
@@ -380,9 +497,16 @@ def build_comparisons(units: Sequence[Unit], models: Sequence[ModelInfo], *,
     return table[COMPARISON_COLUMNS]
 
 
-def build_sites(comparisons: pd.DataFrame, units: Sequence[Unit], models: Sequence[ModelInfo],
-                *, electrodes: pd.DataFrame | None = None, min_signal_bins: int = 10,
-                nonlinear: bool = True, fdr_q: float = 0.05) -> pd.DataFrame:
+def build_sites(
+    comparisons: pd.DataFrame,
+    units: Sequence[Unit],
+    models: Sequence[ModelInfo],
+    *,
+    electrodes: pd.DataFrame | None = None,
+    min_signal_bins: int = 10,
+    nonlinear: bool = True,
+    fdr_q: float = 0.05,
+) -> pd.DataFrame:
     """The sites table (``results/sites.csv``), one row per (subject, electrode).
 
     Parameters
@@ -411,8 +535,16 @@ def build_sites(comparisons: pd.DataFrame, units: Sequence[Unit], models: Sequen
         al = unit.alignment
         if al not in ALIGNMENTS:
             raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {al!r}")
-        counts = np.stack([electrode_scores(unit.scores[m].test_r, unit.scores[m].signal,
-                                            unit.n_bins)[1] for m in competes]) if competes else None
+        counts = (
+            np.stack(
+                [
+                    electrode_scores(unit.scores[m].test_r, unit.scores[m].signal, unit.n_bins)[1]
+                    for m in competes
+                ]
+            )
+            if competes
+            else None
+        )
         best = _best(unit, competes, min_signal_bins)
         for e, el in enumerate(unit.electrodes):
             row = rows.setdefault((str(unit.subject), str(el)), {})
@@ -420,13 +552,18 @@ def build_sites(comparisons: pd.DataFrame, units: Sequence[Unit], models: Sequen
             row[f"best_model_{al}"] = best[e]
     wins, comp_p = {}, {}
     if len(comparisons):
-        c = comparisons.assign(subject=comparisons["subject"].astype(str),
-                               electrode=comparisons["electrode"].astype(str))
+        c = comparisons.assign(
+            subject=comparisons["subject"].astype(str), electrode=comparisons["electrode"].astype(str)
+        )
         # A default win is the released code's untested rule: p = 0 in the site p-value.
-        p_comp = np.where(c["default_winner"].astype(str) == c["model_a"].astype(str), 0.0,
-                          c["p_value"].to_numpy(dtype=float))
-        for key, a_wins, p in zip(zip(c["subject"], c["electrode"], c["alignment"], c["test"]),
-                                  c["a_wins"], p_comp):
+        p_comp = np.where(
+            c["default_winner"].astype(str) == c["model_a"].astype(str),
+            0.0,
+            c["p_value"].to_numpy(dtype=float),
+        )
+        for key, a_wins, p in zip(
+            zip(c["subject"], c["electrode"], c["alignment"], c["test"]), c["a_wins"], p_comp
+        ):
             wins[key] = wins.get(key, True) and bool(a_wins)
             comp_p[key] = max(comp_p.get(key, -np.inf), p) if np.isfinite(p) else np.nan
     ran = set(comparisons["test"]) if len(comparisons) else set()
@@ -459,8 +596,9 @@ def build_sites(comparisons: pd.DataFrame, units: Sequence[Unit], models: Sequen
         lacking = sorted(need - set(electrodes.columns))
         if lacking:
             raise ValueError(f"electrodes table lacks columns {lacking}")
-        el = electrodes.assign(subject=electrodes["subject"].astype(str),
-                               electrode=electrodes["electrode"].astype(str))
+        el = electrodes.assign(
+            subject=electrodes["subject"].astype(str), electrode=electrodes["electrode"].astype(str)
+        )
         el = el.drop_duplicates(["subject", "electrode"]).set_index(["subject", "electrode"])
         key = pd.MultiIndex.from_frame(sites[["subject", "electrode"]])
         for col in ("hemisphere", "region", "x", "y", "z"):
@@ -481,6 +619,7 @@ def summarize(sites: pd.DataFrame, comparisons: pd.DataFrame) -> dict:
     ``site_language``, ``site_vision``, ``site_strict``, ``slip_language`` and
     ``slip_vision``. The same numbers follow per subject under ``subjects``.
     """
+
     def block(s: pd.DataFrame, c: pd.DataFrame) -> dict:
         n = int(len(s))
         res = {"n_electrodes": n, "tests": {}}
@@ -488,14 +627,20 @@ def summarize(sites: pd.DataFrame, comparisons: pd.DataFrame) -> dict:
             for (test, al), g in c.groupby(["test", "alignment"]):
                 k = int(g.groupby(["subject", "electrode"])["a_wins"].all().sum())
                 res["tests"].setdefault(test, {})[al] = {
-                    "n_electrodes": n, "n_multimodal": k, "percent_multimodal": _percent(k, n)}
-        rules = {"site_language": "multimodal_language", "site_vision": "multimodal_vision",
-                 "site_strict": "multimodal_strict", "slip_language": "slip_language",
-                 "slip_vision": "slip_vision"}
+                    "n_electrodes": n,
+                    "n_multimodal": k,
+                    "percent_multimodal": _percent(k, n),
+                }
+        rules = {
+            "site_language": "multimodal_language",
+            "site_vision": "multimodal_vision",
+            "site_strict": "multimodal_strict",
+            "slip_language": "slip_language",
+            "slip_vision": "slip_vision",
+        }
         for name, col in rules.items():
             k = int(s[col].astype(bool).sum()) if n else 0
-            res["tests"][name] = {"n_electrodes": n, "n_multimodal": k,
-                                  "percent_multimodal": _percent(k, n)}
+            res["tests"][name] = {"n_electrodes": n, "n_multimodal": k, "percent_multimodal": _percent(k, n)}
         return res
 
     out = block(sites, comparisons)
@@ -506,8 +651,12 @@ def summarize(sites: pd.DataFrame, comparisons: pd.DataFrame) -> dict:
     return out
 
 
-def demo_recovery(sites: pd.DataFrame, truth: pd.DataFrame, *, column: str = "multimodal_strict",
-                  ) -> dict:
+def demo_recovery(
+    sites: pd.DataFrame,
+    truth: pd.DataFrame,
+    *,
+    column: str = "multimodal_strict",
+) -> dict:
     """How well the sites recover the demo's planted truth.
 
     Parameters
@@ -550,6 +699,11 @@ def demo_recovery(sites: pd.DataFrame, truth: pd.DataFrame, *, column: str = "mu
     for kind in others:
         sel = m["kind"] == kind
         fpr[kind] = float(called[sel].mean()) if sel.any() else 0.0
-    return {"column": column, "precision": tp / n_called if n_called else 0.0,
-            "recall": tp / n_true if n_true else 0.0, "n_called": n_called, "n_true": n_true,
-            "false_positive_rate": fpr}
+    return {
+        "column": column,
+        "precision": tp / n_called if n_called else 0.0,
+        "recall": tp / n_true if n_true else 0.0,
+        "n_called": n_called,
+        "n_true": n_true,
+        "false_positive_rate": fpr,
+    }

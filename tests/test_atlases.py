@@ -124,7 +124,13 @@ def test_electrode_regions_sources(caplog):
         UNLOCALISED,
     ]
     assert out["region_source"].tolist() == [
-        "dataset", "atlas", "atlas", "none", "none", "dataset", "none",
+        "dataset",
+        "atlas",
+        "atlas",
+        "none",
+        "none",
+        "dataset",
+        "none",
     ]
     assert out["hemisphere"].tolist() == ["lh", "lh", "rh", "rh", "unknown", "rh", "lh"]
     assert out["region_destrieux"].iat[0] == "G_temporal_middle"
@@ -158,8 +164,18 @@ def test_normalize_label_roundtrip(hemi, region):
 
 def test_region_label_classes():
     assert is_region_label("ctx-lh-insula") and is_region_label("Left-Hippocampus")
-    for lab in ("Unknown", "ctx-rh-unknown", "Left-Cerebral-White-Matter", "CSF",
-                "Left-Lateral-Ventricle", "Left-Inf-Lat-Vent", "CC_Central", None, "", UNLOCALISED):
+    for lab in (
+        "Unknown",
+        "ctx-rh-unknown",
+        "Left-Cerebral-White-Matter",
+        "CSF",
+        "Left-Lateral-Ventricle",
+        "Left-Inf-Lat-Vent",
+        "CC_Central",
+        None,
+        "",
+        UNLOCALISED,
+    ):
         assert not is_region_label(lab), lab
     # Every label in the shipped atlases normalises to a hemisphere-free region name.
     for name in ("desikan_killiany", "destrieux"):
@@ -182,9 +198,14 @@ def test_native_to_ras_length_mismatch():
 
 
 def test_dataset_hemisphere_codes():
-    table = pd.DataFrame({"subject": [1] * 4, "electrode": list("ABCD"),
-                          "DesikanKilliany": ["insula"] * 4,
-                          "Hemisphere": [1, 0, "Right", None]})
+    table = pd.DataFrame(
+        {
+            "subject": [1] * 4,
+            "electrode": list("ABCD"),
+            "DesikanKilliany": ["insula"] * 4,
+            "Hemisphere": [1, 0, "Right", None],
+        }
+    )
     out = electrode_regions(table)
     assert out["hemisphere"].tolist() == ["lh", "rh", "rh", "unknown"]
     assert (out["region"] == "insula").all() and (out["region_source"] == "dataset").all()

@@ -44,8 +44,14 @@ def test_multilin_is_cca_against_sklearn():
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 10**6), k=st.integers(1, 8), reg=st.floats(0.0, 10.0),
-       combine=st.sampled_from(["concat", "sum"]), a=st.floats(-3, 3), b=st.floats(-3, 3))
+@given(
+    seed=st.integers(0, 10**6),
+    k=st.integers(1, 8),
+    reg=st.floats(0.0, 10.0),
+    combine=st.sampled_from(["concat", "sum"]),
+    a=st.floats(-3, 3),
+    b=st.floats(-3, 3),
+)
 def test_transform_is_affine_and_shapes(seed, k, reg, combine, a, b):
     Xv, Xl = paired(n=60, seed=seed)
     m = MultiLin(n_components=k, reg=max(reg, 1e-3), combine=combine).fit(Xv, Xl)
@@ -54,7 +60,10 @@ def test_transform_is_affine_and_shapes(seed, k, reg, combine, a, b):
     rng = np.random.default_rng(seed + 1)
     Uv, Ul = rng.normal(size=(5, 9)), rng.normal(size=(5, 7))
     Vv, Vl = rng.normal(size=(5, 9)), rng.normal(size=(5, 7))
-    T = lambda xv, xl: m.transform(xv, xl).astype(float)
+
+    def T(xv, xl):
+        return m.transform(xv, xl).astype(float)
+
     out = T(Uv, Ul)
     assert out.shape == (5, 2 * kk if combine == "concat" else kk)
     # Linear up to the training-mean offset: T(aU + bV) - T(0) = a(T(U) - T(0)) + b(T(V) - T(0)).
@@ -76,7 +85,9 @@ def test_fit_uses_only_the_training_rows(seed, n_train):
     shuffled = train[::-1]
     m2 = MultiLin(n_components=2, reg=0.1).fit(Xv2[shuffled], Xl2[shuffled])
     np.testing.assert_allclose(m1.correlations_, m2.correlations_, rtol=1e-8)
-    np.testing.assert_allclose(np.abs(m1.transform(Xv, Xl)), np.abs(m2.transform(Xv, Xl)), rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(
+        np.abs(m1.transform(Xv, Xl)), np.abs(m2.transform(Xv, Xl)), rtol=1e-3, atol=1e-4
+    )
 
 
 def test_regularisation_handles_more_features_than_events():

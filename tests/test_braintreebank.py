@@ -50,8 +50,17 @@ def write_h5(path, data, extra=None):
             group.create_dataset(key, data=value)
 
 
-def write_layout(root, subject=1, trial=0, movie="the-movie", sfreq=2048.0, n_samples=4000,
-                 labels=RAW_LABELS, in_subfolder=True, seed=0):
+def write_layout(
+    root,
+    subject=1,
+    trial=0,
+    movie="the-movie",
+    sfreq=2048.0,
+    n_samples=4000,
+    labels=RAW_LABELS,
+    in_subfolder=True,
+    seed=0,
+):
     """A one-session dataset in the Brain Treebank layout; returns the signal written."""
     rng = np.random.default_rng(seed)
     data = rng.normal(0, 20, (len(labels), n_samples)).astype(np.float32)
@@ -64,15 +73,33 @@ def write_layout(root, subject=1, trial=0, movie="the-movie", sfreq=2048.0, n_sa
     corrupted.write_text(json.dumps({**table, f"sub_{subject}": ["T1aIb3", "DC4"]}))
     (root / "subject_metadata").mkdir(exist_ok=True)
     (root / "subject_metadata" / f"sub_{subject}_trial{trial:03d}_metadata.json").write_text(
-        json.dumps({"filename": movie, "title": "The Movie"}))
+        json.dumps({"filename": movie, "title": "The Movie"})
+    )
     (root / "subject_timings").mkdir(exist_ok=True)
-    make_timings(sfreq).to_csv(root / "subject_timings" / f"sub_{subject}_trial{trial:03d}_timings.csv", index=False)
+    make_timings(sfreq).to_csv(
+        root / "subject_timings" / f"sub_{subject}_trial{trial:03d}_timings.csv", index=False
+    )
     loc = root / "localization" / f"sub_{subject}"
     loc.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"Electrode": labels[::-1], "L": 1, "P": 2, "I": 3, "Hemisphere": 1,
-                  "DesikanKilliany": "ctx-lh-insula", "Destrieux": "x"}).to_csv(loc / "depth-wm.csv", index=False)
-    words = pd.DataFrame({"text": ["a", "b", "na", "c"], "start": [1.0, 2.0, np.nan, 3.0],
-                          "end": [1.5, 2.5, np.nan, 3.5], "word_diff": [np.nan, 0.5, 0.1, np.inf]})
+    pd.DataFrame(
+        {
+            "Electrode": labels[::-1],
+            "L": 1,
+            "P": 2,
+            "I": 3,
+            "Hemisphere": 1,
+            "DesikanKilliany": "ctx-lh-insula",
+            "Destrieux": "x",
+        }
+    ).to_csv(loc / "depth-wm.csv", index=False)
+    words = pd.DataFrame(
+        {
+            "text": ["a", "b", "na", "c"],
+            "start": [1.0, 2.0, np.nan, 3.0],
+            "end": [1.5, 2.5, np.nan, 3.5],
+            "word_diff": [np.nan, 0.5, 0.1, np.inf],
+        }
+    )
     (root / "transcripts" / movie).mkdir(parents=True, exist_ok=True)
     words.to_csv(root / "transcripts" / movie / "features.csv")  # unnamed index column
     return data
@@ -91,8 +118,7 @@ def test_clean_label_and_shafts():
     assert not is_trigger_label("T1aDC1") and not is_trigger_label("F3b2")
 
 
-@given(shaft=st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,6}[A-Za-z]", fullmatch=True),
-       contact=st.integers(0, 999))
+@given(shaft=st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,6}[A-Za-z]", fullmatch=True), contact=st.integers(0, 999))
 def test_shaft_and_contact_roundtrip(shaft, contact):
     assert shaft_and_contact(f"{shaft}{contact}*") == (shaft, contact)
 
@@ -121,9 +147,12 @@ def test_select_electrodes_laplacian():
         select_electrodes(RAW_LABELS, set(), rereference="car")
 
 
-@given(contacts=st.lists(st.tuples(st.sampled_from(["A", "Bc", "F10Fa"]), st.integers(1, 8)),
-                         unique=True, max_size=20),
-       data=st.data())
+@given(
+    contacts=st.lists(
+        st.tuples(st.sampled_from(["A", "Bc", "F10Fa"]), st.integers(1, 8)), unique=True, max_size=20
+    ),
+    data=st.data(),
+)
 def test_select_electrodes_matches_direct_rule(contacts, data):
     labels = [f"{s}{c}" for s, c in contacts]
     corrupted = set(data.draw(st.lists(st.sampled_from(labels), max_size=4))) if labels else set()
@@ -155,12 +184,16 @@ def test_estimate_sfreq_with_pause(sfreq):
     jittered = timings.assign(index=timings["index"] * 1.01)
     assert estimate_sfreq(jittered) == sfreq
     with pytest.raises(ValueError, match="1536"):
-        estimate_sfreq(timings.assign(index=timings["index"] * 0.75 if sfreq == 2048 else timings["index"] * 1.5))
+        estimate_sfreq(
+            timings.assign(index=timings["index"] * 0.75 if sfreq == 2048 else timings["index"] * 1.5)
+        )
 
 
 @settings(max_examples=60, deadline=None)
-@given(times=st.lists(st.floats(-5, 40, allow_nan=False), min_size=1, max_size=30),
-       sfreq=st.sampled_from([1024.0, 2048.0]))
+@given(
+    times=st.lists(st.floats(-5, 40, allow_nan=False), min_size=1, max_size=30),
+    sfreq=st.sampled_from([1024.0, 2048.0]),
+)
 def test_movie_to_sample_matches_argmin(times, sfreq):
     timings = make_timings(sfreq)
     got = movie_to_sample(times, timings, sfreq)
@@ -298,7 +331,9 @@ def test_recording_channel_count_rules(tmp_path, caplog):
         f.create_dataset("signal", data=np.ones(3))
     with pytest.raises(ValueError, match="no group 'data'"):
         Recording(path, labels, 2048)
-    write_h5(path, [], extra={"electrode_0": np.ones(5), "electrode_2": np.ones(5), "electrode_3": np.ones(5)})
+    write_h5(
+        path, [], extra={"electrode_0": np.ones(5), "electrode_2": np.ones(5), "electrode_3": np.ones(5)}
+    )
     with pytest.raises(ValueError, match="electrode_1"):
         Recording(path, labels, 2048)
     with pytest.raises(FileNotFoundError):

@@ -42,11 +42,36 @@ from mmsites.recordings.demo import (
 )
 
 TRANSCRIPT_COLUMNS = [
-    "text", "start", "end", "sentence", "is_onset", "is_offset", "idx_in_sentence", "pos",
-    "bin_head", "gpt2_surprisal", "word_length", "rms", "pitch", "delta_rms", "delta_pitch",
-    "mean_pixel_brightness", "max_mean_pixel_brightness", "max_global_magnitude",
-    "max_global_angle", "max_vector_magnitude", "max_vector_angle", "face_num", "word_diff",
-    "onset_diff", "speaker", "sentence_idx", "word_idx", "lemma", "head", "deprel",
+    "text",
+    "start",
+    "end",
+    "sentence",
+    "is_onset",
+    "is_offset",
+    "idx_in_sentence",
+    "pos",
+    "bin_head",
+    "gpt2_surprisal",
+    "word_length",
+    "rms",
+    "pitch",
+    "delta_rms",
+    "delta_pitch",
+    "mean_pixel_brightness",
+    "max_mean_pixel_brightness",
+    "max_global_magnitude",
+    "max_global_angle",
+    "max_vector_magnitude",
+    "max_vector_angle",
+    "face_num",
+    "word_diff",
+    "onset_diff",
+    "speaker",
+    "sentence_idx",
+    "word_idx",
+    "lemma",
+    "head",
+    "deprel",
 ]
 
 
@@ -79,8 +104,7 @@ def test_tent_weights_are_a_laplacian_delta(n, data):
 
 
 @settings(max_examples=20, deadline=None)
-@given(sfreq=st.sampled_from([512.0, 1024.0, 2048.0]), latency=st.floats(0.05, 0.5),
-       sd=st.floats(0.01, 0.15))
+@given(sfreq=st.sampled_from([512.0, 1024.0, 2048.0]), latency=st.floats(0.05, 0.5), sd=st.floats(0.01, 0.15))
 def test_response_kernel_peaks_at_latency(sfreq, latency, sd):
     kernel, first = response_kernel(sfreq, latency, sd)
     lags = (first + np.arange(kernel.size)) / sfreq
@@ -94,13 +118,13 @@ def test_pink_noise_has_a_one_over_f_spectrum():
     from scipy.signal import welch
 
     sfreq = 512.0
-    x = pink_noise(2 ** 17, sfreq, np.random.default_rng(3))
+    x = pink_noise(2**17, sfreq, np.random.default_rng(3))
     assert abs(x.mean()) < 1e-9 and abs(x.std() - 1) < 1e-9
     f, p = welch(x, sfreq, nperseg=4096)
     band = (f >= 2) & (f <= 100)
     slope = np.polyfit(np.log(f[band]), np.log(p[band]), 1)[0]
     assert -1.15 < slope < -0.85, slope
-    np.testing.assert_array_equal(x, pink_noise(2 ** 17, sfreq, np.random.default_rng(3)))
+    np.testing.assert_array_equal(x, pink_noise(2**17, sfreq, np.random.default_rng(3)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -120,7 +144,9 @@ def test_layout_h5_and_metadata(demo_root, demo_info):
             assert 5 < x.std() < 200  # µV scale
             step = 0.2658
             assert np.allclose(x[:1000] / step, np.round(x[:1000] / step), atol=1e-2)
-        meta = json.loads((demo_root / "subject_metadata" / f"sub_{subject}_trial000_metadata.json").read_text())
+        meta = json.loads(
+            (demo_root / "subject_metadata" / f"sub_{subject}_trial000_metadata.json").read_text()
+        )
         assert meta == {"filename": MOVIE_ID, "title": "mmsites demo"}
         assert estimate_sfreq(_timings(demo_root, subject)) == demo_info.sfreq[subject]
     assert demo_info.sfreq == {1: 2048.0, 2: 1024.0}
@@ -158,9 +184,14 @@ def test_localization_quirks(demo_root, demo_info):
     assert list(coords.columns) == ["ID", "X", "Y", "Z", "Hemisphere", "Subject", "Electrode", "Region"]
     for subject in demo_info.subjects:
         depth = pd.read_csv(demo_root / "localization" / f"sub_{subject}" / "depth-wm.csv")
-        assert {"Electrode", "L", "P", "I", "Hemisphere", "DesikanKilliany", "Destrieux"} <= set(depth.columns)
-        neural = [clean_label(x) for x in _labels(demo_root, subject)
-                  if not clean_label(x).upper().startswith(("DC", "TRIG"))]
+        assert {"Electrode", "L", "P", "I", "Hemisphere", "DesikanKilliany", "Destrieux"} <= set(
+            depth.columns
+        )
+        neural = [
+            clean_label(x)
+            for x in _labels(demo_root, subject)
+            if not clean_label(x).upper().startswith(("DC", "TRIG"))
+        ]
         located = [clean_label(x) for x in depth["Electrode"]]
         assert len(set(neural) - set(located)) == 1 and set(located) <= set(neural)
         in_order = [x for x in neural if x in located]
@@ -175,7 +206,15 @@ def test_localization_quirks(demo_root, demo_info):
 def test_timings_have_one_pause_and_start_before_the_movie(demo_root, demo_info):
     for subject in demo_info.subjects:
         t = _timings(demo_root, subject)
-        assert list(t.columns) == ["type", "movie_time", "start_time", "end_time", "trig_type", "index", "diff"]
+        assert list(t.columns) == [
+            "type",
+            "movie_time",
+            "start_time",
+            "end_time",
+            "trig_type",
+            "index",
+            "diff",
+        ]
         assert t["type"].iloc[0] == "beginning" and t["type"].iloc[-1] == "end"
         sfreq = demo_info.sfreq[subject]
         d_mt, d_idx = np.diff(t["movie_time"]), np.diff(t["index"])
@@ -230,8 +269,9 @@ def test_scene_cuts_are_detected_exactly_by_pyscenedetect(demo_root, demo_info):
 
     # PySceneDetect's default shortest scene is 15 frames; the demo's scenes are shorter.
     shortest = int(round(SCENE_S[0] * demo_info.fps))
-    scenes = detect(str(demo_root / "movies" / f"{MOVIE_ID}.mp4"), ContentDetector(min_scene_len=shortest),
-                    backend="pyav")
+    scenes = detect(
+        str(demo_root / "movies" / f"{MOVIE_ID}.mp4"), ContentDetector(min_scene_len=shortest), backend="pyav"
+    )
     found = np.array([start.frame_num for start, _ in scenes[1:]])
     planted = np.round(demo_info.cut_times * demo_info.fps).astype(int)
     np.testing.assert_array_equal(found, planted)
@@ -243,7 +283,10 @@ def test_scene_cuts_are_detected_exactly_by_pyscenedetect(demo_root, demo_info):
 
     np.testing.assert_allclose(  # frame times from timestamps: equal up to float rounding
         detect_scene_cuts(demo_root / "movies" / f"{MOVIE_ID}.mp4", progress=False),
-        demo_info.cut_times, rtol=0, atol=1e-9)
+        demo_info.cut_times,
+        rtol=0,
+        atol=1e-9,
+    )
     gaps = np.diff(np.r_[0.0, demo_info.cut_times])
     assert gaps.min() >= SCENE_S[0] - 1e-9 and gaps.max() <= SCENE_S[1] + 1e-9
 
@@ -282,7 +325,9 @@ def test_truth_features_match_the_event_builders(demo_root, demo_info):
     frame = events["language"]["frame_time"].to_numpy()
     scene = np.searchsorted(demo_info.cut_times, frame + 1e-9, side="right")  # 0 = first scene
     after = scene > 0
-    np.testing.assert_array_equal(v_lang.loc[after, "v0"].to_numpy(), v_cut["v0"].to_numpy()[scene[after] - 1])
+    np.testing.assert_array_equal(
+        v_lang.loc[after, "v0"].to_numpy(), v_cut["v0"].to_numpy()[scene[after] - 1]
+    )
     # the same word type always carries the same latent
     words = events["language"]["word"].to_numpy()
     w0 = latents["language", "language"]["w0"].to_numpy()
@@ -312,7 +357,9 @@ def test_truth_csv_matches_the_laplacian_selection(demo_root, demo_info):
         responsive = {shaft_and_contact(e) for e in mine.loc[mine["kind"] != "none", "electrode"]}
         for shaft, contact in responsive:
             assert (shaft, contact + 1) not in responsive
-        assert set(demo_info.weights[subject]) == {e for e, k in demo_info.kinds[subject].items() if k != "none"}
+        assert set(demo_info.weights[subject]) == {
+            e for e, k in demo_info.kinds[subject].items() if k != "none"
+        }
 
 
 # --------------------------------------------------------------------------------------------
@@ -362,7 +409,7 @@ def _expected_laplacian(kind, weights, samples, features, sfreq, n):
         for s, a in zip(at, amplitude):
             if np.isfinite(s):
                 lo = int(s) + first
-                out[lo:lo + kernel.size] += a * kernel
+                out[lo : lo + kernel.size] += a * kernel
     return out[:n]
 
 
@@ -378,8 +425,10 @@ def test_responses_are_planted_exactly_at_the_reader_samples(tmp_path, monkeypat
     monkeypatch.setattr(demo, "ADC_STEP_UV", 1e-5)
     info = generate_demo(tmp_path / "quiet", seed=1, **SMALL)
     ds = BrainTreebank(info.root)
-    features = {al: pd.read_parquet(info.root / "truth_features" / "multimodal" / f"{MOVIE_ID}_{al}.parquet")
-                for al in ("language", "vision")}
+    features = {
+        al: pd.read_parquet(info.root / "truth_features" / "multimodal" / f"{MOVIE_ID}_{al}.parquet")
+        for al in ("language", "vision")
+    }
     for subject in info.subjects:
         timings = ds.timings(subject, 0)
         sfreq = estimate_sfreq(timings)
@@ -389,14 +438,17 @@ def test_responses_are_planted_exactly_at_the_reader_samples(tmp_path, monkeypat
         samples = {}
         for al, f in features.items():
             t = f["movie_time"].to_numpy()
-            clock = timings["index"].iloc[0] + np.round(t * sfreq) + np.round(pause_s * sfreq) * (t > pause_time)
+            clock = (
+                timings["index"].iloc[0] + np.round(t * sfreq) + np.round(pause_s * sfreq) * (t > pause_time)
+            )
             samples[al] = np.where(t <= timings["movie_time"].iloc[-1], clock, np.nan)
             np.testing.assert_array_equal(movie_to_sample(t, timings, sfreq), samples[al])
         assert np.isnan(samples["language"]).sum() >= 3  # words after the last trigger
         labels = ds.labels(subject)
         _, neighbours = select_electrodes(ds.raw_labels(subject), ds.corrupted(subject))
         with h5py.File(ds.h5_path(subject, 0), "r") as f:
-            def channel(label):
+
+            def channel(label, f=f, labels=labels):
                 return f["data"][f"electrode_{labels.index(label)}"][:].astype(np.float64)
 
             for label, kind in info.kinds[subject].items():
@@ -405,8 +457,9 @@ def test_responses_are_planted_exactly_at_the_reader_samples(tmp_path, monkeypat
                 if kind == "none":
                     assert np.abs(lap).max() < 1e-2, label
                     continue
-                expected = _expected_laplacian(kind, info.weights[subject][label], samples, features,
-                                               sfreq, info.n_samples[subject])
+                expected = _expected_laplacian(
+                    kind, info.weights[subject][label], samples, features, sfreq, info.n_samples[subject]
+                )
                 assert np.abs(expected).max() > 20
                 np.testing.assert_allclose(lap, expected, atol=1e-2, err_msg=label)
                 one_sample_off = np.abs(np.roll(expected, 1) - expected).max()
@@ -426,9 +479,16 @@ def test_binned_responses_peak_at_the_planted_latency(demo_root, demo_info):
         drives = {}
         with ds.open_recording(subject, 0) as rec:
             for alignment in ("language", "vision"):
-                feats = pd.read_parquet(demo_root / "truth_features" / "multimodal" / f"{MOVIE_ID}_{alignment}.parquet")
-                rs = event_responses(rec, electrodes, neighbours,
-                                     movie_to_sample(feats["movie_time"], timings, rec.sfreq), progress=False)
+                feats = pd.read_parquet(
+                    demo_root / "truth_features" / "multimodal" / f"{MOVIE_ID}_{alignment}.parquet"
+                )
+                rs = event_responses(
+                    rec,
+                    electrodes,
+                    neighbours,
+                    movie_to_sample(feats["movie_time"], timings, rec.sfreq),
+                    progress=False,
+                )
                 feats = feats[rs.kept]
                 peak_bin = int(np.argmin(np.abs(rs.bin_times - KERNEL_LATENCY_S)))
                 z = (rs.responses - rs.responses.mean(0)) / rs.responses.std(0)
@@ -471,8 +531,12 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path):
     assert a.sfreq == {3: 2048.0, 9: 1024.0}
     generate_demo(tmp_path / "c", seed=6, **SMALL)
     files_c = _files(tmp_path / "c")
-    for name in ("all_subject_data/sub_3_trial000.h5", f"transcripts/{MOVIE_ID}/features.csv",
-                 "subject_timings/sub_9_trial000_timings.csv", "truth.csv"):
+    for name in (
+        "all_subject_data/sub_3_trial000.h5",
+        f"transcripts/{MOVIE_ID}/features.csv",
+        "subject_timings/sub_9_trial000_timings.csv",
+        "truth.csv",
+    ):
         assert files_a[name] != files_c[name], name
 
 
@@ -498,8 +562,9 @@ def test_bad_arguments_are_reported(tmp_path, kwargs, match):
 # --------------------------------------------------------------------------------------------
 # Null variants: no_multimodal and linear
 # --------------------------------------------------------------------------------------------
-VARIANT_KWARGS = dict(seed=2, duration_s=60.0, subjects=(1,), n_shafts=4, contacts_per_shaft=8,
-                      progress=False)
+VARIANT_KWARGS = dict(
+    seed=2, duration_s=60.0, subjects=(1,), n_shafts=4, contacts_per_shaft=8, progress=False
+)
 #: Worst Laplacian difference from ADC rounding alone: each channel is rounded to half a step.
 _ROUNDING_UV = 2 * 0.2658 + 1e-3
 
@@ -528,8 +593,10 @@ def _event_samples(info, subject):
     ds = BrainTreebank(info.root)
     timings = ds.timings(subject, 0)
     sfreq = estimate_sfreq(timings)
-    features = {al: pd.read_parquet(info.root / "truth_features" / "multimodal" / f"{MOVIE_ID}_{al}.parquet")
-                for al in ("language", "vision")}
+    features = {
+        al: pd.read_parquet(info.root / "truth_features" / "multimodal" / f"{MOVIE_ID}_{al}.parquet")
+        for al in ("language", "vision")
+    }
     samples = {al: movie_to_sample(f["movie_time"].to_numpy(), timings, sfreq) for al, f in features.items()}
     return samples, features, sfreq
 
@@ -549,8 +616,9 @@ def test_variants_change_only_the_would_be_multimodal_electrodes(variants):
         for v, kind in {"no_multimodal": "none", "linear": "linear"}.items():
             kinds = variants[v].kinds[subject]
             assert list(kinds) == list(planted.kinds[subject])
-            assert {lab: k for lab, k in kinds.items() if lab not in was_mm} == \
-                {lab: k for lab, k in planted.kinds[subject].items() if lab not in was_mm}
+            assert {lab: k for lab, k in kinds.items() if lab not in was_mm} == {
+                lab: k for lab, k in planted.kinds[subject].items() if lab not in was_mm
+            }
             assert {kinds[lab] for lab in was_mm} == {kind}
             assert "multimodal" not in kinds.values()
             truth = pd.read_csv(variants[v].root / "truth.csv")
@@ -558,7 +626,9 @@ def test_variants_change_only_the_would_be_multimodal_electrodes(variants):
             # unimodal weights unchanged; responsive electrodes are exactly those with weights
             for lab in planted.weights[subject]:
                 if lab not in was_mm:
-                    np.testing.assert_array_equal(variants[v].weights[subject][lab], planted.weights[subject][lab])
+                    np.testing.assert_array_equal(
+                        variants[v].weights[subject][lab], planted.weights[subject][lab]
+                    )
             assert set(variants[v].weights[subject]) == {e for e, k in kinds.items() if k != "none"}
         assert set(variants["no_multimodal"].weights[subject]) == set(planted.weights[subject]) - was_mm
 
@@ -573,19 +643,27 @@ def test_variants_write_identical_unimodal_and_none_responses(variants):
         labels = BrainTreebank(planted.root).labels(subject)
         was_mm = planted.electrodes_of_kind(subject, "multimodal")
         mm_shafts = {shaft_and_contact(lab)[0] for lab in was_mm}
-        off_shaft = [f"electrode_{i}" for i, lab in enumerate(labels)
-                     if lab.upper().startswith(("DC", "TRIG")) or shaft_and_contact(lab)[0] not in mm_shafts]
+        off_shaft = [
+            f"electrode_{i}"
+            for i, lab in enumerate(labels)
+            if lab.upper().startswith(("DC", "TRIG")) or shaft_and_contact(lab)[0] not in mm_shafts
+        ]
         assert len(off_shaft) > 5 and len(off_shaft) < len(raw_p)  # both kinds of shaft occur
         for v in ("no_multimodal", "linear"):
             lap_v, raw_v = _laplacians(variants[v], subject)
             assert raw_v.keys() == raw_p.keys()
             for key in off_shaft:
                 np.testing.assert_array_equal(raw_v[key], raw_p[key], err_msg=f"{v} {key}")
-            shared = [lab for lab, k in planted.kinds[subject].items()
-                      if k in ("none", "vision", "language") and variants[v].kinds[subject][lab] == k]
+            shared = [
+                lab
+                for lab, k in planted.kinds[subject].items()
+                if k in ("none", "vision", "language") and variants[v].kinds[subject][lab] == k
+            ]
             assert len(shared) == len(planted.kinds[subject]) - len(was_mm)
             for lab in shared:
-                np.testing.assert_allclose(lap_v[lab], lap_p[lab], rtol=0, atol=_ROUNDING_UV, err_msg=f"{v} {lab}")
+                np.testing.assert_allclose(
+                    lap_v[lab], lap_p[lab], rtol=0, atol=_ROUNDING_UV, err_msg=f"{v} {lab}"
+                )
             for lab in was_mm:  # the signal that did change is big
                 assert np.abs(lap_v[lab] - lap_p[lab]).max() > 20
 
@@ -600,10 +678,18 @@ def test_no_multimodal_variant_silences_the_multimodal_electrodes(variants):
         samples, features, sfreq = _event_samples(planted, subject)
         for lab in planted.electrodes_of_kind(subject, "multimodal"):
             assert null.kinds[subject][lab] == "none" and lab not in null.weights[subject]
-            expected = _expected_laplacian("multimodal", planted.weights[subject][lab], samples, features,
-                                           sfreq, planted.n_samples[subject])
+            expected = _expected_laplacian(
+                "multimodal",
+                planted.weights[subject][lab],
+                samples,
+                features,
+                sfreq,
+                planted.n_samples[subject],
+            )
             assert np.abs(expected).max() > 20
-            np.testing.assert_allclose(lap_p[lab] - lap_n[lab], expected, rtol=0, atol=_ROUNDING_UV, err_msg=lab)
+            np.testing.assert_allclose(
+                lap_p[lab] - lap_n[lab], expected, rtol=0, atol=_ROUNDING_UV, err_msg=lab
+            )
             assert abs(np.corrcoef(lap_n[lab], expected)[0, 1]) < 0.05  # nothing left in the null
 
 
@@ -628,16 +714,22 @@ def test_linear_variant_plants_a_linear_mix_of_v_and_w(variants):
             expected = _expected_laplacian("linear", a, samples, features, sfreq, linear.n_samples[subject])
             assert np.abs(expected).max() > 20
             # exactly the linear response on top of the same noise
-            np.testing.assert_allclose(lap_l[lab] - lap_n[lab], expected, rtol=0, atol=_ROUNDING_UV, err_msg=lab)
+            np.testing.assert_allclose(
+                lap_l[lab] - lap_n[lab], expected, rtol=0, atol=_ROUNDING_UV, err_msg=lab
+            )
             # and visibly in the noisy signal: correlated with the linear drive, far less with the
             # v*w response the planted demo puts there (same event times: only chance overlap)
             r_linear = np.corrcoef(lap_l[lab], expected)[0, 1]
-            product = _expected_laplacian("multimodal", a_mm, samples, features, sfreq, linear.n_samples[subject])
+            product = _expected_laplacian(
+                "multimodal", a_mm, samples, features, sfreq, linear.n_samples[subject]
+            )
             r_product = np.corrcoef(lap_l[lab], product)[0, 1]
             assert r_linear > 0.3 and abs(r_product) < r_linear / 2, (lab, r_linear, r_product)
             # both halves matter: each alone explains part of the response
             for half, weights in (("v", np.r_[a1, 0 * a2]), ("w", np.r_[0 * a1, a2])):
-                part = _expected_laplacian("linear", weights, samples, features, sfreq, linear.n_samples[subject])
+                part = _expected_laplacian(
+                    "linear", weights, samples, features, sfreq, linear.n_samples[subject]
+                )
                 assert np.corrcoef(lap_l[lab] - lap_n[lab], part)[0, 1] > 0.3, (lab, half)
 
 
@@ -645,7 +737,9 @@ def test_kind_drive_of_linear_is_v_then_w(demo_root):
     feats = pd.read_parquet(demo_root / "truth_features" / "multimodal" / f"{MOVIE_ID}_language.parquet")
     drive = kind_drive(feats, "linear")
     assert drive.shape == (len(feats), 2 * N_LATENT)
-    np.testing.assert_array_equal(drive, np.hstack([kind_drive(feats, "vision"), kind_drive(feats, "language")]))
+    np.testing.assert_array_equal(
+        drive, np.hstack([kind_drive(feats, "vision"), kind_drive(feats, "language")])
+    )
     with pytest.raises(ValueError, match="kind"):
         kind_drive(feats, "none")
 
@@ -675,8 +769,9 @@ def test_demo_data_stage_forwards_the_variant(tmp_path, monkeypatch):
         return type("Info", (), {"movie_id": MOVIE_ID, "variant": kwargs["variant"]})()
 
     monkeypatch.setattr(stage, "generate_demo", fake)
-    params = Params.model_validate({"data": {"format": "demo", "root": "data/demo"},
-                                    "demo": {"variant": "linear", "seed": 3}})
+    params = Params.model_validate(
+        {"data": {"format": "demo", "root": "data/demo"}, "demo": {"variant": "linear", "seed": 3}}
+    )
     stage.run(params, tmp_path)
     assert seen["variant"] == "linear" and seen["seed"] == 3
     assert (tmp_path / "data" / "demo").is_dir()
@@ -685,10 +780,20 @@ def test_demo_data_stage_forwards_the_variant(tmp_path, monkeypatch):
 def test_demo_recovery_reports_linear_false_positives():
     from mmsites.stats.sites import demo_recovery
 
-    truth = pd.DataFrame({"subject": 1, "electrode": ["A", "B", "C", "D", "E"],
-                          "kind": ["linear", "linear", "vision", "none", "multimodal"]})
-    sites = pd.DataFrame({"subject": 1, "electrode": ["A", "B", "C", "D", "E"],
-                          "multimodal_strict": [True, False, False, False, True]})
+    truth = pd.DataFrame(
+        {
+            "subject": 1,
+            "electrode": ["A", "B", "C", "D", "E"],
+            "kind": ["linear", "linear", "vision", "none", "multimodal"],
+        }
+    )
+    sites = pd.DataFrame(
+        {
+            "subject": 1,
+            "electrode": ["A", "B", "C", "D", "E"],
+            "multimodal_strict": [True, False, False, False, True],
+        }
+    )
     rec = demo_recovery(sites, truth)
     assert rec["false_positive_rate"] == {"none": 0.0, "vision": 0.0, "language": 0.0, "linear": 0.5}
     assert rec["precision"] == 0.5 and rec["recall"] == 1.0 and rec["n_true"] == 1

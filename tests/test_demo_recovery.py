@@ -26,7 +26,9 @@ def recovery(tmp_path_factory):
     repo = yaml.safe_load((Path(__file__).resolve().parents[1] / REPO_PARAMS).read_text())
     root = tmp_path_factory.mktemp("recovery")
     params = {
-        "data": repo["data"], "demo": repo["demo"], "events": repo["events"],
+        "data": repo["data"],
+        "demo": repo["demo"],
+        "events": repo["events"],
         "responses": {**repo["responses"], "n_jobs": 1},
         "models": [m for m in repo["models"] if m["family"] == "precomputed"],
         "baselines": repo["baselines"],

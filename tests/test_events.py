@@ -99,8 +99,7 @@ def test_vision_events_exact(caplog):
     np.testing.assert_array_equal(ev["movie_time"], cuts[:-1])
     np.testing.assert_allclose(ev["frame_time"], [0.12, 0.52, 2.0, 4.0, 5.72], atol=1e-12)
     # 0.5 is the exact onset of the first sentence; 2.0 - 5e-7 is within the tie tolerance.
-    assert ev["text"].tolist() == ["", "Hello there", "I'm gon na go", "I'm gon na go",
-                                   "Bye now late"]
+    assert ev["text"].tolist() == ["", "Hello there", "I'm gon na go", "I'm gon na go", "Bye now late"]
     assert ev["word"].tolist() == [""] * 5
     assert set(ev["alignment"]) == {"vision"}
     assert ev.attrs["dropped"] == {"no_sentence": 1, "after_last_frame": 1}
@@ -167,9 +166,7 @@ def transcripts(draw):
                 start = t
             else:
                 start = np.nan
-            rows.append(
-                {"text": tok, "start": start, "sentence": sentence, "is_onset": int(i == 0)}
-            )
+            rows.append({"text": tok, "start": start, "sentence": sentence, "is_onset": int(i == 0)})
     df = pd.DataFrame(rows)
     if draw(st.booleans()):
         df = df.drop(columns="is_onset")
@@ -216,16 +213,17 @@ def slow_language_events(df, ft, text_context):
             text = df["sentence"].iloc[members[0]]
         else:
             last = members[-1]
-            text = " ".join(
-                df["text"].iloc[j] for j in range(last + 1) if sid[j] == sid[last]
-            )
+            text = " ".join(df["text"].iloc[j] for j in range(last + 1) if sid[j] == sid[last])
         out.append((start, text, word, frame))
     return out
 
 
 @settings(max_examples=60, deadline=None)
-@given(df=transcripts(), text_context=st.sampled_from(["sentence", "prefix", "word"]),
-       n_frames=st.integers(1, 300))
+@given(
+    df=transcripts(),
+    text_context=st.sampled_from(["sentence", "prefix", "word"]),
+    n_frames=st.integers(1, 300),
+)
 def test_language_events_match_slow_loop(df, text_context, n_frames):
     ft = np.arange(n_frames) * 0.04
     ev = language_events(df, ft, "m", text_context=text_context)
@@ -252,7 +250,7 @@ def test_vision_text_is_nearest_preceding_sentence(df, cuts):
         if frame is None:
             continue
         best = None
-        for s, i in heads.items():
+        for i in heads.values():
             start = df["start"].iloc[i]
             if start <= cut + TIE_TOL_S and (best is None or start >= df["start"].iloc[best]):
                 best = i

@@ -44,8 +44,9 @@ def test_dask_local_cluster_gives_identical_results():
     distributed = pytest.importorskip("dask.distributed")
     units, _ = _units()
     local = make_executor("local", workers=1).map(_paired_null, units)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
         with make_executor("dask", scheduler=cluster.scheduler_address) as ex:
             remote = ex.map(_paired_null, units)
     assert all(np.array_equal(a, b) for a, b in zip(local, remote))

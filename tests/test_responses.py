@@ -31,8 +31,9 @@ def write_recording(path, sfreq, seconds, seed=0):
     return data
 
 
-def direct_responses(data, labels, electrodes, neighbours, events, sfreq, window_s, times,
-                     highpass_hz=None, baseline_s=None):
+def direct_responses(
+    data, labels, electrodes, neighbours, events, sfreq, window_s, times, highpass_hz=None, baseline_s=None
+):
     """Whole-signal filtering with scipy (each contact notched, as BrainBERT), then a loop."""
     x = data.astype(np.float64)
     for freq in NOTCH_HZ:
@@ -51,10 +52,10 @@ def direct_responses(data, labels, electrodes, neighbours, events, sfreq, window
                 y = y - (row[lo] + row[hi]) / 2
             for k, t in enumerate(times):
                 start = int(event + round((t - window_s / 2) * sfreq))
-                out[i, j, k] = np.mean(y[start:start + n])
+                out[i, j, k] = np.mean(y[start : start + n])
             if baseline_s is not None:
                 start = int(event + round(baseline_s[0] * sfreq))
-                out[i, j] -= np.mean(y[start:start + int(round((baseline_s[1] - baseline_s[0]) * sfreq))])
+                out[i, j] -= np.mean(y[start : start + int(round((baseline_s[1] - baseline_s[0]) * sfreq))])
     return out
 
 
@@ -76,8 +77,11 @@ def test_bin_times_defaults():
     assert n == 410 and starts[80] == -205 and starts[0] == -4301
 
 
-@given(step=st.sampled_from([0.01, 0.025, 0.05, 0.1]), n=st.integers(0, 200),
-       tmin=st.sampled_from([-2.0, -0.5, 0.0, 0.3]))
+@given(
+    step=st.sampled_from([0.01, 0.025, 0.05, 0.1]),
+    n=st.integers(0, 200),
+    tmin=st.sampled_from([-2.0, -0.5, 0.0, 0.3]),
+)
 def test_bin_times_grid(step, n, tmin):
     times = bin_times(0.2, step, tmin, tmin + n * step)
     assert len(times) == n + 1 and times[0] == tmin
@@ -110,8 +114,9 @@ def test_streaming_does_not_change_the_result(session, dtype, atol):
     with Recording(path, LABELS, sfreq) as rec:
         whole = event_responses(rec, electrodes, neighbours, events, chunk_s=100.0, n_jobs=1, **options)
         small = event_responses(rec, electrodes, neighbours, events, chunk_s=0.037, group_size=1, **options)
-        threads = event_responses(rec, electrodes, neighbours, events, chunk_s=0.5, n_jobs=2, group_size=1,
-                                  **options)
+        threads = event_responses(
+            rec, electrodes, neighbours, events, chunk_s=0.5, n_jobs=2, group_size=1, **options
+        )
     np.testing.assert_allclose(small.responses, whole.responses, rtol=0, atol=atol)
     np.testing.assert_allclose(threads.responses, whole.responses, rtol=0, atol=atol)
 
@@ -131,11 +136,24 @@ def test_options_match_direct(session):
     path, data, sfreq, electrodes, _, events = session
     times = bin_times(0.1, 0.05, -1.0, 1.0)
     with Recording(path, LABELS, sfreq) as rec:
-        got = event_responses(rec, electrodes, None, events, window_s=0.1, step_s=0.05, tmin_s=-1.0,
-                              tmax_s=1.0, rereference=None, highpass_hz=0.5, baseline_s=(-0.5, 0.0),
-                              chunk_s=1.3, progress=False)
-    expected = direct_responses(data, LABELS, electrodes, None, events, sfreq, 0.1, times,
-                                highpass_hz=0.5, baseline_s=(-0.5, 0.0))
+        got = event_responses(
+            rec,
+            electrodes,
+            None,
+            events,
+            window_s=0.1,
+            step_s=0.05,
+            tmin_s=-1.0,
+            tmax_s=1.0,
+            rereference=None,
+            highpass_hz=0.5,
+            baseline_s=(-0.5, 0.0),
+            chunk_s=1.3,
+            progress=False,
+        )
+    expected = direct_responses(
+        data, LABELS, electrodes, None, events, sfreq, 0.1, times, highpass_hz=0.5, baseline_s=(-0.5, 0.0)
+    )
     np.testing.assert_allclose(got.responses, expected, atol=2e-3)
 
 
@@ -148,7 +166,9 @@ def test_events_outside_are_dropped(session, caplog):
     assert got.kept.tolist() == [True, False, False, True, False] and got.n_dropped == 3
     assert "dropped 3 of 5 events" in caplog.text
     assert got.responses.shape == (2, 3, 161)
-    expected = direct_responses(data, LABELS, electrodes, neighbours, trial[got.kept], sfreq, 0.2, bin_times())
+    expected = direct_responses(
+        data, LABELS, electrodes, neighbours, trial[got.kept], sfreq, 0.2, bin_times()
+    )
     np.testing.assert_allclose(got.responses, expected, atol=2e-3)
     assert none.responses.shape == (0, 3, 161) and none.n_dropped == 1
 
@@ -189,13 +209,24 @@ def test_events_aligned_across_a_pause_land_on_the_evoked_bumps(tmp_path, sfreq)
     data = np.zeros((len(LABELS), int(onset + 6 * sfreq)), np.float32)
     width = int(0.05 * sfreq)
     for t in words:  # a 100 µV, 50 ms bump at each true word onset
-        data[:, int(round(true_sample(t))):int(round(true_sample(t))) + width] = 100.0
+        data[:, int(round(true_sample(t))) : int(round(true_sample(t))) + width] = 100.0
     with h5py.File(tmp_path / "r.h5", "w") as f:
         for i, row in enumerate(data):
             f.create_dataset(f"data/electrode_{i}", data=row)
     with Recording(tmp_path / "r.h5", LABELS, sfreq) as rec:
-        got = event_responses(rec, ["A1", "B4"], None, samples, window_s=0.05, step_s=0.025,
-                              tmin_s=-0.2, tmax_s=0.2, notch_hz=None, rereference=None, progress=False)
+        got = event_responses(
+            rec,
+            ["A1", "B4"],
+            None,
+            samples,
+            window_s=0.05,
+            step_s=0.025,
+            tmin_s=-0.2,
+            tmax_s=0.2,
+            notch_hz=None,
+            rereference=None,
+            progress=False,
+        )
     times = got.bin_times
     assert got.kept.all()
     # centred windows: the bin at +25 ms covers [0, 50) ms exactly; -0.2 s and +0.2 s see nothing
@@ -210,8 +241,15 @@ def test_filter_starts_late_without_changing_the_result(tmp_path, highpass_hz):
     electrodes, neighbours = select_electrodes(LABELS, set())
     events = np.array([30.0, 33.5]) * sfreq
     # float64 products: the late start must not change anything beyond the settling tolerance
-    options = dict(window_s=0.1, step_s=0.05, tmin_s=-1.0, tmax_s=1.0, highpass_hz=highpass_hz,
-                   filter_dtype=np.float64, progress=False)
+    options = dict(
+        window_s=0.1,
+        step_s=0.05,
+        tmin_s=-1.0,
+        tmax_s=1.0,
+        highpass_hz=highpass_hz,
+        filter_dtype=np.float64,
+        progress=False,
+    )
     with Recording(tmp_path / "r.h5", LABELS, sfreq) as rec:
         starts = []
         read = rec.read

@@ -43,8 +43,9 @@ def oracle_cv(X, Y, folds, alphas):
         z = (x - mu) / sd
         ztr, ymu = z[f.train], Y[f.train].mean(0)
         for a, alpha in enumerate(alphas):
-            w = np.linalg.lstsq(ztr.T @ ztr + alpha * np.eye(z.shape[1]),
-                                ztr.T @ (Y[f.train] - ymu), rcond=None)[0]
+            w = np.linalg.lstsq(
+                ztr.T @ ztr + alpha * np.eye(z.shape[1]), ztr.T @ (Y[f.train] - ymu), rcond=None
+            )[0]
             pr = z @ w + ymu
             for part, out in ((f.val, val), (f.test, test)):
                 preds[a, part] = pr[part]
@@ -52,9 +53,15 @@ def oracle_cv(X, Y, folds, alphas):
                     out[k, a, j] = np.corrcoef(pr[part, j], Y[part, j])[0, 1]
     best = val.mean(0).argmax(0)
     cols = np.arange(t)
-    return dict(alpha=np.asarray(alphas)[best], val_r=val.mean(0)[best, cols],
-                test_r=test.mean(0)[best, cols], test_r_folds=test[:, best, cols],
-                predictions=preds[best, :, cols].T, val_all=val, test_all=test)
+    return dict(
+        alpha=np.asarray(alphas)[best],
+        val_r=val.mean(0)[best, cols],
+        test_r=test.mean(0)[best, cols],
+        test_r_folds=test[:, best, cols],
+        predictions=preds[best, :, cols].T,
+        val_all=val,
+        test_all=test,
+    )
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-9), (torch.float32, 2e-4)])
@@ -75,8 +82,13 @@ def test_matches_direct_oracle(dtype, tol):
 
 
 @settings(max_examples=12, deadline=None)
-@given(seed=st.integers(0, 10_000), n=st.integers(30, 90), p=st.integers(1, 50),
-       n_folds=st.integers(2, 5), t=st.integers(1, 4))
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(30, 90),
+    p=st.integers(1, 50),
+    n_folds=st.integers(2, 5),
+    t=st.integers(1, 4),
+)
 def test_matches_oracle_on_random_shapes(seed, n, p, n_folds, t):
     # Covers both decompositions (p below and above the training size) and fold counts.
     X, Y = make_data(n=n, p=p, t=t, seed=seed)
@@ -103,8 +115,9 @@ def test_predictions_match_sklearn_ridge(alpha):
         sc = StandardScaler().fit(X[f.train])
         model = Ridge(alpha=alpha).fit(sc.transform(X[f.train]), Y[f.train])
         held = np.concatenate([f.val, f.test])
-        np.testing.assert_allclose(res.predictions[held], model.predict(sc.transform(X[held])),
-                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            res.predictions[held], model.predict(sc.transform(X[held])), rtol=1e-5, atol=1e-5
+        )
 
 
 def test_more_features_than_training_events_uses_dual_path():
@@ -130,8 +143,7 @@ def test_per_fold_feature_list_path():
     np.testing.assert_allclose(res.predictions, ref["predictions"], atol=1e-5)
     perm = np.random.default_rng(4).permutation(len(X))
     eng = CVEngine(xs, folds, ALPHAS, device="cpu", dtype=torch.float64)
-    np.testing.assert_allclose(eng.fit_permuted(Y, perm[None])[0][0], eng.fit(Y[perm]).test_r,
-                               atol=1e-10)
+    np.testing.assert_allclose(eng.fit_permuted(Y, perm[None])[0][0], eng.fit(Y[perm]).test_r, atol=1e-10)
     with pytest.raises(ValueError, match="one array per fold"):
         CVEngine(xs[:4], folds, device="cpu")
 
@@ -208,8 +220,7 @@ def test_shrinkage_monotone_in_alpha(seed, n_events, p):
     fold = Fold(train=every, val=every, test=every)
     spreads = []
     for alpha in DEFAULT_ALPHAS:
-        pr = CVEngine(X, [fold, fold], [alpha], device="cpu",
-                      dtype=torch.float64).fit(Y).predictions
+        pr = CVEngine(X, [fold, fold], [alpha], device="cpu", dtype=torch.float64).fit(Y).predictions
         spreads.append(np.linalg.norm(pr - Y.mean(0), axis=0))
     assert np.all(np.diff(np.array(spreads), axis=0) <= 1e-9)
 
@@ -236,9 +247,9 @@ def test_pearson_r_constant_column_is_zero_with_warning(caplog):
 
 def test_constant_feature_and_constant_target(caplog):
     X, Y = make_data(n=80, p=6, t=4, seed=8)
-    X[:, 2] = 7.0                       # constant everywhere
-    X[:16, 3] = 1.0                     # constant on the training rows of no fold... and
-    Y[:, 1] = 3.5                       # a constant target
+    X[:, 2] = 7.0  # constant everywhere
+    X[:16, 3] = 1.0  # constant on the training rows of no fold... and
+    Y[:, 1] = 3.5  # a constant target
     folds = contiguous_folds(80, 5)
     with caplog.at_level(logging.WARNING):
         res = CVEngine(X, folds, device="cpu", dtype=torch.float64).fit(Y)
@@ -258,8 +269,7 @@ def test_constant_feature_and_constant_target(caplog):
     sc = StandardScaler().fit(X2[f.train])
     m = Ridge(alpha=1.0).fit(sc.transform(X2[f.train]), Y[f.train][:, keep])
     held = np.concatenate([f.val, f.test])
-    np.testing.assert_allclose(res2.predictions[held], m.predict(sc.transform(X2[held])),
-                               atol=1e-5)
+    np.testing.assert_allclose(res2.predictions[held], m.predict(sc.transform(X2[held])), atol=1e-5)
 
 
 def test_bad_inputs_give_clear_errors():
@@ -296,6 +306,8 @@ def test_cuda_matches_cpu():
     np.testing.assert_array_equal(a.alpha, b.alpha)
     np.testing.assert_allclose(a.test_r, b.test_r, atol=1e-9)
     perms = np.stack([np.random.default_rng(i).permutation(150) for i in range(2)])
-    np.testing.assert_allclose(eng.fit_permuted(Y, perms)[0],
-                               CVEngine(X, 5, device="cpu", dtype=torch.float64)
-                               .fit_permuted(Y, perms)[0], atol=1e-9)
+    np.testing.assert_allclose(
+        eng.fit_permuted(Y, perms)[0],
+        CVEngine(X, 5, device="cpu", dtype=torch.float64).fit_permuted(Y, perms)[0],
+        atol=1e-9,
+    )

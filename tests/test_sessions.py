@@ -42,13 +42,20 @@ def multi_root(demo_root, tmp_path_factory):
         os.symlink(demo_root / "transcripts" / "mmsites-demo", root / "transcripts" / movie)
     for folder in ("all_subject_data", "subject_metadata", "subject_timings"):
         (root / folder).mkdir()
-    sessions = {(1, 0): (1, "mmsites-demo", 0), (1, 1): (1, "mmsites-demo-b", SHIFT),
-                (2, 3): (2, "mmsites-demo", 0), (2, 5): (2, "mmsites-demo", 0)}
+    sessions = {
+        (1, 0): (1, "mmsites-demo", 0),
+        (1, 1): (1, "mmsites-demo-b", SHIFT),
+        (2, 3): (2, "mmsites-demo", 0),
+        (2, 5): (2, "mmsites-demo", 0),
+    }
     for (subject, trial), (source, movie, shift) in sessions.items():
-        os.symlink(demo_root / "all_subject_data" / f"sub_{source}_trial000.h5",
-                   root / "all_subject_data" / f"sub_{subject}_trial{trial:03d}.h5")
+        os.symlink(
+            demo_root / "all_subject_data" / f"sub_{source}_trial000.h5",
+            root / "all_subject_data" / f"sub_{subject}_trial{trial:03d}.h5",
+        )
         (root / "subject_metadata" / f"sub_{subject}_trial{trial:03d}_metadata.json").write_text(
-            json.dumps({"filename": movie, "title": movie}))
+            json.dumps({"filename": movie, "title": movie})
+        )
         timings = pd.read_csv(demo_root / "subject_timings" / f"sub_{source}_trial000_timings.csv")
         timings["index"] += shift
         timings.to_csv(root / "subject_timings" / f"sub_{subject}_trial{trial:03d}_timings.csv", index=False)
@@ -56,11 +63,13 @@ def multi_root(demo_root, tmp_path_factory):
 
 
 def make_params(root, trials=None, subjects=(1, 2)):
-    return Params.model_validate({
-        "data": {"format": "demo", "root": str(root), "subjects": list(subjects), "trials": trials},
-        "events": {"alignments": ["language"]},
-        "responses": {"n_jobs": 1, "step_s": 0.1, "tmin_s": -0.5, "tmax_s": 0.5},
-    })
+    return Params.model_validate(
+        {
+            "data": {"format": "demo", "root": str(root), "subjects": list(subjects), "trials": trials},
+            "events": {"alignments": ["language"]},
+            "responses": {"n_jobs": 1, "step_s": 0.1, "tmin_s": -0.5, "tmax_s": 0.5},
+        }
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -69,10 +78,12 @@ def test_trials_param_values(tmp_path):
     assert DataParams().trials is None
     assert DataParams(trials="all").trials == "all"
     assert DataParams(trials={1: [0, 2]}).trials == {1: [0, 2]}
-    for bad, match in (("al", "data.trials must be null.*'all'.*got 'al'"),
-                       ({1: []}, "subject 1 must be a non-empty list"),
-                       ({1: [0, 0]}, "distinct"),
-                       (["0"], "data.trials")):
+    for bad, match in (
+        ("al", "data.trials must be null.*'all'.*got 'al'"),
+        ({1: []}, "subject 1 must be a non-empty list"),
+        ({1: [0, 0]}, "distinct"),
+        (["0"], "data.trials"),
+    ):
         path = tmp_path / "p.yaml"
         path.write_text(yaml.safe_dump({"data": {"trials": bad}}))
         with pytest.raises(ValueError, match=match) as err:
@@ -82,10 +93,10 @@ def test_trials_param_values(tmp_path):
 
 def test_select_trials_semantics():
     found = [3, 5, 8]
-    assert select_trials(found, None, 2) == [3]            # default: the first trial found
+    assert select_trials(found, None, 2) == [3]  # default: the first trial found
     assert select_trials(found, "all", 2) == [3, 5, 8]
-    assert select_trials(found, {2: [8, 5]}, 2) == [8, 5]   # explicit, in the order given
-    assert select_trials(found, {1: [0]}, 2) == [3]         # subjects not listed: the first trial
+    assert select_trials(found, {2: [8, 5]}, 2) == [8, 5]  # explicit, in the order given
+    assert select_trials(found, {1: [0]}, 2) == [3]  # subjects not listed: the first trial
     with pytest.raises(ValueError, match=r"sub_2 trials \[4\], but only \[3, 5, 8\]"):
         select_trials(found, {2: [4, 5]}, 2)
 
@@ -94,11 +105,18 @@ def test_list_sessions(multi_root, tmp_path, caplog):
     layout = lambda params: Layout(tmp_path, params)  # noqa: E731
     with caplog.at_level(logging.INFO, logger="mmsites.pipeline.sessions"):
         default = list_sessions(make_params(multi_root), layout(make_params(multi_root)))
-    assert [(s.subject, s.trial, s.movie) for s in default] == [(1, 0, "mmsites-demo"), (2, 3, "mmsites-demo")]
+    assert [(s.subject, s.trial, s.movie) for s in default] == [
+        (1, 0, "mmsites-demo"),
+        (2, 3, "mmsites-demo"),
+    ]
     assert "sub_2: trials [3] of [3, 5] (the first trial found" in caplog.text
     params = make_params(multi_root, "all")
     assert [(s.subject, s.trial, s.movie) for s in list_sessions(params, layout(params))] == [
-        (1, 0, "mmsites-demo"), (1, 1, "mmsites-demo-b"), (2, 3, "mmsites-demo"), (2, 5, "mmsites-demo")]
+        (1, 0, "mmsites-demo"),
+        (1, 1, "mmsites-demo-b"),
+        (2, 3, "mmsites-demo"),
+        (2, 5, "mmsites-demo"),
+    ]
     params = make_params(multi_root, {1: [1]})
     assert [(s.subject, s.trial) for s in list_sessions(params, layout(params))] == [(1, 1), (2, 3)]
     params = make_params(multi_root, {2: [4]})
@@ -134,16 +152,30 @@ def test_one_session_is_written_as_binned(pooled, multi_root):
     # Bit for bit what the binning gives (nothing subtracted).
     dataset = BrainTreebank(multi_root)
     rp = params.responses
-    electrodes, neighbours = select_electrodes(dataset.labels(1), dataset.corrupted(1), rereference=rp.rereference)
+    electrodes, neighbours = select_electrodes(
+        dataset.labels(1), dataset.corrupted(1), rereference=rp.rereference
+    )
     timings = dataset.timings(1, 0)
     sfreq = estimate_sfreq(timings)
     events = pd.read_parquet(Layout(workdir, params).events("mmsites-demo", "language"))
     sample = movie_to_sample(events["movie_time"].to_numpy(), timings, sfreq)
     with dataset.open_recording(1, 0) as rec:
-        direct = event_responses(rec, electrodes, neighbours, sample[np.isfinite(sample)].astype(np.int64),
-                                 window_s=rp.window_s, step_s=rp.step_s, tmin_s=rp.tmin_s, tmax_s=rp.tmax_s,
-                                 notch_hz=tuple(rp.notch_hz), notch_q=rp.notch_q, rereference=rp.rereference,
-                                 chunk_s=rp.chunk_s, n_jobs=1, progress=False)
+        direct = event_responses(
+            rec,
+            electrodes,
+            neighbours,
+            sample[np.isfinite(sample)].astype(np.int64),
+            window_s=rp.window_s,
+            step_s=rp.step_s,
+            tmin_s=rp.tmin_s,
+            tmax_s=rp.tmax_s,
+            notch_hz=tuple(rp.notch_hz),
+            notch_q=rp.notch_q,
+            rereference=rp.rereference,
+            chunk_s=rp.chunk_s,
+            n_jobs=1,
+            progress=False,
+        )
     np.testing.assert_array_equal(resp["responses"], direct.responses)
 
 
@@ -166,7 +198,9 @@ def test_pooled_sessions_are_demeaned_per_session_and_target(pooled):
         expected = single["responses"] - single["responses"].mean(axis=0, dtype=np.float64)
         np.testing.assert_allclose(Y[rows], expected, rtol=0, atol=1e-4 * scale)
     # The two sessions really had different offsets, now removed.
-    offset = first["responses"].mean(axis=0, dtype=np.float64) - second["responses"].mean(axis=0, dtype=np.float64)
+    offset = first["responses"].mean(axis=0, dtype=np.float64) - second["responses"].mean(
+        axis=0, dtype=np.float64
+    )
     assert np.abs(offset).max() > 1e-2 * scale
 
 
@@ -185,9 +219,17 @@ def test_demean_sessions_unit():
 def test_old_responses_files_read_with_session_zero(tmp_path):
     path = tmp_path / "r.h5"
     resp = np.ones((4, 2, 3), np.float32)
-    write_responses(path, responses=resp, electrodes=["A1", "A2"], bin_times=np.arange(3.0),
-                    event_movie_time=np.arange(4.0), event_sample=np.arange(4), event_movie=["m"] * 4,
-                    sfreq=2048.0, event_session=np.array([2, 2, 3, 3]))
+    write_responses(
+        path,
+        responses=resp,
+        electrodes=["A1", "A2"],
+        bin_times=np.arange(3.0),
+        event_movie_time=np.arange(4.0),
+        event_sample=np.arange(4),
+        event_movie=["m"] * 4,
+        sfreq=2048.0,
+        event_session=np.array([2, 2, 3, 3]),
+    )
     np.testing.assert_array_equal(read_responses(path, data=False)["event_session"], [2, 2, 3, 3])
     with h5py.File(path, "a") as f:
         del f["event_session"]
@@ -195,9 +237,17 @@ def test_old_responses_files_read_with_session_zero(tmp_path):
     assert back["event_session"].dtype == np.int64
     np.testing.assert_array_equal(back["event_session"], np.zeros(4))
     with pytest.raises(ValueError, match="event_session has 3 entries for 4 events"):
-        write_responses(path, responses=resp, electrodes=["A1", "A2"], bin_times=np.arange(3.0),
-                        event_movie_time=np.arange(4.0), event_sample=np.arange(4), event_movie=["m"] * 4,
-                        sfreq=2048.0, event_session=np.array([1, 2, 3]))
+        write_responses(
+            path,
+            responses=resp,
+            electrodes=["A1", "A2"],
+            bin_times=np.arange(3.0),
+            event_movie_time=np.arange(4.0),
+            event_sample=np.arange(4),
+            event_movie=["m"] * 4,
+            sfreq=2048.0,
+            event_session=np.array([1, 2, 3]),
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -214,14 +264,18 @@ def test_reduce_jointly_is_reduce_features_of_the_stack(method):
     stacked = reduce_features(np.concatenate(blocks), method=method, eps=0.1, seed=0)
     np.testing.assert_allclose(np.concatenate(out), stacked, rtol=1e-5, atol=1e-5)
     # Per-block reduction gives widths that depend on the block (what crashed the encode stage).
-    assert reduce_features(blocks[0], method=method).shape[1] != reduce_features(blocks[1], method=method).shape[1]
+    assert (
+        reduce_features(blocks[0], method=method).shape[1]
+        != reduce_features(blocks[1], method=method).shape[1]
+    )
 
 
 @pytest.mark.parametrize("method", ["srp", "pca"])
 def test_reduce_jointly_one_block_is_unchanged(method):
     X = np.random.default_rng(1).normal(size=(30, 6000))
-    np.testing.assert_array_equal(reduce_jointly([X], method=method, seed=3)[0],
-                                  reduce_features(X, method=method, seed=3))
+    np.testing.assert_array_equal(
+        reduce_jointly([X], method=method, seed=3)[0], reduce_features(X, method=method, seed=3)
+    )
 
 
 def test_reduce_jointly_pass_through_and_errors():
@@ -254,8 +308,16 @@ class FakeExtractor:
 
 
 def write_movie_events(layout, movie, times):
-    table = pd.DataFrame({"movie": movie, "alignment": "language", "movie_time": times, "text": "a b",
-                          "word": "b", "frame_time": np.nan})
+    table = pd.DataFrame(
+        {
+            "movie": movie,
+            "alignment": "language",
+            "movie_time": times,
+            "text": "a b",
+            "word": "b",
+            "frame_time": np.nan,
+        }
+    )
     write_parquet(table, layout.events(movie, "language"))
 
 
@@ -264,8 +326,14 @@ def test_features_stage_reduces_all_movies_together(tmp_path, monkeypatch, reduc
     width = 6000
     monkeypatch.setattr(features_stage, "build_extractor", lambda spec, device="cpu": FakeExtractor(width))
     model = {"id": "deep", "family": "fake", "input": "text", "trained_on": "language", "layer": "block.3"}
-    params = Params.model_validate({"data": {"format": "demo"}, "events": {"alignments": ["language"]},
-                                    "features": {"device": "cpu", "reduction": reduction}, "models": [model]})
+    params = Params.model_validate(
+        {
+            "data": {"format": "demo"},
+            "events": {"alignments": ["language"]},
+            "features": {"device": "cpu", "reduction": reduction},
+            "models": [model],
+        }
+    )
     layout = Layout(tmp_path, params)
     times = {"m1": np.arange(1, 61) * 0.7, "m2": np.arange(1, 26) * 1.3}
     for movie, t in times.items():
@@ -289,23 +357,33 @@ def test_features_stage_reduces_all_movies_together(tmp_path, monkeypatch, reduc
     write_movie_events(layout, "m2", np.arange(1, 31) * 1.3)
     features_stage.model_features(params.models[0], params, layout, ["m1", "m2"])
     assert FakeExtractor.calls == calls + 2
-    assert np.load(layout.features("deep", "m1", "language")).shape[1] == np.load(
-        layout.features("deep", "m2", "language")).shape[1]
+    assert (
+        np.load(layout.features("deep", "m1", "language")).shape[1]
+        == np.load(layout.features("deep", "m2", "language")).shape[1]
+    )
 
     # One movie: exactly the per-movie reduction of before.
     one = tmp_path / "one"
     layout1 = Layout(one, params)
     write_movie_events(layout1, "m1", times["m1"])
     features_stage.model_features(params.models[0], params, layout1, ["m1"])
-    np.testing.assert_array_equal(np.load(layout1.features("deep", "m1", "language")),
-                                  reduce_features(raw[0], method=reduction, eps=0.1, seed=0))
+    np.testing.assert_array_equal(
+        np.load(layout1.features("deep", "m1", "language")),
+        reduce_features(raw[0], method=reduction, eps=0.1, seed=0),
+    )
 
 
 def test_features_stage_models_without_layer_stay_per_movie(tmp_path, monkeypatch):
     monkeypatch.setattr(features_stage, "build_extractor", lambda spec, device="cpu": FakeExtractor(6000))
     model = {"id": "pooled", "family": "fake", "input": "text", "trained_on": "language"}
-    params = Params.model_validate({"data": {"format": "demo"}, "events": {"alignments": ["language"]},
-                                    "features": {"device": "cpu"}, "models": [model]})
+    params = Params.model_validate(
+        {
+            "data": {"format": "demo"},
+            "events": {"alignments": ["language"]},
+            "features": {"device": "cpu"},
+            "models": [model],
+        }
+    )
     layout = Layout(tmp_path, params)
     write_movie_events(layout, "m1", np.arange(1, 11) * 0.7)
     write_movie_events(layout, "m2", np.arange(1, 6) * 1.3)

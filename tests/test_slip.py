@@ -21,21 +21,39 @@ from mmsites.features.zoo.slip import (
 
 # a small architecture with the real tokenizer vocabulary (49408 ids)
 TINY = dict(
-    image_size=32, patch_size=8, vision_width=32, vision_layers=2, vision_heads=2,
-    embed_dim=16, context_length=16, text_width=24, text_layers=2, text_heads=2,
-    ssl_mlp_dim=40, ssl_emb_dim=8,
+    image_size=32,
+    patch_size=8,
+    vision_width=32,
+    vision_layers=2,
+    vision_heads=2,
+    embed_dim=16,
+    context_length=16,
+    text_width=24,
+    text_layers=2,
+    text_heads=2,
+    ssl_mlp_dim=40,
+    ssl_emb_dim=8,
 )
 OBJECTIVES = {"slip_vitb16": "slip", "clip_vitb16": "clip", "simclr_vitb16": "simclr"}
-TEXTS = ["a man walks into the room", "she laughs", "a man walks into the room",
-         "the quick brown fox jumps over the lazy dog " * 4]
+TEXTS = [
+    "a man walks into the room",
+    "she laughs",
+    "a man walks into the room",
+    "the quick brown fox jumps over the lazy dog " * 4,
+]
 
 
 def spec(arch="slip_vitb16", input="image", **kw):
     kw.setdefault("init", "random")
     kw.setdefault("config", TINY)
-    return ModelSpec(id=f"{arch}-{input}", family="slip", input=input,
-                     trained_on="vision" if arch == "simclr_vitb16" else "multimodal",
-                     arch=arch, **kw)
+    return ModelSpec(
+        id=f"{arch}-{input}",
+        family="slip",
+        input=input,
+        trained_on="vision" if arch == "simclr_vitb16" else "multimodal",
+        arch=arch,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +64,16 @@ def frames():
 
 @pytest.fixture(scope="module")
 def events():
-    return pd.DataFrame({"movie": "m", "alignment": "language", "movie_time": np.arange(4.0),
-                         "text": TEXTS, "word": "w", "frame_time": np.arange(4.0)})
+    return pd.DataFrame(
+        {
+            "movie": "m",
+            "alignment": "language",
+            "movie_time": np.arange(4.0),
+            "text": TEXTS,
+            "word": "w",
+            "frame_time": np.arange(4.0),
+        }
+    )
 
 
 FRAME_INDEX = np.array([0, 1, 0, 2])
@@ -55,8 +81,9 @@ FRAME_INDEX = np.array([0, 1, 0, 2])
 
 def save_official(model: SLIPModel, path):
     """Write ``model`` the way SLIP's main.py does: DDP-prefixed keys plus pickled args."""
-    args = argparse.Namespace(model="SLIP_VITB16", ssl_mlp_dim=TINY["ssl_mlp_dim"],
-                              ssl_emb_dim=TINY["ssl_emb_dim"])
+    args = argparse.Namespace(
+        model="SLIP_VITB16", ssl_mlp_dim=TINY["ssl_mlp_dim"], ssl_emb_dim=TINY["ssl_emb_dim"]
+    )
     sd = {"module." + k: v.clone() for k, v in model.state_dict().items()}
     torch.save({"epoch": 25, "state_dict": sd, "args": args, "best_acc1": 0.0}, path)
 
@@ -65,26 +92,45 @@ def save_official(model: SLIPModel, path):
 def _official_keys(objective: str, vision_layers: int, text_layers: int) -> set[str]:
     """Parameter names of facebookresearch/SLIP models.py (CLIP/SIMCLR/SLIP classes with a
     timm ``vit_base_patch16_224(num_classes=0)`` image tower), written out by hand."""
-    keys = {"visual.cls_token", "visual.pos_embed", "visual.patch_embed.proj.weight",
-            "visual.patch_embed.proj.bias", "visual.norm.weight", "visual.norm.bias"}
+    keys = {
+        "visual.cls_token",
+        "visual.pos_embed",
+        "visual.patch_embed.proj.weight",
+        "visual.patch_embed.proj.bias",
+        "visual.norm.weight",
+        "visual.norm.bias",
+    }
     for i in range(vision_layers):
         for name in ("norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2"):
             keys |= {f"visual.blocks.{i}.{name}.weight", f"visual.blocks.{i}.{name}.bias"}
     if objective in ("clip", "slip"):
-        keys |= {"token_embedding.weight", "positional_embedding", "ln_final.weight",
-                 "ln_final.bias", "image_projection", "text_projection", "logit_scale"}
+        keys |= {
+            "token_embedding.weight",
+            "positional_embedding",
+            "ln_final.weight",
+            "ln_final.bias",
+            "image_projection",
+            "text_projection",
+            "logit_scale",
+        }
         for i in range(text_layers):
             p = f"transformer.resblocks.{i}."
-            keys |= {p + "attn.in_proj_weight", p + "attn.in_proj_bias",
-                     p + "attn.out_proj.weight", p + "attn.out_proj.bias"}
+            keys |= {
+                p + "attn.in_proj_weight",
+                p + "attn.in_proj_bias",
+                p + "attn.out_proj.weight",
+                p + "attn.out_proj.bias",
+            }
             for name in ("ln_1", "mlp.c_fc", "mlp.c_proj", "ln_2"):
                 keys |= {p + name + ".weight", p + name + ".bias"}
     if objective in ("slip", "simclr"):
         for name in ("layer1", "layer2", "layer3"):
             keys |= {f"image_mlp.{name}.weight", f"image_mlp.{name}.bias"}
         for name in ("bn1", "bn2"):  # SyncBatchNorm state
-            keys |= {f"image_mlp.{name}.{s}" for s in
-                     ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
+            keys |= {
+                f"image_mlp.{name}.{s}"
+                for s in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+            }
     return keys
 
 
@@ -96,11 +142,20 @@ def test_state_dict_keys_are_the_official_ones(objective):
 
 def test_official_key_names_spot_check():
     keys = set(SLIPModel("slip", **TINY).state_dict())
-    for k in ["visual.blocks.0.attn.qkv.weight", "visual.patch_embed.proj.weight",
-              "transformer.resblocks.0.attn.in_proj_weight",
-              "transformer.resblocks.1.mlp.c_proj.weight", "image_mlp.layer1.weight",
-              "image_mlp.bn2.running_var", "token_embedding.weight", "positional_embedding",
-              "ln_final.weight", "image_projection", "text_projection", "logit_scale"]:
+    for k in [
+        "visual.blocks.0.attn.qkv.weight",
+        "visual.patch_embed.proj.weight",
+        "transformer.resblocks.0.attn.in_proj_weight",
+        "transformer.resblocks.1.mlp.c_proj.weight",
+        "image_mlp.layer1.weight",
+        "image_mlp.bn2.running_var",
+        "token_embedding.weight",
+        "positional_embedding",
+        "ln_final.weight",
+        "image_projection",
+        "text_projection",
+        "logit_scale",
+    ]:
         assert k in keys
 
 
@@ -108,23 +163,39 @@ def test_vision_tower_is_timm_vit_base_patch16_224():
     # SLIP builds its tower with timm.create_model('vit_base_patch16_224', num_classes=0)
     import timm
 
-    ref = timm.create_model("vit_base_patch16_224", pretrained=False, num_classes=0, img_size=32,
-                            patch_size=8, embed_dim=32, depth=2, num_heads=2)
+    ref = timm.create_model(
+        "vit_base_patch16_224",
+        pretrained=False,
+        num_classes=0,
+        img_size=32,
+        patch_size=8,
+        embed_dim=32,
+        depth=2,
+        num_heads=2,
+    )
     ours = SLIPModel("simclr", **TINY).visual
-    assert {k: v.shape for k, v in ref.state_dict().items()} == \
-        {k: v.shape for k, v in ours.state_dict().items()}
+    assert {k: v.shape for k, v in ref.state_dict().items()} == {
+        k: v.shape for k, v in ours.state_dict().items()
+    }
 
 
 def test_vitb16_shapes_match_the_released_checkpoints():
     with torch.device("meta"):  # shapes only: no memory, no init cost
         sd = SLIPModel("slip").state_dict()
     assert set(sd) == _official_keys("slip", 12, 12)
-    expect = {"visual.pos_embed": (1, 197, 768), "visual.patch_embed.proj.weight": (768, 3, 16, 16),
-              "visual.blocks.11.attn.qkv.weight": (2304, 768), "token_embedding.weight": (49408, 512),
-              "positional_embedding": (77, 512), "image_projection": (768, 512),
-              "text_projection": (512, 512), "transformer.resblocks.0.attn.in_proj_weight": (1536, 512),
-              "image_mlp.layer1.weight": (4096, 768), "image_mlp.layer3.weight": (256, 4096),
-              "logit_scale": ()}
+    expect = {
+        "visual.pos_embed": (1, 197, 768),
+        "visual.patch_embed.proj.weight": (768, 3, 16, 16),
+        "visual.blocks.11.attn.qkv.weight": (2304, 768),
+        "token_embedding.weight": (49408, 512),
+        "positional_embedding": (77, 512),
+        "image_projection": (768, 512),
+        "text_projection": (512, 512),
+        "transformer.resblocks.0.attn.in_proj_weight": (1536, 512),
+        "image_mlp.layer1.weight": (4096, 768),
+        "image_mlp.layer3.weight": (256, 4096),
+        "logit_scale": (),
+    }
     assert {k: tuple(sd[k].shape) for k in expect} == expect
 
 
@@ -158,7 +229,10 @@ def _broken(tmp_path, edit):
 
 def test_renamed_key_is_listed(tmp_path):
     def rename(sd):
-        sd["module.visual.blocks.0.attn.qkv_renamed.weight"] = sd.pop("module.visual.blocks.0.attn.qkv.weight")
+        sd["module.visual.blocks.0.attn.qkv_renamed.weight"] = sd.pop(
+            "module.visual.blocks.0.attn.qkv.weight"
+        )
+
     model, path = _broken(tmp_path, rename)
     with pytest.raises(ValueError) as err:
         load_slip_checkpoint(model, path)
@@ -172,9 +246,13 @@ def test_missing_key_and_shape_mismatch_are_listed(tmp_path):
     def edit(sd):
         del sd["module.ln_final.bias"]
         sd["module.text_projection"] = torch.zeros(5, 5)
+
     model, path = _broken(tmp_path, edit)
-    with pytest.raises(ValueError, match=r"missing keys \['ln_final.bias'\].*text_projection: "
-                                         r"checkpoint \(5, 5\) vs model \(24, 16\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"missing keys \['ln_final.bias'\].*text_projection: "
+        r"checkpoint \(5, 5\) vs model \(24, 16\)",
+    ):
         load_slip_checkpoint(model, path)
 
 
@@ -186,8 +264,17 @@ def test_wrong_architecture_checkpoint_is_an_error(tmp_path):
 
 def test_missing_checkpoint_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="slip-x.*nope.pt"):
-        build_extractor(ModelSpec(id="slip-x", family="slip", input="image", trained_on="multimodal",
-                                  arch="slip_vitb16", config=TINY, weights=str(tmp_path / "nope.pt")))
+        build_extractor(
+            ModelSpec(
+                id="slip-x",
+                family="slip",
+                input="image",
+                trained_on="multimodal",
+                arch="slip_vitb16",
+                config=TINY,
+                weights=str(tmp_path / "nope.pt"),
+            )
+        )
 
 
 def test_trained_without_weights_names_the_file():
@@ -226,7 +313,8 @@ def test_feature_shapes_and_documented_defaults(frames, events):
     head = build_extractor(spec(layer="visual.head")).extract(events, frames, FRAME_INDEX, progress=False)
     np.testing.assert_allclose(head, x, rtol=1e-6, atol=1e-6)
     proj = build_extractor(spec(config={**TINY, "project": True})).extract(
-        events, frames, FRAME_INDEX, progress=False)
+        events, frames, FRAME_INDEX, progress=False
+    )
     np.testing.assert_allclose(proj, x @ img.model.image_projection.detach().numpy(), rtol=1e-4, atol=1e-5)
 
     txt = build_extractor(spec(input="text"))
@@ -252,7 +340,7 @@ def test_text_tower_is_causal():
     tokens, _ = tokenize(["one two three"], TINY["context_length"])
     eot = int(tokens.argmax())
     changed = tokens.clone()
-    changed[0, eot + 1:] = 7  # tokens after the end token must not reach it
+    changed[0, eot + 1 :] = 7  # tokens after the end token must not reach it
     with torch.no_grad():
         torch.testing.assert_close(model.encode_text(tokens), model.encode_text(changed))
         before = tokens.clone()
@@ -297,8 +385,14 @@ def test_preprocessing_matches_slip_eval_transform(frames):
     from mmsites.features.zoo import preprocess_images
     from mmsites.features.zoo.slip import IMAGENET_MEAN, IMAGENET_STD
 
-    ref_tf = transforms.Compose([transforms.Resize(32), transforms.CenterCrop(32), transforms.ToTensor(),
-                                 transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    ref_tf = transforms.Compose(
+        [
+            transforms.Resize(32),
+            transforms.CenterCrop(32),
+            transforms.ToTensor(),
+            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
     ref = torch.stack([ref_tf(Image.fromarray(f)) for f in frames])
     ours = preprocess_images(frames, 32, IMAGENET_MEAN, IMAGENET_STD, interpolation="bilinear")
     assert ours.shape == ref.shape

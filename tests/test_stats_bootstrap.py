@@ -17,7 +17,7 @@ def slow_bootstrap(pred, Y, folds, resamples, part):
         counts = np.bincount(res, minlength=len(Y))
         for f in folds:
             idx = getattr(f, part)
-            rows = np.repeat(idx, counts[idx])          # the resample's events of this part
+            rows = np.repeat(idx, counts[idx])  # the resample's events of this part
             if rows.size >= 2 and np.ptp(pred[rows], 0).min() > 0 and np.ptp(Y[rows], 0).min() > 0:
                 out[b] += pearson_r(pred[rows], Y[rows]) / len(folds)
     return out
@@ -28,7 +28,7 @@ def test_fast_bootstrap_matches_materialised_resamples(seed):
     rng = np.random.default_rng(seed)
     n, T = 100, 6
     pred = rng.standard_normal((n, T))
-    Y = 0.5 * pred + rng.standard_normal((n, T)) + 10      # an offset: r is shift-invariant
+    Y = 0.5 * pred + rng.standard_normal((n, T)) + 10  # an offset: r is shift-invariant
     folds = contiguous_folds(n, 5)
     res = bootstrap_indices(n, 15, seed=seed)
     t, v = fast_bootstrap(pred, Y, folds, res)
@@ -80,8 +80,7 @@ def test_refit_mode_is_the_engines_whole_cv_refit():
     res = bootstrap_indices(n, 3, seed=0)
     t, v = bootstrap_scores("refit", Y, res, engine=eng)
     for b in range(3):
-        direct = CVEngine(X[res[b]], contiguous_folds(n, 5), device="cpu",
-                          dtype=torch.float64).fit(Y[res[b]])
+        direct = CVEngine(X[res[b]], contiguous_folds(n, 5), device="cpu", dtype=torch.float64).fit(Y[res[b]])
         np.testing.assert_allclose(t[b], direct.test_r, atol=1e-8)
     with pytest.raises(ValueError, match="needs the CVEngine"):
         bootstrap_scores("refit", Y, res)

@@ -7,8 +7,13 @@ from hypothesis import strategies as st
 
 from mmsites.encoding.folds import contiguous_folds
 from mmsites.encoding.scoring import pearson_r
-from mmsites.stats.compare import (compare_models, electrode_scores, paired_bootstrap_test,
-                           paired_permutation_null, paired_permutation_test)
+from mmsites.stats.compare import (
+    compare_models,
+    electrode_scores,
+    paired_bootstrap_test,
+    paired_permutation_null,
+    paired_permutation_test,
+)
 from mmsites.stats.fdr import fdr_bh
 from mmsites.stats.resampling import block_swaps, chunks
 
@@ -19,7 +24,7 @@ def fold_r(pred, Y, folds):
 
 def slow_paired_null(a, b, Y, folds, swaps, union):
     a, b = a.copy(), b.copy()
-    for f in folds:                   # z-score each model within each test part
+    for f in folds:  # z-score each model within each test part
         for x in (a, b):
             x[f.test] = (x[f.test] - x[f.test].mean(0)) / x[f.test].std(0)
     out = []
@@ -44,7 +49,7 @@ def test_paired_null_matches_slow_swaps():
     folds = contiguous_folds(60, 5)
     swaps = np.vstack([np.zeros((1, 60), bool), block_swaps(60, 8, block=4, seed=0)])
     union = np.random.default_rng(1).random((3, 4)) < 0.6
-    union[2] = False                                   # an electrode with no bins: 0
+    union[2] = False  # an electrode with no bins: 0
     import torch
 
     fast = paired_permutation_null(a, b, Y, folds, swaps, union, dtype=torch.float64)
@@ -55,9 +60,12 @@ def test_paired_null_matches_slow_swaps():
     d = (fold_r(a, Y, folds) - fold_r(b, Y, folds)).reshape(3, 4)
     assert fast[0, 0] == pytest.approx(d[0][union[0]].mean())
     # Chunks of swaps give the rows of the whole.
-    parts = np.vstack([paired_permutation_null(a, b, Y, folds, swaps[s], union, max_bytes=1,
-                                               dtype=torch.float64)
-                       for s in chunks(len(swaps), 3)])
+    parts = np.vstack(
+        [
+            paired_permutation_null(a, b, Y, folds, swaps[s], union, max_bytes=1, dtype=torch.float64)
+            for s in chunks(len(swaps), 3)
+        ]
+    )
     np.testing.assert_allclose(parts, fast, atol=1e-13)
 
 
@@ -93,15 +101,21 @@ def test_default_winner_rule_and_scores():
     rb = np.full(3 * nb, 0.1)
     sa = np.zeros(3 * nb, bool)
     sb = np.zeros(3 * nb, bool)
-    sa[:12] = True                    # electrode 0: a 12 bins, b 3 → a wins by default
+    sa[:12] = True  # electrode 0: a 12 bins, b 3 → a wins by default
     sb[:3] = True
-    sa[12:24] = sb[12:24] = True      # electrode 1: both 12 → tested
-    sb[24:34] = True                  # electrode 2: only b has 10 → b wins by default
+    sa[12:24] = sb[12:24] = True  # electrode 1: both 12 → tested
+    sb[24:34] = True  # electrode 2: only b has 10 → b wins by default
     rng = np.random.default_rng(0)
     Y = rng.standard_normal((60, 3 * nb))
-    kwargs = dict(min_signal_bins=10, method="permutation", pred_a=Y + rng.standard_normal(Y.shape),
-                  pred_b=rng.standard_normal(Y.shape), Y=Y, folds=contiguous_folds(60, 5),
-                  swaps=block_swaps(60, 19, block=3, seed=0))
+    kwargs = dict(
+        min_signal_bins=10,
+        method="permutation",
+        pred_a=Y + rng.standard_normal(Y.shape),
+        pred_b=rng.standard_normal(Y.shape),
+        Y=Y,
+        folds=contiguous_folds(60, 5),
+        swaps=block_swaps(60, 19, block=3, seed=0),
+    )
     # The released code's rule: a lone model with enough signal bins wins untested.
     df = compare_models(ra, rb, sa, sb, nb, default_winner="count", **kwargs)
     assert df["default_winner"].tolist() == ["a", "", "b"]
@@ -159,6 +173,7 @@ def test_paired_permutation_test_is_calibrated_for_exchangeable_models():
     from scipy import stats as sps
 
     from mmsites.stats.simulate import ar1
+
     n, E, nb = 200, 100, 2
     folds = contiguous_folds(n, 5)
     sig = np.ones(E * nb, bool)
@@ -166,10 +181,11 @@ def test_paired_permutation_test_is_calibrated_for_exchangeable_models():
     for seed in range(3):
         shared = ar1(n, E * nb, phi=0.7, seed=seed)
         Y = shared + ar1(n, E * nb, phi=0.7, seed=seed + 10)
-        a = shared + ar1(n, E * nb, phi=0.7, seed=seed + 20)     # a and b equally good
+        a = shared + ar1(n, E * nb, phi=0.7, seed=seed + 20)  # a and b equally good
         b = shared + ar1(n, E * nb, phi=0.7, seed=seed + 30)
-        ps.append(paired_permutation_test(a, b, Y, folds, block_swaps(n, 99, block=10, seed=seed),
-                                          sig, sig, nb)[1])
+        ps.append(
+            paired_permutation_test(a, b, Y, folds, block_swaps(n, 99, block=10, seed=seed), sig, sig, nb)[1]
+        )
     p = np.concatenate(ps)
     assert sps.kstest(p, "uniform").pvalue > 0.01
     assert 0.01 <= (p < 0.05).mean() <= 0.09

@@ -12,11 +12,21 @@ import yaml
 from mmsites.pipeline.cli import main
 
 #: The demo's truth models: the latent variables each kind of planted electrode responds to.
-TRUTH = [{"id": f"truth-{kind}", "family": "precomputed", "path": f"data/demo/truth_features/{kind}",
-          "input": given, "trained_on": kind}
-         for kind, given in (("vision", "image"), ("language", "text"), ("multimodal", "image+text"))]
-BASELINES = {"multiconcat": ["truth-vision", "truth-language"],
-             "multilin": ["truth-vision", "truth-language"], "multilin_components": [2, 5]}
+TRUTH = [
+    {
+        "id": f"truth-{kind}",
+        "family": "precomputed",
+        "path": f"data/demo/truth_features/{kind}",
+        "input": given,
+        "trained_on": kind,
+    }
+    for kind, given in (("vision", "image"), ("language", "text"), ("multimodal", "image+text"))
+]
+BASELINES = {
+    "multiconcat": ["truth-vision", "truth-language"],
+    "multilin": ["truth-vision", "truth-language"],
+    "multilin_components": [2, 5],
+}
 
 
 def _params(root, **stats):
@@ -25,9 +35,18 @@ def _params(root, **stats):
         "demo": {"seed": 1, "duration_s": 120, "subjects": [1], "n_shafts": 4, "contacts_per_shaft": 8},
         "events": {"alignments": ["language"]},
         "responses": {"n_jobs": 1},
-        "models": TRUTH, "baselines": BASELINES,
-        "stats": {"permutations": 59, "stop_exceedances": 5, "swaps": 999, "bootstrap": 8, "chunk": 20,
-                  "mode": "refit", "min_signal_bins": 5, **stats},
+        "models": TRUTH,
+        "baselines": BASELINES,
+        "stats": {
+            "permutations": 59,
+            "stop_exceedances": 5,
+            "swaps": 999,
+            "bootstrap": 8,
+            "chunk": 20,
+            "mode": "refit",
+            "min_signal_bins": 5,
+            **stats,
+        },
         "compute": {"executor": "local", "workers": 1},
     }
 
@@ -101,12 +120,19 @@ def test_encode_tables_identical_on_every_executor(prepared, tmp_path, executor)
         _run(root, params, "encode")
     else:
         distributed = pytest.importorskip("dask.distributed")
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                      dashboard_address=None) as cluster:
-            params["compute"] = {"executor": "dask", "workers": 2, "dask_scheduler": cluster.scheduler_address}
+        with distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster:
+            params["compute"] = {
+                "executor": "dask",
+                "workers": 2,
+                "dask_scheduler": cluster.scheduler_address,
+            }
             _run(root, params, "encode")
     for path in sorted(reference.glob("*.parquet")):
-        pd.testing.assert_frame_equal(pd.read_parquet(root / "work/scores" / path.name), pd.read_parquet(path))
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(root / "work/scores" / path.name), pd.read_parquet(path)
+        )
 
 
 @pytest.mark.slow
@@ -138,11 +164,17 @@ def test_null_demo_variants_call_few_sites(tmp_path, variant):
         assert planted == 0 and called / total <= 0.05, (called, total)
 
 
-@pytest.mark.parametrize("stats, message", [
-    ({"mode": "fast", "permutation_kind": "circular"}, "permutation_kind 'circular' with stats.mode 'fast'"),
-    ({"mode": "fast", "comparison": "bootstrap"}, "comparison 'bootstrap' with stats.mode 'fast'"),
-    ({"stop_exceedances": 0}, "stop_exceedances"),
-])
+@pytest.mark.parametrize(
+    "stats, message",
+    [
+        (
+            {"mode": "fast", "permutation_kind": "circular"},
+            "permutation_kind 'circular' with stats.mode 'fast'",
+        ),
+        ({"mode": "fast", "comparison": "bootstrap"}, "comparison 'bootstrap' with stats.mode 'fast'"),
+        ({"stop_exceedances": 0}, "stop_exceedances"),
+    ],
+)
 def test_uncalibrated_combinations_are_refused(tmp_path, stats, message):
     from mmsites.pipeline.params import load_params
 

@@ -9,10 +9,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from mmsites.stats.pvalues import (EMPIRICAL, FIT_REJECTED, P_FLOOR, TAIL, bh_can_reject,
-                           bh_floor_warning, min_attainable_p, n_distinct_block_permutations,
-                           n_distinct_shifts, n_distinct_swaps, tail_pvalues,
-                           warn_if_few_permutations)
+from mmsites.stats.pvalues import (
+    EMPIRICAL,
+    FIT_REJECTED,
+    P_FLOOR,
+    TAIL,
+    bh_can_reject,
+    bh_floor_warning,
+    min_attainable_p,
+    n_distinct_block_permutations,
+    n_distinct_shifts,
+    n_distinct_swaps,
+    tail_pvalues,
+    warn_if_few_permutations,
+)
 from mmsites.stats.signal import permutation_pvalues
 
 
@@ -38,7 +48,7 @@ def test_empirical_branch_equals_permutation_pvalues(tail):
 
 def test_too_few_permutations_for_a_tail_keep_the_empirical_pvalue():
     rng = np.random.default_rng(1)
-    null = rng.standard_normal((79, 6))                     # 79 // 4 = 19 < 20 tail values
+    null = rng.standard_normal((79, 6))  # 79 // 4 = 19 < 20 tail values
     observed = np.array([5.0, 4.0, 0.0, -1.0, 3.0, 10.0])
     p, method = tail_pvalues(observed, null)
     np.testing.assert_array_equal(p, permutation_pvalues(observed, null))
@@ -59,11 +69,10 @@ def ratios(draw, sf, values, P=2000, S=12, seed=0, **kw):
 def test_tail_estimate_of_an_exponential_null_is_accurate():
     # Exponential = GPD with shape 0: the model is exact. Over 200 nulls the median ratio
     # was 1.17 at x = 8 and 1.37 at x = 10 (shape >= 0 leans conservative).
-    (r8, _), (r10, p10) = ratios(lambda r, s: r.standard_exponential(s), sps.expon.sf,
-                                 [8.0, 10.0])
+    (r8, _), (r10, p10) = ratios(lambda r, s: r.standard_exponential(s), sps.expon.sf, [8.0, 10.0])
     assert 1 / 1.5 < r8 < 1.5
     assert 1 / 2 < r10 < 2
-    assert p10 < min_attainable_p(2000) / 5                  # far below the floor
+    assert p10 < min_attainable_p(2000) / 5  # far below the floor
 
 
 def test_tail_estimate_of_a_normal_null_is_conservative_and_below_the_floor():
@@ -79,8 +88,7 @@ def test_tail_estimate_of_a_normal_null_is_conservative_and_below_the_floor():
 def test_unconstrained_fit_underestimates_a_normal_tail():
     # The paper's unconstrained fit picks shape < 0 (a bounded tail) on normal nulls and
     # returns far too small p-values far out: why min_shape defaults to 0.
-    ((r5, p5),) = ratios(lambda r, s: r.standard_normal(s), sps.norm.sf, [5.0],
-                         min_shape=None)
+    ((r5, p5),) = ratios(lambda r, s: r.standard_normal(s), sps.norm.sf, [5.0], min_shape=None)
     assert r5 < 0.5
     assert p5 >= P_FLOOR
 
@@ -92,7 +100,7 @@ def test_calibration_when_observed_comes_from_the_null(dist):
     P, T = 500, 2000
     null, observed = draw((P, T)), draw(T)
     p, method = tail_pvalues(observed, null)
-    assert (method == TAIL).sum() > 30                       # the tail branch is used
+    assert (method == TAIL).sum() > 30  # the tail branch is used
     for level in (0.05, 0.005):
         se = math.sqrt(level * (1 - level) / T)
         frac = (p < level).mean()
@@ -111,7 +119,7 @@ def test_pvalues_are_positive_capped_and_nan_passes_through():
     emp = permutation_pvalues(observed, null)
     assert np.all(p[1:] > 0) and np.all(p[1:] <= emp[1:])
     assert np.all(method[3:] == TAIL)
-    assert p[-1] == P_FLOOR                                  # sf(inf) = 0 underflow floor
+    assert p[-1] == P_FLOOR  # sf(inf) = 0 underflow floor
     assert p[6] < p[5] < p[4] < min_attainable_p(400)
 
 
@@ -148,8 +156,9 @@ def test_trailing_dimensions_and_scalars():
 
 def test_rejected_fits_shrink_the_tail_then_keep_the_empirical_pvalue(monkeypatch):
     import mmsites.stats.pvalues as pv
+
     rng = np.random.default_rng(7)
-    null = rng.standard_normal((400, 1))                     # n_tail = 400 // 4 = 100
+    null = rng.standard_normal((400, 1))  # n_tail = 400 // 4 = 100
     observed = np.array([4.0])
     tried = []
 
@@ -157,15 +166,16 @@ def test_rejected_fits_shrink_the_tail_then_keep_the_empirical_pvalue(monkeypatc
         def fake(exc, shape, scale):
             tried.append(exc.size)
             return 0.0 if exc.size > reject_above else 1.0
+
         return fake
 
-    monkeypatch.setattr(pv, "_gof_pvalue", gof(0))          # every fit rejected
+    monkeypatch.setattr(pv, "_gof_pvalue", gof(0))  # every fit rejected
     p, method = tail_pvalues(observed, null)
     assert tried == [100, 90, 81, 72, 64, 57, 51, 45, 40, 36, 32, 28, 25, 22, 20]
     assert method[0] == FIT_REJECTED
     np.testing.assert_array_equal(p, permutation_pvalues(observed, null))
     tried.clear()
-    monkeypatch.setattr(pv, "_gof_pvalue", gof(60))         # tails of <= 60 values pass
+    monkeypatch.setattr(pv, "_gof_pvalue", gof(60))  # tails of <= 60 values pass
     p60, method = tail_pvalues(observed, null)
     assert tried == [100, 90, 81, 72, 64, 57] and method[0] == TAIL
     # The estimate is the 57-value tail's: (57 / P) * GPD survival beyond its threshold.
@@ -202,17 +212,19 @@ def test_nonfinite_null_keeps_the_empirical_pvalue():
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**16), scale=st.floats(0.1, 10),
-       xs=st.lists(st.floats(-3, 6), min_size=1, max_size=6),
-       min_shape=st.sampled_from([0.0, None]),
-       tail=st.sampled_from(["greater", "less", "two-sided"]))
+@given(
+    seed=st.integers(0, 2**16),
+    scale=st.floats(0.1, 10),
+    xs=st.lists(st.floats(-3, 6), min_size=1, max_size=6),
+    min_shape=st.sampled_from([0.0, None]),
+    tail=st.sampled_from(["greater", "less", "two-sided"]),
+)
 def test_pvalues_in_unit_interval_and_monotone_in_observed(seed, scale, xs, min_shape, tail):
     rng = np.random.default_rng(seed)
     column = rng.standard_normal(120) * scale
     xs = np.asarray(xs) * scale
     null = np.repeat(column[:, None], xs.size, 1)
-    p, _ = tail_pvalues(xs, null, min_shape=min_shape, tail=tail,
-                        n_tail=30, min_exceedances=5)
+    p, _ = tail_pvalues(xs, null, min_shape=min_shape, tail=tail, n_tail=30, min_exceedances=5)
     assert np.all((p > 0) & (p <= 1))
     extremeness = {"greater": xs, "less": -xs, "two-sided": np.abs(xs)}[tail]
     order = np.argsort(extremeness, kind="stable")
@@ -257,8 +269,7 @@ def test_distinct_permutation_counts():
 
 def test_warn_if_few_permutations(caplog):
     with caplog.at_level(logging.WARNING, logger="mmsites.stats.pvalues"):
-        assert warn_if_few_permutations(n_distinct_block_permutations([10] * 5),
-                                        what="block permutations")
+        assert warn_if_few_permutations(n_distinct_block_permutations([10] * 5), what="block permutations")
     (rec,) = caplog.records
     assert rec.levelno == logging.WARNING and rec.name == "mmsites.stats.pvalues"
     msg = rec.getMessage()
@@ -268,7 +279,7 @@ def test_warn_if_few_permutations(caplog):
     with caplog.at_level(logging.WARNING):
         assert not warn_if_few_permutations(400.0)
         assert not warn_if_few_permutations(math.inf)
-        assert warn_if_few_permutations(999, alpha=0.01)     # needs 2000 at alpha 0.01
+        assert warn_if_few_permutations(999, alpha=0.01)  # needs 2000 at alpha 0.01
     assert len(caplog.records) == 1
     mine = logging.getLogger("test.pvalues.custom")
     caplog.clear()
@@ -284,10 +295,10 @@ def test_warn_if_few_permutations(caplog):
 def test_bh_floor(caplog):
     assert min_attainable_p(999) == pytest.approx(1e-3)
     assert min_attainable_p(0) == 1.0
-    assert bh_can_reject(19, 100, 0.05)                      # floor 0.05 <= q
+    assert bh_can_reject(19, 100, 0.05)  # floor 0.05 <= q
     assert not bh_can_reject(18, 100, 0.05)
     with caplog.at_level(logging.WARNING, logger="mmsites.stats.pvalues"):
-        assert bh_floor_warning(999, 500, 0.05)              # 1e-3 > 0.05 / 500
+        assert bh_floor_warning(999, 500, 0.05)  # 1e-3 > 0.05 / 500
         assert not bh_floor_warning(999, 500, 0.05, n_true=20)
         assert not bh_floor_warning(10999, 500, 0.05)
     (rec,) = caplog.records

@@ -6,8 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mmsites.encoding.folds import contiguous_folds
-from mmsites.stats.resampling import (block_labels, block_permutations, block_swaps, bootstrap_indices,
-                              bootstrap_weights, chunks, fold_permutations)
+from mmsites.stats.resampling import (
+    block_labels,
+    block_permutations,
+    block_swaps,
+    bootstrap_indices,
+    bootstrap_weights,
+    chunks,
+    fold_permutations,
+)
 
 FAST = settings(max_examples=40, deadline=None)
 
@@ -93,8 +100,7 @@ def test_block_swaps_are_fair_coins():
 @given(n=st.integers(0, 500), size=st.integers(1, 60))
 def test_chunks_cover_in_order(n, size):
     sl = chunks(n, size)
-    assert np.array_equal(np.concatenate([np.arange(n)[s] for s in sl] or [np.arange(0)]),
-                          np.arange(n))
+    assert np.array_equal(np.concatenate([np.arange(n)[s] for s in sl] or [np.arange(0)]), np.arange(n))
     assert all(0 < s.stop - s.start <= size for s in sl)
 
 

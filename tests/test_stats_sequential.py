@@ -16,14 +16,19 @@ def test_without_stopping_equals_the_plain_permutation_p(T, P, chunk, seed):
     obs, null = rng.standard_normal(T), rng.standard_normal((P, T))
     seq = SequentialPvalues(obs, h=None)
     for s in range(0, P, chunk):
-        seq.update(null[s:s + chunk])
+        seq.update(null[s : s + chunk])
     np.testing.assert_array_equal(seq.pvalues(), permutation_pvalues(obs, null))
     assert (seq.n_evaluated == P).all()
 
 
 @settings(max_examples=40, deadline=None)
-@given(T=st.integers(1, 30), P=st.integers(20, 300), chunk=st.integers(1, 80), h=st.integers(1, 12),
-       seed=st.integers(0, 99))
+@given(
+    T=st.integers(1, 30),
+    P=st.integers(20, 300),
+    chunk=st.integers(1, 80),
+    h=st.integers(1, 12),
+    seed=st.integers(0, 99),
+)
 def test_stopping_does_not_depend_on_the_chunking(T, P, chunk, h, seed):
     rng = np.random.default_rng(seed)
     obs, null = rng.standard_normal(T) + 1, rng.standard_normal((P, T))
@@ -32,7 +37,7 @@ def test_stopping_does_not_depend_on_the_chunking(T, P, chunk, h, seed):
     parts = SequentialPvalues(obs, h=h)
     for s in range(0, P, chunk):
         open_ = np.flatnonzero(parts.active)
-        parts.update(null[s:s + chunk][:, open_], open_)     # only the open targets are scored
+        parts.update(null[s : s + chunk][:, open_], open_)  # only the open targets are scored
     np.testing.assert_array_equal(whole.pvalues(), parts.pvalues())
     # Besag-Clifford: a stopped target's p is h / L, L the permutation of its h-th exceedance.
     for t in range(T):
@@ -50,7 +55,7 @@ def test_sequential_p_values_are_valid_and_cheap_on_null_data():
     seq = SequentialPvalues(obs, h=10)
     for s in range(0, P, 100):
         open_ = np.flatnonzero(seq.active)
-        seq.update(null[s:s + 100][:, open_], open_)
+        seq.update(null[s : s + 100][:, open_], open_)
     p = seq.pvalues()
     for a in (0.01, 0.05, 0.2):
         se = np.sqrt(a * (1 - a) / T)
@@ -76,7 +81,7 @@ def test_select_on_validation_picks_by_validation_only():
     val = [np.array([0.1, 0.5, 0.3]), np.array([0.2, 0.4, 0.3])]
     test = [np.array([0.9, 0.0, 0.1]), np.array([0.0, 0.9, 0.2])]
     t, v, c = select_on_validation(test, val)
-    np.testing.assert_array_equal(c, [1, 0, 0])                # ties: the first candidate
+    np.testing.assert_array_equal(c, [1, 0, 0])  # ties: the first candidate
     np.testing.assert_array_equal(t, [0.0, 0.0, 0.1])
     np.testing.assert_array_equal(v, [0.2, 0.5, 0.3])
     with pytest.raises(ValueError, match="equally many"):
@@ -88,10 +93,17 @@ def test_select_result_combines_fields_per_target():
     n, T, F, A = 12, 4, 5, 3
 
     def result(shift):
-        return CVResult(test_r=rng.random(T), val_r=rng.random(T) + shift, alpha=rng.random(T),
-                        test_r_folds=rng.random((F, T)), val_r_folds=rng.random((F, T)),
-                        predictions=rng.random((n, T)).astype(np.float32), valid=np.ones(T, bool),
-                        val_r_alphas=rng.random((A, T)), alphas=np.arange(A, dtype=float))
+        return CVResult(
+            test_r=rng.random(T),
+            val_r=rng.random(T) + shift,
+            alpha=rng.random(T),
+            test_r_folds=rng.random((F, T)),
+            val_r_folds=rng.random((F, T)),
+            predictions=rng.random((n, T)).astype(np.float32),
+            valid=np.ones(T, bool),
+            val_r_alphas=rng.random((A, T)),
+            alphas=np.arange(A, dtype=float),
+        )
 
     a, b = result(0.0), result(0.0)
     out, choice = select_result([a, b])

@@ -10,8 +10,15 @@ from mmsites.encoding.folds import contiguous_folds
 from mmsites.encoding.ridge import CVEngine
 from mmsites.encoding.scoring import pearson_r
 from mmsites.stats.resampling import block_permutations, chunks, fold_permutations
-from mmsites.stats.signal import (count_signal_bins, fast_permutation_null, fold_average_r,
-                          max_over_bins_pvalues, permutation_pvalues, signal_bins, signal_null)
+from mmsites.stats.signal import (
+    count_signal_bins,
+    fast_permutation_null,
+    fold_average_r,
+    max_over_bins_pvalues,
+    permutation_pvalues,
+    signal_bins,
+    signal_null,
+)
 from mmsites.stats.simulate import ar1
 
 
@@ -29,36 +36,45 @@ def test_fast_null_matches_slow_loop_for_any_permutation():
     pred, Y = rng.standard_normal((n, T)), rng.standard_normal((n, T)) * 3 + 5
     folds = contiguous_folds(n, 5)
     # Global permutations (crossing folds) and within-fold ones both follow the definition.
-    perms = np.vstack([np.array([rng.permutation(n) for _ in range(5)]),
-                       fold_permutations(folds, n, 5, block=2, seed=1)])
-    np.testing.assert_allclose(fast_permutation_null(pred, Y, folds, perms),
-                               slow_null(pred, Y, folds, perms), atol=1e-12)
+    perms = np.vstack(
+        [np.array([rng.permutation(n) for _ in range(5)]), fold_permutations(folds, n, 5, block=2, seed=1)]
+    )
+    np.testing.assert_allclose(
+        fast_permutation_null(pred, Y, folds, perms), slow_null(pred, Y, folds, perms), atol=1e-12
+    )
     # Tiny batches give the same numbers.
-    np.testing.assert_allclose(fast_permutation_null(pred, Y, folds, perms, max_bytes=1),
-                               slow_null(pred, Y, folds, perms), atol=1e-12)
+    np.testing.assert_allclose(
+        fast_permutation_null(pred, Y, folds, perms, max_bytes=1),
+        slow_null(pred, Y, folds, perms),
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("n,block", [(100, 5), (97, 4), (60, 20)])
 def test_block_pair_shortcut_equals_the_direct_null(n, block, monkeypatch):
     import mmsites.stats.signal as sig
+
     calls = []
     real = sig._block_null
     monkeypatch.setattr(sig, "_block_null", lambda *a, **k: calls.append(1) or real(*a, **k))
     rng = np.random.default_rng(n)
     pred, Y = rng.standard_normal((n, 6)), rng.standard_normal((n, 6)) + 2
-    Y[:, 5] = 1.0                                            # a constant target: r = 0
+    Y[:, 5] = 1.0  # a constant target: r = 0
     folds = contiguous_folds(n, 5)
     perms = fold_permutations(folds, n, 30, block=block, seed=0)
     direct = fast_permutation_null(pred, Y, folds, perms)
     short = fast_permutation_null(pred, Y, folds, perms, block=block, max_bytes=1)
     np.testing.assert_allclose(short, direct, atol=1e-12)
-    assert len(calls) == 5                                    # every fold took the shortcut
+    assert len(calls) == 5  # every fold took the shortcut
     np.testing.assert_allclose(short[:, :5], slow_null(pred, Y, folds, perms)[:, :5], atol=1e-12)
     assert np.all(short[:, 5] == 0)
     # Permutations that are not aligned block moves fall back to the direct gather.
     other = np.array([rng.permutation(n) for _ in range(3)])
-    np.testing.assert_allclose(fast_permutation_null(pred, Y, folds, other, block=block),
-                               slow_null(pred, Y, folds, other), atol=1e-12)
+    np.testing.assert_allclose(
+        fast_permutation_null(pred, Y, folds, other, block=block),
+        slow_null(pred, Y, folds, other),
+        atol=1e-12,
+    )
 
 
 def test_identity_permutation_is_the_engines_test_r():
@@ -67,9 +83,11 @@ def test_identity_permutation_is_the_engines_test_r():
     X = rng.standard_normal((n, 4))
     Y = X @ rng.standard_normal((4, 6)) + rng.standard_normal((n, 6))
     import torch
+
     res = CVEngine(X, contiguous_folds(n, 5), device="cpu", dtype=torch.float64).fit(Y)
-    np.testing.assert_allclose(fold_average_r(res.predictions, Y, contiguous_folds(n, 5)),
-                               res.test_r, atol=1e-6)
+    np.testing.assert_allclose(
+        fold_average_r(res.predictions, Y, contiguous_folds(n, 5)), res.test_r, atol=1e-6
+    )
 
 
 def test_chunked_null_equals_whole():
@@ -95,11 +113,15 @@ def test_bad_inputs_say_what_is_wrong():
 
 
 @settings(max_examples=30, deadline=None)
-@given(P=st.integers(1, 30), T=st.integers(1, 6), seed=st.integers(0, 2**31),
-       tail=st.sampled_from(["greater", "less", "two-sided"]))
+@given(
+    P=st.integers(1, 30),
+    T=st.integers(1, 6),
+    seed=st.integers(0, 2**31),
+    tail=st.sampled_from(["greater", "less", "two-sided"]),
+)
 def test_permutation_pvalues_match_a_loop(P, T, seed, tail):
     rng = np.random.default_rng(seed)
-    null = rng.integers(-3, 4, (P, T)).astype(float)       # ties on purpose
+    null = rng.integers(-3, 4, (P, T)).astype(float)  # ties on purpose
     obs = rng.integers(-3, 4, T).astype(float)
     p = permutation_pvalues(obs, null, tail)
     for t in range(T):
@@ -119,7 +141,7 @@ def test_max_over_bins_is_a_familywise_max():
     obs = rng.standard_normal(E * nb) + 1
     p = max_over_bins_pvalues(obs, null, nb)
     for e in range(E):
-        mx = null[:, e * nb:(e + 1) * nb].max(1)
+        mx = null[:, e * nb : (e + 1) * nb].max(1)
         for b in range(nb):
             assert p[e * nb + b] == (1 + (mx >= obs[e * nb + b]).sum()) / (1 + P)
     assert np.all(p >= permutation_pvalues(obs, null))
@@ -147,33 +169,45 @@ def test_block_null_is_calibrated_and_iid_shuffles_are_not():
     pred, Y = _null_data(0, n)
     folds = contiguous_folds(n, 5)
     obs = fold_average_r(pred, Y, folds)
-    block = permutation_pvalues(obs, fast_permutation_null(
-        pred, Y, folds, fold_permutations(folds, n, 199, block=10, seed=0), block=10))
+    block = permutation_pvalues(
+        obs,
+        fast_permutation_null(pred, Y, folds, fold_permutations(folds, n, 199, block=10, seed=0), block=10),
+    )
     assert sps.kstest(block, "uniform").pvalue > 0.01
     assert 0.02 <= (block < 0.05).mean() <= 0.09
     # Documented contrast: shuffling events one by one ignores the autocorrelation, the
     # null is too narrow and far too many bins "carry signal".
-    iid = permutation_pvalues(obs, fast_permutation_null(
-        pred, Y, folds, fold_permutations(folds, n, 199, block=1, seed=0)))
+    iid = permutation_pvalues(
+        obs, fast_permutation_null(pred, Y, folds, fold_permutations(folds, n, 199, block=1, seed=0))
+    )
     assert sps.kstest(iid, "uniform").pvalue < 1e-4
     assert (iid < 0.05).mean() > 0.12
 
 
 def test_fast_and_refit_agree_on_clear_effects_and_nulls():
     import torch
+
     n, P = 200, 39
     rng = np.random.default_rng(5)
     X = ar1(n, 3, phi=0.5, seed=5)
     Y = ar1(n, 12, phi=0.5, seed=6)
-    Y[:, :6] += 2 * X @ rng.standard_normal((3, 6))            # 6 targets with an effect
+    Y[:, :6] += 2 * X @ rng.standard_normal((3, 6))  # 6 targets with an effect
     folds = contiguous_folds(n, 5)
     eng = CVEngine(X, folds, alphas=[1.0, 100.0, 1e4], device="cpu", dtype=torch.float64)
     res = eng.fit(Y)
-    p_refit = permutation_pvalues(res.test_r, signal_null(
-        "refit", Y, block_permutations(n, P, block=10, seed=0), engine=eng)[0])
-    p_fast = permutation_pvalues(res.test_r, signal_null(
-        "fast", Y, fold_permutations(folds, n, P, block=5, seed=0), folds=folds,
-        predictions=res.predictions)[0])
+    p_refit = permutation_pvalues(
+        res.test_r, signal_null("refit", Y, block_permutations(n, P, block=10, seed=0), engine=eng)[0]
+    )
+    p_fast = permutation_pvalues(
+        res.test_r,
+        signal_null(
+            "fast",
+            Y,
+            fold_permutations(folds, n, P, block=5, seed=0),
+            folds=folds,
+            predictions=res.predictions,
+        )[0],
+    )
     assert np.all(p_refit[:6] == 1 / (P + 1)) and np.all(p_fast[:6] == 1 / (P + 1))
     assert np.all(p_refit[6:] > 0.05) and np.all(p_fast[6:] > 0.05)
 
@@ -181,12 +215,12 @@ def test_fast_and_refit_agree_on_clear_effects_and_nulls():
 def test_refit_block_null_is_calibrated_on_drifting_null_data():
     """Ridge refits on autocorrelated features and responses with no relation at all."""
     import torch
+
     n, T, P = 300, 60, 49
     block, iid = [], []
     for seed in range(3):
         X, Y = ar1(n, 3, phi=0.8, seed=seed), ar1(n, T, phi=0.8, seed=seed + 100)
-        eng = CVEngine(X, contiguous_folds(n, 5), alphas=[1.0, 100.0, 1e4], device="cpu",
-                       dtype=torch.float64)
+        eng = CVEngine(X, contiguous_folds(n, 5), alphas=[1.0, 100.0, 1e4], device="cpu", dtype=torch.float64)
         obs = eng.fit(Y).test_r
         for out, blk in ((block, 15), (iid, 1)):
             perms = block_permutations(n, P, block=blk, seed=seed)
@@ -197,4 +231,4 @@ def test_refit_block_null_is_calibrated_on_drifting_null_data():
     # 8 seeds: 3.5 % of bins at p < 0.05, mean p 0.53 — calibrated to slightly conservative.)
     assert (block < 0.05).mean() <= 0.09
     assert 0.4 <= block.mean() <= 0.6
-    assert (iid < 0.05).mean() > 0.1            # i.i.d. shuffles: anti-conservative
+    assert (iid < 0.05).mean() > 0.1  # i.i.d. shuffles: anti-conservative

@@ -11,11 +11,20 @@ from mmsites.stats.bootstrap import fast_bootstrap
 from mmsites.stats.resampling import block_swaps, bootstrap_indices, fold_permutations
 from mmsites.stats.signal import fast_permutation_null, fold_average_r, permutation_pvalues, signal_bins
 from mmsites.stats.simulate import ar1
-from mmsites.stats.sites import (COMPARISON_COLUMNS, SITE_COLUMNS, ModelInfo, ModelScores, Unit,
-                         build_comparisons, build_sites, demo_recovery, summarize)
+from mmsites.stats.sites import (
+    COMPARISON_COLUMNS,
+    SITE_COLUMNS,
+    ModelInfo,
+    ModelScores,
+    Unit,
+    build_comparisons,
+    build_sites,
+    demo_recovery,
+    summarize,
+)
 
 N_EVENTS, N_BINS = 200, 10
-MIN_BINS = 6                      # of N_BINS; the study's 10 of 161, scaled down
+MIN_BINS = 6  # of N_BINS; the study's 10 of 161, scaled down
 MODELS = [
     ModelInfo("mm", "multimodal", random_twin="mm-rand", slip_role="combo"),
     ModelInfo("mm-rand", "multimodal", random=True),
@@ -55,7 +64,7 @@ def simulate_unit(kinds, seed, alignment="language", subject="1", shared=False):
     Y = signal + ar1(n, E * nb, phi=0.5, seed=seed + 1)
     folds = contiguous_folds(n, 5)
     perms = fold_permutations(folds, n, 49, block=5, seed=seed, part="val")
-    boot = bootstrap_indices(n, 99, seed=seed)              # shared by all models
+    boot = bootstrap_indices(n, 99, seed=seed)  # shared by all models
     scores = {}
     for i, m in enumerate(SEES):
         pred = parts[m] + 0.5 * ar1(n, E * nb, phi=0.5, seed=seed * 100 + i + 7)
@@ -63,12 +72,23 @@ def simulate_unit(kinds, seed, alignment="language", subject="1", shared=False):
         # Signal bins are chosen on the validation halves.
         val = fold_average_r(pred, Y, folds, part="val")
         p = permutation_pvalues(val, fast_permutation_null(pred, Y, folds, perms, part="val", block=5))
-        scores[m] = ModelScores(test_r=r, signal=signal_bins("permutation", pvalues=p), val_r=val,
-                                predictions=pred,
-                                test_r_boot=fast_bootstrap(pred, Y, folds, boot)[0])
-    return Unit(subject=subject, alignment=alignment, electrodes=[f"E{e}" for e in range(E)],
-                n_bins=nb, scores=scores, Y=Y, folds=folds,
-                swaps=block_swaps(n, 99, block=5, seed=seed))
+        scores[m] = ModelScores(
+            test_r=r,
+            signal=signal_bins("permutation", pvalues=p),
+            val_r=val,
+            predictions=pred,
+            test_r_boot=fast_bootstrap(pred, Y, folds, boot)[0],
+        )
+    return Unit(
+        subject=subject,
+        alignment=alignment,
+        electrodes=[f"E{e}" for e in range(E)],
+        n_bins=nb,
+        scores=scores,
+        Y=Y,
+        folds=folds,
+        swaps=block_swaps(n, 99, block=5, seed=seed),
+    )
 
 
 KINDS = ["multimodal"] * 3 + ["vision"] * 2 + ["language"] * 2 + ["none"]
@@ -84,9 +104,13 @@ def planted():
 def test_comparisons_table_contract(planted):
     _, comps = planted
     assert list(comps.columns) == COMPARISON_COLUMNS
-    assert set(comps["test"]) == {"trained_vs_random", "multimodal_vs_vision",
-                                  "multimodal_vs_language", "multimodal_vs_multiconcat",
-                                  "slip_combo_vs_simclr"}
+    assert set(comps["test"]) == {
+        "trained_vs_random",
+        "multimodal_vs_vision",
+        "multimodal_vs_language",
+        "multimodal_vs_multiconcat",
+        "slip_combo_vs_simclr",
+    }
     # One row per (subject, electrode, alignment, test) here (one trained model has a twin).
     assert not comps.duplicated(["subject", "electrode", "alignment", "test"]).any()
     tested = comps["p_value"].notna()
@@ -105,18 +129,16 @@ def test_planted_multimodal_electrodes_are_found(planted):
     assert not sites.loc[~mm, "multimodal_vision"].any()
     assert (sites.loc[mm, "best_model_language"] == "mm").all()
     # Found by significant tests, not by default wins.
-    rule = comps[comps["electrode"].isin(["E0", "E1", "E2"])
-                 & comps["test"].str.startswith("multimodal_vs")]
+    rule = comps[comps["electrode"].isin(["E0", "E1", "E2"]) & comps["test"].str.startswith("multimodal_vs")]
     assert rule["p_value"].notna().all() and rule["significant"].all()
     # The vision-driven electrodes: best model is vision or a tie-winner, never the random twin.
     assert not sites["best_model_language"].isin(["mm-rand", "concat"]).any()
-    truth = pd.DataFrame({"subject": "1", "electrode": [f"E{e}" for e in range(8)],
-                          "kind": KINDS})
+    truth = pd.DataFrame({"subject": "1", "electrode": [f"E{e}" for e in range(8)], "kind": KINDS})
     rec = demo_recovery(sites, truth)
     assert rec["precision"] == 1.0 and rec["recall"] == 1.0
     assert rec["false_positive_rate"] == {"none": 0.0, "vision": 0.0, "language": 0.0}
     summary = summarize(sites, comps)
-    json.dumps(summary)                                 # JSON-serialisable
+    json.dumps(summary)  # JSON-serialisable
     assert summary["n_electrodes"] == 8
     assert summary["tests"]["site_strict"]["n_multimodal"] == 3
     assert summary["subjects"]["1"]["tests"]["site_strict"]["percent_multimodal"] == 37.5
@@ -130,10 +152,10 @@ def test_no_planted_effect_calls_at_most_the_fdr_level():
     rates = []
     for seed in (11, 12, 13):
         unit = simulate_unit(kinds, seed, shared=True)
-        comps = build_comparisons([unit], MODELS, tests=["multimodal_vs_vision",
-                                                         "multimodal_vs_language"],
-                                  min_signal_bins=MIN_BINS)
-        assert comps["p_value"].notna().all()         # all tested, no default winners
+        comps = build_comparisons(
+            [unit], MODELS, tests=["multimodal_vs_vision", "multimodal_vs_language"], min_signal_bins=MIN_BINS
+        )
+        assert comps["p_value"].notna().all()  # all tested, no default winners
         sites = build_sites(comps, [unit], MODELS, min_signal_bins=MIN_BINS)
         rates.append(sites["multimodal_language"].mean())
     assert np.mean(rates) <= 0.05
@@ -147,18 +169,33 @@ def test_bootstrap_comparisons_find_the_same_sites(planted):
     assert sites.loc[mm, "multimodal_strict"].all()
     assert not sites.loc[~mm, ["multimodal_language", "multimodal_vision"]].any().any()
     with pytest.raises(ValueError, match="bootstrapped test r"):
-        units_nb = [Unit(u.subject, u.alignment, u.electrodes, u.n_bins,
-                         {k: ModelScores(v.test_r, v.signal, v.val_r) for k, v in u.scores.items()},
-                         folds=u.folds)
-                    for u in units]
+        units_nb = [
+            Unit(
+                u.subject,
+                u.alignment,
+                u.electrodes,
+                u.n_bins,
+                {k: ModelScores(v.test_r, v.signal, v.val_r) for k, v in u.scores.items()},
+                folds=u.folds,
+            )
+            for u in units
+        ]
         build_comparisons(units_nb, MODELS, comparison="bootstrap", min_signal_bins=MIN_BINS)
 
 
 def test_electrodes_table_fills_regions(planted):
     units, comps = planted
-    el = pd.DataFrame({"subject": [1, 1], "electrode": ["E0", "E3"], "hemisphere": ["left", "right"],
-                       "region": ["superiortemporal", "insula"], "x": [1.0, 2.0], "y": [0.0, 0.0],
-                       "z": [3.0, 4.0]})
+    el = pd.DataFrame(
+        {
+            "subject": [1, 1],
+            "electrode": ["E0", "E3"],
+            "hemisphere": ["left", "right"],
+            "region": ["superiortemporal", "insula"],
+            "x": [1.0, 2.0],
+            "y": [0.0, 0.0],
+            "z": [3.0, 4.0],
+        }
+    )
     sites = build_sites(comps, units, MODELS, electrodes=el, min_signal_bins=MIN_BINS)
     row = sites.set_index("electrode")
     assert row.loc["E0", "region"] == "superiortemporal" and row.loc["E3", "z"] == 4.0
@@ -177,8 +214,9 @@ def test_missing_models_error_or_skip(caplog):
     assert "skipping test multimodal_vs_multiconcat" in caplog.text
     assert "multimodal_vs_multiconcat" not in set(comps["test"])
     with pytest.raises(ValueError, match="random twin 'ghost'"):
-        build_comparisons([unit], [ModelInfo("vis", "vision", random_twin="ghost")],
-                          tests=["trained_vs_random"])
+        build_comparisons(
+            [unit], [ModelInfo("vis", "vision", random_twin="ghost")], tests=["trained_vs_random"]
+        )
     bad = Unit(unit.subject, unit.alignment, unit.electrodes, unit.n_bins + 1, unit.scores)
     with pytest.raises(ValueError, match="model mm: test_r has shape"):
         build_comparisons([bad], MODELS)
@@ -216,16 +254,18 @@ def test_best_models_are_chosen_on_validation_scores():
     unit = simulate_unit(["multimodal"] * 3 + ["vision"] * 2, 21)
     mm = unit.scores["mm"]
     # A second multimodal model: same signal, worse validation r, better test r.
-    unit.scores["mm2"] = ModelScores(test_r=mm.test_r + 0.2, signal=mm.signal, val_r=mm.val_r - 0.2,
-                                     predictions=mm.predictions)
+    unit.scores["mm2"] = ModelScores(
+        test_r=mm.test_r + 0.2, signal=mm.signal, val_r=mm.val_r - 0.2, predictions=mm.predictions
+    )
     models = MODELS + [ModelInfo("mm2", "multimodal")]
     comps = build_comparisons([unit], models, tests=["multimodal_vs_vision"], min_signal_bins=MIN_BINS)
     sites = build_sites(comps, [unit], models, min_signal_bins=MIN_BINS)
     assert "mm2" not in set(comps["model_a"]) and "mm2" not in set(sites["best_model_language"])
     assert comps[["val_score_a", "val_score_b"]].notna().any().all()
     # Swap the roles: now mm2 is better on validation and must be chosen.
-    unit.scores["mm2"] = ModelScores(test_r=mm.test_r - 0.2, signal=mm.signal, val_r=mm.val_r + 0.2,
-                                     predictions=mm.predictions)
+    unit.scores["mm2"] = ModelScores(
+        test_r=mm.test_r - 0.2, signal=mm.signal, val_r=mm.val_r + 0.2, predictions=mm.predictions
+    )
     comps = build_comparisons([unit], models, tests=["multimodal_vs_vision"], min_signal_bins=MIN_BINS)
     assert set(comps.loc[comps["electrode"].isin(["E0", "E1", "E2"]), "model_a"]) == {"mm2"}
 
@@ -236,8 +276,9 @@ def test_default_winner_is_forwarded(rule):
     # The language model gets no signal bins anywhere: only one side of each pair is eligible.
     s = unit.scores["lang"]
     unit.scores["lang"] = ModelScores(s.test_r, np.zeros_like(s.signal), s.val_r, predictions=s.predictions)
-    comps = build_comparisons([unit], MODELS, tests=["multimodal_vs_language"], min_signal_bins=MIN_BINS,
-                              default_winner=rule)
+    comps = build_comparisons(
+        [unit], MODELS, tests=["multimodal_vs_language"], min_signal_bins=MIN_BINS, default_winner=rule
+    )
     eligible = comps["n_signal_a"] >= MIN_BINS
     assert eligible.any()
     if rule == "test":

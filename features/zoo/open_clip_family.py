@@ -47,7 +47,9 @@ class OpenClipExtractor(Extractor):
 
         sid = spec.id
         if not spec.arch:
-            raise ValueError(f"model {sid!r}: family 'open_clip' needs 'arch' (one of open_clip.list_models())")
+            raise ValueError(
+                f"model {sid!r}: family 'open_clip' needs 'arch' (one of open_clip.list_models())"
+            )
         base_cfg = open_clip.get_model_config(spec.arch)
         if base_cfg is None:
             raise unknown_choice(sid, "open_clip architecture", spec.arch, open_clip.list_models())
@@ -60,7 +62,9 @@ class OpenClipExtractor(Extractor):
                     f"model {sid!r}: init 'trained' needs 'weights' (an open_clip pretrained tag, e.g. "
                     f"{open_clip.list_pretrained_tags_by_model(spec.arch)[:5]}, or a checkpoint file)"
                 )
-            looks_like_path = os.sep in spec.weights or spec.weights.endswith((".pt", ".pth", ".bin", ".safetensors"))
+            looks_like_path = os.sep in spec.weights or spec.weights.endswith(
+                (".pt", ".pth", ".bin", ".safetensors")
+            )
             if looks_like_path and not os.path.isfile(spec.weights):
                 raise FileNotFoundError(f"model {sid!r}: checkpoint file {spec.weights!r} does not exist")
             try:
@@ -75,12 +79,20 @@ class OpenClipExtractor(Extractor):
                 ) from e
         else:
             with seeded(spec.seed):
-                model = open_clip.create_model(spec.arch, pretrained=None, device="cpu",
-                                               pretrained_image=False, pretrained_text=False, **kwargs)
+                model = open_clip.create_model(
+                    spec.arch,
+                    pretrained=None,
+                    device="cpu",
+                    pretrained_image=False,
+                    pretrained_text=False,
+                    **kwargs,
+                )
         self.model = model.to(self.device).eval()
         pcfg = open_clip.get_model_preprocess_cfg(model)
         self._pre = dict(
-            size=pcfg.get("size", 224), mean=pcfg.get("mean"), std=pcfg.get("std"),
+            size=pcfg.get("size", 224),
+            mean=pcfg.get("mean"),
+            std=pcfg.get("std"),
             interpolation=pcfg.get("interpolation", "bicubic"),
             resize_mode=pcfg.get("resize_mode", "shortest"),
         )

@@ -24,7 +24,9 @@ __all__ = ["PrecomputedExtractor", "match_times", "TIME_TOLERANCE_S"]
 TIME_TOLERANCE_S = 1e-3
 
 
-def match_times(event_times: np.ndarray, table_times: np.ndarray, tol: float = TIME_TOLERANCE_S) -> np.ndarray:
+def match_times(
+    event_times: np.ndarray, table_times: np.ndarray, tol: float = TIME_TOLERANCE_S
+) -> np.ndarray:
     """Row of ``table_times`` nearest to each event time, or -1 where none is within ``tol``.
 
     Parameters
@@ -61,11 +63,15 @@ class PrecomputedExtractor(Extractor):
     def __init__(self, spec, device="cpu"):
         super().__init__(spec, device)
         if not spec.path:
-            raise ValueError(f"model {spec.id!r}: family 'precomputed' needs 'path' (a directory of "
-                             "<movie>_<alignment>.parquet files)")
+            raise ValueError(
+                f"model {spec.id!r}: family 'precomputed' needs 'path' (a directory of "
+                "<movie>_<alignment>.parquet files)"
+            )
         self.path = Path(spec.path)
         if not self.path.is_dir():
-            raise FileNotFoundError(f"model {spec.id!r}: precomputed feature directory {str(self.path)!r} does not exist")
+            raise FileNotFoundError(
+                f"model {spec.id!r}: precomputed feature directory {str(self.path)!r} does not exist"
+            )
 
     def _read(self, movie, alignment) -> tuple[Path, np.ndarray, np.ndarray, list[str]]:
         f = self.path / f"{movie}_{alignment}.parquet"
@@ -79,7 +85,9 @@ class PrecomputedExtractor(Extractor):
             raise ValueError(f"model {self.spec.id!r}: {str(f)!r} has no 'movie_time' column (seconds)")
         cols = [c for c in table.columns if c != "movie_time"]
         if not cols:
-            raise ValueError(f"model {self.spec.id!r}: {str(f)!r} has no feature columns besides 'movie_time'")
+            raise ValueError(
+                f"model {self.spec.id!r}: {str(f)!r} has no feature columns besides 'movie_time'"
+            )
         for c in cols:
             if not pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_bool_dtype(table[c]):
                 raise ValueError(
@@ -95,7 +103,9 @@ class PrecomputedExtractor(Extractor):
             )
         times = table["movie_time"].to_numpy(dtype=np.float64)
         if not np.isfinite(times).all():
-            raise ValueError(f"model {self.spec.id!r}: column 'movie_time' of {str(f)!r} has non-finite values")
+            raise ValueError(
+                f"model {self.spec.id!r}: column 'movie_time' of {str(f)!r} has non-finite values"
+            )
         return f, times, values.astype(np.float32), cols
 
     def extract(self, events, frames=None, frame_index=None, *, batch_size=32, progress=True):
@@ -133,8 +143,9 @@ class PrecomputedExtractor(Extractor):
                     f"{str(f)!r}; the first is at movie_time {float(et[k])!r} s"
                 )
             out[pos] = values[rows]
-            logger.info("model %s: %d events of %s/%s matched in %s", self.spec.id, len(pos),
-                        movie, alignment, f)
+            logger.info(
+                "model %s: %d events of %s/%s matched in %s", self.spec.id, len(pos), movie, alignment, f
+            )
         if out is None:
             return np.empty((0, 0), dtype=np.float32)
         return out

@@ -96,14 +96,24 @@ class SentenceTransformerExtractor(Extractor):
         return len(self.tokenizer(text, truncation=False)["input_ids"])
 
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
-        """list of n str -> (n, d) sentence embeddings; texts over ``max_length`` tokens are truncated and counted."""
+        """list of n str -> (n, d) sentence embeddings.
+
+        Texts over ``max_length`` tokens are truncated and counted.
+        """
         from sentence_transformers.util import batch_to_device
 
         st = self.model
         if self.spec.layer and self.tokenizer is not None:
             # A hooked layer is flattened per text, so every batch must have the same length.
-            features = dict(self.tokenizer(texts, padding="max_length", truncation=True,
-                                           max_length=self.max_length, return_tensors="pt"))
+            features = dict(
+                self.tokenizer(
+                    texts,
+                    padding="max_length",
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
+            )
         else:
             prep = getattr(st, "preprocess", None) or st.tokenize
             features = prep(texts)

@@ -59,9 +59,10 @@ from __future__ import annotations
 import logging
 import math
 from collections import OrderedDict
+from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,8 +72,16 @@ from . import Extractor, preprocess_images, register_family, seeded
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SLIPExtractor", "SLIPModel", "SLIP_ARCHS", "SLIP_CHECKPOINTS", "VITB16_CONFIG",
-           "build_slip_model", "load_slip_checkpoint", "tokenize"]
+__all__ = [
+    "SLIPExtractor",
+    "SLIPModel",
+    "SLIP_ARCHS",
+    "SLIP_CHECKPOINTS",
+    "VITB16_CONFIG",
+    "build_slip_model",
+    "load_slip_checkpoint",
+    "tokenize",
+]
 
 #: objective of each architecture name: which towers and heads the model has
 SLIP_ARCHS: dict[str, str] = {
@@ -231,9 +240,7 @@ class SLIPModel(nn.Module):
                 cfg["text_width"], cfg["text_layers"], cfg["text_heads"], cfg["context_length"]
             )
             self.token_embedding = nn.Embedding(cfg["vocab_size"], cfg["text_width"])
-            self.positional_embedding = nn.Parameter(
-                torch.empty(cfg["context_length"], cfg["text_width"])
-            )
+            self.positional_embedding = nn.Parameter(torch.empty(cfg["context_length"], cfg["text_width"]))
             self.ln_final = _FP32LayerNorm(cfg["text_width"])
             self.image_projection = nn.Parameter(torch.empty(cfg["vision_width"], cfg["embed_dim"]))
             self.text_projection = nn.Parameter(torch.empty(cfg["text_width"], cfg["embed_dim"]))
@@ -356,9 +363,7 @@ def load_slip_checkpoint(
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, Mapping) else None
     if not isinstance(state, Mapping):
         raise ValueError(f"SLIP checkpoint {source} holds no state dict (got {type(checkpoint)}).")
-    state = {
-        (k[len("module.") :] if k.startswith("module.") else k): v for k, v in state.items()
-    }
+    state = {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in state.items()}
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -490,9 +495,7 @@ class SLIPExtractor(Extractor):
             )
         self.project = bool(spec.config.get("project", False))
         if self.project and spec.arch == "simclr_vitb16":
-            raise ValueError(
-                f"model {spec.id!r}: SLIP-SimCLR has no image_projection; drop config.project."
-            )
+            raise ValueError(f"model {spec.id!r}: SLIP-SimCLR has no image_projection; drop config.project.")
         if spec.max_length is not None and spec.max_length > spec.config.get(
             "context_length", VITB16_CONFIG["context_length"]
         ):
@@ -505,8 +508,12 @@ class SLIPExtractor(Extractor):
     def encode_images(self, images: np.ndarray) -> torch.Tensor:
         cfg = self.model.config
         x = preprocess_images(
-            images, cfg["image_size"], IMAGENET_MEAN, IMAGENET_STD,
-            interpolation="bilinear", device=self.device,
+            images,
+            cfg["image_size"],
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            interpolation="bilinear",
+            device=self.device,
         )
         return self.model.encode_image(x, project=self.project)
 
@@ -515,4 +522,3 @@ class SLIPExtractor(Extractor):
         if n_cut:
             self.note_truncated(n_cut, self.spec.max_length or self.model.context_length)
         return self.model.encode_text(tokens.to(self.device), project=self.project)
-

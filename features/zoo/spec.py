@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["ModelSpec", "INPUTS", "TRAINED_ON", "INITS", "TOWERS", "POOLINGS"]
 
@@ -109,8 +110,7 @@ class ModelSpec:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"model {self.id!r}: field 'seed' must be an integer, got {self.seed!r}")
         if self.max_length is not None and (
-            isinstance(self.max_length, bool) or not isinstance(self.max_length, int)
-            or self.max_length < 1
+            isinstance(self.max_length, bool) or not isinstance(self.max_length, int) or self.max_length < 1
         ):
             raise ValueError(
                 f"model {self.id!r}: field 'max_length' must be a positive integer or null, "
@@ -126,7 +126,9 @@ class ModelSpec:
 
     def __hash__(self):
         # The generated hash would fail on the ``config`` dict; equal specs share these fields.
-        return hash((self.id, self.family, self.init, self.seed, self.arch, self.name, self.weights, self.layer))
+        return hash(
+            (self.id, self.family, self.init, self.seed, self.arch, self.name, self.weights, self.layer)
+        )
 
     @property
     def modality(self) -> str:
@@ -134,7 +136,7 @@ class ModelSpec:
         return self.tower or self.input
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ModelSpec":
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelSpec:
         """Build a spec from a mapping (one ``models:`` entry of ``params.yaml``).
 
         Unknown keys are an error listing the valid ones.
@@ -154,6 +156,6 @@ class ModelSpec:
         """Plain-dict form (for feature metadata JSON)."""
         return dataclasses.asdict(self)
 
-    def replace(self, **changes) -> "ModelSpec":
+    def replace(self, **changes) -> ModelSpec:
         """A copy with some fields changed (e.g. the random twin of a trained spec)."""
         return dataclasses.replace(self, **changes)

@@ -38,10 +38,13 @@ class TimmExtractor(Extractor):
 
         sid = spec.id
         if not spec.arch:
-            raise ValueError(f"model {sid!r}: family 'timm' needs 'arch' (a timm model name, see timm.list_models())")
+            raise ValueError(
+                f"model {sid!r}: family 'timm' needs 'arch' (a timm model name, see timm.list_models())"
+            )
         if not timm.is_model(spec.arch.split(".")[0]):
-            raise unknown_choice(sid, "timm architecture", spec.arch, timm.list_models(),
-                                 hint="see timm.list_models()")
+            raise unknown_choice(
+                sid, "timm architecture", spec.arch, timm.list_models(), hint="see timm.list_models()"
+            )
         kwargs = dict(spec.config)
         if spec.init == "trained" and spec.weights:
             model = timm.create_model(spec.arch, pretrained=False, num_classes=0, **kwargs)
@@ -60,8 +63,11 @@ class TimmExtractor(Extractor):
         self.model = model.to(self.device).eval()
         dc = resolve_data_config(model=model)
         self._pre = dict(
-            size=tuple(dc["input_size"][1:]), mean=dc["mean"], std=dc["std"],
-            interpolation=dc.get("interpolation", "bicubic"), crop_pct=dc.get("crop_pct", 1.0),
+            size=tuple(dc["input_size"][1:]),
+            mean=dc["mean"],
+            std=dc["std"],
+            interpolation=dc.get("interpolation", "bicubic"),
+            crop_pct=dc.get("crop_pct", 1.0),
             resize_mode="squash" if dc.get("crop_mode") == "squash" else "shortest",
         )
 

@@ -19,7 +19,13 @@ def run(params: Params, workdir: Path) -> None:
     root = layout.data_root
     demo = params.demo
     with atomic_path(root) as tmp:
-        info = generate_demo(tmp, seed=demo.seed, duration_s=demo.duration_s, subjects=tuple(demo.subjects),
-                             n_shafts=demo.n_shafts, contacts_per_shaft=demo.contacts_per_shaft,
-                             variant=demo.variant)
+        info = generate_demo(
+            tmp,
+            seed=demo.seed,
+            duration_s=demo.duration_s,
+            subjects=tuple(demo.subjects),
+            n_shafts=demo.n_shafts,
+            contacts_per_shaft=demo.contacts_per_shaft,
+            variant=demo.variant,
+        )
     log.info("demo dataset written to %s (%s, variant %s)", root, info.movie_id, info.variant)

@@ -41,12 +41,27 @@ from mmsites.features.baselines import MultiLin
 from mmsites.features.zoo.precomputed import match_times
 from mmsites.stats.bootstrap import bootstrap_scores, bootstrap_summary
 from mmsites.stats.pvalues import n_distinct_block_permutations, warn_if_few_permutations
-from mmsites.stats.resampling import block_permutations, bootstrap_indices, chunks, fold_permutations, part_block
+from mmsites.stats.resampling import (
+    block_permutations,
+    bootstrap_indices,
+    chunks,
+    fold_permutations,
+    part_block,
+)
 from mmsites.stats.signal import SequentialPvalues, max_over_bins_pvalues, signal_bins, signal_null
 
 from ..cv import block_length, encoded_models, gap_seconds, response_folds
 from ..executors import make_executor
-from ..io import content_key, is_up_to_date, read_events, read_responses, write_json, write_npy, write_npz, write_parquet
+from ..io import (
+    content_key,
+    is_up_to_date,
+    read_events,
+    read_responses,
+    write_json,
+    write_npy,
+    write_npz,
+    write_parquet,
+)
 from ..params import Params
 from ..paths import Layout
 
@@ -58,18 +73,22 @@ __all__ = ["encoded_models", "event_features", "run", "run_unit"]
 def _feature_rows(layout: Layout, model: str, movie: str, alignment: str) -> tuple[np.ndarray, np.ndarray]:
     path = layout.features(model, movie, alignment)
     if not path.is_file():
-        raise FileNotFoundError(f"features of {model!r} for {movie} ({alignment}) are missing at {path}: "
-                                "run the features stage")
+        raise FileNotFoundError(
+            f"features of {model!r} for {movie} ({alignment}) are missing at {path}: run the features stage"
+        )
     X = np.load(path)
     times = read_events(layout.events(movie, alignment))["movie_time"].to_numpy()
     if X.shape[0] != len(times):
-        raise ValueError(f"{path} has {X.shape[0]} rows but the events table of {movie} ({alignment}) has "
-                         f"{len(times)}: rerun the features stage")
+        raise ValueError(
+            f"{path} has {X.shape[0]} rows but the events table of {movie} ({alignment}) has "
+            f"{len(times)}: rerun the features stage"
+        )
     return X, times
 
 
-def event_features(layout: Layout, model: str, alignment: str, event_movie: list[str],
-                   event_movie_time: np.ndarray) -> np.ndarray:
+def event_features(
+    layout: Layout, model: str, alignment: str, event_movie: list[str], event_movie_time: np.ndarray
+) -> np.ndarray:
     """Feature rows of ``model`` for the events of a responses file, in its order.
 
     Returns
@@ -85,14 +104,18 @@ def event_features(layout: Layout, model: str, alignment: str, event_movie: list
         idx = match_times(wanted, times, tol=1e-6)
         bad = idx < 0
         if bad.any():
-            raise ValueError(f"{int(bad.sum())} events of the responses ({movie}, {alignment}) have no row in the "
-                             f"features of {model!r} (first at movie time {wanted[bad][0]:.3f} s): the events "
-                             "changed after the features were computed; rerun the features stage")
+            raise ValueError(
+                f"{int(bad.sum())} events of the responses ({movie}, {alignment}) have no row in the "
+                f"features of {model!r} (first at movie time {wanted[bad][0]:.3f} s): the events "
+                "changed after the features were computed; rerun the features stage"
+            )
         if X_out is None:
             X_out = np.empty((len(event_movie), X.shape[1]), dtype=np.float32)
         elif X.shape[1] != X_out.shape[1]:
-            raise ValueError(f"features of {model!r} have {X.shape[1]} columns for {movie} but "
-                             f"{X_out.shape[1]} for another movie")
+            raise ValueError(
+                f"features of {model!r} have {X.shape[1]} columns for {movie} but "
+                f"{X_out.shape[1]} for another movie"
+            )
         X_out[mask] = X[idx]
     return X_out
 
@@ -102,15 +125,26 @@ class Unit:
     subject: int
     alignment: str
     model: str
-    part: str = "fit"          # fit | null | boot
+    part: str = "fit"  # fit | null | boot
     chunk: slice | None = None
-    targets: tuple | None = None   # null rounds: the open targets (None: all)
+    targets: tuple | None = None  # null rounds: the open targets (None: all)
 
 
 FIT_ARRAYS = ("test_r", "val_r", "alpha", "test_r_folds", "val_r_folds", "valid")
 #: Stats params that change the encode stage's outputs (the others belong to the stats stage).
-ENCODE_STATS_FIELDS = ("permutations", "stop_exceedances", "bootstrap", "mode", "signal", "signal_alpha",
-                       "max_stat", "permutation_kind", "block_s", "block_events", "seed")
+ENCODE_STATS_FIELDS = (
+    "permutations",
+    "stop_exceedances",
+    "bootstrap",
+    "mode",
+    "signal",
+    "signal_alpha",
+    "max_stat",
+    "permutation_kind",
+    "block_s",
+    "block_events",
+    "seed",
+)
 
 
 def _targets(params: Params, layout: Layout, unit: Unit):
@@ -143,8 +177,16 @@ def _design(params: Params, layout: Layout, unit: Unit, resp: dict, folds) -> tu
 
 
 def _engines(params: Params, designs: list, folds) -> list[CVEngine]:
-    return [CVEngine(X, folds, params.encoding.alphas, device=params.encoding.device,
-                     target_batch=params.encoding.target_batch) for X in designs]
+    return [
+        CVEngine(
+            X,
+            folds,
+            params.encoding.alphas,
+            device=params.encoding.device,
+            target_batch=params.encoding.target_batch,
+        )
+        for X in designs
+    ]
 
 
 def _limit_threads(threads: int) -> None:
@@ -153,6 +195,7 @@ def _limit_threads(threads: int) -> None:
     which executor (or how many workers) ran them."""
     import torch
     from threadpoolctl import threadpool_limits
+
     torch.set_num_threads(threads)
     threadpool_limits(threads)
 
@@ -166,13 +209,21 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
     if unit.part == "fit":
         designs, sizes = _design(params, layout, unit, resp, folds)
         results = [engine.fit(Y) for engine in _engines(params, designs, folds)]
-        result, choice = select_result(results) if len(results) > 1 else (results[0], np.zeros(Y.shape[1], int))
+        result, choice = (
+            select_result(results) if len(results) > 1 else (results[0], np.zeros(Y.shape[1], int))
+        )
         extra = {} if sizes is None else {"components": np.asarray(sizes)[choice]}
         # The worker writes the (large) predictions itself: nothing large travels back.
-        write_npy(np.asarray(result.predictions, dtype=np.float32),
-                  layout.predictions(unit.subject, unit.alignment, unit.model))
-        write_npz(layout.score_arrays(unit.subject, unit.alignment, unit.model),
-                  choice=choice, **extra, **{k: np.asarray(getattr(result, k)) for k in FIT_ARRAYS})
+        write_npy(
+            np.asarray(result.predictions, dtype=np.float32),
+            layout.predictions(unit.subject, unit.alignment, unit.model),
+        )
+        write_npz(
+            layout.score_arrays(unit.subject, unit.alignment, unit.model),
+            choice=choice,
+            **extra,
+            **{k: np.asarray(getattr(result, k)) for k in FIT_ARRAYS},
+        )
         return None
     indices = np.load(layout.resampling(unit.subject, unit.alignment))
     predictions = np.load(layout.predictions(unit.subject, unit.alignment, unit.model), mmap_mode="r")
@@ -180,15 +231,27 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
         cols = slice(None) if unit.targets is None else np.asarray(unit.targets, dtype=np.int64)
         Ysub = Y[:, cols]
         # Fast mode works on the held-out predictions: only refit needs the features (and MultiLin's fits).
-        engine = (_engines(params, _design(params, layout, unit, resp, folds)[0], folds)
-                  if sp.mode == "refit" else None)
-        test, val = signal_null(sp.mode, Ysub, indices["permutations"][unit.chunk], folds=folds,
-                                predictions=None if engine else np.asarray(predictions[:, cols]),
-                                engine=engine, block=int(indices["block"]))
+        engine = (
+            _engines(params, _design(params, layout, unit, resp, folds)[0], folds)
+            if sp.mode == "refit"
+            else None
+        )
+        test, val = signal_null(
+            sp.mode,
+            Ysub,
+            indices["permutations"][unit.chunk],
+            folds=folds,
+            predictions=None if engine else np.asarray(predictions[:, cols]),
+            engine=engine,
+            block=int(indices["block"]),
+        )
         return {"test": test.astype(np.float32), "val": val.astype(np.float32)}
     if unit.part == "boot":
-        engine = (_engines(params, _design(params, layout, unit, resp, folds)[0], folds)
-                  if sp.mode == "refit" else [None])
+        engine = (
+            _engines(params, _design(params, layout, unit, resp, folds)[0], folds)
+            if sp.mode == "refit"
+            else [None]
+        )
         if len(engine) > 1:
             # MultiLin: each target keeps its size, as in the fit.
             choice = np.load(layout.score_arrays(unit.subject, unit.alignment, unit.model))["choice"]
@@ -198,10 +261,17 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
                 cols = np.flatnonzero(choice == c)
                 if cols.size:
                     test_r[:, cols], val_r[:, cols] = bootstrap_scores(
-                        sp.mode, Y[:, cols], indices["bootstrap"][unit.chunk], folds=folds, engine=e)
+                        sp.mode, Y[:, cols], indices["bootstrap"][unit.chunk], folds=folds, engine=e
+                    )
         else:
-            test_r, val_r = bootstrap_scores(sp.mode, Y, indices["bootstrap"][unit.chunk], folds=folds,
-                                             predictions=predictions, engine=engine[0])
+            test_r, val_r = bootstrap_scores(
+                sp.mode,
+                Y,
+                indices["bootstrap"][unit.chunk],
+                folds=folds,
+                predictions=predictions,
+                engine=engine[0],
+            )
         return {"test_r": test_r.astype(np.float32), "val_r": val_r.astype(np.float32)}
     raise ValueError(f"unknown work unit part {unit.part!r}")
 
@@ -216,26 +286,51 @@ def resampling_indices(params: Params, layout: Layout, subject: int, alignment: 
     resp = read_responses(layout.responses(subject, alignment), data=False)
     n = resp["shape"][0]
     block = block_length(params, resp["event_movie_time"])
-    log.info("sub_%d %s: permutation blocks of %d events (%.1f s), purge gap %.1f s", subject, alignment, block,
-             sp.block_s, gap_seconds(params))
+    log.info(
+        "sub_%d %s: permutation blocks of %d events (%.1f s), purge gap %.1f s",
+        subject,
+        alignment,
+        block,
+        sp.block_s,
+        gap_seconds(params),
+    )
     folds = response_folds(params, resp)
     # Independent, reproducible streams per subject and alignment.
-    seeds = np.random.SeedSequence([sp.seed, subject, params.events.alignments.index(alignment)]).generate_state(3)
+    seeds = np.random.SeedSequence(
+        [sp.seed, subject, params.events.alignments.index(alignment)]
+    ).generate_state(3)
     if sp.mode == "refit":
-        perms = block_permutations(n, sp.permutations, block=block, seed=int(seeds[0]), kind=sp.permutation_kind)
-        distinct = (n_distinct_block_permutations([block] * -(-n // block)) if sp.permutation_kind == "block"
-                    else float(max(1, n - 2 * block + 1)))
+        perms = block_permutations(
+            n, sp.permutations, block=block, seed=int(seeds[0]), kind=sp.permutation_kind
+        )
+        distinct = (
+            n_distinct_block_permutations([block] * -(-n // block))
+            if sp.permutation_kind == "block"
+            else float(max(1, n - 2 * block + 1))
+        )
     else:
         perms = fold_permutations(folds, n, sp.permutations, block=block, seed=int(seeds[0]), part="both")
-        distinct = float(np.prod([n_distinct_block_permutations([1] * max(1, len(getattr(f, part))
-                                                                         // part_block(len(getattr(f, part)), block)))
-                                  for f in folds for part in ("val", "test")]))
+        distinct = float(
+            np.prod(
+                [
+                    n_distinct_block_permutations(
+                        [1] * max(1, len(getattr(f, part)) // part_block(len(getattr(f, part)), block))
+                    )
+                    for f in folds
+                    for part in ("val", "test")
+                ]
+            )
+        )
     warn_if_few_permutations(distinct, alpha=sp.signal_alpha, what=f"sub_{subject} {alignment} permutations")
-    arrays = {"permutations": np.vstack([np.arange(n, dtype=np.int64)[None], perms]),
-              "block": np.array(block), "swap_seed": np.array(int(seeds[2]))}
+    arrays = {
+        "permutations": np.vstack([np.arange(n, dtype=np.int64)[None], perms]),
+        "block": np.array(block),
+        "swap_seed": np.array(int(seeds[2])),
+    }
     if sp.bootstrap:
-        arrays["bootstrap"] = bootstrap_indices(n, sp.bootstrap, seed=int(seeds[1]), block=block,
-                                                segments=fold_segments(folds, n))
+        arrays["bootstrap"] = bootstrap_indices(
+            n, sp.bootstrap, seed=int(seeds[1]), block=block, segments=fold_segments(folds, n)
+        )
     write_npz(layout.resampling(subject, alignment), **arrays)
 
 
@@ -245,7 +340,7 @@ class _NullState:
 
     test: SequentialPvalues
     val: SequentialPvalues
-    chunks: list          # (test, val) arrays, kept only for the max statistic
+    chunks: list  # (test, val) arrays, kept only for the max statistic
 
     @property
     def open_targets(self) -> np.ndarray:
@@ -286,7 +381,9 @@ def merge(params: Params, layout: Layout, unit: Unit, fitted: dict, state: _Null
         "electrode": np.repeat(np.asarray(resp["electrodes"], dtype=object), n_bins),
         "bin": np.tile(np.arange(n_bins), n_elec),
         "time_s": np.tile(resp["bin_times"], n_elec),
-        "test_r": test_r, "val_r": fitted["val_r"], "alpha": fitted["alpha"],
+        "test_r": test_r,
+        "val_r": fitted["val_r"],
+        "alpha": fitted["alpha"],
     }
     summary = None
     if boots:
@@ -299,44 +396,77 @@ def merge(params: Params, layout: Layout, unit: Unit, fitted: dict, state: _Null
     table["val_p_value"] = p_val
     table["n_permutations"] = np.maximum(state.test.n_evaluated, state.val.n_evaluated)
     # Signal bins are a choice: made on the validation r only.
-    table["signal"] = signal_bins(sp.signal, pvalues=p_val, val_lo=None if summary is None else summary["val_lo"],
-                                  alpha=sp.signal_alpha) & fitted["valid"]
+    table["signal"] = (
+        signal_bins(
+            sp.signal,
+            pvalues=p_val,
+            val_lo=None if summary is None else summary["val_lo"],
+            alpha=sp.signal_alpha,
+        )
+        & fitted["valid"]
+    )
     if "components" in fitted:
         table["components"] = fitted["components"]
     df = pd.DataFrame(table)
     write_parquet(df, layout.scores(unit.subject, unit.alignment, unit.model))
-    log.info("sub_%d %s %s: median test r %.3f, %d signal bins over %d electrodes (mean %.0f permutations per "
-             "target)", unit.subject, unit.alignment, unit.model, float(np.nanmedian(test_r)), int(df["signal"].sum()),
-             n_elec, float(df["n_permutations"].mean()))
+    log.info(
+        "sub_%d %s %s: median test r %.3f, %d signal bins over %d electrodes (mean %.0f permutations per "
+        "target)",
+        unit.subject,
+        unit.alignment,
+        unit.model,
+        float(np.nanmedian(test_r)),
+        int(df["signal"].sum()),
+        n_elec,
+        float(df["n_permutations"].mean()),
+    )
 
 
 def _feature_inputs(params: Params, layout: Layout, unit: Unit) -> list[Path]:
     """The feature files a unit's design matrix is built from."""
     if unit.model in ("multiconcat", "multilin"):
-        sources = list(getattr(params.baselines, unit.model)) + ([unit.model] if unit.model == "multiconcat" else [])
+        sources = list(getattr(params.baselines, unit.model)) + (
+            [unit.model] if unit.model == "multiconcat" else []
+        )
     else:
         sources = [unit.model]
-    movies = sorted({p.stem.rsplit("_", 1)[0] for m in sources
-                     for p in (layout.workdir / "work" / "features" / m).glob(f"*_{unit.alignment}.npy")})
+    movies = sorted(
+        {
+            p.stem.rsplit("_", 1)[0]
+            for m in sources
+            for p in (layout.workdir / "work" / "features" / m).glob(f"*_{unit.alignment}.npy")
+        }
+    )
     return [layout.features(m, movie, unit.alignment) for m in sources for movie in movies]
 
 
 def _encode_config(params: Params) -> dict:
     """The params the encode stage's outputs depend on (``stats.fdr_q`` and the like do not)."""
     stats = params.stats.model_dump()
-    return {"encoding": params.encoding.model_dump(), "gap_s": gap_seconds(params),
-            "stats": {k: stats[k] for k in ENCODE_STATS_FIELDS}}
+    return {
+        "encoding": params.encoding.model_dump(),
+        "gap_s": gap_seconds(params),
+        "stats": {k: stats[k] for k in ENCODE_STATS_FIELDS},
+    }
 
 
 def unit_key(params: Params, layout: Layout, unit: Unit) -> str:
     """A fingerprint of everything a model's scores depend on: the model or baseline definition,
     the encoding params and the encode stage's statistics params, the responses, the features and
     the shared resamples."""
-    definition = (params.model(unit.model).model_dump() if unit.model not in ("multiconcat", "multilin")
-                  else {"baseline": unit.model, **params.baselines.model_dump()})
-    return content_key({"model": definition, **_encode_config(params)},
-                       [layout.responses(unit.subject, unit.alignment), layout.resampling(unit.subject, unit.alignment),
-                        *_feature_inputs(params, layout, unit)])
+    definition = (
+        params.model(unit.model).model_dump()
+        if unit.model not in ("multiconcat", "multilin")
+        else {"baseline": unit.model, **params.baselines.model_dump()}
+    )
+    return content_key(
+        {"model": definition, **_encode_config(params)},
+        [
+            layout.responses(unit.subject, unit.alignment),
+            layout.resampling(unit.subject, unit.alignment),
+            *_feature_inputs(params, layout, unit),
+        ],
+    )
 
 
 def _resampling_key(params: Params, layout: Layout, subject: int, alignment: str) -> str:
@@ -344,8 +474,9 @@ def _resampling_key(params: Params, layout: Layout, subject: int, alignment: str
 
 
 def run(params: Params, workdir: Path) -> None:
-    with make_executor(params.compute.executor, workers=params.compute.workers,
-                       scheduler=params.compute.dask_scheduler) as executor:
+    with make_executor(
+        params.compute.executor, workers=params.compute.workers, scheduler=params.compute.dask_scheduler
+    ) as executor:
         _run(params, workdir, executor)
 
 
@@ -367,7 +498,9 @@ def _run(params: Params, workdir: Path, executor) -> None:
             for m in encoded_models(params):
                 unit = Unit(s, a, m)
                 keys[unit] = unit_key(params, layout, unit)
-                if is_up_to_date(layout.scores(s, a, m), layout.scores(s, a, m).with_suffix(".json"), keys[unit]):
+                if is_up_to_date(
+                    layout.scores(s, a, m), layout.scores(s, a, m).with_suffix(".json"), keys[unit]
+                ):
                     log.info("sub_%d %s %s: scores up to date", s, a, m)
                     continue
                 fits.append(unit)
@@ -376,18 +509,35 @@ def _run(params: Params, workdir: Path, executor) -> None:
     log.info("encode: %d CV fits on the %s executor", len(fits), params.compute.executor)
     executor.map(_call, [(params, str(workdir), u) for u in fits])
     states = _null_rounds(params, workdir, executor, fits)
-    boot_units = [Unit(u.subject, u.alignment, u.model, "boot", c) for u in fits
-                  for c in (chunks(sp.bootstrap, sp.chunk) if sp.bootstrap else [])]
+    boot_units = [
+        Unit(u.subject, u.alignment, u.model, "boot", c)
+        for u in fits
+        for c in (chunks(sp.bootstrap, sp.chunk) if sp.bootstrap else [])
+    ]
     log.info("encode: %d bootstrap chunks (%s mode)", len(boot_units), sp.mode)
     boots: dict = {}
     for unit, out in zip(boot_units, executor.map(_call, [(params, str(workdir), u) for u in boot_units])):
         boots.setdefault((unit.subject, unit.alignment, unit.model), []).append(out)
     for unit in fits:
         fitted = dict(np.load(layout.score_arrays(unit.subject, unit.alignment, unit.model)))
-        merge(params, layout, unit, fitted, states[unit], boots.get((unit.subject, unit.alignment, unit.model), []))
-        write_json({"key": keys[unit], "mode": sp.mode, "permutations": sp.permutations,
-                    "bootstrap": sp.bootstrap, "signal": sp.signal},
-                   layout.scores(unit.subject, unit.alignment, unit.model).with_suffix(".json"))
+        merge(
+            params,
+            layout,
+            unit,
+            fitted,
+            states[unit],
+            boots.get((unit.subject, unit.alignment, unit.model), []),
+        )
+        write_json(
+            {
+                "key": keys[unit],
+                "mode": sp.mode,
+                "permutations": sp.permutations,
+                "bootstrap": sp.bootstrap,
+                "signal": sp.signal,
+            },
+            layout.scores(unit.subject, unit.alignment, unit.model).with_suffix(".json"),
+        )
 
 
 def _null_rounds(params: Params, workdir: Path, executor, fits: list) -> dict:
@@ -402,10 +552,18 @@ def _null_rounds(params: Params, workdir: Path, executor, fits: list) -> dict:
                 continue
             open_targets = states[fit].open_targets
             if open_targets.size:
-                units.append(Unit(fit.subject, fit.alignment, fit.model, "null", chunk, tuple(open_targets.tolist())))
+                units.append(
+                    Unit(fit.subject, fit.alignment, fit.model, "null", chunk, tuple(open_targets.tolist()))
+                )
         if not units:
             break
-        log.info("encode: permutations %d-%d for %d fits (%s mode)", chunk.start, chunk.stop - 1, len(units), sp.mode)
+        log.info(
+            "encode: permutations %d-%d for %d fits (%s mode)",
+            chunk.start,
+            chunk.stop - 1,
+            len(units),
+            sp.mode,
+        )
         for unit, out in zip(units, executor.map(_call, [(params, str(workdir), u) for u in units])):
             fit = Unit(unit.subject, unit.alignment, unit.model)
             if k == 0:

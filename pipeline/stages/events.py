@@ -27,7 +27,9 @@ from ..sessions import list_sessions, movies
 log = logging.getLogger(__name__)
 
 
-def movie_events(params: Params, layout: Layout, dataset: BrainTreebank, movie: str) -> dict[str, pd.DataFrame]:
+def movie_events(
+    params: Params, layout: Layout, dataset: BrainTreebank, movie: str
+) -> dict[str, pd.DataFrame]:
     """The events tables of one movie, by alignment, and the frame cache written beside them.
 
     Without a video file only text can be analysed: language events get no frame
@@ -44,11 +46,15 @@ def movie_events(params: Params, layout: Layout, dataset: BrainTreebank, movie: 
     if video is None:
         if "vision" in ev.alignments and not has_scenes:
             raise FileNotFoundError(
-                f"no video for movie {movie!r}: expected {expected} (the Brain Treebank does not distribute the "
-                "movies: bring your own copy and set data.movies), or give scene cuts in data.scenes and analyse "
-                "text models only")
-        log.warning("no video for movie %r (expected %s): events get no frames, so only text models can run",
-                    movie, expected)
+                f"no video for movie {movie!r}: expected {expected} (the Brain Treebank does not "
+                "distribute the movies: bring your own copy and set data.movies), or give scene cuts "
+                "in data.scenes and analyse text models only"
+            )
+        log.warning(
+            "no video for movie %r (expected %s): events get no frames, so only text models can run",
+            movie,
+            expected,
+        )
     else:
         # Probe once: the packet index is shared by the frame times, the scene detector and the decoder.
         info = probe_video(video)

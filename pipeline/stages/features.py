@@ -60,6 +60,7 @@ def resolve_device(device: str) -> str:
     if device != "auto":
         return device
     import torch
+
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -68,8 +69,10 @@ def frame_index(frame_times: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     idx = match_times(wanted, frame_times, tol=1e-6)
     bad = idx < 0
     if bad.any():
-        raise ValueError(f"{int(bad.sum())} events show frames missing from the frame cache "
-                         f"(first at {wanted[bad][0]:.3f} s): rerun the events stage")
+        raise ValueError(
+            f"{int(bad.sum())} events show frames missing from the frame cache "
+            f"(first at {wanted[bad][0]:.3f} s): rerun the events stage"
+        )
     return idx
 
 
@@ -103,8 +106,9 @@ def feature_groups(model: ModelParams, params: Params, layout: Layout, movie_lis
     return groups
 
 
-def extract_movie(model: ModelParams, params: Params, layout: Layout, extractor, movie: str,
-                  alignment: str) -> np.ndarray:
+def extract_movie(
+    model: ModelParams, params: Params, layout: Layout, extractor, movie: str, alignment: str
+) -> np.ndarray:
     """A model's (unreduced) features of one movie's events of one alignment."""
     events = read_events(layout.events(movie, alignment))
     frames = index = None
@@ -113,7 +117,8 @@ def extract_movie(model: ModelParams, params: Params, layout: Layout, extractor,
             raise FileNotFoundError(
                 f"model {model.id!r} reads images, but movie {movie!r} has no frames: put its video at "
                 f"{layout.movies_dir or '<data.movies>'}/{movie}.mp4 and rerun the events stage, or drop "
-                "the image models from params.models")
+                "the image models from params.models"
+            )
         cache = np.load(layout.frames(movie))
         frames = cache["frames"]
         index = frame_index(cache["frame_times"], events["frame_time"].to_numpy())
@@ -145,16 +150,42 @@ def model_features(model: ModelParams, params: Params, layout: Layout, movie_lis
         if model.layer is not None and n_events and width > jl_dim(n_events, fp.jl_eps):
             # One projection for all movies of the alignment: same columns in every movie.
             blocks = reduce_jointly(blocks, method=fp.reduction, eps=fp.jl_eps, seed=fp.seed)
-            reduced = {"method": fp.reduction, "from": int(width), "n_components": int(blocks[0].shape[1]),
-                       "n_events": int(n_events), "movies": list(group), "seed": fp.seed, "eps": fp.jl_eps}
-            log.info("%s %s: %s of %d features to %d, fit jointly on %d events of %d movie(s) %s", model.id,
-                     alignment, fp.reduction, width, blocks[0].shape[1], n_events, len(group), group)
+            reduced = {
+                "method": fp.reduction,
+                "from": int(width),
+                "n_components": int(blocks[0].shape[1]),
+                "n_events": int(n_events),
+                "movies": list(group),
+                "seed": fp.seed,
+                "eps": fp.jl_eps,
+            }
+            log.info(
+                "%s %s: %s of %d features to %d, fit jointly on %d events of %d movie(s) %s",
+                model.id,
+                alignment,
+                fp.reduction,
+                width,
+                blocks[0].shape[1],
+                n_events,
+                len(group),
+                group,
+            )
         for movie, X, secs in zip(group, blocks, seconds):
             out = layout.features(model.id, movie, alignment)
             write_npy(np.ascontiguousarray(X, dtype=np.float32), out)
-            write_json({"key": key, "model": model.model_dump(), "movie": movie, "alignment": alignment,
-                        "shape": list(X.shape), "reduction": reduced, "device": device,
-                        "seconds": round(secs, 3)}, out.with_suffix(".json"))
+            write_json(
+                {
+                    "key": key,
+                    "model": model.model_dump(),
+                    "movie": movie,
+                    "alignment": alignment,
+                    "shape": list(X.shape),
+                    "reduction": reduced,
+                    "device": device,
+                    "seconds": round(secs, 3),
+                },
+                out.with_suffix(".json"),
+            )
             log.info("%s %s %s: features %s in %.1f s", model.id, movie, alignment, X.shape, secs)
 
 
@@ -169,8 +200,16 @@ def baseline_features(params: Params, layout: Layout, movie_list: list[str]) -> 
             X = multiconcat(*parts)
             out = layout.features("multiconcat", movie, alignment)
             write_npy(np.ascontiguousarray(X, dtype=np.float32), out)
-            write_json({"model": "multiconcat", "of": list(pair), "movie": movie, "alignment": alignment,
-                        "shape": list(X.shape)}, out.with_suffix(".json"))
+            write_json(
+                {
+                    "model": "multiconcat",
+                    "of": list(pair),
+                    "movie": movie,
+                    "alignment": alignment,
+                    "shape": list(X.shape),
+                },
+                out.with_suffix(".json"),
+            )
 
 
 def run(params: Params, workdir: Path) -> None:

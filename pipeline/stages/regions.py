@@ -28,7 +28,9 @@ def electrode_table(params: Params, layout: Layout) -> pd.DataFrame:
     dataset = BrainTreebank(layout.data_root)
     rows = []
     for subject in params.data.subjects:
-        electrodes = read_responses(layout.responses(subject, params.events.alignments[0]), data=False)["electrodes"]
+        electrodes = read_responses(layout.responses(subject, params.events.alignments[0]), data=False)[
+            "electrodes"
+        ]
         try:
             loc = dataset.localization(subject)
         except FileNotFoundError as err:
@@ -42,7 +44,9 @@ def electrode_table(params: Params, layout: Layout) -> pd.DataFrame:
                     if col in loc.columns:
                         row[col] = loc.at[electrode, col]
             if electrode in coords.index:
-                row.update(x=coords.at[electrode, "X"], y=coords.at[electrode, "Y"], z=coords.at[electrode, "Z"])
+                row.update(
+                    x=coords.at[electrode, "X"], y=coords.at[electrode, "Y"], z=coords.at[electrode, "Z"]
+                )
                 if "Hemisphere" not in row and "Hemisphere" in coords.columns:
                     row["Hemisphere"] = coords.at[electrode, "Hemisphere"]
             rows.append(row)
@@ -54,6 +58,9 @@ def run(params: Params, workdir: Path) -> None:
     table = electrode_regions(electrode_table(params, layout), radius_mm=params.regions.radius_mm)
     unplaced = int((table["region"] == "unlocalised").sum())
     if unplaced:
-        log.warning("%d of %d electrodes are unlocalised (no region label and no usable coordinate)",
-                    unplaced, len(table))
+        log.warning(
+            "%d of %d electrodes are unlocalised (no region label and no usable coordinate)",
+            unplaced,
+            len(table),
+        )
     write_csv(table, layout.results / "electrodes.csv")

@@ -20,16 +20,32 @@ from mmsites.recordings.braintreebank import BrainTreebank
 from mmsites.reports.figures import study_figures, subject_figures
 from mmsites.reports.html import render_index, render_subject
 
+from ..cv import encoded_models
 from ..io import file_fingerprint, write_bytes, write_text
 from ..params import Params
 from ..paths import Layout
-from ..cv import encoded_models
 
 log = logging.getLogger(__name__)
 
-PACKAGES = ("mmsites", "numpy", "scipy", "pandas", "torch", "scikit-learn", "statsmodels", "h5py", "av",
-            "scenedetect", "open_clip_torch", "timm", "transformers", "sentence-transformers", "nilearn",
-            "matplotlib", "dvc")
+PACKAGES = (
+    "mmsites",
+    "numpy",
+    "scipy",
+    "pandas",
+    "torch",
+    "scikit-learn",
+    "statsmodels",
+    "h5py",
+    "av",
+    "scenedetect",
+    "open_clip_torch",
+    "timm",
+    "transformers",
+    "sentence-transformers",
+    "nilearn",
+    "matplotlib",
+    "dvc",
+)
 
 
 def provenance(params: Params, layout: Layout) -> dict:
@@ -49,12 +65,15 @@ def provenance(params: Params, layout: Layout) -> dict:
         "versions": versions,
         "data_fingerprint": file_fingerprint(files),
         "preprocessing": {
-            "notch_hz": rp.notch_hz, "notch_q": rp.notch_q, "rereference": rp.rereference,
+            "notch_hz": rp.notch_hz,
+            "notch_q": rp.notch_q,
+            "rereference": rp.rereference,
             "highpass_hz": rp.highpass_hz or "off (as in the study)",
             "baseline_correction_s": list(rp.baseline_s) if rp.baseline_s else "off (as in the study)",
-            "bins": f"{rp.window_s * 1000:g} ms windows every {rp.step_s * 1000:g} ms, {rp.tmin_s:g} to {rp.tmax_s:g} s",
+            "bins": f"{rp.window_s * 1000:g} ms windows every {rp.step_s * 1000:g} ms, "
+            f"{rp.tmin_s:g} to {rp.tmax_s:g} s",
             "stats": f"{params.stats.mode} mode, {params.stats.permutations} permutations, "
-                     f"{params.stats.bootstrap} bootstrap resamples, signal by {params.stats.signal}",
+            f"{params.stats.bootstrap} bootstrap resamples, signal by {params.stats.signal}",
         },
     }
 
@@ -89,13 +108,19 @@ def run(params: Params, workdir: Path) -> None:
     for name, png in figures.items():
         write_bytes(png, layout.reports / "figures" / f"{name}.png")
     recovery_path = results / "demo_recovery.json"
-    recovery = json.loads(recovery_path.read_text()) if truth is not None and recovery_path.is_file() else None
-    write_text(render_index(summary, sites, comparisons, electrodes, figures, prov, recovery=recovery),
-               layout.reports / "index.html")
+    recovery = (
+        json.loads(recovery_path.read_text()) if truth is not None and recovery_path.is_file() else None
+    )
+    write_text(
+        render_index(summary, sites, comparisons, electrodes, figures, prov, recovery=recovery),
+        layout.reports / "index.html",
+    )
     for subject in params.data.subjects:
         figs = subject_figures(subject, sites, electrodes, scores)
         for name, png in figs.items():
             write_bytes(png, layout.reports / "figures" / f"sub-{subject}_{name}.png")
-        write_text(render_subject(subject, sites, comparisons, electrodes, figs, prov),
-                   layout.reports / f"sub-{subject}.html")
+        write_text(
+            render_subject(subject, sites, comparisons, electrodes, figs, prov),
+            layout.reports / f"sub-{subject}.html",
+        )
     log.info("report: %s", (layout.reports / "index.html").resolve())

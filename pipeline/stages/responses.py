@@ -45,27 +45,32 @@ def demean_sessions(responses: np.ndarray, event_session: np.ndarray) -> np.ndar
     """
     event_session = np.asarray(event_session)
     if event_session.shape != responses.shape[:1]:
-        raise ValueError(f"event_session has shape {event_session.shape}; "
-                         f"responses have {responses.shape[0]} events")
+        raise ValueError(
+            f"event_session has shape {event_session.shape}; responses have {responses.shape[0]} events"
+        )
     for session in np.unique(event_session):
         rows = np.flatnonzero(event_session == session)
         mean = responses[rows].mean(axis=0, dtype=np.float64)
         if rows.size and rows[-1] - rows[0] + 1 == rows.size:  # contiguous: subtract in place
-            responses[rows[0]:rows[-1] + 1] -= mean.astype(responses.dtype)
+            responses[rows[0] : rows[-1] + 1] -= mean.astype(responses.dtype)
         else:
             responses[rows] -= mean.astype(responses.dtype)
     return responses
 
 
-def subject_responses(params: Params, layout: Layout, dataset: BrainTreebank, subject: int,
-                      trials: list, alignment: str) -> dict:
+def subject_responses(
+    params: Params, layout: Layout, dataset: BrainTreebank, subject: int, trials: list, alignment: str
+) -> dict:
     """Responses of one subject to the events of one alignment, pooled over its trials."""
     rp = params.responses
-    electrodes, neighbours = select_electrodes(dataset.labels(subject), dataset.corrupted(subject),
-                                               rereference=rp.rereference)
+    electrodes, neighbours = select_electrodes(
+        dataset.labels(subject), dataset.corrupted(subject), rereference=rp.rereference
+    )
     if not electrodes:
-        raise ValueError(f"sub_{subject}: no electrode is left after dropping trigger and corrupted "
-                         f"channels{' and those without both Laplacian neighbours' if rp.rereference == 'laplacian' else ''}")
+        laplacian = " and those without both Laplacian neighbours" if rp.rereference == "laplacian" else ""
+        raise ValueError(
+            f"sub_{subject}: no electrode is left after dropping trigger and corrupted channels{laplacian}"
+        )
     parts, movie_times, samples, event_movies, sessions, sfreqs = [], [], [], [], [], []
     bin_times = None
     for session in trials:
@@ -75,15 +80,32 @@ def subject_responses(params: Params, layout: Layout, dataset: BrainTreebank, su
         sample = movie_to_sample(events["movie_time"].to_numpy(), timings, sfreq)
         inside = np.isfinite(sample)
         if (~inside).any():
-            log.warning("sub_%d trial%03d %s: %d of %d events fall outside the triggers and are dropped",
-                        subject, session.trial, alignment, int((~inside).sum()), len(inside))
+            log.warning(
+                "sub_%d trial%03d %s: %d of %d events fall outside the triggers and are dropped",
+                subject,
+                session.trial,
+                alignment,
+                int((~inside).sum()),
+                len(inside),
+            )
         with dataset.open_recording(subject, session.trial) as recording:
             result = event_responses(
-                recording, electrodes, neighbours, sample[inside].astype(np.int64),
-                window_s=rp.window_s, step_s=rp.step_s, tmin_s=rp.tmin_s, tmax_s=rp.tmax_s,
-                notch_hz=tuple(rp.notch_hz), notch_q=rp.notch_q, rereference=rp.rereference,
-                highpass_hz=rp.highpass_hz, baseline_s=rp.baseline_s, chunk_s=rp.chunk_s,
-                n_jobs=rp.n_jobs)
+                recording,
+                electrodes,
+                neighbours,
+                sample[inside].astype(np.int64),
+                window_s=rp.window_s,
+                step_s=rp.step_s,
+                tmin_s=rp.tmin_s,
+                tmax_s=rp.tmax_s,
+                notch_hz=tuple(rp.notch_hz),
+                notch_q=rp.notch_q,
+                rereference=rp.rereference,
+                highpass_hz=rp.highpass_hz,
+                baseline_s=rp.baseline_s,
+                chunk_s=rp.chunk_s,
+                n_jobs=rp.n_jobs,
+            )
         kept = np.flatnonzero(inside)[result.kept]
         parts.append(result.responses)
         movie_times.append(events["movie_time"].to_numpy()[kept])
@@ -92,17 +114,36 @@ def subject_responses(params: Params, layout: Layout, dataset: BrainTreebank, su
         sessions.append(np.full(len(kept), session.trial, dtype=np.int64))
         sfreqs.append(sfreq)
         bin_times = result.bin_times
-        log.info("sub_%d trial%03d %s: %d events x %d electrodes (sfreq %.0f Hz)", subject, session.trial,
-                 alignment, len(kept), len(electrodes), sfreq)
+        log.info(
+            "sub_%d trial%03d %s: %d events x %d electrodes (sfreq %.0f Hz)",
+            subject,
+            session.trial,
+            alignment,
+            len(kept),
+            len(electrodes),
+            sfreq,
+        )
     responses = np.concatenate(parts, axis=0)
     event_session = np.concatenate(sessions)
     if len(trials) > 1:
         demean_sessions(responses, event_session)
-        log.info("sub_%d %s: %d sessions pooled (trials %s); each demeaned per electrode and bin",
-                 subject, alignment, len(trials), [s.trial for s in trials])
-    return dict(responses=responses, electrodes=list(electrodes), bin_times=bin_times,
-                event_movie_time=np.concatenate(movie_times), event_sample=np.concatenate(samples),
-                event_movie=event_movies, event_session=event_session, sfreq=sfreqs[0])
+        log.info(
+            "sub_%d %s: %d sessions pooled (trials %s); each demeaned per electrode and bin",
+            subject,
+            alignment,
+            len(trials),
+            [s.trial for s in trials],
+        )
+    return dict(
+        responses=responses,
+        electrodes=list(electrodes),
+        bin_times=bin_times,
+        event_movie_time=np.concatenate(movie_times),
+        event_sample=np.concatenate(samples),
+        event_movie=event_movies,
+        event_session=event_session,
+        sfreq=sfreqs[0],
+    )
 
 
 def run(params: Params, workdir: Path) -> None:
@@ -114,8 +155,15 @@ def run(params: Params, workdir: Path) -> None:
         trials = [s for s in sessions if s.subject == subject]
         for alignment in params.events.alignments:
             out = subject_responses(params, layout, dataset, subject, trials, alignment)
-            write_responses(layout.responses(subject, alignment), **out, attrs={
-                "rereference": rp.rereference, "highpass_hz": rp.highpass_hz or 0.0,
-                "baseline_s": list(rp.baseline_s) if rp.baseline_s else [],
-                "notch_hz": list(rp.notch_hz), "trials": [s.trial for s in trials],
-                "session_demeaned": len(trials) > 1})
+            write_responses(
+                layout.responses(subject, alignment),
+                **out,
+                attrs={
+                    "rereference": rp.rereference,
+                    "highpass_hz": rp.highpass_hz or 0.0,
+                    "baseline_s": list(rp.baseline_s) if rp.baseline_s else [],
+                    "notch_hz": list(rp.notch_hz),
+                    "trials": [s.trial for s in trials],
+                    "session_demeaned": len(trials) > 1,
+                },
+            )

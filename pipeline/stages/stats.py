@@ -17,20 +17,36 @@ import pandas as pd
 
 from mmsites.stats.pvalues import bh_floor_warning
 from mmsites.stats.resampling import block_swaps
-from mmsites.stats.sites import ModelInfo, ModelScores, Unit, build_comparisons, build_sites, demo_recovery, summarize
+from mmsites.stats.sites import (
+    ModelInfo,
+    ModelScores,
+    Unit,
+    build_comparisons,
+    build_sites,
+    demo_recovery,
+    summarize,
+)
 
+from ..cv import encoded_models, response_folds
 from ..io import read_responses, write_csv, write_json
 from ..params import Params
 from ..paths import Layout
-from ..cv import encoded_models, response_folds
 
 log = logging.getLogger(__name__)
 
 
 def model_infos(params: Params) -> list[ModelInfo]:
     """The tests' view of the models and the linear-integration baselines."""
-    infos = [ModelInfo(id=m.id, trained_on=m.trained_on, random=m.init == "random", random_twin=m.random_twin,
-                       slip_role=m.slip_role) for m in params.models]
+    infos = [
+        ModelInfo(
+            id=m.id,
+            trained_on=m.trained_on,
+            random=m.init == "random",
+            random_twin=m.random_twin,
+            slip_role=m.slip_role,
+        )
+        for m in params.models
+    ]
     infos += [ModelInfo(id=b, trained_on="multimodal", baseline=b) for b in params.baseline_ids()]
     return infos
 
@@ -46,29 +62,44 @@ def load_unit(params: Params, layout: Layout, subject: int, alignment: str) -> U
     for model in encoded_models(params):
         path = layout.scores(subject, alignment, model)
         if not path.is_file():
-            raise FileNotFoundError(f"scores of {model!r} for sub_{subject} ({alignment}) are missing at {path}: "
-                                    "run the encode stage")
+            raise FileNotFoundError(
+                f"scores of {model!r} for sub_{subject} ({alignment}) are missing at {path}: "
+                "run the encode stage"
+            )
         table = pd.read_parquet(path)
         # Memory-mapped: only the columns a comparison needs are read.
-        predictions = (np.load(layout.predictions(subject, alignment, model), mmap_mode="r")
-                       if sp.comparison == "permutation" else None)
+        predictions = (
+            np.load(layout.predictions(subject, alignment, model), mmap_mode="r")
+            if sp.comparison == "permutation"
+            else None
+        )
         boot = None
         if sp.comparison == "bootstrap":
             boot_path = layout.score_boot(subject, alignment, model)
             if not boot_path.is_file():
-                raise FileNotFoundError(f"stats.comparison is 'bootstrap' but {boot_path} is missing: set "
-                                        "stats.bootstrap > 0 and rerun the encode stage")
+                raise FileNotFoundError(
+                    f"stats.comparison is 'bootstrap' but {boot_path} is missing: set "
+                    "stats.bootstrap > 0 and rerun the encode stage"
+                )
             boot = np.load(boot_path)
         if "val_p_value" not in table.columns:
-            raise ValueError(f"{path} predates validation-based signal bins (no val_p_value column): rerun the "
-                             "encode stage")
-        unit.scores[model] = ModelScores(test_r=table["test_r"].to_numpy(), signal=table["signal"].to_numpy(bool),
-                                         val_r=table["val_r"].to_numpy(), predictions=predictions,
-                                         test_r_boot=boot)
+            raise ValueError(
+                f"{path} predates validation-based signal bins (no val_p_value column): rerun the "
+                "encode stage"
+            )
+        unit.scores[model] = ModelScores(
+            test_r=table["test_r"].to_numpy(),
+            signal=table["signal"].to_numpy(bool),
+            val_r=table["val_r"].to_numpy(),
+            predictions=predictions,
+            test_r_boot=boot,
+        )
     unit.folds = response_folds(params, resp)
     if sp.comparison == "permutation":
         unit.Y = resp["responses"].reshape(n_events, -1)
-        unit.swaps = block_swaps(n_events, sp.swaps, block=int(indices["block"]), seed=int(indices["swap_seed"]))
+        unit.swaps = block_swaps(
+            n_events, sp.swaps, block=int(indices["block"]), seed=int(indices["swap_seed"])
+        )
     return unit
 
 
@@ -78,18 +109,27 @@ def run(params: Params, workdir: Path) -> None:
     models = model_infos(params)
     units = [load_unit(params, layout, s, a) for s in params.data.subjects for a in params.events.alignments]
     if sp.comparison == "permutation" and not sp.tail_fit:
-        bh_floor_warning(sp.swaps, sum(len(u.electrodes) for u in units) // max(1, len(params.events.alignments)),
-                         sp.fdr_q)
-    comparisons = build_comparisons(units, models, comparison=sp.comparison, min_signal_bins=sp.min_signal_bins,
-                                    fdr_q=sp.fdr_q, default_winner=sp.default_winner, tail_fit=sp.tail_fit,
-                                    cv_correction=sp.cv_correction,
-                                    device=params.encoding.device)
+        bh_floor_warning(
+            sp.swaps, sum(len(u.electrodes) for u in units) // max(1, len(params.events.alignments)), sp.fdr_q
+        )
+    comparisons = build_comparisons(
+        units,
+        models,
+        comparison=sp.comparison,
+        min_signal_bins=sp.min_signal_bins,
+        fdr_q=sp.fdr_q,
+        default_winner=sp.default_winner,
+        tail_fit=sp.tail_fit,
+        cv_correction=sp.cv_correction,
+        device=params.encoding.device,
+    )
     electrodes_path = layout.results / "electrodes.csv"
     electrodes = pd.read_csv(electrodes_path) if electrodes_path.is_file() else None
     if electrodes is None:
         log.warning("%s is missing (run the regions stage): sites.csv gets no regions", electrodes_path)
-    sites = build_sites(comparisons, units, models, electrodes=electrodes, min_signal_bins=sp.min_signal_bins,
-                        fdr_q=sp.fdr_q)
+    sites = build_sites(
+        comparisons, units, models, electrodes=electrodes, min_signal_bins=sp.min_signal_bins, fdr_q=sp.fdr_q
+    )
     summary = summarize(sites, comparisons)
     write_csv(comparisons, layout.results / "comparisons.csv")
     write_csv(sites, layout.results / "sites.csv")
@@ -97,12 +137,24 @@ def run(params: Params, workdir: Path) -> None:
     truth_path = layout.data_root / "truth.csv"
     if params.data.format == "demo" and truth_path.is_file():
         truth = pd.read_csv(truth_path)
-        recovery = {column: demo_recovery(sites, truth, column=column)
-                    for column in ("multimodal_language", "multimodal_vision", "multimodal_strict")}
+        recovery = {
+            column: demo_recovery(sites, truth, column=column)
+            for column in ("multimodal_language", "multimodal_vision", "multimodal_strict")
+        }
         write_json(recovery, layout.results / "demo_recovery.json")
         for column, rec in recovery.items():
-            log.info("demo recovery (%s): precision %.2f, recall %.2f", column, rec["precision"], rec["recall"])
+            log.info(
+                "demo recovery (%s): precision %.2f, recall %.2f", column, rec["precision"], rec["recall"]
+            )
     for test, by_alignment in summary["tests"].items():
-        for alignment, numbers in (by_alignment.items() if "n_multimodal" not in by_alignment else [("", by_alignment)]):
-            log.info("%s %s: %d of %d electrodes (%.1f %%)", test, alignment, numbers["n_multimodal"],
-                     numbers["n_electrodes"], numbers["percent_multimodal"])
+        for alignment, numbers in (
+            by_alignment.items() if "n_multimodal" not in by_alignment else [("", by_alignment)]
+        ):
+            log.info(
+                "%s %s: %d of %d electrodes (%.1f %%)",
+                test,
+                alignment,
+                numbers["n_multimodal"],
+                numbers["n_electrodes"],
+                numbers["percent_multimodal"],
+            )
