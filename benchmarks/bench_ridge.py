@@ -33,9 +33,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from mmsites.device import resolve_device  # noqa: E402
 from mmsites.encoding.folds import contiguous_folds  # noqa: E402
 from mmsites.encoding.ridge import DEFAULT_ALPHAS, CVEngine  # noqa: E402
-from mmsites.encoding.scoring import resolve_device  # noqa: E402
 
 
 def sequential_refit_cost(

@@ -2,7 +2,7 @@
 
 Public API: :class:`Fold`, :func:`contiguous_folds`, :class:`CVEngine`, :class:`CVResult`,
 :func:`ridge_cv`, :data:`DEFAULT_ALPHAS`, :func:`pearson_r`, :func:`r_from_moments`,
-:func:`resolve_device`.
+:func:`mmsites.device.resolve_device`.
 """
 
 from mmsites import require_namespace
@@ -11,7 +11,7 @@ require_namespace(__name__)
 
 from .folds import Fold, contiguous_folds
 from .ridge import DEFAULT_ALPHAS, CVEngine, CVResult, ridge_cv
-from .scoring import pearson_r, r_from_moments, resolve_device
+from .scoring import pearson_r, r_from_moments
 
 __all__ = [
     "Fold",
@@ -22,5 +22,4 @@ __all__ = [
     "DEFAULT_ALPHAS",
     "pearson_r",
     "r_from_moments",
-    "resolve_device",
 ]

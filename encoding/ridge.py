@@ -58,8 +58,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from mmsites.device import resolve_device
+
 from .folds import Fold, contiguous_folds
-from .scoring import _r_and_ok, resolve_device
+from .scoring import _r_and_ok
 
 __all__ = ["DEFAULT_ALPHAS", "CVResult", "CVEngine", "ridge_cv", "select_on_validation", "select_result"]
 

@@ -16,18 +16,12 @@ import logging
 import numpy as np
 import torch
 
-__all__ = ["pearson_r", "r_from_moments", "resolve_device"]
+__all__ = ["pearson_r", "r_from_moments"]
 
 logger = logging.getLogger(__name__)
 
-_REL_TOL = 1e-12
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` → the first CUDA device when one is available, else the CPU."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+#: A variance below this fraction of the raw sum of squares is rounding noise: the vector is constant.
+CONSTANT_REL_TOL = 1e-12
 
 
 def _r_and_ok(cov, var_a, var_b, *, scale_a=None, scale_b=None):
@@ -35,8 +29,8 @@ def _r_and_ok(cov, var_a, var_b, *, scale_a=None, scale_b=None):
     lib = torch if torch.is_tensor(cov) else np
     var_a = var_a.clamp(min=0) if lib is torch else np.clip(var_a, 0, None)
     var_b = var_b.clamp(min=0) if lib is torch else np.clip(var_b, 0, None)
-    ok_a = var_a > (0 if scale_a is None else _REL_TOL * scale_a)
-    ok_b = var_b > (0 if scale_b is None else _REL_TOL * scale_b)
+    ok_a = var_a > (0 if scale_a is None else CONSTANT_REL_TOL * scale_a)
+    ok_b = var_b > (0 if scale_b is None else CONSTANT_REL_TOL * scale_b)
     ok = ok_a & ok_b
     den = lib.where(ok, lib.sqrt(var_a * var_b), lib.ones_like(var_a * var_b))
     r = lib.where(ok, cov / den, lib.zeros_like(den))

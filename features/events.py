@@ -13,7 +13,7 @@ column            dtype    meaning
 ``frame_time``    float64  seconds of the frame the vision models see
 ================  =======  ==========================================================
 
-``frame_time`` follows the rule of :func:`features.video.next_frame_time` (first frame at or
+``frame_time`` follows the rule of :func:`mmsites.timing.next_frame_time` (first frame at or
 after the onset). Events with no frame (onset after the last frame) are dropped and counted in
 a warning; the counts of everything dropped are also in ``table.attrs["dropped"]``.
 
@@ -32,15 +32,15 @@ import logging
 import numpy as np
 import pandas as pd
 
+from mmsites.constants import EVENT_COLUMNS
 from mmsites.features.scenes import validate_cut_times
-from mmsites.features.video import TIE_TOL_S, _check_frame_times, next_frame_time
+from mmsites.timing import TIME_TOL_S, check_frame_times, next_frame_time
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EVENT_COLUMNS", "language_events", "vision_events", "events_frame_times"]
+__all__ = ["language_events", "vision_events", "events_frame_times"]
 
 #: Column order of an events table (the DESIGN.md contract).
-EVENT_COLUMNS = ["movie", "alignment", "movie_time", "text", "word", "frame_time"]
 
 _TEXT_CONTEXTS = ("sentence", "prefix", "word")
 
@@ -98,7 +98,7 @@ def _attach_frames(table: pd.DataFrame, frame_times, movie: str, what: str, drop
         table["frame_time"] = np.nan
         dropped["after_last_frame"] = 0
         return table.reset_index(drop=True)
-    ft = _check_frame_times(frame_times)
+    ft = check_frame_times(frame_times)
     table["frame_time"] = next_frame_time(table["movie_time"].to_numpy(), ft, after_last="nan")
     beyond = table["frame_time"].isna().to_numpy()
     if beyond.any():
@@ -116,7 +116,7 @@ def _attach_frames(table: pd.DataFrame, frame_times, movie: str, what: str, drop
 
 
 def _finish(table: pd.DataFrame, dropped: dict) -> pd.DataFrame:
-    out = table[EVENT_COLUMNS].reset_index(drop=True)
+    out = table[list(EVENT_COLUMNS)].reset_index(drop=True)
     for col in ("movie", "alignment", "text", "word"):
         out[col] = out[col].astype(str)
     out.attrs["dropped"] = dropped
@@ -252,7 +252,7 @@ def vision_events(cut_times, transcript: pd.DataFrame, frame_times, movie: str) 
     events : pandas.DataFrame, shape (n_events, 6)
         The events contract, sorted by ``movie_time`` (= the cut time). ``text`` is the last
         sentence whose first word (first row with a finite ``start``) started at or before the
-        cut (within ``TIE_TOL_S``); ``""`` when no sentence has started yet (counted in a
+        cut (within ``TIME_TOL_S``); ``""`` when no sentence has started yet (counted in a
         warning and in ``attrs["dropped"]["no_sentence"]``, although the event is kept).
         ``word`` is ``""``. Cuts after the last frame are dropped and counted.
     """
@@ -268,7 +268,7 @@ def vision_events(cut_times, transcript: pd.DataFrame, frame_times, movie: str) 
     sent_text = df["sentence"].to_numpy(object)[heads]
     order = np.argsort(sent_start, kind="stable")
     sent_start, sent_text = sent_start[order], sent_text[order]
-    which = np.searchsorted(sent_start, cuts + TIE_TOL_S, side="right") - 1
+    which = np.searchsorted(sent_start, cuts + TIME_TOL_S, side="right") - 1
     none = which < 0
     text = np.where(none, "", sent_text[np.maximum(which, 0)] if sent_text.size else "")
     text = np.array([t if isinstance(t, str) else "" for t in text], dtype=object)

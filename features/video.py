@@ -10,11 +10,11 @@ files and files whose first frame is not at pts 0 are handled exactly.
 The frame rule
 --------------
 An event at time ``t`` is shown the **first frame at or after t**; a frame whose time is within
-``TIE_TOL_S`` (1 µs) before ``t`` counts as "at" ``t`` (this absorbs float round-off between
-transcript times and pts). The rule is written once, in :func:`next_frame_time`; everything
-else calls it.
+``mmsites.timing.TIME_TOL_S`` (1 µs) before ``t`` counts as "at" ``t`` (this absorbs float
+round-off between transcript times and pts). The rule is written once, in
+:func:`mmsites.timing.next_frame_time`; everything else calls it.
 
-Times after the last frame have no frame. :func:`next_frame_time` either raises (default) or
+Times after the last frame have no frame. ``next_frame_time`` either raises (default) or
 returns NaN for them (``after_last="nan"``) so that the events stage can drop and count them
 explicitly; :func:`decode_frames` always raises, because the events it is given must already
 have a frame.
@@ -31,17 +31,14 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from mmsites.timing import check_times, next_frame_index, next_frame_time
+
 logger = logging.getLogger(__name__)
 
-#: Tolerance (seconds) under which a frame just before an event time counts as "at" it.
-TIE_TOL_S = 1e-6
-
 __all__ = [
-    "TIE_TOL_S",
     "VideoInfo",
     "probe_video",
     "frame_times",
-    "next_frame_time",
     "decode_frames",
 ]
 
@@ -213,72 +210,6 @@ def frame_times(info_or_path) -> np.ndarray:
     return probe_video(info_or_path).frame_times
 
 
-def _check_frame_times(frame_times) -> np.ndarray:
-    ft = np.asarray(frame_times, dtype=np.float64)
-    if ft.ndim != 1 or ft.size == 0:
-        raise ValueError(f"frame_times must be a non-empty 1-D array, got shape {ft.shape}.")
-    if not np.all(np.isfinite(ft)):
-        raise ValueError("frame_times contains NaN or infinite values.")
-    if np.any(np.diff(ft) <= 0):
-        raise ValueError("frame_times must be strictly increasing (use frame_times(info)).")
-    return ft
-
-
-def _check_times(times_s, name="times_s") -> np.ndarray:
-    t = np.asarray(times_s, dtype=np.float64)
-    if t.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of seconds, got shape {t.shape}.")
-    bad = ~np.isfinite(t)
-    if bad.any():
-        raise ValueError(
-            f"{name} has {int(bad.sum())} NaN/infinite values (first at position "
-            f"{int(np.flatnonzero(bad)[0])}); drop them before asking for frames."
-        )
-    return t
-
-
-def _next_frame_index(times_s: np.ndarray, frame_times: np.ndarray) -> np.ndarray:
-    """Index of the first frame at or after each time; ``len(frame_times)`` when none."""
-    return np.searchsorted(frame_times, times_s - TIE_TOL_S, side="left")
-
-
-def next_frame_time(times_s, frame_times, *, after_last: str = "raise") -> np.ndarray:
-    """The time of the first movie frame at or after each time.
-
-    A frame less than ``TIE_TOL_S`` (1e-6 s) before a time counts as at that time.
-
-    Parameters
-    ----------
-    times_s : array-like of float, shape (n_times,)
-        Event times, seconds of movie time; any order; must be finite.
-    frame_times : array-like of float, shape (n_frames,)
-        Frame presentation times, seconds, strictly increasing (see :func:`frame_times`).
-    after_last : {"raise", "nan"}
-        What to do with times later than the last frame (plus tolerance): raise a
-        ``ValueError`` (default), or return NaN for them so the caller can drop and count them.
-
-    Returns
-    -------
-    next_times : numpy.ndarray of float64, shape (n_times,)
-        Seconds; NaN only where ``after_last="nan"`` and no frame follows.
-    """
-    if after_last not in ("raise", "nan"):
-        raise ValueError(f"after_last must be 'raise' or 'nan', got {after_last!r}.")
-    t = _check_times(times_s)
-    ft = _check_frame_times(frame_times)
-    idx = _next_frame_index(t, ft)
-    beyond = idx == ft.size
-    if beyond.any() and after_last == "raise":
-        raise ValueError(
-            f"{int(beyond.sum())} of {t.size} times are after the last movie frame "
-            f"({ft[-1]:.6f} s), e.g. {t[beyond][0]:.6f} s; they have no frame to show. Is this "
-            "the right movie file, or should those events be dropped?"
-        )
-    out = np.full(t.shape, np.nan)
-    out[~beyond] = ft[idx[~beyond]]
-    return out
-
-
 def _to_rgb(frame, size: int | None) -> np.ndarray:
     """Convert one decoded frame to RGB, short side resized to ``size``, centre-cropped."""
     if size is None:
@@ -334,11 +265,11 @@ def decode_frames(path, times_s, *, size: int | None = 256, progress: bool = Tru
 
     if size is not None and (int(size) != size or size <= 0):
         raise ValueError(f"size must be a positive integer or None, got {size!r}.")
-    t = _check_times(times_s)
+    t = check_times(times_s)
     info = probe_video(path)
     ft = info.frame_times
     next_frame_time(t, ft, after_last="raise")  # raises for times after the last frame
-    idx = np.unique(_next_frame_index(t, ft))
+    idx = np.unique(next_frame_index(t, ft))
     out_times = ft[idx]
     n = idx.size
     shape = (size, size) if size is not None else (info.height, info.width)

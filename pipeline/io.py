@@ -22,9 +22,10 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from mmsites.constants import EVENT_COLUMNS
+
 log = logging.getLogger(__name__)
 
-EVENT_COLUMNS = ("movie", "alignment", "movie_time", "text", "word", "frame_time")
 SCORE_COLUMNS = ("electrode", "bin", "time_s", "test_r", "val_r", "alpha")
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-ALIGNMENTS = ("language", "vision")
+from mmsites.constants import ALIGNMENTS
 
 
 class _Strict(BaseModel):

@@ -16,7 +16,7 @@ synthetic movie, ``mmsites-demo``::
     ROOT/movies/mmsites-demo.mp4                       H.264, procedurally drawn scenes
     ROOT/scenes/mmsites-demo.csv                       true cut times (column time_s)
     ROOT/truth_features/{vision,language,multimodal}/mmsites-demo_{language,vision}.parquet
-    ROOT/truth.csv                                     subject, electrode, kind (one of KINDS)
+    ROOT/truth.csv                                     subject, electrode, kind (one of ELECTRODE_KINDS)
 
 The model of the data
 ---------------------
@@ -85,20 +85,20 @@ import scipy.fft
 import scipy.signal
 from tqdm.auto import tqdm
 
-from mmsites.features.video import next_frame_time
+from mmsites.constants import ELECTRODE_KINDS, PLANTED_KINDS
 from mmsites.recordings.braintreebank import (
     clean_label,
     movie_to_sample,
     select_electrodes,
     shaft_and_contact,
 )
+from mmsites.timing import TIME_TOL_S, next_frame_time
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "DemoInfo",
     "generate_demo",
-    "KINDS",
     "VARIANTS",
     "MOVIE_ID",
     "MOVIE_TITLE",
@@ -115,9 +115,7 @@ MOVIE_ID = "mmsites-demo"
 MOVIE_TITLE = "mmsites demo"
 #: Electrode kinds, in the order used everywhere (truth.csv ``kind`` column). ``"linear"``
 #: occurs only in the ``"linear"`` variant (see the module docstring).
-KINDS = ("none", "vision", "language", "multimodal", "linear")
 #: Kinds that :func:`generate_demo` plants (before a variant replaces ``"multimodal"``).
-_PLANTED_KINDS = ("vision", "language", "multimodal")
 #: What a variant makes of the electrodes planted as multimodal: ``variant -> kind``.
 VARIANTS = {"planted": "multimodal", "no_multimodal": "none", "linear": "linear"}
 #: Peak time (s after the event onset) and Gaussian width (s) of the planted response.
@@ -231,7 +229,7 @@ class DemoInfo:
         Peak time (s after onset) and width (s) of the planted Gaussian response.
     kinds : dict of int to dict of str to str
         Per subject, every electrode that survives the Laplacian selection (cleaned label)
-        -> its kind, one of :data:`KINDS`.
+        -> its kind, one of :data:`mmsites.constants.ELECTRODE_KINDS`.
     weights : dict of int to dict of str to ndarray of shape (N_LATENT,) or (2 * N_LATENT,)
         Per subject, each responsive electrode -> ``a_e`` (µV of Laplacian response peak per
         unit of each drive dimension): the response to an event is ``a_e @ f_kind(event)``
@@ -265,8 +263,8 @@ class DemoInfo:
 
     def electrodes_of_kind(self, subject: int, kind: str) -> list[str]:
         """Cleaned labels of one subject's electrodes of one kind, in channel order."""
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        if kind not in ELECTRODE_KINDS:
+            raise ValueError(f"kind must be one of {ELECTRODE_KINDS}, got {kind!r}")
         return [label for label, k in self.kinds[subject].items() if k == kind]
 
 
@@ -645,7 +643,7 @@ def _truth_features(table, token_w, token_sentence, starts, latents, fps, n_fram
     sent_start = start[is_onset]  # sentence-initial tokens always have a finite start
     cut_frames = starts[1:]
     cut_times = cut_frames / fps
-    which = np.searchsorted(sent_start, cut_times + 1e-6, side="right") - 1
+    which = np.searchsorted(sent_start, cut_times + TIME_TOL_S, side="right") - 1
     w_cut = np.where(which[:, None] >= 0, means[np.maximum(which, 0)], 0.0)
     v_cut = latents[1:]
 
@@ -676,8 +674,8 @@ def kind_drive(features: pd.DataFrame, kind: str) -> np.ndarray:
         an electrode's planted peak response (µV, Laplacian reference) to each event is
         ``drive @ DemoInfo.weights[subject][label]``.
     """
-    if kind not in KINDS[1:]:
-        raise ValueError(f"kind must be one of {KINDS[1:]}, got {kind!r}")
+    if kind not in ELECTRODE_KINDS[1:]:
+        raise ValueError(f"kind must be one of {ELECTRODE_KINDS[1:]}, got {kind!r}")
     prefixes = {"vision": ("v",), "language": ("w",), "multimodal": ("vw",), "linear": ("v", "w")}[kind]
     return features[[f"{p}{i}" for p in prefixes for i in range(N_LATENT)]].to_numpy(np.float64)
 
@@ -748,7 +746,7 @@ def _assign_kinds(rng: np.random.Generator, eligible: list[str]) -> dict[str, st
     chosen = [candidates[i] for i in rng.permutation(len(candidates))[:n]]
     kinds = {label: "none" for label in eligible}
     for k, label in enumerate(chosen):
-        kinds[label] = _PLANTED_KINDS[k % 3]
+        kinds[label] = PLANTED_KINDS[k % 3]
     return kinds
 
 
@@ -1134,7 +1132,7 @@ def generate_demo(
             len(raw),
             sfreq,
             n_samples,
-            {k: list(kinds.values()).count(k) for k in KINDS},
+            {k: list(kinds.values()).count(k) for k in ELECTRODE_KINDS},
         )
     _write_json(corrupted_all, root / "corrupted_elec.json")
     coords = pd.concat(coords_all, ignore_index=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mmsites.encoding.scoring import r_from_moments, resolve_device  # noqa: F401 (re-exported)
+from mmsites.encoding.scoring import r_from_moments
 
 
 def as_tensor(x, device: torch.device, dtype: torch.dtype) -> torch.Tensor:

@@ -27,7 +27,9 @@ import logging
 import numpy as np
 import torch
 
-from ._corr import as_tensor, check_events, default_dtype, r_from_sums, resolve_device
+from mmsites.device import resolve_device
+
+from ._corr import as_tensor, check_events, default_dtype, r_from_sums
 from .resampling import bootstrap_weights
 from .signal import _fold_parts
 

@@ -48,9 +48,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmsites.encoding.scoring import _REL_TOL
+from mmsites.device import resolve_device
+from mmsites.encoding.scoring import CONSTANT_REL_TOL
 
-from ._corr import as_tensor, check_events, resolve_device
+from ._corr import as_tensor, check_events
 from .pvalues import n_distinct_swaps, tail_pvalues, warn_if_few_permutations
 from .signal import _fold_parts, permutation_pvalues
 
@@ -230,7 +231,7 @@ def paired_permutation_null(
                 m=float(idx.size),
                 sy=y.sum(0),
                 syy=(y * y).sum(0),
-                y_ok=(y * y).sum(0) > _REL_TOL * (Yt[ti] ** 2).sum(0),
+                y_ok=(y * y).sum(0) > CONSTANT_REL_TOL * (Yt[ti] ** 2).sum(0),
                 sa=a.sum(0),
                 saa=(a * a).sum(0),
                 say=(a * y).sum(0),
@@ -271,7 +272,7 @@ def _swapped_r(pc: dict, sd, sdsq, sdy, sign: float) -> torch.Tensor:
     s = pc["s" + key] + sign * sd
     var = (pc["s" + key + key] + sign * sdsq).sub_(s * s / m)
     cov = (pc["s" + key + "y"] + sign * sdy).sub_(s * (pc["sy"] / m))
-    ok = (var > _REL_TOL * m) & pc["y_ok"]
+    ok = (var > CONSTANT_REL_TOL * m) & pc["y_ok"]
     return torch.where(ok, cov / (var.clamp_(min=1e-300) * pc["syy"]).sqrt_(), torch.zeros_like(cov))
 
 

@@ -42,9 +42,10 @@ import logging
 import numpy as np
 import torch
 
+from mmsites.device import resolve_device
 from mmsites.encoding.ridge import select_on_validation
 
-from ._corr import as_tensor, check_events, default_dtype, r_from_sums, resolve_device
+from ._corr import as_tensor, check_events, default_dtype, r_from_sums
 from .resampling import part_block
 
 logger = logging.getLogger(__name__)

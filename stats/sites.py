@@ -77,6 +77,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mmsites.constants import ALIGNMENTS
+
 from .compare import check_swap_resolution, compare_models, cv_inflation, electrode_scores
 from .fdr import fdr_bh
 
@@ -104,7 +106,6 @@ TESTS = (
     "multimodal_vs_multilin",
     "slip_combo_vs_simclr",
 )
-ALIGNMENTS = ("language", "vision")
 COMPARISON_COLUMNS = [
     "subject",
     "electrode",

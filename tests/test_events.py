@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmsites.features.events import EVENT_COLUMNS, events_frame_times, language_events, vision_events
-from mmsites.features.video import TIE_TOL_S
+from mmsites.constants import EVENT_COLUMNS
+from mmsites.features.events import events_frame_times, language_events, vision_events
+from mmsites.timing import TIME_TOL_S
 
 FRAME_TIMES = np.arange(0, 10, 0.04)  # 250 frames at 25 fps, last at 9.96 s
 
@@ -32,7 +33,7 @@ def tiny_transcript():
 def test_language_events_exact(caplog):
     with caplog.at_level(logging.INFO, logger="mmsites.features.events"):
         ev = language_events(tiny_transcript(), FRAME_TIMES, "movie-a")
-    assert list(ev.columns) == EVENT_COLUMNS
+    assert list(ev.columns) == list(EVENT_COLUMNS)
     assert len(ev) == 6  # 9 rows - 1 NaN start - 1 merged (na) - 1 after the last frame
     np.testing.assert_array_equal(ev["movie_time"], [0.5, 0.9, 2.0, 3.0, 5.0, 5.5])
     np.testing.assert_allclose(ev["frame_time"], [0.52, 0.92, 2.0, 3.0, 5.0, 5.52], atol=1e-12)
@@ -95,7 +96,7 @@ def test_vision_events_exact(caplog):
     cuts = [0.1, 0.5, 2.0 - 5e-7, 4.0, 5.7, 12.0]
     with caplog.at_level(logging.WARNING, logger="mmsites.features.events"):
         ev = vision_events(cuts, tiny_transcript(), FRAME_TIMES, "m")
-    assert list(ev.columns) == EVENT_COLUMNS
+    assert list(ev.columns) == list(EVENT_COLUMNS)
     np.testing.assert_array_equal(ev["movie_time"], cuts[:-1])
     np.testing.assert_allclose(ev["frame_time"], [0.12, 0.52, 2.0, 4.0, 5.72], atol=1e-12)
     # 0.5 is the exact onset of the first sentence; 2.0 - 5e-7 is within the tie tolerance.
@@ -186,7 +187,7 @@ def slow_sentence_ids(df):
 
 def slow_next_frame(t, ft):
     for f in ft:
-        if f >= t - TIE_TOL_S:
+        if f >= t - TIME_TOL_S:
             return f
     return None
 
@@ -252,7 +253,7 @@ def test_vision_text_is_nearest_preceding_sentence(df, cuts):
         best = None
         for i in heads.values():
             start = df["start"].iloc[i]
-            if start <= cut + TIE_TOL_S and (best is None or start >= df["start"].iloc[best]):
+            if start <= cut + TIME_TOL_S and (best is None or start >= df["start"].iloc[best]):
                 best = i
         text = "" if best is None else df["sentence"].iloc[best]
         expected.append((cut, text, frame))
@@ -263,7 +264,7 @@ def test_vision_text_is_nearest_preceding_sentence(df, cuts):
 def test_no_timed_words_gives_empty_or_textless_tables():
     tr = tiny_transcript().assign(start=np.nan)
     ev = language_events(tr, FRAME_TIMES, "m")
-    assert list(ev.columns) == EVENT_COLUMNS and len(ev) == 0
+    assert list(ev.columns) == list(EVENT_COLUMNS) and len(ev) == 0
     assert ev.attrs["dropped"]["no_onset"] == len(tr)
     vis = vision_events([1.0, 2.0], tr, FRAME_TIMES, "m")
     assert vis["text"].tolist() == ["", ""] and vis.attrs["dropped"]["no_sentence"] == 2

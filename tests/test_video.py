@@ -15,13 +15,8 @@ from hypothesis import strategies as st
 
 from mmsites.features import scenes, video
 from mmsites.features.scenes import detect_scene_cuts, read_scene_file, validate_cut_times
-from mmsites.features.video import (
-    TIE_TOL_S,
-    decode_frames,
-    frame_times,
-    next_frame_time,
-    probe_video,
-)
+from mmsites.features.video import decode_frames, frame_times, probe_video
+from mmsites.timing import TIME_TOL_S, next_frame_time
 
 W, H = 64, 48
 
@@ -137,7 +132,7 @@ def test_probe_errors_name_the_file(tmp_path):
 def slow_next_frame_time(times, ft):
     out = []
     for t in times:
-        later = [f for f in ft if f >= t - TIE_TOL_S]
+        later = [f for f in ft if f >= t - TIME_TOL_S]
         out.append(later[0] if later else np.nan)
     return np.array(out, dtype=np.float64)
 

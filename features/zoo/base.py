@@ -28,13 +28,11 @@ __all__ = [
     "resolve_model_name",
     "hf_from_pretrained",
     "unknown_choice",
-    "EVENT_COLUMNS",
 ]
 
 logger = logging.getLogger(__name__)
 
 #: Columns of the events table (``work/events/<movie>_<alignment>.parquet``).
-EVENT_COLUMNS = ("movie", "alignment", "movie_time", "text", "word", "frame_time")
 
 
 @contextlib.contextmanager

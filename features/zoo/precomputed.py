@@ -13,47 +13,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mmsites.timing import TABLE_TIME_TOL_S, match_times
+
 from . import register_family
 from .base import Extractor
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PrecomputedExtractor", "match_times", "TIME_TOLERANCE_S"]
-
-#: Largest |event movie_time - file movie_time| accepted as a match, in seconds.
-TIME_TOLERANCE_S = 1e-3
-
-
-def match_times(
-    event_times: np.ndarray, table_times: np.ndarray, tol: float = TIME_TOLERANCE_S
-) -> np.ndarray:
-    """Row of ``table_times`` nearest to each event time, or -1 where none is within ``tol``.
-
-    Parameters
-    ----------
-    event_times : ndarray of float, shape (n_events,)
-        Seconds.
-    table_times : ndarray of float, shape (n_rows,)
-        Seconds, any order.
-    tol : float
-        Seconds.
-
-    Returns
-    -------
-    ndarray of int64, shape (n_events,)
-    """
-    event_times = np.asarray(event_times, dtype=np.float64)
-    table_times = np.asarray(table_times, dtype=np.float64)
-    if len(table_times) == 0:
-        return np.full(len(event_times), -1, dtype=np.int64)
-    order = np.argsort(table_times, kind="stable")
-    st = table_times[order]
-    pos = np.searchsorted(st, event_times)
-    lo = np.clip(pos - 1, 0, len(st) - 1)
-    hi = np.clip(pos, 0, len(st) - 1)
-    nearest = np.where(np.abs(st[lo] - event_times) <= np.abs(st[hi] - event_times), lo, hi)
-    ok = np.abs(st[nearest] - event_times) <= tol
-    return np.where(ok, order[nearest], -1).astype(np.int64)
+__all__ = ["PrecomputedExtractor"]
 
 
 @register_family("precomputed")
@@ -134,12 +101,12 @@ class PrecomputedExtractor(Extractor):
                     f"({len(cols)}), unlike the first file's {columns[:5]}... ({len(columns)})"
                 )
             et = events["movie_time"].to_numpy(dtype=np.float64)[pos]
-            rows = match_times(et, times)
+            rows = match_times(et, times, tol=TABLE_TIME_TOL_S)
             if (rows < 0).any():
                 k = int(np.flatnonzero(rows < 0)[0])
                 raise ValueError(
                     f"model {self.spec.id!r}: {int((rows < 0).sum())} event(s) of movie {movie!r}, "
-                    f"alignment {alignment!r} have no row within {TIME_TOLERANCE_S * 1e3:g} ms in "
+                    f"alignment {alignment!r} have no row within {TABLE_TIME_TOL_S * 1e3:g} ms in "
                     f"{str(f)!r}; the first is at movie_time {float(et[k])!r} s"
                 )
             out[pos] = values[rows]

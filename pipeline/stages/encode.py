@@ -38,7 +38,6 @@ import pandas as pd
 from mmsites.encoding.folds import fold_segments
 from mmsites.encoding.ridge import CVEngine, select_result
 from mmsites.features.baselines import MultiLin
-from mmsites.features.zoo.precomputed import match_times
 from mmsites.stats.bootstrap import bootstrap_scores, bootstrap_summary
 from mmsites.stats.pvalues import n_distinct_block_permutations, warn_if_few_permutations
 from mmsites.stats.resampling import (
@@ -49,6 +48,7 @@ from mmsites.stats.resampling import (
     part_block,
 )
 from mmsites.stats.signal import SequentialPvalues, max_over_bins_pvalues, signal_bins, signal_null
+from mmsites.timing import TIME_TOL_S, match_times
 
 from ..cv import block_length, encoded_models, gap_seconds, response_folds
 from ..executors import make_executor
@@ -101,7 +101,7 @@ def event_features(
         X, times = _feature_rows(layout, model, movie, alignment)
         mask = event_movie == movie
         wanted = event_movie_time[mask]
-        idx = match_times(wanted, times, tol=1e-6)
+        idx = match_times(wanted, times, tol=TIME_TOL_S)
         bad = idx < 0
         if bad.any():
             raise ValueError(

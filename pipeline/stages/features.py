@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mmsites.device import resolve_device
 from mmsites.features.baselines import multiconcat
 from mmsites.features.reduction import jl_dim, reduce_jointly
 from mmsites.features.zoo import build_extractor
-from mmsites.features.zoo.precomputed import match_times
 from mmsites.features.zoo.spec import ModelSpec
+from mmsites.timing import TIME_TOL_S, match_times
 
 from ..io import content_key, is_up_to_date, read_events, write_json, write_npy
 from ..params import ModelParams, Params
@@ -56,17 +57,9 @@ def spec_key(model: ModelParams, params: Params, inputs: list[Path], extra: dict
     return content_key(settings, inputs)
 
 
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def frame_index(frame_times: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Row of the frame cache shown at each event (frame times matched to 1 µs)."""
-    idx = match_times(wanted, frame_times, tol=1e-6)
+    idx = match_times(wanted, frame_times, tol=TIME_TOL_S)
     bad = idx < 0
     if bad.any():
         raise ValueError(
@@ -135,7 +128,7 @@ def model_features(model: ModelParams, params: Params, layout: Layout, movie_lis
         todo.append((alignment, group, key))
     if not todo:
         return
-    device = resolve_device(params.features.device)
+    device = str(resolve_device(params.features.device))
     extractor = build_extractor(model_spec(model, layout), device=device)
     fp = params.features
     for alignment, group, key in todo:
