@@ -70,9 +70,8 @@ def imports(module: Module, known: dict[str, Module]) -> set[str]:
     """The project modules that ``module`` imports (anywhere in the file, lazily or not).
 
     ``from package import name`` counts as importing ``package.name`` when that is a module,
-    else ``package``. A string constant naming a project module counts too (modules imported
-    by name, e.g. the zoo's family registry), except in the namespace root, whose lazy entry
-    points are resolved only when asked for.
+    else ``package``. Modules imported by name at run time (the zoo's family registry) are
+    not seen here; tests that need them add them explicitly.
     """
     tree = ast.parse(module.path.read_text(), filename=str(module.path))
     found: set[str] = set()
@@ -82,13 +81,6 @@ def imports(module: Module, known: dict[str, Module]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = _resolve(module, node)
             targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
-        elif (
-            isinstance(node, ast.Constant)
-            and isinstance(node.value, str)
-            and node.value in known
-            and module.name != "mmsites"
-        ):
-            targets = [node.value]
         else:
             continue
         for target in targets:
