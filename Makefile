@@ -34,7 +34,7 @@ system-deps:
 demo: setup
 	$(BIN)/dvc config core.analytics false
 	$(BIN)/dvc repro
-	@echo "demo finished: see reports/index.html"
+	@echo "demo finished: see results/report/index.html"
 
 test: setup system-deps
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q tests
@@ -43,4 +43,4 @@ bench: setup
 	$(BIN)/python benchmarks/run_all.py
 
 clean-demo:
-	rm -rf data/demo work results reports/*.html reports/figures
+	rm -rf data/demo work results

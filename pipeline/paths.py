@@ -81,5 +81,9 @@ class Layout:
         return self.workdir / "results"
 
     @property
-    def reports(self) -> Path:
-        return self.workdir / "reports"
+    def report(self) -> Path:
+        """The report stage's folder: ``index.html``, ``sub-<s>.html``, ``figures/<name>.png``.
+
+        Under ``results/``, never in the source tree (the ``reports`` package folder).
+        """
+        return self.workdir / "results" / "report"

@@ -1,6 +1,7 @@
 """Figures of the study: coverage, trained vs random, regions, best models, time courses.
 
-Every ``plot_*`` function takes tables (the contracts of ``DESIGN.md``) and returns a
+Every ``plot_*`` function takes result tables (the contracts of ``docs/architecture.md``),
+reduces them with :mod:`mmsites.reports.tables` and returns a
 :class:`matplotlib.figure.Figure`; the caller saves it, or inlines it with
 :func:`figure_to_png`. Glass brains come from nilearn, whose MNI template ships inside the
 package (no network).
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterable, Sequence
 
 import matplotlib
 
@@ -20,34 +22,39 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from mmsites.constants import ALIGNMENTS  # noqa: E402
+from mmsites.reports.tables import (  # noqa: E402
+    as_bool,
+    electrode_scores,
+    localised,
+    multimodal_any,
+    planted_vs_found,
+    region_fractions,
+    require_columns,
+    top_sites,
+)
+
 logger = logging.getLogger(__name__)
 
-ALIGNMENTS = ("language", "vision")
-KINDS = ("none", "vision", "language", "multimodal")
 TRAINED_COLOR, RANDOM_COLOR = "#4C72B0", "#DD8452"  # the study's violin colours
-# sites.csv flags: multimodal_<al> (best multimodal beats the unimodal families, the site
-# rule) and slip_<al> (SLIP-Combo beats SLIP-SimCLR).
-SITE_TESTS = {"multimodal": "multimodal site", "slip": "SLIP-Combo site"}
-COMPARISON_TESTS = {
-    "multimodal_vs_multiconcat": "multimodal vs MultiConcat",
-    "multimodal_vs_multilin": "multimodal vs MultiLin",
-}
 
 
 def figure_to_png(fig: Figure, *, dpi: int = 100, close: bool = True) -> bytes:
-    """Render a figure to PNG bytes (for inlining in HTML).
+    """Render a figure to PNG bytes (for a file, or inlined in HTML).
 
     Parameters
     ----------
     fig : Figure
+        The figure to render, cropped to its content on a white background.
     dpi : int
-        Resolution.
+        Resolution in dots per inch.
     close : bool
         Close the figure afterwards to free its memory.
 
     Returns
     -------
-    png : bytes
+    bytes
+        The PNG file's bytes (they start with ``b"\\x89PNG"``).
     """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
@@ -56,48 +63,20 @@ def figure_to_png(fig: Figure, *, dpi: int = 100, close: bool = True) -> bytes:
     return buf.getvalue()
 
 
-def as_bool(values) -> pd.Series:
-    """Booleans from a CSV column (``true``/``false`` strings, 0/1, bools, NaN -> False)."""
-    s = pd.Series(values)
-    if s.dtype == bool:
-        return s
-    text = s.map(lambda v: "" if v is None or v is pd.NA or v != v else str(v).strip().lower())
-    bad = ~text.isin(["true", "false", "1", "0", "1.0", "0.0", "nan", "none", "", "<na>"])
-    if bad.any():
-        raise ValueError(f"column {s.name!r}: expected booleans true/false, got {sorted(set(text[bad]))[:5]}")
-    return text.isin(["true", "1", "1.0"])
-
-
-def multimodal_any(sites: pd.DataFrame, alignments=ALIGNMENTS) -> np.ndarray:
-    """Whether each electrode is multimodal under any of ``alignments``.
+def model_colors(models: Iterable) -> dict:
+    """Give each name a stable colour, by its rank among the sorted distinct names.
 
     Parameters
     ----------
-    sites : DataFrame
-        Rows with ``multimodal_<alignment>`` columns (missing columns count as False).
-    alignments : sequence of str
+    models : iterable
+        Model ids (or other labels, e.g. subjects as str); non-strings and empty strings are
+        ignored, repeats count once.
 
     Returns
     -------
-    mask : ndarray of bool, shape (n_rows,)
+    dict of str to tuple
+        Name -> RGBA colour, from the tab10 palette (tab20 beyond 10 names, cycling beyond 20).
     """
-    mask = np.zeros(len(sites), dtype=bool)
-    for al in alignments:
-        if f"multimodal_{al}" in sites.columns:
-            mask |= as_bool(sites[f"multimodal_{al}"]).to_numpy()
-    return mask
-
-
-def _require(table: pd.DataFrame, columns, what: str) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(
-            f"{what} lacks column(s) {missing}; it has {list(table.columns)}. See the contracts in DESIGN.md."
-        )
-
-
-def model_colors(models) -> dict:
-    """Stable colour per model name (sorted, tab20 palette)."""
     names = sorted({str(m) for m in models if isinstance(m, str) and m})
     cmap = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
     return {m: cmap(i % cmap.N) for i, m in enumerate(names)}
@@ -118,75 +97,30 @@ def _glass_brain(fig: Figure, rect, title: str | None = None):
     return plotting.plot_glass_brain(None, figure=fig, axes=ax, display_mode="lzr", title=title)
 
 
-def _localised(table: pd.DataFrame) -> pd.DataFrame:
-    coords = table[["x", "y", "z"]].apply(pd.to_numeric, errors="coerce")
-    return table[np.isfinite(coords.to_numpy(dtype=float)).all(axis=1)]
-
-
-def electrode_scores(scores: pd.DataFrame, *, p_threshold: float = 0.05) -> pd.DataFrame:
-    """Per-electrode score: mean test r over the electrode's signal bins.
-
-    Signal bins are, in order of preference: the boolean ``signal`` column the encode stage
-    writes, ``p_value < p_threshold`` (the study's permutation rule), or ``val_lo > 0`` (the
-    released code's rule), both through :func:`stats.signal.signal_bins`; without any of
-    these every bin counts (logged). The same mean as :func:`stats.compare.electrode_scores`,
-    over a long table with any number of subjects, alignments and models.
-
-    Parameters
-    ----------
-    scores : DataFrame, one row per (electrode, bin)
-        The scores-table contract (``electrode, bin, time_s, test_r, ...``) with extra key
-        columns such as ``subject``, ``alignment``, ``model`` when several tables are stacked.
-    p_threshold : float
-        Significance level for ``p_value``.
-
-    Returns
-    -------
-    per_electrode : DataFrame
-        Key columns present among ``subject, alignment, model, electrode``, then ``score``
-        (Pearson r; NaN where there are no signal bins) and ``n_signal_bins``.
-    """
-    _require(scores, ["electrode", "test_r"], "scores table")
-    if "signal" in scores.columns:
-        signal = as_bool(scores["signal"]).to_numpy()
-    elif "p_value" in scores.columns or "val_lo" in scores.columns:
-        from mmsites.stats.signal import signal_bins  # imports torch: only when needed
-
-        if "p_value" in scores.columns:
-            signal = signal_bins("permutation", pvalues=scores["p_value"], alpha=p_threshold)
-        else:
-            signal = signal_bins("bootstrap_ci", val_lo=scores["val_lo"])
-    else:
-        logger.info("scores carry no signal/p_value/val_lo column: averaging every bin")
-        signal = np.ones(len(scores), dtype=bool)
-    keys = [k for k in ("subject", "alignment", "model", "electrode") if k in scores.columns]
-    df = scores[keys].copy()
-    df["_r"] = np.where(signal, scores["test_r"].to_numpy(dtype=float), np.nan)
-    df["_s"] = signal.astype(int)
-    out = df.groupby(keys, sort=False, dropna=False).agg(score=("_r", "mean"), n_signal_bins=("_s", "sum"))
-    return out.reset_index()
-
-
 def plot_trained_vs_random(scores: pd.DataFrame, twins: dict, *, labels: dict | None = None) -> Figure:
-    """Violins of per-electrode r, each trained model beside its random twin.
+    """Draw violins of per-electrode r, each trained model beside its random twin.
 
     Parameters
     ----------
     scores : DataFrame
-        Either per-bin scores (with ``bin``; reduced by :func:`electrode_scores`) or
-        per-electrode scores with ``model`` and ``score`` (Pearson r).
+        Either per-bin scores (the scores-table contract with ``model`` and ``signal``;
+        reduced by :func:`mmsites.reports.tables.electrode_scores`) or per-electrode scores
+        with ``model`` and ``score`` (Pearson r). Electrodes with a NaN score are left out.
     twins : dict of str to str
-        Trained model id -> its randomly initialised twin's id.
+        Trained model id -> its randomly initialised twin's id; pairs with no scores at all
+        are left out.
     labels : dict of str to str, optional
-        Display names for model ids.
+        Display names for model ids (default: the ids).
 
     Returns
     -------
-    fig : Figure
+    Figure
+        One pair of violins per trained model (a dot where a model has one distinct value),
+        or a figure saying that no pair has scores.
     """
     if "score" not in scores.columns:
         scores = electrode_scores(scores)
-    _require(scores, ["model", "score"], "per-electrode scores")
+    require_columns(scores, ["model", "score"], "per-electrode scores")
     labels = labels or {}
     by_model = {m: g["score"].dropna().to_numpy() for m, g in scores.groupby("model")}
     pairs = [(t, r) for t, r in twins.items() if t in by_model or r in by_model]
@@ -229,24 +163,26 @@ def plot_trained_vs_random(scores: pd.DataFrame, twins: dict, *, labels: dict | 
 
 
 def plot_coverage(electrodes: pd.DataFrame, *, subject=None) -> Figure:
-    """Electrode positions on a glass brain, coloured by subject.
+    """Draw the electrode positions on a glass brain, coloured by subject.
 
     Parameters
     ----------
     electrodes : DataFrame
         ``results/electrodes.csv``: ``subject, electrode, x, y, z`` (MNI mm) at least.
-    subject : optional
-        Show only this subject.
+        Electrodes without finite coordinates are counted in the title, not drawn.
+    subject : int or str, optional
+        Show only this subject (compared as str with the ``subject`` column).
 
     Returns
     -------
-    fig : Figure
+    Figure
+        Left, frontal and right views (nilearn ``lzr``), one marker per electrode.
     """
-    _require(electrodes, ["subject", "electrode", "x", "y", "z"], "electrode table")
+    require_columns(electrodes, ["subject", "electrode", "x", "y", "z"], "electrode table")
     table = electrodes
     if subject is not None:
         table = table[table["subject"].astype(str) == str(subject)]
-    placed = _localised(table)
+    placed = localised(table)
     n_missing = len(table) - len(placed)
     who = f"sub-{subject}" if subject is not None else "all subjects"
     title = f"Electrode coverage, {who}: {len(placed)} electrodes"
@@ -272,86 +208,23 @@ def plot_coverage(electrodes: pd.DataFrame, *, subject=None) -> Figure:
     return fig
 
 
-def region_fractions(sites: pd.DataFrame, comparisons: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Fraction of multimodal electrodes per Desikan-Killiany region, test and alignment.
-
-    Parameters
-    ----------
-    sites : DataFrame
-        ``results/sites.csv`` (``subject, electrode, region, multimodal_<alignment>,
-        slip_<alignment>, multimodal_strict``).
-    comparisons : DataFrame, optional
-        ``results/comparisons.csv``; adds the tests against MultiConcat and MultiLin (an
-        electrode counts where model a wins: ``a_wins`` if present, else ``significant``).
-
-    Returns
-    -------
-    fractions : DataFrame
-        ``region, test, alignment, n_electrodes, n_multimodal, fraction`` (0-1) and ``strict``
-        (the region holds an electrode multimodal under both alignments).
-    """
-    _require(sites, ["subject", "electrode", "region", "multimodal_strict"], "sites table")
-    base = sites[["subject", "electrode", "region"]].copy()
-    base["region"] = base["region"].fillna("unlocalised").astype(str)
-    strict = (
-        sites.assign(_s=as_bool(sites["multimodal_strict"]).to_numpy()).groupby(base["region"])["_s"].any()
-    )
-    calls = []
-    for prefix, test in SITE_TESTS.items():
-        for al in ALIGNMENTS:
-            col = f"{prefix}_{al}"
-            if col in sites.columns:
-                calls.append(base.assign(test=test, alignment=al, called=as_bool(sites[col]).to_numpy()))
-    if comparisons is not None and len(comparisons):
-        _require(
-            comparisons, ["subject", "electrode", "alignment", "test", "significant"], "comparisons table"
-        )
-        # a_wins (stats.sites) also counts wins by default (b without signal); else FDR only.
-        won = comparisons["a_wins"] if "a_wins" in comparisons.columns else comparisons["significant"]
-        comp = comparisons.assign(_sig=as_bool(won).to_numpy())
-        comp["subject"] = comp["subject"].astype(str)
-        comp["electrode"] = comp["electrode"].astype(str)
-        key = base.assign(subject=base["subject"].astype(str), electrode=base["electrode"].astype(str))
-        for name, test in COMPARISON_TESTS.items():
-            for al in ALIGNMENTS:
-                sel = comp[(comp["test"] == name) & (comp["alignment"] == al)]
-                if sel.empty:
-                    continue
-                sig = sel.groupby(["subject", "electrode"])["_sig"].all()
-                idx = pd.MultiIndex.from_frame(key[["subject", "electrode"]])
-                called = sig.reindex(idx, fill_value=False).to_numpy(dtype=bool)
-                calls.append(base.assign(test=test, alignment=al, called=called))
-    if not calls:
-        return pd.DataFrame(
-            columns=["region", "test", "alignment", "n_electrodes", "n_multimodal", "fraction", "strict"]
-        )
-    long = pd.concat(calls, ignore_index=True)
-    out = (
-        long.groupby(["region", "test", "alignment"], sort=False)
-        .agg(n_electrodes=("called", "size"), n_multimodal=("called", "sum"))
-        .reset_index()
-    )
-    # Tests in the study's order (unimodal, SLIP, linear baselines), then regions A-Z.
-    rank = {t: k for k, t in enumerate([*SITE_TESTS.values(), *COMPARISON_TESTS.values()])}
-    out = out.sort_values(
-        ["test", "alignment", "region"], key=lambda c: c.map(rank) if c.name == "test" else c, kind="stable"
-    )
-    out = out.reset_index(drop=True)
-    out["fraction"] = out["n_multimodal"] / out["n_electrodes"]
-    out["strict"] = out["region"].map(strict).fillna(False).astype(bool)
-    return out
-
-
 def plot_region_fractions(fractions: pd.DataFrame) -> Figure:
-    """Bar charts of :func:`region_fractions`: one panel per test and alignment, side by side.
+    """Draw bar charts of region fractions: one panel per test and alignment, side by side.
 
     Regions (rows, with their electrode count) are shared by all panels and sorted by their
     mean fraction; regions holding a strict site (multimodal under both alignments) carry a
     star, as in the study's figure. Bars are coloured like the study's maps (red 0, green 1).
 
+    Parameters
+    ----------
+    fractions : DataFrame
+        :func:`mmsites.reports.tables.region_fractions` output: ``region, test, alignment,
+        n_electrodes, fraction, strict``.
+
     Returns
     -------
-    fig : Figure
+    Figure
+        The bar charts, or a figure saying there are no site calls when ``fractions`` is empty.
     """
     if fractions.empty:
         return _empty("Multimodal electrodes per region", "No site calls to show.")
@@ -392,24 +265,28 @@ def plot_region_fractions(fractions: pd.DataFrame) -> Figure:
 
 
 def plot_best_models(sites: pd.DataFrame, *, labels: dict | None = None) -> Figure:
-    """Glass brains of multimodal sites coloured by their best multimodal model.
+    """Draw the multimodal sites on glass brains, coloured by their best multimodal model.
 
     One row per alignment; strict sites (multimodal under both alignments) get a bold outline.
 
     Parameters
     ----------
     sites : DataFrame
-        ``results/sites.csv``.
-    labels : dict, optional
-        Display names for model ids.
+        ``results/sites.csv``: ``x, y, z`` (MNI mm), ``multimodal_strict`` and, per
+        alignment, ``multimodal_<alignment>`` and ``best_model_<alignment>``. Sites without
+        finite coordinates are not drawn.
+    labels : dict of str to str, optional
+        Display names for model ids (default: the ids).
 
     Returns
     -------
-    fig : Figure
+    Figure
+        Two rows of glass brains (language-, then vision-aligned) with a legend of the models
+        shown.
     """
-    _require(sites, ["x", "y", "z", "multimodal_strict"], "sites table")
+    require_columns(sites, ["x", "y", "z", "multimodal_strict"], "sites table")
     labels = labels or {}
-    placed = _localised(sites)
+    placed = localised(sites)
     strict = as_bool(placed["multimodal_strict"]).to_numpy()
     models = []
     for al in ALIGNMENTS:
@@ -451,47 +328,51 @@ def plot_best_models(sites: pd.DataFrame, *, labels: dict | None = None) -> Figu
     return fig
 
 
-def top_sites(per_electrode: pd.DataFrame, *, n_top: int = 3) -> pd.DataFrame:
-    """The ``n_top`` electrodes with the highest score for each model (and alignment)."""
-    keys = [k for k in ("alignment", "model") if k in per_electrode.columns]
-    ranked = per_electrode.dropna(subset=["score"]).sort_values("score", ascending=False)
-    return ranked.groupby(keys, sort=True).head(n_top) if keys else ranked.head(n_top)
-
-
 def plot_site_timecourses(
     scores: pd.DataFrame,
     *,
     alignment: str | None = None,
     sites: pd.DataFrame | None = None,
     n_top: int = 3,
-    models=None,
+    models: Sequence[str] | None = None,
     labels: dict | None = None,
 ) -> Figure:
-    """Test r over time of the best electrodes of each model, with bootstrap bands.
+    """Draw test r over time of the best electrodes of each model, with bootstrap bands.
+
+    Electrodes are ranked by :func:`mmsites.reports.tables.electrode_scores` (mean test r
+    over their signal bins).
 
     Parameters
     ----------
     scores : DataFrame, one row per (subject, model, electrode, bin)
         Stacked scores tables: ``subject, model, electrode, time_s`` (s from event onset),
-        ``test_r`` and optionally ``boot_lo, boot_hi`` (95 % bootstrap interval) and
-        ``alignment``.
+        ``test_r``, ``signal`` and optionally ``boot_lo, boot_hi`` (95 % bootstrap interval
+        of test r) and ``alignment``.
     alignment : str, optional
         Keep only this alignment (required when ``scores`` holds several).
     sites : DataFrame, optional
         ``results/sites.csv``; when given, only multimodal sites under ``alignment`` (or either
         alignment) are candidates.
     n_top : int
-        Electrodes per model.
+        Electrodes per model: the ``n_top`` highest scores.
     models : sequence of str, optional
         Show only these models (default: every model in ``scores``).
-    labels : dict, optional
-        Display names for model ids.
+    labels : dict of str to str, optional
+        Display names for model ids (default: the ids).
 
     Returns
     -------
-    fig : Figure
+    Figure
+        One panel per model (up to 4 per row), one line per chosen electrode; or a figure
+        saying there is nothing to show.
+
+    Raises
+    ------
+    ValueError
+        When ``scores`` holds several alignments and ``alignment`` is not given, or lacks a
+        needed column.
     """
-    _require(scores, ["model", "electrode", "time_s", "test_r"], "scores table")
+    require_columns(scores, ["model", "electrode", "time_s", "test_r"], "scores table")
     if models is not None:
         scores = scores[scores["model"].isin(list(models))]
     labels = labels or {}
@@ -550,67 +431,35 @@ def plot_site_timecourses(
     return fig
 
 
-#: The calls the pipeline makes about an electrode, in the planted-vs-found figure.
-SITE_CALLS = ("not a site", "multimodal, one alignment", "multimodal, both (strict)")
-
-
-def called_sites(sites: pd.DataFrame) -> pd.Series:
-    """What the pipeline called each electrode: one of :data:`SITE_CALLS`.
-
-    The pipeline makes one claim about an electrode, multimodal or not (the site rule of
-    :mod:`stats.sites`), under each alignment; it makes no claim that an electrode is a
-    unimodal site (the best model of a non-site is only a description). So the demo's
-    planted kinds are checked against exactly that claim.
-
-    Parameters
-    ----------
-    sites : DataFrame
-        ``results/sites.csv``.
-
-    Returns
-    -------
-    calls : Series of str, aligned with ``sites``
-    """
-    strict = (
-        as_bool(sites["multimodal_strict"]).to_numpy()
-        if "multimodal_strict" in sites.columns
-        else np.zeros(len(sites), dtype=bool)
-    )
-    weak = multimodal_any(sites)
-    calls = np.where(strict, SITE_CALLS[2], np.where(weak, SITE_CALLS[1], SITE_CALLS[0]))
-    return pd.Series(calls, index=sites.index, name="called")
-
-
 def plot_planted_vs_found(truth: pd.DataFrame, sites: pd.DataFrame) -> Figure:
-    """Demo check: the planted kind (truth.csv) against what the pipeline called the electrode.
+    """Draw the demo check: each planted kind against what the pipeline called the electrode.
 
     Parameters
     ----------
     truth : DataFrame
-        ``data/demo/truth.csv``: ``subject, electrode, kind``.
+        ``data/demo/truth.csv``: ``subject, electrode, kind``; every kind it holds gets a row
+        (``linear`` included), in the order of
+        :func:`mmsites.reports.tables.planted_kinds`.
     sites : DataFrame
-        ``results/sites.csv``.
+        ``results/sites.csv``: the ``multimodal_<alignment>`` and ``multimodal_strict`` flags.
 
     Returns
     -------
-    fig : Figure
+    Figure
+        The counts of :func:`mmsites.reports.tables.planted_vs_found` as a matrix (planted
+        kind × call), shaded by row fraction.
     """
-    _require(truth, ["subject", "electrode", "kind"], "truth table")
-    called = sites[["subject", "electrode"]].assign(called=called_sites(sites).to_numpy())
-    left = truth.assign(subject=truth["subject"].astype(str), electrode=truth["electrode"].astype(str))
-    right = called.assign(subject=called["subject"].astype(str), electrode=called["electrode"].astype(str))
-    merged = left.merge(right, on=["subject", "electrode"], how="left")
-    merged["called"] = merged["called"].fillna("not analysed")
-    cols = list(SITE_CALLS) + (["not analysed"] if (merged["called"] == "not analysed").any() else [])
-    mat = pd.crosstab(merged["kind"], merged["called"]).reindex(index=list(KINDS), columns=cols, fill_value=0)
-    fig, ax = plt.subplots(figsize=(1.6 * len(cols) + 2, 4))
-    ax.imshow(
-        mat.to_numpy() / np.maximum(mat.to_numpy().sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1
-    )
-    for (i, j), v in np.ndenumerate(mat.to_numpy()):
-        ax.text(j, i, str(v), ha="center", va="center", fontsize=10)
+    mat = planted_vs_found(truth, sites)
+    kinds, cols = list(mat.index), list(mat.columns)
+    counts = mat.to_numpy()
+    fig, ax = plt.subplots(figsize=(1.6 * len(cols) + 2, max(4.0, 0.7 * len(kinds) + 1.2)))
+    shade = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    ax.imshow(shade, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    for (i, j), v in np.ndenumerate(counts):
+        color = "white" if shade[i, j] > 0.6 else "black"
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=10, color=color)
     ax.set_xticks(range(len(cols)), [c.replace(", ", ",\n") for c in cols])
-    ax.set_yticks(range(len(KINDS)), KINDS)
+    ax.set_yticks(range(len(kinds)), kinds)
     ax.set_xlabel("called by the pipeline")
     ax.set_ylabel("planted kind")
     ax.set_title("Demo: planted vs found (counts; shade = row fraction)")
@@ -629,29 +478,36 @@ def study_figures(
     labels: dict | None = None,
     dpi: int | None = 100,
 ) -> dict:
-    """Every figure of the study page, rendered to PNG.
+    """Draw every figure of the study page, rendered to PNG.
 
     Parameters
     ----------
-    sites, comparisons, electrodes : DataFrame
-        ``results/sites.csv``, ``results/comparisons.csv``, ``results/electrodes.csv``.
+    sites : DataFrame
+        ``results/sites.csv``.
+    comparisons : DataFrame
+        ``results/comparisons.csv`` (for the region fractions of the baseline tests).
+    electrodes : DataFrame
+        ``results/electrodes.csv``.
     scores : DataFrame, optional
-        Stacked scores tables with ``subject, alignment, model`` columns added; without it the
-        violins and time courses are left out.
-    twins : dict, optional
-        Trained model -> random twin (for the violins).
+        Stacked scores tables, one row per (subject, alignment, model, electrode, bin), with
+        ``signal``; without it the violins and time courses are left out.
+    twins : dict of str to str, optional
+        Trained model id -> its random twin's id: adds the violins; twins get no time courses.
     truth : DataFrame, optional
         ``data/demo/truth.csv``: adds the demo's planted-vs-found figure.
-    labels : dict, optional
+    labels : dict of str to str, optional
         Display names for model ids.
     dpi : int or None
-        Resolution; None returns the Figures themselves instead of PNG bytes.
+        Resolution in dots per inch; None returns the Figures themselves instead of PNG
+        bytes.
 
     Returns
     -------
-    figures : dict of str to bytes
-        Name -> PNG bytes, in the order the page shows them (file stems for
-        ``reports/figures/<name>.png``).
+    dict of str to bytes (or to Figure when ``dpi`` is None)
+        Name -> PNG bytes, in the order the page shows them: ``coverage``,
+        ``trained_vs_random``, ``multimodal_by_region``, ``best_multimodal_model``,
+        ``timecourses_<alignment>``, ``planted_vs_found`` (those that apply). The names are
+        the file stems the report stage writes (``results/report/figures/<name>.png``).
     """
     figs = {"coverage": plot_coverage(electrodes)}
     if scores is not None and twins:
@@ -681,22 +537,29 @@ def subject_figures(
     labels: dict | None = None,
     dpi: int = 100,
 ) -> dict:
-    """The figures of one subject's page, rendered to PNG.
+    """Draw the figures of one subject's page, rendered to PNG.
 
     Parameters
     ----------
     subject : int or str
-    sites, electrodes : DataFrame
-        Study-wide tables (other subjects' rows are ignored).
+        Subject id as in the tables' ``subject`` column (compared as str).
+    sites : DataFrame
+        Study-wide ``results/sites.csv`` (other subjects' rows are ignored).
+    electrodes : DataFrame
+        Study-wide ``results/electrodes.csv`` (other subjects' rows are ignored).
     scores : DataFrame, optional
-        Stacked scores tables (``subject, alignment, model, electrode, time_s, test_r, ...``).
-    labels : dict, optional
+        Stacked scores tables (``subject, alignment, model, electrode, time_s, test_r,
+        signal, ...``); without it, or without a ``subject`` column, no time courses.
+    labels : dict of str to str, optional
+        Display names for model ids.
     dpi : int
+        Resolution in dots per inch.
 
     Returns
     -------
-    figures : dict of str to bytes
-        ``coverage`` and, with scores, ``timecourses_<alignment>`` of the subject's sites.
+    dict of str to bytes
+        Name -> PNG bytes: ``coverage`` and, with scores, ``timecourses_<alignment>`` of the
+        subject's multimodal sites, one per alignment present.
     """
     sid = str(subject)
     figs = {"coverage": plot_coverage(electrodes, subject=subject)}

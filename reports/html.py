@@ -1,7 +1,8 @@
 """Self-contained HTML reports: the study's index page and one page per subject.
 
 Pages carry their images as base64 PNG and their CSS/JS inline, so they open from disk with no
-network. Tables follow the result-table contracts of ``DESIGN.md``.
+network. Tables follow the result-table contracts of ``docs/architecture.md``; the numbers in
+them come from :mod:`mmsites.reports.tables`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from mmsites.reports.figures import (
-    ALIGNMENTS,
+from mmsites.constants import ALIGNMENTS
+from mmsites.reports.tables import (
     COMPARISON_TESTS,
     SITE_TESTS,
     as_bool,
@@ -102,21 +103,24 @@ def _cell(value) -> str:
 def html_table(
     table: pd.DataFrame, *, sortable: bool = False, row_classes=None, table_id: str | None = None
 ) -> str:
-    """An HTML ``<table>`` of a DataFrame (escaped; numbers right-aligned).
+    """Write a DataFrame as an HTML ``<table>`` (escaped; numbers right-aligned).
 
     Parameters
     ----------
     table : DataFrame
+        Rows and columns to show (the index is not shown). Bools show as ``yes``/``no``,
+        floats with 3 decimals (3 significant digits below 0.01), NaN and None as blanks.
     sortable : bool
         Add the class that the inline script makes sortable by clicking a header.
     row_classes : sequence of str, optional
-        CSS class per row.
+        CSS class per row (same length as ``table``; an empty string for none).
     table_id : str, optional
-        ``id`` attribute.
+        ``id`` attribute of the ``<table>``.
 
     Returns
     -------
-    html : str
+    str
+        The table wrapped in a horizontally scrolling ``<div class="scroll">``.
     """
     attrs = (f' id="{_esc(table_id)}"' if table_id else "") + (' class="sortable"' if sortable else "")
     head = "".join(f"<th>{_esc(c)}</th>" for c in table.columns)
@@ -138,7 +142,7 @@ def _figures_html(figures: dict) -> str:
     for name, png in figures.items():
         if not isinstance(png, (bytes, bytearray)) or not png.startswith(b"\x89PNG"):
             raise ValueError(
-                f"figure {name!r} is not PNG bytes; render it with mmsites.reports.figures.figure_to_png."
+                f"figure {name!r} is not PNG bytes; render it with mmsites.reports.figure_to_png."
             )
         data = base64.b64encode(png).decode("ascii")
         caption = name.replace("_", " ")
@@ -153,26 +157,32 @@ def _figures_html(figures: dict) -> str:
 def summary_rows(summary: dict) -> pd.DataFrame:
     """Flatten ``results/summary.json`` into one row per scope, test and alignment.
 
-    Accepts nesting such as ``{"tests": {test: {alignment: {"n_multimodal": .., "percent_multimodal":
-    ..}}}, "subjects": {s: {...}}}`` as well as ``{"n_multimodal": {test: {alignment: n}}}``;
-    ``n_electrodes`` is taken from the nearest enclosing level.
+    Parameters
+    ----------
+    summary : dict
+        ``results/summary.json``. Accepts nesting such as ``{"tests": {test: {alignment:
+        {"n_multimodal": .., "percent_multimodal": ..}}}, "subjects": {s: {...}}}`` as well
+        as ``{"n_multimodal": {test: {alignment: n}}}``; ``n_electrodes`` is taken from the
+        nearest enclosing level.
 
     Returns
     -------
-    rows : DataFrame
-        ``scope`` (``all`` or ``sub-<s>``), ``test``, ``alignment``, ``n_electrodes``,
-        ``n_multimodal``, ``percent_multimodal`` (0-100).
+    DataFrame, one row per count found
+        ``scope`` (``all`` or ``sub-<s>``), ``test`` (display name), ``alignment``
+        (``language``, ``vision``, ``strict`` or empty), ``n_electrodes``,
+        ``n_multimodal``, ``percent_multimodal`` (0-100; derived from the counts where
+        absent) and ``rule`` (bool: the row is a site call, not a single test).
     """
     records = []
 
-    def leaves(node, path):
+    def _leaves(node, path):
         if isinstance(node, dict):
             for k, v in node.items():
-                yield from leaves(v, path + (str(k),))
+                yield from _leaves(v, path + (str(k),))
         else:
             yield path, node
 
-    def emit(path, n_el, n_mm, pct):
+    def _emit(path, n_el, n_mm, pct):
         scope, rest, k = "all", [], 0
         while k < len(path):
             if path[k] in _SUBJECT_KEYS and k + 1 < len(path):
@@ -194,24 +204,24 @@ def summary_rows(summary: dict) -> pd.DataFrame:
         test = "/".join(rest) or "multimodal"
         records.append((scope, test, align, n_el, n_mm, pct))
 
-    def walk(node, path, n_el):
+    def _walk(node, path, n_el):
         if not isinstance(node, dict):
             return
         n_el = node.get("n_electrodes", n_el)
         n_mm, pct = node.get("n_multimodal"), node.get("percent_multimodal")
         if isinstance(n_mm, dict) or isinstance(pct, dict):
-            n_flat = dict(leaves(n_mm, ())) if isinstance(n_mm, dict) else {}
-            p_flat = dict(leaves(pct, ())) if isinstance(pct, dict) else {}
+            n_flat = dict(_leaves(n_mm, ())) if isinstance(n_mm, dict) else {}
+            p_flat = dict(_leaves(pct, ())) if isinstance(pct, dict) else {}
             for sub in dict.fromkeys(list(n_flat) + list(p_flat)):
                 n_el_sub = n_el.get(sub[0], n_el) if isinstance(n_el, dict) else n_el
-                emit(path + sub, n_el_sub, n_flat.get(sub), p_flat.get(sub))
+                _emit(path + sub, n_el_sub, n_flat.get(sub), p_flat.get(sub))
         elif n_mm is not None or pct is not None:
-            emit(path, n_el, n_mm, pct)
+            _emit(path, n_el, n_mm, pct)
         for k, v in node.items():
             if k not in ("n_multimodal", "percent_multimodal") and isinstance(v, dict):
-                walk(v, path + (str(k),), n_el)
+                _walk(v, path + (str(k),), n_el)
 
-    walk(summary, (), summary.get("n_electrodes") if isinstance(summary, dict) else None)
+    _walk(summary, (), summary.get("n_electrodes") if isinstance(summary, dict) else None)
     out = pd.DataFrame(
         records, columns=["scope", "test", "alignment", "n_electrodes", "n_multimodal", "percent_multimodal"]
     )
@@ -335,7 +345,8 @@ def _recovery(recovery: dict) -> str:
                 "called": rec.get("n_called"),
                 "precision": rec.get("precision"),
                 "recall": rec.get("recall"),
-                **{f"called among {kind}": fpr.get(kind) for kind in ("vision", "language", "none")},
+                # every non-multimodal kind the demo planted (``linear`` in that variant)
+                **{f"called among {kind}": rate for kind, rate in fpr.items()},
             }
         )
     return (
@@ -354,16 +365,21 @@ def render_index(
     provenance: dict,
     recovery: dict | None = None,
 ) -> str:
-    """The study's report page (``reports/index.html``).
+    """Render the study's report page (``results/report/index.html``).
 
     Parameters
     ----------
     summary : dict
         ``results/summary.json``.
-    sites, comparisons, electrodes : DataFrame
-        ``results/sites.csv``, ``results/comparisons.csv``, ``results/electrodes.csv``.
+    sites : DataFrame
+        ``results/sites.csv``: the region table and the subject list.
+    comparisons : DataFrame
+        ``results/comparisons.csv``: the baseline tests of the region table.
+    electrodes : DataFrame
+        ``results/electrodes.csv``: the subject list and the unlocalised count.
     figures : dict of str to bytes
-        Figure name -> PNG bytes (:func:`reports.figures.figure_to_png`), shown in order.
+        Figure name -> PNG bytes (:func:`mmsites.reports.figures.figure_to_png`), shown in
+        order, captioned by their names.
     provenance : dict
         ``params`` (dict), ``versions`` (package -> version), ``data_fingerprint`` (str), and
         anything else (shown as JSON).
@@ -489,16 +505,20 @@ def render_subject(
     figures: dict,
     provenance: dict,
 ) -> str:
-    """One subject's report page (``reports/sub-<s>.html``).
+    """Render one subject's report page (``results/report/sub-<s>.html``).
 
     Parameters
     ----------
     subject : int or str
         Subject id as in the tables' ``subject`` column.
-    sites, comparisons, electrodes : DataFrame
-        The study-wide result tables (rows of other subjects are ignored).
+    sites : DataFrame
+        Study-wide ``results/sites.csv`` (rows of other subjects are ignored).
+    comparisons : DataFrame
+        Study-wide ``results/comparisons.csv`` (rows of other subjects are ignored).
+    electrodes : DataFrame
+        Study-wide ``results/electrodes.csv`` (rows of other subjects are ignored).
     figures : dict of str to bytes
-        This subject's figures, name -> PNG bytes.
+        This subject's figures, name -> PNG bytes (:func:`mmsites.reports.subject_figures`).
     provenance : dict
         As for :func:`render_index`.
 

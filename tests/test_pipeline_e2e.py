@@ -167,11 +167,14 @@ def test_result_contracts(workdir):
 
 
 def test_reports_written(workdir):
-    index = (workdir / "reports/index.html").read_text()
+    report = workdir / "results/report"
+    index = (report / "index.html").read_text()
     assert "<img" in index and "http://" not in index.replace("http://www.w3.org", "")
     assert 'id="recovery-table"' in index  # the demo's planted-vs-found numbers
-    assert (workdir / "reports/sub-1.html").is_file() and (workdir / "reports/sub-2.html").is_file()
-    assert any((workdir / "reports/figures").glob("*.png"))
+    assert (report / "sub-1.html").is_file() and (report / "sub-2.html").is_file()
+    assert (report / "figures/planted_vs_found.png").is_file()
+    assert any((report / "figures").glob("sub-1_*.png"))
+    assert not (workdir / "reports").exists()  # nothing generated where the package's source lives
 
 
 def test_features_rerun_skips_up_to_date_models(workdir, caplog):

@@ -1,5 +1,6 @@
-"""Tests for reports: figures from contract tables and self-contained HTML in headless Chromium."""
+"""Tests for reports: table reductions, figures and self-contained HTML in headless Chromium."""
 
+import ast
 import base64
 import io
 import re
@@ -19,9 +20,14 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from mmsites.atlases.regions import REGION_COLUMNS  # noqa: E402
+from mmsites.constants import ALIGNMENTS  # noqa: E402
 from mmsites.reports import figures as F  # noqa: E402
+from mmsites.reports import tables as T  # noqa: E402
 from mmsites.reports.html import render_index, render_subject, summary_rows  # noqa: E402
+from mmsites.stats.signal import signal_bins  # noqa: E402
 from mmsites.stats.sites import summarize  # noqa: E402
+
+REPORTS_DIR = Path(T.__file__).resolve().parent
 
 REGIONS = ["superiortemporal", "middletemporal", "insula", "precentral", "supramarginal"]
 MODALITY = {
@@ -69,14 +75,14 @@ def make_tables(seed=0, subjects=(1, 2), n_electrodes=10, n_bins=17):
             )
             kind = ["none", "vision", "language", "multimodal"][e % 4]
             truth.append(dict(subject=s, electrode=name, kind=kind))
-            mm = {al: kind == "multimodal" or (e == 1 and al == "vision") for al in F.ALIGNMENTS}
+            mm = {al: kind == "multimodal" or (e == 1 and al == "vision") for al in ALIGNMENTS}
             best = {
                 al: (
                     "slip-combo-vision"
                     if mm[al]
                     else {"vision": "simclr", "language": "simcse"}.get(kind, "clip-language")
                 )
-                for al in F.ALIGNMENTS
+                for al in ALIGNMENTS
             }
             sites.append(
                 dict(
@@ -98,7 +104,7 @@ def make_tables(seed=0, subjects=(1, 2), n_electrodes=10, n_bins=17):
                     slip_vision="false",
                 )
             )
-            for al in F.ALIGNMENTS:
+            for al in ALIGNMENTS:
                 for test in TESTS:
                     a, b = rng.uniform(0.05, 0.3), rng.uniform(-0.05, 0.1)
                     p = rng.uniform(0, 0.01) if mm[al] else rng.uniform(0, 1)
@@ -138,6 +144,8 @@ def make_tables(seed=0, subjects=(1, 2), n_electrodes=10, n_bins=17):
                                 boot_hi=r + 0.03,
                                 val_lo=r - 0.03,
                                 val_hi=r + 0.03,
+                                # the flag the encode stage writes, by the stats library's rule
+                                signal=signal_bins("bootstrap_ci", val_lo=r - 0.03),
                             )
                         )
                     )
@@ -146,7 +154,7 @@ def make_tables(seed=0, subjects=(1, 2), n_electrodes=10, n_bins=17):
     comparisons["a_wins"] = comparisons["significant"]
     # summary.json as the stats stage writes it (CSV booleans read back as bools)
     flags = [c for c in sites.columns if c.startswith(("multimodal_", "slip_"))]
-    summary = summarize(sites.assign(**{c: F.as_bool(sites[c]) for c in flags}), comparisons)
+    summary = summarize(sites.assign(**{c: T.as_bool(sites[c]) for c in flags}), comparisons)
     return dict(
         electrodes=pd.DataFrame(electrodes, columns=REGION_COLUMNS),
         sites=sites,
@@ -171,13 +179,12 @@ def _png_size(png: bytes):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.tuples(st.floats(-1, 1), st.floats(0, 1)), min_size=1, max_size=30))
+@given(st.lists(st.tuples(st.floats(-1, 1), st.booleans()), min_size=1, max_size=30))
 def test_electrode_scores_matches_direct_mean(rows):
     r = np.array([a for a, _ in rows])
-    p = np.array([b for _, b in rows])
-    df = pd.DataFrame(dict(electrode="E1", bin=np.arange(len(r)), time_s=0.0, test_r=r, p_value=p))
-    got = F.electrode_scores(df)
-    sig = p < 0.05
+    sig = np.array([b for _, b in rows])
+    df = pd.DataFrame(dict(electrode="E1", bin=np.arange(len(r)), time_s=0.0, test_r=r, signal=sig))
+    got = T.electrode_scores(df)
     assert got["n_signal_bins"].iat[0] == sig.sum()
     if sig.any():
         assert got["score"].iat[0] == pytest.approx(r[sig].mean())
@@ -185,29 +192,53 @@ def test_electrode_scores_matches_direct_mean(rows):
         assert np.isnan(got["score"].iat[0])
 
 
-def test_electrode_scores_signal_rules(tables):
+def test_electrode_scores_use_the_signal_column(tables):
+    """The report takes the encode stage's signal flag as it is; it has no rule of its own."""
     sc = tables["scores"]
-    got = F.electrode_scores(sc)  # no p_value/signal: val_lo > 0 rule
+    got = T.electrode_scores(sc)
+    assert list(got.columns) == ["subject", "alignment", "model", "electrode", "score", "n_signal_bins"]
     one = sc[
         (sc.subject == 1) & (sc.alignment == "vision") & (sc.model == "simclr") & (sc.electrode == "TA1")
     ]
     row = got[
         (got.subject == 1) & (got.alignment == "vision") & (got.model == "simclr") & (got.electrode == "TA1")
     ].iloc[0]
-    mask = one["val_lo"] > 0
-    assert row["n_signal_bins"] == mask.sum()
-    assert row["score"] == pytest.approx(one.loc[mask, "test_r"].mean())
-    flagged = F.electrode_scores(sc.assign(signal="true").drop(columns="val_lo"))
+    assert row["n_signal_bins"] == one["signal"].sum()
+    assert row["score"] == pytest.approx(one.loc[one["signal"], "test_r"].mean())
+    # other columns (p-values, CIs) do not matter; CSV booleans are read as booleans
+    flagged = T.electrode_scores(sc.assign(signal="true", val_lo=-1.0, p_value=1.0))
     assert (flagged["n_signal_bins"] == 17).all()
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['signal'\]"):
+        T.electrode_scores(sc.drop(columns="signal"))
+
+
+def test_reports_import_no_other_package():
+    """The dependency rule: reports imports mmsites.atlases and the root modules only."""
+    import mmsites
+
+    root = {f"mmsites.{p.stem}" for p in Path(mmsites.__file__).parent.glob("*.py") if p.stem != "__init__"}
+    for path in sorted(REPORTS_DIR.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level == 0, f"{path.name}: relative import"
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                if name.startswith("mmsites."):
+                    ok = name in root or name.startswith(("mmsites.reports", "mmsites.atlases"))
+                    assert ok, f"reports/{path.name} imports {name}"
 
 
 def test_region_fractions_direct_count(tables):
     sites, comp = tables["sites"], tables["comparisons"]
-    fr = F.region_fractions(sites, comp)
+    fr = T.region_fractions(sites, comp)
     for region in REGIONS + ["unlocalised"]:
         in_region = sites[sites.region == region]
         row = fr[
-            (fr.region == region) & (fr.test == F.SITE_TESTS["multimodal"]) & (fr.alignment == "language")
+            (fr.region == region) & (fr.test == T.SITE_TESTS["multimodal"]) & (fr.alignment == "language")
         ].iloc[0]
         assert row.n_electrodes == len(in_region)
         assert row.n_multimodal == (in_region.multimodal_language == "true").sum()
@@ -217,16 +248,16 @@ def test_region_fractions_direct_count(tables):
         c = c.merge(in_region[["subject", "electrode"]])
         row = fr[
             (fr.region == region)
-            & (fr.test == F.COMPARISON_TESTS["multimodal_vs_multilin"])
+            & (fr.test == T.COMPARISON_TESTS["multimodal_vs_multilin"])
             & (fr.alignment == "vision")
         ].iloc[0]
         assert row.n_multimodal == c.significant.sum()
 
 
 def test_as_bool_rejects_garbage():
-    assert F.as_bool(["true", "False", 1, None]).tolist() == [True, False, True, False]
+    assert T.as_bool(["true", "False", 1, None]).tolist() == [True, False, True, False]
     with pytest.raises(ValueError, match="expected booleans"):
-        F.as_bool(pd.Series(["yes"], name="multimodal_vision"))
+        T.as_bool(pd.Series(["yes"], name="multimodal_vision"))
 
 
 def _direct_calls(sites):
@@ -237,14 +268,14 @@ def _direct_calls(sites):
             str(row["multimodal_language"]).lower() == "true",
             str(row["multimodal_vision"]).lower() == "true",
         )
-        out.append(F.SITE_CALLS[2] if lang and vis else F.SITE_CALLS[1] if lang or vis else F.SITE_CALLS[0])
+        out.append(T.SITE_CALLS[2] if lang and vis else T.SITE_CALLS[1] if lang or vis else T.SITE_CALLS[0])
     return out
 
 
 def test_called_sites(tables):
     sites = tables["sites"]
-    assert F.called_sites(sites).tolist() == _direct_calls(sites)
-    assert set(_direct_calls(sites)) >= {F.SITE_CALLS[0]}
+    assert T.called_sites(sites).tolist() == _direct_calls(sites)
+    assert set(_direct_calls(sites)) >= {T.SITE_CALLS[0]}
 
 
 def test_summary_rows_flattens_nesting(tables):
@@ -340,17 +371,33 @@ def test_figures_render(tables, figs, pngs):
 
 
 def test_planted_vs_found_counts(tables, figs):
-    fig = figs["planted_vs_found"]
-    texts = [t.get_text() for t in fig.axes[0].texts]
-    counts = np.array(texts, dtype=int).reshape(4, len(F.SITE_CALLS))
     truth, sites = tables["truth"], tables["sites"]
-    assert counts.sum() == len(truth)
+    mat = T.planted_vs_found(truth, sites)
+    assert list(mat.index) == ["none", "vision", "language", "multimodal"]
+    assert list(mat.columns) == list(T.SITE_CALLS)
     calls = dict(zip(zip(sites["subject"].astype(str), sites["electrode"].astype(str)), _direct_calls(sites)))
-    expected = np.zeros_like(counts)
+    expected = pd.DataFrame(0, index=mat.index, columns=mat.columns)
     for _, row in truth.iterrows():
-        call = calls[(str(row["subject"]), str(row["electrode"]))]
-        expected[list(F.KINDS).index(row["kind"]), F.SITE_CALLS.index(call)] += 1
-    np.testing.assert_array_equal(counts, expected)
+        expected.loc[row["kind"], calls[(str(row["subject"]), str(row["electrode"]))]] += 1
+    pd.testing.assert_frame_equal(mat, expected, check_names=False, check_dtype=False)
+    # the figure shows exactly these counts
+    texts = [t.get_text() for t in figs["planted_vs_found"].axes[0].texts]
+    np.testing.assert_array_equal(np.array(texts, dtype=int).reshape(mat.shape), mat.to_numpy())
+
+
+def test_planted_vs_found_shows_every_planted_kind(tables):
+    """The demo's linear variant plants kind "linear": it gets its row, known kinds first."""
+    truth, sites = tables["truth"], tables["sites"]
+    truth = truth.assign(kind=truth["kind"].replace({"multimodal": "linear"}))
+    truth.loc[truth.index[:2], "kind"] = "zz-other"
+    extra = pd.DataFrame([dict(subject=7, electrode="X1", kind="none")])
+    mat = T.planted_vs_found(pd.concat([truth, extra], ignore_index=True), sites)
+    assert list(mat.index) == ["none", "vision", "language", "linear", "zz-other"]
+    assert list(mat.columns) == [*T.SITE_CALLS, "not analysed"]
+    assert mat.to_numpy().sum() == len(truth) + 1 and mat.loc["none", "not analysed"] == 1
+    fig = F.plot_planted_vs_found(truth, sites)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(T.planted_kinds(truth))
+    plt.close(fig)
 
 
 # ------------------------------------------------------------------------------------- HTML

@@ -1,9 +1,14 @@
 """Stage ``report``: figures and self-contained HTML reports.
 
-Writes ``reports/index.html`` (the study), ``reports/sub-<s>.html`` (one per subject) and every
-figure as ``reports/figures/<name>.png`` (DVC plots). Each page carries its provenance: the exact
-params, the package versions, a fingerprint of the input data, and the preprocessing options
-that were used (re-reference, high-pass, baseline correction).
+Writes ``results/report/index.html`` (the study), ``results/report/sub-<s>.html`` (one per
+subject) and every figure as ``results/report/figures/<name>.png`` (:attr:`Layout.report`);
+nothing is written into the source tree. Each page carries its provenance: the exact params,
+the package versions, a fingerprint of the input data, and the preprocessing options that
+were used (re-reference, high-pass, baseline correction).
+
+The per-bin scores reach the figures with the ``signal`` column the encode stage wrote
+(:func:`mmsites.stats.signal.signal_bins`, chosen on validation data); the report reads it
+and never re-decides which bins carry signal.
 """
 
 from __future__ import annotations
@@ -17,8 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from mmsites.recordings.braintreebank import BrainTreebank
-from mmsites.reports.figures import study_figures, subject_figures
-from mmsites.reports.html import render_index, render_subject
+from mmsites.reports import render_index, render_subject, study_figures, subject_figures
 
 from ..cv import encoded_models
 from ..io import file_fingerprint, write_bytes, write_text
@@ -49,7 +53,24 @@ PACKAGES = (
 
 
 def provenance(params: Params, layout: Layout) -> dict:
-    """What produced the results: params, package versions, data fingerprint, preprocessing."""
+    """Collect what produced the results: params, package versions, data, preprocessing.
+
+    Parameters
+    ----------
+    params : Params
+        The validated params the pipeline ran with.
+    layout : Layout
+        The file layout (for the recordings and transcripts under ``data.root``).
+
+    Returns
+    -------
+    dict
+        ``params`` (the params as JSON-ready dict), ``versions`` (package -> version string,
+        ``"not installed"`` where absent; ``python`` included), ``data_fingerprint`` (str, of
+        every subject's recordings and the transcripts' ``features.csv``) and
+        ``preprocessing`` (str/number per option: notch, re-reference, high-pass, baseline,
+        bins, statistics).
+    """
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -79,17 +100,60 @@ def provenance(params: Params, layout: Layout) -> dict:
 
 
 def stacked_scores(params: Params, layout: Layout) -> pd.DataFrame:
-    """Every scores table, with ``subject, alignment, model`` columns."""
+    """Read every scores table of the encode stage into one long table.
+
+    Parameters
+    ----------
+    params : Params
+        Subjects, alignments and models (:func:`~mmsites.pipeline.cv.encoded_models`) to read.
+    layout : Layout
+        Where the scores tables are (``work/scores/sub-<s>_<alignment>_<model>.parquet``).
+
+    Returns
+    -------
+    DataFrame, one row per (subject, alignment, model, electrode, bin)
+        The scores tables' columns as written (``electrode, bin, time_s, test_r, val_r,
+        p_value, val_p_value, signal, ...``; ``signal`` is the boolean signal-bin flag) with
+        ``subject``, ``alignment`` and ``model`` added; subjects, then alignments, then
+        models in params order.
+
+    Raises
+    ------
+    ValueError
+        When a scores table has no ``signal`` column (written before the encode stage
+        flagged signal bins: rerun it).
+    """
     frames = []
     for subject in params.data.subjects:
         for alignment in params.events.alignments:
             for model in encoded_models(params):
-                table = pd.read_parquet(layout.scores(subject, alignment, model))
+                path = layout.scores(subject, alignment, model)
+                table = pd.read_parquet(path)
+                if "signal" not in table.columns:
+                    raise ValueError(f"{path} has no 'signal' column (signal bins): rerun the encode stage")
                 frames.append(table.assign(subject=subject, alignment=alignment, model=model))
     return pd.concat(frames, ignore_index=True)
 
 
 def run(params: Params, workdir: Path) -> None:
+    """Run the report stage: write the study page, one page per subject and every figure.
+
+    Parameters
+    ----------
+    params : Params
+        The validated params (subjects, alignments, models and their random twins; on the
+        demo, ``data.format == "demo"`` adds the planted-vs-found figure and numbers).
+    workdir : Path
+        Working directory: reads ``results/{sites,comparisons,electrodes}.csv``,
+        ``results/summary.json``, the scores tables under ``work/scores`` and, on the demo,
+        ``<data.root>/truth.csv`` and ``results/demo_recovery.json``; writes under
+        ``results/report/``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When a result table of the stats or regions stage is missing.
+    """
     layout = Layout(workdir, params)
     results = layout.results
     for name in ("sites.csv", "comparisons.csv", "electrodes.csv"):
@@ -106,21 +170,21 @@ def run(params: Params, workdir: Path) -> None:
     prov = provenance(params, layout)
     figures = study_figures(sites, comparisons, electrodes, scores, twins=twins, truth=truth)
     for name, png in figures.items():
-        write_bytes(png, layout.reports / "figures" / f"{name}.png")
+        write_bytes(png, layout.report / "figures" / f"{name}.png")
     recovery_path = results / "demo_recovery.json"
     recovery = (
         json.loads(recovery_path.read_text()) if truth is not None and recovery_path.is_file() else None
     )
     write_text(
         render_index(summary, sites, comparisons, electrodes, figures, prov, recovery=recovery),
-        layout.reports / "index.html",
+        layout.report / "index.html",
     )
     for subject in params.data.subjects:
         figs = subject_figures(subject, sites, electrodes, scores)
         for name, png in figs.items():
-            write_bytes(png, layout.reports / "figures" / f"sub-{subject}_{name}.png")
+            write_bytes(png, layout.report / "figures" / f"sub-{subject}_{name}.png")
         write_text(
             render_subject(subject, sites, comparisons, electrodes, figs, prov),
-            layout.reports / f"sub-{subject}.html",
+            layout.report / f"sub-{subject}.html",
         )
-    log.info("report: %s", (layout.reports / "index.html").resolve())
+    log.info("report: %s", (layout.report / "index.html").resolve())
