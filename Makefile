@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup system-deps demo test bench clean-demo
+.PHONY: setup system-deps demo test test-fast lint bench clean-demo
 
 setup: $(STAMP)
 
@@ -36,8 +36,23 @@ demo: setup
 	$(BIN)/dvc repro
 	@echo "demo finished: see results/report/index.html"
 
-test: setup system-deps
+# The installed packages' folders (pyproject package-dir): what lint and numpydoc check.
+PACKAGES := mmsites pipeline recordings features encoding stats atlases reports
+
+# Lint and format (ruff), docstrings of every public function (numpydoc). The import contract
+# and the DVC deps check are tests (tests/test_architecture.py, tests/test_dvc_deps.py).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m numpydoc lint $$(find $(PACKAGES) -name '*.py' | sort)
+
+# The full suite: what CI runs.
+test: setup system-deps lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q tests
+
+# Everyday lane: everything but the slow end-to-end and recovery runs (under 90 s on 2 cores).
+test-fast: setup system-deps lint
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q -m "not slow" tests
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py

@@ -8,9 +8,10 @@ dependencies). The installed layout is read from ``pyproject.toml``: each entry 
 from __future__ import annotations
 
 import ast
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 

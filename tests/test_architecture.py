@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 
 import import_graph as ig
 import pytest
+import tomllib
 
 #: package -> the project packages it may import ("root": the modules in mmsites/).
 ALLOWED = {
@@ -93,7 +93,8 @@ def test_pyproject_lists_every_package():
     config = tomllib.loads((ig.REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(config["packages"])
     found = {name for name, mod in ig.modules(ig.package_dirs()).items() if mod.is_package}
-    assert listed == found, f"missing from pyproject: {sorted(found - listed)}; extra: {sorted(listed - found)}"
+    missing, extra = sorted(found - listed), sorted(listed - found)
+    assert listed == found, f"missing from pyproject: {missing}; extra: {extra}"
 
 
 def _python(code: str, cwd) -> subprocess.CompletedProcess:

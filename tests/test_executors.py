@@ -28,6 +28,7 @@ def _units():
     return [swaps[c] for c in chunks(10, 4)], swaps
 
 
+@pytest.mark.slow
 def test_local_processes_and_in_process_agree():
     units, whole = _units()
     with make_executor("local", workers=1) as ex:
@@ -40,6 +41,7 @@ def test_local_processes_and_in_process_agree():
     np.testing.assert_allclose(np.vstack(serial), _paired_null(whole), atol=1e-13)
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_identical_results():
     distributed = pytest.importorskip("dask.distributed")
     units, _ = _units()

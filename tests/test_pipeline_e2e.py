@@ -11,6 +11,9 @@ import yaml
 
 from mmsites.pipeline.cli import main
 
+# The whole demo pipeline on a small config (about a minute on 2 cores): the slow lane.
+pytestmark = pytest.mark.slow
+
 MODELS = [
     {
         "id": "truth-vision",

@@ -75,6 +75,7 @@ def refit_run(prepared):
     return prepared
 
 
+@pytest.mark.slow
 def test_refit_mode_end_to_end(refit_run):
     root = refit_run
     scores = pd.read_parquet(root / "work/scores/sub-1_language_truth-multimodal.parquet")
@@ -98,6 +99,7 @@ def test_refit_mode_end_to_end(refit_run):
     assert merged.loc[mm, "p_site_language"].median() < merged.loc[~mm, "p_site_language"].min()
 
 
+@pytest.mark.slow
 def test_refit_observed_statistic_comes_from_the_null_function(refit_run):
     """Row 0 of the permutations is the identity: the p-values use the same code path as the fit."""
     root = refit_run
@@ -106,6 +108,7 @@ def test_refit_observed_statistic_comes_from_the_null_function(refit_run):
     assert perms.shape[0] == 60
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["workers", "dask"])
 def test_encode_tables_identical_on_every_executor(prepared, tmp_path, executor):
     reference = prepared / "work/scores"
@@ -196,6 +199,7 @@ def test_real_data_params_are_the_publishable_ones():
     assert len(params.baselines.multilin_components) > 1
 
 
+@pytest.mark.slow
 def test_encode_cache_key_hashes_only_what_encode_uses(refit_run):
     from mmsites.pipeline.params import Params
     from mmsites.pipeline.paths import Layout
