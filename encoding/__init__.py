@@ -1,8 +1,12 @@
-"""mmsites: encoding — ridge cross-validation engine and Pearson r scoring (torch, CPU or GPU).
+"""Ridge cross-validation engine and Pearson r scoring (torch, CPU or GPU).
 
-Public API: :class:`Fold`, :func:`contiguous_folds`, :class:`CVEngine`, :class:`CVResult`,
-:func:`ridge_cv`, :data:`DEFAULT_ALPHAS`, :func:`pearson_r`, :func:`r_from_moments`,
-:func:`mmsites.device.resolve_device`.
+``mmsites.encoding`` works on arrays only: features (events × features) and responses
+(events × targets, a target being one electrode × time bin). Public API:
+:class:`~mmsites.encoding.folds.Fold`, :func:`~mmsites.encoding.folds.contiguous_folds`,
+:class:`~mmsites.encoding.ridge.CVEngine`, :class:`~mmsites.encoding.ridge.CVResult`,
+:func:`~mmsites.encoding.ridge.ridge_cv`, :data:`~mmsites.encoding.ridge.DEFAULT_ALPHAS`,
+:func:`~mmsites.encoding.scoring.pearson_r`, :func:`~mmsites.encoding.scoring.r_from_moments`;
+devices are resolved by :func:`mmsites.device.resolve_device`.
 """
 
 from mmsites import require_namespace

@@ -8,8 +8,10 @@ penalty, signal bins, a family's best model, MultiLin's size), the second half t
 (the reported score and every test). With an odd held-out size the test part gets the extra
 event. The training part of a fold is every event outside that held-out fold.
 
-Purged folds (``gap_s``)
-------------------------
+Notes
+-----
+**Purged folds** (``gap_s``)
+
 Neighbouring events share neural samples (a response window spans ±2 s and words come every
 ~0.3 s) and stimulus features (events of one sentence or one scene). Without a gap, the
 training events next to a held-out fold leak its responses into the fit, and the last
@@ -162,12 +164,16 @@ def fold_segments(folds, n_events: int) -> np.ndarray:
     Parameters
     ----------
     folds : sequence of Fold
+        Cross-validation folds over the same ``n_events`` events (normally
+        :func:`contiguous_folds`); their index arrays must lie in ``0 .. n_events - 1``.
     n_events : int
+        Number of events (rows of the feature and response matrices).
 
     Returns
     -------
     labels : ndarray of int64, shape (n_events,)
-        Segment number of each event, non-decreasing from 0.
+        Segment number of each event, non-decreasing from 0; a new segment starts wherever
+        an event's role (training, validation, test or none) changes in any fold.
     """
     roles = np.zeros((int(n_events), len(folds)), dtype=np.int8)
     for k, f in enumerate(folds):

@@ -3,10 +3,12 @@
 The science (fixed by the study): ridge with intercept; features z-scored with the training
 rows' statistics of each fold; one penalty ``alpha`` per target, chosen from a grid by the
 validation Pearson r averaged over folds; the reported score is the test r at that alpha
-averaged over folds (see :mod:`encoding.folds` for the fold scheme).
+averaged over folds (see :mod:`mmsites.encoding.folds` for the fold scheme).
 
-How it is computed
-------------------
+Notes
+-----
+**How it is computed**
+
 Per fold, with ``Z`` the z-scored training features (n_train, p), one eigendecomposition
 ``ZᵀZ = V diag(s²) Vᵀ`` (or of ``ZZᵀ`` when there are fewer training events than features)
 gives the ridge solution for every alpha::
@@ -36,16 +38,16 @@ statistics refit only the targets whose p-values are not yet settled
 (:class:`mmsites.stats.signal.SequentialPvalues`). ``fit_resampled`` adds one set-up (z-scoring,
 decompositions, maps) per resample.
 
-Edge cases
-----------
+**Edge cases**
+
 * Features constant on a fold's training rows get weight 0 in that fold (their z-scored
   column is set to 0, as scikit-learn's ``StandardScaler`` + ``Ridge`` effectively do).
 * Targets constant over all events cannot be correlated with anything: ``CVResult.valid`` is
   False there, their r are 0 and alpha NaN. A target constant only within one validation or
   test part gets r = 0 in that fold (counted in one logged warning).
-* Events in no part of a fold (purged by a gap, :func:`encoding.folds.contiguous_folds`) are
-  left out of that fold's training; an event in no fold's validation or test part gets a NaN
-  prediction.
+* Events in no part of a fold (purged by a gap,
+  :func:`mmsites.encoding.folds.contiguous_folds`) are left out of that fold's training; an
+  event in no fold's validation or test part gets a NaN prediction.
 * NaN or inf in X or Y, mismatched rows, or folds that do not fit the data are errors.
 """
 
@@ -181,22 +183,33 @@ class CVEngine:
     Parameters
     ----------
     X : array, shape (n_events, n_features), or list of n_folds such arrays
-        Features per event (any unit; they are z-scored per fold). A list gives each fold its
-        own features (e.g. a MultiLin model fitted on that fold's training rows); the arrays
-        must have n_events rows each but may differ in n_features.
-    folds : list of Fold, or int
-        The folds (normally :func:`encoding.folds.contiguous_folds`); an int ``k`` means
-        ``contiguous_folds(n_events, k)``.
-    alphas : array_like, shape (n_alphas,)
-        Ridge penalties (positive), default 10^-1 … 10^5.
-    device : str or torch.device
-        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, …
-    dtype : torch.dtype
-        Dtype of the large products (float32 default; float64 for exact comparisons). The
-        decompositions are always float64.
+        Features per event, real and finite (any unit; they are z-scored per fold). A list
+        gives each fold its own features (e.g. a MultiLin model fitted on that fold's
+        training rows); the arrays must have n_events rows each but may differ in
+        n_features.
+    folds : list of Fold, or int, default 5
+        The folds, at least 2, with integer event indices in ``0 .. n_events - 1``
+        (normally :func:`mmsites.encoding.folds.contiguous_folds`); every validation and test
+        part needs at least 2 events. An int ``k`` means ``contiguous_folds(n_events, k)``.
+    alphas : array_like, shape (n_alphas,), default DEFAULT_ALPHAS
+        Ridge penalties, positive and finite; default the study's grid 10^-1 … 10^5.
+    device : str or torch.device, default "auto"
+        Where to compute: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``,
+        ``"cuda:1"`` or a ``torch.device``.
+    dtype : torch.dtype, default torch.float32
+        Dtype of the large products (float64 for exact comparisons). The decompositions are
+        always float64.
     target_batch : int, optional
-        Targets scored together; bounds memory. Default: as many as fit ~1 GiB of work
-        memory (¼ of free memory on CUDA).
+        Targets scored together (>= 1); bounds memory. Default: as many as fit ~1 GiB of
+        work memory (¼ of free memory on CUDA).
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not 2-D, not real or holds NaN/inf, the per-fold arrays differ in their
+        number of events or are not one per fold, ``alphas`` are not positive and finite,
+        ``folds`` has fewer than 2 folds or indices out of range or too few events per part,
+        or ``target_batch < 1``.
     """
 
     def __init__(
@@ -503,11 +516,22 @@ class CVEngine:
         Parameters
         ----------
         Y : array, shape (n_events, n_targets)
-            Responses per event and target (e.g. µV, one column per electrode × bin).
+            Responses per event and target (e.g. µV, one column per electrode × bin), real
+            and finite, with the engine's ``n_events`` rows. Targets constant over all events
+            are excluded (``CVResult.valid`` False).
 
         Returns
         -------
         CVResult
+            Per target: chosen alpha, fold-averaged and per-fold validation and test r at it,
+            the validation r of every alpha, and the out-of-fold predictions (n_events,
+            n_targets) in the units of ``Y``.
+
+        Raises
+        ------
+        ValueError
+            If ``Y`` is not 2-D, has no targets, a number of rows other than ``n_events``,
+            non-real values or NaN/inf.
         """
         Y = np.asarray(Y)
         ymean, valid = self._check_y(Y)
@@ -570,13 +594,24 @@ class CVEngine:
         Parameters
         ----------
         Y : array, shape (n_events, n_targets)
+            Responses, as for :meth:`fit` (real, finite, ``n_events`` rows, events in movie
+            order).
         perms : int array, shape (n_perm, n_events)
-            Each row a permutation of ``range(n_events)`` (e.g. block permutations).
+            Each row a permutation of ``range(n_events)`` (e.g.
+            :func:`mmsites.stats.resampling.block_permutations`); row ``p`` pairs event ``i``
+            with the response of event ``perms[p, i]``. A 1-D array is one permutation.
 
         Returns
         -------
         test_r, val_r : ndarray, float64, shape (n_perm, n_targets)
-            Fold-averaged test and validation r at each permutation's chosen alphas.
+            Fold-averaged test and validation r at each permutation's chosen alphas; 0 for
+            targets constant over all events.
+
+        Raises
+        ------
+        ValueError
+            If ``perms`` is not an integer array with ``n_events`` columns or a row is not a
+            permutation, or ``Y`` is invalid (as in :meth:`fit`).
         """
         perms = self._index_rows("perms", perms, "n_perm")
         ok = (np.sort(perms, axis=1) == np.arange(self.n_events)).all(axis=1)
@@ -596,12 +631,24 @@ class CVEngine:
         Parameters
         ----------
         Y : array, shape (n_events, n_targets)
+            Responses, as for :meth:`fit` (real, finite, ``n_events`` rows); resample ``b``
+            uses ``Y[resamples[b]]``.
         resamples : int array, shape (n_boot, n_events)
-            Event indices drawn with replacement, each row sorted (movie order).
+            Event indices in ``0 .. n_events - 1`` drawn with replacement, each row sorted
+            (movie order), e.g. :func:`mmsites.stats.resampling.bootstrap_indices`. A 1-D
+            array is one resample; unsorted rows are used in the given order.
 
         Returns
         -------
         test_r, val_r : ndarray, float64, shape (n_boot, n_targets)
+            Fold-averaged test and validation r of the whole CV re-run on each resample, at
+            that resample's chosen alphas; 0 for targets constant over all events.
+
+        Raises
+        ------
+        ValueError
+            If ``resamples`` is not an integer array with ``n_events`` columns or holds
+            indices outside ``range(n_events)``, or ``Y`` is invalid (as in :meth:`fit`).
         """
         res = self._index_rows("resamples", resamples, "n_boot")
         if res.size and (res.min() < 0 or res.max() >= self.n_events):
@@ -611,6 +658,20 @@ class CVEngine:
         ymean, valid = self._check_y(Y)
 
         def state(i):
+            """Feature state and row order of resample ``i``.
+
+            Parameters
+            ----------
+            i : int
+                Row of ``resamples``.
+
+            Returns
+            -------
+            state : _XState
+                Z-scoring, decompositions and maps rebuilt on ``X[resamples[i]]``.
+            idx : ndarray of int, shape (n_events,)
+                The resample's event indices, the rows of ``Y`` it scores.
+            """
             idx = res[i]
             return self._build_state([x[idx] for x in self._xs]), idx
 
@@ -674,15 +735,31 @@ def ridge_cv(
     Parameters
     ----------
     X : array, shape (n_events, n_features)
+        Features per event, real and finite (any unit; z-scored per fold).
     Y : array, shape (n_events, n_targets)
-    n_folds : int
-    alphas : array_like, shape (n_alphas,)
-    device : str
-    dtype : torch.dtype
+        Responses per event and target (e.g. µV, one column per electrode × bin), real and
+        finite, same events as ``X``.
+    n_folds : int, default 5
+        Number of contiguous, unpurged folds (:func:`mmsites.encoding.folds.contiguous_folds`);
+        at least 2, and at least ``6 * n_folds`` events.
+    alphas : array_like, shape (n_alphas,), default DEFAULT_ALPHAS
+        Ridge penalties, positive and finite.
+    device : str or torch.device, default "auto"
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
+    dtype : torch.dtype, default torch.float32
+        Dtype of the large products (float64 for exact comparisons).
 
     Returns
     -------
     CVResult
+        Chosen alphas, validation and test r and out-of-fold predictions per target (see
+        :class:`CVResult`).
+
+    Raises
+    ------
+    ValueError
+        If ``X`` or ``Y`` is malformed (not 2-D, non-finite, different numbers of events),
+        the events are too few for ``n_folds`` folds, or ``alphas`` are not positive.
     """
     X = np.asarray(X)
     folds = contiguous_folds(X.shape[0], n_folds) if X.ndim == 2 else n_folds
@@ -706,6 +783,11 @@ def select_on_validation(tests, vals):
         Test and validation r of the chosen candidate.
     choice : ndarray of int, shape (..., n_targets)
         Index of the chosen candidate.
+
+    Raises
+    ------
+    ValueError
+        If there are no candidates, or ``tests`` and ``vals`` differ in length or shape.
     """
     vals = np.stack([np.asarray(v, dtype=float) for v in vals])
     tests = np.stack([np.asarray(t, dtype=float) for t in tests])
@@ -738,6 +820,18 @@ def select_result(results) -> tuple[CVResult, np.ndarray]:
     _, _, choice = select_on_validation([r.test_r for r in results], [r.val_r for r in results])
 
     def pick(name):
+        """Field ``name`` of the chosen candidate, target by target.
+
+        Parameters
+        ----------
+        name : str
+            A :class:`CVResult` field whose last axis is the targets.
+
+        Returns
+        -------
+        ndarray, shape of the field
+            Per target (last axis), the values of the candidate ``choice`` picked.
+        """
         stack = np.stack([getattr(r, name) for r in results])  # (n_cand, ..., T)
         idx = choice.reshape((1,) * (stack.ndim - 1) + choice.shape)
         idx = np.broadcast_to(idx, (1,) + stack.shape[1:])

@@ -1,7 +1,9 @@
 """Pearson correlation helpers shared by the ridge engine and the statistics.
 
-NaN policy
-----------
+Notes
+-----
+**NaN policy**
+
 A Pearson r is undefined when either vector is constant (zero variance). Everywhere in
 mmsites such an r is **0** (a constant prediction or response carries no linear information),
 never NaN, and the number of such r values is reported once per call with a logged warning.

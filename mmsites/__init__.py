@@ -1,4 +1,4 @@
-"""mmsites: find sites of vision-language integration in intracranial recordings.
+"""Find sites of vision-language integration in intracranial recordings (mmsites).
 
 One installed namespace. The repository keeps one folder per package at its top level;
 ``pyproject.toml`` installs each under this one (``package-dir``):

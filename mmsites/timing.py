@@ -96,7 +96,7 @@ def check_frame_times(frame_times) -> np.ndarray:
     if not np.all(np.isfinite(ft)):
         raise ValueError("frame_times contains NaN or infinite values.")
     if np.any(np.diff(ft) <= 0):
-        raise ValueError("frame_times must be strictly increasing (use features.video.frame_times).")
+        raise ValueError("frame_times must be strictly increasing (use mmsites.features.video.frame_times).")
     return ft
 
 

@@ -13,6 +13,21 @@ def as_tensor(x, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
 
     A read-only array (e.g. memory-mapped predictions) is copied: torch tensors must own
     writable memory.
+
+    Parameters
+    ----------
+    x : array_like or Tensor
+        Values of any shape, e.g. (n_events, n_targets) predictions or responses.
+    device : torch.device
+        Where the tensor must live.
+    dtype : torch.dtype
+        Dtype of the tensor (values are cast).
+
+    Returns
+    -------
+    Tensor
+        ``x`` on ``device`` in ``dtype``, same shape; ``x`` itself when it already is such a
+        tensor.
     """
     if not torch.is_tensor(x):
         x = np.asarray(x)
@@ -22,16 +37,47 @@ def as_tensor(x, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
-    """float64 on CPU (exact comparisons with slow oracles), float32 on accelerators."""
+    """Compute dtype of the statistics on a device.
+
+    Parameters
+    ----------
+    device : torch.device
+        The device the statistics run on.
+
+    Returns
+    -------
+    torch.dtype
+        ``torch.float64`` on the CPU (exact comparisons with slow oracles), ``torch.float32``
+        on accelerators.
+    """
     return torch.float64 if device.type == "cpu" else torch.float32
 
 
 def r_from_sums(n, sa, sb, saa, sbb, sab, what: str = "r"):
     """Pearson r from sums over events (arrays or tensors, broadcastable).
 
-    ``n`` is the (possibly weighted) event count, ``sa = Σa``, ``sbb = Σb²``, ``sab = Σab``.
-    The project's NaN policy applies (:func:`encoding.scoring.r_from_moments`): r = 0 where
-    either vector is constant, never NaN.
+    The project's NaN policy applies (:func:`mmsites.encoding.scoring.r_from_moments`): r = 0
+    where either vector is constant, never NaN.
+
+    Parameters
+    ----------
+    n : float, ndarray or Tensor
+        The (possibly weighted) number of events the sums run over, > 0; broadcastable
+        against the sums (e.g. shape (n_weightings, 1)).
+    sa, sb : ndarray or Tensor, shape (..., n_targets)
+        ``Σ a`` and ``Σ b`` over the events (a: predictions, b: responses).
+    saa, sbb : ndarray or Tensor, shape (..., n_targets)
+        ``Σ a²`` and ``Σ b²``.
+    sab : ndarray or Tensor, shape (..., n_targets)
+        ``Σ a b``.
+    what : str, default "r"
+        Names the quantity in the warning about zero-variance cases.
+
+    Returns
+    -------
+    r : ndarray or Tensor, broadcast shape of the sums
+        Pearson r, clipped to [-1, 1]; 0 where either variance is zero (one logged warning
+        with their count).
     """
     return r_from_moments(
         sab - sa * sb / n, saa - sa * sa / n, sbb - sb * sb / n, scale_a=saa, scale_b=sbb, what=what
@@ -39,8 +85,26 @@ def r_from_sums(n, sa, sb, saa, sbb, sab, what: str = "r"):
 
 
 def check_events(name: str, arr: np.ndarray | torch.Tensor, n_events: int | None = None, rows=None):
-    """Checks a 2-D (n_events, n_targets) array and its finiteness (on ``rows`` only, when
-    given: out-of-fold predictions are NaN on events in no validation or test part)."""
+    """Check that an array is 2-D (n_events, n_targets) and finite.
+
+    Parameters
+    ----------
+    name : str
+        The array's name, for the error message (e.g. ``"predictions"``, ``"Y"``).
+    arr : ndarray or Tensor, shape (n_events, n_targets)
+        The array to check.
+    n_events : int, optional
+        Number of rows ``arr`` must have; not checked when None.
+    rows : array of int, shape (n_rows,), optional
+        Events whose values must be finite (default: all). Out-of-fold predictions are NaN on
+        events in no validation or test part, so they are checked on the scored rows only.
+
+    Raises
+    ------
+    ValueError
+        If ``arr`` is not 2-D, has other than ``n_events`` rows, or holds NaN or inf on the
+        checked rows.
+    """
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_events, n_targets), got shape {tuple(arr.shape)}")
     if n_events is not None and arr.shape[0] != n_events:

@@ -32,12 +32,13 @@ Test statistic
 p-value (one-sided, "a beats b")
     ``permutation`` (:func:`paired_permutation_test`): the two models' out-of-fold
     predictions (each z-scored within each fold's test part, which leaves every r unchanged)
-    are exchanged on random blocks of events (:func:`stats.resampling.block_swaps`) and the
+    are exchanged on random blocks of events (:func:`mmsites.stats.resampling.block_swaps`) and the
     statistic recomputed; p = (1 + #null >= observed) / (1 + P).
     ``bootstrap`` (:func:`paired_bootstrap_test`): the statistic is recomputed on each shared
     bootstrap resample; p = (1 + #(statistic <= 0)) / (1 + B).
 
-Arrays of targets are electrode-major (target ``e * n_bins + b``).
+Arrays of targets are electrode-major (target ``e * n_bins + b``). The statistics are explained
+in ``docs/statistics.md``.
 """
 
 from __future__ import annotations
@@ -82,15 +83,26 @@ def electrode_scores(test_r, signal, n_bins: int):
     Parameters
     ----------
     test_r : array, shape (n_electrodes * n_bins,)
-        Test r per target, electrode-major.
+        Test r per target, electrode-major (or any other per-target score, e.g. the
+        validation r).
     signal : bool array, shape (n_electrodes * n_bins,)
+        Signal bins of the model (:func:`mmsites.stats.signal.signal_bins`), electrode-major.
     n_bins : int
+        Time bins per electrode (>= 1); the arrays' length must be a multiple of it.
 
     Returns
     -------
     score : ndarray, shape (n_electrodes,)
-        NaN where the electrode has no signal bin.
+        Mean of ``test_r`` over the electrode's signal bins; NaN where the electrode has no
+        signal bin.
     n_signal : ndarray of int, shape (n_electrodes,)
+        Number of signal bins of each electrode.
+
+    Raises
+    ------
+    ValueError
+        If ``test_r`` or ``signal`` is not 1-D with a multiple of ``n_bins`` entries, or they
+        differ in length.
     """
     r = _as_eb(test_r, n_bins, "test_r")
     s = _as_eb(signal, n_bins, "signal", bool)
@@ -118,11 +130,18 @@ def cv_inflation(folds) -> float:
     Parameters
     ----------
     folds : sequence of Fold
+        The ``K`` cross-validation folds the scores were averaged over; their ``test`` and
+        ``train`` sizes enter the factor.
 
     Returns
     -------
     factor : float
         ``1 + K * mean(n_test) / mean(n_train)`` (>= 1).
+
+    Raises
+    ------
+    ValueError
+        If ``folds`` is empty.
     """
     folds = list(folds)
     if not folds:
@@ -151,15 +170,23 @@ def paired_permutation_null(
     Parameters
     ----------
     pred_a, pred_b : array, shape (n_events, n_electrodes * n_bins)
-        Out-of-fold predictions of the two models (electrode-major targets).
+        Out-of-fold predictions of the two models (electrode-major targets), finite on every
+        test event.
     Y : array, shape (n_events, n_electrodes * n_bins)
-        Responses.
+        Responses, finite.
     folds : sequence of Fold
+        The folds both models were cross-validated on; their test parts are scored.
     swaps : bool array, shape (n_perm, n_events)
-        Where to exchange the predictions (:func:`stats.resampling.block_swaps`); an all-False
-        row gives the observed statistic. Chunks of rows give matching rows of the result.
+        Where to exchange the predictions (:func:`mmsites.stats.resampling.block_swaps`); an
+        all-False row gives the observed statistic. Chunks of rows give matching rows of the
+        result.
     union : bool array, shape (n_electrodes, n_bins)
         Bins averaged per electrode (the union of both models' signal bins).
+    device : str or torch.device, default "cpu"
+        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    max_bytes : float, default 2e8
+        Memory budget in bytes of one batch of swapped sums; swaps are processed in batches
+        that fit.
     dtype : torch.dtype, optional
         Compute dtype (default float32; float64 for comparisons with exact oracles).
 
@@ -167,7 +194,14 @@ def paired_permutation_null(
     -------
     null : ndarray, shape (n_perm, n_electrodes)
         Mean over ``union`` of fold-averaged test r of swapped a minus swapped b, where the
-        predictions are z-scored per fold's test part before swapping.
+        predictions are z-scored per fold's test part before swapping. An electrode with no
+        ``union`` bin gets 0.
+
+    Raises
+    ------
+    ValueError
+        If ``union`` does not cover the targets of ``pred_a``, the arrays differ in events or
+        targets or are not finite where scored, or ``swaps`` is not (n_perm, n_events).
     """
     dev = resolve_device(device)
     dtype = torch.float32 if dtype is None else dtype
@@ -305,27 +339,48 @@ def paired_permutation_test(
     The observed statistic is the null function's own value at "no swap" (an all-False row
     computed with the swaps), so the observed value and the null share every rounding.
     Where fewer than 10 swaps reach the observed value, the p-value comes from a generalized
-    Pareto fit to the null's tail (:func:`stats.pvalues.tail_pvalues`) when ``tail_fit``,
-    so BH is not capped by the permutation floor ``1 / (n_perm + 1)``.
+    Pareto fit to the null's tail (:func:`mmsites.stats.pvalues.tail_pvalues`) when
+    ``tail_fit``, so BH is not capped by the permutation floor ``1 / (n_perm + 1)``.
 
     Parameters
     ----------
-    pred_a, pred_b, Y : array, shape (n_events, n_electrodes * n_bins)
+    pred_a, pred_b : array, shape (n_events, n_electrodes * n_bins)
+        Out-of-fold predictions of models a and b (``CVResult.predictions``), electrode-major,
+        finite on every test event.
+    Y : array, shape (n_events, n_electrodes * n_bins)
+        Responses, finite.
     folds : sequence of Fold
+        The folds both models were cross-validated on; their test parts are scored.
     swaps : bool array, shape (n_perm, n_events)
+        Where to exchange the two models' predictions
+        (:func:`mmsites.stats.resampling.block_swaps`), shared by all comparisons of the
+        (subject, alignment).
     signal_a, signal_b : bool array, shape (n_electrodes * n_bins,)
+        Signal bins of each model (chosen on validation data); the statistic averages over
+        their union.
     n_bins : int
-    tail_fit : bool
+        Time bins per electrode.
+    device : str or torch.device, default "cpu"
+        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    tail_fit : bool, default True
         Estimate p-values beyond the permutation floor from the null's tail.
-    inflation : float
-        Variance inflation of the fold average (:func:`cv_inflation`); the observed
+    inflation : float, default 1.0
+        Variance inflation of the fold average (:func:`cv_inflation`, >= 1); the observed
         statistic is divided by its square root before it meets the swap null.
 
     Returns
     -------
     statistic : ndarray, shape (n_electrodes,)
-        Mean over the union of signal bins of r_a - r_b.
+        Mean over the union of signal bins of r_a - r_b (fold-averaged test r of the
+        z-scored predictions, not divided by the inflation).
     p : ndarray, shape (n_electrodes,)
+        One-sided p-value of "a beats b", in (0, 1].
+
+    Raises
+    ------
+    ValueError
+        If the arrays do not fit each other (see :func:`paired_permutation_null`) or
+        ``inflation < 1``.
     """
     union, _ = _tested(signal_a, signal_b, n_bins, 0)
     n = np.shape(pred_a)[0]
@@ -351,11 +406,15 @@ def paired_bootstrap_test(
     Parameters
     ----------
     test_r_boot_a, test_r_boot_b : array, shape (n_boot, n_electrodes * n_bins)
-        Bootstrapped test r of both models on the *same* resamples.
+        Bootstrapped test r of both models on the *same* resamples
+        (:func:`mmsites.stats.bootstrap.bootstrap_scores`), electrode-major.
     signal_a, signal_b : bool array, shape (n_electrodes * n_bins,)
+        Signal bins of each model (chosen on validation data); the statistic averages over
+        their union.
     n_bins : int
-    inflation : float
-        Variance inflation of the fold average (:func:`cv_inflation`): the resampled
+        Time bins per electrode.
+    inflation : float, default 1.0
+        Variance inflation of the fold average (:func:`cv_inflation`, >= 1): the resampled
         statistics' deviations from their mean are scaled by its square root.
 
     Returns
@@ -364,6 +423,12 @@ def paired_bootstrap_test(
         Mean over resamples of the union-bin mean of r_a - r_b.
     p : ndarray, shape (n_electrodes,)
         (1 + #resamples with statistic <= 0) / (1 + n_boot).
+
+    Raises
+    ------
+    ValueError
+        If the two bootstraps are not 2-D of one shape, the signal arrays do not fit
+        ``n_bins``, or ``inflation < 1``.
     """
     ta = np.asarray(test_r_boot_a, dtype=float)
     tb = np.asarray(test_r_boot_b, dtype=float)
@@ -416,25 +481,42 @@ def compare_models(
     Parameters
     ----------
     test_r_a, test_r_b : array, shape (n_electrodes * n_bins,)
-        Observed test r (``CVResult.test_r``).
+        Observed fold-averaged test r of models a and b (``CVResult.test_r``),
+        electrode-major.
     signal_a, signal_b : bool array, shape (n_electrodes * n_bins,)
-        Signal bins of each model.
+        Signal bins of each model, chosen on validation data.
     n_bins : int
-    min_signal_bins : int
+        Time bins per electrode.
+    min_signal_bins : int, default 10
         Signal bins both models need for a test (see the module docstring).
-    method : {"permutation", "bootstrap"}
-        ``permutation`` needs ``pred_a, pred_b, Y, folds, swaps``; ``bootstrap`` needs
-        ``test_r_boot_a, test_r_boot_b``.
-    default_winner : {"test", "count", "none"}
+    method : {"permutation", "bootstrap"}, default "permutation"
+        ``permutation`` (:func:`paired_permutation_test`) needs ``pred_a, pred_b, Y, folds,
+        swaps``; ``bootstrap`` (:func:`paired_bootstrap_test`) needs ``test_r_boot_a,
+        test_r_boot_b``.
+    pred_a, pred_b : array, shape (n_events, n_electrodes * n_bins), optional
+        Out-of-fold predictions of models a and b (``CVResult.predictions``), for
+        ``permutation``.
+    Y : array, shape (n_events, n_electrodes * n_bins), optional
+        Responses, for ``permutation``.
+    folds : sequence of Fold, optional
+        The folds both models were cross-validated on, for ``permutation``.
+    swaps : bool array, shape (n_perm, n_events), optional
+        Prediction swaps (:func:`mmsites.stats.resampling.block_swaps`), for
+        ``permutation``.
+    test_r_boot_a, test_r_boot_b : array, shape (n_boot, n_electrodes * n_bins), optional
+        Bootstrapped test r of both models on the same resamples, for ``bootstrap``.
+    default_winner : {"test", "count", "none"}, default "test"
         What happens when only one model has ``min_signal_bins`` signal bins (module
         docstring).
     val_r_a, val_r_b : array, shape (n_electrodes * n_bins,), optional
         Validation r, for the descriptive ``val_score_a``, ``val_score_b`` columns (the
         scores the choice of best models is made on).
-    tail_fit : bool
+    tail_fit : bool, default True
         Generalized Pareto tail for permutation p-values beyond the floor.
-    inflation : float
-        Variance inflation of the fold-averaged statistic (:func:`cv_inflation`).
+    inflation : float, default 1.0
+        Variance inflation of the fold-averaged statistic (:func:`cv_inflation`, >= 1).
+    device : str or torch.device, default "cpu"
+        Device of the permutation null: ``"cpu"``, ``"cuda"`` or ``"auto"``.
 
     Returns
     -------
@@ -442,6 +524,12 @@ def compare_models(
         ``score_a, score_b, delta, val_score_a, val_score_b, n_signal_a, n_signal_b,
         p_value, default_winner`` (``"a"``, ``"b"`` or ``""``). ``p_value`` is NaN where the
         electrode was not tested; the val scores are NaN without ``val_r_*``.
+
+    Raises
+    ------
+    ValueError
+        If ``default_winner`` or ``method`` is not one of the choices, the arguments the
+        method needs are missing, or the arrays do not fit ``n_bins`` and each other.
     """
     if default_winner not in DEFAULT_WINNER_RULES:
         raise ValueError(f"default_winner must be one of {DEFAULT_WINNER_RULES}, got {default_winner!r}")
@@ -459,7 +547,7 @@ def compare_models(
         sb = np.asarray(signal_b, bool)[cols]
         if method == "permutation":
             if any(x is None for x in (pred_a, pred_b, Y, folds, swaps)):
-                raise ValueError("comparison='permutation' needs pred_a, pred_b, Y, folds, swaps")
+                raise ValueError("method='permutation' needs pred_a, pred_b, Y, folds and swaps")
             _, p_t = paired_permutation_test(
                 np.asarray(pred_a)[:, cols],
                 np.asarray(pred_b)[:, cols],
@@ -475,7 +563,10 @@ def compare_models(
             )
         elif method == "bootstrap":
             if test_r_boot_a is None or test_r_boot_b is None:
-                raise ValueError("comparison='bootstrap' needs both models' bootstrapped test r")
+                raise ValueError(
+                    "method='bootstrap' needs test_r_boot_a and test_r_boot_b (both models' "
+                    "bootstrapped test r)"
+                )
             _, p_t = paired_bootstrap_test(
                 np.asarray(test_r_boot_a)[:, cols],
                 np.asarray(test_r_boot_b)[:, cols],
@@ -485,7 +576,7 @@ def compare_models(
                 inflation=inflation,
             )
         else:
-            raise ValueError(f"comparison must be 'permutation' or 'bootstrap', got {method!r}")
+            raise ValueError(f"method must be 'permutation' or 'bootstrap', got {method!r}")
         p[tested] = p_t
     winner = np.full(E, "", dtype=object)
     if default_winner == "count":
@@ -508,7 +599,19 @@ def compare_models(
 
 
 def check_swap_resolution(swaps, folds) -> None:
-    """Warn when the swaps can take fewer distinct values on the test halves than 20 / 0.05."""
+    """Warn when the swaps can take fewer distinct values on the test halves than 20 / 0.05.
+
+    Events of the test halves that every swap row exchanges together form one block; with
+    ``k`` such blocks there are ``2 ** k`` distinct swap patterns, and fewer than 400 leave
+    p-values too coarse at 0.05 (:func:`mmsites.stats.pvalues.warn_if_few_permutations`).
+
+    Parameters
+    ----------
+    swaps : bool array, shape (n_perm, n_events)
+        Prediction swaps (:func:`mmsites.stats.resampling.block_swaps`).
+    folds : sequence of Fold
+        The folds whose test parts the paired tests score.
+    """
     swaps = np.asarray(swaps, dtype=bool)
     test = np.concatenate([np.asarray(f.test) for f in folds])
     local = swaps[:, np.sort(test)]

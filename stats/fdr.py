@@ -18,9 +18,10 @@ def fdr_bh(pvalues, q: float = 0.05):
     Parameters
     ----------
     pvalues : array, shape (n_tests,)
-        p-values of one family (one comparison, one alignment, all electrodes).
-    q : float
-        FDR level.
+        P-values in [0, 1] of one family (one comparison, one alignment, all electrodes);
+        NaN for tests that were not run.
+    q : float, default 0.05
+        FDR level, in (0, 1).
 
     Returns
     -------
@@ -28,13 +29,18 @@ def fdr_bh(pvalues, q: float = 0.05):
         Adjusted p-values (``statsmodels`` ``multipletests(method="fdr_bh")``), NaN where the
         input was NaN.
     significant : ndarray of bool, shape (n_tests,)
-        ``q_values < q``.
+        ``q_values < q``; False where the input was NaN.
+
+    Raises
+    ------
+    ValueError
+        If ``pvalues`` is not 1-D or holds values outside [0, 1], or ``q`` is not in (0, 1).
     """
     p = np.asarray(pvalues, dtype=float)
     if p.ndim != 1:
         raise ValueError(f"pvalues must be 1-D, got shape {p.shape}")
     if not 0 < q < 1:
-        raise ValueError(f"the FDR level must be in (0, 1), got {q}")
+        raise ValueError(f"q (the FDR level) must be in (0, 1), got {q}")
     ok = ~np.isnan(p)
     if ((p[ok] < 0) | (p[ok] > 1)).any():
         raise ValueError("p-values must lie in [0, 1]")

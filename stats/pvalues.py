@@ -9,11 +9,12 @@ effect that beats every permutation still sits at the floor and cannot be reject
 permutations, more accurate P-values", *Bioinformatics* 25(12):i161–i168: where few
 permutations reach the observed value, fit a generalized Pareto distribution (GPD) to the
 largest null values and read the p-value off the fitted tail. Everywhere else it returns
-the ordinary empirical p-value of :func:`stats.signal.permutation_pvalues`.
+the ordinary empirical p-value of :func:`mmsites.stats.signal.permutation_pvalues`.
 
 The helpers below count distinct permutations (:func:`n_distinct_block_permutations`,
 :func:`n_distinct_swaps`, :func:`n_distinct_shifts`) and say when a design is too coarse
-(:func:`warn_if_few_permutations`, :func:`bh_can_reject`, :func:`bh_floor_warning`).
+(:func:`warn_if_few_permutations`, :func:`bh_can_reject`, :func:`bh_floor_warning`). The
+statistics are explained in ``docs/statistics.md``.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def tail_pvalues(
     for ``"less"``, its absolute value for ``"two-sided"``), ``x`` the observed value and
     ``s_1 >= s_2 >= ... >= s_P`` the null values of one target. The empirical p-value is
     ``(1 + c) / (1 + P)``, ``c = #{i : s_i >= x}``, exactly as
-    :func:`stats.signal.permutation_pvalues`.
+    :func:`mmsites.stats.signal.permutation_pvalues`.
 
     Where ``c >= min_exceedances`` the empirical p-value is returned: it is exact (a valid
     permutation p-value) and precise enough. Where ``c < min_exceedances`` the p-value is
@@ -227,6 +228,13 @@ def tail_pvalues(
         :data:`EMPIRICAL` (0), :data:`TAIL` (1) or :data:`FIT_REJECTED` (2) per target.
         Targets whose null column holds NaN or infinite values keep the empirical p-value
         (0).
+
+    Raises
+    ------
+    ValueError
+        If ``null`` is not (n_perm, *observed.shape) with n_perm >= 1, ``tail`` is not one of
+        the choices, or ``min_exceedances``, ``n_tail``, ``fit_alpha`` or ``min_shape`` is
+        out of range.
     """
     observed = np.asarray(observed, dtype=float)
     null = np.asarray(null, dtype=float)
@@ -297,9 +305,9 @@ def n_distinct_block_permutations(block_sizes) -> float:
     """Number of distinct orders of blocks that move as units (identity included).
 
     With ``k`` blocks, each keeping its internal order, there are ``k!`` arrangements,
-    whatever the block sizes (:func:`stats.resampling.block_permutations`,
+    whatever the block sizes (:func:`mmsites.stats.resampling.block_permutations`,
     ``kind="block"``). For permutations within each fold's test half
-    (:func:`stats.resampling.fold_permutations`) multiply the counts of the folds.
+    (:func:`mmsites.stats.resampling.fold_permutations`) multiply the counts of the folds.
 
     Parameters
     ----------
@@ -310,6 +318,11 @@ def n_distinct_block_permutations(block_sizes) -> float:
     -------
     n : float
         ``n_blocks!``; ``inf`` when it exceeds the float range (n_blocks > 170).
+
+    Raises
+    ------
+    ValueError
+        If ``block_sizes`` is not 1-D or an entry is not an integer >= 1.
     """
     sizes = np.asarray(block_sizes)
     if sizes.ndim != 1:
@@ -326,7 +339,7 @@ def n_distinct_block_permutations(block_sizes) -> float:
 def n_distinct_swaps(n_blocks: int) -> float:
     """Number of distinct swap patterns: each of ``n_blocks`` blocks swapped or not.
 
-    Counts the draws of :func:`stats.resampling.block_swaps` (identity included).
+    Counts the draws of :func:`mmsites.stats.resampling.block_swaps` (identity included).
 
     Parameters
     ----------
@@ -337,6 +350,11 @@ def n_distinct_swaps(n_blocks: int) -> float:
     -------
     n : float
         ``2 ** n_blocks``; ``inf`` beyond the float range.
+
+    Raises
+    ------
+    ValueError
+        If ``n_blocks`` is not an integer >= 0.
     """
     n_blocks = _as_count("n_blocks", n_blocks)
     try:
@@ -351,11 +369,17 @@ def n_distinct_shifts(n_allowed: int) -> float:
     Parameters
     ----------
     n_allowed : int
-        Shifts the design allows (e.g. ``n_events - 2 * min_shift + 1``).
+        Shifts the design allows (e.g. ``n_events - 2 * min_shift + 1``), >= 0.
 
     Returns
     -------
     n : float
+        ``n_allowed`` as a float, comparable with the other counts.
+
+    Raises
+    ------
+    ValueError
+        If ``n_allowed`` is not an integer >= 0.
     """
     return float(_as_count("n_allowed", n_allowed))
 
@@ -385,6 +409,11 @@ def warn_if_few_permutations(
     -------
     warned : bool
         True when ``n_distinct < 20 / alpha`` (a WARNING was logged).
+
+    Raises
+    ------
+    ValueError
+        If ``alpha`` is not in (0, 1) or ``n_distinct < 1``.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
@@ -397,7 +426,7 @@ def warn_if_few_permutations(
     log.warning(
         "only %d distinct %s exist, so p-values cannot be finer than 1/%d = %.3g (and more "
         "draws only repeat them); tests at alpha=%g want at least %d. Use a longer recording "
-        "or shorter blocks (fewer events per block, e.g. a lower stats.block_s).",
+        "or shorter blocks (fewer events per block).",
         int(n_distinct),
         what,
         int(n_distinct),
@@ -423,6 +452,12 @@ def min_attainable_p(n_perm: int) -> float:
     Returns
     -------
     p : float
+        ``1 / (n_perm + 1)``, in (0, 1].
+
+    Raises
+    ------
+    ValueError
+        If ``n_perm`` is not an integer >= 0.
     """
     return 1.0 / (_as_count("n_perm", n_perm) + 1)
 
@@ -448,7 +483,7 @@ def bh_can_reject(n_perm: int, n_tests: int, q: float) -> bool:
     Parameters
     ----------
     n_perm : int
-        Permutations.
+        Permutations (>= 0).
     n_tests : int
         Tests BH corrects over (>= 1; unused by the criterion but validated).
     q : float
@@ -457,6 +492,14 @@ def bh_can_reject(n_perm: int, n_tests: int, q: float) -> bool:
     Returns
     -------
     possible : bool
+        ``1 / (n_perm + 1) <= q``: whether any outcome of the permutation test can give a
+        rejection.
+
+    Raises
+    ------
+    ValueError
+        If ``n_perm`` is not an integer >= 0, ``n_tests`` not an integer >= 1, or ``q`` not
+        in (0, 1].
     """
     floor, _ = _check_bh(n_perm, n_tests, q)
     return floor <= q
@@ -471,12 +514,12 @@ def bh_floor_warning(n_perm: int, n_tests: int, q: float, n_true: int = 1, logge
     Parameters
     ----------
     n_perm : int
-        Permutations.
+        Permutations (>= 0).
     n_tests : int
-        Tests BH corrects over.
+        Tests BH corrects over (>= 1).
     q : float
         FDR level in (0, 1].
-    n_true : int
+    n_true : int, default 1
         Number of true effects one hopes to detect (>= 1).
     logger : logging.Logger, optional
         Where to warn; this module's logger by default.
@@ -485,6 +528,12 @@ def bh_floor_warning(n_perm: int, n_tests: int, q: float, n_true: int = 1, logge
     -------
     warned : bool
         True when ``1 / (n_perm + 1) > q * n_true / n_tests`` (a WARNING was logged).
+
+    Raises
+    ------
+    ValueError
+        If ``n_perm`` is not an integer >= 0, ``n_tests`` or ``n_true`` not an integer >= 1,
+        or ``q`` not in (0, 1].
     """
     floor, n_tests = _check_bh(n_perm, n_tests, q)
     n_true = _as_count("n_true", n_true, 1)
@@ -497,7 +546,7 @@ def bh_floor_warning(n_perm: int, n_tests: int, q: float, n_true: int = 1, logge
         "with n_perm=%d the smallest permutation p-value is 1/%d = %.3g; Benjamini-Hochberg "
         "at q=%g over n_tests=%d rejects tests at that floor only if at least %d of them are "
         "there, so %d true effect(s) cannot be found. Use n_perm >= %d, or estimate small "
-        "p-values from the null's tail (stats.pvalues.tail_pvalues).",
+        "p-values from the null's tail (mmsites.stats.pvalues.tail_pvalues).",
         int(n_perm),
         int(n_perm) + 1,
         floor,

@@ -10,7 +10,8 @@ autocorrelated. Shuffling events one by one destroys that autocorrelation, which
 null distribution of a correlation too narrow and the test anti-conservative (far more than
 5 % of null bins pass at p < 0.05). Moving contiguous *blocks* of events as units, keeping
 the order inside each block, or shifting the whole sequence circularly, keeps the
-autocorrelation and only breaks the pairing between events and features.
+autocorrelation and only breaks the pairing between events and features. Block sizes and
+their calibration are discussed in ``docs/statistics.md``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ def block_labels(n_events: int, block: int) -> np.ndarray:
     -------
     labels : ndarray of int, shape (n_events,)
         ``labels[i] = i // block``.
+
+    Raises
+    ------
+    ValueError
+        If ``n_events`` or ``block`` is not an integer >= 1.
     """
     n_events = _check_count("n_events", n_events)
     block = _check_count("block", block)
@@ -85,6 +91,13 @@ def block_permutations(
     perms : ndarray of int64, shape (n_perm, n_events)
         Row ``p`` is a permutation of ``0 .. n_events - 1``: event ``i`` is paired with the
         response of event ``perms[p, i]``.
+
+    Raises
+    ------
+    ValueError
+        If a count is not an integer >= 1, ``kind`` is not one of the choices, or the events
+        are too few for the blocks (fewer than 2 blocks, or ``n_events < 2 * block`` for
+        circular shifts).
     """
     n_events = _check_count("n_events", n_events)
     n_perm = _check_count("n_perm", n_perm)
@@ -95,7 +108,7 @@ def block_permutations(
         if n_blocks < 2:
             raise ValueError(
                 f"block permutation needs at least 2 blocks, but {n_events} events "
-                f"in blocks of {block} make {n_blocks}: lower stats.block_events"
+                f"in blocks of {block} make {n_blocks}: use a smaller block"
             )
         order = rng.random((n_perm, n_blocks)).argsort(axis=1)
         starts = np.arange(n_blocks) * block
@@ -110,7 +123,7 @@ def block_permutations(
         if hi < lo:
             raise ValueError(
                 f"circular shifts need n_events >= 2 * block, got {n_events} events "
-                f"and block {block}: lower stats.block_events"
+                f"and block {block}: use a smaller block"
             )
         shifts = rng.integers(lo, hi + 1, size=n_perm)
         return ((np.arange(n_events)[None, :] + shifts[:, None]) % n_events).astype(np.int64)
@@ -118,7 +131,23 @@ def block_permutations(
 
 
 def part_block(size: int, block: int) -> int:
-    """Block size used inside a held-out part of ``size`` events: at most half the part."""
+    """Block size used inside a held-out part (or segment) of ``size`` events.
+
+    A block as long as the part would move it unchanged, so blocks are at most half the
+    part (and at least one event).
+
+    Parameters
+    ----------
+    size : int
+        Events in the part.
+    block : int
+        Requested events per block.
+
+    Returns
+    -------
+    int
+        ``min(block, max(1, size // 2))``.
+    """
     return min(block, max(1, size // 2))
 
 
@@ -133,18 +162,20 @@ def fold_permutations(
     Parameters
     ----------
     folds : sequence of Fold
-        Cross-validation folds (``encoding.folds.Fold``; anything with integer index
-        arrays ``val`` and ``test``).
+        Cross-validation folds (:class:`mmsites.encoding.folds.Fold`; anything with integer
+        index arrays ``val`` and ``test``), indices in ``0 .. n_events - 1``.
     n_events : int
         Number of events.
     n_perm : int
         Number of permutations.
-    block :
-        As in :func:`block_permutations`, applied inside each fold's part.
-    kind : {"block"}
-        Only block permutations; circular shifts are refused (anti-conservative here).
+    block : int
+        Events per block, as in :func:`block_permutations`, applied inside each fold's part;
+        a part shorter than ``2 * block`` uses blocks of half its length
+        (:func:`part_block`, logged).
     seed : int
         Seed; fold ``k`` uses an independent stream spawned from it.
+    kind : {"block"}
+        Only block permutations; circular shifts are refused (anti-conservative here).
     part : {"test", "val", "both"}
         Which held-out half to permute (``both``: each half within itself, independently).
 
@@ -155,6 +186,12 @@ def fold_permutations(
         that part's events. Block permutations move whole blocks of
         ``block`` events counted from the start of the part; the last ``size % block``
         events of a part (fewer than one block) stay in place.
+
+    Raises
+    ------
+    ValueError
+        If ``part`` or ``kind`` is not one of the choices (``kind="circular"`` is refused),
+        ``n_perm`` is not an integer >= 1, or a fold's indices reach ``n_events``.
     """
     if part not in ("test", "val", "both"):
         raise ValueError(f"part must be 'test', 'val' or 'both', got {part!r}")
@@ -214,7 +251,7 @@ def bootstrap_indices(n_events: int, n_boot: int, *, seed: int, block: int = 1, 
 
     Autocorrelated responses need two refinements, both on by the pipeline:
 
-    * ``segments`` (:func:`encoding.folds.fold_segments`): each event is drawn only from its
+    * ``segments`` (:func:`mmsites.encoding.folds.fold_segments`): each event is drawn only from its
       own segment (a run of events with the same role in every fold), so a resample keeps
       every fold's training, validation and test parts, and the purge gaps between them:
       no event is duplicated across a fold boundary.
@@ -240,6 +277,12 @@ def bootstrap_indices(n_events: int, n_boot: int, *, seed: int, block: int = 1, 
     -------
     resamples : ndarray of int64, shape (n_boot, n_events)
         Each row sorted ascending; position ``i`` holds an event of ``i``'s segment.
+
+    Raises
+    ------
+    ValueError
+        If a count is not an integer >= 1, or ``segments`` is not ``n_events``
+        non-decreasing labels.
     """
     n_events = _check_count("n_events", n_events)
     n_boot = _check_count("n_boot", n_boot)
@@ -277,6 +320,11 @@ def bootstrap_weights(resamples: np.ndarray, n_events: int) -> np.ndarray:
     -------
     weights : ndarray of float64, shape (n_boot, n_events)
         ``weights[b, i]`` = number of times event ``i`` is in resample ``b``.
+
+    Raises
+    ------
+    ValueError
+        If ``resamples`` is not 2-D or holds indices outside ``0 .. n_events - 1``.
     """
     resamples = np.asarray(resamples)
     if resamples.ndim != 2:
@@ -307,6 +355,12 @@ def chunks(n: int, size: int) -> list[slice]:
     Returns
     -------
     slices : list of slice
+        ``ceil(n / size)`` consecutive slices covering ``0 .. n - 1``; empty when ``n == 0``.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not an integer >= 0 or ``size`` not an integer >= 1.
     """
     n = _check_count("n", n, minimum=0)
     size = _check_count("size", size)
@@ -323,13 +377,24 @@ def block_swaps(n_events: int, n_perm: int, *, block: int, seed: int) -> np.ndar
 
     Parameters
     ----------
-    n_events, n_perm, block, seed :
-        As in :func:`block_permutations`.
+    n_events : int
+        Number of events, in movie order.
+    n_perm : int
+        Number of swap patterns.
+    block : int
+        Events per block (the last block may be shorter); each block is swapped as a unit.
+    seed : int
+        Seed of the random generator.
 
     Returns
     -------
     swaps : ndarray of bool, shape (n_perm, n_events)
         ``True`` where the two models' predictions are exchanged.
+
+    Raises
+    ------
+    ValueError
+        If ``n_events``, ``n_perm`` or ``block`` is not an integer >= 1.
     """
     labels = block_labels(n_events, block)
     n_perm = _check_count("n_perm", n_perm)

@@ -1,20 +1,21 @@
-"""Signal test: which (electrode, time bin) targets does a model predict above chance?
+"""Signal test: the (electrode, time bin) targets a model predicts above chance.
 
 Two statistics per target, both fold-averaged Pearson r of the cross-validated encoding
 model: the **validation** r (``CVResult.val_r``), on which signal bins are chosen (a choice,
 so it never sees test data), and the **test** r (``CVResult.test_r``), whose p-value is
 reported. Their null distributions come from permutations that break the pairing of events
-and features while keeping the neural signal's autocorrelation (:mod:`stats.resampling`);
+and features while keeping the neural signal's autocorrelation (:mod:`mmsites.stats.resampling`);
 the observed values are the identity permutation of the same computation, and
 :class:`SequentialPvalues` stops settled targets early (Besag–Clifford). Two modes:
 
 ``refit`` (exact, the expensive one)
-    Refit the whole cross-validation on permuted responses, ``CVEngine.fit_permuted(Y,
-    perms)`` with global block permutations (:func:`stats.resampling.block_permutations`).
+    Refit the whole cross-validation on permuted responses,
+    :meth:`CVEngine.fit_permuted(Y, perms) <mmsites.encoding.ridge.CVEngine.fit_permuted>`
+    with global block permutations (:func:`mmsites.stats.resampling.block_permutations`).
     The null includes the alpha selection and the fitting.
 ``fast``
     Keep the fitted models and permute their out-of-fold predictions against the responses
-    inside each fold's test half (:func:`stats.resampling.fold_permutations`), then recompute
+    inside each fold's test half (:func:`mmsites.stats.resampling.fold_permutations`), then recompute
     the fold-averaged test r (:func:`fast_permutation_null`). It asks "is this held-out
     prediction better than chance?" and costs a few batched products instead of P fits.
     Caveat: it treats the folds' scores as independent. When features and responses both
@@ -32,7 +33,8 @@ electrode's bins.
 
 Targets are columns of a (n_events, n_targets) response matrix; when a function needs
 electrodes and bins, targets are electrode-major (target ``e * n_bins + b``), which is what
-``responses.reshape(n_events, -1)`` gives for a (events × electrodes × bins) array.
+``a.reshape(n_events, -1)`` gives for a (events × electrodes × bins) array ``a``. The
+statistics are explained in ``docs/statistics.md``.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def _block_orders(local: np.ndarray, block: int):
 
     ``local`` (n_perm, m) holds positions inside one contiguous part. It qualifies when
     its first ``m - m % block`` positions are whole blocks of ``block`` events moved as
-    units and the rest stay in place (what :func:`stats.resampling.fold_permutations`
+    units and the rest stay in place (what :func:`mmsites.stats.resampling.fold_permutations`
     draws for ``kind="block"``). Returns (n_perm, n_blocks) source block numbers.
     """
     P, m = local.shape
@@ -124,7 +126,7 @@ def fast_permutation_null(
     folds : sequence of Fold
         The folds the predictions came from.
     perms : int array, shape (n_perm, n_events)
-        Permutations, normally :func:`stats.resampling.fold_permutations` (within each test
+        Permutations, normally :func:`mmsites.stats.resampling.fold_permutations` (within each test
         half). Any chunk of rows gives the matching rows of the whole result.
     part : {"test", "val"}
         Held-out half to score.
@@ -145,6 +147,13 @@ def fast_permutation_null(
     -------
     null : ndarray of float, shape (n_perm, n_targets)
         Fold-averaged r for each permutation and target.
+
+    Raises
+    ------
+    ValueError
+        If ``predictions`` and ``Y`` are not 2-D of one shape or hold NaN/inf where scored,
+        ``perms`` is not (n_perm, n_events) event indices, or a fold part has fewer than 2
+        events or indices out of range.
     """
     dev = resolve_device(device)
     dtype = default_dtype(dev)
@@ -231,9 +240,34 @@ def _block_null(a, y, orders, block: int) -> torch.Tensor:
 
 
 def fold_average_r(predictions, Y, folds, *, part: str = "test", device: str = "cpu"):
-    """Fold-averaged Pearson r of held-out predictions, shape (n_targets,).
+    """Fold-averaged Pearson r of held-out predictions.
 
     The observed statistic matching :func:`fast_permutation_null` (its identity permutation).
+
+    Parameters
+    ----------
+    predictions : array, shape (n_events, n_targets)
+        Out-of-fold predictions (``CVResult.predictions``), finite on every event of the
+        scored parts.
+    Y : array, shape (n_events, n_targets)
+        Responses, finite.
+    folds : sequence of Fold
+        The folds the predictions came from.
+    part : {"test", "val"}, default "test"
+        Held-out half to score.
+    device : str or torch.device, default "cpu"
+        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+
+    Returns
+    -------
+    r : ndarray of float, shape (n_targets,)
+        Mean over folds of the r of ``predictions`` and ``Y`` on the fold's ``part``.
+
+    Raises
+    ------
+    ValueError
+        If the arrays are malformed or do not fit each other or the folds (as in
+        :func:`fast_permutation_null`).
     """
     n = np.shape(predictions)[0]
     return fast_permutation_null(predictions, Y, folds, np.arange(n)[None], part=part, device=device)[0]
@@ -255,6 +289,12 @@ def permutation_pvalues(observed, null, tail: str = "greater") -> np.ndarray:
     -------
     p : ndarray, shape (...)
         In (0, 1]; NaN where the observed value is NaN.
+
+    Raises
+    ------
+    ValueError
+        If ``null.shape[1:]`` differs from ``observed.shape`` or ``tail`` is not one of the
+        choices.
     """
     observed = np.asarray(observed, dtype=float)
     null = np.asarray(null, dtype=float)
@@ -282,14 +322,23 @@ def max_over_bins_pvalues(observed, null, n_bins: int) -> np.ndarray:
     Parameters
     ----------
     observed : array, shape (n_targets,)
-        Electrode-major targets, ``n_targets = n_electrodes * n_bins``.
+        Observed statistic (e.g. fold-averaged r) of electrode-major targets,
+        ``n_targets = n_electrodes * n_bins``.
     null : array, shape (n_perm, n_targets)
+        Null statistics of the same targets, one row per permutation (the same permutation
+        for all bins of an electrode).
     n_bins : int
         Bins per electrode.
 
     Returns
     -------
     p : ndarray, shape (n_targets,)
+        ``(1 + #{null rows whose electrode maximum >= observed}) / (1 + n_perm)`` per bin.
+
+    Raises
+    ------
+    ValueError
+        If ``n_targets`` is not a multiple of ``n_bins``.
     """
     observed = np.asarray(observed, dtype=float)
     null = np.asarray(null, dtype=float)
@@ -304,38 +353,64 @@ def max_over_bins_pvalues(observed, null, n_bins: int) -> np.ndarray:
 
 
 def signal_bins(method: str = "permutation", *, pvalues=None, val_lo=None, alpha: float = 0.05) -> np.ndarray:
-    """Which targets carry signal.
+    """Choose the signal bins: the targets whose validation r is above chance.
 
     Parameters
     ----------
-    method : {"permutation", "bootstrap_ci"}
-        ``permutation``: p < ``alpha`` (the default, the study's figure).
+    method : {"permutation", "bootstrap_ci"}, default "permutation"
+        ``permutation``: p < ``alpha`` (the study's figure).
         ``bootstrap_ci``: lower bound of the validation-r bootstrap CI > 0 (what the
         released code does).
     pvalues : array, shape (n_targets,), optional
-        Needed for ``permutation``.
+        Permutation p-values of the validation r per target (e.g.
+        :meth:`SequentialPvalues.pvalues`); needed for ``permutation``.
     val_lo : array, shape (n_targets,), optional
-        Needed for ``bootstrap_ci`` (``bootstrap_summary(...)["val_lo"]``).
-    alpha : float
+        Lower bound of the validation-r bootstrap interval per target
+        (``bootstrap_summary(...)["val_lo"]``); needed for ``bootstrap_ci``.
+    alpha : float, default 0.05
         Level of the permutation test.
 
     Returns
     -------
     signal : ndarray of bool, shape (n_targets,)
+        True for signal bins; a NaN p-value or bound is never signal.
+
+    Raises
+    ------
+    ValueError
+        If ``method`` is not one of the choices or the input it needs is missing.
     """
     if method == "permutation":
         if pvalues is None:
-            raise ValueError("signal='permutation' needs pvalues (run the permutation test)")
+            raise ValueError("method='permutation' needs `pvalues` (run the permutation test)")
         return np.nan_to_num(np.asarray(pvalues, dtype=float), nan=1.0) < alpha
     if method == "bootstrap_ci":
         if val_lo is None:
-            raise ValueError("signal='bootstrap_ci' needs val_lo (run the bootstrap)")
+            raise ValueError("method='bootstrap_ci' needs `val_lo` (run the bootstrap)")
         return np.nan_to_num(np.asarray(val_lo, dtype=float), nan=-np.inf) > 0
-    raise ValueError(f"signal must be 'permutation' or 'bootstrap_ci', got {method!r}")
+    raise ValueError(f"method must be 'permutation' or 'bootstrap_ci', got {method!r}")
 
 
 def count_signal_bins(signal, n_bins: int) -> np.ndarray:
-    """Signal bins per electrode: (n_electrodes * n_bins,) bool → (n_electrodes,) int."""
+    """Count the signal bins of each electrode.
+
+    Parameters
+    ----------
+    signal : bool array, shape (n_electrodes * n_bins,)
+        Signal bins (:func:`signal_bins`), electrode-major.
+    n_bins : int
+        Bins per electrode.
+
+    Returns
+    -------
+    counts : ndarray of int, shape (n_electrodes,)
+        Number of True bins of each electrode.
+
+    Raises
+    ------
+    ValueError
+        If ``signal`` is not 1-D with a multiple of ``n_bins`` entries.
+    """
     signal = np.asarray(signal, dtype=bool)
     if signal.ndim != 1 or signal.size % n_bins:
         raise ValueError(
@@ -355,27 +430,58 @@ def signal_null(
     block: int | None = None,
     device: str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Null test and validation r for either mode, each shape (n_perm, n_targets).
+    """Null test and validation r of one model, in either mode.
 
     ``mode="refit"`` calls ``engine.fit_permuted(Y, perms)`` (perms: global block
     permutations): the penalty is chosen anew on every permutation, as in the fit. ``engine``
     may also be a list of engines (candidate designs, e.g. MultiLin sizes): per permutation
     and target the candidate with the best validation r is kept, which repeats the choice
-    the observed scores made (:func:`encoding.ridge.select_on_validation`).
+    the observed scores made (:func:`mmsites.encoding.ridge.select_on_validation`).
     ``mode="fast"`` calls :func:`fast_permutation_null` on the test and on the validation
     halves (perms: within-part permutations of both halves,
     ``fold_permutations(part="both")``; needs ``predictions`` and ``folds``; ``block``
     enables the block-pair shortcut). The fast validation null does not repeat the choice of
     the penalty, so it is lenient for the validation r: use it for selection only.
 
+    Parameters
+    ----------
+    mode : {"refit", "fast"}
+        Null mode (module docstring).
+    Y : array, shape (n_events, n_targets)
+        Responses per event and target (electrode × bin), finite.
+    perms : int array, shape (n_perm, n_events)
+        Permutations of the events: global block permutations
+        (:func:`mmsites.stats.resampling.block_permutations`) for ``refit``, within-part
+        permutations (:func:`mmsites.stats.resampling.fold_permutations`, ``part="both"``)
+        for ``fast``. Any chunk of rows gives the matching rows of the whole result.
+    folds : sequence of Fold, optional
+        The model's folds; needed for ``fast``.
+    predictions : array, shape (n_events, n_targets), optional
+        Out-of-fold predictions (``CVResult.predictions``); needed for ``fast``.
+    engine : CVEngine or list of CVEngine, optional
+        The model's :class:`~mmsites.encoding.ridge.CVEngine` (or one per candidate design);
+        needed for ``refit``.
+    block : int, optional
+        The ``block`` the ``fast`` permutations were drawn with, which enables the
+        block-pair shortcut of :func:`fast_permutation_null`.
+    device : str or torch.device, default "cpu"
+        Device of the ``fast`` computation (``refit`` runs on the engine's device).
+
     Returns
     -------
     test_null, val_null : ndarray, shape (n_perm, n_targets)
-        Row ``i`` is the statistic under ``perms[i]`` (the observed one for the identity).
+        Row ``i`` is the fold-averaged test (validation) r under ``perms[i]`` (the observed
+        one for the identity).
+
+    Raises
+    ------
+    ValueError
+        If ``mode`` is neither ``"refit"`` nor ``"fast"``, or the arguments the mode needs are
+        missing.
     """
     if mode == "refit":
         if engine is None:
-            raise ValueError("mode='refit' needs the CVEngine of the model (engine=...)")
+            raise ValueError("mode='refit' needs `engine` (the model's CVEngine)")
         engines = engine if isinstance(engine, (list, tuple)) else [engine]
         fits = [e.fit_permuted(Y, perms) for e in engines]
         if len(fits) == 1:
@@ -384,7 +490,7 @@ def signal_null(
         return test, val
     if mode == "fast":
         if predictions is None or folds is None:
-            raise ValueError("mode='fast' needs the out-of-fold predictions and the folds")
+            raise ValueError("mode='fast' needs `predictions` (the out-of-fold predictions) and `folds`")
         return tuple(
             fast_permutation_null(predictions, Y, folds, perms, part=part, block=block, device=device)
             for part in ("test", "val")
@@ -406,8 +512,13 @@ class SequentialPvalues:
     ----------
     observed : array, shape (n_targets,)
         Observed statistic (NaN: never tested, p NaN).
-    h : int or None
-        Exceedances after which a target stops.
+    h : int or None, default 10
+        Exceedances after which a target stops (>= 1); None never stops.
+
+    Raises
+    ------
+    ValueError
+        If ``observed`` is not 1-D or ``h`` is not a positive integer or None.
     """
 
     def __init__(self, observed, h: int | None = 10):
@@ -424,7 +535,13 @@ class SequentialPvalues:
 
     @property
     def active(self) -> np.ndarray:
-        """Targets still running, shape (n_targets,) bool."""
+        """Targets still running.
+
+        Returns
+        -------
+        ndarray of bool, shape (n_targets,)
+            True for targets that have not stopped and have an observed value (not NaN).
+        """
         return (self.stopped_at == 0) & ~np.isnan(self.observed)
 
     def update(self, null, targets=None) -> None:
@@ -433,9 +550,15 @@ class SequentialPvalues:
         Parameters
         ----------
         null : array, shape (n_rows, n_sel)
-            Null statistics of the chunk's permutations for the targets ``targets``.
+            Null statistics of the chunk's permutations for the targets ``targets``, one row
+            per permutation, in the order the permutations were drawn.
         targets : int array, shape (n_sel,), optional
             Which targets the columns are (default: all). Stopped targets are ignored.
+
+        Raises
+        ------
+        ValueError
+            If ``null`` is not (n_rows, n_sel).
         """
         null = np.asarray(null, dtype=float)
         targets = np.arange(self.observed.size) if targets is None else np.asarray(targets)
@@ -456,7 +579,15 @@ class SequentialPvalues:
         self.seen[t] += nl.shape[0]
 
     def pvalues(self) -> np.ndarray:
-        """p-values, shape (n_targets,): ``h / L`` where stopped, else ``(1 + c) / (1 + n)``."""
+        """Sequential p-values of every target, from the permutations seen so far.
+
+        Returns
+        -------
+        p : ndarray of float, shape (n_targets,)
+            ``h / L`` where stopped after ``L`` permutations, else ``(1 + c) / (1 + n)`` with
+            ``c`` exceedances among the ``n`` permutations seen; NaN where the observed value
+            is NaN.
+        """
         stopped = self.stopped_at > 0
         p = np.where(
             stopped, self.count / np.maximum(self.stopped_at, 1), (1.0 + self.count) / (1.0 + self.seen)
@@ -465,5 +596,11 @@ class SequentialPvalues:
 
     @property
     def n_evaluated(self) -> np.ndarray:
-        """Permutations each target was scored on, shape (n_targets,)."""
+        """Permutations each target was scored on.
+
+        Returns
+        -------
+        ndarray of int64, shape (n_targets,)
+            ``L`` for stopped targets, else the number of permutations seen.
+        """
         return np.where(self.stopped_at > 0, self.stopped_at, self.seen)

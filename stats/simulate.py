@@ -24,11 +24,18 @@ def ar1(n_events: int, n_series: int, *, phi: float, seed: int) -> np.ndarray:
     phi : float
         Lag-1 autocorrelation, in [0, 1).
     seed : int
+        Seed of the random generator (``numpy.random.default_rng``); the same seed gives the
+        same series.
 
     Returns
     -------
     x : ndarray, shape (n_events, n_series)
-        Unit-variance noise.
+        Unit-variance noise, float64.
+
+    Raises
+    ------
+    ValueError
+        If ``phi`` is not in [0, 1).
     """
     if not 0 <= phi < 1:
         raise ValueError(f"phi must be in [0, 1), got {phi}")

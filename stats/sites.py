@@ -2,7 +2,7 @@
 
 Inputs are plain objects: a :class:`ModelInfo` per model (the pipeline maps ``params.models``
 and ``params.baselines`` onto them) and a :class:`Unit` per (subject, alignment) holding every
-model's :class:`ModelScores` there. Outputs are the contract tables of ``DESIGN.md``:
+model's :class:`ModelScores` there. Outputs are the contract tables of ``docs/architecture.md``:
 ``results/comparisons.csv`` (:func:`build_comparisons`), ``results/sites.csv``
 (:func:`build_sites`), ``results/summary.json`` (:func:`summarize`) and
 ``results/demo_recovery.json`` (:func:`demo_recovery`).
@@ -37,7 +37,7 @@ Winning (the ``a_wins`` column)
     b"). With ``default_winner="count"`` (the released code's rule) it also wins by default
     where it has ``min_signal_bins`` signal bins and model b (or b's whole family) does not
     (such rows have ``p_value`` NaN, ``default_winner`` = a's id, and stay out of the FDR);
-    the default, ``"test"``, tests such pairs instead (``stats.compare``).
+    the default, ``"test"``, tests such pairs instead (:mod:`mmsites.stats.compare`).
 
 FDR
     Benjamini–Hochberg across electrodes of all subjects, per alignment and test (and per
@@ -159,7 +159,10 @@ class ModelInfo:
     Attributes
     ----------
     id : str
+        Unique model id (the key of :attr:`Unit.scores` and the ``model_a``/``model_b``
+        values of the tables).
     trained_on : {"vision", "language", "multimodal"}
+        What the model was trained on: its family.
     random : bool
         A randomly initialised twin (never "best").
     random_twin : str or None
@@ -190,7 +193,13 @@ class ModelInfo:
 
     @property
     def competes(self) -> bool:
-        """Trained encoder (not a random twin, not a baseline)."""
+        """Whether the model competes for a family's "best".
+
+        Returns
+        -------
+        bool
+            True for a trained encoder (not a random twin, not a baseline).
+        """
         return not self.random and self.baseline is None
 
 
@@ -203,7 +212,7 @@ class ModelScores:
     test_r : array, shape (n_electrodes * n_bins,)
         Observed fold-averaged test r, electrode-major.
     signal : bool array, shape (n_electrodes * n_bins,)
-        Signal bins (:func:`stats.signal.signal_bins`), chosen on validation data.
+        Signal bins (:func:`mmsites.stats.signal.signal_bins`), chosen on validation data.
     val_r : array, shape (n_electrodes * n_bins,)
         Fold-averaged validation r: a family's best model is chosen on it.
     predictions : array, shape (n_events, n_electrodes * n_bins), optional
@@ -225,15 +234,23 @@ class Unit:
 
     Attributes
     ----------
-    subject, alignment : str
+    subject : str
+        Subject id (the ``subject`` column of the tables).
+    alignment : {"language", "vision"}
+        Event alignment (:data:`mmsites.constants.ALIGNMENTS`).
     electrodes : list of str, length n_electrodes
+        Electrode names, in the order of the targets (electrode-major).
     n_bins : int
+        Time bins per electrode.
     scores : dict of model id → ModelScores
+        Every model's results for this unit.
     Y : array, shape (n_events, n_electrodes * n_bins), optional
         Responses (permutation comparisons).
     folds : sequence of Fold, optional
+        The folds every model was cross-validated on; needed by permutation comparisons and
+        the ``cv_correction`` of :func:`build_comparisons`.
     swaps : bool array, shape (n_perm, n_events), optional
-        :func:`stats.resampling.block_swaps`, shared by all comparisons of the unit.
+        :func:`mmsites.stats.resampling.block_swaps`, shared by all comparisons of the unit.
     """
 
     subject: str
@@ -345,10 +362,10 @@ def _require(test, ids, what, asked):
         return True
     if asked:
         raise ValueError(
-            f"test {test!r} needs {what}, but no such model is declared: add it "
-            f"to params.models / params.baselines or drop the test"
+            f"test {test!r} needs {what}, but `models` has none: add its ModelInfo to "
+            f"`models` or leave the test out of `tests`"
         )
-    logger.warning("skipping test %s: it needs %s, and the params declare none", test, what)
+    logger.warning("skipping test %s: it needs %s, and `models` has none", test, what)
     return False
 
 
@@ -370,31 +387,48 @@ def build_comparisons(
     Parameters
     ----------
     units : sequence of Unit
-        One per (subject, alignment); every model of ``models`` must have scores in each.
+        One per (subject, alignment); every model of ``models`` must have scores in each,
+        with ``test_r``, ``signal`` and ``val_r`` of n_electrodes * n_bins targets.
     models : sequence of ModelInfo
+        Every model, with unique ids; random twins named by ``random_twin`` must be among
+        them.
     tests : sequence of str, optional
         Tests to run (a subset of :data:`TESTS`); a missing model is then an error. ``None``
         runs every test the models allow and logs a warning for the others.
     comparison : {"permutation", "bootstrap"}
-        How p-values are computed (:func:`stats.compare.compare_models`).
-    min_signal_bins : int
-    fdr_q : float
-    default_winner : {"test", "count", "none"}
+        How p-values are computed (:func:`mmsites.stats.compare.compare_models`).
+    min_signal_bins : int, default 10
+        Signal bins a model needs at an electrode to be eligible as a family's best and to
+        be tested (:func:`mmsites.stats.compare.compare_models`).
+    fdr_q : float, default 0.05
+        Benjamini–Hochberg level of each family of comparisons, in (0, 1).
+    default_winner : {"test", "count", "none"}, default "test"
         When only one model of a pair has enough signal bins: test the pair anyway (default),
-        let it win untested (the released code), or skip it (:mod:`stats.compare`).
+        let it win untested (the released code), or skip it (:mod:`mmsites.stats.compare`).
     tail_fit : bool
         Generalized Pareto tail estimates for paired permutation p-values beyond the floor
-        (:func:`stats.pvalues.tail_pvalues`).
-    cv_correction : bool
+        (:func:`mmsites.stats.pvalues.tail_pvalues`).
+    cv_correction : bool, default True
         Correct the paired tests for the correlation of the folds' scores (Nadeau–Bengio
-        variance inflation, :func:`stats.compare.cv_inflation`); needs ``unit.folds``.
+        variance inflation, :func:`mmsites.stats.compare.cv_inflation`); needs ``unit.folds``.
+    device : str or torch.device, default "cpu"
+        Device of the paired permutation nulls: ``"cpu"``, ``"cuda"`` or ``"auto"``.
 
     Returns
     -------
     table : DataFrame
-        Columns :data:`COMPARISON_COLUMNS`: the contract columns, then ``val_score_a,
+        One row per (unit, test, model pair, electrode). Columns
+        :data:`COMPARISON_COLUMNS`: the contract columns, then ``val_score_a,
         val_score_b`` (validation scores, descriptive), ``n_signal_a, n_signal_b,
         default_winner`` (model id or ""), ``a_wins``.
+
+    Raises
+    ------
+    ValueError
+        If ``tests`` names an unknown test or one whose models are missing, model ids repeat,
+        a random twin is not among the models, a unit lacks a model's scores or has scores
+        of the wrong shape, ``cv_correction`` is asked without ``unit.folds``, or the
+        arguments of the comparison method are missing.
     """
     asked = tests is not None
     tests = list(TESTS if tests is None else tests)
@@ -515,20 +549,32 @@ def build_sites(
     comparisons : DataFrame
         From :func:`build_comparisons`.
     units : sequence of Unit
+        The units the comparisons were built from (signal-bin counts and best models per
+        electrode); each alignment one of :data:`mmsites.constants.ALIGNMENTS`.
     models : sequence of ModelInfo
+        The models of ``units``; only competing (trained) models count for
+        ``signal_bins_*`` and ``best_model_*``.
     electrodes : DataFrame, optional
         ``subject, electrode, hemisphere, region, x, y, z`` (``results/electrodes.csv``);
         the region columns stay empty without it.
-    min_signal_bins : int
-    nonlinear : bool
+    min_signal_bins : int, default 10
+        Signal bins a model needs at an electrode to be its ``best_model_*``.
+    nonlinear : bool, default True
         Whether the site rule also needs the multimodal model to beat MultiConcat and
         MultiLin (where those tests were run).
-    fdr_q : float
-        FDR level of the site calls (one BH per alignment, one for strict).
+    fdr_q : float, default 0.05
+        FDR level of the site calls (one BH per alignment, one for strict), in (0, 1).
 
     Returns
     -------
-    sites : DataFrame with columns :data:`SITE_COLUMNS`.
+    sites : DataFrame
+        One row per (subject, electrode), columns :data:`SITE_COLUMNS` (module docstring);
+        empty with these columns when there are no electrodes.
+
+    Raises
+    ------
+    ValueError
+        If a unit's alignment is unknown or ``electrodes`` lacks a required column.
     """
     competes = [m.id for m in models if m.competes]
     rows = {}
@@ -613,15 +659,44 @@ def _percent(k: int, n: int) -> float:
 
 
 def summarize(sites: pd.DataFrame, comparisons: pd.DataFrame) -> dict:
-    """``results/summary.json``: electrode counts and multimodal percentages.
+    """Electrode counts and multimodal percentages (``results/summary.json``).
 
     For each test and alignment, ``n_multimodal`` counts electrodes where model a wins
     (for ``trained_vs_random``: every trained model beats its twin); the site rules add
     ``site_language``, ``site_vision``, ``site_strict``, ``slip_language`` and
     ``slip_vision``. The same numbers follow per subject under ``subjects``.
+
+    Parameters
+    ----------
+    sites : DataFrame
+        The sites table (:func:`build_sites`), one row per (subject, electrode).
+    comparisons : DataFrame
+        The comparisons table (:func:`build_comparisons`); may be empty.
+
+    Returns
+    -------
+    summary : dict
+        ``n_electrodes`` and ``tests`` (test or site rule → alignment → ``n_electrodes``,
+        ``n_multimodal``, ``percent_multimodal``; the site rules without the alignment
+        level), and ``subjects`` (subject id → the same for that subject's electrodes).
+        Percentages are of the electrodes in ``sites``; 0 when there are none.
     """
 
     def block(s: pd.DataFrame, c: pd.DataFrame) -> dict:
+        """Counts for one set of electrodes.
+
+        Parameters
+        ----------
+        s : DataFrame
+            Rows of the sites table.
+        c : DataFrame
+            The comparisons of the same electrodes.
+
+        Returns
+        -------
+        dict
+            ``n_electrodes`` and ``tests``, as described in :func:`summarize`.
+        """
         n = int(len(s))
         res = {"n_electrodes": n, "tests": {}}
         if len(c):

@@ -82,7 +82,7 @@ def test_refit_mode_is_the_engines_whole_cv_refit():
     for b in range(3):
         direct = CVEngine(X[res[b]], contiguous_folds(n, 5), device="cpu", dtype=torch.float64).fit(Y[res[b]])
         np.testing.assert_allclose(t[b], direct.test_r, atol=1e-8)
-    with pytest.raises(ValueError, match="needs the CVEngine"):
+    with pytest.raises(ValueError, match="needs `engine`"):
         bootstrap_scores("refit", Y, res)
     with pytest.raises(ValueError, match="mode"):
         bootstrap_scores("jackknife", Y, res)

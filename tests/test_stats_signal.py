@@ -154,7 +154,7 @@ def test_signal_bins_methods():
     assert signal_bins("permutation", pvalues=p).tolist() == [True, False, False, False]
     lo = np.array([0.1, 0.0, -0.1, np.nan])
     assert signal_bins("bootstrap_ci", val_lo=lo).tolist() == [True, False, False, False]
-    with pytest.raises(ValueError, match="needs pvalues"):
+    with pytest.raises(ValueError, match="needs `pvalues`"):
         signal_bins("permutation")
     assert count_signal_bins(np.array([1, 1, 0, 0, 1, 0], bool), 3).tolist() == [2, 1]
 
