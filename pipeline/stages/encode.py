@@ -4,7 +4,7 @@ signal permutation test and the bootstrap.
 Work units, run by the executor of ``compute`` (worker processes or a dask cluster):
 
 1. ``fit`` — one per (subject, alignment, model): the CV fit (``encoding.CVEngine``) on the
-   purged folds of :func:`pipeline.cv.response_folds`, whose out-of-fold predictions go to
+   purged folds of :func:`mmsites.pipeline.cv.response_folds`, whose out-of-fold predictions go to
    ``work/scores/..._pred.npy`` (read memory-mapped afterwards, so a subject's many models never
    need to sit in memory together) and its scores to ``...npz``. MultiLin is fitted once per
    candidate size (``baselines.multilin_components``) and each target keeps the size with
@@ -18,7 +18,7 @@ Work units, run by the executor of ``compute`` (worker processes or a dask clust
    so the next round refits only the open targets.
 3. ``boot`` chunks — moving-block bootstrap resamples drawn within fold segments.
 4. merge — p-values, signal bins and bootstrap CIs per (electrode, bin), written to the scores
-   parquet of DESIGN.md (``electrode, bin, time_s, test_r, val_r, alpha, boot_mean, boot_lo,
+   parquet of docs/architecture.md (``electrode, bin, time_s, test_r, val_r, alpha, boot_mean, boot_lo,
    boot_hi, val_lo, val_hi`` plus ``p_value`` (test r), ``val_p_value`` (validation r),
    ``n_permutations``, ``signal`` and, for MultiLin, ``components``).
 
@@ -37,7 +37,6 @@ import pandas as pd
 
 from mmsites.encoding.folds import fold_segments
 from mmsites.encoding.ridge import CVEngine, select_result
-from mmsites.features.baselines import MultiLin
 from mmsites.stats.bootstrap import bootstrap_scores, bootstrap_summary
 from mmsites.stats.pvalues import n_distinct_block_permutations, warn_if_few_permutations
 from mmsites.stats.resampling import (
@@ -48,14 +47,13 @@ from mmsites.stats.resampling import (
     part_block,
 )
 from mmsites.stats.signal import SequentialPvalues, max_over_bins_pvalues, signal_bins, signal_null
-from mmsites.timing import TIME_TOL_S, match_times
 
 from ..cv import block_length, encoded_models, gap_seconds, response_folds
+from ..design import candidate_designs
 from ..executors import make_executor
 from ..io import (
     content_key,
     is_up_to_date,
-    read_events,
     read_responses,
     write_json,
     write_npy,
@@ -67,61 +65,30 @@ from ..paths import Layout
 
 log = logging.getLogger(__name__)
 
-__all__ = ["encoded_models", "event_features", "run", "run_unit"]
-
-
-def _feature_rows(layout: Layout, model: str, movie: str, alignment: str) -> tuple[np.ndarray, np.ndarray]:
-    path = layout.features(model, movie, alignment)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"features of {model!r} for {movie} ({alignment}) are missing at {path}: run the features stage"
-        )
-    X = np.load(path)
-    times = read_events(layout.events(movie, alignment))["movie_time"].to_numpy()
-    if X.shape[0] != len(times):
-        raise ValueError(
-            f"{path} has {X.shape[0]} rows but the events table of {movie} ({alignment}) has "
-            f"{len(times)}: rerun the features stage"
-        )
-    return X, times
-
-
-def event_features(
-    layout: Layout, model: str, alignment: str, event_movie: list[str], event_movie_time: np.ndarray
-) -> np.ndarray:
-    """Feature rows of ``model`` for the events of a responses file, in its order.
-
-    Returns
-    -------
-    X : ndarray, float32, shape (n_events, n_features)
-    """
-    X_out = None
-    event_movie = np.asarray(event_movie)
-    for movie in dict.fromkeys(event_movie):
-        X, times = _feature_rows(layout, model, movie, alignment)
-        mask = event_movie == movie
-        wanted = event_movie_time[mask]
-        idx = match_times(wanted, times, tol=TIME_TOL_S)
-        bad = idx < 0
-        if bad.any():
-            raise ValueError(
-                f"{int(bad.sum())} events of the responses ({movie}, {alignment}) have no row in the "
-                f"features of {model!r} (first at movie time {wanted[bad][0]:.3f} s): the events "
-                "changed after the features were computed; rerun the features stage"
-            )
-        if X_out is None:
-            X_out = np.empty((len(event_movie), X.shape[1]), dtype=np.float32)
-        elif X.shape[1] != X_out.shape[1]:
-            raise ValueError(
-                f"features of {model!r} have {X.shape[1]} columns for {movie} but "
-                f"{X_out.shape[1]} for another movie"
-            )
-        X_out[mask] = X[idx]
-    return X_out
+__all__ = ["run", "run_unit"]
 
 
 @dataclass(frozen=True)
 class Unit:
+    """One work unit of the encode stage.
+
+    Attributes
+    ----------
+    subject : int
+        Subject number.
+    alignment : str
+        ``"language"`` or ``"vision"``.
+    model : str
+        Model id or baseline (``"multiconcat"``, ``"multilin"``).
+    part : str
+        ``"fit"`` (the CV fit), ``"null"`` (a chunk of permutations) or ``"boot"`` (a chunk
+        of bootstrap resamples).
+    chunk : slice or None
+        Rows of the shared permutation or bootstrap index array.
+    targets : tuple of int or None
+        Null rounds: the targets whose p-values are still open (None: all).
+    """
+
     subject: int
     alignment: str
     model: str
@@ -154,26 +121,8 @@ def _targets(params: Params, layout: Layout, unit: Unit):
     return Y, response_folds(params, resp), resp
 
 
-def _design(params: Params, layout: Layout, unit: Unit, resp: dict, folds) -> tuple[list, list | None]:
-    """Candidate designs: ``[X]`` for a model, one per-fold list of projections (learned on each
-    fold's training events) per candidate size for MultiLin; and those sizes (None for a model)."""
-    args = (unit.alignment, resp["event_movie"], resp["event_movie_time"])
-    if unit.model != "multilin":
-        return [event_features(layout, unit.model, *args)], None
-    vision, language = params.baselines.multilin
-    Xv = event_features(layout, vision, *args)
-    Xl = event_features(layout, language, *args)
-    # Sizes beyond the narrower feature set add nothing: they are dropped (that width at most).
-    limit = min(Xv.shape[1], Xl.shape[1])
-    grid = [c for c in params.baselines.multilin_components if c <= limit] or [limit]
-    designs = []
-    for n_components in grid:
-        X = []
-        for fold in folds:
-            projection = MultiLin(n_components=n_components).fit(Xv[fold.train], Xl[fold.train])
-            X.append(np.asarray(projection.transform(Xv, Xl), dtype=np.float32))
-        designs.append(X)
-    return designs, grid
+def _designs(params: Params, layout: Layout, unit: Unit, resp: dict, folds) -> tuple[list, list | None]:
+    return candidate_designs(params, layout, unit.model, unit.alignment, resp, folds)
 
 
 def _engines(params: Params, designs: list, folds) -> list[CVEngine]:
@@ -201,13 +150,30 @@ def _limit_threads(threads: int) -> None:
 
 
 def run_unit(params: Params, workdir: Path, unit: Unit):
-    """Execute one work unit (a top-level function, so worker processes and dask can run it)."""
+    """Execute one work unit (a top-level function, so worker processes and dask can run it).
+
+    Parameters
+    ----------
+    params : Params
+        The run's params.
+    workdir : Path
+        The work directory.
+    unit : Unit
+        What to compute.
+
+    Returns
+    -------
+    dict
+        ``fit``: the fit's arrays (``FIT_ARRAYS``, MultiLin's ``components``); ``null``: the
+        chunk's null test and validation r (``test``, ``val``: permutations × targets);
+        ``boot``: the chunk's bootstrap test and validation r.
+    """
     _limit_threads(params.compute.threads_per_worker)
     layout = Layout(Path(workdir), params)
     Y, folds, resp = _targets(params, layout, unit)
     sp = params.stats
     if unit.part == "fit":
-        designs, sizes = _design(params, layout, unit, resp, folds)
+        designs, sizes = _designs(params, layout, unit, resp, folds)
         results = [engine.fit(Y) for engine in _engines(params, designs, folds)]
         result, choice = (
             select_result(results) if len(results) > 1 else (results[0], np.zeros(Y.shape[1], int))
@@ -232,7 +198,7 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
         Ysub = Y[:, cols]
         # Fast mode works on the held-out predictions: only refit needs the features (and MultiLin's fits).
         engine = (
-            _engines(params, _design(params, layout, unit, resp, folds)[0], folds)
+            _engines(params, _designs(params, layout, unit, resp, folds)[0], folds)
             if sp.mode == "refit"
             else None
         )
@@ -248,7 +214,7 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
         return {"test": test.astype(np.float32), "val": val.astype(np.float32)}
     if unit.part == "boot":
         engine = (
-            _engines(params, _design(params, layout, unit, resp, folds)[0], folds)
+            _engines(params, _designs(params, layout, unit, resp, folds)[0], folds)
             if sp.mode == "refit"
             else [None]
         )
@@ -280,7 +246,19 @@ def resampling_indices(params: Params, layout: Layout, subject: int, alignment: 
     """Draw the permutations and bootstrap resamples of one subject and alignment, once.
 
     ``permutations`` has ``stats.permutations + 1`` rows, the first the identity (the observed
-    statistic is computed by the same function as its null).
+    statistic is computed by the same function as its null). Written to
+    ``work/resampling/sub-<s>_<alignment>.npz``; kept when its key is unchanged.
+
+    Parameters
+    ----------
+    params : Params
+        The run's params (``stats``: permutations, bootstrap, blocks, seed; ``encoding``).
+    layout : Layout
+        The work directory's layout.
+    subject : int
+        Subject number.
+    alignment : str
+        ``"language"`` or ``"vision"``.
     """
     sp = params.stats
     resp = read_responses(layout.responses(subject, alignment), data=False)
@@ -363,7 +341,26 @@ def _update_state(params: Params, state: _NullState, out: dict, targets) -> None
 
 
 def merge(params: Params, layout: Layout, unit: Unit, fitted: dict, state: _NullState, boots: list) -> None:
-    """Turn the fit, its permutation p-values and its bootstrap into the scores table of DESIGN.md."""
+    """Write a model's scores table from its fit, its permutation nulls and its bootstrap.
+
+    Writes ``work/scores/sub-<s>_<alignment>_<model>.parquet`` (the contract in
+    docs/architecture.md) and its ``.json`` key.
+
+    Parameters
+    ----------
+    params : Params
+        The run's params.
+    layout : Layout
+        The work directory's layout.
+    unit : Unit
+        The fit's unit (subject, alignment, model).
+    fitted : dict
+        The fit's arrays (:func:`run_unit` with part ``"fit"``).
+    state : _NullState
+        The permutation rounds' state: null r of every target that was refitted.
+    boots : list of dict
+        The bootstrap chunks' outputs, in order.
+    """
     sp = params.stats
     resp = read_responses(layout.responses(unit.subject, unit.alignment), data=False)
     _, n_elec, n_bins = resp["shape"]
@@ -451,9 +448,25 @@ def _encode_config(params: Params) -> dict:
 
 
 def unit_key(params: Params, layout: Layout, unit: Unit) -> str:
-    """A fingerprint of everything a model's scores depend on: the model or baseline definition,
-    the encoding params and the encode stage's statistics params, the responses, the features and
-    the shared resamples."""
+    """A fingerprint of everything a model's scores depend on.
+
+    The model or baseline definition, the encoding params and the encode stage's statistics
+    params (``ENCODE_STATS_FIELDS``), the responses, the features and the shared resamples.
+
+    Parameters
+    ----------
+    params : Params
+        The run's params.
+    layout : Layout
+        The work directory's layout.
+    unit : Unit
+        The fit's unit.
+
+    Returns
+    -------
+    str
+        A hex digest; equal keys mean the stored scores can be kept.
+    """
     definition = (
         params.model(unit.model).model_dump()
         if unit.model not in ("multiconcat", "multilin")
@@ -474,6 +487,20 @@ def _resampling_key(params: Params, layout: Layout, subject: int, alignment: str
 
 
 def run(params: Params, workdir: Path) -> None:
+    """Run the encode stage: every (subject, alignment, model) fit, its nulls and bootstrap.
+
+    Reads ``work/responses/``, ``work/features/`` and ``work/events/``; writes
+    ``work/resampling/sub-<s>_<alignment>.{npz,json}`` and, per model,
+    ``work/scores/sub-<s>_<alignment>_<model>.{parquet,npz,json}``, ``_pred.npy`` and
+    ``_boot.npy``. Models whose key is unchanged are kept.
+
+    Parameters
+    ----------
+    params : Params
+        The run's params (``models``, ``baselines``, ``encoding``, ``stats``, ``compute``).
+    workdir : Path
+        The work directory.
+    """
     with make_executor(
         params.compute.executor, workers=params.compute.workers, scheduler=params.compute.dask_scheduler
     ) as executor:
