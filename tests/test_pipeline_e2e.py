@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from mmsites.atlases import UNLOCALISED, is_region_label
 from mmsites.pipeline.cli import main
 
 # The whole demo pipeline on a small config (about a minute on 2 cores): the slow lane.
@@ -165,8 +166,12 @@ def test_result_contracts(workdir):
     assert len(sites) == len(truth)
     recovery = json.loads((workdir / "results/demo_recovery.json").read_text())
     assert set(recovery) == {"multimodal_language", "multimodal_vision", "multimodal_strict"}
-    electrodes = pd.read_csv(workdir / "results/electrodes.csv")
-    assert (electrodes["region"] != "").all()
+    # keep_default_na: an empty region must stay "" (read_csv would make it NaN, and NaN != "").
+    electrodes = pd.read_csv(workdir / "results/electrodes.csv", keep_default_na=False)
+    regions = electrodes["region"].astype(str)
+    assert (regions != "").all()
+    assert all(is_region_label(r) or r == UNLOCALISED for r in regions)
+    assert regions.map(is_region_label).mean() > 0.5  # the demo's contacts lie in the brain
 
 
 def test_reports_written(workdir):
