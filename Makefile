@@ -11,6 +11,9 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
+# Bytecode caches go to the venv, not next to the sources: nothing generated lands in a
+# package folder (and DVC's code deps never see a stray .pyc).
+export PYTHONPYCACHEPREFIX := $(CURDIR)/$(VENV)/pycache
 
 .PHONY: setup system-deps demo test test-fast lint bench clean-demo
 
