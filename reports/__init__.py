@@ -30,7 +30,6 @@ from mmsites.reports.html import render_index, render_subject, summary_rows
 from mmsites.reports.tables import (
     as_bool,
     called_sites,
-    electrode_scores,
     planted_kinds,
     planted_vs_found,
     region_fractions,
@@ -40,7 +39,6 @@ from mmsites.reports.tables import (
 __all__ = [
     "as_bool",
     "called_sites",
-    "electrode_scores",
     "figure_to_png",
     "planted_kinds",
     "planted_vs_found",

@@ -25,7 +25,6 @@ from matplotlib.lines import Line2D  # noqa: E402
 from mmsites.constants import ALIGNMENTS  # noqa: E402
 from mmsites.reports.tables import (  # noqa: E402
     as_bool,
-    electrode_scores,
     localised,
     multimodal_any,
     planted_vs_found,
@@ -97,15 +96,16 @@ def _glass_brain(fig: Figure, rect, title: str | None = None):
     return plotting.plot_glass_brain(None, figure=fig, axes=ax, display_mode="lzr", title=title)
 
 
-def plot_trained_vs_random(scores: pd.DataFrame, twins: dict, *, labels: dict | None = None) -> Figure:
+def plot_trained_vs_random(per_electrode: pd.DataFrame, twins: dict, *, labels: dict | None = None) -> Figure:
     """Draw violins of per-electrode r, each trained model beside its random twin.
 
     Parameters
     ----------
-    scores : DataFrame
-        Either per-bin scores (the scores-table contract with ``model`` and ``signal``;
-        reduced by :func:`mmsites.reports.tables.electrode_scores`) or per-electrode scores
-        with ``model`` and ``score`` (Pearson r). Electrodes with a NaN score are left out.
+    per_electrode : DataFrame
+        One row per (subject, alignment, model, electrode): ``model`` and ``score`` (the
+        electrode score of :func:`mmsites.stats.compare.electrode_scores`, mean test r over
+        the signal bins, computed by the report stage). Electrodes with a NaN score are left
+        out.
     twins : dict of str to str
         Trained model id -> its randomly initialised twin's id; pairs with no scores at all
         are left out.
@@ -118,8 +118,7 @@ def plot_trained_vs_random(scores: pd.DataFrame, twins: dict, *, labels: dict | 
         One pair of violins per trained model (a dot where a model has one distinct value),
         or a figure saying that no pair has scores.
     """
-    if "score" not in scores.columns:
-        scores = electrode_scores(scores)
+    scores = per_electrode
     require_columns(scores, ["model", "score"], "per-electrode scores")
     labels = labels or {}
     by_model = {m: g["score"].dropna().to_numpy() for m, g in scores.groupby("model")}
@@ -330,6 +329,7 @@ def plot_best_models(sites: pd.DataFrame, *, labels: dict | None = None) -> Figu
 
 def plot_site_timecourses(
     scores: pd.DataFrame,
+    per_electrode: pd.DataFrame,
     *,
     alignment: str | None = None,
     sites: pd.DataFrame | None = None,
@@ -339,8 +339,7 @@ def plot_site_timecourses(
 ) -> Figure:
     """Draw test r over time of the best electrodes of each model, with bootstrap bands.
 
-    Electrodes are ranked by :func:`mmsites.reports.tables.electrode_scores` (mean test r
-    over their signal bins).
+    Electrodes are ranked by their electrode score (``per_electrode``).
 
     Parameters
     ----------
@@ -348,6 +347,10 @@ def plot_site_timecourses(
         Stacked scores tables: ``subject, model, electrode, time_s`` (s from event onset),
         ``test_r``, ``signal`` and optionally ``boot_lo, boot_hi`` (95 % bootstrap interval
         of test r) and ``alignment``.
+    per_electrode : DataFrame, one row per (subject, model, electrode)
+        The same keys (and ``alignment`` when ``scores`` has it) with ``score``, the
+        electrode score of :func:`mmsites.stats.compare.electrode_scores` (mean test r over
+        the signal bins), computed by the report stage.
     alignment : str, optional
         Keep only this alignment (required when ``scores`` holds several).
     sites : DataFrame, optional
@@ -373,26 +376,35 @@ def plot_site_timecourses(
         needed column.
     """
     require_columns(scores, ["model", "electrode", "time_s", "test_r"], "scores table")
-    if models is not None:
-        scores = scores[scores["model"].isin(list(models))]
+    require_columns(per_electrode, ["model", "electrode", "score"], "per-electrode scores")
     labels = labels or {}
     if "alignment" in scores.columns:
         present = sorted(scores["alignment"].dropna().unique())
         if alignment is None and len(present) > 1:
             raise ValueError(f"plot_site_timecourses: scores hold alignments {present}; pass alignment=.")
-        if alignment is not None:
-            scores = scores[scores["alignment"] == alignment]
-    if "subject" not in scores.columns:
-        scores = scores.assign(subject="")
-    scores = scores.assign(subject=scores["subject"].astype(str), electrode=scores["electrode"].astype(str))
+    keep = None
     if sites is not None:
         mm = multimodal_any(sites, [alignment] if alignment else ALIGNMENTS)
         keep = set(zip(sites["subject"].astype(str)[mm], sites["electrode"].astype(str)[mm]))
-        scores = scores[[k in keep for k in zip(scores["subject"], scores["electrode"])]]
+
+    def _select(table: pd.DataFrame) -> pd.DataFrame:
+        # the same rows of both tables: models, alignment, candidate sites
+        if models is not None:
+            table = table[table["model"].isin(list(models))]
+        if alignment is not None and "alignment" in table.columns:
+            table = table[table["alignment"] == alignment]
+        if "subject" not in table.columns:
+            table = table.assign(subject="")
+        table = table.assign(subject=table["subject"].astype(str), electrode=table["electrode"].astype(str))
+        if keep is not None:
+            table = table[[k in keep for k in zip(table["subject"], table["electrode"])]]
+        return table
+
+    scores = _select(scores)
     title = "Test r over time, top sites per model" + (f" ({alignment}-aligned)" if alignment else "")
     if scores.empty:
         return _empty(title, "No sites with scores to show.")
-    best = top_sites(electrode_scores(scores), n_top=n_top)
+    best = top_sites(_select(per_electrode), n_top=n_top)
     models = sorted(best["model"].unique())
     ncol = min(4, len(models))
     nrow = int(np.ceil(len(models) / ncol))
@@ -467,11 +479,17 @@ def plot_planted_vs_found(truth: pd.DataFrame, sites: pd.DataFrame) -> Figure:
     return fig
 
 
+def _require_per_electrode(scores, per_electrode) -> None:
+    if scores is not None and per_electrode is None:
+        raise ValueError("scores given without per_electrode: pass the electrode scores of the scores table")
+
+
 def study_figures(
     sites: pd.DataFrame,
     comparisons: pd.DataFrame,
     electrodes: pd.DataFrame,
     scores: pd.DataFrame | None = None,
+    per_electrode: pd.DataFrame | None = None,
     *,
     twins: dict | None = None,
     truth: pd.DataFrame | None = None,
@@ -491,6 +509,9 @@ def study_figures(
     scores : DataFrame, optional
         Stacked scores tables, one row per (subject, alignment, model, electrode, bin), with
         ``signal``; without it the violins and time courses are left out.
+    per_electrode : DataFrame, optional
+        The electrode scores of ``scores`` (one row per subject, alignment, model, electrode;
+        ``score``), required with ``scores``.
     twins : dict of str to str, optional
         Trained model id -> its random twin's id: adds the violins; twins get no time courses.
     truth : DataFrame, optional
@@ -509,9 +530,10 @@ def study_figures(
         ``timecourses_<alignment>``, ``planted_vs_found`` (those that apply). The names are
         the file stems the report stage writes (``results/report/figures/<name>.png``).
     """
+    _require_per_electrode(scores, per_electrode)
     figs = {"coverage": plot_coverage(electrodes)}
     if scores is not None and twins:
-        figs["trained_vs_random"] = plot_trained_vs_random(scores, twins, labels=labels)
+        figs["trained_vs_random"] = plot_trained_vs_random(per_electrode, twins, labels=labels)
     figs["multimodal_by_region"] = plot_region_fractions(region_fractions(sites, comparisons))
     figs["best_multimodal_model"] = plot_best_models(sites, labels=labels)
     if scores is not None:
@@ -520,7 +542,9 @@ def study_figures(
         shown = [m for m in dict.fromkeys(scores["model"]) if m not in set((twins or {}).values())]
         for al in [a for a in ALIGNMENTS if a in present] or [None]:
             name = f"timecourses_{al}" if al else "timecourses"
-            figs[name] = plot_site_timecourses(scores, alignment=al, sites=sites, models=shown, labels=labels)
+            figs[name] = plot_site_timecourses(
+                scores, per_electrode, alignment=al, sites=sites, models=shown, labels=labels
+            )
     if truth is not None:
         figs["planted_vs_found"] = plot_planted_vs_found(truth, sites)
     if dpi is None:
@@ -533,6 +557,7 @@ def subject_figures(
     sites: pd.DataFrame,
     electrodes: pd.DataFrame,
     scores: pd.DataFrame | None = None,
+    per_electrode: pd.DataFrame | None = None,
     *,
     labels: dict | None = None,
     dpi: int = 100,
@@ -550,6 +575,9 @@ def subject_figures(
     scores : DataFrame, optional
         Stacked scores tables (``subject, alignment, model, electrode, time_s, test_r,
         signal, ...``); without it, or without a ``subject`` column, no time courses.
+    per_electrode : DataFrame, optional
+        The electrode scores of ``scores`` (``score`` per subject, alignment, model,
+        electrode), required with ``scores``.
     labels : dict of str to str, optional
         Display names for model ids.
     dpi : int
@@ -561,6 +589,7 @@ def subject_figures(
         Name -> PNG bytes: ``coverage`` and, with scores, ``timecourses_<alignment>`` of the
         subject's multimodal sites, one per alignment present.
     """
+    _require_per_electrode(scores, per_electrode)
     sid = str(subject)
     figs = {"coverage": plot_coverage(electrodes, subject=subject)}
     if scores is not None and "subject" in scores.columns:
@@ -569,6 +598,6 @@ def subject_figures(
         present = set(mine["alignment"]) if "alignment" in mine.columns else {None}
         for al in [a for a in ALIGNMENTS if a in present]:
             figs[f"timecourses_{al}"] = plot_site_timecourses(
-                mine, alignment=al, sites=own_sites, labels=labels
+                mine, per_electrode, alignment=al, sites=own_sites, labels=labels
             )
     return {name: figure_to_png(fig, dpi=dpi) for name, fig in figs.items()}

@@ -23,7 +23,6 @@ __all__ = [
     "SITE_TESTS",
     "as_bool",
     "called_sites",
-    "electrode_scores",
     "localised",
     "multimodal_any",
     "planted_kinds",
@@ -142,51 +141,14 @@ def localised(table: pd.DataFrame) -> pd.DataFrame:
     return table[np.isfinite(coords.to_numpy(dtype=float)).all(axis=1)]
 
 
-def electrode_scores(scores: pd.DataFrame) -> pd.DataFrame:
-    """Reduce per-bin scores to one score per electrode: mean test r over its signal bins.
-
-    The same mean as :func:`mmsites.stats.compare.electrode_scores`, over a long table that
-    may stack any number of subjects, alignments and models. Which bins carry signal is not
-    decided here: the ``signal`` column the encode stage writes
-    (:func:`mmsites.stats.signal.signal_bins`, on validation data) is used as it is.
-
-    Parameters
-    ----------
-    scores : DataFrame, one row per (electrode, bin)
-        The scores-table contract: ``electrode``, ``test_r`` (Pearson r) and ``signal``
-        (bool, or ``true``/``false`` as read back from CSV), plus the key columns
-        ``subject``, ``alignment``, ``model`` when several tables are stacked.
-
-    Returns
-    -------
-    DataFrame, one row per (subject, alignment, model, electrode)
-        The key columns present among ``subject, alignment, model, electrode`` (in first
-        appearance order), then ``score`` (mean test r over the signal bins; NaN where the
-        electrode has none) and ``n_signal_bins`` (int).
-
-    Raises
-    ------
-    ValueError
-        When a column is missing, ``signal`` in particular (a scores table from before the
-        encode stage wrote it: rerun the encode stage).
-    """
-    require_columns(scores, ["electrode", "test_r", "signal"], "scores table")
-    signal = as_bool(scores["signal"]).to_numpy()
-    keys = [k for k in ("subject", "alignment", "model", "electrode") if k in scores.columns]
-    df = scores[keys].copy()
-    df["_r"] = np.where(signal, scores["test_r"].to_numpy(dtype=float), np.nan)
-    df["_s"] = signal.astype(int)
-    out = df.groupby(keys, sort=False, dropna=False).agg(score=("_r", "mean"), n_signal_bins=("_s", "sum"))
-    return out.reset_index()
-
-
 def top_sites(per_electrode: pd.DataFrame, *, n_top: int = 3) -> pd.DataFrame:
     """Pick the electrodes with the highest score, per model (and alignment).
 
     Parameters
     ----------
     per_electrode : DataFrame
-        :func:`electrode_scores` output: ``score`` and optionally ``alignment``, ``model``.
+        Electrode scores (the report stage's, :func:`mmsites.stats.compare.electrode_scores`):
+        ``score`` and optionally ``alignment``, ``model``.
     n_top : int
         Electrodes kept per (alignment, model) group.
 

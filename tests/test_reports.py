@@ -21,6 +21,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from mmsites.atlases.regions import REGION_COLUMNS  # noqa: E402
 from mmsites.constants import ALIGNMENTS  # noqa: E402
+from mmsites.pipeline.stages.report import electrode_table
 from mmsites.reports import figures as F  # noqa: E402
 from mmsites.reports import tables as T  # noqa: E402
 from mmsites.reports.html import render_index, render_subject, summary_rows  # noqa: E402
@@ -183,8 +184,18 @@ def _png_size(png: bytes):
 def test_electrode_scores_matches_direct_mean(rows):
     r = np.array([a for a, _ in rows])
     sig = np.array([b for _, b in rows])
-    df = pd.DataFrame(dict(electrode="E1", bin=np.arange(len(r)), time_s=0.0, test_r=r, signal=sig))
-    got = T.electrode_scores(df)
+    df = pd.DataFrame(
+        dict(
+            subject=1,
+            alignment="vision",
+            model="m",
+            electrode="E1",
+            bin=np.arange(len(r)),
+            test_r=r,
+            signal=sig,
+        )
+    )
+    got = electrode_table(df)
     assert got["n_signal_bins"].iat[0] == sig.sum()
     if sig.any():
         assert got["score"].iat[0] == pytest.approx(r[sig].mean())
@@ -195,7 +206,7 @@ def test_electrode_scores_matches_direct_mean(rows):
 def test_electrode_scores_use_the_signal_column(tables):
     """The report takes the encode stage's signal flag as it is; it has no rule of its own."""
     sc = tables["scores"]
-    got = T.electrode_scores(sc)
+    got = electrode_table(sc)
     assert list(got.columns) == ["subject", "alignment", "model", "electrode", "score", "n_signal_bins"]
     one = sc[
         (sc.subject == 1) & (sc.alignment == "vision") & (sc.model == "simclr") & (sc.electrode == "TA1")
@@ -205,11 +216,11 @@ def test_electrode_scores_use_the_signal_column(tables):
     ].iloc[0]
     assert row["n_signal_bins"] == one["signal"].sum()
     assert row["score"] == pytest.approx(one.loc[one["signal"], "test_r"].mean())
-    # other columns (p-values, CIs) do not matter; CSV booleans are read as booleans
-    flagged = T.electrode_scores(sc.assign(signal="true", val_lo=-1.0, p_value=1.0))
+    # other columns (p-values, CIs) do not matter
+    flagged = electrode_table(sc.assign(signal=True, val_lo=-1.0, p_value=1.0))
     assert (flagged["n_signal_bins"] == 17).all()
-    with pytest.raises(ValueError, match=r"lacks column\(s\) \['signal'\]"):
-        T.electrode_scores(sc.drop(columns="signal"))
+    with pytest.raises(ValueError, match="contiguous"):
+        electrode_table(sc.sample(frac=1.0, random_state=0))
 
 
 def test_reports_import_no_other_package():
@@ -327,6 +338,7 @@ def figs(tables):
             t["comparisons"],
             t["electrodes"],
             t["scores"],
+            electrode_table(t["scores"]),
             twins=TWINS,
             truth=t["truth"],
             dpi=None,
@@ -365,7 +377,7 @@ def test_figures_render(tables, figs, pngs):
         h, w = _png_size(png)[:2]
         assert h > 60 and w > 150, name
     with pytest.raises(ValueError, match="pass alignment"):
-        F.plot_site_timecourses(sc)
+        F.plot_site_timecourses(sc, electrode_table(sc))
     with pytest.raises(ValueError, match="lacks column"):
         F.plot_coverage(tables["electrodes"].drop(columns="x"))
 
@@ -495,7 +507,9 @@ def rendered(tables, pngs, tmp_path_factory):
         render_index(t["summary"], t["sites"], t["comparisons"], t["electrodes"], figs, prov),
         encoding="utf-8",
     )
-    sub_figs = F.subject_figures(1, t["sites"], t["electrodes"], t["scores"], dpi=40)
+    sub_figs = F.subject_figures(
+        1, t["sites"], t["electrodes"], t["scores"], electrode_table(t["scores"]), dpi=40
+    )
     assert list(sub_figs) == ["coverage", "timecourses_language", "timecourses_vision"]
     (out / "sub-1.html").write_text(
         render_subject(1, t["sites"], t["comparisons"], t["electrodes"], sub_figs, prov), encoding="utf-8"

@@ -23,6 +23,7 @@ import pandas as pd
 
 from mmsites.recordings.braintreebank import BrainTreebank
 from mmsites.reports import render_index, render_subject, study_figures, subject_figures
+from mmsites.stats.compare import electrode_scores
 
 from ..cv import encoded_models
 from ..io import file_fingerprint, write_bytes, write_text
@@ -99,6 +100,36 @@ def provenance(params: Params, layout: Layout) -> dict:
     }
 
 
+def electrode_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """One score per electrode, by the statistics' rule: mean test r over its signal bins.
+
+    Parameters
+    ----------
+    scores : DataFrame, one row per (subject, alignment, model, electrode, bin)
+        :func:`stacked_scores` output (``test_r``, ``signal``), each electrode's bins
+        contiguous as the encode stage writes them.
+
+    Returns
+    -------
+    DataFrame, one row per (subject, alignment, model, electrode)
+        ``subject, alignment, model, electrode``, ``score`` (NaN without signal bins) and
+        ``n_signal_bins``, from :func:`mmsites.stats.compare.electrode_scores`.
+    """
+    keys = ["subject", "alignment", "model"]
+    parts = []
+    for key, table in scores.groupby(keys, sort=False):
+        electrodes = list(dict.fromkeys(table["electrode"]))
+        n_bins = len(table) // len(electrodes)
+        if list(table["electrode"]) != [e for e in electrodes for _ in range(n_bins)]:
+            raise ValueError(f"scores of {key}: each electrode's bins must be contiguous and equally many")
+        score, n_signal = electrode_scores(
+            table["test_r"].to_numpy(dtype=float), table["signal"].to_numpy(dtype=bool), n_bins
+        )
+        columns = {"electrode": electrodes, "score": score, "n_signal_bins": n_signal}
+        parts.append(pd.DataFrame(dict(zip(keys, key)) | columns))
+    return pd.concat(parts, ignore_index=True)
+
+
 def stacked_scores(params: Params, layout: Layout) -> pd.DataFrame:
     """Read every scores table of the encode stage into one long table.
 
@@ -168,7 +199,8 @@ def run(params: Params, workdir: Path) -> None:
     truth_path = layout.data_root / "truth.csv"
     truth = pd.read_csv(truth_path) if params.data.format == "demo" and truth_path.is_file() else None
     prov = provenance(params, layout)
-    figures = study_figures(sites, comparisons, electrodes, scores, twins=twins, truth=truth)
+    per_electrode = electrode_table(scores)
+    figures = study_figures(sites, comparisons, electrodes, scores, per_electrode, twins=twins, truth=truth)
     for name, png in figures.items():
         write_bytes(png, layout.report / "figures" / f"{name}.png")
     recovery_path = results / "demo_recovery.json"
@@ -180,7 +212,7 @@ def run(params: Params, workdir: Path) -> None:
         layout.report / "index.html",
     )
     for subject in params.data.subjects:
-        figs = subject_figures(subject, sites, electrodes, scores)
+        figs = subject_figures(subject, sites, electrodes, scores, per_electrode)
         for name, png in figs.items():
             write_bytes(png, layout.report / "figures" / f"sub-{subject}_{name}.png")
         write_text(
