@@ -62,7 +62,7 @@ from tqdm.auto import tqdm
 
 from mmsites.device import resolve_device
 
-from .folds import Fold, contiguous_folds
+from .folds import MIN_PART_EVENTS, Fold, contiguous_folds
 from .scoring import _r_and_ok
 
 __all__ = ["DEFAULT_ALPHAS", "CVResult", "CVEngine", "ridge_cv", "select_on_validation", "select_result"]
@@ -190,7 +190,7 @@ class CVEngine:
     folds : list of Fold, or int, default 5
         The folds, at least 2, with integer event indices in ``0 .. n_events - 1``
         (normally :func:`mmsites.encoding.folds.contiguous_folds`); every validation and test
-        part needs at least 2 events. An int ``k`` means ``contiguous_folds(n_events, k)``.
+        part needs at least ``MIN_PART_EVENTS`` (3) events. An int ``k`` means ``contiguous_folds(n_events, k)``.
     alphas : array_like, shape (n_alphas,), default DEFAULT_ALPHAS
         Ridge penalties, positive and finite; default the study's grid 10^-1 … 10^5.
     device : str or torch.device, default "auto"
@@ -265,7 +265,7 @@ class CVEngine:
                     raise ValueError(f"fold {k}: {part} must be a 1-D integer index array")
                 if idx.size and (idx.min() < 0 or idx.max() >= n):
                     raise ValueError(f"fold {k}: {part} indices out of range for {n} events (X has {n} rows)")
-                need = 2 if part != "train" else 1
+                need = MIN_PART_EVENTS if part != "train" else 1
                 if idx.size < need:
                     raise ValueError(
                         f"fold {k}: {part} has {idx.size} events; at least "
