@@ -34,7 +34,25 @@ log = logging.getLogger("mmsites")
 
 
 def run_stage(name: str, params_path: str | Path, workdir: str | Path = ".") -> None:
-    """Run one stage by name with the params file and working directory given."""
+    """Run one stage by name with the params file and working directory given.
+
+    Parameters
+    ----------
+    name : str
+        Stage name, a key of :data:`STAGES` (``"events"``, ``"encode"``, ...).
+    params_path : str or Path
+        The params YAML file (validated by :func:`pipeline.params.load_params`).
+    workdir : str or Path
+        Working directory; every ``data/``, ``work/`` and ``results/`` path of the params and
+        the layout (:class:`pipeline.paths.Layout`) is relative to it.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a stage, or the params file is invalid.
+    FileNotFoundError
+        If the params file does not exist.
+    """
     if name not in STAGES:
         raise ValueError(f"unknown stage {name!r}; stages are {list(STAGES)}")
     params = load_params(params_path)
@@ -49,7 +67,28 @@ def run_stage(name: str, params_path: str | Path, workdir: str | Path = ".") -> 
 def run_all(
     params_path: str | Path, workdir: str | Path = ".", until: str | None = None, start_at: str | None = None
 ) -> None:
-    """Run the stages in order (the same code DVC runs, without DVC)."""
+    """Run the stages in order (the same code DVC runs, without DVC).
+
+    The ``demo-data`` stage runs only when ``data.format`` is ``demo``.
+
+    Parameters
+    ----------
+    params_path : str or Path
+        The params YAML file.
+    workdir : str or Path
+        Working directory the stages read from and write to.
+    until : str, optional
+        Last stage to run (``--until``); default: the last stage, ``report``.
+    start_at : str, optional
+        First stage to run (``--from``); default: the first stage, ``demo-data``.
+
+    Raises
+    ------
+    ValueError
+        If ``until`` or ``start_at`` is not a stage, or the params file is invalid.
+    FileNotFoundError
+        If the params file does not exist.
+    """
     names = list(STAGES)
     if until is not None and until not in STAGES:
         raise ValueError(f"--until {until!r} is not a stage; stages are {names}")
@@ -81,6 +120,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``mmsites`` command: parse the arguments and run.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments without the program name; default: ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 2 when a stage stops with a ``ValueError``,
+        ``FileNotFoundError`` or ``KeyError`` (the message is logged; ``-vv`` re-raises it
+        with its traceback).
+    """
     args = _parser().parse_args(argv)
     level = logging.WARNING if args.verbose < 0 else (logging.DEBUG if args.verbose > 1 else logging.INFO)
     logging.basicConfig(

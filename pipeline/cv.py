@@ -19,12 +19,37 @@ _SESSION_SEPARATION_S = 1e7
 
 
 def encoded_models(params: Params) -> list[str]:
-    """Ids of everything the encode stage fits: the models and the configured baselines."""
+    """Ids of everything the encode stage fits: the models and the configured baselines.
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; ``models`` and ``baselines`` matter.
+
+    Returns
+    -------
+    list of str
+        The ids of ``params.models`` in order, then the baseline ids
+        (:meth:`Params.baseline_ids`).
+    """
     return [m.id for m in params.models] + params.baseline_ids()
 
 
 def gap_seconds(params: Params) -> float:
-    """``encoding.gap_s`` in seconds (``auto``: the span one response reads)."""
+    """Return ``encoding.gap_s`` in seconds, resolving ``auto``.
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; ``encoding.gap_s`` matters and, when it is ``"auto"``,
+        ``responses.tmin_s``, ``responses.tmax_s`` and ``responses.window_s``.
+
+    Returns
+    -------
+    float
+        The purge gap in seconds; for ``"auto"`` the span one response reads,
+        ``tmax_s - tmin_s + window_s``.
+    """
     gap = params.encoding.gap_s
     if gap == "auto":
         rp = params.responses
@@ -33,15 +58,49 @@ def gap_seconds(params: Params) -> float:
 
 
 def event_times(resp: dict) -> np.ndarray:
-    """Event times (s) on one axis for all sessions of a responses file: movie time, with
-    sessions pushed far apart so no gap ever spans two recordings."""
+    """Event times of all sessions of a responses file on one time axis.
+
+    Parameters
+    ----------
+    resp : dict
+        :func:`pipeline.io.read_responses` output; ``event_movie_time`` and
+        ``event_session`` are used.
+
+    Returns
+    -------
+    ndarray of float, shape (n_events,)
+        Movie time of each event in seconds, plus 1e7 s for every change of session in
+        event order, so no purge gap ever spans two recordings.
+    """
     session = np.asarray(resp["event_session"])
     rank = np.cumsum(np.r_[0, session[1:] != session[:-1]]) if session.size else session
     return np.asarray(resp["event_movie_time"], dtype=float) + _SESSION_SEPARATION_S * rank
 
 
 def response_folds(params: Params, resp: dict) -> list:
-    """The folds of one responses file (``read_responses`` output, ``data`` not needed)."""
+    """The cross-validation folds of one responses file.
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; ``encoding.folds`` and ``encoding.gap_s`` matter (see
+        :func:`gap_seconds`).
+    resp : dict
+        :func:`pipeline.io.read_responses` output (``data=False`` is enough): ``shape``,
+        ``event_movie_time`` and ``event_session`` are used.
+
+    Returns
+    -------
+    list of Fold
+        :func:`mmsites.encoding.folds.contiguous_folds` over the events, purged by the gap
+        around every held-out stretch, with sessions kept apart.
+
+    Raises
+    ------
+    ValueError
+        When the events are too few for ``encoding.folds`` folds with that gap; the message
+        names both params.
+    """
     n_events = resp["shape"][0]
     gap = gap_seconds(params)
     try:
@@ -51,8 +110,21 @@ def response_folds(params: Params, resp: dict) -> list:
 
 
 def block_length(params: Params, event_movie_time: np.ndarray) -> int:
-    """Events per permutation block: ``stats.block_events``, or ``stats.block_s`` seconds of
-    movie time divided by the median spacing of the events (at least 2)."""
+    """Events per permutation block.
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; ``stats.block_events`` and ``stats.block_s`` matter.
+    event_movie_time : ndarray of float, shape (n_events,)
+        Movie time of each event in seconds.
+
+    Returns
+    -------
+    int
+        ``stats.block_events`` when set; otherwise ``stats.block_s`` divided by the median
+        positive spacing of the events (seconds), rounded, and at least 2.
+    """
     sp = params.stats
     if sp.block_events is not None:
         return sp.block_events

@@ -26,11 +26,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from mmsites.stats.resampling import chunks
-
 logger = logging.getLogger(__name__)
 
-__all__ = ["make_executor", "LocalExecutor", "DaskExecutor", "chunks"]
+__all__ = ["make_executor", "LocalExecutor", "DaskExecutor"]
 
 
 class _Executor:
@@ -52,7 +50,13 @@ class LocalExecutor(_Executor):
     Parameters
     ----------
     workers : int
-        Number of worker processes.
+        Number of worker processes (``compute.workers``); 1 or fewer runs the units in a
+        plain loop in this process.
+
+    Raises
+    ------
+    ValueError
+        If ``workers`` is not an integer.
     """
 
     kind = "local"
@@ -63,7 +67,22 @@ class LocalExecutor(_Executor):
         self.workers = int(workers)
 
     def map(self, fn: Callable[[Any], Any], units: Sequence[Any], *, desc: str | None = None) -> list:
-        """``[fn(u) for u in units]``, in unit order, possibly in parallel."""
+        """Apply ``fn`` to every unit, in worker processes when there are several.
+
+        Parameters
+        ----------
+        fn : callable
+            A picklable module-level function of one unit.
+        units : sequence
+            The work units (picklable).
+        desc : str, optional
+            Label of the progress bar.
+
+        Returns
+        -------
+        list
+            ``[fn(u) for u in units]``, in unit order.
+        """
         units = list(units)
         logger.info("running %d units of %s on %s", len(units), getattr(fn, "__name__", fn), self)
         if self.workers <= 1 or len(units) <= 1:
@@ -87,7 +106,14 @@ class DaskExecutor(_Executor):
     ----------
     scheduler : str or cluster object
         Scheduler address (``tcp://host:8786``) or a cluster object (``LocalCluster``,
-        ``dask_jobqueue.SLURMCluster``).
+        ``dask_jobqueue.SLURMCluster``); ``compute.dask_scheduler``.
+
+    Raises
+    ------
+    ValueError
+        If ``scheduler`` is None or empty.
+    OSError
+        If the scheduler cannot be reached.
     """
 
     kind = "dask"
@@ -114,7 +140,23 @@ class DaskExecutor(_Executor):
         self.scheduler = scheduler
 
     def map(self, fn: Callable[[Any], Any], units: Sequence[Any], *, desc: str | None = None) -> list:
-        """``[fn(u) for u in units]`` computed on the cluster, in unit order."""
+        """Apply ``fn`` to every unit as tasks on the cluster.
+
+        Parameters
+        ----------
+        fn : callable
+            A picklable module-level function of one unit (importable on the workers).
+        units : sequence
+            The work units (picklable).
+        desc : str, optional
+            Ignored (no progress bar: the dask dashboard shows progress); accepted so both
+            executors are called alike.
+
+        Returns
+        -------
+        list
+            ``[fn(u) for u in units]``, in unit order.
+        """
         units = list(units)
         logger.info(
             "submitting %d units of %s to %s", len(units), getattr(fn, "__name__", fn), self.scheduler
@@ -138,16 +180,23 @@ def make_executor(kind: str = "local", workers: int = 2, scheduler=None):
     Parameters
     ----------
     kind : {"local", "dask"}
+        Which executor: :class:`LocalExecutor` or :class:`DaskExecutor`.
     workers : int
-        Worker processes for ``local``.
+        Worker processes for ``local`` (``compute.workers``).
     scheduler : str or cluster object, optional
-        Needed for ``dask``.
+        Scheduler address or cluster object, needed for ``dask`` (``compute.dask_scheduler``).
 
     Returns
     -------
     executor : LocalExecutor or DaskExecutor
         Has ``map(fn, units) -> list`` (unit order) and ``close()``; usable as a context
         manager.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is neither ``"local"`` nor ``"dask"``, or its executor rejects
+        ``workers`` or ``scheduler``.
     """
     if kind == "local":
         return LocalExecutor(workers)

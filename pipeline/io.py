@@ -3,7 +3,7 @@
 Every output goes through :func:`atomic_path`: it is written under a temporary name in the same
 folder and renamed into place only when complete, so an interrupted run leaves nothing half
 written and a rerun can trust any file that exists. The readers here check the file contracts of
-DESIGN.md and say which file and which field is wrong.
+docs/architecture.md and say which file and which field is wrong.
 """
 
 from __future__ import annotations
@@ -35,6 +35,22 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
     Works for files and for directories (the block creates whichever it needs). On an exception
     the temporary is removed and ``path`` is left as it was.
+
+    Parameters
+    ----------
+    path : str or Path
+        The final file or directory; its folder is created when missing.
+
+    Yields
+    ------
+    Path
+        A hidden temporary path in the same folder (``.<name>.tmp-<random>``) for the block
+        to write.
+
+    Raises
+    ------
+    RuntimeError
+        If the block wrote nothing at the temporary path.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,6 +76,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def write_parquet(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a table to a parquet file atomically, without its index.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table.
+    path : str or Path
+        Destination; its folder is created when missing.
+
+    Returns
+    -------
+    Path
+        ``path``, as a Path.
+    """
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, index=False)
     log.info("wrote %s (%d rows)", path, len(df))
@@ -67,6 +97,20 @@ def write_parquet(df: pd.DataFrame, path: str | Path) -> Path:
 
 
 def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a table to a CSV file atomically, without its index.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table.
+    path : str or Path
+        Destination; its folder is created when missing.
+
+    Returns
+    -------
+    Path
+        ``path``, as a Path.
+    """
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)
     log.info("wrote %s (%d rows)", path, len(df))
@@ -74,6 +118,26 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
 
 
 def write_json(obj, path: str | Path) -> Path:
+    """Write an object as indented JSON with sorted keys, atomically.
+
+    Parameters
+    ----------
+    obj : dict, list or scalar
+        JSON-able data; numpy scalars and arrays and paths are converted, non-finite numpy
+        floats become ``null``.
+    path : str or Path
+        Destination; its folder is created when missing.
+
+    Returns
+    -------
+    Path
+        ``path``, as a Path.
+
+    Raises
+    ------
+    TypeError
+        If ``obj`` holds a value that cannot be written to JSON.
+    """
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
     log.info("wrote %s", path)
@@ -81,6 +145,20 @@ def write_json(obj, path: str | Path) -> Path:
 
 
 def write_npy(array: np.ndarray, path: str | Path) -> Path:
+    """Write an array to a ``.npy`` file atomically.
+
+    Parameters
+    ----------
+    array : ndarray
+        The array; its dtype and shape are kept.
+    path : str or Path
+        Destination; its folder is created when missing.
+
+    Returns
+    -------
+    Path
+        ``path``, as a Path.
+    """
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, array)
@@ -89,6 +167,20 @@ def write_npy(array: np.ndarray, path: str | Path) -> Path:
 
 
 def write_npz(path: str | Path, **arrays: np.ndarray) -> Path:
+    """Write named arrays to an uncompressed ``.npz`` file atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination; its folder is created when missing.
+    **arrays : ndarray
+        The arrays, stored under their keyword names.
+
+    Returns
+    -------
+    Path
+        ``path``, as a Path.
+    """
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -97,6 +189,20 @@ def write_npz(path: str | Path, **arrays: np.ndarray) -> Path:
 
 
 def write_text(text: str, path: str | Path) -> Path:
+    """Write a text file atomically.
+
+    Parameters
+    ----------
+    text : str
+        The content.
+    path : str or Path
+        Destination; its folder is created when missing.
+
+    Returns
+    -------
+    Path
+        ``path``, as a Path.
+    """
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     log.info("wrote %s", path)
@@ -104,6 +210,20 @@ def write_text(text: str, path: str | Path) -> Path:
 
 
 def write_bytes(data: bytes, path: str | Path) -> Path:
+    """Write a binary file atomically.
+
+    Parameters
+    ----------
+    data : bytes
+        The content.
+    path : str or Path
+        Destination; its folder is created when missing.
+
+    Returns
+    -------
+    Path
+        ``path``, as a Path.
+    """
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     log.info("wrote %s", path)
@@ -127,7 +247,26 @@ def _json_default(obj):
 # ----------------------------------------------------------------------------------------------
 # Events
 def read_events(path: str | Path) -> pd.DataFrame:
-    """Read an events table and check its contract columns and order."""
+    """Read an events table and check its contract columns and order.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``work/events/<movie>_<alignment>.parquet`` file.
+
+    Returns
+    -------
+    DataFrame
+        The table, with at least the columns ``mmsites.constants.EVENT_COLUMNS``, one row per
+        event in increasing ``movie_time`` (seconds).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist (the events stage has not run).
+    ValueError
+        If a contract column is missing or ``movie_time`` is not strictly increasing.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"events file {path} is missing: run the events stage first")
@@ -156,10 +295,12 @@ def write_responses(
     event_session: np.ndarray | None = None,
     attrs: dict | None = None,
 ) -> Path:
-    """Write ``work/responses/sub-<s>_<alignment>.h5`` (the DESIGN.md contract).
+    """Write ``work/responses/sub-<s>_<alignment>.h5`` (the contract of docs/architecture.md).
 
     Parameters
     ----------
+    path : str or Path
+        Destination, ``Layout.responses(subject, alignment)``.
     responses : ndarray, float32, shape (n_events, n_electrodes, n_bins)
         Mean voltage (µV) in each bin window around each event.
     electrodes : list of str, length n_electrodes
@@ -173,6 +314,20 @@ def write_responses(
     event_session : ndarray of int, length n_events, optional
         The trial (session) number of each event; written as ``event_session`` (int64), zeros
         when not given.
+    attrs : dict, optional
+        Extra file attributes (the preprocessing: ``rereference``, ``notch_hz``, ...); dict and
+        list values are stored as JSON strings.
+
+    Returns
+    -------
+    Path
+        ``path``, as a Path.
+
+    Raises
+    ------
+    ValueError
+        If the lengths of ``electrodes``, ``bin_times``, ``event_movie_time`` or
+        ``event_session`` disagree with the shape of ``responses``.
     """
     n_events, n_elec, n_bins = responses.shape
     if len(electrodes) != n_elec or len(bin_times) != n_bins or len(event_movie_time) != n_events:
@@ -206,9 +361,30 @@ def write_responses(
 def read_responses(path: str | Path, *, data: bool = True) -> dict:
     """Read a responses file into a dict of arrays (keys as in :func:`write_responses`).
 
-    With ``data=False`` the (large) ``responses`` array is not read: ``shape`` and the event,
-    electrode and bin tables are. ``event_session`` (trial number per event) is zeros for files
-    written before it existed.
+    Parameters
+    ----------
+    path : str or Path
+        A ``work/responses/sub-<s>_<alignment>.h5`` file.
+    data : bool
+        Whether to read the (large) ``responses`` array; with False only ``shape`` and the
+        event, electrode and bin tables are read.
+
+    Returns
+    -------
+    dict
+        ``shape`` (tuple: n_events, n_electrodes, n_bins), ``responses`` (float32 ndarray of
+        that shape, µV, or None when ``data`` is False), ``electrodes`` (list of str),
+        ``bin_times`` (seconds from event onset), ``event_movie_time`` (seconds),
+        ``event_sample`` (int64 neural samples), ``event_movie`` (list of str),
+        ``event_session`` (int64 trial of each event; zeros for files written before it
+        existed), ``sfreq`` (Hz) and ``attrs`` (every file attribute).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist (the responses stage has not run).
+    ValueError
+        If a contract dataset is missing.
     """
     path = Path(path)
     if not path.is_file():
@@ -249,6 +425,18 @@ def file_fingerprint(paths, *, max_bytes: int = 1 << 20) -> str:
     """A short fingerprint of files: size, and the sha256 of the first and last ``max_bytes``.
 
     Cheap on multi-gigabyte recordings, and it changes whenever a file is replaced.
+
+    Parameters
+    ----------
+    paths : iterable of str or Path
+        The files, in any order (they are sorted); a missing file is fingerprinted as missing.
+    max_bytes : int
+        Bytes hashed at the start and at the end of each file.
+
+    Returns
+    -------
+    str
+        16 hexadecimal digits of a sha256 over the files' names, sizes and hashed bytes.
     """
     h = hashlib.sha256()
     for p in sorted(Path(p) for p in paths):
@@ -271,13 +459,42 @@ def content_key(settings: dict, files) -> str:
 
     Outputs store it in a ``.json`` stamp beside them; a rerun whose key is unchanged skips the
     work (:func:`is_up_to_date`), so an interrupted or extended run picks up where it stopped.
+
+    Parameters
+    ----------
+    settings : dict
+        Every setting that changes the output (JSON-able; other values are written with
+        ``str``).
+    files : iterable of str or Path
+        The input files, fingerprinted by :func:`file_fingerprint`.
+
+    Returns
+    -------
+    str
+        16 hexadecimal digits.
     """
     blob = json.dumps({"settings": settings, "files": file_fingerprint(files)}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def is_up_to_date(output: str | Path, stamp: str | Path, key: str) -> bool:
-    """Whether ``output`` exists and its ``stamp`` (a JSON file with a ``key``) carries ``key``."""
+    """Whether ``output`` exists and its ``stamp`` (a JSON file with a ``key``) carries ``key``.
+
+    Parameters
+    ----------
+    output : str or Path
+        The output file.
+    stamp : str or Path
+        Its JSON stamp (the ``.json`` beside it).
+    key : str
+        The current :func:`content_key` of the output.
+
+    Returns
+    -------
+    bool
+        True when both files exist and the stamp's ``key`` equals ``key``; False otherwise,
+        also when the stamp is not a JSON object.
+    """
     output, stamp = Path(output), Path(stamp)
     if not (output.is_file() and stamp.is_file()):
         return False

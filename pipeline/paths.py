@@ -1,4 +1,4 @@
-"""Where each artifact of the pipeline lives, relative to the working directory (DESIGN.md)."""
+"""Where each artifact of the pipeline lives, relative to the working directory (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -10,27 +10,75 @@ from .params import Params
 
 @dataclass(frozen=True)
 class Layout:
-    """The pipeline's file layout under ``workdir``; every stage asks it for paths."""
+    """The pipeline's file layout under ``workdir``; every stage asks it for paths.
+
+    Attributes
+    ----------
+    workdir : Path
+        The working directory; ``work/`` and ``results/`` lie under it, and relative paths of
+        the params (``data.root``, ``data.movies``, ``data.scenes``) are taken from it.
+    params : Params
+        Validated params; the ``data`` section matters.
+    """
 
     workdir: Path
     params: Params
 
     def resolve(self, path: str | Path) -> Path:
+        """Resolve a path of the params against the working directory.
+
+        Parameters
+        ----------
+        path : str or Path
+            A path as written in the params.
+
+        Returns
+        -------
+        Path
+            ``path`` itself when absolute, else ``workdir / path``.
+        """
         path = Path(path)
         return path if path.is_absolute() else self.workdir / path
 
     # inputs
     @property
     def data_root(self) -> Path:
+        """The dataset's folder.
+
+        Returns
+        -------
+        Path
+            ``data.root`` resolved against the working directory (Brain Treebank layout).
+        """
         return self.resolve(self.params.data.root)
 
     @property
     def movies_dir(self) -> Path | None:
+        """The folder of the movie videos.
+
+        Returns
+        -------
+        Path or None
+            ``data.movies`` resolved against the working directory; None when not set.
+        """
         movies = self.params.data.movies
         return self.resolve(movies) if movies else None
 
     def movie_file(self, movie: str) -> Path | None:
-        """The video of ``movie`` (``<movies>/<movie>.<ext>``), or None when none is given."""
+        """The video file of one movie.
+
+        Parameters
+        ----------
+        movie : str
+            Movie id.
+
+        Returns
+        -------
+        Path or None
+            The first existing ``<data.movies>/<movie>.<ext>`` with ``ext`` one of ``mp4``,
+            ``mkv``, ``avi``, ``mov``, ``m4v``, ``webm``; None when ``data.movies`` is not set
+            or holds no such file.
+        """
         if self.movies_dir is None:
             return None
         for ext in (".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm"):
@@ -40,6 +88,19 @@ class Layout:
         return None
 
     def scenes_file(self, movie: str) -> Path | None:
+        """The scene-cut file of one movie, when ``data.scenes`` is set.
+
+        Parameters
+        ----------
+        movie : str
+            Movie id.
+
+        Returns
+        -------
+        Path or None
+            ``<data.scenes>/<movie>.csv`` (it may not exist); None when ``data.scenes`` is not
+            set.
+        """
         scenes = self.params.data.scenes
         if not scenes:
             return None
@@ -47,43 +108,195 @@ class Layout:
 
     # intermediate files
     def events(self, movie: str, alignment: str) -> Path:
+        """The events table of one movie and alignment (events stage).
+
+        Parameters
+        ----------
+        movie : str
+            Movie id.
+        alignment : {"language", "vision"}
+            Event alignment.
+
+        Returns
+        -------
+        Path
+            ``work/events/<movie>_<alignment>.parquet``.
+        """
         return self.workdir / "work" / "events" / f"{movie}_{alignment}.parquet"
 
     def frames(self, movie: str) -> Path:
+        """The decoded frames of one movie (events stage).
+
+        Parameters
+        ----------
+        movie : str
+            Movie id.
+
+        Returns
+        -------
+        Path
+            ``work/frames/<movie>.npz`` (``frames``, ``frame_times``).
+        """
         return self.workdir / "work" / "frames" / f"{movie}.npz"
 
     def responses(self, subject: int, alignment: str) -> Path:
+        """The event-locked responses of one subject and alignment (responses stage).
+
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+        alignment : {"language", "vision"}
+            Event alignment.
+
+        Returns
+        -------
+        Path
+            ``work/responses/sub-<subject>_<alignment>.h5``.
+        """
         return self.workdir / "work" / "responses" / f"sub-{subject}_{alignment}.h5"
 
     def features(self, model: str, movie: str, alignment: str) -> Path:
+        """One model's features of the events of one movie and alignment (features stage).
+
+        Parameters
+        ----------
+        model : str
+            Model id (``models[].id``).
+        movie : str
+            Movie id.
+        alignment : {"language", "vision"}
+            Event alignment.
+
+        Returns
+        -------
+        Path
+            ``work/features/<model>/<movie>_<alignment>.npy``; its content stamp is the
+            ``.json`` beside it.
+        """
         return self.workdir / "work" / "features" / model / f"{movie}_{alignment}.npy"
 
     def scores(self, subject: int, alignment: str, model: str) -> Path:
+        """The scores table of one model for one subject and alignment (encode stage).
+
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+        alignment : {"language", "vision"}
+            Event alignment.
+        model : str
+            Model or baseline id (:func:`pipeline.cv.encoded_models`).
+
+        Returns
+        -------
+        Path
+            ``work/scores/sub-<subject>_<alignment>_<model>.parquet``, one row per
+            (electrode, bin); its content stamp is the ``.json`` beside it.
+        """
         return self.workdir / "work" / "scores" / f"sub-{subject}_{alignment}_{model}.parquet"
 
     def score_arrays(self, subject: int, alignment: str, model: str) -> Path:
+        """The per-fold arrays of one model's fit (encode stage).
+
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+        alignment : {"language", "vision"}
+            Event alignment.
+        model : str
+            Model or baseline id.
+
+        Returns
+        -------
+        Path
+            ``work/scores/sub-<subject>_<alignment>_<model>.npz``: ``test_r``, ``val_r``,
+            ``alpha``, ``test_r_folds``, ``val_r_folds``, ``valid``, ``choice`` and, for
+            MultiLin, ``components``.
+        """
         return self.workdir / "work" / "scores" / f"sub-{subject}_{alignment}_{model}.npz"
 
     def predictions(self, subject: int, alignment: str, model: str) -> Path:
-        """Out-of-fold predictions, float32 (n_events, n_targets); read memory-mapped."""
+        """Out-of-fold predictions of one model's fit (encode stage).
+
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+        alignment : {"language", "vision"}
+            Event alignment.
+        model : str
+            Model or baseline id.
+
+        Returns
+        -------
+        Path
+            ``work/scores/sub-<subject>_<alignment>_<model>_pred.npy``, float32
+            (n_events, n_targets); read memory-mapped.
+        """
         return self.workdir / "work" / "scores" / f"sub-{subject}_{alignment}_{model}_pred.npy"
 
     def score_boot(self, subject: int, alignment: str, model: str) -> Path:
-        """Bootstrapped test r, float32 (n_boot, n_targets), on the shared resamples."""
+        """Bootstrapped test r of one model's fit, on the shared resamples (encode stage).
+
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+        alignment : {"language", "vision"}
+            Event alignment.
+        model : str
+            Model or baseline id.
+
+        Returns
+        -------
+        Path
+            ``work/scores/sub-<subject>_<alignment>_<model>_boot.npy``, float32
+            (n_boot, n_targets).
+        """
         return self.workdir / "work" / "scores" / f"sub-{subject}_{alignment}_{model}_boot.npy"
 
     def resampling(self, subject: int, alignment: str) -> Path:
+        """The resampling shared by every model of one subject and alignment (encode stage).
+
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+        alignment : {"language", "vision"}
+            Event alignment.
+
+        Returns
+        -------
+        Path
+            ``work/resampling/sub-<subject>_<alignment>.npz``: ``permutations`` (row 0 the
+            identity), ``block`` (events per permutation block), ``swap_seed`` (the stats
+            stage's paired swaps) and, with ``stats.bootstrap > 0``, ``bootstrap`` (resample
+            indices).
+        """
         return self.workdir / "work" / "resampling" / f"sub-{subject}_{alignment}.npz"
 
     # results
     @property
     def results(self) -> Path:
+        """The results folder (regions, stats and report stages).
+
+        Returns
+        -------
+        Path
+            ``results/``.
+        """
         return self.workdir / "results"
 
     @property
     def report(self) -> Path:
         """The report stage's folder: ``index.html``, ``sub-<s>.html``, ``figures/<name>.png``.
 
-        Under ``results/``, never in the source tree (the ``reports`` package folder).
+        Returns
+        -------
+        Path
+            ``results/report/``: under ``results/``, never in the source tree (the ``reports``
+            package folder).
         """
         return self.workdir / "results" / "report"

@@ -24,6 +24,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Session:
+    """One recording session: a subject watching a movie in one trial.
+
+    Attributes
+    ----------
+    subject : int
+        Subject number (``sub_<subject>``).
+    trial : int
+        Trial number (``trial<trial:03d>`` in the recording's file name).
+    movie : str
+        Id of the movie shown in that trial.
+    """
+
     subject: int
     trial: int
     movie: str
@@ -31,6 +43,21 @@ class Session:
 
 def select_trials(found: list[int], choice, subject: int) -> list[int]:
     """The trials of one subject that ``data.trials`` (``choice``) selects among ``found``.
+
+    Parameters
+    ----------
+    found : list of int
+        The subject's trials present in the data, in increasing order.
+    choice : dict of int to list of int, "all" or None
+        ``data.trials``: trials per subject, every trial, or the first one.
+    subject : int
+        Subject number.
+
+    Returns
+    -------
+    list of int
+        ``found`` for ``"all"``; the subject's trials in ``choice`` in the order given; else
+        the first trial of ``found`` (empty when ``found`` is).
 
     Raises
     ------
@@ -50,6 +77,19 @@ def select_trials(found: list[int], choice, subject: int) -> list[int]:
 
 def list_sessions(params: Params, layout: Layout) -> list[Session]:
     """Every (subject, trial) the params select, with the movie it shows.
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; ``data.subjects`` and ``data.trials`` matter.
+    layout : Layout
+        The file layout; the recordings are looked up under ``layout.data_root``.
+
+    Returns
+    -------
+    list of Session
+        Subject by subject in ``data.subjects`` order, trials in the order selected by
+        :func:`select_trials`.
 
     Raises
     ------
@@ -84,5 +124,16 @@ def list_sessions(params: Params, layout: Layout) -> list[Session]:
 
 
 def movies(sessions: list[Session]) -> list[str]:
-    """The distinct movies of the sessions, in first-seen order."""
+    """The distinct movies of the sessions, in first-seen order.
+
+    Parameters
+    ----------
+    sessions : list of Session
+        Sessions, e.g. from :func:`list_sessions`.
+
+    Returns
+    -------
+    list of str
+        Movie ids, each once.
+    """
     return list(dict.fromkeys(s.movie for s in sessions))

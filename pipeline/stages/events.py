@@ -35,6 +35,33 @@ def movie_events(
     Without a video file only text can be analysed: language events get no frame
     (``frame_time`` NaN), vision events need a scenes file, and image models fail in the
     features stage with a message naming the missing video.
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; the ``events`` section matters (``alignments``, ``text_context``,
+        ``scene_threshold``, ``min_scene_len_s``, ``frame_size``).
+    layout : Layout
+        The file layout: where the video (``data.movies``), the scene file (``data.scenes``)
+        and the frame cache are.
+    dataset : BrainTreebank
+        The dataset under ``data.root``; the movie's transcript
+        (``transcripts/<movie>/features.csv``) is read from it.
+    movie : str
+        Movie id.
+
+    Returns
+    -------
+    dict of str to DataFrame
+        One events table (columns ``mmsites.constants.EVENT_COLUMNS``, one row per event) per
+        alignment of ``events.alignments``. When the movie has a video, the frames the
+        events show are written to ``work/frames/<movie>.npz`` on the way.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the movie has no video file, vision events are asked for, and no scene file is
+        given.
     """
     ev = params.events
     transcript = dataset.transcript(movie)
@@ -78,6 +105,30 @@ def movie_events(
 
 
 def run(params: Params, workdir: Path) -> None:
+    """Run the events stage for every movie of the selected sessions.
+
+    Reads, under ``data.root``, the sessions' metadata (which movie each trial shows) and
+    ``transcripts/<movie>/features.csv``; the video ``<data.movies>/<movie>.<ext>`` when
+    there is one, and ``<data.scenes>/<movie>.csv`` when given (else the scene cuts are
+    detected in the video). Writes ``work/events/<movie>_<alignment>.parquet`` for each
+    alignment of ``events.alignments`` and, when the movie has a video,
+    ``work/frames/<movie>.npz``.
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; ``data`` (root, movies, scenes, subjects, trials) and ``events``
+        matter.
+    workdir : Path
+        The working directory every path above is relative to.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a movie that needs vision events has neither a video nor a scene file.
+    ValueError
+        If the selected sessions cannot be found (:func:`pipeline.sessions.list_sessions`).
+    """
     layout = Layout(workdir, params)
     dataset = BrainTreebank(layout.data_root)
     for movie in movies(list_sessions(params, layout)):

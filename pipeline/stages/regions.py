@@ -3,7 +3,7 @@
 Uses the dataset's own labels (Brain Treebank ``localization/sub_N/depth-wm.csv``:
 ``DesikanKilliany``, ``Destrieux``, ``Hemisphere``) where it has them, and otherwise looks the
 electrode's MNI coordinate (``localization/elec_coords_full.csv``) up in the atlas volumes
-(:func:`atlases.regions.electrode_regions`). Writes ``results/electrodes.csv``.
+(:func:`mmsites.atlases.regions.electrode_regions`). Writes ``results/electrodes.csv``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,31 @@ log = logging.getLogger(__name__)
 
 
 def electrode_table(params: Params, layout: Layout) -> pd.DataFrame:
-    """One row per analysed electrode with the dataset's labels and MNI coordinates."""
+    """One row per analysed electrode with the dataset's labels and MNI coordinates.
+
+    The analysed electrodes are those of each subject's responses file of the first
+    alignment in ``events.alignments``.
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; ``data.subjects`` and ``events.alignments`` matter.
+    layout : Layout
+        The file layout: the responses files and ``data.root``.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``subject``, ``electrode``; where the dataset has them, ``DesikanKilliany``,
+        ``Destrieux``, ``Hemisphere`` (``localization/sub_<s>/depth-wm.csv``, else the
+        hemisphere of ``localization/elec_coords_full.csv``) and ``x``, ``y``, ``z`` (MNI mm,
+        ``elec_coords_full.csv``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If a responses file is missing (the responses stage has not run).
+    """
     dataset = BrainTreebank(layout.data_root)
     rows = []
     for subject in params.data.subjects:
@@ -54,6 +78,21 @@ def electrode_table(params: Params, layout: Layout) -> pd.DataFrame:
 
 
 def run(params: Params, workdir: Path) -> None:
+    """Run the regions stage: place every analysed electrode in a region and hemisphere.
+
+    Reads ``work/responses/sub-<s>_<alignment>.h5`` (its electrode list; first alignment
+    only) and, under ``data.root``, ``localization/sub_<s>/depth-wm.csv`` and
+    ``localization/elec_coords_full.csv``. Writes ``results/electrodes.csv``
+    (:func:`mmsites.atlases.regions.electrode_regions`: one row per subject and electrode).
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; ``data`` (root, subjects), ``events.alignments`` and
+        ``regions.radius_mm`` matter.
+    workdir : Path
+        The working directory every path above is relative to.
+    """
     layout = Layout(workdir, params)
     table = electrode_regions(electrode_table(params, layout), radius_mm=params.regions.radius_mm)
     unplaced = int((table["region"] == "unlocalised").sum())

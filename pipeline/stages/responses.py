@@ -42,6 +42,11 @@ def demean_sessions(responses: np.ndarray, event_session: np.ndarray) -> np.ndar
     -------
     ndarray
         ``responses``, each session's rows now of mean ~0 for every target.
+
+    Raises
+    ------
+    ValueError
+        If ``event_session`` does not have one entry per event.
     """
     event_session = np.asarray(event_session)
     if event_session.shape != responses.shape[:1]:
@@ -61,7 +66,44 @@ def demean_sessions(responses: np.ndarray, event_session: np.ndarray) -> np.ndar
 def subject_responses(
     params: Params, layout: Layout, dataset: BrainTreebank, subject: int, trials: list, alignment: str
 ) -> dict:
-    """Responses of one subject to the events of one alignment, pooled over its trials."""
+    """Responses of one subject to the events of one alignment, pooled over its trials.
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; the ``responses`` section matters (windows, filters,
+        re-referencing).
+    layout : Layout
+        The file layout; each trial's ``work/events/<movie>_<alignment>.parquet`` is read.
+    dataset : BrainTreebank
+        The dataset under ``data.root``: electrode labels, corrupted channels, trigger
+        timings and recordings.
+    subject : int
+        Subject number.
+    trials : list of Session
+        The subject's selected sessions, in pooling order
+        (:func:`pipeline.sessions.list_sessions`).
+    alignment : {"language", "vision"}
+        Event alignment.
+
+    Returns
+    -------
+    dict
+        The keyword arguments of :func:`pipeline.io.write_responses` but ``path`` and
+        ``attrs``: ``responses`` (float32, events x electrodes x bins, µV; each session
+        demeaned per target when several are pooled), ``electrodes``, ``bin_times``
+        (seconds), ``event_movie_time`` (seconds), ``event_sample`` (int64 samples),
+        ``event_movie``, ``event_session`` (trial of each event) and ``sfreq`` (Hz, of the
+        first trial). Events outside a trial's triggers are dropped.
+
+    Raises
+    ------
+    ValueError
+        If no electrode is left after dropping trigger and corrupted channels (and, with the
+        Laplacian, those without both neighbours).
+    FileNotFoundError
+        If an events file is missing (the events stage has not run).
+    """
     rp = params.responses
     electrodes, neighbours = select_electrodes(
         dataset.labels(subject), dataset.corrupted(subject), rereference=rp.rereference
@@ -147,6 +189,30 @@ def subject_responses(
 
 
 def run(params: Params, workdir: Path) -> None:
+    """Run the responses stage for every subject and alignment.
+
+    Reads ``work/events/<movie>_<alignment>.parquet`` and, under ``data.root``, each
+    selected trial's recording (``all_subject_data/sub_<s>_trial<t>.h5``) and trigger
+    timings (``subject_timings/sub_<s>_trial<t>_timings.csv``), the electrode labels
+    (``electrode_labels/sub_<s>/electrode_labels.json``) and ``corrupted_elec.json``. Writes
+    ``work/responses/sub-<s>_<alignment>.h5`` per subject and alignment, its attributes
+    recording the preprocessing, the trials and whether sessions were demeaned.
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; ``data`` (root, subjects, trials), ``events.alignments`` and
+        ``responses`` matter.
+    workdir : Path
+        The working directory every path above is relative to.
+
+    Raises
+    ------
+    ValueError
+        If the selected sessions cannot be found, or a subject has no usable electrode.
+    FileNotFoundError
+        If an events file is missing.
+    """
     layout = Layout(workdir, params)
     dataset = BrainTreebank(layout.data_root)
     sessions = list_sessions(params, layout)

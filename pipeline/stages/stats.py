@@ -4,7 +4,7 @@ Reads every model's scores (``work/scores``), compares models per electrode with
 permutation test (or the paired bootstrap on the shared resamples), corrects with
 Benjamini–Hochberg across electrodes per test, and writes ``results/comparisons.csv``,
 ``results/sites.csv``, ``results/summary.json`` and, on the demo, ``results/demo_recovery.json``.
-The rules are documented in :mod:`stats.sites`.
+The rules are documented in :mod:`mmsites.stats.sites` and docs/statistics.md.
 """
 
 from __future__ import annotations
@@ -36,7 +36,19 @@ log = logging.getLogger(__name__)
 
 
 def model_infos(params: Params) -> list[ModelInfo]:
-    """The tests' view of the models and the linear-integration baselines."""
+    """The tests' view of the models and the linear-integration baselines.
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; ``models`` and ``baselines`` matter.
+
+    Returns
+    -------
+    list of ModelInfo
+        One per model of ``params.models`` (family, random initialisation, random twin, SLIP
+        role), then one per configured baseline (``trained_on="multimodal"``).
+    """
     infos = [
         ModelInfo(
             id=m.id,
@@ -52,7 +64,38 @@ def model_infos(params: Params) -> list[ModelInfo]:
 
 
 def load_unit(params: Params, layout: Layout, subject: int, alignment: str) -> Unit:
-    """Scores, predictions and responses of every model for one (subject, alignment)."""
+    """Scores, predictions and responses of every model for one (subject, alignment).
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; ``stats`` (``comparison``, ``swaps``), ``encoding`` (folds, gap),
+        ``models`` and ``baselines`` matter.
+    layout : Layout
+        The file layout.
+    subject : int
+        Subject number.
+    alignment : {"language", "vision"}
+        Event alignment.
+
+    Returns
+    -------
+    Unit
+        Every encoded model's scores (``work/scores/sub-<s>_<alignment>_<model>.parquet``)
+        and the folds; with ``stats.comparison="permutation"`` also the out-of-fold
+        predictions (``_pred.npy``, memory-mapped), the responses
+        (``work/responses/sub-<s>_<alignment>.h5``) and the paired swaps drawn from
+        ``work/resampling/sub-<s>_<alignment>.npz``; with ``"bootstrap"`` the bootstrapped
+        test r (``_boot.npy``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If a model's scores are missing, or its bootstrap file is missing with
+        ``stats.comparison="bootstrap"``.
+    ValueError
+        If a scores table predates validation-based signal bins (no ``val_p_value``).
+    """
     sp = params.stats
     # The responses themselves are needed only by the paired permutation test.
     resp = read_responses(layout.responses(subject, alignment), data=sp.comparison == "permutation")
@@ -104,6 +147,32 @@ def load_unit(params: Params, layout: Layout, subject: int, alignment: str) -> U
 
 
 def run(params: Params, workdir: Path) -> None:
+    """Run the stats stage: compare models per electrode, correct, and call the sites.
+
+    Reads, for every subject and alignment, ``work/responses/sub-<s>_<alignment>.h5``,
+    ``work/resampling/sub-<s>_<alignment>.npz`` and every encoded model's
+    ``work/scores/sub-<s>_<alignment>_<model>.parquet`` (with ``_pred.npy`` for permutation
+    comparisons or ``_boot.npy`` for bootstrap ones); ``results/electrodes.csv`` when the
+    regions stage has run; and, on the demo, ``<data.root>/truth.csv``. Writes
+    ``results/comparisons.csv``, ``results/sites.csv``, ``results/summary.json`` and, on
+    the demo, ``results/demo_recovery.json``.
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; ``stats``, ``models``, ``baselines``, ``encoding`` (folds, gap,
+        device), ``data`` (subjects, format, root) and ``events.alignments`` matter.
+    workdir : Path
+        The working directory every path above is relative to.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a responses, resampling, scores or (bootstrap comparisons) bootstrap file is
+        missing.
+    ValueError
+        If a scores table predates validation-based signal bins.
+    """
     layout = Layout(workdir, params)
     sp = params.stats
     models = model_infos(params)
