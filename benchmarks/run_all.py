@@ -19,6 +19,9 @@ ORDER = ["bench_responses", "bench_features", "bench_ridge", "bench_calibration"
 def _load(name: str):
     spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    # registered before it runs: dataclasses and pickling (worker processes) look modules up
+    # in sys.modules by name
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
