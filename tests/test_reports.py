@@ -49,7 +49,7 @@ TESTS = [
 
 
 def make_tables(seed=0, subjects=(1, 2), n_electrodes=10, n_bins=17):
-    """Plausible result tables with the exact contract columns of DESIGN.md."""
+    """Plausible result tables with the exact contract columns of docs/architecture.md."""
     rng = np.random.default_rng(seed)
     electrodes, sites, comparisons, scores, truth = [], [], [], [], []
     times = np.linspace(-2, 2, n_bins)
