@@ -14,6 +14,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mmsites.constants import ALIGNMENTS
+from mmsites.recordings.demo import (
+    MAX_CONTACTS,
+    MAX_SHAFTS,
+    MIN_CONTACTS,
+    MIN_DURATION_S,
+    MIN_SHAFTS,
+    check_arguments,
+)
 
 
 class _Strict(BaseModel):
@@ -60,15 +68,33 @@ class DataParams(_Strict):
 
 
 class DemoParams(_Strict):
+    """The arguments of :func:`mmsites.recordings.demo.generate_demo` (stage ``demo-data``).
+
+    The bounds are the generator's own (:mod:`mmsites.recordings.demo.arguments`), and the
+    block is checked by the generator's own :func:`~mmsites.recordings.demo.check_arguments`:
+    whatever validates here, the generator accepts.
+    """
+
     seed: int = 0
-    duration_s: float = Field(360.0, gt=10)
-    subjects: list[int] = Field(default_factory=lambda: [1, 2])
-    n_shafts: int = Field(6, ge=2)
-    contacts_per_shaft: int = Field(8, ge=4)
+    duration_s: float = Field(360.0, ge=MIN_DURATION_S)
+    subjects: list[int] = Field(default_factory=lambda: [1, 2], min_length=1)
+    n_shafts: int = Field(6, ge=MIN_SHAFTS, le=MAX_SHAFTS)
+    contacts_per_shaft: int = Field(8, ge=MIN_CONTACTS, le=MAX_CONTACTS)
     variant: Literal["planted", "no_multimodal", "linear"] = "planted"
     """What the would-be multimodal electrodes do: respond to v*w (``planted``), to nothing
     (``no_multimodal``), or to a linear mix of v and w (``linear``): null data for
     false-positive rates (see :mod:`recordings.demo`)."""
+
+    @model_validator(mode="after")
+    def _generator_accepts(self):
+        check_arguments(
+            duration_s=self.duration_s,
+            subjects=self.subjects,
+            n_shafts=self.n_shafts,
+            contacts_per_shaft=self.contacts_per_shaft,
+            variant=self.variant,
+        )
+        return self
 
 
 class EventsParams(_Strict):

@@ -54,6 +54,21 @@ def clean_label(raw: str) -> str:
 
     ``"F1*0Fa5"`` becomes ``"F10Fa5"``, ``"RT2aA11#"`` becomes ``"RT2aA11"``. Underscores are
     kept (Neuroprobe's rule), so that labels stay unique.
+
+    Parameters
+    ----------
+    raw : str
+        An electrode label as stored in ``electrode_labels.json`` or ``corrupted_elec.json``.
+
+    Returns
+    -------
+    str
+        The cleaned label.
+
+    Raises
+    ------
+    TypeError
+        If ``raw`` is not a string.
     """
     if not isinstance(raw, str):
         raise TypeError(f"electrode label must be a string, got {raw!r} ({type(raw).__name__})")
@@ -64,6 +79,18 @@ def shaft_and_contact(label: str) -> tuple[str, int]:
     """Split a (cleaned) label into its shaft and its 1-based contact number.
 
     The shaft is the label minus its trailing integer: ``"F10Fa13"`` -> ``("F10Fa", 13)``.
+
+    Parameters
+    ----------
+    label : str
+        An electrode label, raw or cleaned (it is cleaned first, :func:`clean_label`).
+
+    Returns
+    -------
+    shaft : str
+        The shaft name: the cleaned label without its trailing integer.
+    contact : int
+        The contact number on the shaft (1-based, the trailing integer).
 
     Raises
     ------
@@ -81,7 +108,18 @@ def shaft_and_contact(label: str) -> tuple[str, int]:
 
 
 def is_trigger_label(label: str) -> bool:
-    """True for non-neural channels: the cleaned, upper-cased label starts with DC or TRIG."""
+    """Tell a non-neural (trigger or DC) channel from a neural one by its label.
+
+    Parameters
+    ----------
+    label : str
+        An electrode label, raw or cleaned.
+
+    Returns
+    -------
+    bool
+        True when the cleaned, upper-cased label starts with ``DC`` or ``TRIG``.
+    """
     upper = clean_label(label).upper()
     return upper.startswith("DC") or upper.startswith("TRIG")
 
@@ -329,10 +367,33 @@ class Recording:
 
     @property
     def n_samples(self) -> int:
+        """Length of every channel of the recording.
+
+        Returns
+        -------
+        int
+            Number of samples of each channel; 0 when the file holds no labelled channel.
+        """
         return int(self._datasets[0].shape[0]) if self._datasets else 0
 
     def channel_index(self, label: str) -> int:
-        """Channel index (h5 dataset number) of a label; error if absent or ambiguous."""
+        """Find the channel of an electrode label.
+
+        Parameters
+        ----------
+        label : str
+            The electrode label, raw or cleaned.
+
+        Returns
+        -------
+        int
+            Its channel index: ``i`` of the h5 dataset ``data/electrode_i``.
+
+        Raises
+        ------
+        KeyError
+            If the label is not in the label list, or appears in it more than once.
+        """
         found = self._index.get(clean_label(label), [])
         if len(found) != 1:
             what = "is not in" if not found else "appears more than once in"
@@ -382,6 +443,7 @@ class Recording:
         return out
 
     def close(self) -> None:
+        """Close the h5 file; reading afterwards fails."""
         self._file.close()
 
     def __enter__(self) -> Recording:
@@ -440,18 +502,52 @@ class BrainTreebank:
         return found
 
     def subjects(self) -> list[int]:
-        """Subject numbers with at least one h5 file, sorted."""
+        """List the subjects with a recording.
+
+        Returns
+        -------
+        list of int
+            Subject numbers with at least one h5 file, sorted.
+        """
         return sorted({subject for subject, _ in self._h5_files()})
 
     def trials(self, subject: int) -> list[int]:
-        """Trial numbers of a subject's h5 files, sorted."""
+        """List the trials (sessions) of one subject.
+
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+
+        Returns
+        -------
+        list of int
+            Trial numbers of the subject's h5 files, sorted; empty when it has none.
+        """
         return sorted(trial for s, trial in self._h5_files() if s == subject)
 
     def h5_path(self, subject: int, trial: int) -> Path:
-        """Path of ``sub_<subject>_trial<trial:03d>.h5``.
+        """Find the h5 file of one session, ``sub_<subject>_trial<trial:03d>.h5``.
 
         Looked for in ``root/all_subject_data/`` then ``root/``; a folder of that name holding
         the file (as some unzip tools leave it) is looked into.
+
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+        trial : int
+            Trial number.
+
+        Returns
+        -------
+        pathlib.Path
+            The h5 file.
+
+        Raises
+        ------
+        FileNotFoundError
+            If no such file exists in either place.
         """
         name = f"sub_{subject}_trial{trial:03d}.h5"
         tried = []
@@ -466,7 +562,25 @@ class BrainTreebank:
 
     # -- electrodes -------------------------------------------------------------------------
     def raw_labels(self, subject: int) -> list[str]:
-        """The subject's labels as stored, in channel order."""
+        """Read a subject's electrode labels as stored (``electrode_labels.json``).
+
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+
+        Returns
+        -------
+        list of str
+            The raw labels in channel order: label ``i`` is h5 dataset ``data/electrode_i``.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the label file is missing.
+        ValueError
+            If it is not a JSON list of strings.
+        """
         path = self.root / "electrode_labels" / f"sub_{subject}" / "electrode_labels.json"
         labels = _read_json(path, f"electrode label list of subject {subject}")
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
@@ -474,13 +588,39 @@ class BrainTreebank:
         return labels
 
     def labels(self, subject: int) -> list[str]:
-        """The subject's cleaned labels, in channel order."""
+        """Read a subject's electrode labels, cleaned (:func:`clean_label`).
+
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+
+        Returns
+        -------
+        list of str
+            The cleaned labels in channel order.
+        """
         return [clean_label(label) for label in self.raw_labels(subject)]
 
     def corrupted(self, subject: int) -> set[str]:
-        """Cleaned labels listed for ``sub_<subject>`` in ``corrupted_elec.json``.
+        """Read the corrupted electrodes of a subject from ``corrupted_elec.json``.
 
         A missing file gives a warning and an empty set; a missing key an empty set.
+
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+
+        Returns
+        -------
+        set of str
+            Cleaned labels listed for ``sub_<subject>``.
+
+        Raises
+        ------
+        ValueError
+            If the file is not a JSON object of label lists.
         """
         path = self.root / "corrupted_elec.json"
         if not path.is_file():
@@ -495,10 +635,27 @@ class BrainTreebank:
         return {clean_label(label) for label in entries}
 
     def localization(self, subject: int) -> pd.DataFrame:
-        """``depth-wm.csv`` indexed by cleaned ``Electrode``, all columns kept.
+        """Read a subject's localization table, ``localization/sub_<s>/depth-wm.csv``.
 
-        Columns include ``L, P, I`` (native-space mm), ``DesikanKilliany``, ``Destrieux``,
-        ``Hemisphere``. Row order is not channel order: join on the index.
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by cleaned ``Electrode`` (the first row kept where a label repeats, with a
+            warning), all columns kept: among them ``L, P, I`` (native-space mm),
+            ``DesikanKilliany``, ``Destrieux``, ``Hemisphere``. Row order is not channel
+            order: join on the index.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the table is missing.
+        ValueError
+            If it has no ``Electrode`` column.
         """
         path = self.root / "localization" / f"sub_{subject}" / "depth-wm.csv"
         if not path.is_file():
@@ -518,7 +675,12 @@ class BrainTreebank:
         return table.set_index("Electrode")
 
     def mni_coordinates(self, subject: int) -> pd.DataFrame:
-        """Atlas-space electrode coordinates from ``localization/elec_coords_full.csv``.
+        """Read a subject's atlas-space electrode coordinates (``localization/elec_coords_full.csv``).
+
+        Parameters
+        ----------
+        subject : int
+            Subject number; rows of other subjects are left out.
 
         Returns
         -------
@@ -526,6 +688,11 @@ class BrainTreebank:
             ``X, Y, Z`` (mm, the dataset's cortical-projection / atlas coordinates; NaN where a
             value is not a finite number), plus ``Hemisphere`` and ``Region`` when present. Empty
             (with a warning) when the file is absent; rows of other subjects are left out.
+
+        Raises
+        ------
+        ValueError
+            If the table lacks ``X, Y, Z``, or both ``Subject``/``Electrode`` and ``ID``.
         """
         path = self.root / "localization" / "elec_coords_full.csv"
         if not path.is_file():
@@ -561,7 +728,14 @@ class BrainTreebank:
 
     # -- session tables ---------------------------------------------------------------------
     def timings(self, subject: int, trial: int) -> pd.DataFrame:
-        """The session's trigger table, validated.
+        """Read a session's trigger table, validated.
+
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+        trial : int
+            Trial number.
 
         Returns
         -------
@@ -569,6 +743,14 @@ class BrainTreebank:
             All columns of ``subject_timings/sub_<s>_trial<t>_timings.csv``; ``movie_time``
             (s, float) and ``index`` (sample, float) numeric and complete, ``index``
             non-decreasing. Rows with NaN in either are dropped (and counted in the log).
+
+        Raises
+        ------
+        FileNotFoundError
+            If the table is missing.
+        ValueError
+            If ``movie_time`` or ``index`` is missing or not numeric, fewer than 2 rows are
+            usable, or ``index`` decreases.
         """
         path = self.root / "subject_timings" / f"sub_{subject}_trial{trial:03d}_timings.csv"
         if not path.is_file():
@@ -604,7 +786,27 @@ class BrainTreebank:
         return table
 
     def metadata(self, subject: int, trial: int) -> dict:
-        """``subject_metadata/sub_<s>_trial<t>_metadata.json`` as a dict."""
+        """Read a session's metadata, ``subject_metadata/sub_<s>_trial<t>_metadata.json``.
+
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+        trial : int
+            Trial number.
+
+        Returns
+        -------
+        dict
+            The JSON object (``filename``: the movie id, ``title``, ...).
+
+        Raises
+        ------
+        FileNotFoundError
+            If the file is missing.
+        ValueError
+            If it does not hold a JSON object.
+        """
         path = self.root / "subject_metadata" / f"sub_{subject}_trial{trial:03d}_metadata.json"
         meta = _read_json(path, f"metadata of subject {subject} trial {trial}")
         if not isinstance(meta, dict):
@@ -612,7 +814,25 @@ class BrainTreebank:
         return meta
 
     def movie_id(self, subject: int, trial: int) -> str:
-        """Movie id of a session (metadata ``filename``, the transcripts folder name)."""
+        """Name the movie a session shows.
+
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+        trial : int
+            Trial number.
+
+        Returns
+        -------
+        str
+            The movie id: the metadata's ``filename``, also the ``transcripts/`` folder name.
+
+        Raises
+        ------
+        ValueError
+            If the metadata has no non-empty ``filename``.
+        """
         meta = self.metadata(subject, trial)
         movie = meta.get("filename")
         if not isinstance(movie, str) or not movie:
@@ -623,11 +843,26 @@ class BrainTreebank:
         return movie
 
     def transcript(self, movie: str) -> pd.DataFrame:
-        """Word table of a movie, ``transcripts/<movie>/features.csv``.
+        """Read the word table of a movie, ``transcripts/<movie>/features.csv``.
 
-        The unnamed first column becomes the index. Rows whose ``start`` (movie s) is NaN or
-        infinite (word particles) are dropped and counted in the log; NaN and ±inf in other
-        columns are kept.
+        Parameters
+        ----------
+        movie : str
+            Movie id (:meth:`movie_id`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per timed word, every column of the file; the unnamed first column is the
+            index. Rows whose ``start`` (s of movie time) is NaN or infinite (word particles)
+            are dropped and counted in the log; NaN and ±inf in other columns are kept.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the table is missing.
+        ValueError
+            If it has no ``start`` column or a non-numeric ``start``.
         """
         path = self.root / "transcripts" / movie / "features.csv"
         if not path.is_file():
@@ -650,7 +885,23 @@ class BrainTreebank:
 
     # -- signals ----------------------------------------------------------------------------
     def open_recording(self, subject: int, trial: int, sfreq: float | None = None) -> Recording:
-        """Open a session's signal; ``sfreq`` defaults to :func:`estimate_sfreq` of its timings."""
+        """Open a session's signal for reading.
+
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+        trial : int
+            Trial number.
+        sfreq : float, optional
+            Sampling rate (Hz); by default :func:`estimate_sfreq` of the session's trigger table.
+
+        Returns
+        -------
+        Recording
+            The open recording, labelled with the subject's labels; close it (or use it as a
+            context manager).
+        """
         if sfreq is None:
             sfreq = estimate_sfreq(self.timings(subject, trial))
         return Recording(self.h5_path(subject, trial), self.raw_labels(subject), sfreq)

@@ -49,6 +49,13 @@ def notch_sos(sfreq: float, freqs: Sequence[float] = NOTCH_HZ, q: float = 30.0) 
     Returns
     -------
     sos : ndarray of float64, shape (n_freqs, 6)
+        One second-order section ``(b0, b1, b2, a0, a1, a2)`` per notch, in the order of
+        ``freqs``.
+
+    Raises
+    ------
+    ValueError
+        If a frequency is not between 0 and the Nyquist frequency.
     """
     nyquist = sfreq / 2.0
     sections = []
@@ -64,7 +71,27 @@ def notch_sos(sfreq: float, freqs: Sequence[float] = NOTCH_HZ, q: float = 30.0) 
 
 
 def highpass_sos(sfreq: float, cutoff_hz: float, order: int = 2) -> np.ndarray:
-    """Butterworth high-pass as second-order sections, shape (ceil(order / 2), 6)."""
+    """Butterworth high-pass as second-order sections.
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate (Hz).
+    cutoff_hz : float
+        Cutoff (-3 dB) frequency (Hz), between 0 and the Nyquist frequency.
+    order : int
+        Filter order.
+
+    Returns
+    -------
+    sos : ndarray of float64, shape (ceil(order / 2), 6)
+        The filter's second-order sections, as ``scipy.signal.butter(..., output="sos")``.
+
+    Raises
+    ------
+    ValueError
+        If the cutoff is not between 0 and the Nyquist frequency.
+    """
     if not 0 < cutoff_hz < sfreq / 2.0:
         raise ValueError(
             f"high-pass cutoff {cutoff_hz} Hz must lie between 0 and the Nyquist frequency {sfreq / 2:g} Hz"
@@ -80,9 +107,22 @@ def design_filter(
 ) -> np.ndarray | None:
     """The preprocessing cascade (notches, then the optional high-pass) as sections.
 
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate (Hz).
+    notch_hz : sequence of float or None
+        Notch centre frequencies (Hz); None or empty for no notch.
+    notch_q : float
+        Quality factor of every notch (:func:`notch_sos`).
+    highpass_hz : float or None
+        Cutoff (Hz) of a second-order Butterworth high-pass (:func:`highpass_sos`); None for
+        none.
+
     Returns
     -------
-    sos : ndarray of float64, shape (n_sections, 6), or None when there is nothing to apply.
+    sos : ndarray of float64, shape (n_sections, 6), or None
+        The notch sections, then the high-pass sections; None when there is nothing to apply.
     """
     parts = []
     if notch_hz:
@@ -100,10 +140,22 @@ def settle_samples(sos: np.ndarray | None, tol: float = 1e-12) -> int:
     the signal scale: the difference is a free response that decays like ``r**n`` for the
     largest pole radius ``r``.
 
+    Parameters
+    ----------
+    sos : ndarray, shape (n_sections, 6), or None
+        Second-order sections; None or empty for no filter.
+    tol : float
+        Relative size of the remaining memory.
+
     Returns
     -------
     int
-        ``ceil(log(tol) / log(r))``, 0 without a filter.
+        ``ceil(log(tol) / log(r))`` samples, 0 without a filter (or with all poles at 0).
+
+    Raises
+    ------
+    ValueError
+        If the filter is unstable (a pole radius of 1 or more).
     """
     if sos is None or len(sos) == 0:
         return 0
@@ -167,11 +219,21 @@ def state_space(sos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, fl
     Each section is in direct form II transposed (as ``sosfilt``); section ``i`` reads the
     output of section ``i - 1``: ``s[n+1] = A s[n] + B x[n]``, ``y[n] = C s[n] + D x[n]``.
 
+    Parameters
+    ----------
+    sos : ndarray, shape (n_sections, 6)
+        Second-order sections ``(b0, b1, b2, a0, a1, a2)``; each is normalised by its ``a0``.
+
     Returns
     -------
     A : ndarray of float64, shape (2 n_sections, 2 n_sections)
-    B, C : ndarray of float64, shape (2 n_sections,)
+        State transition matrix (two states per section, section order).
+    B : ndarray of float64, shape (2 n_sections,)
+        Input vector: how a sample enters each state.
+    C : ndarray of float64, shape (2 n_sections,)
+        Output vector: how the states enter the output.
     D : float
+        Direct feed-through: the product of the sections' ``b0 / a0``.
     """
     sos = np.asarray(sos, dtype=np.float64)
     m = 2 * len(sos)
@@ -332,6 +394,7 @@ def laplacian(
     Returns
     -------
     ndarray, shape (n_out, n_times)
+        Re-referenced signals (µV), one row per entry of ``centre``, of ``dtype``.
     """
     out = np.empty((len(centre), data.shape[1]), dtype=dtype or data.dtype)
     # row by row: three passes over cache-sized rows, no gathered temporaries

@@ -254,6 +254,16 @@ def event_responses(
     Returns
     -------
     ResponseSet
+        ``responses`` (float32 µV, shape (n_kept_events, n_electrodes, n_bins)) of the events
+        whose windows lie within the recording, which events those are (``kept``), the bin
+        centres (s from onset), the electrodes and the sampling rate.
+
+    Raises
+    ------
+    ValueError
+        If there are no electrodes, a Laplacian neighbour is missing, ``rereference`` is
+        unknown, or the windows, ``baseline_s``, ``chunk_s``, ``group_size`` or ``n_jobs``
+        are invalid.
     """
     sfreq = recording.sfreq
     electrodes = list(electrodes)
@@ -344,7 +354,8 @@ def event_responses(
         leave=False,
     )
 
-    def run_group(group: np.ndarray) -> None:
+    def _run_group(group: np.ndarray) -> None:
+        """Filter one group of electrodes chunk by chunk and fill its rows of every window set."""
         # rows to read, and where each electrode and neighbour sits among them
         if lower is None:
             channels, where = np.unique(centre[group], return_inverse=True)
@@ -375,10 +386,10 @@ def event_responses(
         if n_jobs > 1:
             # sosfilt and large numpy operations release the GIL; h5py serialises the reads
             with ThreadPoolExecutor(n_jobs) as pool:
-                list(pool.map(run_group, groups))
+                list(pool.map(_run_group, groups))
         else:
             for group in groups:
-                run_group(group)
+                _run_group(group)
     if baseline is not None:
         responses -= baseline.astype(np.float32)
     logger.info(

@@ -1,4 +1,4 @@
-"""Tests of the synthetic Brain Treebank generator (recordings/demo.py).
+"""Tests of the synthetic Brain Treebank generator (the package recordings/demo/).
 
 Most tests read the session-wide small demo of ``conftest.py`` (90 s, 2 subjects, 4 shafts).
 Oracles: the public Neuroprobe loader, PySceneDetect, the project's own Brain Treebank reader
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import typing
 from pathlib import Path
 
 import h5py
@@ -18,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mmsites.constants import ELECTRODE_KINDS
 from mmsites.recordings.braintreebank import (
     BrainTreebank,
     clean_label,
@@ -28,7 +30,11 @@ from mmsites.recordings.braintreebank import (
 )
 from mmsites.recordings.demo import (
     KERNEL_LATENCY_S,
-    KINDS,
+    MAX_CONTACTS,
+    MAX_SHAFTS,
+    MIN_CONTACTS,
+    MIN_DURATION_S,
+    MIN_SHAFTS,
     MOVIE_ID,
     N_LATENT,
     RESPONSE_UV,
@@ -345,7 +351,7 @@ def test_truth_csv_matches_the_laplacian_selection(demo_root, demo_info):
     truth = pd.read_csv(demo_root / "truth.csv")
     assert list(truth.columns) == ["subject", "electrode", "kind"]
     planted_kinds = ("none", "vision", "language", "multimodal")  # "linear": a variant only
-    assert set(truth["kind"]) == set(planted_kinds) and set(planted_kinds) <= set(KINDS)
+    assert set(truth["kind"]) == set(planted_kinds) and set(planted_kinds) <= set(ELECTRODE_KINDS)
     corrupted = json.loads((demo_root / "corrupted_elec.json").read_text())
     for subject in demo_info.subjects:
         mine = truth[truth["subject"] == subject]
@@ -418,11 +424,11 @@ def test_responses_are_planted_exactly_at_the_reader_samples(tmp_path, monkeypat
     of the physical clock (start offset + time + pause), and the Laplacian of the raw h5
     signals equals the planted responses placed there, to the sample; it is zero at every
     'none' electrode (neighbours of responsive ones included)."""
-    import mmsites.recordings.demo as demo
+    import mmsites.recordings.demo.signals as signals  # where the channels are synthesised
 
-    monkeypatch.setattr(demo, "NOISE_UV", 0.0)
-    monkeypatch.setattr(demo, "LINE_NOISE_UV", {})
-    monkeypatch.setattr(demo, "ADC_STEP_UV", 1e-5)
+    monkeypatch.setattr(signals, "NOISE_UV", 0.0)
+    monkeypatch.setattr(signals, "LINE_NOISE_UV", {})
+    monkeypatch.setattr(signals, "ADC_STEP_UV", 1e-5)
     info = generate_demo(tmp_path / "quiet", seed=1, **SMALL)
     ds = BrainTreebank(info.root)
     features = {
@@ -544,11 +550,17 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path):
     "kwargs, match",
     [
         (dict(duration_s=10), "duration_s"),
-        (dict(n_shafts=2), "n_shafts"),
+        (dict(duration_s=MIN_DURATION_S - 0.5), "duration_s"),
+        (dict(n_shafts=MIN_SHAFTS - 1), "n_shafts"),
+        (dict(n_shafts=MAX_SHAFTS + 1), "n_shafts"),
         (dict(contacts_per_shaft=4), "contacts_per_shaft"),
-        (dict(contacts_per_shaft=6), "non-adjacent"),
+        (dict(contacts_per_shaft=MIN_CONTACTS - 1), "contacts_per_shaft"),
+        (dict(contacts_per_shaft=MAX_CONTACTS + 1), "contacts_per_shaft"),
         (dict(frame_size=(127, 96)), "frame_size"),
+        (dict(frame_size=(30, 96)), "frame_size"),
         (dict(subjects=(1, 1)), "subjects"),
+        (dict(subjects=()), "subjects"),
+        (dict(subjects=(0, 2)), "subjects"),
         (dict(fps=0), "fps"),
         (dict(variant="nonlinear"), "variant"),
     ],
@@ -557,6 +569,69 @@ def test_bad_arguments_are_reported(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         generate_demo(tmp_path / "x", **{**SMALL, **kwargs})
     assert not (tmp_path / "x").exists()
+
+
+def test_every_montage_within_the_bounds_plants_two_electrodes_of_each_kind():
+    """The bounds are exact for the montage: every (n_shafts, contacts_per_shaft) within them
+    leaves 2 non-adjacent Laplacian electrodes per planted kind, and the smallest montage just
+    below MIN_CONTACTS does not (the generator's own check says so)."""
+    from mmsites.recordings.demo.montage import assign_kinds, subject_montage
+
+    for n_shafts in range(MIN_SHAFTS, MAX_SHAFTS + 1):
+        for contacts in range(MIN_CONTACTS, MAX_CONTACTS + 1):
+            for pos in (0, 1):  # the first subject has one trigger channel more
+                montage = subject_montage(pos, n_shafts, contacts)
+                kinds = assign_kinds(np.random.default_rng(0), montage.eligible)
+                counts = pd.Series(list(kinds.values())).value_counts()
+                assert all(counts.get(k, 0) >= 2 for k in ("vision", "language", "multimodal"))
+    with pytest.raises(ValueError, match="non-adjacent"):
+        subject_montage(0, MIN_SHAFTS, MIN_CONTACTS - 1)
+
+
+def test_smallest_demo_params_generate_a_demo_and_one_below_is_refused(tmp_path):
+    """DemoParams takes its bounds from the generator: its smallest accepted values generate
+    a valid demo, and one step below any of them is refused by the params and the generator."""
+    from pydantic import ValidationError
+
+    from mmsites.pipeline.params import DemoParams
+
+    smallest = dict(
+        duration_s=MIN_DURATION_S, subjects=[1], n_shafts=MIN_SHAFTS, contacts_per_shaft=MIN_CONTACTS
+    )
+    params = DemoParams(**smallest)
+    info = generate_demo(
+        tmp_path / "smallest",
+        seed=params.seed,
+        duration_s=params.duration_s,
+        subjects=tuple(params.subjects),
+        n_shafts=params.n_shafts,
+        contacts_per_shaft=params.contacts_per_shaft,
+        variant=params.variant,
+        progress=False,
+    )
+    ds = BrainTreebank(info.root)
+    truth = pd.read_csv(info.root / "truth.csv")
+    selected, _ = select_electrodes(ds.raw_labels(1), ds.corrupted(1))
+    assert truth["electrode"].tolist() == selected
+    counts = truth["kind"].value_counts()
+    assert all(counts.get(k, 0) >= 2 for k in ("vision", "language", "multimodal"))
+    assert info.n_events["language"] > 10 and info.n_events["vision"] > 10
+    assert estimate_sfreq(ds.timings(1, 0)) == info.sfreq[1]
+    below = dict(
+        duration_s=MIN_DURATION_S - 1,
+        subjects=[1, 1],
+        n_shafts=MIN_SHAFTS - 1,
+        contacts_per_shaft=MIN_CONTACTS - 1,
+    )
+    for name, value in below.items():
+        with pytest.raises(ValidationError, match=name):
+            DemoParams(**{**smallest, name: value})
+        with pytest.raises(ValueError, match=name):
+            generate_demo(tmp_path / name, **{**smallest, name: value, "progress": False})
+        assert not (tmp_path / name).exists()
+    for name, value in dict(n_shafts=MAX_SHAFTS + 1, contacts_per_shaft=MAX_CONTACTS + 1).items():
+        with pytest.raises(ValidationError, match=name):
+            DemoParams(**{**smallest, name: value})
 
 
 # --------------------------------------------------------------------------------------------
@@ -749,6 +824,8 @@ def test_demo_params_variant(tmp_path):
 
     assert DemoParams().variant == "planted"
     assert DemoParams(variant="linear").variant == "linear"
+    # the params offer exactly the generator's variants
+    assert set(typing.get_args(DemoParams.model_fields["variant"].annotation)) == set(VARIANTS)
     path = tmp_path / "params.yaml"
     path.write_text("demo:\n  variant: no_multimodal\n")
     assert load_params(path).demo.variant == "no_multimodal"
