@@ -1,6 +1,6 @@
 """Reader for the Brain Treebank dataset (Wang et al., NeurIPS 2024).
 
-The on-disk layout (see ``braintreebank-format.md`` in the shared reference notes)::
+The on-disk layout of the public release (each file is described below, where it is read)::
 
     ROOT/all_subject_data/sub_<N>_trial<XXX>.h5     (or ROOT/sub_<N>_trial<XXX>.h5)
     ROOT/electrode_labels/sub_<N>/electrode_labels.json

@@ -1,9 +1,9 @@
 """A deterministic synthetic Brain Treebank dataset with planted vision, language and
 multimodal electrodes: the demo data of mmsites (and null variants of it without any).
 
-:func:`generate_demo` writes, into a folder, exactly the layout of the real release (see
-``braintreebank-format.md`` §10 in the shared reference notes) for a few subjects who watch one
-synthetic movie, ``mmsites-demo``::
+:func:`generate_demo` writes, into a folder, exactly the layout of the real release (the one
+:mod:`mmsites.recordings.braintreebank` reads) for a few subjects who watch one synthetic
+movie, ``mmsites-demo``::
 
     ROOT/all_subject_data/sub_<s>_trial000.h5          group data, electrode_0..K-1, float32 µV
     ROOT/electrode_labels/sub_<s>/electrode_labels.json
