@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from mmsites.features.zoo import ModelSpec, build_extractor, preprocess_images  # noqa: E402
+from mmsites.features.zoo import ModelSpec, build_extractor  # noqa: E402
+from mmsites.features.zoo.preprocess import preprocess_images  # noqa: E402
 
 WORDS = (
     "the a man woman dog ran quickly into house said never again blue light over city "

@@ -63,11 +63,20 @@ def multiconcat(X_vision: np.ndarray, X_language: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     X_vision : ndarray, shape (n_events, d_vision)
+        The vision model's features, one row per event.
     X_language : ndarray, shape (n_events, d_language)
+        The language model's features of the same events, in the same order.
 
     Returns
     -------
     ndarray of float32, shape (n_events, d_vision + d_language)
+        The vision columns then the language columns, unscaled.
+
+    Raises
+    ------
+    ValueError
+        When the blocks are not 2-D, differ in their number of events, or hold non-finite
+        values.
     """
     Xv, Xl = _check_pair(X_vision, X_language, "multiconcat")
     return np.concatenate([Xv, Xl], axis=1).astype(np.float32)
@@ -127,11 +136,20 @@ class MultiLin:
         Parameters
         ----------
         Xv_train : ndarray, shape (n_train, d_vision)
+            The vision features of the training events.
         Xl_train : ndarray, shape (n_train, d_language)
+            The language features of the same training events, in the same order.
 
         Returns
         -------
-        self
+        MultiLin
+            ``self``, fitted: ``mean_*_``, ``weights_*_`` and ``correlations_`` are set.
+
+        Raises
+        ------
+        ValueError
+            When the blocks do not pair up (see :func:`multiconcat`) or there are fewer than
+            2 training events.
         """
         Xv, Xl = _check_pair(Xv_train, Xl_train, "MultiLin.fit")
         if len(Xv) < 2:
@@ -164,11 +182,21 @@ class MultiLin:
         Parameters
         ----------
         Xv : ndarray, shape (n_events, d_vision)
+            The vision features of the events to project (any events, e.g. held-out ones).
         Xl : ndarray, shape (n_events, d_language)
+            Their language features, in the same order.
 
         Returns
         -------
-        ndarray of float32, shape (n_events, 2k) for ``combine="concat"``, (n_events, k) for ``"sum"``
+        ndarray of float32, shape (n_events, 2k) or (n_events, k)
+            The events' canonical coordinates, ``[X_v W_v, X_l W_l]`` for
+            ``combine="concat"`` or ``X_v W_v + X_l W_l`` for ``"sum"`` (means of the fit
+            subtracted first).
+
+        Raises
+        ------
+        ValueError
+            When called before :meth:`fit`, or the column counts differ from the fit's.
         """
         if not hasattr(self, "weights_vision_"):
             raise ValueError("MultiLin.transform called before fit; call fit(Xv_train, Xl_train) first")
@@ -184,5 +212,18 @@ class MultiLin:
         return Z.astype(np.float32)
 
     def fit_transform(self, Xv_train: np.ndarray, Xl_train: np.ndarray) -> np.ndarray:
-        """``fit`` then ``transform`` on the same (training) events."""
+        """``fit`` then ``transform`` on the same (training) events.
+
+        Parameters
+        ----------
+        Xv_train : ndarray, shape (n_train, d_vision)
+            The vision features of the training events.
+        Xl_train : ndarray, shape (n_train, d_language)
+            The language features of the same training events, in the same order.
+
+        Returns
+        -------
+        ndarray of float32, shape (n_train, 2k) or (n_train, k)
+            The training events' canonical coordinates (see :meth:`transform`).
+        """
         return self.fit(Xv_train, Xl_train).transform(Xv_train, Xl_train)

@@ -17,12 +17,12 @@ column            dtype    meaning
 after the onset). Events with no frame (onset after the last frame) are dropped and counted in
 a warning; the counts of everything dropped are also in ``table.attrs["dropped"]``.
 
-Sentences
----------
-A transcript row starts a new sentence where ``is_onset == 1`` (when that column exists) or
-where the ``sentence`` string differs from the previous row's. Sentences are found on the
-whole transcript, in row order, before rows with a missing ``start`` are dropped, because
-those rows (split word particles) can be the ones that mark a sentence boundary.
+Notes
+-----
+Sentences: a transcript row starts a new sentence where ``is_onset == 1`` (when that column
+exists) or where the ``sentence`` string differs from the previous row's. Sentences are found
+on the whole transcript, in row order, before rows with a missing ``start`` are dropped,
+because those rows (split word particles) can be the ones that mark a sentence boundary.
 """
 
 from __future__ import annotations
@@ -39,8 +39,6 @@ from mmsites.timing import TIME_TOL_S, check_frame_times, next_frame_time
 logger = logging.getLogger(__name__)
 
 __all__ = ["language_events", "vision_events", "events_frame_times"]
-
-#: Column order of an events table (the DESIGN.md contract).
 
 _TEXT_CONTEXTS = ("sentence", "prefix", "word")
 

@@ -39,6 +39,13 @@ def jl_dim(n_events: int, eps: float = 0.1) -> int:
     Returns
     -------
     int
+        The number of random-projection dimensions that keeps every pairwise distance within
+        a factor ``1 ± eps`` with high probability (0 for ``n_events = 1``).
+
+    Raises
+    ------
+    ValueError
+        When ``n_events`` is not a positive integer or ``eps`` is outside (0, 1).
     """
     if isinstance(n_events, bool) or int(n_events) != n_events or n_events < 1:
         raise ValueError(f"n_events must be a positive integer, got {n_events!r}")
@@ -52,7 +59,22 @@ def jl_dim(n_events: int, eps: float = 0.1) -> int:
 def default_components(n_events: int, n_features: int, method: str = "srp", eps: float = 0.1) -> int:
     """The dimension :func:`reduce_features` reduces to by default.
 
-    ``jl_dim(n_events, eps)`` (at least 1); for PCA also at most ``n_events`` and ``n_features``.
+    Parameters
+    ----------
+    n_events : int
+        Number of rows (events) to reduce; values below 1 count as 1 for the JL bound.
+    n_features : int
+        Number of columns before reduction.
+    method : {"srp", "pca"}
+        The reduction (PCA cannot give more components than rows or columns).
+    eps : float
+        JL distortion, 0 < eps < 1 (see :func:`jl_dim`).
+
+    Returns
+    -------
+    int
+        ``max(jl_dim(n_events, eps), 1)``; for PCA also at most ``n_events`` and
+        ``n_features``.
     """
     n_components = max(jl_dim(max(int(n_events), 1), eps), 1)
     if method == "pca":
@@ -143,14 +165,26 @@ def reduce_jointly(
     ----------
     blocks : list of ndarray, each (n_events_i, n_features)
         The blocks (e.g. one per movie); same number of features; any may have no rows.
-    method, eps, seed, n_components
+    method : {"srp", "pca"}
         As in :func:`reduce_features`.
+    eps : float
+        JL distortion of the default dimension, computed from the total number of rows.
+    seed : int
+        Seed of the random projection.
+    n_components : int, optional
+        Target dimension; default from the total number of rows (see :func:`reduce_features`).
 
     Returns
     -------
     list of ndarray of float32, shapes (n_events_i, n_out)
         In the order of ``blocks``; the blocks themselves (as float32) when there is nothing to
         reduce.
+
+    Raises
+    ------
+    ValueError
+        When there are no blocks or no rows at all, a block is not 2-D, the blocks differ in
+        width, or ``method`` is unknown.
     """
     blocks = [np.asarray(b) for b in blocks]
     if not blocks:

@@ -96,6 +96,13 @@ def validate_cut_times(cut_times, *, source: str = "cut_times") -> np.ndarray:
     Returns
     -------
     cut_times : numpy.ndarray of float64, shape (n_cuts,)
+        The same times as float64 seconds, checked.
+
+    Raises
+    ------
+    ValueError
+        When the times are not 1-D, not finite, negative, or not strictly increasing; the
+        message names ``source``.
     """
     t = np.asarray(cut_times, dtype=np.float64)
     if t.ndim != 1:

@@ -1,17 +1,15 @@
 """Movie decoding with PyAV: probe, frame times, and one-pass frame extraction.
 
-Movie time
-----------
-All times here are **seconds from the start of the video stream**: a frame's time is
-``(pts - stream.start_time) * time_base`` from its real presentation timestamp (the same
+Notes
+-----
+Movie time: all times here are **seconds from the start of the video stream**: a frame's time
+is ``(pts - stream.start_time) * time_base`` from its real presentation timestamp (the same
 convention PySceneDetect's PyAV backend uses), never ``index / fps``, so variable-frame-rate
 files and files whose first frame is not at pts 0 are handled exactly.
 
-The frame rule
---------------
-An event at time ``t`` is shown the **first frame at or after t**; a frame whose time is within
-``mmsites.timing.TIME_TOL_S`` (1 µs) before ``t`` counts as "at" ``t`` (this absorbs float
-round-off between transcript times and pts). The rule is written once, in
+The frame rule: an event at time ``t`` is shown the **first frame at or after t**; a frame
+whose time is within ``mmsites.timing.TIME_TOL_S`` (1 µs) before ``t`` counts as "at" ``t``
+(this absorbs float round-off between transcript times and pts). The rule is written once, in
 :func:`mmsites.timing.next_frame_time`; everything else calls it.
 
 Times after the last frame have no frame. ``next_frame_time`` either raises (default) or
@@ -80,7 +78,13 @@ class VideoInfo:
 
     @property
     def frame_times(self) -> np.ndarray:
-        """Presentation times of the frames, float64 seconds, shape ``(n_frames,)``."""
+        """Presentation times of the frames.
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (n_frames,)
+            Seconds from the stream start, ``(pts - start_pts) * time_base``.
+        """
         return (self.pts - self.start_pts).astype(np.float64) * float(self.time_base)
 
 
@@ -123,6 +127,7 @@ def probe_video(path) -> VideoInfo:
     Returns
     -------
     info : VideoInfo
+        The stream's properties and every frame's pts (``path`` itself when it is one).
 
     Raises
     ------

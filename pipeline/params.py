@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mmsites.constants import ALIGNMENTS
+from mmsites.features.zoo.spec import ModelSpec
 from mmsites.recordings.demo import (
     MAX_CONTACTS,
     MAX_SHAFTS,
@@ -125,37 +126,6 @@ class ResponsesParams(_Strict):
         if self.baseline_s is not None and self.baseline_s[1] <= self.baseline_s[0]:
             raise ValueError(f"responses.baseline_s {self.baseline_s}: the end must be after the start")
         return self
-
-
-class ModelParams(_Strict):
-    """One encoder; mirrors :class:`features.zoo.spec.ModelSpec`."""
-
-    id: str
-    family: str
-    input: Literal["image", "text", "image+text"]
-    trained_on: Literal["vision", "language", "multimodal"]
-    init: Literal["trained", "random"] = "trained"
-    seed: int = 0
-    arch: str | None = None
-    name: str | None = None
-    weights: str | None = None
-    tower: Literal["image", "text"] | None = None
-    layer: str | None = None
-    pooling: Literal["cls", "mean"] | None = None
-    max_length: int | None = None
-    config: dict = Field(default_factory=dict)
-    path: str | None = None
-    random_twin: str | None = None
-    trust_remote_code: bool = False
-    slip_role: Literal["combo", "simclr", "clip"] | None = None
-    """Marks the SLIP models of the controlled comparison (SLIP-Combo vs SLIP-SimCLR)."""
-
-    @field_validator("id")
-    @classmethod
-    def _id_is_a_filename(cls, value: str) -> str:
-        if not value or any(c in value for c in "/\\ ") or value.startswith("."):
-            raise ValueError(f"model id {value!r} must be a plain name (no spaces or slashes)")
-        return value
 
 
 class BaselinesParams(_Strict):
@@ -288,7 +258,7 @@ class Params(_Strict):
     events: EventsParams = Field(default_factory=EventsParams)
     responses: ResponsesParams = Field(default_factory=ResponsesParams)
     features: FeaturesParams = Field(default_factory=FeaturesParams)
-    models: list[ModelParams] = Field(default_factory=list)
+    models: list[ModelSpec] = Field(default_factory=list)
     baselines: BaselinesParams = Field(default_factory=BaselinesParams)
     encoding: EncodingParams = Field(default_factory=EncodingParams)
     stats: StatsParams = Field(default_factory=StatsParams)
@@ -325,7 +295,7 @@ class Params(_Strict):
                 )
         return self
 
-    def model(self, model_id: str) -> ModelParams:
+    def model(self, model_id: str) -> ModelSpec:
         for m in self.models:
             if m.id == model_id:
                 return m

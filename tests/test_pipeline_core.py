@@ -57,6 +57,66 @@ def test_random_twin_must_exist(tmp_path):
         Params.model_validate({"models": [model]})
 
 
+# a tiny SLIP (random init) to carry a model spec from a params file into an extractor
+_TINY_SLIP = {
+    "image_size": 32,
+    "patch_size": 8,
+    "vision_width": 32,
+    "vision_layers": 1,
+    "vision_heads": 2,
+    "embed_dim": 16,
+    "context_length": 16,
+    "text_width": 24,
+    "text_layers": 1,
+    "text_heads": 2,
+    "ssl_mlp_dim": 40,
+    "ssl_emb_dim": 8,
+}
+
+
+def test_model_spec_reaches_the_extractor_whole(tmp_path):
+    # The params' model entries are the zoo's ModelSpec: fields the zoo does not read itself
+    # (slip_role, random_twin) reach the extractor, and a relative `weights` is resolved.
+    import argparse
+
+    import torch
+
+    from mmsites.features.zoo import ModelSpec, build_extractor
+    from mmsites.features.zoo.slip import SLIPModel
+    from mmsites.pipeline.paths import Layout
+    from mmsites.pipeline.stages.features import resolve_spec, spec_key
+
+    (tmp_path / "ckpt").mkdir()
+    state = {"module." + k: v for k, v in SLIPModel("slip", **_TINY_SLIP).state_dict().items()}
+    torch.save({"state_dict": state, "args": argparse.Namespace(model="SLIP_VITB16")}, tmp_path / "ckpt/s.pt")
+    common = {"family": "slip", "arch": "slip_vitb16", "input": "image", "trained_on": "multimodal"}
+    trained = {"id": "combo", **common, "weights": "ckpt/s.pt", "random_twin": "combo-random"}
+    models = [{**trained, "config": _TINY_SLIP, "slip_role": "combo"}, {"id": "combo-random", **common}]
+    models[1].update(init="random", config=_TINY_SLIP)
+    params = load_params(_write(tmp_path, {"models": models}))
+    model = params.model("combo")
+    assert isinstance(model, ModelSpec) and model.slip_role == "combo"
+    extractor = build_extractor(resolve_spec(model, Layout(tmp_path, params)))
+    spec = extractor.spec
+    assert (spec.slip_role, spec.random_twin) == ("combo", "combo-random")
+    assert spec.weights == str(tmp_path / "ckpt/s.pt")
+    assert spec == model.replace(weights=str(tmp_path / "ckpt/s.pt"))
+    # the features' cache key reads the params' spec as written, every field included
+    key = spec_key(model, params, [])
+    assert key != spec_key(model.replace(slip_role="simclr"), params, [])
+    assert key == spec_key(ModelSpec.model_validate(models[0]), params, [])
+
+
+def test_unknown_model_field_is_named(tmp_path):
+    good = {"id": "a", "family": "timm", "input": "image", "trained_on": "vision"}
+    typo = {"id": "b", "family": "slip", "input": "image", "trained_on": "vision", "slip_rol": "combo"}
+    with pytest.raises(ValueError, match=r"models\.1\.slip_rol: Extra inputs are not permitted"):
+        load_params(_write(tmp_path, {"models": [good, typo]}))
+    wrong = {"id": "b", "family": "slip", "input": "image", "trained_on": "vision", "slip_role": "combi"}
+    with pytest.raises(ValueError, match=r"models\.1\.slip_role: .*model 'b': field 'slip_role' is 'combi'"):
+        load_params(_write(tmp_path, {"models": [good, wrong]}))
+
+
 def test_baseline_must_pair_vision_and_language():
     models = [
         {"id": "v", "family": "timm", "input": "image", "trained_on": "vision"},

@@ -262,6 +262,60 @@ def test_wrong_architecture_checkpoint_is_an_error(tmp_path):
         load_slip_checkpoint(SLIPModel("clip", **TINY), {"state_dict": sd})
 
 
+# ----------------------------------------------------------------------------- checkpoint safety
+#: what unpickling the hostile checkpoint below would run; must stay empty
+_EXECUTED: list[str] = []
+
+
+def _record(what: str) -> str:
+    _EXECUTED.append(what)
+    return what
+
+
+class _Payload:
+    """Unpickles by calling :func:`_record`: stands for any code a checkpoint could smuggle."""
+
+    def __reduce__(self):
+        return (_record, ("payload ran",))
+
+
+class _Config:
+    """An ordinary (harmless, but not allow-listed) object: refused all the same."""
+
+    def __init__(self):
+        self.depth = 2
+
+
+def test_checkpoint_with_the_official_layout_loads_weights_only(tmp_path):
+    # the allowed layout: DDP-prefixed state dict, args as argparse.Namespace, plain extras
+    src = SLIPModel("slip", **TINY)
+    path = tmp_path / "official.pt"
+    save_official(src, path)
+    loaded = load_slip_checkpoint(SLIPModel("slip", **TINY), path)
+    a, b = src.state_dict(), loaded.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("obj", [_Payload(), _Config()], ids=["code", "object"])
+def test_checkpoint_with_an_arbitrary_object_is_refused(tmp_path, obj):
+    sd = {"module." + k: v for k, v in SLIPModel("clip", **TINY).state_dict().items()}
+    path = tmp_path / "hostile.pt"
+    torch.save({"state_dict": sd, "args": argparse.Namespace(model="CLIP_VITB16"), "extra": obj}, path)
+    name = f"{__name__}.{'_record' if isinstance(obj, _Payload) else '_Config'}"
+    with pytest.raises(ValueError, match=rf"hostile.pt holds a pickled '{name}' object and was refused"):
+        load_slip_checkpoint(SLIPModel("clip", **TINY), path)
+    with pytest.raises(ValueError, match=r"model 'clip_vitb16-image'.*refused.*arbitrary code"):
+        build_extractor(spec("clip_vitb16", init="trained", weights=str(path)))
+    assert _EXECUTED == []  # refused before anything in the file was called
+
+
+def test_unreadable_checkpoint_is_named(tmp_path):
+    path = tmp_path / "notes.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="notes.pt is not a readable torch checkpoint"):
+        load_slip_checkpoint(SLIPModel("clip", **TINY), path)
+
+
 def test_missing_checkpoint_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="slip-x.*nope.pt"):
         build_extractor(
@@ -382,7 +436,7 @@ def test_preprocessing_matches_slip_eval_transform(frames):
     from PIL import Image
     from torchvision import transforms
 
-    from mmsites.features.zoo import preprocess_images
+    from mmsites.features.zoo.preprocess import preprocess_images
     from mmsites.features.zoo.slip import IMAGENET_MEAN, IMAGENET_STD
 
     ref_tf = transforms.Compose(

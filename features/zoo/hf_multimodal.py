@@ -4,8 +4,10 @@ These are the paper's *architecturally* multimodal encoders: a fusion encoder re
 image and the text together, so ``input: image+text`` gives one vector per (frame, text)
 pair that depends on both.
 
-Features
---------
+Notes
+-----
+**Features.**
+
 ``input: image+text`` (joint, the default use)
     FLAVA: the multimodal encoder's output (``FlavaModel(...).multimodal_embeddings``, after
     its final LayerNorm) at its CLS token, shape ``(n, multimodal hidden_size)`` (768).
@@ -24,8 +26,8 @@ included); ``layer`` takes any sub-module's output (``model.named_modules()`` na
 ``multimodal_model.layernorm`` for FLAVA or ``text_encoder.encoder.layer.11.output`` for
 BLIP), flattened; texts are then padded to ``max_length`` so every row has the same length.
 
-Model specs
------------
+**Model specs.**
+
 ``name``
     Hub name or local directory (``facebook/flava-full``, ``Salesforce/blip-itm-base-coco``)
     holding the config, weights and processor. BLIP checkpoints load as
@@ -64,8 +66,9 @@ import numpy as np
 import torch
 
 from . import register_family
-from .base import Extractor, resolve_model_name, seeded
+from .base import Extractor
 from .hf_text import pool_tokens, text_limit
+from .weights import hf_from_pretrained, resolve_model_name, seeded
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +120,22 @@ class HFMultimodalExtractor(Extractor):
     ``encode_pairs``: uint8 (n, H, W, 3) + n strings -> (n, d), the fusion encoder's CLS.
     ``encode_images``: uint8 (n, H, W, 3) -> (n, d_image). ``encode_texts``: n strings ->
     (n, d_text). See :mod:`features.zoo.hf_multimodal` for which tensor each one is.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model: ``name`` (a hub name, local directory or ``package:<dist>``) or ``arch``
+        with a ``config`` (random models), ``pooling`` (``cls``, the default, or ``mean``).
+    device : str
+        Torch device the network is moved to, e.g. ``"cpu"`` or ``"cuda"``.
+
+    Raises
+    ------
+    ValueError
+        When the architecture is unknown or ALBEF, ``name`` and ``arch`` disagree, a needed
+        field is missing, or the weights cannot be loaded.
+    FileNotFoundError
+        When the config or processor of ``name`` cannot be found.
     """
 
     def __init__(self, spec, device="cpu"):
@@ -190,13 +209,7 @@ class HFMultimodalExtractor(Extractor):
             class_name = config.architectures[0]
         cls = getattr(transformers, class_name)
         if spec.init == "trained":
-            try:
-                model = cls.from_pretrained(src, config=config, trust_remote_code=spec.trust_remote_code)
-            except (OSError, RuntimeError, ValueError) as e:
-                raise ValueError(
-                    f"model {sid!r}: could not load the weights of {spec.name!r} ({src}): "
-                    f"{str(e).splitlines()[0][:500]}"
-                ) from e
+            model = hf_from_pretrained(cls, spec, src, config)
         else:
             vision = config.image_config if arch == "flava" else config.vision_config
             if vision.initializer_range < 1e-6:
@@ -248,6 +261,19 @@ class HFMultimodalExtractor(Extractor):
 
     # ------------------------------------------------------------------ towers
     def encode_images(self, images: np.ndarray) -> torch.Tensor:
+        """Encode frames with the image tower alone.
+
+        Parameters
+        ----------
+        images : ndarray of uint8, shape (n, H, W, 3)
+            RGB frames, preprocessed by the model's image processor.
+
+        Returns
+        -------
+        torch.Tensor, shape (n, image hidden_size)
+            The image encoder's last hidden state (after its final LayerNorm) at the CLS
+            token (``pooling="cls"``) or averaged over all image tokens (``"mean"``).
+        """
         pixels = self._pixels(images)
         if self.arch == "flava":
             hidden = self.model.image_model(pixel_values=pixels).last_hidden_state
@@ -256,6 +282,21 @@ class HFMultimodalExtractor(Extractor):
         return self._pool(hidden)
 
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        """Encode texts with the text tower alone (BLIP: no cross-attention to an image).
+
+        Texts over ``max_length`` tokens are truncated and counted.
+
+        Parameters
+        ----------
+        texts : list of str, length n
+            The texts.
+
+        Returns
+        -------
+        torch.Tensor, shape (n, text hidden_size)
+            The text encoder's last hidden state at the first token (``pooling="cls"``) or
+            averaged over the real tokens (``"mean"``).
+        """
         enc = self._tokens(texts)
         if self.arch == "flava":
             hidden = self.model.text_model(**enc).last_hidden_state
@@ -264,6 +305,26 @@ class HFMultimodalExtractor(Extractor):
         return self._pool(hidden, enc["attention_mask"])
 
     def encode_pairs(self, images: np.ndarray, texts: list[str]) -> torch.Tensor:
+        """Encode (frame, text) pairs with the fusion encoder.
+
+        A spec whose ``tower`` is ``image`` or ``text`` runs only that tower
+        (:meth:`encode_images` / :meth:`encode_texts`).
+
+        Parameters
+        ----------
+        images : ndarray of uint8, shape (n, H, W, 3)
+            RGB frames; row ``i`` is paired with ``texts[i]``.
+        texts : list of str, length n
+            The texts of the pairs.
+
+        Returns
+        -------
+        torch.Tensor, shape (n, d)
+            FLAVA: the multimodal encoder's output at CLS (or the mean over the fused
+            sequence, text padding excluded), ``d`` = its hidden size. BLIP: the text encoder
+            with cross-attention to the image tokens (the image-text-matching path) at the
+            first text token (or the mean over real text tokens), ``d`` = the text hidden size.
+        """
         # a one-tower spec declared as image+text runs only its tower
         if self.spec.modality == "image":
             return self.encode_images(images)

@@ -1,7 +1,7 @@
 """Hugging Face ``transformers`` text encoders (BERT, SimCSE, ...).
 
 ``spec.name`` is a hub name or a local directory (``package:<dist>`` for a pip package that
-ships one, see :func:`features.zoo.base.resolve_model_name`). The output is the last hidden
+ships one, see :func:`features.zoo.weights.resolve_model_name`). The output is the last hidden
 state pooled per text: ``pooling="cls"`` (default; the [CLS] token's hidden state, before
 BERT's pooler MLP; for SimCSE's ``pooler_output`` use ``layer="pooler"``) or ``"mean"``
 (average over real tokens, weighted by the attention mask). Shape (n, hidden_size).
@@ -18,7 +18,8 @@ import logging
 import torch
 
 from . import register_family
-from .base import Extractor, hf_from_pretrained, resolve_model_name, seeded
+from .base import Extractor
+from .weights import hf_from_pretrained, resolve_model_name, seeded
 
 logger = logging.getLogger(__name__)
 
@@ -33,14 +34,22 @@ def pool_tokens(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str
 
     Parameters
     ----------
-    hidden : Tensor, shape (n, length, d)
-    attention_mask : Tensor of 0/1, shape (n, length)
+    hidden : torch.Tensor, shape (n, length, d)
+        Token states (e.g. a last hidden state).
+    attention_mask : torch.Tensor of 0/1, shape (n, length)
+        1 for real tokens, 0 for padding.
     pooling : {"cls", "mean"}
         ``"cls"``: the first token; ``"mean"``: mask-weighted mean over tokens.
 
     Returns
     -------
-    Tensor, shape (n, d)
+    torch.Tensor, shape (n, d)
+        One vector per text, in ``hidden``'s dtype.
+
+    Raises
+    ------
+    ValueError
+        When ``pooling`` is not one of the two.
     """
     if pooling == "cls":
         return hidden[:, 0]
@@ -51,7 +60,23 @@ def pool_tokens(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str
 
 
 def text_limit(spec, tokenizer, model_config) -> int:
-    """Longest token sequence to feed: ``spec.max_length`` capped by what the model takes."""
+    """Longest token sequence to feed: ``spec.max_length`` capped by what the model takes.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model; its ``max_length`` (None = no limit of its own).
+    tokenizer : transformers.PreTrainedTokenizerBase
+        Its ``model_max_length`` is a limit (transformers' huge "no limit" value ignored).
+    model_config : transformers.PretrainedConfig
+        Its ``max_position_embeddings`` is a limit.
+
+    Returns
+    -------
+    int
+        Tokens per text, special tokens included: the smallest of the limits found
+        (512 when neither the tokenizer nor the config gives one).
+    """
     limits = [
         getattr(tokenizer, "model_max_length", None),
         getattr(model_config, "max_position_embeddings", None),
@@ -63,7 +88,23 @@ def text_limit(spec, tokenizer, model_config) -> int:
 
 @register_family("hf_text")
 class HFTextExtractor(Extractor):
-    """A transformers ``AutoModel`` text encoder with cls or mean pooling."""
+    """A transformers ``AutoModel`` text encoder with cls or mean pooling.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model: ``name`` (a hub name, local directory or ``package:<dist>``), ``config``
+        (overrides of the model config), ``pooling`` (``cls``, the default, or ``mean``).
+    device : str
+        Torch device the network is moved to, e.g. ``"cpu"`` or ``"cuda"``.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is missing or the weights cannot be loaded.
+    FileNotFoundError
+        When the tokenizer or config of ``name`` cannot be found.
+    """
 
     supported_inputs = ("text",)
 
@@ -99,7 +140,21 @@ class HFTextExtractor(Extractor):
         return len(self.tokenizer(text, truncation=False)["input_ids"])
 
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
-        """list of n str -> (n, hidden_size); texts over ``max_length`` tokens are truncated and counted."""
+        """Encode texts: the last hidden state pooled per text.
+
+        Texts over ``max_length`` tokens are truncated and counted.
+
+        Parameters
+        ----------
+        texts : list of str, length n
+            The texts.
+
+        Returns
+        -------
+        torch.Tensor, shape (n, hidden_size)
+            The [CLS] token's state (``pooling="cls"``) or the mask-weighted mean of the
+            tokens' states (``"mean"``).
+        """
         # A hooked layer is flattened per text, so every batch must have the same length.
         padding = "max_length" if self.spec.layer else True
         enc = self.tokenizer(

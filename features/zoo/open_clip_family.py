@@ -1,4 +1,4 @@
-"""open_clip models (CLIP and relatives): image tower or text tower.
+"""The open_clip family (CLIP and relatives): the image tower or the text tower.
 
 ``spec.arch`` is an open_clip architecture (``open_clip.list_models()``), ``spec.weights`` an
 open_clip pretrained tag (e.g. ``"openai"``) or a local checkpoint file. ``spec.config``
@@ -16,7 +16,9 @@ import numpy as np
 import torch
 
 from . import register_family
-from .base import Extractor, preprocess_images, seeded, unknown_choice
+from .base import Extractor
+from .preprocess import preprocess_images
+from .weights import seeded, unknown_choice
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +26,21 @@ __all__ = ["OpenClipExtractor", "deep_merge"]
 
 
 def deep_merge(base: dict, override: dict) -> dict:
-    """``base`` updated by ``override``, recursing into nested dicts (neither is modified)."""
+    """``base`` updated by ``override``, recursing into nested dicts (neither is modified).
+
+    Parameters
+    ----------
+    base : dict
+        The config to update (e.g. an open_clip architecture config).
+    override : dict
+        Values to set; a dict value where ``base`` also has a dict is merged recursively,
+        anything else replaces ``base``'s value.
+
+    Returns
+    -------
+    dict
+        A new dict; nested dicts that were merged are new too, others are shared.
+    """
     out = dict(base)
     for k, v in override.items():
         out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
@@ -37,6 +53,21 @@ class OpenClipExtractor(Extractor):
 
     ``init="random"`` builds the architecture with no pretrained weights after
     ``torch.manual_seed(spec.seed)``; ``init="trained"`` needs ``spec.weights``.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model: ``arch`` (an open_clip architecture), ``weights`` (a pretrained tag or a
+        checkpoint file), ``config`` (overrides of the architecture config).
+    device : str
+        Torch device the network is moved to, e.g. ``"cpu"`` or ``"cuda"``.
+
+    Raises
+    ------
+    ValueError
+        When ``arch`` is missing or unknown, or the weights cannot be found or loaded.
+    FileNotFoundError
+        When ``weights`` looks like a path and no such file exists.
     """
 
     supported_inputs = ("image", "text")
@@ -102,7 +133,18 @@ class OpenClipExtractor(Extractor):
             self.tokenizer = open_clip.get_tokenizer(spec.arch, context_length=self.context_length)
 
     def encode_images(self, images: np.ndarray) -> torch.Tensor:
-        """uint8 (n, H, W, 3) -> (n, embed_dim), with open_clip's preprocessing config."""
+        """Encode frames with the image tower, preprocessed as open_clip's config says.
+
+        Parameters
+        ----------
+        images : ndarray of uint8, shape (n, H, W, 3)
+            RGB frames.
+
+        Returns
+        -------
+        torch.Tensor, shape (n, embed_dim)
+            ``model.encode_image``: the projected image embeddings, not L2-normalised.
+        """
         x = preprocess_images(images, device=self.device, **self._pre)
         return self.model.encode_image(x)
 
@@ -110,7 +152,20 @@ class OpenClipExtractor(Extractor):
         return len(self.tokenizer.encode(text)) + 2  # + start and end tokens
 
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
-        """list of n str -> (n, embed_dim); texts over the context length are truncated and counted."""
+        """Encode texts with the text tower.
+
+        Texts over the context length (or ``spec.max_length``) are truncated and counted.
+
+        Parameters
+        ----------
+        texts : list of str, length n
+            The texts.
+
+        Returns
+        -------
+        torch.Tensor, shape (n, embed_dim)
+            ``model.encode_text``: the projected text embeddings, not L2-normalised.
+        """
         tokens = self.tokenizer(texts).to(self.device)
         if hasattr(self.tokenizer, "encode"):
             self.count_truncated(tokens != 0, texts, self.context_length, self._n_tokens)

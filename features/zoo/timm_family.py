@@ -1,4 +1,4 @@
-"""timm vision models: the pooled pre-classifier features.
+"""The timm family of vision models: the pooled pre-classifier features.
 
 ``spec.arch`` is a timm model name, optionally with a pretrained tag
 (``beit_base_patch16_224.in22k_ft_in22k_in1k``, ``convnext_base.fb_in22k``); ``spec.weights``
@@ -18,7 +18,9 @@ import numpy as np
 import torch
 
 from . import register_family
-from .base import Extractor, preprocess_images, seeded, unknown_choice
+from .base import Extractor
+from .preprocess import preprocess_images
+from .weights import seeded, unknown_choice
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +29,24 @@ __all__ = ["TimmExtractor"]
 
 @register_family("timm")
 class TimmExtractor(Extractor):
-    """A timm image model; ``init="random"`` = ``pretrained=False`` after ``torch.manual_seed(spec.seed)``."""
+    """A timm image model; ``init="random"`` = ``pretrained=False`` after ``torch.manual_seed(spec.seed)``.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model: ``arch`` (a timm model name, optionally with a pretrained tag), ``weights``
+        (an optional local checkpoint file), ``config`` (``timm.create_model`` keyword
+        arguments).
+    device : str
+        Torch device the network is moved to, e.g. ``"cpu"`` or ``"cuda"``.
+
+    Raises
+    ------
+    ValueError
+        When ``arch`` is missing or unknown, or the weights cannot be got or do not fit.
+    FileNotFoundError
+        When the ``weights`` file does not exist.
+    """
 
     supported_inputs = ("image",)
 
@@ -100,5 +119,16 @@ class TimmExtractor(Extractor):
         model.load_state_dict(sd, strict=True)
 
     def encode_images(self, images: np.ndarray) -> torch.Tensor:
-        """uint8 (n, H, W, 3) -> (n, model.num_features)."""
+        """Encode frames, preprocessed with the model's timm data config.
+
+        Parameters
+        ----------
+        images : ndarray of uint8, shape (n, H, W, 3)
+            RGB frames.
+
+        Returns
+        -------
+        torch.Tensor, shape (n, model.num_features)
+            The pooled features before the classifier (``num_classes=0``).
+        """
         return self.model(preprocess_images(images, device=self.device, **self._pre))

@@ -14,7 +14,6 @@ that joint reduction (method, from, n_components, movies).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -29,25 +28,38 @@ from mmsites.features.zoo.spec import ModelSpec
 from mmsites.timing import TIME_TOL_S, match_times
 
 from ..io import content_key, is_up_to_date, read_events, write_json, write_npy
-from ..params import ModelParams, Params
+from ..params import Params
 from ..paths import Layout
 from ..sessions import list_sessions, movies
 
 log = logging.getLogger(__name__)
 
 
-def model_spec(model: ModelParams, layout: Layout) -> ModelSpec:
-    """The zoo's spec for a params model entry (paths resolved against the workdir)."""
-    fields = {f.name for f in dataclasses.fields(ModelSpec)}
-    values = {k: v for k, v in model.model_dump().items() if k in fields}
+def resolve_spec(model: ModelSpec, layout: Layout) -> ModelSpec:
+    """The params' model with ``path`` and ``weights`` resolved against the workdir where they exist.
+
+    Parameters
+    ----------
+    model : ModelSpec
+        A model of the params, as written (relative paths are relative to the workdir).
+    layout : Layout
+        The run's file layout (its ``workdir``).
+
+    Returns
+    -------
+    ModelSpec
+        ``model`` itself, or a validated copy whose existing relative ``path`` / ``weights``
+        are absolute; every other field (``slip_role``, ``random_twin``, ...) unchanged.
+    """
+    changes = {}
     for key in ("path", "weights"):
-        value = values.get(key)
+        value = getattr(model, key)
         if value and (layout.workdir / value).exists():
-            values[key] = str(layout.resolve(value))
-    return ModelSpec(**values)
+            changes[key] = str(layout.resolve(value))
+    return model.replace(**changes) if changes else model
 
 
-def spec_key(model: ModelParams, params: Params, inputs: list[Path], extra: dict | None = None) -> str:
+def spec_key(model: ModelSpec, params: Params, inputs: list[Path], extra: dict | None = None) -> str:
     """A fingerprint of everything that determines a model's features: its spec, the feature
     params, the input files (events table, frame cache, precomputed files) and ``extra``
     settings (the movies reduced together)."""
@@ -69,7 +81,7 @@ def frame_index(frame_times: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return idx
 
 
-def movie_inputs(model: ModelParams, layout: Layout, movie: str, alignment: str) -> list[Path]:
+def movie_inputs(model: ModelSpec, layout: Layout, movie: str, alignment: str) -> list[Path]:
     """The files a model's features of one movie and alignment are computed from."""
     inputs = [layout.events(movie, alignment)]
     if model.input != "text" and model.family != "precomputed":
@@ -79,7 +91,7 @@ def movie_inputs(model: ModelParams, layout: Layout, movie: str, alignment: str)
     return inputs
 
 
-def feature_groups(model: ModelParams, params: Params, layout: Layout, movie_list: list[str]) -> list:
+def feature_groups(model: ModelSpec, params: Params, layout: Layout, movie_list: list[str]) -> list:
     """The (alignment, movies, key) groups whose features are computed together.
 
     A model with a ``layer`` is reduced once over all movies of an alignment (one projection,
@@ -100,7 +112,7 @@ def feature_groups(model: ModelParams, params: Params, layout: Layout, movie_lis
 
 
 def extract_movie(
-    model: ModelParams, params: Params, layout: Layout, extractor, movie: str, alignment: str
+    model: ModelSpec, params: Params, layout: Layout, extractor, movie: str, alignment: str
 ) -> np.ndarray:
     """A model's (unreduced) features of one movie's events of one alignment."""
     events = read_events(layout.events(movie, alignment))
@@ -118,7 +130,7 @@ def extract_movie(
     return extractor.extract(events, frames, index, batch_size=params.features.batch_size)
 
 
-def model_features(model: ModelParams, params: Params, layout: Layout, movie_list: list[str]) -> None:
+def model_features(model: ModelSpec, params: Params, layout: Layout, movie_list: list[str]) -> None:
     todo = []
     for alignment, group, key in feature_groups(model, params, layout, movie_list):
         outs = [layout.features(model.id, movie, alignment) for movie in group]
@@ -129,7 +141,7 @@ def model_features(model: ModelParams, params: Params, layout: Layout, movie_lis
     if not todo:
         return
     device = str(resolve_device(params.features.device))
-    extractor = build_extractor(model_spec(model, layout), device=device)
+    extractor = build_extractor(resolve_spec(model, layout), device=device)
     fp = params.features
     for alignment, group, key in todo:
         blocks, seconds = [], []
