@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import yaml
 
-from mmsites.pipeline.cli import STAGES, main, run_all
+from mmsites.pipeline.cli import main, run_all
 from mmsites.pipeline.io import atomic_path, read_responses, write_json, write_responses
 from mmsites.pipeline.params import Params, load_params
+from mmsites.recordings.responses import bin_times
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,19 +20,27 @@ def _write(tmp_path, data) -> Path:
     return path
 
 
-def test_repository_params_are_valid():
-    params = load_params(REPO / "params.yaml")
-    assert params.encoding.alphas == [0.1, 1, 10, 100, 1000, 10000, 100000]
-    assert params.responses.window_s == 0.2 and params.responses.step_s == 0.025
-    twins = {m.id: m.random_twin for m in params.models if m.random_twin}
-    assert twins and all(params.model(t).init == "random" for t in twins.values())
-
-
-def test_dvc_stages_are_cli_stages():
-    dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
-    for name, stage in dvc["stages"].items():
-        assert name in STAGES
-        assert stage["cmd"].startswith(f"mmsites {name} ")
+@pytest.mark.parametrize("name", ["params.yaml", "params/braintreebank.yaml"])
+def test_repository_params_are_consistent(name):
+    """The shipped params files load, give the study's 161 bins, and reference what exists."""
+    params = load_params(REPO / name)
+    rp = params.responses
+    assert len(bin_times(rp.window_s, rp.step_s, rp.tmin_s, rp.tmax_s)) == 161
+    ids = [m.id for m in params.models]
+    assert len(ids) == len(set(ids))
+    for model in params.models:  # a declared twin is the same network, randomly initialised
+        if model.random_twin:
+            twin = params.model(model.random_twin)
+            assert twin.init == "random" and model.init == "trained"
+            assert (twin.family, twin.arch, twin.name, twin.input) == (
+                model.family,
+                model.arch,
+                model.name,
+                model.input,
+            )
+    for baseline in ("multiconcat", "multilin"):
+        for model_id in getattr(params.baselines, baseline) or []:
+            params.model(model_id)  # raises for an unknown id
 
 
 def test_unknown_field_is_named(tmp_path):
