@@ -190,7 +190,8 @@ class CVEngine:
     folds : list of Fold, or int, default 5
         The folds, at least 2, with integer event indices in ``0 .. n_events - 1``
         (normally :func:`mmsites.encoding.folds.contiguous_folds`); every validation and test
-        part needs at least ``MIN_PART_EVENTS`` (3) events. An int ``k`` means ``contiguous_folds(n_events, k)``.
+        part needs at least ``MIN_PART_EVENTS`` (3) events. An int ``k`` means
+        ``contiguous_folds(n_events, k)``.
     alphas : array_like, shape (n_alphas,), default DEFAULT_ALPHAS
         Ridge penalties, positive and finite; default the study's grid 10^-1 … 10^5.
     device : str or torch.device, default "auto"

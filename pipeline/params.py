@@ -30,6 +30,8 @@ class _Strict(BaseModel):
 
 
 class DataParams(_Strict):
+    """The ``data:`` section: where the recordings and movies are, which subjects and trials."""
+
     format: Literal["braintreebank", "demo"] = "braintreebank"
     root: str = "data/demo"
     movies: str | None = None
@@ -99,6 +101,8 @@ class DemoParams(_Strict):
 
 
 class EventsParams(_Strict):
+    """The ``events:`` section: alignments, the text a language model reads, scene-cut detection."""
+
     alignments: list[Literal["language", "vision"]] = Field(default_factory=lambda: list(ALIGNMENTS))
     text_context: Literal["sentence", "prefix", "word"] = "sentence"
     scene_threshold: float = Field(27.0, gt=0)
@@ -107,6 +111,8 @@ class EventsParams(_Strict):
 
 
 class ResponsesParams(_Strict):
+    """The ``responses:`` section: windows and bins around each event, filtering, re-referencing."""
+
     window_s: float = Field(0.2, gt=0)
     step_s: float = Field(0.025, gt=0)
     tmin_s: float = -2.0
@@ -129,6 +135,8 @@ class ResponsesParams(_Strict):
 
 
 class BaselinesParams(_Strict):
+    """The ``baselines:`` section: the MultiConcat and MultiLin pairs and MultiLin's sizes."""
+
     multiconcat: tuple[str, str] | None = None
     multilin: tuple[str, str] | None = None
     multilin_components: list[int] = Field(default_factory=lambda: [2, 4, 8, 16, 32])
@@ -145,6 +153,8 @@ class BaselinesParams(_Strict):
 
 
 class FeaturesParams(_Strict):
+    """The ``features:`` section: device, batch size and reduction of intermediate layers."""
+
     device: str = "auto"
     batch_size: int = Field(32, ge=1)
     reduction: Literal["srp", "pca"] = "srp"
@@ -153,6 +163,8 @@ class FeaturesParams(_Strict):
 
 
 class EncodingParams(_Strict):
+    """The ``encoding:`` section: folds, purge gap, ridge penalties and device."""
+
     folds: int = Field(5, ge=2)
     alphas: list[float] = Field(default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5])
     device: str = "auto"
@@ -180,6 +192,8 @@ class EncodingParams(_Strict):
 
 
 class StatsParams(_Strict):
+    """The ``stats:`` section: nulls, bootstrap, signal bins, paired tests and FDR."""
+
     permutations: int = Field(1000, ge=1)
     """Permutations of the signal test (refit: the CV refitted on each)."""
     stop_exceedances: int | None = Field(10, ge=1)
@@ -231,10 +245,14 @@ class StatsParams(_Strict):
 
 
 class RegionsParams(_Strict):
+    """The ``regions:`` section: how electrodes are placed in atlas regions."""
+
     radius_mm: float = Field(5.0, ge=0)
 
 
 class ComputeParams(_Strict):
+    """The ``compute:`` section: executor, workers and threads per worker."""
+
     executor: Literal["local", "dask"] = "local"
     workers: int = Field(2, ge=1)
     threads_per_worker: int = Field(1, ge=1)
@@ -253,6 +271,8 @@ class ComputeParams(_Strict):
 
 
 class Params(_Strict):
+    """A whole params file, validated (see ``params.yaml`` for every key and its meaning)."""
+
     data: DataParams = Field(default_factory=DataParams)
     demo: DemoParams = Field(default_factory=DemoParams)
     events: EventsParams = Field(default_factory=EventsParams)
@@ -296,13 +316,36 @@ class Params(_Strict):
         return self
 
     def model(self, model_id: str) -> ModelSpec:
+        """Look up a model by its id.
+
+        Parameters
+        ----------
+        model_id : str
+            A ``models[].id``.
+
+        Returns
+        -------
+        ModelSpec
+            The model's spec.
+
+        Raises
+        ------
+        KeyError
+            When no model has that id (the message lists the known ids).
+        """
         for m in self.models:
             if m.id == model_id:
                 return m
         raise KeyError(f"no model {model_id!r} in params (known: {[m.id for m in self.models]})")
 
     def baseline_ids(self) -> list[str]:
-        """Ids of the linear-integration baselines that are configured (``multiconcat``, ``multilin``)."""
+        """Ids of the linear-integration baselines that are configured.
+
+        Returns
+        -------
+        list of str
+            ``"multiconcat"`` and/or ``"multilin"``, those whose model pair is set.
+        """
         return [name for name in ("multiconcat", "multilin") if getattr(self.baselines, name)]
 
 

@@ -15,6 +15,19 @@ log = logging.getLogger(__name__)
 
 
 def run(params: Params, workdir: Path) -> None:
+    """Run the demo-data stage: write the synthetic Brain Treebank dataset of the ``demo:`` params.
+
+    Writes ``data.root`` (``data/demo/`` by default): the recordings, labels, localization,
+    timings, transcript, movie, scene cuts, ``truth.csv`` and the truth features
+    (:func:`mmsites.recordings.demo.generate_demo`).
+
+    Parameters
+    ----------
+    params : Params
+        The run's params (``demo``, ``data.root``).
+    workdir : Path
+        The work directory.
+    """
     layout = Layout(workdir, params)
     root = layout.data_root
     demo = params.demo

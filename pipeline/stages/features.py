@@ -60,9 +60,24 @@ def resolve_spec(model: ModelSpec, layout: Layout) -> ModelSpec:
 
 
 def spec_key(model: ModelSpec, params: Params, inputs: list[Path], extra: dict | None = None) -> str:
-    """A fingerprint of everything that determines a model's features: its spec, the feature
-    params, the input files (events table, frame cache, precomputed files) and ``extra``
-    settings (the movies reduced together)."""
+    """A fingerprint of everything that determines a model's features.
+
+    Parameters
+    ----------
+    model : ModelSpec
+        The model.
+    params : Params
+        The run's params (the ``features:`` section enters the key).
+    inputs : list of Path
+        The input files (events table, frame cache, precomputed files), fingerprinted.
+    extra : dict, optional
+        Further settings, e.g. the movies reduced together.
+
+    Returns
+    -------
+    str
+        A hex digest; equal keys mean stored features can be kept.
+    """
     settings = {"model": model.model_dump(), "features": params.features.model_dump()}
     if extra:
         settings.update(extra)
@@ -70,7 +85,25 @@ def spec_key(model: ModelSpec, params: Params, inputs: list[Path], extra: dict |
 
 
 def frame_index(frame_times: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Row of the frame cache shown at each event (frame times matched to 1 µs)."""
+    """Row of the frame cache shown at each event (frame times matched to 1 µs).
+
+    Parameters
+    ----------
+    frame_times : numpy.ndarray of float, shape (n_frames,)
+        The frame cache's presentation times, seconds.
+    wanted : numpy.ndarray of float, shape (n_events,)
+        The events' ``frame_time`` column, seconds.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n_events,)
+        Row of the frame cache for each event.
+
+    Raises
+    ------
+    ValueError
+        When an event's frame is not in the cache (the events stage must be rerun).
+    """
     idx = match_times(wanted, frame_times, tol=TIME_TOL_S)
     bad = idx < 0
     if bad.any():
@@ -82,7 +115,25 @@ def frame_index(frame_times: np.ndarray, wanted: np.ndarray) -> np.ndarray:
 
 
 def movie_inputs(model: ModelSpec, layout: Layout, movie: str, alignment: str) -> list[Path]:
-    """The files a model's features of one movie and alignment are computed from."""
+    """The files a model's features of one movie and alignment are computed from.
+
+    Parameters
+    ----------
+    model : ModelSpec
+        The model.
+    layout : Layout
+        The work directory's layout.
+    movie : str
+        Movie id.
+    alignment : str
+        ``"language"`` or ``"vision"``.
+
+    Returns
+    -------
+    list of Path
+        The events table, the frame cache (image models) and the precomputed file
+        (``family: precomputed``).
+    """
     inputs = [layout.events(movie, alignment)]
     if model.input != "text" and model.family != "precomputed":
         inputs.append(layout.frames(movie))
@@ -97,6 +148,22 @@ def feature_groups(model: ModelSpec, params: Params, layout: Layout, movie_list:
     A model with a ``layer`` is reduced once over all movies of an alignment (one projection,
     so every movie gets the same columns): its group is every movie, and each movie's key
     depends on every movie's inputs. Other models have one group per movie.
+
+    Parameters
+    ----------
+    model : ModelSpec
+        The model.
+    params : Params
+        The run's params (``events.alignments``, ``features``).
+    layout : Layout
+        The work directory's layout.
+    movie_list : list of str
+        The movies of the run.
+
+    Returns
+    -------
+    list of tuple
+        ``(alignment, movies, key)`` per group.
     """
     groups = []
     for alignment in params.events.alignments:
@@ -114,7 +181,33 @@ def feature_groups(model: ModelSpec, params: Params, layout: Layout, movie_list:
 def extract_movie(
     model: ModelSpec, params: Params, layout: Layout, extractor, movie: str, alignment: str
 ) -> np.ndarray:
-    """A model's (unreduced) features of one movie's events of one alignment."""
+    """A model's (unreduced) features of one movie's events of one alignment.
+
+    Parameters
+    ----------
+    model : ModelSpec
+        The model.
+    params : Params
+        The run's params (``features.batch_size``).
+    layout : Layout
+        The work directory's layout.
+    extractor : Extractor
+        The model's extractor (:func:`mmsites.features.zoo.build_extractor`).
+    movie : str
+        Movie id.
+    alignment : str
+        ``"language"`` or ``"vision"``.
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (n_events, n_features)
+        One row per event of the events table.
+
+    Raises
+    ------
+    FileNotFoundError
+        When an image model needs a movie's frames and the movie has none.
+    """
     events = read_events(layout.events(movie, alignment))
     frames = index = None
     if model.input != "text" and model.family != "precomputed":
@@ -131,6 +224,19 @@ def extract_movie(
 
 
 def model_features(model: ModelSpec, params: Params, layout: Layout, movie_list: list[str]) -> None:
+    """Compute and write one model's features for every movie and alignment not up to date.
+
+    Parameters
+    ----------
+    model : ModelSpec
+        The model.
+    params : Params
+        The run's params.
+    layout : Layout
+        The work directory's layout (writes ``work/features/<model>/<movie>_<alignment>.npy``).
+    movie_list : list of str
+        The movies of the run.
+    """
     todo = []
     for alignment, group, key in feature_groups(model, params, layout, movie_list):
         outs = [layout.features(model.id, movie, alignment) for movie in group]
@@ -195,7 +301,17 @@ def model_features(model: ModelSpec, params: Params, layout: Layout, movie_list:
 
 
 def baseline_features(params: Params, layout: Layout, movie_list: list[str]) -> None:
-    """MultiConcat features (MultiLin is learned per CV fold in the encode stage)."""
+    """Write the MultiConcat features (MultiLin is learned per CV fold in the encode stage).
+
+    Parameters
+    ----------
+    params : Params
+        The run's params (``baselines.multiconcat``).
+    layout : Layout
+        The work directory's layout.
+    movie_list : list of str
+        The movies of the run.
+    """
     pair = params.baselines.multiconcat
     if pair is None:
         return
@@ -218,6 +334,19 @@ def baseline_features(params: Params, layout: Layout, movie_list: list[str]) -> 
 
 
 def run(params: Params, workdir: Path) -> None:
+    """Run the features stage: every model's features of every movie's events.
+
+    Reads ``work/events/`` and ``work/frames/``; writes
+    ``work/features/<model>/<movie>_<alignment>.npy`` with its ``.json`` (one row per event,
+    same order as the events table). Models whose key is unchanged are kept.
+
+    Parameters
+    ----------
+    params : Params
+        The run's params (``models``, ``features``, ``baselines.multiconcat``).
+    workdir : Path
+        The work directory.
+    """
     layout = Layout(workdir, params)
     if not params.models:
         raise ValueError("params.models is empty: declare at least one model (see params.yaml)")
