@@ -202,14 +202,35 @@ def test_vitb16_shapes_match_the_released_checkpoints():
 # ----------------------------------------------------------------------------- loading
 @pytest.mark.parametrize("arch", sorted(SLIP_ARCHS))
 def test_official_checkpoint_round_trip(arch, tmp_path, frames, events):
+    """A checkpoint written under the released files' key names (SLIP's models.py, written
+    out by hand in _official_keys, not read from our model) loads into every parameter."""
     input = "image" if arch == "simclr_vitb16" else "text"
-    src = build_extractor(spec(arch, input, seed=3))
+    ours = build_extractor(spec(arch, input, seed=3)).model.state_dict()
+    official = _official_keys(OBJECTIVES[arch], TINY["vision_layers"], TINY["text_layers"])
+    assert official <= ours.keys(), f"official names our model lacks: {sorted(official - ours.keys())}"
+    gen = torch.Generator().manual_seed(7)
+    released = {}
+    for key in sorted(official):
+        like = ours[key]
+        if not like.is_floating_point():
+            released[key] = like.clone()  # num_batches_tracked
+        elif key.endswith("running_var"):
+            released[key] = torch.rand(like.shape, generator=gen) + 0.5
+        else:
+            released[key] = torch.randn(like.shape, generator=gen, dtype=like.dtype)
     path = tmp_path / "ckpt.pt"
-    save_official(src.model, path)
+    args = argparse.Namespace(
+        model="SLIP_VITB16", ssl_mlp_dim=TINY["ssl_mlp_dim"], ssl_emb_dim=TINY["ssl_emb_dim"]
+    )
+    torch.save(
+        {"epoch": 25, "state_dict": {"module." + k: v for k, v in released.items()}, "args": args}, path
+    )
     loaded = build_extractor(spec(arch, input, init="trained", weights=str(path)))
-    # every parameter and buffer replaced, bit for bit
-    a, b = src.model.state_dict(), loaded.model.state_dict()
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # every parameter and buffer is the released one, bit for bit (strict: none left over)
+    b = loaded.model.state_dict()
+    assert b.keys() == released.keys() and all(torch.equal(b[k], released[k]) for k in b)
+    src = build_extractor(spec(arch, input, seed=3))
+    src.model.load_state_dict(released)
     x_src = src.extract(events, frames, FRAME_INDEX, progress=False)
     x_loaded = loaded.extract(events, frames, FRAME_INDEX, progress=False)
     np.testing.assert_array_equal(x_src, x_loaded)
