@@ -155,8 +155,8 @@ def read_scene_file(path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"Scene-cut file not found: {str(path)!r}. Provide <movie id>.csv with a `time_s` "
-            "column, or leave `data.scenes` unset to detect cuts from the movie."
+            f"Scene-cut file not found: {str(path)!r}. `path` must be a CSV file with a `time_s` "
+            "column; without one, detect the cuts from the movie (detect_scene_cuts)."
         )
     try:
         with open(path, encoding="utf-8") as f:

@@ -94,10 +94,7 @@ def _open(path):
 
     path = os.fspath(path)
     if not Path(path).is_file():
-        raise FileNotFoundError(
-            f"Movie file not found: {path!r}. Check the `data.movies` folder in params "
-            "(files must be named <movie id>.<ext>)."
-        )
+        raise FileNotFoundError(f"Movie file not found: {path!r}; `path` must name an existing video file.")
     try:
         container = av.open(path)
     except av.error.FFmpegError as err:

@@ -411,8 +411,8 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
         sid = self.spec.id
         if frames is None or frame_index is None:
             raise ValueError(
-                f"model {sid!r} reads images but no movie frames were given; set data.movies to "
-                "the directory of <movie>.mp4 files, or drop image models from params.models"
+                f"model {sid!r} reads images but no movie frames were given: pass `frames` (the "
+                "decoded frames) and `frame_index` (each event's frame), or use a text model"
             )
         frames = np.asarray(frames)
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
