@@ -25,7 +25,18 @@ ALLOWED = {
     "features": {"root"},
     "atlases": {"root"},
     "reports": {"root", "atlases"},
-    "pipeline": {"root", "encoding", "stats", "recordings", "features", "atlases", "reports", "pipeline"},
+    "brainmodels": {"root", "recordings"},
+    "pipeline": {
+        "root",
+        "encoding",
+        "stats",
+        "recordings",
+        "features",
+        "atlases",
+        "reports",
+        "brainmodels",
+        "pipeline",
+    },
 }
 
 

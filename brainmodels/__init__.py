@@ -1,0 +1,42 @@
+"""Models of intracranial signals: BrainBERT (Wang et al. 2023), its weights and embeddings.
+
+:mod:`.brainbert` holds the architecture (``state_dict`` keys exactly those of the official
+code, czlwang/BrainBERT@beec35d) and its inference API: the hidden states of any layer for a
+spectrogram (:meth:`BrainBERT.tokens`) and the published embedding recipe for a window of
+signal (:meth:`BrainBERT.embed`). :mod:`.checkpoint` reads and writes the official checkpoint
+layout without unpickling arbitrary objects. The spectrograms come from
+:mod:`mmsites.recordings.spectral` (the STFT and superlet recipes are written once, there).
+
+Examples
+--------
+>>> from mmsites.brainmodels import BrainBERT
+>>> model = BrainBERT.from_pretrained("stft_large_pretrained.pth")  # doctest: +SKIP
+>>> model.embed(windows, sfreq=2048.0).shape  # (n_windows, 10240) µV  # doctest: +SKIP
+(n_windows, 768)
+"""
+
+from mmsites import require_namespace
+
+require_namespace(__name__)
+
+from .brainbert import PRESETS, BrainBERT, BrainBERTConfig
+from .checkpoint import (
+    CHECKPOINT_GLOBALS,
+    config_from_official,
+    load_checkpoint,
+    official_config,
+    read_checkpoint,
+    save_checkpoint,
+)
+
+__all__ = [
+    "BrainBERT",
+    "BrainBERTConfig",
+    "PRESETS",
+    "CHECKPOINT_GLOBALS",
+    "config_from_official",
+    "load_checkpoint",
+    "official_config",
+    "read_checkpoint",
+    "save_checkpoint",
+]
