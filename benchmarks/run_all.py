@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["bench_responses", "bench_features", "bench_ridge", "bench_calibration"]
+ORDER = ["bench_responses", "bench_features", "bench_ridge", "bench_brainbert", "bench_calibration"]
 
 
 def _load(name: str):
