@@ -400,7 +400,9 @@ class Recording:
             raise KeyError(f"electrode {label!r} {what} the label list of {self.path}")
         return found[0]
 
-    def read(self, channels: Sequence[int], start: int, stop: int) -> np.ndarray:
+    def read(
+        self, channels: Sequence[int], start: int, stop: int, *, allow_nonfinite: bool = False
+    ) -> np.ndarray:
         """Read samples ``start:stop`` of the given channels.
 
         Parameters
@@ -409,6 +411,9 @@ class Recording:
             Channel indices (positions in the label list).
         start, stop : int
             Sample range, 0 <= start <= stop <= n_samples.
+        allow_nonfinite : bool
+            Return NaN and inf samples as they are (the caller excludes what they touch)
+            instead of raising.
 
         Returns
         -------
@@ -418,7 +423,8 @@ class Recording:
         Raises
         ------
         ValueError
-            If the range is outside the recording, or the signal holds NaN or inf.
+            If the range is outside the recording, or the signal holds NaN or inf (unless
+            ``allow_nonfinite``).
         """
         start, stop = int(start), int(stop)
         if not 0 <= start <= stop <= self.n_samples:
@@ -432,7 +438,7 @@ class Recording:
             if stop > start:
                 self._datasets[channel].read_direct(out[row], np.s_[start:stop])
         # one summing pass finds NaN/inf (they make the float64 sum non-finite) without a mask
-        if not np.isfinite(out.sum(dtype=np.float64)):
+        if not allow_nonfinite and not np.isfinite(out.sum(dtype=np.float64)):
             row, col = np.argwhere(~np.isfinite(out))[0]
             channel = channels[row]
             raise ValueError(
