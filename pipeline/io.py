@@ -302,7 +302,8 @@ def write_responses(
     path : str or Path
         Destination, ``Layout.responses(subject, alignment)``.
     responses : ndarray, float32, shape (n_events, n_electrodes, n_bins)
-        Mean voltage (µV) in each bin window around each event.
+        Mean voltage (µV) or mean band power (µV²) in each bin window around each event;
+        the attribute ``kind`` says which.
     electrodes : list of str, length n_electrodes
         Cleaned electrode labels.
     bin_times : ndarray, shape (n_bins,)
@@ -315,8 +316,9 @@ def write_responses(
         The trial (session) number of each event; written as ``event_session`` (int64), zeros
         when not given.
     attrs : dict, optional
-        Extra file attributes (the preprocessing: ``rereference``, ``notch_hz``, ...); dict and
-        list values are stored as JSON strings.
+        Extra file attributes (the preprocessing: ``rereference``, ``notch_hz``, ...; the
+        response kind: ``kind``, ``band_hz``, ``band_delay_s``); dict and list values are
+        stored as JSON strings.
 
     Returns
     -------
@@ -373,11 +375,13 @@ def read_responses(path: str | Path, *, data: bool = True) -> dict:
     -------
     dict
         ``shape`` (tuple: n_events, n_electrodes, n_bins), ``responses`` (float32 ndarray of
-        that shape, µV, or None when ``data`` is False), ``electrodes`` (list of str),
-        ``bin_times`` (seconds from event onset), ``event_movie_time`` (seconds),
+        that shape, µV or µV² as ``kind`` says, or None when ``data`` is False),
+        ``electrodes`` (list of str), ``bin_times`` (seconds from event onset),
+        ``event_movie_time`` (seconds),
         ``event_sample`` (int64 neural samples), ``event_movie`` (list of str),
         ``event_session`` (int64 trial of each event; zeros for files written before it
-        existed), ``sfreq`` (Hz) and ``attrs`` (every file attribute).
+        existed), ``sfreq`` (Hz), ``kind`` (``"voltage"`` or ``"band_power"``; voltage for
+        files written before the attribute existed) and ``attrs`` (every file attribute).
 
     Raises
     ------
@@ -414,6 +418,7 @@ def read_responses(path: str | Path, *, data: bool = True) -> dict:
                 else np.zeros(f["responses"].shape[0], dtype=np.int64)
             ),
             "sfreq": float(f.attrs["sfreq"]),
+            "kind": str(f.attrs.get("kind", "voltage")),
             "attrs": {k: f.attrs[k] for k in f.attrs},
         }
     return out

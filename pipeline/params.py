@@ -111,7 +111,8 @@ class EventsParams(_Strict):
 
 
 class ResponsesParams(_Strict):
-    """The ``responses:`` section: windows and bins around each event, filtering, re-referencing."""
+    """The ``responses:`` section: windows and bins around each event, filtering, re-referencing,
+    and what is averaged in each window (``kind``: voltage, or band power in ``band_hz``)."""
 
     window_s: float = Field(0.2, gt=0)
     step_s: float = Field(0.025, gt=0)
@@ -124,6 +125,12 @@ class ResponsesParams(_Strict):
     baseline_s: tuple[float, float] | None = None
     chunk_s: float = Field(60.0, gt=1)
     n_jobs: int | None = Field(None, ge=1)  # threads over electrode groups; None: one per core
+    kind: Literal["voltage", "band_power"] = "voltage"
+    """What each bin averages: the preprocessed voltage (µV, the study) or its power in
+    ``band_hz`` (µV²; causal band-pass, squared, delay-compensated)."""
+    band_hz: tuple[float, float] = (70.0, 150.0)
+    """The band of ``kind: band_power`` (Hz), high gamma by default; its upper edge is checked
+    against each session's Nyquist frequency by the responses stage."""
 
     @model_validator(mode="after")
     def _window_order(self):
@@ -131,6 +138,9 @@ class ResponsesParams(_Strict):
             raise ValueError(f"responses.tmax_s ({self.tmax_s}) must be after tmin_s ({self.tmin_s})")
         if self.baseline_s is not None and self.baseline_s[1] <= self.baseline_s[0]:
             raise ValueError(f"responses.baseline_s {self.baseline_s}: the end must be after the start")
+        low, high = self.band_hz
+        if not 0 < low < high:
+            raise ValueError(f"responses.band_hz {list(self.band_hz)} must satisfy 0 < low < high (Hz)")
         return self
 
 

@@ -1,4 +1,4 @@
-"""Event-locked responses: mean voltage in sliding windows around each event.
+"""Event-locked responses: mean voltage or band power in sliding windows around each event.
 
 For every event, electrode and time bin the response is the mean of the preprocessed signal
 (notched, optionally high-passed, Laplacian re-referenced) over a window centred on the bin
@@ -6,6 +6,16 @@ For every event, electrode and time bin the response is the mean of the preproce
 read per electrode group and per time chunk, filtered with carried state, and averaged from
 running sums read out only at the window edges (:class:`~recordings.preprocessing.FilteredSums`),
 so memory does not grow with the recording length.
+
+Two kinds of response share that geometry (``kind``): ``"voltage"``, the mean of the
+preprocessed signal (µV), and ``"band_power"``, the mean of its instantaneous power in one
+band (µV²; high gamma, 70-150 Hz, by default): the preprocessed signal is band-passed by a
+causal Butterworth filter and squared (:class:`~recordings.spectral.BandPowerStream`), and
+the windows are moved later by the filter's group delay at the band's centre
+(:func:`~recordings.spectral.band_delay_s`, rounded to samples: 21 samples, 10.3 ms, for
+70-150 Hz at 2048 Hz), so that a burst of power at time t from onset shows in the bins
+centred near t rather than one delay later. The bins keep their nominal times. The notches'
+own, smaller delay (about 1.3 ms at 100 Hz) is left, as it is for voltage.
 """
 
 from __future__ import annotations
@@ -22,11 +32,22 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .braintreebank import Recording
-from .preprocessing import NOTCH_HZ, FilteredSums, design_filter, laplacian, settle_samples
+from .preprocessing import (
+    NOTCH_HZ,
+    FilteredSums,
+    StreamingFilter,
+    design_filter,
+    laplacian,
+    settle_samples,
+)
+from .spectral import HIGH_GAMMA, band_delay_s, band_power_stream, bandpass_sos
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ResponseSet", "bin_times", "event_responses", "window_offsets"]
+__all__ = ["KINDS", "ResponseSet", "bin_times", "event_responses", "window_offsets"]
+
+#: The kinds of response :func:`event_responses` computes.
+KINDS = ("voltage", "band_power")
 
 
 @dataclass
@@ -36,7 +57,7 @@ class ResponseSet:
     Attributes
     ----------
     responses : ndarray of float32, shape (n_kept_events, n_electrodes, n_bins)
-        Mean voltage (µV) in each window.
+        Mean voltage (µV) or mean band power (µV²) in each window, as ``kind`` says.
     kept : ndarray of bool, shape (n_events,)
         Which input events have a row in ``responses`` (in input order).
     bin_times : ndarray of float64, shape (n_bins,)
@@ -47,6 +68,13 @@ class ResponseSet:
         Events left out because their windows leave the recording (or their sample is NaN).
     sfreq : float
         Sampling rate of the recording (Hz).
+    kind : {"voltage", "band_power"}
+        What was averaged.
+    band_hz : (float, float) or None
+        The band (Hz) of ``"band_power"``; None for voltage.
+    delay_samples : int
+        How many samples later than their nominal place the windows were read (the
+        band-pass's group delay, rounded; 0 for voltage): ``delay_samples / sfreq`` s.
     """
 
     responses: np.ndarray
@@ -55,6 +83,9 @@ class ResponseSet:
     electrodes: list
     n_dropped: int
     sfreq: float
+    kind: str = "voltage"
+    band_hz: tuple | None = None
+    delay_samples: int = 0
 
 
 def bin_times(
@@ -195,8 +226,10 @@ def event_responses(
     filter_dtype=None,
     filter_from_start: bool = False,
     progress: bool = True,
+    kind: str = "voltage",
+    band_hz: tuple[float, float] = HIGH_GAMMA,
 ) -> ResponseSet:
-    """Mean preprocessed voltage in windows around each event, for each electrode.
+    """Mean preprocessed voltage, or band power, in windows around each event, per electrode.
 
     The signal is notched (``notch_hz``, quality ``notch_q``; causal, as BrainBERT),
     optionally high-passed, and Laplacian re-referenced. The filter starts from zero state
@@ -207,6 +240,18 @@ def event_responses(
     Because these steps are linear and time-invariant, the re-reference is taken first and
     the filter run once per output electrode: the result equals notching every contact
     before re-referencing (up to float32 rounding).
+
+    With ``kind="band_power"`` the re-referenced signal goes through the notch (and
+    high-pass) as a :class:`~recordings.preprocessing.StreamingFilter` (float64), then a
+    causal Butterworth band-pass over ``band_hz`` (order 4,
+    :func:`~recordings.spectral.bandpass_sos`), is squared, and its running sums (float64)
+    give the window means (µV²): squaring is not linear, so the filter cannot be fused into
+    the sums as for voltage. The filter starts where the memory of the whole cascade (notches,
+    high-pass, band-pass) has decayed. Each window is read ``d = round(band_delay_s(band_hz,
+    sfreq) * sfreq)`` samples later than its nominal place (the band-pass's group delay at the
+    band's centre), so that power appears at the time it occurs in the signal; events whose
+    shifted windows leave the recording are dropped. ``baseline_s`` is subtracted in µV²
+    (its window shifted alike).
 
     Parameters
     ----------
@@ -231,7 +276,7 @@ def event_responses(
         Cutoff of an optional 2nd-order Butterworth high-pass (Hz); off by default.
     baseline_s : (float, float) or None
         If given, each event's mean over ``[a, b)`` s from onset is subtracted from all its
-        bins (per electrode); off by default, as the study.
+        bins (per electrode; in the unit of ``kind``); off by default, as the study.
     chunk_s : float
         Seconds of signal read per step.
     group_size : int
@@ -245,25 +290,32 @@ def event_responses(
         :class:`~recordings.preprocessing.FilteredSums`). None: float32 without a high-pass
         (window means within ~2e-7 x max|signal| of float64, e.g. 1e-4 µV on 100 µV signals
         with a 300 µV offset; ~1.8x faster), float64
-        with one (its long memory needs it).
+        with one (its long memory needs it). Voltage only: band power always filters and
+        sums in float64.
     filter_from_start : bool
         Filter from the recording's first sample, exactly as BrainBERT (slower).
     progress : bool
         Show a progress bar.
+    kind : {"voltage", "band_power"}
+        Average the preprocessed voltage (µV) or its power in ``band_hz`` (µV²).
+    band_hz : (float, float)
+        Lower and upper -3 dB frequencies (Hz) of the band-pass, ``0 < low < high <
+        sfreq / 2``; used by ``"band_power"`` only.
 
     Returns
     -------
     ResponseSet
-        ``responses`` (float32 µV, shape (n_kept_events, n_electrodes, n_bins)) of the events
-        whose windows lie within the recording, which events those are (``kept``), the bin
-        centres (s from onset), the electrodes and the sampling rate.
+        ``responses`` (float32, µV or µV², shape (n_kept_events, n_electrodes, n_bins)) of
+        the events whose windows lie within the recording, which events those are
+        (``kept``), the bin centres (s from onset), the electrodes, the sampling rate, the
+        kind, the band and the delay applied (samples).
 
     Raises
     ------
     ValueError
-        If there are no electrodes, a Laplacian neighbour is missing, ``rereference`` is
-        unknown, or the windows, ``baseline_s``, ``chunk_s``, ``group_size`` or ``n_jobs``
-        are invalid.
+        If there are no electrodes, a Laplacian neighbour is missing, ``rereference`` or
+        ``kind`` is unknown, ``band_hz`` is not inside (0, Nyquist), or the windows,
+        ``baseline_s``, ``chunk_s``, ``group_size`` or ``n_jobs`` are invalid.
     """
     sfreq = recording.sfreq
     electrodes = list(electrodes)
@@ -286,6 +338,14 @@ def event_responses(
         n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if filter_dtype is None:
         filter_dtype = np.float32 if highpass_hz is None else np.float64
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    band_sos, delay = None, 0
+    if kind == "band_power":
+        band_sos = bandpass_sos(band_hz, sfreq)  # checks the band against the Nyquist frequency
+        band_hz = (float(band_hz[0]), float(band_hz[1]))
+        # the power comes out one group delay late: read every window that much later
+        delay = int(round(band_delay_s(band_hz, sfreq) * sfreq))
     if chunk_s <= 0 or group_size < 1 or n_jobs < 1:
         raise ValueError(
             f"chunk_s, group_size and n_jobs must be positive, got {chunk_s}, {group_size}, {n_jobs}"
@@ -293,12 +353,14 @@ def event_responses(
 
     times = bin_times(window_s, step_s, tmin_s, tmax_s)
     offsets, n_window = window_offsets(times, window_s, sfreq)
+    if delay:
+        offsets = offsets + delay
     first, last = int(offsets[0]), int(offsets[-1]) + n_window
     if baseline_s is not None:
         a, b = baseline_s
         if not b > a:
             raise ValueError(f"baseline_s must be an interval (a, b) with b > a, got {baseline_s}")
-        base_offset = int(round(a * sfreq))
+        base_offset = int(round(a * sfreq)) + delay
         n_base = max(1, int(round((b - a) * sfreq)))
         first, last = min(first, base_offset), max(last, base_offset + n_base)
 
@@ -320,7 +382,17 @@ def event_responses(
     samples = samples[kept]
     n_kept, n_bins = len(samples), len(times)
     responses = np.zeros((n_kept, len(electrodes), n_bins), dtype=np.float32)
-    result = ResponseSet(responses, kept, times, electrodes, n_dropped, sfreq)
+    result = ResponseSet(
+        responses,
+        kept,
+        times,
+        electrodes,
+        n_dropped,
+        sfreq,
+        kind=kind,
+        band_hz=band_hz if band_sos is not None else None,
+        delay_samples=delay,
+    )
     if n_kept == 0:
         return result
 
@@ -331,7 +403,9 @@ def event_responses(
         windows.append(_WindowSet(samples + base_offset, n_base, baseline))
     sos = design_filter(sfreq, notch_hz, notch_q, highpass_hz)
     end = int(samples.max()) + last  # no sample after this is needed
-    begin = 0 if filter_from_start else max(0, int(samples.min()) + first - settle_samples(sos))
+    # the whole cascade must have settled: for band power, the notches and the band-pass
+    cascade = sos if band_sos is None else np.concatenate([s for s in (sos, band_sos) if s is not None])
+    begin = 0 if filter_from_start else max(0, int(samples.min()) + first - settle_samples(cascade))
     longest = max(w.length for w in windows)
     # the running sums are only read at window edges
     points = np.unique(np.concatenate([w.edges() for w in windows]))
@@ -364,7 +438,12 @@ def event_responses(
                 np.concatenate([centre[group], lower[group], upper[group]]), return_inverse=True
             )
         where = where.reshape(-1, len(group))
-        sums = FilteredSums(sos, len(group), dtype=filter_dtype)
+        if band_sos is None:  # voltage: the filter is fused into the running sums
+            sums = FilteredSums(sos, len(group), dtype=filter_dtype)
+        else:  # band power: filter, band-pass and square first, then plain float64 sums
+            prefilter = None if sos is None else StreamingFilter(sos, len(group))
+            power = band_power_stream([band_hz], sfreq, n_channels=len(group))
+            sums = FilteredSums(None, len(group), dtype=np.float64)
         # running sums at the points of the current chunk, after those of the last `longest`
         # samples before it (where windows ending in this chunk may start)
         carried, base, done = np.zeros((len(group), 0)), 0, 0
@@ -372,6 +451,8 @@ def event_responses(
             chunk_stop = min(chunk_start + chunk, end)
             raw = recording.read(channels, chunk_start, chunk_stop)
             data = raw[where[0]] if lower is None else laplacian(raw, *where)
+            if band_sos is not None:
+                data = power(data if prefilter is None else prefilter(data))[0]
             upto = np.searchsorted(points, chunk_stop, side="right")
             values = np.concatenate([carried, sums(data, points[done:upto] - chunk_start)], axis=1)
             done = upto

@@ -4,7 +4,8 @@ Writes ``results/report/index.html`` (the study), ``results/report/sub-<s>.html`
 subject) and every figure as ``results/report/figures/<name>.png`` (:attr:`Layout.report`);
 nothing is written into the source tree. Each page carries its provenance: the exact params,
 the package versions, a fingerprint of the input data, and the preprocessing options that
-were used (re-reference, high-pass, baseline correction).
+were used (the response kind, voltage or band power, re-reference, high-pass, baseline
+correction).
 
 The per-bin scores reach the figures with the ``signal`` column the encode stage wrote
 (:func:`mmsites.stats.signal.signal_bins`, chosen on validation data); the report reads it
@@ -69,8 +70,9 @@ def provenance(params: Params, layout: Layout) -> dict:
         ``params`` (the params as JSON-ready dict), ``versions`` (package -> version string,
         ``"not installed"`` where absent; ``python`` included), ``data_fingerprint`` (str, of
         every subject's recordings and the transcripts' ``features.csv``) and
-        ``preprocessing`` (str/number per option: notch, re-reference, high-pass, baseline,
-        bins, statistics).
+        ``preprocessing`` (str/number per option: the response kind, e.g. ``"voltage (µV)"`` or
+        ``"band power (µV², 70–150 Hz)"``, notch, re-reference, high-pass, baseline, bins,
+        statistics).
     """
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -87,6 +89,12 @@ def provenance(params: Params, layout: Layout) -> dict:
         "versions": versions,
         "data_fingerprint": file_fingerprint(files),
         "preprocessing": {
+            "response": (
+                f"band power (µV², {rp.band_hz[0]:g}–{rp.band_hz[1]:g} Hz; causal band-pass, "
+                "squared, windows moved by its group delay)"
+                if rp.kind == "band_power"
+                else "voltage (µV)"
+            ),
             "notch_hz": rp.notch_hz,
             "notch_q": rp.notch_q,
             "rereference": rp.rereference,
