@@ -317,11 +317,15 @@ def _provenance(provenance: dict) -> str:
     if params is not None:
         parts.append(
             "<h3>Parameters</h3><pre>"
-            + _esc(json.dumps(params, indent=2, sort_keys=False, default=str))
+            + _esc(json.dumps(params, indent=2, sort_keys=False, default=str, ensure_ascii=False))
             + "</pre>"
         )
     if provenance:
-        parts.append("<h3>Other</h3><pre>" + _esc(json.dumps(provenance, indent=2, default=str)) + "</pre>")
+        parts.append(
+            "<h3>Other</h3><pre>"
+            + _esc(json.dumps(provenance, indent=2, default=str, ensure_ascii=False))
+            + "</pre>"
+        )
     return "\n".join(parts) or "<p>No provenance given.</p>"
 
 
@@ -341,18 +345,24 @@ def _recovery(recovery: dict) -> str:
         rows.append(
             {
                 "site call": column,
+                # what the responses could see: v*w in the voltage or in high-gamma power
+                "responses": rec.get("response_kind", "voltage"),
+                "planted kinds": ", ".join(rec.get("multimodal_kinds", ["multimodal"])),
                 "planted multimodal": rec.get("n_true"),
                 "called": rec.get("n_called"),
                 "precision": rec.get("precision"),
                 "recall": rec.get("recall"),
-                # every non-multimodal kind the demo planted (``linear`` in that variant)
+                # every other kind the demo planted (``linear`` in that variant)
                 **{f"called among {kind}": rate for kind, rate in fpr.items()},
             }
         )
     return (
         "<p>The demo plants electrodes of known kinds; this is how many of the planted "
         "multimodal electrodes the site rule found, and how often electrodes of the other kinds "
-        "were called multimodal (fraction).</p>" + html_table(pd.DataFrame(rows), table_id="recovery-table")
+        "were called multimodal (fraction). Voltage responses can see the <code>multimodal</code> "
+        "electrodes (the product of the latents in their voltage), band-power responses the "
+        "<code>highgamma</code> ones (the same product in their high-gamma power).</p>"
+        + html_table(pd.DataFrame(rows), table_id="recovery-table")
     )
 
 
