@@ -6,7 +6,7 @@ reports all import them. Depends on nothing.
 
 from __future__ import annotations
 
-__all__ = ["ALIGNMENTS", "EVENT_COLUMNS", "ELECTRODE_KINDS", "PLANTED_KINDS"]
+__all__ = ["ALIGNMENTS", "EVENT_COLUMNS", "ELECTRODE_KINDS", "MULTIMODAL_KINDS", "PLANTED_KINDS"]
 
 #: The two event alignments: word onsets (language) and scene cuts (vision).
 ALIGNMENTS = ("language", "vision")
@@ -14,8 +14,17 @@ ALIGNMENTS = ("language", "vision")
 #: Columns of an events table (one row per event), in order; see docs/architecture.md.
 EVENT_COLUMNS = ("movie", "alignment", "movie_time", "text", "word", "frame_time")
 
-#: Ground-truth kinds of the demo's electrodes: what each one responds to.
-ELECTRODE_KINDS = ("none", "vision", "language", "multimodal", "linear")
+#: Ground-truth kinds of the demo's electrodes: what each one responds to. ``vision``,
+#: ``language``, ``multimodal`` and ``linear`` (a null variant's) respond in their voltage;
+#: ``highgamma`` electrodes carry the multimodal drive ``v * w`` in the power of a high-gamma
+#: (80-140 Hz) carrier only, which the 200-ms voltage means average away: band-power responses
+#: see them, voltage responses do not.
+ELECTRODE_KINDS = ("none", "vision", "language", "multimodal", "linear", "highgamma")
 
-#: The kinds whose electrodes carry a planted response to the stimulus.
-PLANTED_KINDS = ("vision", "language", "multimodal")
+#: The kinds whose electrodes carry a planted response to the stimulus (in the planted demo).
+PLANTED_KINDS = ("vision", "language", "multimodal", "highgamma")
+
+#: Response kind (``responses.kind``) -> the demo kinds that count as planted multimodal for
+#: it: the voltage sees ``v * w`` in the ``multimodal`` electrodes' voltage, band power in the
+#: ``highgamma`` electrodes' high-gamma power.
+MULTIMODAL_KINDS = {"voltage": ("multimodal",), "band_power": ("highgamma",)}

@@ -77,7 +77,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mmsites.constants import ALIGNMENTS
+from mmsites.constants import ALIGNMENTS, ELECTRODE_KINDS
 
 from .compare import check_swap_resolution, compare_models, cv_inflation, electrode_scores
 from .fdr import fdr_bh
@@ -732,6 +732,7 @@ def demo_recovery(
     truth: pd.DataFrame,
     *,
     column: str = "multimodal_strict",
+    multimodal_kinds: Sequence[str] = ("multimodal",),
 ) -> dict:
     """How well the sites recover the demo's planted truth.
 
@@ -740,43 +741,65 @@ def demo_recovery(
     sites : DataFrame
         From :func:`build_sites`.
     truth : DataFrame
-        ``subject, electrode, kind`` with kind in ``none, vision, language, multimodal,
-        linear`` (``data/demo/truth.csv``; ``linear``: the demo's ``linear`` null variant,
-        electrodes driven by a linear mix of the visual and verbal latents).
+        ``subject, electrode, kind`` with kind one of
+        :data:`mmsites.constants.ELECTRODE_KINDS` (``data/demo/truth.csv``; ``linear``: the
+        demo's ``linear`` null variant, electrodes driven by a linear mix of the visual and
+        verbal latents; ``highgamma``: electrodes whose high-gamma power, not their voltage,
+        carries the multimodal drive).
     column : str
         Site column counted as "called multimodal" (``multimodal_strict``,
         ``multimodal_language``, ``multimodal_vision``).
+    multimodal_kinds : sequence of str
+        The kinds that count as planted multimodal for this run: what its responses can see
+        (:data:`mmsites.constants.MULTIMODAL_KINDS`): ``("multimodal",)`` for voltage
+        responses, ``("highgamma",)`` for band power.
 
     Returns
     -------
     recovery : dict
-        ``precision``, ``recall`` (multimodal electrodes found / planted),
-        ``n_called``, ``n_true``, and ``false_positive_rate`` per non-multimodal kind
-        (fraction of that kind called multimodal): always ``none``, ``vision``, ``language``,
-        and ``linear`` when the truth has linear electrodes. NaN-free: an empty denominator
-        gives 0.
+        ``column``, ``multimodal_kinds`` (list), ``precision``, ``recall`` (electrodes of
+        ``multimodal_kinds`` found / planted), ``n_called``, ``n_true``, and
+        ``false_positive_rate`` per other kind (fraction of that kind called multimodal), in
+        the order of :data:`~mmsites.constants.ELECTRODE_KINDS`: always ``none``, ``vision``,
+        ``language``, and each other kind (``multimodal``, ``linear``, ``highgamma``) that the
+        truth holds. NaN-free: an empty denominator gives 0.
+
+    Raises
+    ------
+    ValueError
+        If the truth lacks a column or holds an unknown kind, or ``multimodal_kinds`` is
+        empty or names an unknown kind or ``none``.
     """
     lacking = sorted({"subject", "electrode", "kind"} - set(truth.columns))
     if lacking:
         raise ValueError(f"truth table lacks columns {lacking} (expected subject, electrode, kind)")
-    kinds = {"none", "vision", "language", "multimodal", "linear"}
-    bad = sorted(set(truth["kind"].astype(str)) - kinds)
+    bad = sorted(set(truth["kind"].astype(str)) - set(ELECTRODE_KINDS))
     if bad:
-        raise ValueError(f"truth table has unknown kinds {bad}; expected {sorted(kinds)}")
+        raise ValueError(f"truth table has unknown kinds {bad}; expected {list(ELECTRODE_KINDS)}")
+    positive = tuple(
+        str(k) for k in ([multimodal_kinds] if isinstance(multimodal_kinds, str) else multimodal_kinds)
+    )
+    if not positive or not set(positive) <= set(ELECTRODE_KINDS[1:]):
+        raise ValueError(
+            f"multimodal_kinds must name one or more of {list(ELECTRODE_KINDS[1:])}, got {multimodal_kinds!r}"
+        )
     t = truth.assign(subject=truth["subject"].astype(str), electrode=truth["electrode"].astype(str))
     s = sites.assign(subject=sites["subject"].astype(str), electrode=sites["electrode"].astype(str))
     m = t.merge(s[["subject", "electrode", column]], on=["subject", "electrode"], how="left")
     called = m[column].fillna(False).astype(bool)
-    is_mm = m["kind"] == "multimodal"
+    is_mm = m["kind"].isin(positive)
     tp = int((called & is_mm).sum())
     n_called, n_true = int(called.sum()), int(is_mm.sum())
+    present = set(m["kind"])
     fpr = {}
-    others = ("none", "vision", "language") + (("linear",) if (m["kind"] == "linear").any() else ())
-    for kind in others:
+    for kind in ELECTRODE_KINDS:
+        if kind in positive or (kind not in ("none", "vision", "language") and kind not in present):
+            continue
         sel = m["kind"] == kind
         fpr[kind] = float(called[sel].mean()) if sel.any() else 0.0
     return {
         "column": column,
+        "multimodal_kinds": list(positive),
         "precision": tp / n_called if n_called else 0.0,
         "recall": tp / n_true if n_true else 0.0,
         "n_called": n_called,

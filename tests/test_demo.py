@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmsites.constants import ELECTRODE_KINDS
+from mmsites.constants import ELECTRODE_KINDS, PLANTED_KINDS
 from mmsites.recordings.braintreebank import (
     BrainTreebank,
     clean_label,
@@ -29,6 +29,8 @@ from mmsites.recordings.braintreebank import (
     shaft_and_contact,
 )
 from mmsites.recordings.demo import (
+    HIGHGAMMA_BAND_HZ,
+    HIGHGAMMA_UV,
     KERNEL_LATENCY_S,
     MAX_CONTACTS,
     MAX_SHAFTS,
@@ -40,7 +42,9 @@ from mmsites.recordings.demo import (
     RESPONSE_UV,
     SCENE_S,
     VARIANTS,
+    band_noise,
     generate_demo,
+    highgamma_envelope,
     kind_drive,
     pink_noise,
     response_kernel,
@@ -131,6 +135,31 @@ def test_pink_noise_has_a_one_over_f_spectrum():
     slope = np.polyfit(np.log(f[band]), np.log(p[band]), 1)[0]
     assert -1.15 < slope < -0.85, slope
     np.testing.assert_array_equal(x, pink_noise(2**17, sfreq, np.random.default_rng(3)))
+
+
+def test_band_noise_is_band_limited_unit_noise_and_the_envelope_is_smooth_and_positive():
+    sfreq = 1024.0
+    x = band_noise(2**15, sfreq, np.random.default_rng(4))
+    assert abs(x.std() - 1) < 1e-12 and abs(x.mean()) < 0.01
+    spectrum = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(x.size, 1 / sfreq)
+    outside = (freqs < HIGHGAMMA_BAND_HZ[0]) | (freqs > HIGHGAMMA_BAND_HZ[1])
+    assert spectrum[outside].sum() < 1e-20 * spectrum.sum()  # 2**15 is its own FFT length
+    np.testing.assert_array_equal(x, band_noise(2**15, sfreq, np.random.default_rng(4)))
+    with pytest.raises(ValueError, match="band"):
+        band_noise(100, 200.0, np.random.default_rng(0))  # 140 Hz above Nyquist
+    # the envelope: 1 where the course is 0, floored, centred (no delay), smooth
+    course = np.zeros(4096)
+    course[2000:2100] = -3.0  # deep below -1: floored
+    course[1000] = 5.0  # a spike: spread symmetrically
+    env = highgamma_envelope(course, sfreq)
+    assert env.shape == course.shape and env.min() >= 0.05 - 1e-12
+    np.testing.assert_allclose(env[:900], 1.0, rtol=1e-12)
+    np.testing.assert_allclose(env[3000:], 1.0, rtol=1e-12)
+    assert np.argmax(env) == 1000
+    np.testing.assert_allclose(env[1000 - 20 : 1000], env[1001 : 1000 + 21][::-1], rtol=1e-12)
+    np.testing.assert_allclose(env[2040:2060], 0.05, rtol=1e-9)
+    assert np.abs(np.diff(env)).max() < 0.05  # no jump of the 0.95 the floor makes
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,7 +379,7 @@ def test_truth_features_match_the_event_builders(demo_root, demo_info):
 def test_truth_csv_matches_the_laplacian_selection(demo_root, demo_info):
     truth = pd.read_csv(demo_root / "truth.csv")
     assert list(truth.columns) == ["subject", "electrode", "kind"]
-    planted_kinds = ("none", "vision", "language", "multimodal")  # "linear": a variant only
+    planted_kinds = ("none", "vision", "language", "multimodal", "highgamma")  # "linear": a variant only
     assert set(truth["kind"]) == set(planted_kinds) and set(planted_kinds) <= set(ELECTRODE_KINDS)
     corrupted = json.loads((demo_root / "corrupted_elec.json").read_text())
     for subject in demo_info.subjects:
@@ -419,11 +448,40 @@ def _expected_laplacian(kind, weights, samples, features, sfreq, n):
     return out[:n]
 
 
+def _moving_average(x, n):
+    """Mean of ``x`` over ``n`` samples centred on each sample (the ends padded by zeros)."""
+    return np.convolve(x, np.ones(n) / n, mode="same")
+
+
+def _check_highgamma_carrier(lap, course, sfreq, label):
+    """A noiseless highgamma electrode's Laplacian is ``HIGHGAMMA_UV * sqrt(envelope)`` times a
+    unit-variance high-gamma noise, for the envelope of the planted course that the test built
+    from the events, to the sample; 200-ms means of it hold about 1 % of it."""
+    from scipy.signal import welch
+
+    envelope = highgamma_envelope(course, sfreq)
+    assert np.abs(course).max() > 0.3 and envelope.min() >= 0.05 - 1e-12
+    # exact: divided by sqrt(envelope) its sd is HIGHGAMMA_UV (the envelope one sample off: ~2e-6)
+    np.testing.assert_allclose(np.std(lap / np.sqrt(envelope)), HIGHGAMMA_UV, rtol=1e-7, err_msg=label)
+    assert abs(np.std(lap / np.sqrt(np.roll(envelope, 1))) / HIGHGAMMA_UV - 1) > 1e-6
+    f, p = welch(lap, sfreq, nperseg=int(sfreq))
+    in_band = (f >= HIGHGAMMA_BAND_HZ[0] - 5) & (f <= HIGHGAMMA_BAND_HZ[1] + 5)
+    assert p[in_band].sum() > 0.995 * p.sum(), label
+    # its power over 200 ms follows the envelope's
+    n = int(0.2 * sfreq)
+    power, expected = _moving_average(lap**2, n)[n:-n], _moving_average(envelope, n)[n:-n]
+    assert np.corrcoef(power, expected)[0, 1] > 0.4, label
+    # and a 200-ms mean, what the voltage responses average, holds little of it (sinc < 2 %)
+    means = _moving_average(lap, n)[n:-n]
+    assert np.sqrt(np.mean(means**2)) < 0.015 * np.sqrt(np.mean(lap**2)), label
+
+
 def test_responses_are_planted_exactly_at_the_reader_samples(tmp_path, monkeypatch):
     """Direct oracle on a noiseless demo: the reader's ``movie_to_sample`` gives the samples
     of the physical clock (start offset + time + pause), and the Laplacian of the raw h5
     signals equals the planted responses placed there, to the sample; it is zero at every
-    'none' electrode (neighbours of responsive ones included)."""
+    'none' electrode (neighbours of responsive ones included); at a highgamma electrode it is
+    a high-gamma carrier whose power follows the response course placed there."""
     import mmsites.recordings.demo.signals as signals  # where the channels are synthesised
 
     monkeypatch.setattr(signals, "NOISE_UV", 0.0)
@@ -463,6 +521,12 @@ def test_responses_are_planted_exactly_at_the_reader_samples(tmp_path, monkeypat
                 if kind == "none":
                     assert np.abs(lap).max() < 1e-2, label
                     continue
+                if kind == "highgamma":  # a carrier whose power follows the planted course
+                    course = _expected_laplacian(
+                        kind, info.weights[subject][label], samples, features, sfreq, info.n_samples[subject]
+                    )
+                    _check_highgamma_carrier(lap, course, sfreq, label)
+                    continue
                 expected = _expected_laplacian(
                     kind, info.weights[subject][label], samples, features, sfreq, info.n_samples[subject]
                 )
@@ -475,7 +539,8 @@ def test_responses_are_planted_exactly_at_the_reader_samples(tmp_path, monkeypat
 def test_binned_responses_peak_at_the_planted_latency(demo_root, demo_info):
     """Through the project's reader and response binning: for responsive electrodes the
     correlation of the binned Laplacian response with the planted drive peaks at the kernel
-    latency; for 'none' electrodes it is absent."""
+    latency; for 'none' electrodes it is absent, and for 'highgamma' ones too (their response
+    is in high-gamma power, which the voltage means average away)."""
     from mmsites.recordings.responses import event_responses
 
     ds = BrainTreebank(demo_root)
@@ -503,7 +568,8 @@ def test_binned_responses_peak_at_the_planted_latency(demo_root, demo_info):
                     drives[label] = (d - d.mean()) / d.std()
                 for e, label in enumerate(rs.electrodes):
                     kind = demo_info.kinds[subject][label]
-                    if kind == "none":  # |r| under 4 null standard deviations
+                    # none, and highgamma (whose response is in power): |r| under 4 null sds
+                    if kind in ("none", "highgamma"):
                         r = np.array([drives[o] @ z[:, e, peak_bin] / len(feats) for o in drives])
                         assert np.abs(r).max() < 4 / np.sqrt(len(feats)), (subject, alignment, label, r)
                         continue
@@ -573,7 +639,8 @@ def test_bad_arguments_are_reported(tmp_path, kwargs, match):
 
 def test_every_montage_within_the_bounds_plants_two_electrodes_of_each_kind():
     """The bounds are exact for the montage: every (n_shafts, contacts_per_shaft) within them
-    leaves 2 non-adjacent Laplacian electrodes per planted kind, and the smallest montage just
+    leaves 2 non-adjacent Laplacian electrodes per planted kind (highgamma included), and the
+    smallest montage just
     below MIN_CONTACTS does not (the generator's own check says so)."""
     from mmsites.recordings.demo.montage import assign_kinds, subject_montage
 
@@ -583,7 +650,9 @@ def test_every_montage_within_the_bounds_plants_two_electrodes_of_each_kind():
                 montage = subject_montage(pos, n_shafts, contacts)
                 kinds = assign_kinds(np.random.default_rng(0), montage.eligible)
                 counts = pd.Series(list(kinds.values())).value_counts()
-                assert all(counts.get(k, 0) >= 2 for k in ("vision", "language", "multimodal"))
+                assert all(counts.get(k, 0) >= 2 for k in PLANTED_KINDS), (n_shafts, contacts)
+                responsive = {shaft_and_contact(e) for e, k in kinds.items() if k != "none"}
+                assert not any((shaft, c + 1) in responsive for shaft, c in responsive)
     with pytest.raises(ValueError, match="non-adjacent"):
         subject_montage(0, MIN_SHAFTS, MIN_CONTACTS - 1)
 
@@ -614,7 +683,7 @@ def test_smallest_demo_params_generate_a_demo_and_one_below_is_refused(tmp_path)
     selected, _ = select_electrodes(ds.raw_labels(1), ds.corrupted(1))
     assert truth["electrode"].tolist() == selected
     counts = truth["kind"].value_counts()
-    assert all(counts.get(k, 0) >= 2 for k in ("vision", "language", "multimodal"))
+    assert all(counts.get(k, 0) >= 2 for k in PLANTED_KINDS)
     assert info.n_events["language"] > 10 and info.n_events["vision"] > 10
     assert estimate_sfreq(ds.timings(1, 0)) == info.sfreq[1]
     below = dict(
@@ -709,7 +778,7 @@ def test_variants_change_only_the_would_be_multimodal_electrodes(variants):
 
 
 def test_variants_write_identical_unimodal_and_none_responses(variants):
-    """Electrodes that are none/vision/language in both variants carry the same signal: raw h5
+    """Electrodes that are none/vision/language/highgamma in both variants carry the same signal: raw h5
     datasets byte-identical off the would-be multimodal electrodes' shafts (and for the DC and
     trigger channels), Laplacians equal up to ADC rounding everywhere (a shaft's tent cancels)."""
     planted = variants["planted"]
@@ -732,7 +801,7 @@ def test_variants_write_identical_unimodal_and_none_responses(variants):
             shared = [
                 lab
                 for lab, k in planted.kinds[subject].items()
-                if k in ("none", "vision", "language") and variants[v].kinds[subject][lab] == k
+                if k in ("none", "vision", "language", "highgamma") and variants[v].kinds[subject][lab] == k
             ]
             assert len(shared) == len(planted.kinds[subject]) - len(was_mm)
             for lab in shared:
@@ -876,3 +945,180 @@ def test_demo_recovery_reports_linear_false_positives():
     assert rec["precision"] == 0.5 and rec["recall"] == 1.0 and rec["n_true"] == 1
     no_linear = demo_recovery(sites, truth.assign(kind=["none", "none", "vision", "none", "multimodal"]))
     assert set(no_linear["false_positive_rate"]) == {"none", "vision", "language"}
+
+
+# --------------------------------------------------------------------------------------------
+# High gamma: multimodal in band power, invisible in voltage, and nothing else changed
+# --------------------------------------------------------------------------------------------
+def _peak_window_means(signal, samples, sfreq, delay=0):
+    """Mean of ``signal`` in the 200-ms window centred on the kernel's peak after each event
+    (moved ``delay`` samples later), NaN where the window leaves the signal: (n_events,)."""
+    half = int(round(0.1 * sfreq))
+    centre = samples + int(round(KERNEL_LATENCY_S * sfreq)) + delay
+    cumsum = np.r_[0.0, np.cumsum(signal)]
+    out = np.full(samples.shape, np.nan)
+    ok = np.isfinite(centre) & (centre - half >= 0) & (centre + half <= signal.size)
+    lo = centre[ok].astype(np.int64) - half
+    out[ok] = (cumsum[lo + 2 * half] - cumsum[lo]) / (2 * half)
+    return out
+
+
+def _responses_vs_drive(info, subject):
+    """Per responsive electrode of the multimodal kinds: r of its drive with its voltage window
+    means and with its high-gamma band power window means (Laplacian reference, the
+    band-power path's 70-150 Hz causal band-pass, windows moved by its group delay), over
+    the events of both alignments: label -> (kind, r_voltage, r_band_power, n_events)."""
+    from mmsites.recordings.spectral import HIGH_GAMMA, band_delay_s, band_power
+
+    lap, _ = _laplacians(info, subject)
+    samples, features, sfreq = _event_samples(info, subject)
+    delay = int(round(band_delay_s(HIGH_GAMMA, sfreq) * sfreq))
+    out = {}
+    for label, kind in info.kinds[subject].items():
+        if kind not in ("multimodal", "highgamma"):
+            continue
+        power = band_power(lap[label], sfreq)[0].astype(np.float64)
+        drive, voltage, band = [], [], []
+        for al, feats in features.items():
+            drive.append(kind_drive(feats, kind) @ info.weights[subject][label])
+            voltage.append(_peak_window_means(lap[label], samples[al], sfreq))
+            band.append(_peak_window_means(power, samples[al], sfreq, delay))
+        drive, voltage, band = (np.concatenate(x) for x in (drive, voltage, band))
+        ok = np.isfinite(voltage) & np.isfinite(band)
+        r_voltage = np.corrcoef(drive[ok], voltage[ok])[0, 1]
+        r_band = np.corrcoef(drive[ok], band[ok])[0, 1]
+        out[label] = (kind, r_voltage, r_band, int(ok.sum()))
+    return out
+
+
+def test_highgamma_electrodes_are_multimodal_in_band_power_not_in_voltage(demo_info):
+    """At the default SNR (the shared 90-s demo, ~250 events per subject): the band power of a
+    highgamma electrode follows its multimodal drive (r > 0.5; 0.63-0.73 seen), its voltage does
+    not (|r| under 3 null sds, 3 / sqrt(n) = 0.19; 0.13 at most seen, the null sd of these
+    window means is 0.07); a multimodal electrode is the mirror image (voltage r > 0.6, 0.83-0.87
+    seen; band power |r| under 3 null sds)."""
+    seen = set()
+    for subject in demo_info.subjects:
+        assert len(demo_info.electrodes_of_kind(subject, "highgamma")) >= 2
+        for label, (kind, r_voltage, r_band, n) in _responses_vs_drive(demo_info, subject).items():
+            seen.add(kind)
+            assert n > 150, (subject, label, n)
+            floor = 3 / np.sqrt(n)
+            if kind == "highgamma":
+                assert r_band > 0.5 and abs(r_voltage) < floor, (subject, label, r_band, r_voltage)
+            else:
+                assert r_voltage > 0.6 and abs(r_band) < floor, (subject, label, r_voltage, r_band)
+    assert seen == {"multimodal", "highgamma"}
+
+
+def test_highgamma_electrodes_leave_every_other_electrode_as_it_was(tmp_path, monkeypatch):
+    """The demo with its highgamma electrodes against the same demo with that kind switched off
+    (they stay "none", as before the kind existed): every file but truth.csv and the h5 files is
+    byte-identical; in the h5 files every channel off the highgamma electrodes' shafts is, and on
+    those shafts every other Laplacian electrode equals its old self up to ADC rounding (the
+    carrier's tent cancels); the weights of the other electrodes are the same. Fails if the
+    highgamma draws came from any stream another draw uses."""
+    import mmsites.recordings.demo.generator as generator
+
+    on = generate_demo(tmp_path / "on", seed=5, **SMALL)
+    assign_kinds = generator.assign_kinds
+
+    def without_highgamma(rng, eligible):
+        return {lab: "none" if k == "highgamma" else k for lab, k in assign_kinds(rng, eligible).items()}
+
+    monkeypatch.setattr(generator, "assign_kinds", without_highgamma)
+    off = generate_demo(tmp_path / "off", seed=5, **SMALL)
+    files_on, files_off = _files(on.root), _files(off.root)
+    assert files_on.keys() == files_off.keys()
+    differ = sorted(name for name in files_on if files_on[name] != files_off[name])
+    assert differ == ["all_subject_data/sub_3_trial000.h5", "all_subject_data/sub_9_trial000.h5", "truth.csv"]
+    for subject in on.subjects:
+        highgamma = on.electrodes_of_kind(subject, "highgamma")
+        assert len(highgamma) >= 2 and off.electrodes_of_kind(subject, "highgamma") == []
+        assert {lab: "none" if k == "highgamma" else k for lab, k in on.kinds[subject].items()} == off.kinds[
+            subject
+        ]
+        assert set(on.weights[subject]) == set(off.weights[subject]) | set(highgamma)
+        for lab, a in off.weights[subject].items():
+            np.testing.assert_array_equal(on.weights[subject][lab], a)
+        # raw channels: byte-identical off the highgamma shafts (trigger and extra channels included)
+        lap_on, raw_on = _laplacians(on, subject)
+        lap_off, raw_off = _laplacians(off, subject)
+        labels = BrainTreebank(on.root).labels(subject)
+        shafts = {shaft_and_contact(lab)[0] for lab in highgamma}
+        on_shaft = {
+            f"electrode_{i}"
+            for i, lab in enumerate(labels)
+            if not lab.upper().startswith(("DC", "TRIG")) and shaft_and_contact(lab)[0] in shafts
+        }
+        assert raw_on.keys() == raw_off.keys() and 0 < len(on_shaft) < len(raw_on)
+        for key in raw_on:
+            if key not in on_shaft:
+                assert raw_on[key].tobytes() == raw_off[key].tobytes(), (subject, key)
+        # Laplacians: the others as they were (ADC rounding), the highgamma ones changed by a
+        # carrier that 200-ms means average away: a few % of the noise left in such means
+        n = int(0.2 * on.sfreq[subject])
+        for lab in lap_on:
+            if lab in highgamma:
+                carrier = lap_on[lab] - lap_off[lab]
+                assert np.abs(carrier).max() > 20, (subject, lab)
+                left, noise = (
+                    np.sqrt(np.mean(_moving_average(x, n)[n:-n] ** 2)) for x in (carrier, lap_off[lab])
+                )
+                assert left < 0.02 * np.sqrt(np.mean(carrier**2)) and left < 0.05 * noise, (lab, left, noise)
+            else:
+                np.testing.assert_allclose(lap_on[lab], lap_off[lab], rtol=0, atol=_ROUNDING_UV, err_msg=lab)
+
+
+#: The shared demo (conftest.DEMO_KWARGS) as the code before the highgamma kind wrote it
+#: (commit 1a4a2ba): each subject's voltage kinds, and raw samples 10000-10003 (µV) of channels
+#: off the highgamma electrodes' shafts (a neural one, the corrupted one, a trigger channel,
+#: sub_1's unlabelled extra channel, index 35): each from its own child of the signal seed.
+_BEFORE_HIGHGAMMA = {
+    1: (
+        {
+            "vision": ["LT2aA5", "LT2aA7"],
+            "language": ["T1aIb6", "F10Fa6"],
+            "multimodal": ["F10Fa2", "LT2aA3"],
+        },
+        {
+            "F10Fa3": [16.2138, -16.7454, -20.2008, -25.7826],
+            "RF1aCaOF6": [-15.4164, 0.5316, -6.6450, 8.5056],
+            "DC10": [0.2658, -0.5316, -0.5316, -0.7974],
+            35: [3.1896, 1.0632, 0.0, -2.6580],
+        },
+    ),
+    2: (
+        {
+            "vision": ["F10Fa2", "RF1aCaOF7"],
+            "language": ["T1aIb4", "LT2aA3"],
+            "multimodal": ["LT2aA5", "RF1aCaOF5"],
+        },
+        {
+            "F10Fa6": [54.2232, 72.5634, 75.2214, 65.3868],
+            "RF1aCaOF3": [3821.1409, 3973.7100, -2832.8965, 2449.0813],
+            "DC10": [-0.2658, -1.0632, -1.0632, 1.5948],
+        },
+    ),
+}
+
+
+def test_the_shared_demo_is_the_one_written_before_the_highgamma_kind(demo_info):
+    """Against values stored from the code before the highgamma kind: every voltage kind is where
+    it was, the highgamma electrodes were "none" ones, and channels off their shafts carry the
+    same samples (within one ADC step, room for another platform's last-bit rounding)."""
+    step = 0.2658
+    for subject, (kinds, samples) in _BEFORE_HIGHGAMMA.items():
+        now = demo_info.kinds[subject]
+        assert {k: demo_info.electrodes_of_kind(subject, k) for k in kinds} == kinds
+        before = {lab: next((k for k, labs in kinds.items() if lab in labs), "none") for lab in now}
+        assert {lab: "none" if k == "highgamma" else k for lab, k in now.items()} == before
+        labels = BrainTreebank(demo_info.root).labels(subject)
+        shafts = {shaft_and_contact(lab)[0] for lab in demo_info.electrodes_of_kind(subject, "highgamma")}
+        with h5py.File(demo_info.paths[f"h5_{subject}"], "r") as f:
+            for channel, expected in samples.items():
+                if isinstance(channel, str) and not channel.startswith("DC"):
+                    assert shaft_and_contact(channel)[0] not in shafts, channel
+                index = channel if isinstance(channel, int) else labels.index(channel)
+                got = f["data"][f"electrode_{index}"][10000:10004]
+                np.testing.assert_allclose(got, expected, rtol=0, atol=step, err_msg=f"{subject} {channel}")

@@ -289,3 +289,118 @@ def test_default_winner_is_forwarded(rule):
         assert comps.loc[eligible, "a_wins"].all()
     else:
         assert comps["p_value"].isna().all() and not comps["a_wins"].any()
+
+
+# ------------------------------------------------------------------ demo recovery by response kind
+#: A demo truth with every kind: two electrodes of each, A-L.
+_TRUTH = pd.DataFrame(
+    {
+        "subject": [1] * 6 + [2] * 6,
+        "electrode": list("ABCDEFGHIJKL"),
+        "kind": ["multimodal", "highgamma", "none", "vision", "language", "none"] * 2,
+    }
+)
+
+
+def _called(*electrodes):
+    sites = _TRUTH[["subject", "electrode"]].copy()
+    sites["multimodal_strict"] = sites["electrode"].isin(electrodes)
+    return sites
+
+
+def test_demo_recovery_scores_the_kinds_the_responses_can_see():
+    """Voltage responses count the multimodal electrodes as planted, band power the highgamma
+    ones; every other kind gets its false-positive rate, the other one's included."""
+    from mmsites.constants import MULTIMODAL_KINDS
+
+    # a voltage run: both multimodal electrodes found, the highgamma ones unseen
+    voltage = demo_recovery(_called("A", "G"), _TRUTH, multimodal_kinds=MULTIMODAL_KINDS["voltage"])
+    assert voltage["multimodal_kinds"] == ["multimodal"]
+    assert (voltage["precision"], voltage["recall"], voltage["n_true"], voltage["n_called"]) == (
+        1.0,
+        1.0,
+        2,
+        2,
+    )
+    assert voltage["false_positive_rate"] == {"none": 0.0, "vision": 0.0, "language": 0.0, "highgamma": 0.0}
+    assert list(voltage["false_positive_rate"]) == ["none", "vision", "language", "highgamma"]
+    # the same calls scored for a band-power run: nothing planted found, multimodal called
+    band = demo_recovery(_called("A", "G"), _TRUTH, multimodal_kinds=MULTIMODAL_KINDS["band_power"])
+    assert band["multimodal_kinds"] == ["highgamma"]
+    assert (band["precision"], band["recall"], band["n_true"]) == (0.0, 0.0, 2)
+    assert band["false_positive_rate"] == {"none": 0.0, "vision": 0.0, "language": 0.0, "multimodal": 1.0}
+    # a band-power run that finds one highgamma electrode and calls one none electrode
+    band = demo_recovery(_called("B", "C"), _TRUTH, multimodal_kinds=("highgamma",))
+    assert (band["precision"], band["recall"], band["n_called"]) == (0.5, 0.5, 2)
+    assert band["false_positive_rate"]["none"] == 0.25 and band["false_positive_rate"]["multimodal"] == 0.0
+    # both kinds at once; the default is the voltage one
+    both = demo_recovery(_called("A", "B", "G", "H"), _TRUTH, multimodal_kinds=("multimodal", "highgamma"))
+    assert (both["precision"], both["recall"], both["n_true"]) == (1.0, 1.0, 4)
+    assert set(both["false_positive_rate"]) == {"none", "vision", "language"}
+    assert demo_recovery(_called("A", "G"), _TRUTH) == voltage
+    # the site column is honoured and a string is one kind
+    sites = _called("B").rename(columns={"multimodal_strict": "multimodal_language"})
+    rec = demo_recovery(sites, _TRUTH, column="multimodal_language", multimodal_kinds="highgamma")
+    assert rec["column"] == "multimodal_language" and rec["recall"] == 0.5 and rec["precision"] == 1.0
+
+
+def test_demo_recovery_without_highgamma_electrodes_reports_the_old_kinds():
+    """A truth without highgamma (an older demo) keeps the old keys: none, vision, language."""
+    old = _TRUTH[_TRUTH["kind"] != "highgamma"]
+    rec = demo_recovery(_called("A"), old)
+    assert rec["false_positive_rate"] == {"none": 0.0, "vision": 0.0, "language": 0.0}
+    assert rec["recall"] == 0.5 and rec["precision"] == 1.0
+    # band power on such a demo: nothing is planted for it; NaN-free
+    band = demo_recovery(_called("A"), old, multimodal_kinds=("highgamma",))
+    assert (band["precision"], band["recall"], band["n_true"]) == (0.0, 0.0, 0)
+    assert band["false_positive_rate"]["multimodal"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "kinds, match",
+    [((), "multimodal_kinds"), (("gamma",), "multimodal_kinds"), (("none",), "multimodal_kinds")],
+)
+def test_demo_recovery_refuses_unknown_kinds(kinds, match):
+    with pytest.raises(ValueError, match=match):
+        demo_recovery(_called("A"), _TRUTH, multimodal_kinds=kinds)
+    with pytest.raises(ValueError, match="unknown kinds"):
+        demo_recovery(_called("A"), _TRUTH.assign(kind="gamma"))
+
+
+def test_stats_stage_scores_the_demo_by_the_response_kind(tmp_path, monkeypatch):
+    """The stats stage reads responses.kind (voltage when the params have none) and writes it,
+    with the kinds it counted as planted, into demo_recovery.json."""
+    import types
+
+    import mmsites.pipeline.stages.stats as stage
+    from mmsites.pipeline.params import Params
+
+    (tmp_path / "data").mkdir()
+    _TRUTH.to_csv(tmp_path / "data" / "truth.csv", index=False)
+    sites = _called("A", "B", "G")
+    for name in ("multimodal_language", "multimodal_vision"):
+        sites[name] = sites["multimodal_strict"]
+    # the stage's own recovery code on these sites: no responses, scores or comparisons needed
+    monkeypatch.setattr(stage, "load_unit", lambda *args: None)
+    monkeypatch.setattr(stage, "build_comparisons", lambda *args, **kwargs: pd.DataFrame())
+    monkeypatch.setattr(stage, "build_sites", lambda *args, **kwargs: sites)
+    monkeypatch.setattr(stage, "summarize", lambda *args: {"tests": {}})
+    base = Params.model_validate({"data": {"format": "demo", "root": "data", "subjects": [1, 2]}})
+    path = tmp_path / "results" / "demo_recovery.json"
+    for responses, kind, planted, recall, precision in (
+        (types.SimpleNamespace(), "voltage", ["multimodal"], 1.0, 2 / 3),  # params without responses.kind
+        (types.SimpleNamespace(kind="voltage"), "voltage", ["multimodal"], 1.0, 2 / 3),
+        (types.SimpleNamespace(kind="band_power"), "band_power", ["highgamma"], 0.5, 1 / 3),
+    ):
+        stage.run(base.model_copy(update={"responses": responses}), tmp_path)
+        recovery = json.loads(path.read_text())
+        assert set(recovery) == {"multimodal_language", "multimodal_vision", "multimodal_strict"}
+        for rec in recovery.values():
+            assert rec["response_kind"] == kind and rec["multimodal_kinds"] == planted
+            assert rec["recall"] == recall and rec["precision"] == precision
+            other = "highgamma" if kind == "voltage" else "multimodal"
+            assert other in rec["false_positive_rate"] and planted[0] not in rec["false_positive_rate"]
+    path.unlink()
+    # a response kind the demo plants nothing for: no file, a warning
+    stage.run(base.model_copy(update={"responses": types.SimpleNamespace(kind="spectrogram")}), tmp_path)
+    assert not path.exists()

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mmsites.constants import MULTIMODAL_KINDS
 from mmsites.stats.pvalues import bh_floor_warning
 from mmsites.stats.resampling import block_swaps
 from mmsites.stats.sites import (
@@ -155,7 +156,10 @@ def run(params: Params, workdir: Path) -> None:
     comparisons or ``_boot.npy`` for bootstrap ones); ``results/electrodes.csv`` when the
     regions stage has run; and, on the demo, ``<data.root>/truth.csv``. Writes
     ``results/comparisons.csv``, ``results/sites.csv``, ``results/summary.json`` and, on
-    the demo, ``results/demo_recovery.json``.
+    the demo, ``results/demo_recovery.json``: per site column, the recovery of the kinds the
+    responses can see (``responses.kind``, voltage when absent: the ``multimodal``
+    electrodes; band power: the ``highgamma`` ones; :data:`mmsites.constants.MULTIMODAL_KINDS`)
+    and its ``response_kind``.
 
     Parameters
     ----------
@@ -204,16 +208,34 @@ def run(params: Params, workdir: Path) -> None:
     write_csv(sites, layout.results / "sites.csv")
     write_json(summary, layout.results / "summary.json")
     truth_path = layout.data_root / "truth.csv"
-    if params.data.format == "demo" and truth_path.is_file():
+    # what the responses can see: v*w in the voltage (multimodal) or in high-gamma power (highgamma)
+    response_kind = getattr(params.responses, "kind", "voltage")
+    if params.data.format == "demo" and truth_path.is_file() and response_kind not in MULTIMODAL_KINDS:
+        log.warning(
+            "responses.kind %r has no planted demo kind (known: %s): no demo_recovery.json",
+            response_kind,
+            ", ".join(MULTIMODAL_KINDS),
+        )
+    elif params.data.format == "demo" and truth_path.is_file():
         truth = pd.read_csv(truth_path)
         recovery = {
-            column: demo_recovery(sites, truth, column=column)
+            column: {
+                "response_kind": response_kind,
+                **demo_recovery(
+                    sites, truth, column=column, multimodal_kinds=MULTIMODAL_KINDS[response_kind]
+                ),
+            }
             for column in ("multimodal_language", "multimodal_vision", "multimodal_strict")
         }
         write_json(recovery, layout.results / "demo_recovery.json")
         for column, rec in recovery.items():
             log.info(
-                "demo recovery (%s): precision %.2f, recall %.2f", column, rec["precision"], rec["recall"]
+                "demo recovery (%s, %s responses, planted %s): precision %.2f, recall %.2f",
+                column,
+                response_kind,
+                "/".join(rec["multimodal_kinds"]),
+                rec["precision"],
+                rec["recall"],
             )
     for test, by_alignment in summary["tests"].items():
         for alignment, numbers in (

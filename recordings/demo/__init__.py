@@ -1,5 +1,6 @@
 """A deterministic synthetic Brain Treebank dataset with planted vision, language and
-multimodal electrodes: the demo data of mmsites (and null variants of it without any).
+multimodal electrodes, and electrodes whose high-gamma power (not their voltage) is
+multimodal: the demo data of mmsites (and null variants of it without voltage multimodal ones).
 
 :func:`generate_demo` writes, into a folder, exactly the layout of the real release (the one
 :mod:`mmsites.recordings.braintreebank` reads) for a few subjects who watch one synthetic
@@ -69,6 +70,21 @@ Notes
   maps back exactly to the responsive contact and to zero everywhere else. So, after the
   Laplacian, neighbours of a responsive contact carry nothing and ``truth.csv`` is exact;
   with no re-referencing, whole shafts look responsive.
+* **High gamma (kind ``"highgamma"``).** These electrodes respond in power, not voltage: on
+  top of the same noise they carry a carrier, Gaussian noise band-limited to 80-140 Hz
+  (:data:`HIGHGAMMA_BAND_HZ`), whose power is ``HIGHGAMMA_UV**2 * max(0.05, 1 + s(t))``
+  smoothed over 50 ms, where ``s(t) = sum over events of (a_e · v*w) * kernel(t - onset)`` is
+  the time course a multimodal electrode has in voltage (``a_e``: relative power per unit of
+  drive, norm :data:`HIGHGAMMA_GAIN` times 0.8-1.2). A 200-ms mean of the voltage averages
+  the carrier away (nothing of it below 80 Hz, its sign random): voltage responses find
+  nothing there, while the band power (70-150 Hz, :func:`mmsites.recordings.spectral.band_power`)
+  follows ``1 + s(t)``: multimodal sites that only band-power responses can find. Planted in
+  the Laplacian reference like the others (the tent). They are ``n`` more of the non-adjacent
+  candidates in the same random order that picks the voltage kinds, electrodes that were
+  ``"none"`` before this kind existed; their weights and carriers come from a stream of their
+  own, so every other electrode, weight and file is as it was (only the raw-reference signals of
+  the other contacts on their shafts change, by the tent, never their Laplacian beyond ADC
+  rounding).
 * **Time.** Events are placed at the sample that :func:`recordings.braintreebank.movie_to_sample`
   gives from the written trigger table (nearest trigger), so a reader recovers them exactly.
   Trigger movie times lie on a 1/64 s grid so every number in the table is exact in binary.
@@ -76,7 +92,9 @@ Notes
 **Variants (null data for false-positive rates).** ``generate_demo(variant=...)`` chooses what
 the electrodes that ``"planted"`` (the default) makes multimodal do; every other file and
 electrode is the same for the same ``seed`` (same movie, transcript, truth features, timings,
-localization, noise, and the same vision, language and none electrodes with the same weights).
+localization, noise, and the same vision, language, highgamma and none electrodes with the
+same weights). The highgamma electrodes keep their band-power effect in every variant: the
+variants are nulls for voltage responses.
 Only the raw-reference signals of the other contacts on those electrodes' shafts change (the
 tent), never their Laplacian beyond ADC rounding.
 
@@ -112,9 +130,14 @@ if TYPE_CHECKING:
     from .generator import DemoInfo, generate_demo
     from .movie import MOVIE_ID, MOVIE_TITLE, N_LATENT, SCENE_S
     from .signals import (
+        HIGHGAMMA_BAND_HZ,
+        HIGHGAMMA_GAIN,
+        HIGHGAMMA_UV,
         KERNEL_LATENCY_S,
         KERNEL_SD_S,
         RESPONSE_UV,
+        band_noise,
+        highgamma_envelope,
         kind_drive,
         pink_noise,
         response_kernel,
@@ -129,9 +152,14 @@ _LAZY = {
     "MOVIE_TITLE": "movie",
     "N_LATENT": "movie",
     "SCENE_S": "movie",
+    "HIGHGAMMA_BAND_HZ": "signals",
+    "HIGHGAMMA_GAIN": "signals",
+    "HIGHGAMMA_UV": "signals",
     "KERNEL_LATENCY_S": "signals",
     "KERNEL_SD_S": "signals",
     "RESPONSE_UV": "signals",
+    "band_noise": "signals",
+    "highgamma_envelope": "signals",
     "kind_drive": "signals",
     "pink_noise": "signals",
     "response_kernel": "signals",
@@ -156,10 +184,15 @@ __all__ = [
     "KERNEL_LATENCY_S",
     "KERNEL_SD_S",
     "RESPONSE_UV",
+    "HIGHGAMMA_BAND_HZ",
+    "HIGHGAMMA_GAIN",
+    "HIGHGAMMA_UV",
     "kind_drive",
     "response_kernel",
     "tent_weights",
     "pink_noise",
+    "band_noise",
+    "highgamma_envelope",
 ]
 
 

@@ -26,10 +26,10 @@ MIN_DURATION_S = 30.0
 #: Depth shafts per subject: at most one per shaft name of the montage
 #: (:mod:`~mmsites.recordings.demo.montage`).
 MIN_SHAFTS, MAX_SHAFTS = 3, 12
-#: Contacts per shaft. 3 shafts of 7 contacts is the smallest montage whose Laplacian
-#: electrodes hold 2 non-adjacent electrodes of each planted kind (3 shafts of 6 do not);
-#: every montage within these bounds does.
-MIN_CONTACTS, MAX_CONTACTS = 7, 16
+#: Contacts per shaft. 3 shafts of 8 contacts is the smallest montage whose Laplacian
+#: electrodes hold 2 non-adjacent electrodes of each planted kind, highgamma included (3
+#: shafts of 7 hold 7, one short of 8); every montage within these bounds does.
+MIN_CONTACTS, MAX_CONTACTS = 8, 16
 #: Smallest frame width and height (pixels); both must also be even (H.264 4:2:0).
 MIN_FRAME_PX = 32
 #: What a variant makes of the electrodes planted as multimodal: ``variant -> kind`` (see

@@ -2,9 +2,12 @@
 has each module draw and write its part (see :mod:`mmsites.recordings.demo` for the model).
 
 The seed tree, whose order fixes every file: ``SeedSequence(seed)`` spawns the movie's stream,
-the transcript's stream and one stream per subject; each subject's spawns its planning stream
-(kinds, trigger table, response weights, localization, in that order), its signal seed (one
-child per channel) and, in the ``"linear"`` variant only, the stream of the second weights.
+the transcript's stream and one stream per subject; each subject's spawns four children: its
+planning stream (kinds, trigger table, response weights of the voltage kinds, localization, in
+that order), its signal seed (one child per channel), the stream of the second weights of the
+``"linear"`` variant (used in that variant only), and the highgamma stream (the highgamma
+electrodes' weights, then their carriers, in channel order), which no other draw uses: the
+highgamma electrodes change no other electrode's draws.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from .signals import (
     KERNEL_LATENCY_S,
     KERNEL_SD_S,
     electrode_drives,
+    highgamma_carriers,
     laplacian_responses,
     response_weights,
     synthesize_channels,
@@ -69,7 +73,9 @@ class DemoInfo:
     weights : dict of int to dict of str to ndarray of shape (N_LATENT,) or (2 * N_LATENT,)
         Per subject, each responsive electrode -> ``a_e`` (µV of Laplacian response peak per
         unit of each drive dimension): the response to an event is ``a_e @ f_kind(event)``
-        (``kind_drive``); ``(a1, a2)``, of length ``2 * N_LATENT``, for a ``"linear"`` one.
+        (``kind_drive``); ``(a1, a2)``, of length ``2 * N_LATENT``, for a ``"linear"`` one;
+        for a ``"highgamma"`` one the peak relative change of its carrier's power per unit of
+        ``v * w`` (dimensionless; see :mod:`~mmsites.recordings.demo.signals`).
     pauses : dict of int to tuple of (float, float)
         Per subject, (movie time of the pause (s), its length (s of recording)).
     paths : dict of str to Path
@@ -157,7 +163,7 @@ def generate_demo(
     n_shafts : int
         Depth shafts per subject, :data:`MIN_SHAFTS` (3) to :data:`MAX_SHAFTS` (12).
     contacts_per_shaft : int
-        Contacts per shaft, :data:`MIN_CONTACTS` (7) to :data:`MAX_CONTACTS` (16).
+        Contacts per shaft, :data:`MIN_CONTACTS` (8) to :data:`MAX_CONTACTS` (16).
     fps : float
         Frame rate of the movie (frames/s), positive.
     frame_size : tuple of (int, int)
@@ -167,7 +173,8 @@ def generate_demo(
     variant : {"planted", "no_multimodal", "linear"}
         What the would-be multimodal electrodes do (module docstring, "Variants"):
         respond to ``v * w`` (the demo), to nothing (kind ``"none"``), or to a linear mix of
-        ``v`` and ``w`` (kind ``"linear"``). All else is identical for the same ``seed``.
+        ``v`` and ``w`` (kind ``"linear"``). All else is identical for the same ``seed``, the
+        highgamma electrodes included.
 
     Returns
     -------
@@ -225,7 +232,7 @@ def generate_demo(
     corrupted_all, coords_all, truth_rows = {}, [], []
     sfreqs, n_samples_all, kinds_all, weights_all, pauses = {}, {}, {}, {}, {}
     for pos, (subject, sub_seq) in enumerate(zip(subjects, subject_seqs)):
-        plan_seq, signal_seq = sub_seq.spawn(2)
+        plan_seq, signal_seq, linear_seq, highgamma_seq = sub_seq.spawn(4)
         rng = np.random.default_rng(plan_seq)
         sfreq = clock.sampling_rate(pos)
         montage = montages[pos]
@@ -233,12 +240,20 @@ def generate_demo(
         planted = assign_kinds(rng, montage.eligible)
         kinds = {lab: VARIANTS[variant] if k == "multimodal" else k for lab, k in planted.items()}
         # the linear variant's second weight vectors: a separate stream, so rng is untouched
-        linear_rng = np.random.default_rng(sub_seq.spawn(1)[0]) if variant == "linear" else None
+        linear_rng = np.random.default_rng(linear_seq) if variant == "linear" else None
+        highgamma_rng = np.random.default_rng(highgamma_seq)  # highgamma weights, then carriers
         timings, pause_s = clock.trigger_table(rng, sfreq, pause_time, end_time)
         n_samples = clock.n_samples(timings, sfreq)
         onsets, keep = clock.event_samples(features, timings, sfreq)
-        weights = response_weights(rng, linear_rng, planted, kinds)
+        weights = response_weights(rng, linear_rng, planted, kinds, highgamma_rng)
         drives = electrode_drives(weights, kinds, features, keep)
+        # voltage responses; a highgamma electrode's time course drives its carrier's power
+        voltage = {lab: d for lab, d in drives.items() if kinds[lab] != "highgamma"}
+        courses = {lab: d for lab, d in drives.items() if kinds[lab] == "highgamma"}
+        laplacian = laplacian_responses(onsets, voltage, n_samples, sfreq)
+        laplacian.update(
+            highgamma_carriers(highgamma_rng, laplacian_responses(onsets, courses, n_samples, sfreq), sfreq)
+        )
         channels = synthesize_channels(
             signal_seq,
             montage.raw,
@@ -246,7 +261,7 @@ def generate_demo(
             n_samples,
             sfreq,
             montage.corrupted,
-            laplacian_responses(onsets, drives, n_samples, sfreq),
+            laplacian,
             timings["index"].to_numpy()[1:-1],
             extra_channel=pos == 0,
         )

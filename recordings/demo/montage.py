@@ -7,8 +7,8 @@ one corrupted contact and one contact missing from the localization. Outer conta
 cortex (a Desikan-Killiany and a Destrieux region per shaft), deep ones in white matter.
 
 Among the electrodes that the Laplacian reference keeps, :func:`assign_kinds` chooses the
-responsive ones, never two on adjacent contacts, so that after the Laplacian every responsive
-electrode carries its own response only.
+responsive ones (vision, language, multimodal and highgamma), never two on adjacent contacts,
+so that after the Laplacian every responsive electrode carries its own response only.
 """
 
 from __future__ import annotations
@@ -166,8 +166,12 @@ def _n_per_kind(eligible: list[str]) -> int:
 def assign_kinds(rng: np.random.Generator, eligible: list[str]) -> dict[str, str]:
     """Choose the planted kind of every electrode that the Laplacian reference keeps.
 
-    ``max(2, len(eligible) // 8)`` electrodes of each planted kind (vision, language,
-    multimodal), no two of them on adjacent contacts; every other one is ``"none"``.
+    ``n = max(2, len(eligible) // 8)`` electrodes of each planted kind, no two of them on
+    adjacent contacts; every other one is ``"none"``. One random order of the non-adjacent
+    candidates decides: its first ``3 n`` become vision, language, multimodal in turn, the
+    next ``n`` highgamma. The highgamma electrodes were ``"none"`` before that kind existed
+    and take no draw of their own, so every other electrode keeps its kind and ``rng`` its
+    state.
 
     Parameters
     ----------
@@ -183,11 +187,13 @@ def assign_kinds(rng: np.random.Generator, eligible: list[str]) -> dict[str, str
         :data:`mmsites.constants.PLANTED_KINDS`.
     """
     candidates = _responsive_candidates(eligible, rng)
-    n = 3 * _n_per_kind(eligible)
-    chosen = [candidates[i] for i in rng.permutation(len(candidates))[:n]]
+    n = _n_per_kind(eligible)
+    order = rng.permutation(len(candidates))
     kinds = {label: "none" for label in eligible}
-    for k, label in enumerate(chosen):
-        kinds[label] = PLANTED_KINDS[k % 3]
+    for k, i in enumerate(order[: 3 * n]):  # the voltage kinds, in turn
+        kinds[candidates[i]] = ("vision", "language", "multimodal")[k % 3]
+    for i in order[3 * n : 4 * n]:
+        kinds[candidates[i]] = "highgamma"
     return kinds
 
 
@@ -214,16 +220,18 @@ def subject_montage(pos: int, n_shafts: int, contacts_per_shaft: int) -> Montage
     ------
     ValueError
         If the Laplacian electrodes leave too few non-adjacent electrodes for 2 of each
-        planted kind (never within the bounds of the generator's arguments).
+        planted kind (:data:`mmsites.constants.PLANTED_KINDS`; never within the bounds of
+        the generator's arguments).
     """
     raw, shaft_of, stems, corrupted, omitted = _montage(pos, n_shafts, contacts_per_shaft)
     bad = [lab for lab in raw if clean_label(lab).upper().startswith(("DC", "TRIG"))] + [corrupted]
     eligible, _ = select_electrodes(raw, bad, "laplacian")
     n_free = len(_responsive_candidates(eligible))
-    if n_free < 3 * _n_per_kind(eligible):
+    n_needed = len(PLANTED_KINDS) * _n_per_kind(eligible)
+    if n_free < n_needed:
         raise ValueError(
             f"n_shafts={n_shafts} x contacts_per_shaft={contacts_per_shaft} leaves only {n_free} "
-            f"non-adjacent Laplacian electrodes for {3 * _n_per_kind(eligible)} responsive ones "
+            f"non-adjacent Laplacian electrodes for {n_needed} responsive ones "
             "(2 per kind at least); use more shafts or contacts_per_shaft"
         )
     return Montage(raw, shaft_of, stems, corrupted, omitted, bad, eligible)

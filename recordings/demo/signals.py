@@ -15,6 +15,18 @@
   are planted in the **Laplacian** reference: a responsive contact's response is spread over
   its shaft as a tent (:func:`tent_weights`), which the Laplacian maps back exactly to the
   responsive contact and to zero everywhere else.
+* **High gamma.** A ``highgamma`` electrode responds in power, not in voltage: it carries a
+  carrier, Gaussian noise band-limited to :data:`HIGHGAMMA_BAND_HZ` (:func:`band_noise`), whose
+  power follows the multimodal drive. Its weights ``a_e`` (:func:`response_weights`, drawn from
+  a stream of its own) give the same time course a multimodal electrode's voltage has,
+  ``s(t) = sum over events of (a_e · v*w) * kernel(t - onset)``, here dimensionless (relative
+  power per unit of drive, norm :data:`HIGHGAMMA_GAIN` times 0.8-1.2); the carrier's power is
+  ``HIGHGAMMA_UV**2 * max(HIGHGAMMA_FLOOR, 1 + s(t))`` smoothed over :data:`HIGHGAMMA_SMOOTH_S`
+  (:func:`highgamma_envelope`, :func:`highgamma_carriers`). The envelope varies on tens of
+  ms and the carrier has no content below 80 Hz, so a 200-ms mean of the voltage holds nothing
+  of it (its ``sinc`` is below 2 % at 80 Hz and its sign is random), while the band power
+  (70-150 Hz) rises and falls with ``1 + s(t)``. It is planted in the Laplacian reference like
+  a voltage response (the tent).
 * **Noise.** Every neural channel has pink (1/f) noise of :data:`NOISE_UV`, line noise at 60
   and 120 Hz (:data:`LINE_NOISE_UV`), and is quantised to ADC steps (:data:`ADC_STEP_UV`).
   Trigger channels carry 10 ms pulses of 5000 µV at the triggers; the corrupted contact
@@ -38,12 +50,20 @@ from .movie import N_LATENT, frame_index
 
 __all__ = [
     "ADC_STEP_UV",
+    "HIGHGAMMA_BAND_HZ",
+    "HIGHGAMMA_FLOOR",
+    "HIGHGAMMA_GAIN",
+    "HIGHGAMMA_SMOOTH_S",
+    "HIGHGAMMA_UV",
     "KERNEL_LATENCY_S",
     "KERNEL_SD_S",
     "LINE_NOISE_UV",
     "NOISE_UV",
     "RESPONSE_UV",
+    "band_noise",
     "electrode_drives",
+    "highgamma_carriers",
+    "highgamma_envelope",
     "kind_drive",
     "laplacian_responses",
     "pink_noise",
@@ -65,6 +85,19 @@ RESPONSE_UV = 30.0
 LINE_NOISE_UV = {60.0: 12.0, 120.0: 4.0}
 #: ADC step of the real recordings (µV): values are multiples of it.
 ADC_STEP_UV = 0.2658
+#: Band (Hz) of the carrier of ``highgamma`` electrodes, inside the default high-gamma band
+#: (70-150 Hz) of the band-power responses.
+HIGHGAMMA_BAND_HZ = (80.0, 140.0)
+#: RMS (µV, Laplacian reference) of a highgamma electrode's carrier where its drive is 0.
+HIGHGAMMA_UV = 15.0
+#: Relative change of the carrier's power per unit of drive (the norm of the highgamma weights
+#: before their 0.8-1.2 gain); drives have unit variance.
+HIGHGAMMA_GAIN = 0.5
+#: Floor of the carrier's relative power (``1 + s`` below it is raised to it), so that the
+#: amplitude, its square root, stays smooth.
+HIGHGAMMA_FLOOR = 0.05
+#: Length (s) of the Hann window that smooths the carrier's relative power.
+HIGHGAMMA_SMOOTH_S = 0.05
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,15 +181,16 @@ def kind_drive(features: pd.DataFrame, kind: str) -> np.ndarray:
     features : DataFrame, shape (n_events, 1 + 3 * N_LATENT)
         ``truth_features/multimodal/<movie>_<alignment>.parquet`` (columns ``v*``, ``w*``,
         ``vw*``).
-    kind : {"vision", "language", "multimodal", "linear"}
+    kind : {"vision", "language", "multimodal", "linear", "highgamma"}
         The electrode kind (not ``"none"``, which has no drive).
 
     Returns
     -------
     drive : ndarray of float64, shape (n_events, N_LATENT) or (n_events, 2 * N_LATENT)
-        ``v``, ``w`` or ``v * w``, or ``[v, w]`` (columns ``v0..v4, w0..w4``) for ``"linear"``;
-        an electrode's planted peak response (µV, Laplacian reference) to each event is
-        ``drive @ DemoInfo.weights[subject][label]``.
+        ``v``, ``w`` or ``v * w`` (``"multimodal"`` and ``"highgamma"``), or ``[v, w]``
+        (columns ``v0..v4, w0..w4``) for ``"linear"``; an electrode's planted peak response
+        (µV, Laplacian reference) to each event is ``drive @ DemoInfo.weights[subject][label]``,
+        for a highgamma one the peak relative change of its carrier's power.
 
     Raises
     ------
@@ -165,7 +199,13 @@ def kind_drive(features: pd.DataFrame, kind: str) -> np.ndarray:
     """
     if kind not in ELECTRODE_KINDS[1:]:
         raise ValueError(f"kind must be one of {ELECTRODE_KINDS[1:]}, got {kind!r}")
-    prefixes = {"vision": ("v",), "language": ("w",), "multimodal": ("vw",), "linear": ("v", "w")}[kind]
+    prefixes = {
+        "vision": ("v",),
+        "language": ("w",),
+        "multimodal": ("vw",),
+        "linear": ("v", "w"),
+        "highgamma": ("vw",),
+    }[kind]
     return features[[f"{p}{i}" for p in prefixes for i in range(N_LATENT)]].to_numpy(np.float64)
 
 
@@ -177,12 +217,15 @@ def response_weights(
     linear_rng: np.random.Generator | None,
     planted: dict[str, str],
     kinds: dict[str, str],
+    highgamma_rng: np.random.Generator | None = None,
 ) -> dict[str, np.ndarray]:
     """Draw the weights ``a_e`` of every responsive electrode of one subject.
 
-    Every electrode planted with a response gets a random direction and a gain of 0.8-1.2
-    times :data:`RESPONSE_UV`, drawn whatever its final kind so that a variant leaves the other
-    electrodes' draws unchanged.
+    Every electrode planted with a voltage response gets a random direction and a gain of
+    0.8-1.2 times :data:`RESPONSE_UV`, drawn whatever its final kind so that a variant leaves
+    the other electrodes' draws unchanged. A highgamma electrode gets the same from
+    ``highgamma_rng``, with :data:`HIGHGAMMA_GAIN` for :data:`RESPONSE_UV`: ``rng`` draws
+    exactly what it drew before that kind existed.
 
     Parameters
     ----------
@@ -195,17 +238,33 @@ def response_weights(
         Electrode -> planted kind (:func:`~mmsites.recordings.demo.montage.assign_kinds`).
     kinds : dict of str to str
         Electrode -> kind written, after the variant replaced ``"multimodal"``.
+    highgamma_rng : numpy.random.Generator or None
+        The stream of the highgamma electrodes (None when there are none).
 
     Returns
     -------
     dict of str to ndarray of float64
         Each electrode whose kind is not ``"none"`` -> ``a_e`` (µV of Laplacian response peak
         per unit of drive), shape (N_LATENT,), or (2 * N_LATENT,) for ``"linear"``: ``(a1,
-        a2)``, ``a1`` along the drawn direction, ``a2`` random, each of norm ``|a| / sqrt(2)``.
+        a2)``, ``a1`` along the drawn direction, ``a2`` random, each of norm ``|a| / sqrt(2)``;
+        for ``"highgamma"`` the relative change of its carrier's power per unit of drive
+        (dimensionless), shape (N_LATENT,).
+
+    Raises
+    ------
+    ValueError
+        If an electrode is planted highgamma and ``highgamma_rng`` is None.
     """
     weights = {}
     for label, planted_kind in planted.items():
         if planted_kind == "none":
+            continue
+        if planted_kind == "highgamma":  # its own stream: rng's draws stay those of the voltage kinds
+            if highgamma_rng is None:
+                raise ValueError(f"{label} is planted highgamma: highgamma_rng is required")
+            direction = highgamma_rng.standard_normal(N_LATENT)
+            gain = HIGHGAMMA_GAIN * highgamma_rng.uniform(0.8, 1.2)
+            weights[label] = gain * direction / np.linalg.norm(direction)
             continue
         # drawn for every planted electrode whatever the variant: the others keep their draws
         direction = rng.standard_normal(N_LATENT)
@@ -320,7 +379,8 @@ def laplacian_responses(
         Alignment -> sample of each event in the recording, shape (n_kept,).
     drives : dict of str to dict of str to ndarray of float64
         Electrode -> alignment -> peak response (µV) to each of those events
-        (:func:`electrode_drives`).
+        (:func:`electrode_drives`); for highgamma electrodes the peak relative change of
+        their carrier's power (dimensionless), which gives their time course ``s(t)``.
     n_samples : int
         Length of the recording (samples).
     sfreq : float
@@ -376,6 +436,100 @@ def pink_noise(n_samples: int, sfreq: float, rng: np.random.Generator, fmin: flo
     return noise / noise.std()
 
 
+def band_noise(
+    n_samples: int, sfreq: float, rng: np.random.Generator, band: tuple[float, float] = HIGHGAMMA_BAND_HZ
+) -> np.ndarray:
+    """Gaussian noise with a flat spectrum inside ``band`` and none outside, unit variance.
+
+    Parameters
+    ----------
+    n_samples : int
+        Length (samples).
+    sfreq : float
+        Sampling rate (Hz); ``band`` must lie below its Nyquist frequency.
+    rng : numpy.random.Generator
+        Source of randomness.
+    band : (float, float)
+        Lowest and highest frequency (Hz) of the noise.
+
+    Returns
+    -------
+    noise : ndarray of float64, shape (n_samples,)
+        Unit standard deviation (dimensionless); its Fourier coefficients over the FFT length
+        are zero outside ``band``.
+
+    Raises
+    ------
+    ValueError
+        If ``band`` is not inside (0, sfreq / 2).
+    """
+    low, high = band
+    if not 0 < low < high < sfreq / 2:
+        raise ValueError(f"band must satisfy 0 < low < high < sfreq / 2 = {sfreq / 2:g}, got {band}")
+    n_fft = scipy.fft.next_fast_len(n_samples, real=True)
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sfreq)
+    spectrum = rng.standard_normal(freqs.size) + 1j * rng.standard_normal(freqs.size)
+    spectrum[(freqs < low) | (freqs > high)] = 0.0
+    noise = scipy.fft.irfft(spectrum, n_fft)[:n_samples]
+    return noise / noise.std()
+
+
+def highgamma_envelope(course: np.ndarray, sfreq: float) -> np.ndarray:
+    """Relative power of a highgamma electrode's carrier from its response time course.
+
+    ``max(HIGHGAMMA_FLOOR, 1 + course)``, then a moving average under a Hann window of
+    :data:`HIGHGAMMA_SMOOTH_S` (odd length, centred: no delay; the ends extended by their
+    values): non-negative, 1 where the course is 0, smooth where the floor clips it.
+
+    Parameters
+    ----------
+    course : ndarray of float64, shape (n_samples,)
+        The electrode's response time course ``s(t)`` (dimensionless;
+        :func:`laplacian_responses` of its drives).
+    sfreq : float
+        Sampling rate (Hz).
+
+    Returns
+    -------
+    ndarray of float64, shape (n_samples,)
+        Relative power, at least :data:`HIGHGAMMA_FLOOR`.
+    """
+    power = np.maximum(1.0 + np.asarray(course, dtype=np.float64), HIGHGAMMA_FLOOR)
+    half = int(round(HIGHGAMMA_SMOOTH_S * sfreq)) // 2
+    window = scipy.signal.windows.hann(2 * half + 3)[1:-1]  # 2 * half + 1 taps, none zero
+    window /= window.sum()
+    return scipy.signal.oaconvolve(np.pad(power, half, mode="edge"), window, mode="valid")
+
+
+def highgamma_carriers(
+    rng: np.random.Generator, courses: dict[str, np.ndarray], sfreq: float
+) -> dict[str, np.ndarray]:
+    """The high-gamma carrier of every highgamma electrode, in the Laplacian reference.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The highgamma stream (after the weights): one :func:`band_noise` per electrode, in the
+        order of ``courses``.
+    courses : dict of str to ndarray of float64
+        Electrode -> its response time course ``s(t)`` (dimensionless), shape (n_samples,)
+        (:func:`laplacian_responses` of its drives).
+    sfreq : float
+        Sampling rate (Hz).
+
+    Returns
+    -------
+    dict of str to ndarray of float64
+        Electrode (in the order of ``courses``) -> ``HIGHGAMMA_UV * sqrt(envelope) * noise``
+        (µV), shape (n_samples,): band-limited noise of :data:`HIGHGAMMA_BAND_HZ` whose power
+        is ``HIGHGAMMA_UV**2`` times :func:`highgamma_envelope`.
+    """
+    return {
+        label: HIGHGAMMA_UV * np.sqrt(highgamma_envelope(course, sfreq)) * band_noise(course.size, sfreq, rng)
+        for label, course in courses.items()
+    }
+
+
 def synthesize_channels(
     rng_seq: np.random.SeedSequence,
     raw: list[str],
@@ -405,8 +559,8 @@ def synthesize_channels(
         Raw label of the broken contact (saturating junk).
     laplacian : dict of str to ndarray of float64
         Responsive electrode (cleaned label) -> its Laplacian response (µV), shape
-        (n_samples,) (:func:`laplacian_responses`), spread over its shaft by
-        :func:`tent_weights`.
+        (n_samples,) (:func:`laplacian_responses`, or :func:`highgamma_carriers` for a
+        highgamma one), spread over its shaft by :func:`tent_weights`.
     trigger_index : ndarray of int64
         Samples of the trigger pulses drawn on every trigger channel but ``DC10``.
     extra_channel : bool
