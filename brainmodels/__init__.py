@@ -6,6 +6,8 @@ spectrogram (:meth:`BrainBERT.tokens`) and the published embedding recipe for a 
 signal (:meth:`BrainBERT.embed`). :mod:`.checkpoint` reads and writes the official checkpoint
 layout without unpickling arbitrary objects. The spectrograms come from
 :mod:`mmsites.recordings.spectral` (the STFT and superlet recipes are written once, there).
+:mod:`.pretrain` pretrains a model on one's own spectrograms by the published recipe (masking,
+loss, LAMB and its schedule; resumable checkpoints in the official layout).
 
 Examples
 --------
@@ -28,6 +30,7 @@ from .checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
+from .pretrain import mask_spectrograms, masked_l1_loss, masked_validation, pretrain
 
 __all__ = [
     "BrainBERT",
@@ -39,4 +42,8 @@ __all__ = [
     "official_config",
     "read_checkpoint",
     "save_checkpoint",
+    "mask_spectrograms",
+    "masked_l1_loss",
+    "masked_validation",
+    "pretrain",
 ]

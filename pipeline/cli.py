@@ -4,7 +4,8 @@ Examples
 --------
 ``mmsites run --params params.yaml --workdir .`` runs every stage in order, in process;
 ``mmsites run --until responses`` stops after that stage; ``mmsites encode --params params.yaml``
-runs one stage (what each DVC stage calls).
+runs one stage (what each DVC stage calls). ``mmsites pretrain brainbert --params FILE`` pretrains
+BrainBERT on the dataset's recordings (``pretrain:`` section; not a stage, not in ``dvc.yaml``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ STAGES = {
     "stats": "stats",
     "report": "report",
 }
+
+#: Models ``mmsites pretrain`` can train (pipeline/pretrain.py); not stages.
+PRETRAINABLE = ("brainbert",)
 
 log = logging.getLogger("mmsites")
 
@@ -62,6 +66,37 @@ def run_stage(name: str, params_path: str | Path, workdir: str | Path = ".") -> 
     log.info("stage %s: start (workdir %s)", name, workdir)
     module.run(params, workdir)
     log.info("stage %s: done in %.1f s", name, time.perf_counter() - start)
+
+
+def run_pretrain(model: str, params_path: str | Path, workdir: str | Path = ".") -> None:
+    """Pretrain a model on the dataset's recordings (``mmsites pretrain <model>``).
+
+    Parameters
+    ----------
+    model : str
+        One of :data:`PRETRAINABLE` (``"brainbert"``).
+    params_path : str or Path
+        The params YAML file; its ``pretrain:`` section says how.
+    workdir : str or Path
+        Working directory; ``pretrain.checkpoint`` and the windows are written under it.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` is unknown, the params file is invalid, or the run cannot start (the
+        message names the params key).
+    FileNotFoundError
+        If the params file or a recording does not exist.
+    """
+    if model not in PRETRAINABLE:
+        raise ValueError(f"unknown model {model!r} to pretrain; choose one of {list(PRETRAINABLE)}")
+    params = load_params(params_path)
+    workdir = Path(workdir).resolve()
+    module = importlib.import_module("mmsites.pipeline.pretrain")
+    start = time.perf_counter()
+    log.info("pretrain %s: start (workdir %s)", model, workdir)
+    module.run(params, workdir, model)
+    log.info("pretrain %s: done in %.1f s", model, time.perf_counter() - start)
 
 
 def run_all(
@@ -116,6 +151,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--from", dest="start_at", default=None, help="start at this stage")
     for name in STAGES:
         sub.add_parser(name, parents=[common], help=f"run the {name} stage")
+    pre = sub.add_parser(
+        "pretrain", parents=[common], help="pretrain a model on the dataset's recordings (not a stage)"
+    )
+    pre.add_argument("model", choices=PRETRAINABLE, help="the model to pretrain")
     return parser
 
 
@@ -130,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit status: 0 on success, 2 when a stage stops with a ``ValueError``,
+        Exit status: 0 on success, 2 when a stage (or ``pretrain``) stops with a ``ValueError``,
         ``FileNotFoundError`` or ``KeyError`` (the message is logged; ``-vv`` re-raises it
         with its traceback).
     """
@@ -144,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             run_all(args.params, args.workdir, until=args.until, start_at=args.start_at)
+        elif args.command == "pretrain":
+            run_pretrain(args.model, args.params, args.workdir)
         else:
             run_stage(args.command, args.params, args.workdir)
     except (ValueError, FileNotFoundError, KeyError) as err:

@@ -254,6 +254,43 @@ class StatsParams(_Strict):
         return self
 
 
+class PretrainParams(_Strict):
+    """The ``pretrain:`` section: ``mmsites pretrain brainbert`` (pipeline/pretrain.py).
+
+    Pretrains BrainBERT on the dataset's own recordings (the sessions ``data.subjects`` and
+    ``data.trials`` select, preprocessed as ``responses.rereference``, ``notch_hz``,
+    ``notch_q`` and ``highpass_hz`` say) by the published recipe
+    (:mod:`mmsites.brainmodels.pretrain`). Not a stage of the demo. The defaults are the
+    published run's (``large``, LAMB, lr 1e-4, batch 256, 500 000 steps, 2.5 % warm-up).
+    """
+
+    config: Literal["tiny", "small", "base", "large"] = "large"
+    """The model's size (:data:`mmsites.brainmodels.PRESETS`); the released models are ``large``."""
+    steps: int = Field(500_000, ge=1)
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(1e-4, gt=0)
+    warmup_steps: int | None = Field(None, ge=0)
+    """Linear warm-up steps; null: 2.5 % of ``steps`` (upstream)."""
+    schedule: Literal["official", "constant"] = "official"
+    """After the warm-up: x 0.99 every 1 % of the remaining steps (upstream), or constant."""
+    optimizer: Literal["lamb", "adamw"] = "lamb"
+    clip_norm: float | None = Field(1.0, gt=0)
+    windows_per_electrode: int | None = Field(None, ge=1)
+    """5 s windows per electrode and session at seeded random positions; null: every
+    consecutive 5 s window of the recording (upstream)."""
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    """Fraction of the electrodes (subject, label) held out for the masked-loss check."""
+    checkpoint: str = "work/brainbert/checkpoint.pth"
+    """The checkpoint (official layout); the windows' spectrograms and ``history.json`` are
+    written beside it."""
+    checkpoint_every: int = Field(1000, ge=1)
+    resume: bool = True
+    """Continue from ``checkpoint`` when it exists (false: start over and overwrite it)."""
+    device: str = "auto"
+    bf16: bool = False
+    seed: int = Field(0, ge=0)
+
+
 class RegionsParams(_Strict):
     """The ``regions:`` section: how electrodes are placed in atlas regions."""
 
@@ -294,6 +331,7 @@ class Params(_Strict):
     stats: StatsParams = Field(default_factory=StatsParams)
     regions: RegionsParams = Field(default_factory=RegionsParams)
     compute: ComputeParams = Field(default_factory=ComputeParams)
+    pretrain: PretrainParams = Field(default_factory=PretrainParams)
 
     @model_validator(mode="after")
     def _models_consistent(self):

@@ -1,0 +1,1066 @@
+"""Pretraining BrainBERT on one's own recordings: masked-spectrogram reconstruction.
+
+The published recipe (Wang et al. 2023), read from the official code (czlwang/BrainBERT@beec35d:
+``util/mask_utils.py`` ``fixed_mask_inputs``, ``criterions/pretrain_masked_criterion.py``,
+``runner.py``, ``schedulers/ramp_up.py``, ``conf/exp/spec2vec.yaml`` and the README's
+pretraining command). Arrays in, history out; the only file touched is the checkpoint whose path
+is given.
+
+**Masking** (:func:`mask_spectrograms`, per spectrogram of ``T`` frames x ``F`` bins):
+
+time spans
+    a span may start at frame ``i`` for ``i < T - 5``; walking ``i`` upwards, a start is
+    drawn with p = 0.05 and kept when it lies after the end of the previous kept span (spans
+    never touch: at least one unmasked frame between two); its length is uniform in 1..5
+    frames. Each span is, with p = 0.8, set to 0, with p = 0.1 replaced by the frames
+    ``r .. r + length - 1`` of the same (unmasked) spectrogram, ``r`` uniform in
+    ``0 .. T - 6`` (upstream's "swap": other frames of the same window, all bins), and with
+    p = 0.1 left as it is.
+frequency spans
+    the same over the bins (starts ``i < F - 2``, p = 0.05, lengths 1..2), applied after the
+    time spans: a zeroed span sets its bins to 0 in every frame, a swapped one copies the bins
+    ``r .. r + length - 1`` (``r`` uniform in ``0 .. F - 3``) of the unmasked spectrogram over
+    every frame (so it overwrites the time masking in those bins), a kept one leaves the
+    time-masked input as it is.
+the loss mask
+    every cell of a time span (all bins of its frames) and every cell of a frequency span (all
+    frames of its bins), whatever was done to it (kept spans count, as in BERT).
+
+Upstream's bug, and what is implemented: after the time spans, ``fixed_mask_inputs`` marks
+``mask_label[:, start:end] = 1`` for each *time* span, i.e. it labels the frequency *bins*
+numbered like the masked frames (those below 40), and it never labels the frequency spans at
+all: the frequency masks corrupt the input but never enter the loss, while bins that were never
+masked do. Here the frequency spans are labelled (the intended behaviour);
+``upstream_bug=True`` reproduces upstream's labels for comparison. The random numbers are drawn
+with a :class:`torch.Generator` in whole arrays (a start, a length, a die and a source per
+position), so the spans follow upstream's distribution, not its random stream.
+
+**Loss** (:func:`masked_l1_loss`, upstream ``PretrainMaskedCriterion`` with ``alpha: 2``):
+``mean(|target - prediction|)`` over the masked cells of the whole batch, plus
+``2 x mean(|target - prediction|)`` over the masked cells whose ``|target| > 1`` (the
+"content-aware" term; each mean over its own cells of the batch, pooled across windows).
+Upstream's mean of an empty set is NaN; here an empty term is 0.
+
+**Optimisation** (:func:`pretrain`): LAMB (``torch_optimizer.Lamb``, its defaults) at lr 1e-4,
+batch 256, 500 000 steps in the README's command (``conf/exp/spec2vec.yaml``: 400 000),
+gradients clipped to norm 1.0, the ``ramp_up`` schedule: linear warm-up over the first 2.5 % of
+the steps from lr 0 (the first update has lr 0, as upstream's), then x 0.99 every 1 % of the
+remaining steps (upstream's ``GradualWarmupScheduler`` into ``StepLR(step_size=(steps -
+warmup) / 100, gamma=0.99)``; :func:`learning_rate`). ``optimizer="adamw"`` (torch's AdamW,
+weight decay 0.01) and ``schedule="constant"`` (warm-up, then constant) are offered too.
+
+**Reproducible and resumable.** Every random choice of step ``k`` comes from seeds derived from
+``(seed, k)`` (:class:`numpy.random.SeedSequence`): the windows of the batch (a permutation of
+all windows per epoch, seeded by ``(seed, epoch)``), the masks, and dropout (the global torch
+RNG is seeded inside :func:`torch.random.fork_rng`, so the caller's RNG is left as it was). A
+checkpoint holds the weights, the optimizer state and the step; a run resumed from it takes the
+same steps as one never interrupted, bit for bit on the CPU.
+
+**Checkpoints** are written in the official layout by
+:func:`~mmsites.brainmodels.checkpoint.save_checkpoint` (atomically): ``model``, ``optim`` (the
+optimizer's state dict), ``model_cfg`` (upstream's keys) and ``scheduler``, which upstream
+leaves None and which here holds the run's state as plain data: ``{"name": "mmsites.pretrain",
+"step", "schedule", "run" (the settings), "history"}``. Upstream's code and
+:meth:`BrainBERT.from_pretrained` load them.
+
+**Held-out check.** :func:`masked_validation` scores the model on held-out windows under masks
+fixed by the seed (the same at every evaluation), against the mean-prediction baseline: each
+masked cell predicted by the training windows' mean of its frequency bin
+(:func:`bin_means`; about 0 for z-scored spectrograms), whose masked L1 is about 0.8 on
+standard-normal cells.
+
+**Several processes.** When :mod:`torch.distributed` is initialised, the model is wrapped in
+``DistributedDataParallel``, each step's batch (``batch_size`` windows in all) is split across
+the ranks (rank ``r`` takes windows ``r, r + world, ...``; each rank's loss is its own cells'
+mean and DDP averages the gradients), and rank 0 writes the checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Mapping
+from os import PathLike
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from mmsites.device import resolve_device
+
+from .brainbert import BrainBERT
+from .checkpoint import config_from_official, load_state_dict_strict, read_checkpoint, save_checkpoint
+
+__all__ = [
+    "CONTENT_ALPHA",
+    "CONTENT_THRESHOLD",
+    "FREQ_P",
+    "FREQ_SPAN",
+    "KEEP_P",
+    "SWAP_P",
+    "TIME_P",
+    "TIME_SPAN",
+    "Masked",
+    "MaskedLoss",
+    "SpanDraw",
+    "bin_means",
+    "draw_spans",
+    "learning_rate",
+    "mask_spectrograms",
+    "masked_l1_loss",
+    "masked_validation",
+    "pretrain",
+]
+
+log = logging.getLogger(__name__)
+
+#: Lengths (frames, inclusive) and start probability of the time masks (README's command:
+#: ``time_mask_p=0.05``; ``conf/task/fixed_mask_pretrain.yaml``: spans 1-5).
+TIME_SPAN: tuple[int, int] = (1, 5)
+TIME_P: float = 0.05
+#: Lengths (bins, inclusive) and start probability of the frequency masks.
+FREQ_SPAN: tuple[int, int] = (1, 2)
+FREQ_P: float = 0.05
+#: Probability that a masked span is left as it is, or replaced by other content (the rest,
+#: 0.8, is set to 0).
+KEEP_P: float = 0.1
+SWAP_P: float = 0.1
+#: Weight of the content-aware term and the |target| above which a cell counts in it.
+CONTENT_ALPHA: float = 2.0
+CONTENT_THRESHOLD: float = 1.0
+
+#: Upstream's warm-up (``conf/exp/spec2vec.yaml`` ``warmup: 0.025`` of the steps) and decay.
+_WARMUP_FRACTION = 0.025
+_DECAY_GAMMA = 0.99
+_DECAY_STEPS = 100
+
+# span actions
+_ZERO, _SWAP, _KEEP = 0, 1, 2
+# random streams: every draw is seeded by (seed, stream, ...)
+_ORDER, _MASK, _DROPOUT, _VAL = 0, 1, 2, 3
+_CHECKPOINT_NAME = "mmsites.pretrain"
+_OPTIMIZERS = ("lamb", "adamw")
+_SCHEDULES = ("official", "constant")
+
+
+# ---------------------------------------------------------------------------------------------
+# masking
+# ---------------------------------------------------------------------------------------------
+
+
+class SpanDraw(NamedTuple):
+    """Masked spans along one axis of a batch (frames or bins), one row per spectrogram.
+
+    Attributes
+    ----------
+    start : torch.Tensor of bool, shape (batch, n_positions)
+        True where a span starts.
+    length : torch.Tensor of int64, shape (batch, n_positions)
+        Its length (0 where no span starts).
+    action : torch.Tensor of int64, shape (batch, n_positions)
+        What is done to it: 0 set to zero, 1 replaced by other content, 2 kept; -1 where no
+        span starts.
+    source : torch.Tensor of int64, shape (batch, n_positions)
+        For a replaced span, the first position of the content copied into it; -1 elsewhere.
+    """
+
+    start: torch.Tensor
+    length: torch.Tensor
+    action: torch.Tensor
+    source: torch.Tensor
+
+
+class Masked(NamedTuple):
+    """A masked batch of spectrograms.
+
+    Attributes
+    ----------
+    masked : torch.Tensor, shape (batch, frames, bins)
+        The model's input.
+    mask : torch.Tensor of bool, shape (batch, frames, bins)
+        The cells that count in the loss.
+    time_spans : SpanDraw
+        The spans over the frames.
+    freq_spans : SpanDraw
+        The spans over the bins.
+    """
+
+    masked: torch.Tensor
+    mask: torch.Tensor
+    time_spans: SpanDraw
+    freq_spans: SpanDraw
+
+
+def _check_span(span, p: float, keep_p: float, swap_p: float, n_positions: int, what: str) -> tuple[int, int]:
+    try:
+        lo, hi = (int(v) for v in span)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} span must be a pair (min, max) of lengths, got {span!r}") from None
+    if not 1 <= lo <= hi:
+        raise ValueError(f"{what} span {span!r} must satisfy 1 <= min <= max")
+    if not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"{what} start probability must be in [0, 1], got {p!r}")
+    if not (0.0 <= keep_p and 0.0 <= swap_p and keep_p + swap_p <= 1.0):
+        raise ValueError(f"keep_p ({keep_p}) and swap_p ({swap_p}) must be >= 0 with a sum <= 1")
+    if n_positions <= hi:
+        raise ValueError(
+            f"{what} masking needs more than {hi} positions (the longest span), got {n_positions}"
+        )
+    return lo, hi
+
+
+def draw_spans(
+    batch: int,
+    n_positions: int,
+    *,
+    span: tuple[int, int] = TIME_SPAN,
+    p: float = TIME_P,
+    keep_p: float = KEEP_P,
+    swap_p: float = SWAP_P,
+    generator: torch.Generator | None = None,
+) -> SpanDraw:
+    """Draw masked spans along one axis, as upstream's ``create_masked_intervals``.
+
+    A span may start at position ``i < n_positions - span[1]``. Walking ``i`` upwards, a start
+    is drawn with probability ``p`` and kept when ``i`` is after the end of the previous kept
+    span (``end < i``, the end exclusive: two spans are at least one position apart); its
+    length is uniform in ``span[0] .. span[1]``. Each span is kept as it is with probability
+    ``keep_p``, replaced with ``swap_p`` (its source start uniform in ``0 .. n_positions -
+    span[1] - 1``) and set to zero otherwise.
+
+    Parameters
+    ----------
+    batch : int
+        Spectrograms (rows).
+    n_positions : int
+        Length of the axis (frames or bins); more than ``span[1]``.
+    span : tuple of (int, int)
+        Shortest and longest span (inclusive).
+    p : float
+        Probability that a span starts at a valid position.
+    keep_p : float
+        Probability that a span is left unchanged (it still counts in the loss).
+    swap_p : float
+        Probability that a span is replaced by content from elsewhere on the same axis.
+    generator : torch.Generator, optional
+        Source of the random numbers (CPU); None: torch's global generator.
+
+    Returns
+    -------
+    SpanDraw
+        Starts, lengths, actions and sources, each (batch, n_positions), on the CPU.
+
+    Raises
+    ------
+    ValueError
+        If the span, probabilities or axis length are invalid.
+    """
+    lo, hi = _check_span(span, p, keep_p, swap_p, n_positions, "a")
+    batch = int(batch)
+    n_valid = n_positions - hi
+    shape = (batch, n_valid)
+    u = torch.rand(shape, generator=generator)
+    lengths = torch.randint(lo, hi + 1, shape, generator=generator)
+    dice = torch.rand(shape, generator=generator)
+    sources = torch.randint(0, n_valid, shape, generator=generator)
+    candidate = (u < p).numpy()
+    length_np = lengths.numpy()
+    accepted = np.zeros(shape, dtype=bool)
+    last_end = np.full(batch, -1, dtype=np.int64)
+    for i in np.flatnonzero(candidate.any(axis=0)):
+        take = candidate[:, i] & (last_end < i)
+        accepted[:, i] = take
+        last_end = np.where(take, i + length_np[:, i], last_end)
+    start = torch.zeros((batch, n_positions), dtype=torch.bool)
+    start[:, :n_valid] = torch.from_numpy(accepted)
+    action = torch.full((batch, n_positions), -1, dtype=torch.int64)
+    chosen = torch.where(dice < keep_p, _KEEP, torch.where(dice < keep_p + swap_p, _SWAP, _ZERO))
+    action[:, :n_valid] = torch.where(start[:, :n_valid], chosen, -1)
+    length = torch.zeros((batch, n_positions), dtype=torch.int64)
+    length[:, :n_valid] = torch.where(start[:, :n_valid], lengths, 0)
+    source = torch.full((batch, n_positions), -1, dtype=torch.int64)
+    source[:, :n_valid] = torch.where(action[:, :n_valid] == _SWAP, sources, -1)
+    return SpanDraw(start, length, action, source)
+
+
+def _expand(spans: SpanDraw, longest: int) -> tuple[torch.Tensor, ...]:
+    """Per position: covered, zeroed, swapped, and the position its content comes from."""
+    batch, n = spans.start.shape
+    covered = torch.zeros((batch, n), dtype=torch.bool)
+    zeroed = torch.zeros_like(covered)
+    swapped = torch.zeros_like(covered)
+    src = torch.arange(n).expand(batch, n).clone()
+    rows, first = torch.nonzero(spans.start, as_tuple=True)
+    length = spans.length[rows, first]
+    action = spans.action[rows, first]
+    source = spans.source[rows, first]
+    for d in range(longest):
+        ok = d < length
+        r, pos, act = rows[ok], first[ok] + d, action[ok]
+        covered[r, pos] = True
+        zeroed[r, pos] = act == _ZERO
+        swapped[r, pos] = act == _SWAP
+        src[r, pos] = torch.where(act == _SWAP, source[ok] + d, pos)
+    return covered, zeroed, swapped, src
+
+
+def mask_spectrograms(
+    spectrogram,
+    generator: torch.Generator | None = None,
+    *,
+    time_span: tuple[int, int] = TIME_SPAN,
+    time_p: float = TIME_P,
+    freq_span: tuple[int, int] = FREQ_SPAN,
+    freq_p: float = FREQ_P,
+    keep_p: float = KEEP_P,
+    swap_p: float = SWAP_P,
+    upstream_bug: bool = False,
+) -> Masked:
+    """Mask spectrograms as BrainBERT's pretraining does (upstream ``fixed_mask_inputs``).
+
+    Time spans first (:func:`draw_spans` over the frames), then frequency spans (over the
+    bins); see the module docstring for the rules and for upstream's labelling bug.
+
+    Parameters
+    ----------
+    spectrogram : torch.Tensor or ndarray, shape (batch, frames, bins) or (frames, bins)
+        Unmasked spectrograms (the targets).
+    generator : torch.Generator, optional
+        Source of every random number (CPU); None: torch's global generator.
+    time_span : tuple of (int, int)
+        Shortest and longest time span (frames).
+    time_p : float
+        Start probability per frame.
+    freq_span : tuple of (int, int)
+        Shortest and longest frequency span (bins).
+    freq_p : float
+        Start probability per bin.
+    keep_p : float
+        Probability that a span is left as it is.
+    swap_p : float
+        Probability that a span is replaced by other frames (bins) of the same spectrogram.
+    upstream_bug : bool
+        Label the cells as upstream's code does (time spans' frames, plus the bins numbered
+        like those frames; frequency spans unlabelled) instead of the intended time and
+        frequency spans.
+
+    Returns
+    -------
+    Masked
+        ``masked`` (the input, same dtype and device, 0 where zeroed) and ``mask`` (bool, the
+        cells in the loss), without the batch axis for a 2-D input, and the spans drawn.
+
+    Raises
+    ------
+    ValueError
+        If the shape is not 2-D or 3-D, or an axis is not longer than its longest span.
+
+    Examples
+    --------
+    >>> x = torch.randn(4, 186, 40)
+    >>> masked, mask, *_ = mask_spectrograms(x, torch.Generator().manual_seed(0))
+    >>> masked.shape, mask.dtype
+    (torch.Size([4, 186, 40]), torch.bool)
+    """
+    x = spectrogram if isinstance(spectrogram, torch.Tensor) else torch.as_tensor(np.asarray(spectrogram))
+    single = x.ndim == 2
+    if single:
+        x = x[None]
+    if x.ndim != 3:
+        raise ValueError(
+            f"spectrogram must have shape (frames, bins) or (batch, frames, bins), got {tuple(x.shape)}"
+        )
+    batch, frames, bins = x.shape
+    _check_span(time_span, time_p, keep_p, swap_p, frames, "the time")
+    _check_span(freq_span, freq_p, keep_p, swap_p, bins, "the frequency")
+    kw = dict(keep_p=keep_p, swap_p=swap_p, generator=generator)
+    time_spans = draw_spans(batch, frames, span=time_span, p=time_p, **kw)
+    freq_spans = draw_spans(batch, bins, span=freq_span, p=freq_p, **kw)
+    t_cov, t_zero, t_swap, t_src = (a.to(x.device) for a in _expand(time_spans, int(time_span[1])))
+    f_cov, f_zero, f_swap, f_src = (a.to(x.device) for a in _expand(freq_spans, int(freq_span[1])))
+    masked = torch.gather(x, 1, t_src[:, :, None].expand(batch, frames, bins))
+    masked = masked.masked_fill(t_zero[:, :, None], 0)
+    from_bins = torch.gather(x, 2, f_src[:, None, :].expand(batch, frames, bins))
+    masked = torch.where(f_swap[:, None, :], from_bins, masked)
+    masked = masked.masked_fill(f_zero[:, None, :], 0)
+    if upstream_bug:
+        columns = torch.zeros((batch, bins), dtype=torch.bool, device=x.device)
+        k = min(frames, bins)
+        columns[:, :k] = t_cov[:, :k]
+    else:
+        columns = f_cov
+    mask = t_cov[:, :, None] | columns[:, None, :]
+    if single:
+        masked, mask = masked[0], mask[0]
+    return Masked(masked, mask, time_spans, freq_spans)
+
+
+# ---------------------------------------------------------------------------------------------
+# loss
+# ---------------------------------------------------------------------------------------------
+
+
+class MaskedLoss(NamedTuple):
+    """The pretraining loss and its parts.
+
+    Attributes
+    ----------
+    loss : torch.Tensor
+        ``l1 + alpha * content_l1`` (scalar, differentiable).
+    l1 : torch.Tensor
+        Mean absolute error over the masked cells.
+    content_l1 : torch.Tensor
+        Mean absolute error over the masked cells with ``|target| > threshold`` (0 if none).
+    n_masked : int
+        Masked cells.
+    n_content : int
+        Masked cells with ``|target| > threshold``.
+    """
+
+    loss: torch.Tensor
+    l1: torch.Tensor
+    content_l1: torch.Tensor
+    n_masked: int
+    n_content: int
+
+
+def masked_l1_loss(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    alpha: float = CONTENT_ALPHA,
+    threshold: float = CONTENT_THRESHOLD,
+) -> MaskedLoss:
+    """BrainBERT's pretraining loss (upstream ``PretrainMaskedCriterion``).
+
+    Parameters
+    ----------
+    prediction : torch.Tensor, shape (batch, frames, bins)
+        The model's reconstruction.
+    target : torch.Tensor, same shape
+        The unmasked spectrograms.
+    mask : torch.Tensor of bool, same shape
+        The cells that count (:func:`mask_spectrograms`).
+    alpha : float
+        Weight of the content-aware term (upstream ``alpha: 2``).
+    threshold : float
+        ``|target|`` above which a masked cell enters the content-aware term.
+
+    Returns
+    -------
+    MaskedLoss
+        ``loss = l1 + alpha * content_l1``, each mean pooled over the batch's cells; an empty
+        set of cells gives 0 (upstream: NaN).
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ.
+    """
+    if prediction.shape != target.shape or mask.shape != target.shape:
+        raise ValueError(
+            f"prediction {tuple(prediction.shape)}, target {tuple(target.shape)} and mask "
+            f"{tuple(mask.shape)} must have the same shape"
+        )
+    mask = mask.to(torch.bool)
+    errors = (target - prediction).abs()
+    content = mask & (target.abs() > threshold)
+    n_masked, n_content = int(mask.sum()), int(content.sum())
+    zero = prediction.sum() * 0.0
+    l1 = errors[mask].mean() if n_masked else zero
+    content_l1 = errors[content].mean() if n_content else zero
+    return MaskedLoss(l1 + alpha * content_l1, l1, content_l1, n_masked, n_content)
+
+
+# ---------------------------------------------------------------------------------------------
+# schedule, seeds, data
+# ---------------------------------------------------------------------------------------------
+
+
+def learning_rate(
+    step: int, *, lr: float, steps: int, warmup_steps: int | None = None, schedule: str = "official"
+) -> float:
+    """The learning rate of step ``step`` (0-based) of a run of ``steps`` steps.
+
+    Parameters
+    ----------
+    step : int
+        The update's index, from 0.
+    lr : float
+        The peak learning rate.
+    steps : int
+        The run's length (the official schedule's decay depends on it).
+    warmup_steps : int or None
+        Steps of linear warm-up; None: 2.5 % of ``steps`` (upstream's ``warmup: 0.025``).
+    schedule : {"official", "constant"}
+        After the warm-up: x 0.99 every 1 % of the remaining steps (upstream's ``ramp_up``),
+        or constant.
+
+    Returns
+    -------
+    float
+        ``lr * step / warmup_steps`` during the warm-up (0 for the first step, as upstream),
+        then ``lr`` (constant) or ``lr * 0.99 ** floor((step - warmup_steps - 1) / ((steps -
+        warmup_steps) / 100))`` (official).
+
+    Raises
+    ------
+    ValueError
+        If the schedule is unknown or a number is out of range.
+    """
+    if schedule not in _SCHEDULES:
+        raise ValueError(f"schedule must be one of {_SCHEDULES}, got {schedule!r}")
+    warmup = int(_WARMUP_FRACTION * steps) if warmup_steps is None else int(warmup_steps)
+    if warmup < 0 or steps < 1 or step < 0:
+        raise ValueError(f"need warmup_steps >= 0, steps >= 1 and step >= 0; got {warmup}, {steps}, {step}")
+    if step < warmup:
+        return lr * step / warmup
+    if schedule == "constant" or step == warmup:
+        return float(lr)
+    size = max(steps - warmup, 1) / _DECAY_STEPS
+    return float(lr * _DECAY_GAMMA ** math.floor((step - warmup - 1) / size))
+
+
+def _seed(*keys: int) -> int:
+    """A 64-bit seed derived from non-negative integers (SeedSequence)."""
+    state = np.random.SeedSequence([int(k) for k in keys]).generate_state(2, dtype=np.uint32)
+    return (int(state[0]) << 32) | int(state[1])
+
+
+def _generator(*keys: int) -> torch.Generator:
+    return torch.Generator().manual_seed(_seed(*keys))
+
+
+class _Order:
+    """Window indices of each step: one seeded permutation of all windows per epoch."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self._cache: dict[int, np.ndarray] = {}
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if epoch not in self._cache:
+            if len(self._cache) > 2:
+                self._cache.pop(min(self._cache))
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, _ORDER, epoch]))
+            self._cache[epoch] = rng.permutation(self.n)
+        return self._cache[epoch]
+
+    def indices(self, step: int) -> np.ndarray:
+        position = np.arange(step * self.batch_size, (step + 1) * self.batch_size, dtype=np.int64)
+        epoch = position // self.n
+        out = np.empty_like(position)
+        for e in np.unique(epoch):
+            sel = epoch == e
+            out[sel] = self._permutation(int(e))[position[sel] % self.n]
+        return out
+
+
+def _window_shape(windows) -> tuple[int, ...]:
+    shape = getattr(windows, "shape", None)
+    if shape is not None:
+        return tuple(int(s) for s in shape)
+    n = len(windows)
+    if n == 0:
+        return (0,)
+    return (n, *np.shape(windows[0]))
+
+
+def _check_windows(windows, model: BrainBERT, name: str) -> int:
+    try:
+        shape = _window_shape(windows)
+    except TypeError:
+        raise ValueError(
+            f"{name} must be an array of spectrograms (n, frames, {model.config.input_dim}) or a "
+            f"sequence of them, got {type(windows).__name__}"
+        ) from None
+    if len(shape) != 3 or shape[0] < 1 or shape[2] != model.config.input_dim:
+        raise ValueError(f"{name} must have shape (n >= 1, frames, {model.config.input_dim}), got {shape}")
+    if not TIME_SPAN[1] < shape[1] <= model.config.max_len:
+        raise ValueError(
+            f"{name} have {shape[1]} frames; the masking needs more than {TIME_SPAN[1]} and the "
+            f"model reads at most {model.config.max_len}"
+        )
+    return shape[0]
+
+
+def _take(windows, index: np.ndarray, name: str) -> torch.Tensor:
+    """The windows ``index`` (sorted, for a memory map's sake) as a float32 CPU tensor."""
+    index = np.sort(index)
+    if isinstance(windows, torch.Tensor):
+        x = windows[torch.from_numpy(index)].to(torch.float32)
+    elif isinstance(windows, np.ndarray):
+        x = torch.from_numpy(np.asarray(windows[index], dtype=np.float32))
+    else:
+        x = torch.from_numpy(np.stack([np.asarray(windows[int(i)], dtype=np.float32) for i in index]))
+    if not torch.isfinite(x).all():
+        bad = index[~torch.isfinite(x).flatten(1).all(dim=1).numpy()]
+        raise ValueError(f"{name} {bad[:5].tolist()} hold NaN or infinite values")
+    return x
+
+
+def bin_means(windows, max_windows: int = 2048) -> np.ndarray:
+    """Mean of each frequency bin over (a sample of) training windows and their frames.
+
+    Parameters
+    ----------
+    windows : array_like, shape (n, frames, bins)
+        Spectrograms (a memory map is read only at the rows used).
+    max_windows : int
+        At most this many windows are read, evenly spaced over ``0 .. n - 1``.
+
+    Returns
+    -------
+    ndarray of float32, shape (bins,)
+        The mean-prediction baseline (about 0 for z-scored spectrograms).
+    """
+    n = _window_shape(windows)[0]
+    index = np.unique(np.linspace(0, n - 1, min(n, int(max_windows))).round().astype(np.int64))
+    total, count = None, 0
+    for start in range(0, len(index), 256):
+        chunk = _take(windows, index[start : start + 256], "windows").double()
+        s = chunk.sum(dim=(0, 1))
+        total = s if total is None else total + s
+        count += chunk.shape[0] * chunk.shape[1]
+    return (total / count).float().numpy()
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------------------------
+
+
+def _autocast(device: torch.device, bf16: bool):
+    if bf16 and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def masked_validation(
+    model: BrainBERT,
+    windows,
+    *,
+    batch_size: int = 64,
+    seed: int = 0,
+    means=None,
+    masking: Mapping | None = None,
+    device: str | torch.device | None = None,
+    bf16: bool = False,
+) -> dict:
+    """The masked loss on held-out windows, and the mean-prediction baseline's.
+
+    The masks of batch ``b`` are drawn from a generator seeded by ``(seed, b)``: the same at
+    every call, so that evaluations during a run are comparable. Each mean is pooled over all
+    masked cells of all windows.
+
+    Parameters
+    ----------
+    model : BrainBERT
+        The model (evaluated in eval mode, then put back in its mode).
+    windows : array_like, shape (n, frames, input_dim)
+        Held-out spectrograms (array, memory map, tensor or sequence of arrays).
+    batch_size : int
+        Windows per forward pass (the masks depend on it).
+    seed : int
+        Seed of the masks.
+    means : array_like, shape (input_dim,), optional
+        The training windows' mean per bin (:func:`bin_means`): the baseline's prediction;
+        None: no baseline.
+    masking : Mapping, optional
+        Keyword arguments of :func:`mask_spectrograms` (e.g. ``upstream_bug``).
+    device : str or torch.device, optional
+        Where to run; None: the model's device.
+    bf16 : bool
+        Run under bfloat16 autocast on CUDA (no effect on the CPU).
+
+    Returns
+    -------
+    dict
+        ``loss``, ``l1``, ``content_l1`` (the model), ``baseline_loss``, ``baseline_l1``,
+        ``baseline_content_l1`` (None without ``means``), ``n_masked``, ``n_content``.
+
+    Raises
+    ------
+    ValueError
+        If the windows do not fit the model or hold non-finite values.
+    """
+    n = _check_windows(windows, model, "windows")
+    device = next(model.parameters()).device if device is None else resolve_device(device)
+    means_t = None if means is None else torch.as_tensor(np.asarray(means, dtype=np.float32), device=device)
+    sums = dict(l1=0.0, content=0.0, base_l1=0.0, base_content=0.0)
+    n_masked = n_content = 0
+    was_training = model.training
+    model.eval()
+    try:
+        for b, start in enumerate(range(0, n, int(batch_size))):
+            x = _take(windows, np.arange(start, min(n, start + batch_size)), "windows").to(device)
+            masked, mask, *_ = mask_spectrograms(x, _generator(seed, _VAL, b), **dict(masking or {}))
+            with _autocast(device, bf16):
+                out = model(masked)
+            errors = (x - out.float()).abs()
+            content = mask & (x.abs() > CONTENT_THRESHOLD)
+            sums["l1"] += float(errors[mask].double().sum())
+            sums["content"] += float(errors[content].double().sum())
+            if means_t is not None:
+                base = (x - means_t).abs()
+                sums["base_l1"] += float(base[mask].double().sum())
+                sums["base_content"] += float(base[content].double().sum())
+            n_masked += int(mask.sum())
+            n_content += int(content.sum())
+    finally:
+        model.train(was_training)
+
+    def _mean(total: float, count: int) -> float:
+        return total / count if count else 0.0
+
+    l1, content_l1 = _mean(sums["l1"], n_masked), _mean(sums["content"], n_content)
+    out = dict(loss=l1 + CONTENT_ALPHA * content_l1, l1=l1, content_l1=content_l1)
+    if means_t is None:
+        out.update(baseline_loss=None, baseline_l1=None, baseline_content_l1=None)
+    else:
+        b_l1, b_content = _mean(sums["base_l1"], n_masked), _mean(sums["base_content"], n_content)
+        out.update(
+            baseline_loss=b_l1 + CONTENT_ALPHA * b_content, baseline_l1=b_l1, baseline_content_l1=b_content
+        )
+    out.update(n_masked=n_masked, n_content=n_content)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+# ---------------------------------------------------------------------------------------------
+
+
+def _new_history() -> dict:
+    return dict(
+        step=[],
+        train_loss=[],
+        train_l1=[],
+        lr=[],
+        val_step=[],
+        val_loss=[],
+        val_l1=[],
+        val_baseline_loss=None,
+        val_baseline_l1=None,
+    )
+
+
+def _to_cpu(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu")
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+def _make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr)
+    try:
+        import torch_optimizer
+    except ModuleNotFoundError:
+        raise ValueError(
+            "optimizer='lamb' needs the package torch-optimizer (pip install torch-optimizer), "
+            "or choose optimizer='adamw'"
+        ) from None
+    return torch_optimizer.Lamb(params, lr=lr)
+
+
+def _check_positive(**values) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _resume_state(path: Path, model: BrainBERT, run: dict) -> dict:
+    """The checkpoint's training state, after checking it belongs to this model and run."""
+    checkpoint = read_checkpoint(path)
+    state = checkpoint.get("scheduler")
+    if not isinstance(state, dict) or state.get("name") != _CHECKPOINT_NAME:
+        raise ValueError(
+            f"checkpoint {path} holds no pretraining state (not written by pretrain): pass "
+            "resume=False to start over (it is then overwritten), or another checkpoint path"
+        )
+    config = config_from_official(checkpoint["model_cfg"])
+    if config != model.config:
+        raise ValueError(
+            f"checkpoint {path} is of another model ({config}) than the one given ({model.config}): "
+            "pass resume=False to start over, or another checkpoint path"
+        )
+    if state["run"].get("optimizer") != run["optimizer"]:
+        raise ValueError(
+            f"checkpoint {path} was trained with optimizer {state['run'].get('optimizer')!r}, "
+            f"not {run['optimizer']!r}: its state cannot be continued with another optimizer"
+        )
+    changed = sorted(
+        k for k in ("seed", "batch_size", "n_windows", "world_size") if state["run"].get(k) != run[k]
+    )
+    if changed:
+        log.warning(
+            "resuming %s with other %s than it was started with: the run will not equal an uninterrupted one",
+            path,
+            ", ".join(changed),
+        )
+    load_state_dict_strict(model, checkpoint["model"], str(path))
+    return dict(optim=checkpoint["optim"], step=int(state["step"]), history=state["history"])
+
+
+def pretrain(
+    model: BrainBERT,
+    windows,
+    *,
+    steps: int,
+    batch_size: int = 256,
+    lr: float = 1e-4,
+    warmup_steps: int | None = None,
+    optimizer: str = "lamb",
+    schedule: str = "official",
+    clip_norm: float | None = 1.0,
+    checkpoint: str | PathLike | None = None,
+    checkpoint_every: int = 1000,
+    resume: bool = True,
+    val_windows=None,
+    val_every: int | None = None,
+    val_batch_size: int | None = None,
+    masking: Mapping | None = None,
+    device: str | torch.device = "cpu",
+    bf16: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
+    """Pretrain BrainBERT by masked-spectrogram reconstruction (the published recipe).
+
+    Each step: ``batch_size`` windows (a seeded permutation per epoch), masked
+    (:func:`mask_spectrograms`), reconstructed by the model's spec-prediction head
+    (``model(masked)``), :func:`masked_l1_loss`, backward, gradients clipped to
+    ``clip_norm``, one optimizer step at :func:`learning_rate`. See the module docstring for
+    the recipe, the seeds and the checkpoint's contents.
+
+    Parameters
+    ----------
+    model : BrainBERT
+        The model to train, in place (moved to ``device``; left in train mode).
+    windows : array_like, shape (n, frames, input_dim)
+        Training spectrograms (z-scored, e.g. :func:`mmsites.recordings.spectral.
+        stft_spectrogram` of 5 s windows: 186 frames x 40 bins): a numpy array, a memory
+        map (``np.load(..., mmap_mode="r")``; only each batch's rows are read), a tensor or a
+        sequence of (frames, input_dim) arrays.
+    steps : int
+        Total optimizer steps of the run (a resumed run continues up to it).
+    batch_size : int
+        Windows per step, over all processes (upstream: 256).
+    lr : float
+        Peak learning rate (upstream: 1e-4).
+    warmup_steps : int or None
+        Linear warm-up steps; None: 2.5 % of ``steps`` (upstream).
+    optimizer : {"lamb", "adamw"}
+        ``torch_optimizer.Lamb`` (upstream) or ``torch.optim.AdamW`` (weight decay 0.01).
+    schedule : {"official", "constant"}
+        The learning rate after the warm-up (:func:`learning_rate`).
+    clip_norm : float or None
+        Maximum gradient norm (upstream: 1.0); None: no clipping.
+    checkpoint : str or PathLike, optional
+        The ``.pth`` file to write every ``checkpoint_every`` steps and at the end (official
+        layout, atomic); None: none written.
+    checkpoint_every : int
+        Steps between checkpoints (upstream: 1000).
+    resume : bool
+        When ``checkpoint`` exists: continue from it (weights, optimizer state, step, history)
+        if True; start over and overwrite it if False.
+    val_windows : array_like, optional
+        Held-out spectrograms, evaluated (:func:`masked_validation`) before the first step,
+        every ``val_every`` steps and at the end, with the mean-prediction baseline.
+    val_every : int or None
+        Steps between evaluations; None: ``checkpoint_every``.
+    val_batch_size : int or None
+        Windows per evaluation batch; None: ``batch_size``.
+    masking : Mapping, optional
+        Keyword arguments of :func:`mask_spectrograms` (e.g. ``{"upstream_bug": True}``);
+        None: the published masking.
+    device : str or torch.device
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"``.
+    bf16 : bool
+        Run the forward pass under bfloat16 autocast on CUDA (no effect on the CPU).
+    seed : int
+        Seed of every random choice (non-negative).
+    progress : bool
+        Show a progress bar (rank 0 only).
+
+    Returns
+    -------
+    dict
+        The history: ``step`` (1-based index of each update), ``train_loss``, ``train_l1``
+        and ``lr`` per step; ``val_step``, ``val_loss``, ``val_l1`` per evaluation (step 0 =
+        before training); ``val_baseline_loss``, ``val_baseline_l1`` (the mean-prediction
+        baseline on the same masks; None without ``val_windows``). A resumed run's history
+        includes the steps before the interruption.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid, the windows do not fit the model or hold non-finite
+        values, or the checkpoint to resume from belongs to another model or optimizer.
+
+    Examples
+    --------
+    >>> model = BrainBERT("tiny", seed=0, preprocessor="stft")
+    >>> history = pretrain(model, np.load("train.npy", mmap_mode="r"), steps=500_000,
+    ...                    checkpoint="work/brainbert/checkpoint.pth")  # doctest: +SKIP
+    """
+    if not isinstance(model, BrainBERT):
+        raise ValueError(f"model must be a BrainBERT, got {type(model).__name__}")
+    _check_positive(steps=steps, batch_size=batch_size, checkpoint_every=checkpoint_every)
+    val_every = checkpoint_every if val_every is None else val_every
+    val_batch_size = batch_size if val_batch_size is None else val_batch_size
+    _check_positive(val_every=val_every, val_batch_size=val_batch_size)
+    if optimizer not in _OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {_OPTIMIZERS}, got {optimizer!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if not float(lr) > 0:
+        raise ValueError(f"lr must be positive, got {lr!r}")
+    if clip_norm is not None and not float(clip_norm) > 0:
+        raise ValueError(f"clip_norm must be positive or None, got {clip_norm!r}")
+    learning_rate(0, lr=lr, steps=steps, warmup_steps=warmup_steps, schedule=schedule)  # checks
+    masking = dict(masking or {})
+    n = _check_windows(windows, model, "windows")
+    if val_windows is not None:
+        _check_windows(val_windows, model, "val_windows")
+    device = resolve_device(device)
+
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    rank = torch.distributed.get_rank() if distributed else 0
+    world = torch.distributed.get_world_size() if distributed else 1
+    if batch_size < world:
+        raise ValueError(f"batch_size ({batch_size}) must be at least the number of processes ({world})")
+    run = dict(
+        seed=int(seed),
+        steps=int(steps),
+        batch_size=int(batch_size),
+        lr=float(lr),
+        warmup_steps=None if warmup_steps is None else int(warmup_steps),
+        optimizer=optimizer,
+        schedule=schedule,
+        clip_norm=None if clip_norm is None else float(clip_norm),
+        masking=masking,
+        n_windows=int(n),
+        world_size=int(world),
+    )
+
+    model.to(device)
+    model.train()
+    opt = _make_optimizer(optimizer, model.parameters(), lr)
+    start, history = 0, _new_history()
+    path = None if checkpoint is None else Path(checkpoint)
+    if path is not None and resume and path.is_file():
+        state = _resume_state(path, model, run)
+        model.to(device)
+        opt.load_state_dict(state["optim"])
+        start, history = state["step"], state["history"]
+        log.info("resuming %s at step %d of %d", path, start, steps)
+    net = model
+    if distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    means = None
+    if val_windows is not None:
+        means = bin_means(windows)
+    fork_devices = (
+        [device.index if device.index is not None else torch.cuda.current_device()]
+        if (device.type == "cuda")
+        else []
+    )
+
+    def _evaluate(step: int) -> None:
+        scores = masked_validation(
+            model, val_windows, batch_size=val_batch_size, seed=seed, means=means, masking=masking, bf16=bf16
+        )
+        history["val_step"].append(step)
+        history["val_loss"].append(scores["loss"])
+        history["val_l1"].append(scores["l1"])
+        history["val_baseline_loss"] = scores["baseline_loss"]
+        history["val_baseline_l1"] = scores["baseline_l1"]
+        log.info(
+            "step %d: held-out masked L1 %.4f (mean-prediction baseline %.4f), loss %.4f (%.4f)",
+            step,
+            scores["l1"],
+            scores["baseline_l1"],
+            scores["loss"],
+            scores["baseline_loss"],
+        )
+
+    def _save(step: int) -> None:
+        if path is None:
+            return
+        if rank == 0:
+            scheduler = dict(
+                name=_CHECKPOINT_NAME,
+                step=int(step),
+                schedule=dict(name=schedule, lr=float(opt.param_groups[0]["lr"]), warmup_steps=warmup_steps),
+                run=run,
+                history=history,
+            )
+            save_checkpoint(model, path, optim_state=_to_cpu(opt.state_dict()), scheduler_state=scheduler)
+        if distributed:
+            torch.distributed.barrier()
+
+    if val_windows is not None and start == 0 and not history["val_step"]:
+        _evaluate(0)
+    order = _Order(n, int(batch_size), int(seed))
+    bar = None
+    if progress and rank == 0 and start < steps:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, initial=start, desc="pretrain", dynamic_ncols=True)
+    began = time.perf_counter()
+    try:
+        for step in range(start, steps):
+            rate = learning_rate(step, lr=lr, steps=steps, warmup_steps=warmup_steps, schedule=schedule)
+            for group in opt.param_groups:
+                group["lr"] = rate
+            index = order.indices(step)[rank::world]
+            x = _take(windows, index, "windows").to(device, non_blocking=True)
+            masked, mask, *_ = mask_spectrograms(x, _generator(seed, _MASK, step, rank), **masking)
+            with torch.random.fork_rng(devices=fork_devices):
+                torch.manual_seed(_seed(seed, _DROPOUT, step, rank))
+                with _autocast(device, bf16):
+                    out = net(masked)
+                result = masked_l1_loss(out.float(), x, mask)
+                result.loss.backward()
+            if clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            loss, l1 = result.loss.detach(), result.l1.detach()
+            if distributed:
+                pair = torch.stack([loss, l1])
+                torch.distributed.all_reduce(pair)
+                loss, l1 = pair / world
+            done = step + 1
+            history["step"].append(done)
+            history["train_loss"].append(float(loss))
+            history["train_l1"].append(float(l1))
+            history["lr"].append(float(rate))
+            if bar is not None:
+                bar.update(1)
+                if done % 10 == 0:
+                    bar.set_postfix(loss=f"{float(loss):.4f}")
+            if val_windows is not None and (done % val_every == 0 or done == steps):
+                _evaluate(done)
+            if done % checkpoint_every == 0 or done == steps:
+                _save(done)
+    finally:
+        if bar is not None:
+            bar.close()
+    if steps > start:
+        log.info("pretrained steps %d..%d in %.1f s", start + 1, steps, time.perf_counter() - began)
+    return history

@@ -1,0 +1,447 @@
+"""``mmsites pretrain brainbert``: pretrain BrainBERT on the dataset's own recordings.
+
+Not a stage of the demo (nor of ``dvc.yaml``): a long run, on a GPU for the published sizes,
+that writes a checkpoint the embedding recipe can load (:meth:`mmsites.brainmodels.BrainBERT.
+from_pretrained`). Everything is read and written as the stages do: the sessions that
+``data.subjects`` and ``data.trials`` select (:func:`pipeline.sessions.list_sessions`), paths
+relative to the working directory, files written atomically.
+
+**Windows.** Per subject, the electrodes of the responses stage
+(:func:`mmsites.recordings.braintreebank.select_electrodes`: trigger and corrupted channels
+dropped; with the Laplacian only contacts with both shaft neighbours). Each session is streamed
+from its first sample (``responses.chunk_s`` at a time): re-referenced
+(``responses.rereference``), notched (``responses.notch_hz``, ``notch_q``; causal, as
+BrainBERT) and high-passed if ``responses.highpass_hz`` says so, the filter's state carried
+from chunk to chunk (the re-reference and the filter are linear, so their order does not
+matter). From every electrode, 5 s windows: every consecutive one (upstream:
+``data/electrode_subject_data.py`` cuts each session into back-to-back windows), or
+``pretrain.windows_per_electrode`` of them per session at positions drawn from ``(seed,
+subject, trial, electrode)`` (they may overlap). Each window's STFT spectrogram
+(:func:`mmsites.recordings.spectral.stft_spectrogram`: brought to 2048 Hz, 40 bins z-scored
+over time, 186 frames) is written to a ``.npy`` file read back as a memory map, so the training
+data never needs to fit in memory.
+
+**Held out.** A fraction ``pretrain.val_fraction`` of the electrodes (subject, label pairs,
+drawn from ``pretrain.seed``), all their windows: the masked loss on them is compared with the
+mean-prediction baseline (upstream holds out random windows instead, so neighbouring windows of
+one electrode fall on both sides).
+
+**Files**, beside ``pretrain.checkpoint`` (``work/brainbert/`` by default):
+``windows_train.npy``, ``windows_val.npy`` (float32, windows x 186 x 40), ``windows.parquet``
+(one row per window: ``split, row, subject, trial, electrode, start_sample, sfreq``),
+``windows.json`` (the content key: the windows are reused while the sessions, electrodes and
+preprocessing are unchanged), the checkpoint itself (official layout, every
+``pretrain.checkpoint_every`` steps and at the end; a rerun resumes from it) and
+``history.json`` (the losses per step, the held-out losses and the baseline).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mmsites.brainmodels import BrainBERT
+from mmsites.brainmodels.pretrain import pretrain
+from mmsites.recordings.braintreebank import BrainTreebank, estimate_sfreq, select_electrodes
+from mmsites.recordings.preprocessing import StreamingFilter, design_filter, laplacian
+from mmsites.recordings.spectral import stft_frame_times, stft_spectrogram
+
+from .io import atomic_path, content_key, is_up_to_date, write_json, write_parquet
+from .params import Params
+from .paths import Layout
+from .sessions import list_sessions
+
+log = logging.getLogger(__name__)
+
+#: Models ``mmsites pretrain`` can train.
+PRETRAINABLE = ("brainbert",)
+#: Length of a window (s): BrainBERT's.
+WINDOW_S = 5.0
+#: Windows per STFT call (bounds the complex STFT's memory: ~0.7 MB a window).
+_STFT_GROUP = 128
+_N_BINS = 40
+
+
+def _electrodes(params: Params, dataset: BrainTreebank, subject: int) -> tuple[list[str], dict]:
+    rp = params.responses
+    electrodes, neighbours = select_electrodes(
+        dataset.labels(subject), dataset.corrupted(subject), rereference=rp.rereference
+    )
+    if not electrodes:
+        laplacian_note = (
+            " and those without both Laplacian neighbours" if rp.rereference == "laplacian" else ""
+        )
+        raise ValueError(
+            f"sub_{subject}: no electrode is left after dropping trigger and corrupted channels"
+            f"{laplacian_note}; drop the subject from data.subjects"
+        )
+    return electrodes, neighbours
+
+
+def split_electrodes(pairs: list[tuple[int, str]], val_fraction: float, seed: int) -> set[tuple[int, str]]:
+    """The electrodes held out for validation.
+
+    Parameters
+    ----------
+    pairs : list of (int, str)
+        Every (subject, electrode label) that gives windows, in a fixed order.
+    val_fraction : float
+        Fraction held out, ``0 <= val_fraction < 1`` (``pretrain.val_fraction``); at least one
+        electrode when positive.
+    seed : int
+        Seed of the draw (``pretrain.seed``).
+
+    Returns
+    -------
+    set of (int, str)
+        The held-out pairs.
+
+    Raises
+    ------
+    ValueError
+        If holding out leaves no training electrode (names ``pretrain.val_fraction``).
+    """
+    if val_fraction <= 0 or not pairs:
+        return set()
+    n_val = max(1, int(round(val_fraction * len(pairs))))
+    if n_val >= len(pairs):
+        raise ValueError(
+            f"pretrain.val_fraction {val_fraction} holds out {n_val} of the {len(pairs)} electrodes, "
+            "leaving none to train on: lower it (or 0 for no held-out check), or add subjects"
+        )
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7]))
+    chosen = rng.choice(len(pairs), size=n_val, replace=False)
+    return {pairs[i] for i in sorted(chosen)}
+
+
+def window_starts(
+    n_samples: int, window: int, per_electrode: int | None, seed_keys: tuple[int, ...]
+) -> np.ndarray:
+    """Start samples of one electrode's windows in one session.
+
+    Parameters
+    ----------
+    n_samples : int
+        Length of the session (samples).
+    window : int
+        Samples per window.
+    per_electrode : int or None
+        Windows at random positions (``pretrain.windows_per_electrode``); None: every
+        consecutive window from sample 0 (the remainder dropped).
+    seed_keys : tuple of int
+        Seed of the positions, e.g. ``(seed, subject, trial, electrode index)``.
+
+    Returns
+    -------
+    ndarray of int64
+        Sorted starts, each with ``start + window <= n_samples``; empty when the session is
+        shorter than a window.
+    """
+    if n_samples < window:
+        return np.zeros(0, dtype=np.int64)
+    if per_electrode is None:
+        return np.arange(0, n_samples - window + 1, window, dtype=np.int64)
+    rng = np.random.default_rng(np.random.SeedSequence([int(k) for k in seed_keys]))
+    return np.sort(rng.integers(0, n_samples - window + 1, size=int(per_electrode))).astype(np.int64)
+
+
+def stream_windows(
+    recording,
+    electrodes: list[str],
+    neighbours: dict,
+    starts: list[np.ndarray],
+    window: int,
+    *,
+    rereference: str,
+    sos: np.ndarray | None,
+    chunk: int,
+):
+    """Stream a session once, yielding the preprocessed windows as they become complete.
+
+    Parameters
+    ----------
+    recording : mmsites.recordings.braintreebank.Recording
+        The open session.
+    electrodes : list of str
+        Labels of the electrodes to cut windows from.
+    neighbours : dict of str to (str, str)
+        Their Laplacian neighbours (``select_electrodes``); unused without the Laplacian.
+    starts : list of ndarray
+        Sorted start samples of each electrode's windows (:func:`window_starts`).
+    window : int
+        Samples per window.
+    rereference : {"laplacian", "none"}
+        Re-referencing (``responses.rereference``).
+    sos : ndarray or None
+        The preprocessing filter (notches, high-pass) as second-order sections, run from the
+        session's first sample with its state carried; None: no filter.
+    chunk : int
+        Samples read per step.
+
+    Yields
+    ------
+    rows : list of (int, int)
+        (electrode position, window position in its ``starts``) of each window.
+    signals : ndarray of float32, shape (len(rows), window)
+        The windows (µV).
+    """
+    centre = [recording.channel_index(label) for label in electrodes]
+    lap = rereference == "laplacian"
+    lower = [recording.channel_index(neighbours[label][0]) for label in electrodes] if lap else []
+    upper = [recording.channel_index(neighbours[label][1]) for label in electrodes] if lap else []
+    channels = sorted(set(centre) | set(lower) | set(upper))
+    row_of = {c: i for i, c in enumerate(channels)}
+    rows_c = [row_of[c] for c in centre]
+    filt = None if sos is None else StreamingFilter(sos, len(electrodes))
+    n = recording.n_samples
+    buffer = np.zeros((len(electrodes), 0), dtype=np.float32)
+    buffer_start = 0
+    pending = [0] * len(electrodes)
+    for first in range(0, n, chunk):
+        last = min(n, first + chunk)
+        raw = recording.read(channels, first, last)
+        if lap:
+            ref = laplacian(raw, rows_c, [row_of[c] for c in lower], [row_of[c] for c in upper])
+        else:
+            ref = raw[rows_c]
+        if filt is not None:
+            ref = filt(ref).astype(np.float32)
+        buffer = np.concatenate([buffer, ref], axis=1)
+        rows, signals = [], []
+        for e, s in enumerate(starts):
+            k = pending[e]
+            while k < len(s) and s[k] + window <= last:
+                a = int(s[k]) - buffer_start
+                rows.append((e, k))
+                signals.append(buffer[e, a : a + window])
+                k += 1
+            pending[e] = k
+        if rows:
+            yield rows, np.stack(signals)
+        waiting = [int(s[k]) for s, k in zip(starts, pending) if k < len(s)]
+        if not waiting:
+            return
+        keep = min(min(waiting), last)
+        buffer = buffer[:, keep - buffer_start :]
+        buffer_start = keep
+
+
+def _write_windows(params: Params, layout: Layout, out_dir: Path) -> dict:
+    """Compute (or reuse) the train and held-out spectrograms; their paths and counts."""
+    pp, rp = params.pretrain, params.responses
+    dataset = BrainTreebank(layout.data_root)
+    sessions = list_sessions(params, layout)
+    per_subject = {}
+    for session in sessions:
+        if session.subject not in per_subject:
+            per_subject[session.subject] = _electrodes(params, dataset, session.subject)
+    pairs = [(s, label) for s, (labels, _) in per_subject.items() for label in labels]
+    held_out = split_electrodes(pairs, pp.val_fraction, pp.seed)
+
+    plan = []  # one entry per session: what to cut and where it goes
+    counts = {"train": 0, "val": 0}
+    for session in sessions:
+        electrodes, neighbours = per_subject[session.subject]
+        sfreq = estimate_sfreq(dataset.timings(session.subject, session.trial))
+        window = int(round(WINDOW_S * sfreq))
+        with dataset.open_recording(session.subject, session.trial, sfreq=sfreq) as recording:
+            n_samples = recording.n_samples
+        starts = [
+            window_starts(
+                n_samples, window, pp.windows_per_electrode, (pp.seed, session.subject, session.trial, e)
+            )
+            for e in range(len(electrodes))
+        ]
+        if not len(starts[0]):
+            log.warning(
+                "sub_%d trial%03d: %.1f s long, shorter than one %g s window: skipped",
+                session.subject,
+                session.trial,
+                n_samples / sfreq,
+                WINDOW_S,
+            )
+        split = ["val" if (session.subject, label) in held_out else "train" for label in electrodes]
+        first_row = []
+        for e in range(len(electrodes)):
+            first_row.append(counts[split[e]])
+            counts[split[e]] += len(starts[e])
+        plan.append(
+            dict(session=session, sfreq=sfreq, window=window, starts=starts, split=split, first=first_row)
+        )
+
+    if counts["train"] == 0:
+        raise ValueError(
+            f"no training window: the sessions of data.subjects {params.data.subjects} give no 5 s "
+            "window on a training electrode (check data.subjects, data.trials and pretrain.val_fraction)"
+        )
+    frames = {len(stft_frame_times(p["window"], p["sfreq"])) for p in plan if len(p["starts"][0])}
+    if len(frames) != 1:
+        raise ValueError(f"the sessions' 5 s windows give different numbers of STFT frames {sorted(frames)}")
+    n_frames = frames.pop()
+    settings = dict(
+        sessions=[(p["session"].subject, p["session"].trial) for p in plan],
+        electrodes={str(s): labels for s, (labels, _) in per_subject.items()},
+        held_out=sorted(f"sub_{s}:{label}" for s, label in held_out),
+        rereference=rp.rereference,
+        notch_hz=list(rp.notch_hz),
+        notch_q=rp.notch_q,
+        highpass_hz=rp.highpass_hz,
+        windows_per_electrode=pp.windows_per_electrode,
+        seed=pp.seed,
+        window_s=WINDOW_S,
+        recipe="stft",
+    )
+    key = content_key(settings, [dataset.h5_path(p["session"].subject, p["session"].trial) for p in plan])
+    paths = {split: out_dir / f"windows_{split}.npy" for split in ("train", "val")}
+    stamp, table_path = out_dir / "windows.json", out_dir / "windows.parquet"
+    result = dict(paths=paths, counts=counts, table=table_path, frames=n_frames)
+    if all(is_up_to_date(paths[s], stamp, key) for s in paths) and table_path.is_file():
+        log.info("pretrain windows up to date (%d train, %d held out)", counts["train"], counts["val"])
+        return result
+
+    table = []
+    with atomic_path(paths["train"]) as tmp_train, atomic_path(paths["val"]) as tmp_val:
+        arrays = {
+            split: np.lib.format.open_memmap(
+                tmp, mode="w+", dtype=np.float32, shape=(counts[split], n_frames, _N_BINS)
+            )
+            for split, tmp in (("train", tmp_train), ("val", tmp_val))
+        }
+        for p in plan:
+            session, sfreq, window = p["session"], p["sfreq"], p["window"]
+            electrodes, neighbours = per_subject[session.subject]
+            sos = design_filter(sfreq, rp.notch_hz, rp.notch_q, rp.highpass_hz)
+            written = 0
+            with dataset.open_recording(session.subject, session.trial, sfreq=sfreq) as recording:
+                chunk = max(int(round(rp.chunk_s * sfreq)), window)
+                stream = stream_windows(
+                    recording,
+                    electrodes,
+                    neighbours,
+                    p["starts"],
+                    window,
+                    rereference=rp.rereference,
+                    sos=sos,
+                    chunk=chunk,
+                )
+                for rows, signals in stream:
+                    for g in range(0, len(rows), _STFT_GROUP):
+                        spec = stft_spectrogram(signals[g : g + _STFT_GROUP], sfreq)
+                        for (e, k), x in zip(rows[g : g + _STFT_GROUP], spec):
+                            split = p["split"][e]
+                            row = p["first"][e] + k
+                            arrays[split][row] = x
+                            table.append(
+                                (
+                                    split,
+                                    row,
+                                    session.subject,
+                                    session.trial,
+                                    electrodes[e],
+                                    int(p["starts"][e][k]),
+                                    sfreq,
+                                )
+                            )
+                    written += len(rows)
+            log.info(
+                "sub_%d trial%03d: %d windows of %d electrodes (%g Hz)",
+                session.subject,
+                session.trial,
+                written,
+                len(electrodes),
+                sfreq,
+            )
+        for array in arrays.values():
+            array.flush()
+        del arrays
+    columns = ["split", "row", "subject", "trial", "electrode", "start_sample", "sfreq"]
+    write_parquet(pd.DataFrame(table, columns=columns).sort_values(["split", "row"]), table_path)
+    write_json(dict(key=key, counts=counts, frames=n_frames, settings=settings), stamp)
+    return result
+
+
+def run(params: Params, workdir: Path, model: str = "brainbert") -> dict:
+    """Pretrain a model on the dataset's recordings (``mmsites pretrain brainbert``).
+
+    Parameters
+    ----------
+    params : Params
+        Validated params: ``data`` (the sessions), ``responses`` (the preprocessing) and
+        ``pretrain`` (the windows, the held-out electrodes, the optimisation, the checkpoint).
+    workdir : Path
+        The working directory every path of the params is relative to.
+    model : str
+        The model, one of :data:`PRETRAINABLE` (``"brainbert"``).
+
+    Returns
+    -------
+    dict
+        The training history (:func:`mmsites.brainmodels.pretrain.pretrain`), also written
+        to ``history.json`` beside the checkpoint with the numbers of windows.
+
+    Raises
+    ------
+    ValueError
+        If the model is unknown, no training window is left, or the checkpoint to resume
+        belongs to another model or optimizer (the message names the params keys).
+    FileNotFoundError
+        If a recording or its metadata is missing under ``data.root``.
+    """
+    if model not in PRETRAINABLE:
+        raise ValueError(f"mmsites pretrain: unknown model {model!r}; choose one of {list(PRETRAINABLE)}")
+    pp = params.pretrain
+    layout = Layout(Path(workdir), params)
+    checkpoint = layout.resolve(pp.checkpoint)
+    if checkpoint.suffix != ".pth" or checkpoint.is_dir():
+        raise ValueError(f"pretrain.checkpoint must name a .pth file, got {pp.checkpoint!r}")
+    out_dir = checkpoint.parent
+    windows = _write_windows(params, layout, out_dir)
+    train = np.load(windows["paths"]["train"], mmap_mode="r")
+    val = np.load(windows["paths"]["val"], mmap_mode="r") if windows["counts"]["val"] else None
+    log.info(
+        "pretraining BrainBERT %s on %d windows (%d held out), %d steps of %d",
+        pp.config,
+        len(train),
+        0 if val is None else len(val),
+        pp.steps,
+        pp.batch_size,
+    )
+    net = BrainBERT(pp.config, seed=pp.seed, preprocessor="stft")
+    try:
+        history = pretrain(
+            net,
+            train,
+            steps=pp.steps,
+            batch_size=pp.batch_size,
+            lr=pp.lr,
+            warmup_steps=pp.warmup_steps,
+            optimizer=pp.optimizer,
+            schedule=pp.schedule,
+            clip_norm=pp.clip_norm,
+            checkpoint=checkpoint,
+            checkpoint_every=pp.checkpoint_every,
+            resume=pp.resume,
+            val_windows=val,
+            device=pp.device,
+            bf16=pp.bf16,
+            seed=pp.seed,
+        )
+    except ValueError as err:
+        message = str(err).replace("pass resume=False", "set pretrain.resume: false")
+        where = f"pretrain.checkpoint {pp.checkpoint}" if "checkpoint" in message else "pretrain"
+        raise ValueError(f"{where}: {message}") from None
+    write_json(
+        dict(history, model=model, config=pp.config, windows=windows["counts"], checkpoint=pp.checkpoint),
+        out_dir / "history.json",
+    )
+    if history["val_step"]:
+        log.info(
+            "held-out masked L1 %.4f after %d steps (mean-prediction baseline %.4f)",
+            history["val_l1"][-1],
+            history["val_step"][-1],
+            history["val_baseline_l1"],
+        )
+    return history
