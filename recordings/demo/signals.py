@@ -91,8 +91,11 @@ HIGHGAMMA_BAND_HZ = (80.0, 140.0)
 #: RMS (µV, Laplacian reference) of a highgamma electrode's carrier where its drive is 0.
 HIGHGAMMA_UV = 15.0
 #: Relative change of the carrier's power per unit of drive (the norm of the highgamma weights
-#: before their 0.8-1.2 gain); drives have unit variance.
-HIGHGAMMA_GAIN = 0.5
+#: before their 0.8-1.2 gain); drives have unit variance, so strongly negative drives reach
+#: :data:`HIGHGAMMA_FLOOR` (a suppression). Chosen so that the pipeline's band-power responses
+#: give these electrodes as many signal bins as the voltage gives the multimodal ones (10-14 on
+#: the default demo): the carrier's own power fluctuates by ~30 % over 200 ms.
+HIGHGAMMA_GAIN = 1.2
 #: Floor of the carrier's relative power (``1 + s`` below it is raised to it), so that the
 #: amplitude, its square root, stays smooth.
 HIGHGAMMA_FLOOR = 0.05
