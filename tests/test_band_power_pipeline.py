@@ -47,6 +47,7 @@ def _write(root, params):
     return ["--params", str(root / "params.yaml"), "--workdir", str(root)]
 
 
+@pytest.mark.slow
 def test_band_power_runs_to_encode_and_says_its_kind(tmp_path):
     # about 5 s: not in the slow lane
     # subject 1 is sampled at 2048 Hz, subject 2 at 1024 Hz (its own delay in samples)
@@ -68,6 +69,7 @@ def test_band_power_runs_to_encode_and_says_its_kind(tmp_path):
     assert prov["preprocessing"]["response"].startswith("band power (µV², 70–150 Hz")
 
 
+@pytest.mark.slow
 def test_voltage_is_the_default_kind_in_the_file(tmp_path):
     # the responses stage alone, on the demo data the demo-data stage writes
     args = _write(tmp_path, _params())
