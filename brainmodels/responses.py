@@ -34,6 +34,7 @@ from mmsites.recordings.preprocessing import (
     laplacian,
     settle_samples,
 )
+from mmsites.recordings.responses import reference_channels
 
 from .brainbert import BrainBERT
 
@@ -75,21 +76,10 @@ class EmbeddingSet:
 
 def _channel_rows(recording, electrodes, neighbours, rereference):
     """Rows to read, and where each electrode (and its neighbours) sits among them."""
-    centre = np.array([recording.channel_index(label) for label in electrodes], dtype=np.intp)
-    if rereference == "laplacian":
-        if neighbours is None:
-            raise ValueError("rereference='laplacian' needs the neighbours from select_electrodes")
-        missing = [label for label in electrodes if label not in neighbours]
-        if missing:
-            raise ValueError(f"no Laplacian neighbours given for electrode(s) {missing[:5]}")
-        lower = np.array([recording.channel_index(neighbours[e][0]) for e in electrodes], dtype=np.intp)
-        upper = np.array([recording.channel_index(neighbours[e][1]) for e in electrodes], dtype=np.intp)
-        channels, where = np.unique(np.concatenate([centre, lower, upper]), return_inverse=True)
-        return channels, where.reshape(3, len(electrodes))
-    if rereference in (None, "none"):
-        channels, where = np.unique(centre, return_inverse=True)
-        return channels, where.reshape(1, len(electrodes))
-    raise ValueError(f"rereference must be 'laplacian' or None, got {rereference!r}")
+    centre, lower, upper = reference_channels(recording, electrodes, neighbours, rereference)
+    rows = [centre] if lower is None else [centre, lower, upper]
+    channels, where = np.unique(np.concatenate(rows), return_inverse=True)
+    return channels, where.reshape(len(rows), len(electrodes))
 
 
 def event_embeddings(

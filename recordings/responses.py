@@ -205,6 +205,53 @@ def _one_blas_thread():
     return contextlib.nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
 
 
+def reference_channels(
+    recording: Recording,
+    electrodes: Sequence[str],
+    neighbours: Mapping[str, tuple[str, str]] | None,
+    rereference: str | None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The recording's channel of each electrode and, for a Laplacian, of its two neighbours.
+
+    Parameters
+    ----------
+    recording : Recording
+        Open session.
+    electrodes : sequence of str, length n_electrodes
+        Labels.
+    neighbours : mapping of str to (str, str) or None
+        Shaft neighbours of each electrode (needed for ``rereference="laplacian"``).
+    rereference : {"laplacian", None}
+        Re-referencing scheme (``"none"`` is None).
+
+    Returns
+    -------
+    centre : numpy.ndarray of intp, shape (n_electrodes,)
+        Channel index of each electrode.
+    lower, upper : numpy.ndarray of intp, shape (n_electrodes,), or None
+        Channel indices of the lower and upper neighbours; None without a Laplacian.
+
+    Raises
+    ------
+    ValueError
+        If a Laplacian has no neighbours, an electrode's neighbours are missing, or
+        ``rereference`` is unknown.
+    """
+    centre = np.array([recording.channel_index(label) for label in electrodes], dtype=np.intp)
+    if rereference == "laplacian":
+        if neighbours is None:
+            raise ValueError("rereference='laplacian' needs the neighbours from select_electrodes")
+        missing = [label for label in electrodes if label not in neighbours]
+        if missing:
+            raise ValueError(f"no Laplacian neighbours given for electrode(s) {missing[:5]}")
+        lower = np.array([recording.channel_index(neighbours[e][0]) for e in electrodes], dtype=np.intp)
+        upper = np.array([recording.channel_index(neighbours[e][1]) for e in electrodes], dtype=np.intp)
+        return centre, lower, upper
+    if rereference in (None, "none"):
+        return centre, None, None
+    raise ValueError(f"rereference must be 'laplacian' or None, got {rereference!r}")
+
+
 def event_responses(
     recording: Recording,
     electrodes: Sequence[str],
@@ -321,19 +368,7 @@ def event_responses(
     electrodes = list(electrodes)
     if not electrodes:
         raise ValueError("no electrodes to compute responses for")
-    centre = np.array([recording.channel_index(label) for label in electrodes], dtype=np.intp)
-    if rereference == "laplacian":
-        if neighbours is None:
-            raise ValueError("rereference='laplacian' needs the neighbours from select_electrodes")
-        missing = [label for label in electrodes if label not in neighbours]
-        if missing:
-            raise ValueError(f"no Laplacian neighbours given for electrode(s) {missing[:5]}")
-        lower = np.array([recording.channel_index(neighbours[e][0]) for e in electrodes], dtype=np.intp)
-        upper = np.array([recording.channel_index(neighbours[e][1]) for e in electrodes], dtype=np.intp)
-    elif rereference in (None, "none"):
-        lower = upper = None
-    else:
-        raise ValueError(f"rereference must be 'laplacian' or None, got {rereference!r}")
+    centre, lower, upper = reference_channels(recording, electrodes, neighbours, rereference)
     if n_jobs is None:
         n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if filter_dtype is None:
