@@ -8,8 +8,9 @@ Three measurements, each printed as a table with its goal:
 * ``embedding``: :meth:`mmsites.brainmodels.BrainBERT.embed` on the same windows (spectrogram,
   transformer, mean of the 10 middle tokens) against the bare STFT plus one forward of the
   model's layers over the whole batch of spectrograms. Ratio = bare / ours (goal >= 0.9).
-* ``memory``: peak resident memory of embedding every event of a recording read in chunks,
-  for two recording lengths (goal: flat in length), each in its own child process.
+* ``memory``: peak resident memory of :func:`mmsites.brainmodels.responses.event_embeddings`
+  (one event per second of an h5 recording, streamed in 60 s chunks) for two recording
+  lengths (goal: flat in length), each in its own child process.
 
 Usage: ``python benchmarks/bench_brainbert.py [--quick] [--config base|large|tiny]
 [--windows 64] [--repeat 3]``
@@ -81,18 +82,35 @@ def embedding_table(windows: int, repeat: int, config: str) -> dict:
 
 
 def _memory_child(minutes: float, config: str) -> None:
-    """Embed one event per second of a ``minutes``-long channel read in 60 s chunks."""
+    """Embed one event per second of a ``minutes``-long h5 recording, streamed in 60 s chunks.
+
+    The full path of :func:`mmsites.brainmodels.responses.event_embeddings` (notch, Laplacian
+    of one electrode and its two neighbours, 5 s windows, the model).
+    """
+    import tempfile
+
+    import h5py
+
     from mmsites.brainmodels import BrainBERT
+    from mmsites.brainmodels.responses import event_embeddings
+    from mmsites.recordings.braintreebank import Recording
 
     model = BrainBERT(config, seed=0, preprocessor="stft")
     rng = np.random.default_rng(2)
     n = int(minutes * 60 * BRAINBERT_SFREQ)
-    chunk = int(60 * BRAINBERT_SFREQ)
-    for start in range(0, n - WINDOW, chunk):
-        piece = rng.standard_normal(min(chunk + WINDOW, n - start)).astype(np.float32)
-        onsets = np.arange(0, len(piece) - WINDOW, int(BRAINBERT_SFREQ))
-        windows = np.stack([piece[o : o + WINDOW] for o in onsets])
-        model.embed(windows, BRAINBERT_SFREQ)
+    labels = ["A1", "A2", "A3"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rec.h5"
+        with h5py.File(path, "w") as f:
+            for i in range(len(labels)):
+                ds = f.create_dataset(f"data/electrode_{i}", shape=(n,), dtype=np.float32)
+                for start in range(0, n, 1 << 20):
+                    stop = min(n, start + (1 << 20))
+                    ds[start:stop] = 20 * rng.standard_normal(stop - start).astype(np.float32)
+        rec = Recording(path, labels, BRAINBERT_SFREQ)
+        events = np.arange(3.0, minutes * 60 - 3.0, 1.0) * BRAINBERT_SFREQ
+        event_embeddings(rec, ["A2"], {"A2": ("A1", "A3")}, events, model, progress=False)
+        rec.close()
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"minutes": minutes, "peak_mib": peak_kib / 1024}))
 
