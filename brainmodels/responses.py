@@ -34,7 +34,7 @@ from mmsites.recordings.preprocessing import (
     laplacian,
     settle_samples,
 )
-from mmsites.recordings.responses import reference_channels
+from mmsites.recordings.responses import reference_rows
 
 from .brainbert import BrainBERT
 
@@ -72,14 +72,6 @@ class EmbeddingSet:
     n_dropped: int
     sfreq: float
     excluded: list = field(default_factory=list)
-
-
-def _channel_rows(recording, electrodes, neighbours, rereference):
-    """Rows to read, and where each electrode (and its neighbours) sits among them."""
-    centre, lower, upper = reference_channels(recording, electrodes, neighbours, rereference)
-    rows = [centre] if lower is None else [centre, lower, upper]
-    channels, where = np.unique(np.concatenate(rows), return_inverse=True)
-    return channels, where.reshape(len(rows), len(electrodes))
 
 
 def event_embeddings(
@@ -149,7 +141,7 @@ def event_embeddings(
         raise ValueError("no electrodes to embed")
     if chunk_s <= 0 or batch_size < 1:
         raise ValueError(f"chunk_s and batch_size must be positive, got {chunk_s} and {batch_size}")
-    channels, where = _channel_rows(recording, electrodes, neighbours, rereference)
+    channels, where = reference_rows(recording, electrodes, neighbours, rereference)
     length = int(round(WINDOW_S * sfreq))
     half = int(round(WINDOW_S / 2 * sfreq))
 

@@ -45,14 +45,15 @@ import pandas as pd
 
 from mmsites.brainmodels import BrainBERT
 from mmsites.brainmodels.pretrain import pretrain
-from mmsites.recordings.braintreebank import BrainTreebank, estimate_sfreq, select_electrodes
+from mmsites.recordings.braintreebank import BrainTreebank, estimate_sfreq
 from mmsites.recordings.preprocessing import StreamingFilter, design_filter, laplacian
+from mmsites.recordings.responses import reference_rows
 from mmsites.recordings.spectral import stft_frame_times, stft_spectrogram
 
 from .io import atomic_path, content_key, is_up_to_date, write_json, write_parquet
 from .params import Params
 from .paths import Layout
-from .sessions import list_sessions
+from .sessions import clean_electrodes, list_sessions
 
 log = logging.getLogger(__name__)
 
@@ -63,22 +64,6 @@ WINDOW_S = 5.0
 #: Windows per STFT call (bounds the complex STFT's memory: ~0.7 MB a window).
 _STFT_GROUP = 128
 _N_BINS = 40
-
-
-def _electrodes(params: Params, dataset: BrainTreebank, subject: int) -> tuple[list[str], dict]:
-    rp = params.responses
-    electrodes, neighbours = select_electrodes(
-        dataset.labels(subject), dataset.corrupted(subject), rereference=rp.rereference
-    )
-    if not electrodes:
-        laplacian_note = (
-            " and those without both Laplacian neighbours" if rp.rereference == "laplacian" else ""
-        )
-        raise ValueError(
-            f"sub_{subject}: no electrode is left after dropping trigger and corrupted channels"
-            f"{laplacian_note}; drop the subject from data.subjects"
-        )
-    return electrodes, neighbours
 
 
 def split_electrodes(pairs: list[tuple[int, str]], val_fraction: float, seed: int) -> set[tuple[int, str]]:
@@ -188,13 +173,7 @@ def stream_windows(
     signals : ndarray of float32, shape (len(rows), window)
         The windows (µV).
     """
-    centre = [recording.channel_index(label) for label in electrodes]
-    lap = rereference == "laplacian"
-    lower = [recording.channel_index(neighbours[label][0]) for label in electrodes] if lap else []
-    upper = [recording.channel_index(neighbours[label][1]) for label in electrodes] if lap else []
-    channels = sorted(set(centre) | set(lower) | set(upper))
-    row_of = {c: i for i, c in enumerate(channels)}
-    rows_c = [row_of[c] for c in centre]
+    channels, where = reference_rows(recording, electrodes, neighbours, rereference)
     filt = None if sos is None else StreamingFilter(sos, len(electrodes))
     n = recording.n_samples
     buffer = np.zeros((len(electrodes), 0), dtype=np.float32)
@@ -203,10 +182,7 @@ def stream_windows(
     for first in range(0, n, chunk):
         last = min(n, first + chunk)
         raw = recording.read(channels, first, last)
-        if lap:
-            ref = laplacian(raw, rows_c, [row_of[c] for c in lower], [row_of[c] for c in upper])
-        else:
-            ref = raw[rows_c]
+        ref = laplacian(raw, *where) if len(where) == 3 else raw[where[0]]
         if filt is not None:
             ref = filt(ref).astype(np.float32)
         buffer = np.concatenate([buffer, ref], axis=1)
@@ -237,7 +213,7 @@ def _write_windows(params: Params, layout: Layout, out_dir: Path) -> dict:
     per_subject = {}
     for session in sessions:
         if session.subject not in per_subject:
-            per_subject[session.subject] = _electrodes(params, dataset, session.subject)
+            per_subject[session.subject] = clean_electrodes(params, dataset, session.subject)
     pairs = [(s, label) for s, (labels, _) in per_subject.items() for label in labels]
     held_out = split_electrodes(pairs, pp.val_fraction, pp.seed)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from mmsites.recordings.braintreebank import BrainTreebank
+from mmsites.recordings.braintreebank import BrainTreebank, select_electrodes
 
 from .params import Params
 from .paths import Layout
@@ -137,3 +137,45 @@ def movies(sessions: list[Session]) -> list[str]:
         Movie ids, each once.
     """
     return list(dict.fromkeys(s.movie for s in sessions))
+
+
+def clean_electrodes(params: Params, dataset: BrainTreebank, subject: int) -> tuple[list[str], dict]:
+    """The electrodes a subject's responses (and pretraining windows) are computed for.
+
+    Trigger and corrupted channels dropped and, with ``responses.rereference: laplacian``,
+    those without both shaft neighbours
+    (:func:`mmsites.recordings.braintreebank.select_electrodes`).
+
+    Parameters
+    ----------
+    params : Params
+        The run's params (``responses.rereference``).
+    dataset : BrainTreebank
+        The dataset under ``data.root``.
+    subject : int
+        Subject number.
+
+    Returns
+    -------
+    electrodes : list of str
+        Cleaned labels.
+    neighbours : dict of str to (str, str)
+        Each electrode's Laplacian neighbours.
+
+    Raises
+    ------
+    ValueError
+        When no electrode is left (the message says to drop the subject from
+        ``data.subjects``).
+    """
+    rp = params.responses
+    electrodes, neighbours = select_electrodes(
+        dataset.labels(subject), dataset.corrupted(subject), rereference=rp.rereference
+    )
+    if not electrodes:
+        laplacian = " and those without both Laplacian neighbours" if rp.rereference == "laplacian" else ""
+        raise ValueError(
+            f"sub_{subject}: no electrode is left after dropping trigger and corrupted channels"
+            f"{laplacian}; drop the subject from data.subjects"
+        )
+    return electrodes, neighbours

@@ -252,6 +252,44 @@ def reference_channels(
     raise ValueError(f"rereference must be 'laplacian' or None, got {rereference!r}")
 
 
+def reference_rows(
+    recording: Recording,
+    electrodes: Sequence[str],
+    neighbours: Mapping[str, tuple[str, str]] | None,
+    rereference: str | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The channels to read for ``electrodes`` and where each one sits among them.
+
+    Parameters
+    ----------
+    recording : Recording
+        Open session.
+    electrodes : sequence of str, length n_electrodes
+        Labels.
+    neighbours : mapping of str to (str, str) or None
+        Shaft neighbours of each electrode (needed for ``rereference="laplacian"``).
+    rereference : {"laplacian", None}
+        Re-referencing scheme (``"none"`` is None).
+
+    Returns
+    -------
+    channels : numpy.ndarray of intp, shape (n_channels,)
+        Sorted channel indices to read (:meth:`Recording.read`).
+    where : numpy.ndarray of intp, shape (3, n_electrodes) or (1, n_electrodes)
+        Rows of ``channels`` holding each electrode and, for a Laplacian, its lower and
+        upper neighbours: ``laplacian(raw, *where)``, or ``raw[where[0]]`` without one.
+
+    Raises
+    ------
+    ValueError
+        As :func:`reference_channels`.
+    """
+    centre, lower, upper = reference_channels(recording, electrodes, neighbours, rereference)
+    rows = [centre] if lower is None else [centre, lower, upper]
+    channels, where = np.unique(np.concatenate(rows), return_inverse=True)
+    return channels, where.reshape(len(rows), len(electrodes))
+
+
 def event_responses(
     recording: Recording,
     electrodes: Sequence[str],

@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mmsites.recordings.braintreebank import BrainTreebank, estimate_sfreq, movie_to_sample, select_electrodes
+from mmsites.recordings.braintreebank import BrainTreebank, estimate_sfreq, movie_to_sample
 from mmsites.recordings.responses import event_responses
 
 from ..io import read_events, write_responses
 from ..params import Params
 from ..paths import Layout
-from ..sessions import list_sessions
+from ..sessions import clean_electrodes, list_sessions
 
 log = logging.getLogger(__name__)
 
@@ -145,14 +145,7 @@ def subject_responses(
         If an events file is missing (the events stage has not run).
     """
     rp = params.responses
-    electrodes, neighbours = select_electrodes(
-        dataset.labels(subject), dataset.corrupted(subject), rereference=rp.rereference
-    )
-    if not electrodes:
-        laplacian = " and those without both Laplacian neighbours" if rp.rereference == "laplacian" else ""
-        raise ValueError(
-            f"sub_{subject}: no electrode is left after dropping trigger and corrupted channels{laplacian}"
-        )
+    electrodes, neighbours = clean_electrodes(params, dataset, subject)
     parts, movie_times, samples, event_movies, sessions, sfreqs, delays = [], [], [], [], [], [], []
     bin_times = None
     for session in trials:
