@@ -5,8 +5,10 @@
 :class:`~mmsites.encoding.folds.Fold`, :func:`~mmsites.encoding.folds.contiguous_folds`,
 :class:`~mmsites.encoding.ridge.CVEngine`, :class:`~mmsites.encoding.ridge.CVResult`,
 :func:`~mmsites.encoding.ridge.ridge_cv`, :data:`~mmsites.encoding.ridge.DEFAULT_ALPHAS`,
-:func:`~mmsites.encoding.scoring.pearson_r`, :func:`~mmsites.encoding.scoring.r_from_moments`;
-devices are resolved by :func:`mmsites.device.resolve_device`.
+:func:`~mmsites.encoding.scoring.pearson_r`, :func:`~mmsites.encoding.scoring.r_from_moments`,
+:class:`~mmsites.encoding.targets.FoldTargets`, :func:`~mmsites.encoding.targets.fold_pca_targets`
+(targets reduced on each fold's training events); devices are resolved by
+:func:`mmsites.device.resolve_device`.
 """
 
 from mmsites import require_namespace
@@ -16,6 +18,7 @@ require_namespace(__name__)
 from .folds import Fold, contiguous_folds
 from .ridge import DEFAULT_ALPHAS, CVEngine, CVResult, ridge_cv
 from .scoring import pearson_r, r_from_moments
+from .targets import FoldTargets, fold_pca_targets
 
 __all__ = [
     "Fold",
@@ -26,4 +29,6 @@ __all__ = [
     "DEFAULT_ALPHAS",
     "pearson_r",
     "r_from_moments",
+    "FoldTargets",
+    "fold_pca_targets",
 ]

@@ -49,6 +49,17 @@ decompositions, maps) per resample.
   :func:`mmsites.encoding.folds.contiguous_folds`) are left out of that fold's training; an
   event in no fold's validation or test part gets a NaN prediction.
 * NaN or inf in X or Y, mismatched rows, or folds that do not fit the data are errors.
+
+**Per-fold targets**
+
+``fit``, ``fit_permuted`` and ``fit_resampled`` also take ``Y`` as a list of one array per
+fold (targets whose reduction is fitted on each fold's training events, e.g.
+:func:`mmsites.encoding.targets.fold_pca_targets`): fold ``k`` trains on, chooses alpha with
+and is scored against ``Y[k]``, and its held-out predictions are predictions of ``Y[k]``.
+The products ``X_trainᵀ Y_train`` can then not be shared between folds; each fold sums its
+own training groups (about ``k·n·p`` instead of ``n·p`` multiply-adds per target). A
+target is valid only if it is non-constant in every fold's array. With the same array in
+every entry the results equal those of the single ``Y``.
 """
 
 from __future__ import annotations
@@ -98,7 +109,8 @@ class CVResult:
         Out-of-fold predictions at the chosen alpha, in the units of Y, on every validation
         and test row; NaN on rows that are in no fold's validation or test part.
     valid : ndarray, bool, shape (n_targets,)
-        False for targets constant over all events (excluded: r = 0, alpha NaN).
+        False for targets constant over all events (with per-fold targets: in any fold's
+        array), excluded: r = 0, alpha NaN.
     val_r_alphas : ndarray, float64, shape (n_alphas, n_targets)
         Fold-averaged validation r of every alpha (the curve the choice was made on).
     alphas : ndarray, float64, shape (n_alphas,)
@@ -180,6 +192,11 @@ def _standardise_globally(x: np.ndarray) -> np.ndarray:
 class CVEngine:
     """Ridge cross-validation engine: decompose the features once, score many targets.
 
+    The targets are given to :meth:`fit`, :meth:`fit_permuted` and :meth:`fit_resampled`:
+    one array ``Y`` (n_events, n_targets) for every fold, or a list of n_folds such arrays,
+    fold ``k`` then training on, choosing alpha with and being scored against ``Y[k]``
+    (targets reduced on each fold's training events).
+
     Parameters
     ----------
     X : array, shape (n_events, n_features), or list of n_folds such arrays
@@ -202,7 +219,8 @@ class CVEngine:
         always float64.
     target_batch : int, optional
         Targets scored together (>= 1); bounds memory. Default: as many as fit ~1 GiB of
-        work memory (¼ of free memory on CUDA).
+        work memory (¼ of free memory on CUDA), fewer for per-fold targets (n_folds target
+        arrays on the device).
 
     Raises
     ------
@@ -249,6 +267,7 @@ class CVEngine:
         self._xs = xs
         self.n_features = [x.shape[1] for x in xs]
         self._state = self._build_state(xs)
+        self._auto_batch = not target_batch
         self.target_batch = target_batch or self._default_target_batch()
         if self.target_batch < 1:
             raise ValueError(f"target_batch must be positive, got {target_batch}")
@@ -352,56 +371,112 @@ class CVEngine:
         f_test, m_test = maps(te)
         return _FoldPrep(tr, va, te, mu.to(self.dtype), f_val, m_val, f_test, m_test, int(s2.numel()))
 
-    def _default_target_batch(self) -> int:
+    def _bytes_per_target(self) -> int:
         p = max(self.n_features)
         n_groups = len(self._state.groups) if self._state.groups else 0
         n_folds = len(self.folds)
         n_eval = max(max(len(f.val), len(f.test)) for f in self.folds)
-        per_target = (3 * self.n_events + (n_groups + 2 * n_folds) * p + 2 * len(self.alphas) * n_eval) * (
+        return (3 * self.n_events + (n_groups + 2 * n_folds) * p + 2 * len(self.alphas) * n_eval) * (
             torch.finfo(self.dtype).bits // 8
         )
+
+    def _default_target_batch(self) -> int:
+        per_target = self._bytes_per_target()
         budget = 2**30
         if self.device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(self.device)
             budget = free // 4
         return int(max(1, budget // per_target))
 
+    def _fold_target_batch(self) -> int:
+        """Targets per batch with per-fold targets: the default shrunk for n_folds arrays."""
+        if not self._auto_batch:
+            return self.target_batch
+        per_target = self._bytes_per_target()
+        extra = (len(self.folds) - 1) * self.n_events * (torch.finfo(self.dtype).bits // 8)
+        return int(max(1, self.target_batch * per_target // (per_target + extra)))
+
     # ------------------------------------------------------------------ targets
-    def _check_y(self, Y) -> tuple[np.ndarray, np.ndarray]:
+    def _check_y(self, Y, name: str = "Y", warn: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Validates Y; returns its float64 column means and the mask of non-constant targets.
 
         Y is not copied whole: each target batch is centred when it is sent to the device.
+        ``name`` is the argument named in the errors (``"Y[2]"`` for a per-fold entry).
         """
         Y = np.asarray(Y)
         if Y.ndim == 2 and Y.shape[0] != self.n_events:
             raise ValueError(
-                f"X and Y have different numbers of events (rows): X has shape "
-                f"{self._xs[0].shape}, Y has shape {Y.shape}"
+                f"X and {name} have different numbers of events (rows): X has shape "
+                f"{self._xs[0].shape}, {name} has shape {Y.shape}"
             )
         if Y.ndim != 2:
             raise ValueError(
-                f"Y must be 2-D (n_events, n_targets), got shape {Y.shape}"
+                f"{name} must be 2-D (n_events, n_targets), got shape {Y.shape}"
                 + (" (use y[:, None] for a single column)" if Y.ndim == 1 else "")
             )
         if not np.issubdtype(Y.dtype, np.number) or np.iscomplexobj(Y):
-            raise ValueError(f"Y must hold real numbers, got dtype {Y.dtype}")
+            raise ValueError(f"{name} must hold real numbers, got dtype {Y.dtype}")
         if Y.shape[1] == 0:
-            raise ValueError(f"Y has no targets (shape {Y.shape})")
-        _check_finite("Y", Y, "target")
+            raise ValueError(f"{name} has no targets (shape {Y.shape})")
+        _check_finite(name, Y, "target")
         mean = Y.mean(axis=0, dtype=np.float64)
         valid = np.ptp(Y, axis=0) > 0
+        if warn:
+            self._warn_constant(valid, "over all events")
+        return mean, valid
+
+    @staticmethod
+    def _warn_constant(valid: np.ndarray, where: str) -> None:
         if not valid.all():
             idx = np.flatnonzero(~valid)
             logger.warning(
-                "%d target(s) are constant over all events and are excluded (r = 0, alpha NaN): indices %s%s",
+                "%d target(s) are constant %s and are excluded (r = 0, alpha NaN): indices %s%s",
                 idx.size,
+                where,
                 idx[:10].tolist(),
                 " ..." if idx.size > 10 else "",
             )
-        return mean, valid
 
-    def _train_products(self, state: _XState, y: torch.Tensor) -> list[torch.Tensor]:
-        """Per fold ``X_g[train]ᵀ Y[train] - μ ⊗ ΣY[train]`` (p, n_batch)."""
+    def _check_fold_ys(self, Y) -> tuple[list, np.ndarray, np.ndarray]:
+        """Validates per-fold targets: one array per fold, all of one shape.
+
+        Returns the arrays, their float64 column means (n_folds, n_targets) and the mask of
+        targets non-constant in every fold's array.
+        """
+        ys = [np.asarray(y) for y in Y]
+        if len(ys) != len(self.folds):
+            raise ValueError(
+                f"Y is a list of {len(ys)} per-fold target arrays but there are "
+                f"{len(self.folds)} folds; give one array per fold"
+            )
+        means, valid = [], None
+        for k, y in enumerate(ys):
+            if k and y.shape != ys[0].shape:
+                raise ValueError(
+                    f"Y[{k}] has shape {y.shape} but Y[0] has {ys[0].shape}; per-fold targets "
+                    "need the same events and targets in every fold"
+                )
+            mean, ok = self._check_y(y, f"Y[{k}]", warn=False)
+            means.append(mean)
+            valid = ok if valid is None else valid & ok
+        self._warn_constant(valid, "over all events in at least one fold's array")
+        return ys, np.stack(means), valid
+
+    def _targets(self, Y) -> tuple[np.ndarray | list, np.ndarray, np.ndarray]:
+        """``Y`` checked: (the array or the per-fold list, column means, valid mask)."""
+        if isinstance(Y, (list, tuple)):
+            return self._check_fold_ys(Y)
+        Y = np.asarray(Y)
+        ymean, valid = self._check_y(Y)
+        return Y, ymean, valid
+
+    def _train_products(self, state: _XState, y) -> list[torch.Tensor]:
+        """Per fold ``X_g[train]ᵀ Y[train] - μ ⊗ ΣY[train]`` (p, n_batch).
+
+        ``y`` is one tensor (n_events, n_batch) for every fold, or a list of one per fold.
+        """
+        if isinstance(y, list):
+            return self._fold_train_products(state, y)
         out = []
         if state.groups is not None:
             prods = [xt_g @ y[rows] for rows, xt_g in state.groups]
@@ -425,19 +500,39 @@ class CVEngine:
             out.append(r - prep.mu[:, None] * ysum[None, :])
         return out
 
-    def _score_batch(self, state: _XState, y: torch.Tensor, want_predictions: bool):
+    def _fold_train_products(self, state: _XState, ys: list) -> list[torch.Tensor]:
+        """``_train_products`` with per-fold targets: each fold from its own ``ys[k]``."""
+        out = []
+        for k, (prep, yk) in enumerate(zip(state.preps, ys)):
+            if state.groups is not None:
+                r = ysum = 0
+                for g in state.train_groups[k]:
+                    rows, xt_g = state.groups[g]
+                    yg = yk[rows]
+                    r = r + xt_g @ yg
+                    ysum = ysum + yg.sum(0)
+            else:
+                ytr = yk[prep.train]
+                r = state.xt[k][:, prep.train] @ ytr
+                ysum = ytr.sum(0)
+            out.append(r - prep.mu[:, None] * ysum[None, :])
+        return out
+
+    def _score_batch(self, state: _XState, y, want_predictions: bool):
         """The whole CV for one batch of (centred) targets ``y`` (n_events, n_batch).
 
+        ``y`` is one tensor for every fold or a list of one per fold (per-fold targets).
         Returns per-fold validation r of every alpha (n_folds, n_alphas, n_batch), chosen
         alpha index (n_batch,), per-fold test r (n_folds, n_batch), predictions or None, and
         the number of zero-variance r values.
         """
-        n_alphas, nb = len(self.alphas), y.shape[1]
+        ys = y if isinstance(y, list) else [y] * len(state.preps)
+        n_alphas, nb = len(self.alphas), ys[0].shape[1]
         rs = self._train_products(state, y)
         val_r = torch.empty(len(rs), n_alphas, nb, device=self.device, dtype=self.dtype)
         n_zero = 0
         for k, (prep, r) in enumerate(zip(state.preps, rs)):
-            yv = y[prep.val]
+            yv = ys[k][prep.val]
             yvc = yv - yv.mean(0)
             pv = (prep.f_val.reshape(-1, r.shape[0]) @ r).reshape(n_alphas, -1, nb)
             # Elementwise products: einsum would route this through a slow batched matmul.
@@ -466,7 +561,7 @@ class CVEngine:
                 pt[:, sel] = prep.f_test[a] @ rc
                 if want_predictions:  # the centred predictions suffice for r
                     offset_t[sel] = prep.m_test[a] @ rc
-            yt = y[prep.test]
+            yt = ys[k][prep.test]
             ytc = yt - yt.mean(0)
             rr, ok = _r_and_ok(
                 (pt * ytc).sum(0), (pt * pt).sum(0), (ytc * ytc).sum(0), scale_b=(yt * yt).sum(0)
@@ -474,7 +569,7 @@ class CVEngine:
             test_r[k] = rr
             n_zero += int((~ok).sum())
             if want_predictions:
-                ymean_tr = y[prep.train].mean(0)
+                ymean_tr = ys[k][prep.train].mean(0)
                 pred[prep.test] = pt + offset_t + ymean_tr
                 pv = torch.empty(len(prep.val), nb, device=self.device, dtype=self.dtype)
                 for a, cols in groups:
@@ -484,10 +579,9 @@ class CVEngine:
                 pred[prep.val] = pv + ymean_tr
         return val_r, best, test_r, pred, n_zero
 
-    def _batches(self, n_targets: int):
-        return [
-            slice(s, min(s + self.target_batch, n_targets)) for s in range(0, n_targets, self.target_batch)
-        ]
+    def _batches(self, n_targets: int, per_fold: bool = False):
+        size = self._fold_target_batch() if per_fold else self.target_batch
+        return [slice(s, min(s + size, n_targets)) for s in range(0, n_targets, size)]
 
     def _centred(self, Y: np.ndarray, ymean: np.ndarray, valid: np.ndarray, sl: slice) -> torch.Tensor:
         """Targets ``sl`` centred (constant ones exactly 0), on the device.
@@ -500,6 +594,20 @@ class CVEngine:
         y -= ymean[sl].astype(work)
         y[:, ~valid[sl]] = 0.0
         return torch.as_tensor(y, device=self.device, dtype=self.dtype)
+
+    def _centred_any(self, Y, ymean: np.ndarray, valid: np.ndarray, sl: slice):
+        """``_centred`` of one array, or a list of each fold's array centred on its own mean."""
+        if isinstance(Y, list):
+            return [self._centred(y, m, valid, sl) for y, m in zip(Y, ymean)]
+        return self._centred(Y, ymean, valid, sl)
+
+    def _held_out_owner(self) -> np.ndarray:
+        """Per event, the fold whose prediction it keeps (the last to write it), or -1."""
+        owner = np.full(self.n_events, -1, dtype=np.int64)
+        for k, f in enumerate(self.folds):
+            owner[np.asarray(f.test)] = k
+            owner[np.asarray(f.val)] = k
+        return owner
 
     def _warn_zero(self, n_zero: int, what: str) -> None:
         if n_zero:
@@ -516,38 +624,47 @@ class CVEngine:
 
         Parameters
         ----------
-        Y : array, shape (n_events, n_targets)
+        Y : array, shape (n_events, n_targets), or list of n_folds such arrays
             Responses per event and target (e.g. µV, one column per electrode × bin), real
             and finite, with the engine's ``n_events`` rows. Targets constant over all events
-            are excluded (``CVResult.valid`` False).
+            are excluded (``CVResult.valid`` False). A list (or tuple) gives each fold its
+            own targets, all arrays of one shape (e.g. a reduction fitted on that fold's
+            training events, :func:`mmsites.encoding.targets.fold_pca_targets`): fold ``k``
+            trains on ``Y[k][train]``, is validated and tested against ``Y[k][val]`` and
+            ``Y[k][test]``, and its held-out predictions are predictions of ``Y[k]``; a
+            target must then be non-constant in every fold's array to be valid.
 
         Returns
         -------
         CVResult
             Per target: chosen alpha, fold-averaged and per-fold validation and test r at it,
             the validation r of every alpha, and the out-of-fold predictions (n_events,
-            n_targets) in the units of ``Y``.
+            n_targets) in the units of ``Y`` (of ``Y[k]`` on fold ``k``'s validation and
+            test rows for per-fold targets).
 
         Raises
         ------
         ValueError
-            If ``Y`` is not 2-D, has no targets, a number of rows other than ``n_events``,
-            non-real values or NaN/inf.
+            If ``Y`` (or an entry ``Y[k]``) is not 2-D, has no targets, a number of rows
+            other than ``n_events``, non-real values or NaN/inf, or per-fold targets are not
+            one array per fold or differ in shape.
         """
-        Y = np.asarray(Y)
-        ymean, valid = self._check_y(Y)
-        n_targets, n_folds, n_alphas = len(ymean), len(self.folds), len(self.alphas)
+        Y, ymean, valid = self._targets(Y)
+        per_fold = isinstance(Y, list)
+        n_targets, n_folds, n_alphas = ymean.shape[-1], len(self.folds), len(self.alphas)
+        batches = self._batches(n_targets, per_fold)
         logger.info(
-            "ridge CV: %d events, %s features, %d targets, %d folds, %d alphas on %s "
+            "ridge CV: %d events, %s features, %d%s targets, %d folds, %d alphas on %s "
             "(%s, %d targets per batch; fold ranks %s)",
             self.n_events,
             "/".join(map(str, sorted(set(self.n_features)))),
             n_targets,
+            " per-fold" if per_fold else "",
             n_folds,
             n_alphas,
             self.device,
             str(self.dtype).replace("torch.", ""),
-            self.target_batch,
+            self._fold_target_batch() if per_fold else self.target_batch,
             [p.rank for p in self._state.preps],
         )
         val_all = np.zeros((n_folds, n_alphas, n_targets))
@@ -555,13 +672,19 @@ class CVEngine:
         test_folds = np.zeros((n_folds, n_targets))
         pred = np.empty((self.n_events, n_targets), dtype=np.float32)
         n_zero = 0
-        for sl in tqdm(self._batches(n_targets), desc="ridge CV", unit="batch", disable=None, leave=False):
-            vr, b, tr, p, nz = self._score_batch(self._state, self._centred(Y, ymean, valid, sl), True)
+        owner = self._held_out_owner() if per_fold else None
+        for sl in tqdm(batches, desc="ridge CV", unit="batch", disable=None, leave=False):
+            vr, b, tr, p, nz = self._score_batch(self._state, self._centred_any(Y, ymean, valid, sl), True)
             val_all[:, :, sl] = vr.double().cpu().numpy()
             best[sl] = b.cpu().numpy()
             test_folds[:, sl] = tr.double().cpu().numpy()
             pred[:, sl] = p.cpu().numpy()
-            pred[:, sl] += ymean[sl].astype(np.float32)
+            if per_fold:  # each held-out row in the units of its own fold's targets
+                for k in range(n_folds):
+                    rows = owner == k
+                    pred[rows, sl] += ymean[k, sl].astype(np.float32)
+            else:
+                pred[:, sl] += ymean[sl].astype(np.float32)
             n_zero += nz
         self._warn_zero(n_zero - int((~valid).sum()) * n_folds * (n_alphas + 1), "the fit")
         val_folds = np.take_along_axis(val_all, best[None, None, :], axis=1)[:, 0, :]
@@ -589,14 +712,14 @@ class CVEngine:
     def fit_permuted(self, Y, perms) -> tuple[np.ndarray, np.ndarray]:
         """Refit the CV with the rows of ``Y`` permuted (X fixed): the permutation null.
 
-        Equivalent to ``fit(Y[perm])`` for every ``perm`` but reuses the decompositions
-        and the feature-side maps.
+        Equivalent to ``fit(Y[perm])`` for every ``perm`` (``fit([y[perm] for y in Y])``
+        for per-fold targets) but reuses the decompositions and the feature-side maps.
 
         Parameters
         ----------
-        Y : array, shape (n_events, n_targets)
+        Y : array, shape (n_events, n_targets), or list of n_folds such arrays
             Responses, as for :meth:`fit` (real, finite, ``n_events`` rows, events in movie
-            order).
+            order); per-fold targets are permuted fold by fold, ``Y[k][perm]``.
         perms : int array, shape (n_perm, n_events)
             Each row a permutation of ``range(n_events)`` (e.g.
             :func:`mmsites.stats.resampling.block_permutations`); row ``p`` pairs event ``i``
@@ -612,7 +735,7 @@ class CVEngine:
         ------
         ValueError
             If ``perms`` is not an integer array with ``n_events`` columns or a row is not a
-            permutation, or ``Y`` is invalid (as in :meth:`fit`).
+            permutation, or ``Y`` is invalid (as in :meth:`fit`, per-fold lists included).
         """
         perms = self._index_rows("perms", perms, "n_perm")
         ok = (np.sort(perms, axis=1) == np.arange(self.n_events)).all(axis=1)
@@ -620,7 +743,7 @@ class CVEngine:
             raise ValueError(
                 f"perms row {int(np.flatnonzero(~ok)[0])} is not a permutation of range({self.n_events})"
             )
-        ymean, valid = self._check_y(Y)
+        Y, ymean, valid = self._targets(Y)
         return self._loop(Y, ymean, valid, perms, lambda i: (self._state, perms[i]), "permutations")
 
     def fit_resampled(self, Y, resamples) -> tuple[np.ndarray, np.ndarray]:
@@ -631,9 +754,10 @@ class CVEngine:
 
         Parameters
         ----------
-        Y : array, shape (n_events, n_targets)
+        Y : array, shape (n_events, n_targets), or list of n_folds such arrays
             Responses, as for :meth:`fit` (real, finite, ``n_events`` rows); resample ``b``
-            uses ``Y[resamples[b]]``.
+            uses ``Y[resamples[b]]``, or ``Y[k][resamples[b]]`` for fold ``k`` of per-fold
+            targets (the reduction is not refitted on the resample).
         resamples : int array, shape (n_boot, n_events)
             Event indices in ``0 .. n_events - 1`` drawn with replacement, each row sorted
             (movie order), e.g. :func:`mmsites.stats.resampling.bootstrap_indices`. A 1-D
@@ -649,14 +773,15 @@ class CVEngine:
         ------
         ValueError
             If ``resamples`` is not an integer array with ``n_events`` columns or holds
-            indices outside ``range(n_events)``, or ``Y`` is invalid (as in :meth:`fit`).
+            indices outside ``range(n_events)``, or ``Y`` is invalid (as in :meth:`fit`,
+            per-fold lists included).
         """
         res = self._index_rows("resamples", resamples, "n_boot")
         if res.size and (res.min() < 0 or res.max() >= self.n_events):
             raise ValueError(f"resamples hold indices outside range({self.n_events})")
         if np.any(np.diff(res, axis=1) < 0):
             logger.info("resample rows are not sorted; using them in the given order")
-        ymean, valid = self._check_y(Y)
+        Y, ymean, valid = self._targets(Y)
 
         def state(i):
             """Feature state and row order of resample ``i``.
@@ -671,7 +796,7 @@ class CVEngine:
             state : _XState
                 Z-scoring, decompositions and maps rebuilt on ``X[resamples[i]]``.
             idx : ndarray of int, shape (n_events,)
-                The resample's event indices, the rows of ``Y`` it scores.
+                The resample's event indices, the rows of ``Y`` (of each ``Y[k]``) it scores.
             """
             idx = res[i]
             return self._build_state([x[idx] for x in self._xs]), idx
@@ -694,17 +819,19 @@ class CVEngine:
 
         ``state_of(i)`` gives the feature state and the row order of repetition ``i``.
         Resamples rebuild the feature state, so they loop outermost; permutations share it
-        and loop innermost, reusing each target batch already on the device.
+        and loop innermost, reusing each target batch already on the device. ``Y`` is one
+        array or a list of per-fold arrays (each reindexed the same way).
         """
-        n_rep, n_targets = rows.shape[0], len(ymean)
+        n_rep, n_targets = rows.shape[0], ymean.shape[-1]
         test = np.zeros((n_rep, n_targets))
         val = np.zeros((n_rep, n_targets))
-        batches = self._batches(n_targets)
-        cached = self._centred(Y, ymean, valid, batches[0]) if len(batches) == 1 else None
+        batches = self._batches(n_targets, isinstance(Y, list))
+        cached = self._centred_any(Y, ymean, valid, batches[0]) if len(batches) == 1 else None
         n_zero = 0
 
         def score(j, st, idx, sl, yb):
-            t, v, nz = self._scores_only(st, yb[torch.as_tensor(idx, device=self.device)])
+            ix = torch.as_tensor(idx, device=self.device)
+            t, v, nz = self._scores_only(st, [y[ix] for y in yb] if isinstance(yb, list) else yb[ix])
             test[j, sl] = t.double().cpu().numpy()
             val[j, sl] = v.double().cpu().numpy()
             return nz
@@ -714,11 +841,11 @@ class CVEngine:
             for i in tqdm(range(n_rep), **bar):
                 st, idx = state_of(i)
                 for sl in batches:
-                    yb = cached if cached is not None else self._centred(Y, ymean, valid, sl)
+                    yb = cached if cached is not None else self._centred_any(Y, ymean, valid, sl)
                     n_zero += score(i, st, idx, sl, yb)
         else:
             for sl in batches:
-                yb = cached if cached is not None else self._centred(Y, ymean, valid, sl)
+                yb = cached if cached is not None else self._centred_any(Y, ymean, valid, sl)
                 for j in tqdm(range(n_rep), **bar):
                     n_zero += score(j, *state_of(j), sl, yb)
         test[:, ~valid] = 0.0
