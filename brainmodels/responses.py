@@ -88,6 +88,7 @@ def event_embeddings(
     highpass_hz: float | None = None,
     chunk_s: float = 60.0,
     batch_size: int = 64,
+    bf16: bool = False,
     progress: bool = True,
 ) -> EmbeddingSet:
     """BrainBERT embedding of the 5 s around each event, for each electrode.
@@ -120,6 +121,9 @@ def event_embeddings(
         sfreq * 8`` bytes).
     batch_size : int
         Windows per forward pass of the model.
+    bf16 : bool
+        Run the model under bfloat16 autocast on CUDA (about 1e-2 relative error); no effect
+        on the CPU.
     progress : bool
         Show a progress bar.
 
@@ -199,7 +203,11 @@ def event_embeddings(
                     [buffer[:, starts[i] - carried_from : starts[i] - carried_from + length] for i in ids]
                 )  # (events, electrodes, samples)
                 emb = model.embed(
-                    windows.reshape(-1, length).astype(np.float32), sfreq, layer=layer, batch_size=batch_size
+                    windows.reshape(-1, length).astype(np.float32),
+                    sfreq,
+                    layer=layer,
+                    batch_size=batch_size,
+                    bf16=bf16,
                 )
                 out[ids] = emb.reshape(len(ids), len(electrodes), hidden)
                 bar.update(len(ids))

@@ -24,7 +24,11 @@ ELECTRODE_KINDS = ("none", "vision", "language", "multimodal", "linear", "highga
 #: The kinds whose electrodes carry a planted response to the stimulus (in the planted demo).
 PLANTED_KINDS = ("vision", "language", "multimodal", "highgamma")
 
-#: Response kind (``responses.kind``) -> the demo kinds that count as planted multimodal for
+#: Response kind (``responses.kinds``) -> the demo kinds that count as planted multimodal for
 #: it: the voltage sees ``v * w`` in the ``multimodal`` electrodes' voltage, band power in the
-#: ``highgamma`` electrodes' high-gamma power.
-MULTIMODAL_KINDS = {"voltage": ("multimodal",), "band_power": ("highgamma",)}
+#: ``highgamma`` electrodes' high-gamma power; BrainBERT's spectrogram (0-200 Hz) may see both.
+MULTIMODAL_KINDS = {
+    "voltage": ("multimodal",),
+    "band_power": ("highgamma",),
+    "brainbert": ("multimodal", "highgamma"),
+}

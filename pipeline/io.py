@@ -287,7 +287,7 @@ def write_responses(
     *,
     responses: np.ndarray,
     electrodes: list[str],
-    bin_times: np.ndarray,
+    bin_times: np.ndarray | None,
     event_movie_time: np.ndarray,
     event_sample: np.ndarray,
     event_movie: list[str],
@@ -303,11 +303,13 @@ def write_responses(
         Destination, ``Layout.responses(subject, alignment)``.
     responses : ndarray, float32, shape (n_events, n_electrodes, n_bins)
         Mean voltage (µV) or mean band power (µV²) in each bin window around each event;
-        the attribute ``kind`` says which.
+        or, for the ``brainbert`` kind, (n_events, n_electrodes, hidden_dim) embeddings. The
+        attribute ``kind`` says which.
     electrodes : list of str, length n_electrodes
         Cleaned electrode labels.
-    bin_times : ndarray, shape (n_bins,)
-        Bin centres in seconds from event onset.
+    bin_times : ndarray, shape (n_bins,), or None
+        Bin centres in seconds from event onset; None when the third axis is not time (the
+        embeddings of ``brainbert``): no ``bin_times`` dataset is written.
     event_movie_time, event_sample, event_movie : arrays of length n_events
         Onset of each event in movie seconds, in neural samples (int64), and its movie id.
     sfreq : float
@@ -332,7 +334,8 @@ def write_responses(
         ``event_session`` disagree with the shape of ``responses``.
     """
     n_events, n_elec, n_bins = responses.shape
-    if len(electrodes) != n_elec or len(bin_times) != n_bins or len(event_movie_time) != n_events:
+    n_times = n_bins if bin_times is None else len(bin_times)
+    if len(electrodes) != n_elec or n_times != n_bins or len(event_movie_time) != n_events:
         raise ValueError(
             f"responses {responses.shape} disagree with {len(electrodes)} electrodes, "
             f"{len(bin_times)} bins, {len(event_movie_time)} events"
@@ -346,7 +349,8 @@ def write_responses(
         with h5py.File(tmp, "w") as f:
             f.create_dataset("responses", data=responses.astype(np.float32), chunks=True)
             f.create_dataset("electrodes", data=np.array(electrodes, dtype=object), dtype=str_dt)
-            f.create_dataset("bin_times", data=np.asarray(bin_times, dtype=np.float64))
+            if bin_times is not None:
+                f.create_dataset("bin_times", data=np.asarray(bin_times, dtype=np.float64))
             f.create_dataset("event_movie_time", data=np.asarray(event_movie_time, dtype=np.float64))
             f.create_dataset("event_sample", data=np.asarray(event_sample, dtype=np.int64))
             f.create_dataset("event_movie", data=np.array(list(event_movie), dtype=object), dtype=str_dt)
@@ -376,12 +380,13 @@ def read_responses(path: str | Path, *, data: bool = True) -> dict:
     dict
         ``shape`` (tuple: n_events, n_electrodes, n_bins), ``responses`` (float32 ndarray of
         that shape, µV or µV² as ``kind`` says, or None when ``data`` is False),
-        ``electrodes`` (list of str), ``bin_times`` (seconds from event onset),
+        ``electrodes`` (list of str), ``bin_times`` (seconds from event onset; None when the
+        file has none: ``brainbert`` embeddings),
         ``event_movie_time`` (seconds),
         ``event_sample`` (int64 neural samples), ``event_movie`` (list of str),
         ``event_session`` (int64 trial of each event; zeros for files written before it
-        existed), ``sfreq`` (Hz), ``kind`` (``"voltage"`` or ``"band_power"``; voltage for
-        files written before the attribute existed) and ``attrs`` (every file attribute).
+        existed), ``sfreq`` (Hz), ``kind`` (``"voltage"``, ``"band_power"`` or ``"brainbert"``;
+        voltage for files written before the attribute existed) and ``attrs`` (every file attribute).
 
     Raises
     ------
@@ -397,18 +402,19 @@ def read_responses(path: str | Path, *, data: bool = True) -> dict:
         for key in (
             "responses",
             "electrodes",
-            "bin_times",
             "event_movie_time",
             "event_sample",
             "event_movie",
         ):
             if key not in f:
                 raise ValueError(f"responses file {path} lacks the dataset {key!r}")
+        if "bin_times" not in f and str(f.attrs.get("kind", "voltage")) != "brainbert":
+            raise ValueError(f"responses file {path} lacks the dataset 'bin_times'")
         out = {
             "shape": tuple(f["responses"].shape),
             "responses": f["responses"][()] if data else None,
             "electrodes": [s.decode() if isinstance(s, bytes) else str(s) for s in f["electrodes"][()]],
-            "bin_times": f["bin_times"][()],
+            "bin_times": f["bin_times"][()] if "bin_times" in f else None,
             "event_movie_time": f["event_movie_time"][()],
             "event_sample": f["event_sample"][()],
             "event_movie": [s.decode() if isinstance(s, bytes) else str(s) for s in f["event_movie"][()]],

@@ -110,9 +110,44 @@ class EventsParams(_Strict):
     frame_size: int = Field(256, ge=32)
 
 
+class BrainBERTResponseParams(_Strict):
+    """The ``responses.brainbert:`` block: the model whose embeddings the ``brainbert`` kind
+    encodes, and the per-fold reduction of those embeddings to encoding targets.
+
+    Each event and electrode gets the official embedding (:mod:`mmsites.brainmodels.responses`:
+    the 5 s centred on the onset, the mean of the 10 middle tokens of ``layer``); the encode
+    stage reduces each electrode's embeddings to ``components`` principal components fitted
+    on every fold's training events only (:func:`mmsites.encoding.targets.fold_pca_targets`).
+    """
+
+    checkpoint: str | None = None
+    """A checkpoint in the official layout (``stft_large_pretrained.pth``, or one written by
+    ``mmsites pretrain brainbert``). Null: a randomly initialised ``config`` model seeded by
+    ``seed`` (no download; for tests and the demo, not for science)."""
+    config: Literal["tiny", "small", "base", "large"] = "tiny"
+    """Size of the randomly initialised model when ``checkpoint`` is null (a checkpoint
+    carries its own)."""
+    preprocessor: Literal["stft", "superlet"] = "stft"
+    """The spectrogram recipe (the released models: ``stft_large_pretrained.pth`` is stft,
+    ``superlet_large_pretrained.pth`` superlet)."""
+    seed: int = Field(0, ge=0)
+    layer: int = -1
+    """Which hidden layer's middle tokens are averaged (-1: the last, the official recipe)."""
+    components: int = Field(8, ge=1)
+    """Principal components kept per electrode (fitted on each fold's training events)."""
+    device: str = "auto"
+    bf16: bool = False
+    """bfloat16 autocast on CUDA (about 1e-2 relative error); no effect on the CPU."""
+    batch_size: int = Field(64, ge=1)
+
+
+RESPONSE_KINDS = ("voltage", "band_power", "brainbert")
+
+
 class ResponsesParams(_Strict):
     """The ``responses:`` section: windows and bins around each event, filtering, re-referencing,
-    and what is averaged in each window (``kind``: voltage, or band power in ``band_hz``)."""
+    and the kinds of response encoded (``kinds``: voltage, band power in ``band_hz``, BrainBERT
+    embeddings as ``brainbert`` says)."""
 
     window_s: float = Field(0.2, gt=0)
     step_s: float = Field(0.025, gt=0)
@@ -125,12 +160,30 @@ class ResponsesParams(_Strict):
     baseline_s: tuple[float, float] | None = None
     chunk_s: float = Field(60.0, gt=1)
     n_jobs: int | None = Field(None, ge=1)  # threads over electrode groups; None: one per core
-    kind: Literal["voltage", "band_power"] = "voltage"
-    """What each bin averages: the preprocessed voltage (µV, the study) or its power in
-    ``band_hz`` (µV²; causal band-pass, squared, delay-compensated)."""
+    kinds: list[Literal["voltage", "band_power", "brainbert"]] = Field(
+        default_factory=lambda: ["voltage"], min_length=1
+    )
+    """The kinds of response, each encoded and tested on its own (files under
+    ``work/*/<kind>/``, a ``response_kind`` column in the results): ``voltage`` (the mean
+    preprocessed voltage in each bin, µV, the study), ``band_power`` (its power in
+    ``band_hz``, µV²; causal band-pass, squared, delay-compensated; the same 161 bins) and
+    ``brainbert`` (BrainBERT embeddings of each event, reduced per fold: ``brainbert``)."""
     band_hz: tuple[float, float] = (70.0, 150.0)
-    """The band of ``kind: band_power`` (Hz), high gamma by default; its upper edge is checked
+    """The band of ``band_power`` (Hz), high gamma by default; its upper edge is checked
     against each session's Nyquist frequency by the responses stage."""
+    brainbert: BrainBERTResponseParams = Field(default_factory=BrainBERTResponseParams)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_kind(cls, value):
+        # `kind: band_power` (one kind, as params files written before `kinds` say it)
+        if isinstance(value, dict) and "kind" in value:
+            value = dict(value)
+            kind = value.pop("kind")
+            if "kinds" in value:
+                raise ValueError("responses: give either kind (one) or kinds (a list), not both")
+            value["kinds"] = [kind]
+        return value
 
     @model_validator(mode="after")
     def _window_order(self):
@@ -141,6 +194,8 @@ class ResponsesParams(_Strict):
         low, high = self.band_hz
         if not 0 < low < high:
             raise ValueError(f"responses.band_hz {list(self.band_hz)} must satisfy 0 < low < high (Hz)")
+        if len(set(self.kinds)) != len(self.kinds):
+            raise ValueError(f"responses.kinds {self.kinds} names a kind twice")
         return self
 
 
@@ -230,6 +285,11 @@ class StatsParams(_Strict):
     """Block length in events; overrides ``block_s`` when set."""
     fdr_q: float = Field(0.05, gt=0, lt=1)
     min_signal_bins: int = Field(10, ge=1)
+    """Signal bins an electrode needs for a model to count (time-resolved kinds: voltage,
+    band power)."""
+    min_signal_components: int = Field(1, ge=1)
+    """Signal components an electrode needs for a model to count (the ``brainbert`` kind,
+    whose targets are ``responses.brainbert.components`` per electrode)."""
     default_winner: Literal["test", "count", "none"] = "test"
     """When only one model of a pair has min_signal_bins: test it anyway (default), let it win
     untested (the released code's rule), or skip the pair."""
@@ -332,6 +392,16 @@ class Params(_Strict):
     regions: RegionsParams = Field(default_factory=RegionsParams)
     compute: ComputeParams = Field(default_factory=ComputeParams)
     pretrain: PretrainParams = Field(default_factory=PretrainParams)
+
+    @model_validator(mode="after")
+    def _components_reachable(self):
+        k = self.responses.brainbert.components
+        if "brainbert" in self.responses.kinds and self.stats.min_signal_components > k:
+            raise ValueError(
+                f"stats.min_signal_components ({self.stats.min_signal_components}) exceeds "
+                f"responses.brainbert.components ({k}): no electrode could ever count"
+            )
+        return self
 
     @model_validator(mode="after")
     def _models_consistent(self):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .params import Params
@@ -19,10 +19,33 @@ class Layout:
         the params (``data.root``, ``data.movies``, ``data.scenes``) are taken from it.
     params : Params
         Validated params; the ``data`` section matters.
+    kind : str, optional
+        The response kind (``responses.kinds``) whose responses, scores and resampling the
+        paths point at; default the first of ``responses.kinds``.
     """
 
     workdir: Path
     params: Params
+    kind: str | None = None
+
+    def __post_init__(self):
+        if self.kind is None:
+            object.__setattr__(self, "kind", self.params.responses.kinds[0])
+
+    def for_kind(self, kind: str) -> Layout:
+        """The same layout for another response kind.
+
+        Parameters
+        ----------
+        kind : str
+            A response kind (``"voltage"``, ``"band_power"``, ``"brainbert"``).
+
+        Returns
+        -------
+        Layout
+            A layout whose per-kind paths (responses, scores, resampling) are ``kind``'s.
+        """
+        return replace(self, kind=kind)
 
     def resolve(self, path: str | Path) -> Path:
         """Resolve a path of the params against the working directory.
@@ -107,6 +130,18 @@ class Layout:
         return self.resolve(scenes) / f"{movie}.csv"
 
     # intermediate files
+    @property
+    def brainbert_cache(self) -> Path:
+        """Where the ``brainbert`` kind keeps its raw embeddings between runs.
+
+        Returns
+        -------
+        Path
+            ``work/brainbert_embeddings/``: per subject, alignment and trial an ``.npz`` of
+            embeddings (events x electrodes x hidden) with a ``.json`` content stamp.
+        """
+        return self.workdir / "work" / "brainbert_embeddings"
+
     def events(self, movie: str, alignment: str) -> Path:
         """The events table of one movie and alignment (events stage).
 
@@ -152,9 +187,9 @@ class Layout:
         Returns
         -------
         Path
-            ``work/responses/sub-<subject>_<alignment>.h5``.
+            ``work/responses/<kind>/sub-<subject>_<alignment>.h5``.
         """
-        return self.workdir / "work" / "responses" / f"sub-{subject}_{alignment}.h5"
+        return self.workdir / "work" / "responses" / self.kind / f"sub-{subject}_{alignment}.h5"
 
     def features(self, model: str, movie: str, alignment: str) -> Path:
         """One model's features of the events of one movie and alignment (features stage).
@@ -191,10 +226,10 @@ class Layout:
         Returns
         -------
         Path
-            ``work/scores/sub-<subject>_<alignment>_<model>.parquet``, one row per
-            (electrode, bin); its content stamp is the ``.json`` beside it.
+            ``work/scores/<kind>/sub-<subject>_<alignment>_<model>.parquet``, one row per
+            target (electrode, bin or component); its content stamp is the ``.json`` beside it.
         """
-        return self.workdir / "work" / "scores" / f"sub-{subject}_{alignment}_{model}.parquet"
+        return self._scores_dir / f"sub-{subject}_{alignment}_{model}.parquet"
 
     def score_arrays(self, subject: int, alignment: str, model: str) -> Path:
         """The per-fold arrays of one model's fit (encode stage).
@@ -211,11 +246,11 @@ class Layout:
         Returns
         -------
         Path
-            ``work/scores/sub-<subject>_<alignment>_<model>.npz``: ``test_r``, ``val_r``,
+            ``work/scores/<kind>/sub-<subject>_<alignment>_<model>.npz``: ``test_r``, ``val_r``,
             ``alpha``, ``test_r_folds``, ``val_r_folds``, ``valid``, ``choice`` and, for
             MultiLin, ``components``.
         """
-        return self.workdir / "work" / "scores" / f"sub-{subject}_{alignment}_{model}.npz"
+        return self._scores_dir / f"sub-{subject}_{alignment}_{model}.npz"
 
     def predictions(self, subject: int, alignment: str, model: str) -> Path:
         """Out-of-fold predictions of one model's fit (encode stage).
@@ -232,10 +267,10 @@ class Layout:
         Returns
         -------
         Path
-            ``work/scores/sub-<subject>_<alignment>_<model>_pred.npy``, float32
+            ``work/scores/<kind>/sub-<subject>_<alignment>_<model>_pred.npy``, float32
             (n_events, n_targets); read memory-mapped.
         """
-        return self.workdir / "work" / "scores" / f"sub-{subject}_{alignment}_{model}_pred.npy"
+        return self._scores_dir / f"sub-{subject}_{alignment}_{model}_pred.npy"
 
     def score_boot(self, subject: int, alignment: str, model: str) -> Path:
         """Bootstrapped test r of one model's fit, on the shared resamples (encode stage).
@@ -252,10 +287,10 @@ class Layout:
         Returns
         -------
         Path
-            ``work/scores/sub-<subject>_<alignment>_<model>_boot.npy``, float32
+            ``work/scores/<kind>/sub-<subject>_<alignment>_<model>_boot.npy``, float32
             (n_boot, n_targets).
         """
-        return self.workdir / "work" / "scores" / f"sub-{subject}_{alignment}_{model}_boot.npy"
+        return self._scores_dir / f"sub-{subject}_{alignment}_{model}_boot.npy"
 
     def resampling(self, subject: int, alignment: str) -> Path:
         """The resampling shared by every model of one subject and alignment (encode stage).
@@ -270,12 +305,16 @@ class Layout:
         Returns
         -------
         Path
-            ``work/resampling/sub-<subject>_<alignment>.npz``: ``permutations`` (row 0 the
+            ``work/resampling/<kind>/sub-<subject>_<alignment>.npz``: ``permutations`` (row 0 the
             identity), ``block`` (events per permutation block), ``swap_seed`` (the stats
             stage's paired swaps) and, with ``stats.bootstrap > 0``, ``bootstrap`` (resample
             indices).
         """
-        return self.workdir / "work" / "resampling" / f"sub-{subject}_{alignment}.npz"
+        return self.workdir / "work" / "resampling" / self.kind / f"sub-{subject}_{alignment}.npz"
+
+    @property
+    def _scores_dir(self) -> Path:
+        return self.workdir / "work" / "scores" / self.kind
 
     # results
     @property

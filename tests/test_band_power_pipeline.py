@@ -1,4 +1,4 @@
-"""``responses.kind: band_power`` through the pipeline's own stages, demo data to encode."""
+"""``responses.kinds: [band_power]`` through the pipeline's own stages, demo data to encode."""
 
 import json
 import logging
@@ -51,10 +51,10 @@ def _write(root, params):
 def test_band_power_runs_to_encode_and_says_its_kind(tmp_path):
     # about 5 s: not in the slow lane
     # subject 1 is sampled at 2048 Hz, subject 2 at 1024 Hz (its own delay in samples)
-    args = _write(tmp_path, _params(kind="band_power"))
+    args = _write(tmp_path, _params(kinds=["band_power"]))
     assert main(["run", *args, "--until", "encode"]) == 0
     for subject, sfreq, delay in ((1, 2048.0, 21), (2, 1024.0, 11)):
-        path = tmp_path / f"work/responses/sub-{subject}_language.h5"
+        path = tmp_path / f"work/responses/band_power/sub-{subject}_language.h5"
         resp = read_responses(path)
         assert resp["kind"] == "band_power" and resp["sfreq"] == sfreq
         assert resp["attrs"]["kind"] == "band_power"
@@ -62,7 +62,9 @@ def test_band_power_runs_to_encode_and_says_its_kind(tmp_path):
         assert resp["attrs"]["band_delay_s"] == pytest.approx(delay / sfreq)
         assert resp["responses"].shape[1:] == (21, 161) and np.isfinite(resp["responses"]).all()
         assert resp["responses"].min() > 0  # power (µV²), never negative without a baseline
-        scores = pd.read_parquet(tmp_path / f"work/scores/sub-{subject}_language_truth-language.parquet")
+        scores = pd.read_parquet(
+            tmp_path / f"work/scores/band_power/sub-{subject}_language_truth-language.parquet"
+        )
         assert len(scores) == 21 * 161 and scores["test_r"].notna().any()
     params = load_params(tmp_path / "params.yaml")
     prov = provenance(params, Layout(tmp_path, params))
@@ -74,7 +76,7 @@ def test_voltage_is_the_default_kind_in_the_file(tmp_path):
     # the responses stage alone, on the demo data the demo-data stage writes
     args = _write(tmp_path, _params())
     assert main(["run", *args, "--until", "responses"]) == 0
-    path = tmp_path / "work/responses/sub-1_language.h5"
+    path = tmp_path / "work/responses/voltage/sub-1_language.h5"
     with h5py.File(path, "r") as f:
         assert f.attrs["kind"] == "voltage" and f.attrs["band_hz"] == "[]" and f.attrs["band_delay_s"] == 0.0
     params = load_params(tmp_path / "params.yaml")
@@ -84,17 +86,17 @@ def test_voltage_is_the_default_kind_in_the_file(tmp_path):
 
 def test_a_band_above_a_sessions_nyquist_is_refused_by_key(tmp_path, caplog):
     # sub_2 is sampled at 1024 Hz: 600 Hz is above its Nyquist frequency, not above sub_1's
-    args = _write(tmp_path, _params(kind="band_power", band_hz=[300, 600]))
+    args = _write(tmp_path, _params(kinds=["band_power"], band_hz=[300, 600]))
     assert main(["run", *args, "--until", "events"]) == 0
     with caplog.at_level(logging.ERROR):
         assert main(["responses", *args]) != 0
     assert re.search(r"responses\.band_hz \[300\.0, 600\.0\].*512 Hz of sub_2 trial000", caplog.text)
     # refused before any subject was computed
-    assert not list(tmp_path.glob("work/responses/*.h5"))
+    assert not list(tmp_path.glob("work/responses/**/*.h5"))
 
 
 @pytest.mark.parametrize("band", [[0, 150], [150, 70], [-10, 20]])
 def test_band_order_is_checked_in_the_params(tmp_path, band):
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(_params(kind="band_power", band_hz=band)))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(_params(kinds=["band_power"], band_hz=band)))
     with pytest.raises(ValueError, match=r"responses\.band_hz"):
         load_params(tmp_path / "params.yaml")

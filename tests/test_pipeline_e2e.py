@@ -74,7 +74,8 @@ def workdir(tmp_path_factory):
         "data": {"format": "demo", "root": "data/demo", "movies": "data/demo/movies", "subjects": [1, 2]},
         "demo": {"seed": 0, "duration_s": 90, "subjects": [1, 2], "n_shafts": 4, "contacts_per_shaft": 8},
         "events": {"frame_size": 64},
-        "responses": {"n_jobs": 1},
+        # every kind, as `make demo`: a random tiny BrainBERT (no download)
+        "responses": {"n_jobs": 1, "kinds": ["voltage", "band_power", "brainbert"]},
         "models": MODELS,
         "baselines": {
             "multiconcat": ["truth-vision", "truth-language"],
@@ -95,11 +96,11 @@ def test_intermediate_contracts(workdir):
     assert np.all(np.diff(events["movie_time"]) > 0)
     feats = np.load(workdir / "work/features/minilm/mmsites-demo_language.npy")
     assert feats.shape == (len(events), 384)
-    with h5py.File(workdir / "work/responses/sub-2_vision.h5") as f:
+    with h5py.File(workdir / "work/responses/voltage/sub-2_vision.h5") as f:
         assert f["responses"].dtype == np.float32 and f["responses"].shape[2] == 161
         assert f.attrs["sfreq"] == 1024.0
         np.testing.assert_allclose(f["bin_times"][[0, 80, 160]], [-2.0, 0.0, 2.0], atol=1e-9)
-    scores = pd.read_parquet(workdir / "work/scores/sub-1_language_truth-multimodal.parquet")
+    scores = pd.read_parquet(workdir / "work/scores/voltage/sub-1_language_truth-multimodal.parquet")
     for col in (
         "electrode",
         "bin",
@@ -125,6 +126,7 @@ def test_intermediate_contracts(workdir):
 def test_result_contracts(workdir):
     sites = pd.read_csv(workdir / "results/sites.csv")
     assert list(sites.columns) == [
+        "response_kind",
         "subject",
         "electrode",
         "hemisphere",
@@ -160,12 +162,19 @@ def test_result_contracts(workdir):
         "multimodal_vs_multiconcat",
         "multimodal_vs_multilin",
     } <= set(comparisons["test"])
+    kinds = ["voltage", "band_power", "brainbert"]
+    assert list(dict.fromkeys(sites["response_kind"])) == kinds
+    assert list(dict.fromkeys(comparisons["response_kind"])) == kinds
     summary = json.loads((workdir / "results/summary.json").read_text())
-    assert summary["n_electrodes"] == len(sites)
+    assert set(summary) == set(kinds)
     truth = pd.read_csv(workdir / "data/demo/truth.csv")
-    assert len(sites) == len(truth)
+    for kind in kinds:
+        assert summary[kind]["n_electrodes"] == (sites["response_kind"] == kind).sum() == len(truth)
     recovery = json.loads((workdir / "results/demo_recovery.json").read_text())
-    assert set(recovery) == {"multimodal_language", "multimodal_vision", "multimodal_strict"}
+    assert set(recovery) == set(kinds)
+    for kind in kinds:
+        assert set(recovery[kind]) == {"multimodal_language", "multimodal_vision", "multimodal_strict"}
+    assert recovery["brainbert"]["multimodal_strict"]["multimodal_kinds"] == ["multimodal", "highgamma"]
     # keep_default_na: an empty region must stay "" (read_csv would make it NaN, and NaN != "").
     electrodes = pd.read_csv(workdir / "results/electrodes.csv", keep_default_na=False)
     regions = electrodes["region"].astype(str)
@@ -205,7 +214,7 @@ def test_missing_movie_is_one_clear_error(workdir, tmp_path, caplog):
 
 def test_encode_rerun_keeps_unchanged_models(workdir, caplog):
     caplog.set_level(logging.INFO)
-    path = workdir / "work/scores/sub-1_language_minilm.parquet"
+    path = workdir / "work/scores/voltage/sub-1_language_minilm.parquet"
     before = path.stat().st_mtime_ns
     assert main(["encode", "--params", str(workdir / "params.yaml"), "--workdir", str(workdir)]) == 0
     assert "scores up to date" in caplog.text and "CV fits" not in caplog.text

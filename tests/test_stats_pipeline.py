@@ -78,7 +78,7 @@ def refit_run(prepared):
 @pytest.mark.slow
 def test_refit_mode_end_to_end(refit_run):
     root = refit_run
-    scores = pd.read_parquet(root / "work/scores/sub-1_language_truth-multimodal.parquet")
+    scores = pd.read_parquet(root / "work/scores/voltage/sub-1_language_truth-multimodal.parquet")
     for col in ("test_r", "val_r", "p_value", "val_p_value", "n_permutations", "signal"):
         assert col in scores.columns
     assert scores["p_value"].between(0, 1).all() and scores["val_p_value"].between(0, 1).all()
@@ -86,7 +86,7 @@ def test_refit_mode_end_to_end(refit_run):
     np.testing.assert_array_equal(scores["signal"], scores["val_p_value"] < 0.05)
     # Sequential permutations: settled targets stop early, open ones run all 59.
     assert scores["n_permutations"].max() == 59 and scores["n_permutations"].min() < 59
-    multilin = pd.read_parquet(root / "work/scores/sub-1_language_multilin.parquet")
+    multilin = pd.read_parquet(root / "work/scores/voltage/sub-1_language_multilin.parquet")
     assert set(multilin["components"]) <= {2, 5}
     comparisons = pd.read_csv(root / "results/comparisons.csv")
     assert {"val_score_a", "val_score_b"} <= set(comparisons.columns)
@@ -103,7 +103,7 @@ def test_refit_mode_end_to_end(refit_run):
 def test_refit_observed_statistic_comes_from_the_null_function(refit_run):
     """Row 0 of the permutations is the identity: the p-values use the same code path as the fit."""
     root = refit_run
-    perms = np.load(root / "work/resampling/sub-1_language.npz")["permutations"]
+    perms = np.load(root / "work/resampling/voltage/sub-1_language.npz")["permutations"]
     np.testing.assert_array_equal(perms[0], np.arange(perms.shape[1]))
     assert perms.shape[0] == 60
 
@@ -132,9 +132,11 @@ def test_encode_tables_identical_on_every_executor(prepared, tmp_path, executor)
                 "dask_scheduler": cluster.scheduler_address,
             }
             _run(root, params, "encode")
-    for path in sorted(reference.glob("*.parquet")):
+    tables = sorted(reference.rglob("*.parquet"))
+    assert tables  # under work/scores/<kind>/
+    for path in tables:
         pd.testing.assert_frame_equal(
-            pd.read_parquet(root / "work/scores" / path.name), pd.read_parquet(path)
+            pd.read_parquet(root / "work/scores" / path.relative_to(reference)), pd.read_parquet(path)
         )
 
 
@@ -159,7 +161,7 @@ def test_null_demo_variants_call_few_sites(tmp_path, variant):
         planted += int(is_mm.sum())
         if variant == "linear":
             recovery = json.loads((root / "results/demo_recovery.json").read_text())
-            assert recovery["multimodal_language"]["false_positive_rate"]["linear"] <= 0.5
+            assert recovery["voltage"]["multimodal_language"]["false_positive_rate"]["linear"] <= 0.5
     if variant == "planted":
         assert planted and found / planted >= 0.8, (found, planted)
         assert called - found <= 0.05 * (total - planted), (called, found, total)

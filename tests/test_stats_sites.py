@@ -368,10 +368,8 @@ def test_demo_recovery_refuses_unknown_kinds(kinds, match):
 
 
 def test_stats_stage_scores_the_demo_by_the_response_kind(tmp_path, monkeypatch):
-    """The stats stage reads responses.kind (voltage when the params have none) and writes it,
-    with the kinds it counted as planted, into demo_recovery.json."""
-    import types
-
+    """The stats stage tests each of responses.kinds and writes, per kind, the kinds it
+    counted as planted into demo_recovery.json, and a response_kind column into the tables."""
     import mmsites.pipeline.stages.stats as stage
     from mmsites.pipeline.params import Params
 
@@ -383,24 +381,30 @@ def test_stats_stage_scores_the_demo_by_the_response_kind(tmp_path, monkeypatch)
     # the stage's own recovery code on these sites: no responses, scores or comparisons needed
     monkeypatch.setattr(stage, "load_unit", lambda *args: None)
     monkeypatch.setattr(stage, "build_comparisons", lambda *args, **kwargs: pd.DataFrame())
-    monkeypatch.setattr(stage, "build_sites", lambda *args, **kwargs: sites)
+    monkeypatch.setattr(stage, "build_sites", lambda *args, **kwargs: sites.copy())
     monkeypatch.setattr(stage, "summarize", lambda *args: {"tests": {}})
-    base = Params.model_validate({"data": {"format": "demo", "root": "data", "subjects": [1, 2]}})
-    path = tmp_path / "results" / "demo_recovery.json"
-    for responses, kind, planted, recall, precision in (
-        (types.SimpleNamespace(), "voltage", ["multimodal"], 1.0, 2 / 3),  # params without responses.kind
-        (types.SimpleNamespace(kind="voltage"), "voltage", ["multimodal"], 1.0, 2 / 3),
-        (types.SimpleNamespace(kind="band_power"), "band_power", ["highgamma"], 0.5, 1 / 3),
+    params = Params.model_validate(
+        {
+            "data": {"format": "demo", "root": "data", "subjects": [1, 2]},
+            "responses": {"kinds": ["voltage", "band_power", "brainbert"]},
+        }
+    )
+    stage.run(params, tmp_path)
+    recovery = json.loads((tmp_path / "results" / "demo_recovery.json").read_text())
+    assert set(recovery) == {"voltage", "band_power", "brainbert"}
+    for kind, planted, recall, precision in (
+        ("voltage", ["multimodal"], 1.0, 2 / 3),
+        ("band_power", ["highgamma"], 0.5, 1 / 3),
+        ("brainbert", ["multimodal", "highgamma"], 3 / 4, 1.0),
     ):
-        stage.run(base.model_copy(update={"responses": responses}), tmp_path)
-        recovery = json.loads(path.read_text())
-        assert set(recovery) == {"multimodal_language", "multimodal_vision", "multimodal_strict"}
-        for rec in recovery.values():
-            assert rec["response_kind"] == kind and rec["multimodal_kinds"] == planted
-            assert rec["recall"] == recall and rec["precision"] == precision
-            other = "highgamma" if kind == "voltage" else "multimodal"
-            assert other in rec["false_positive_rate"] and planted[0] not in rec["false_positive_rate"]
-    path.unlink()
-    # a response kind the demo plants nothing for: no file, a warning
-    stage.run(base.model_copy(update={"responses": types.SimpleNamespace(kind="spectrogram")}), tmp_path)
-    assert not path.exists()
+        assert set(recovery[kind]) == {"multimodal_language", "multimodal_vision", "multimodal_strict"}
+        for rec in recovery[kind].values():
+            assert rec["multimodal_kinds"] == planted
+            assert rec["recall"] == pytest.approx(recall) and rec["precision"] == pytest.approx(precision)
+            assert not set(planted) & set(rec["false_positive_rate"])
+    written = pd.read_csv(tmp_path / "results" / "sites.csv")
+    assert list(written["response_kind"]) == [
+        k for k in ("voltage", "band_power", "brainbert") for _ in sites.index
+    ]
+    summary = json.loads((tmp_path / "results" / "summary.json").read_text())
+    assert set(summary) == {"voltage", "band_power", "brainbert"}

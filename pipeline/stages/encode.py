@@ -62,6 +62,7 @@ from ..io import (
 )
 from ..params import Params
 from ..paths import Layout
+from ..targets import encoding_targets, target_shape
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ class Unit:
         Rows of the shared permutation or bootstrap index array.
     targets : tuple of int or None
         Null rounds: the targets whose p-values are still open (None: all).
+    kind : str or None
+        Response kind (``responses.kinds``); None: the first.
     """
 
     subject: int
@@ -95,6 +98,7 @@ class Unit:
     part: str = "fit"  # fit | null | boot
     chunk: slice | None = None
     targets: tuple | None = None  # null rounds: the open targets (None: all)
+    kind: str | None = None
 
 
 FIT_ARRAYS = ("test_r", "val_r", "alpha", "test_r_folds", "val_r_folds", "valid")
@@ -115,10 +119,18 @@ ENCODE_STATS_FIELDS = (
 
 
 def _targets(params: Params, layout: Layout, unit: Unit):
-    """Y (n_events, n_targets), the folds, and the responses file's event tables."""
+    """The targets (:class:`~mmsites.pipeline.targets.EncodingTargets`), the folds, and the
+    responses file's event tables."""
     resp = read_responses(layout.responses(unit.subject, unit.alignment))
-    Y = resp["responses"].reshape(resp["responses"].shape[0], -1)
-    return Y, response_folds(params, resp), resp
+    folds = response_folds(params, resp)
+    return encoding_targets(params, resp, folds), folds, resp
+
+
+def _columns(Y, cols):
+    """Columns ``cols`` of a target matrix, or of each fold's (per-fold targets)."""
+    if isinstance(Y, list):
+        return [y[:, cols] for y in Y]
+    return Y[:, cols]
 
 
 def _designs(params: Params, layout: Layout, unit: Unit, resp: dict, folds) -> tuple[list, list | None]:
@@ -169,14 +181,18 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
         ``boot``: the chunk's bootstrap test and validation r.
     """
     _limit_threads(params.compute.threads_per_worker)
-    layout = Layout(Path(workdir), params)
-    Y, folds, resp = _targets(params, layout, unit)
+    layout = Layout(Path(workdir), params, unit.kind)
+    targets, folds, resp = _targets(params, layout, unit)
+    # Y: what the fits see (one matrix per fold for per-fold targets); held: what out-of-fold
+    # predictions are compared with (the fast nulls and bootstrap).
+    Y, held = targets.fit, targets.held_out
+    n_targets = held.shape[1]
     sp = params.stats
     if unit.part == "fit":
         designs, sizes = _designs(params, layout, unit, resp, folds)
         results = [engine.fit(Y) for engine in _engines(params, designs, folds)]
         result, choice = (
-            select_result(results) if len(results) > 1 else (results[0], np.zeros(Y.shape[1], int))
+            select_result(results) if len(results) > 1 else (results[0], np.zeros(n_targets, int))
         )
         extra = {} if sizes is None else {"components": np.asarray(sizes)[choice]}
         # The worker writes the (large) predictions itself: nothing large travels back.
@@ -195,7 +211,6 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
     predictions = np.load(layout.predictions(unit.subject, unit.alignment, unit.model), mmap_mode="r")
     if unit.part == "null":
         cols = slice(None) if unit.targets is None else np.asarray(unit.targets, dtype=np.int64)
-        Ysub = Y[:, cols]
         # Fast mode works on the held-out predictions: only refit needs the features (and MultiLin's fits).
         engine = (
             _engines(params, _designs(params, layout, unit, resp, folds)[0], folds)
@@ -204,7 +219,7 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
         )
         test, val = signal_null(
             sp.mode,
-            Ysub,
+            _columns(Y, cols) if engine else held[:, cols],
             indices["permutations"][unit.chunk],
             folds=folds,
             predictions=None if engine else np.asarray(predictions[:, cols]),
@@ -221,18 +236,18 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
         if len(engine) > 1:
             # MultiLin: each target keeps its size, as in the fit.
             choice = np.load(layout.score_arrays(unit.subject, unit.alignment, unit.model))["choice"]
-            test_r = np.zeros((unit.chunk.stop - unit.chunk.start, Y.shape[1]))
+            test_r = np.zeros((unit.chunk.stop - unit.chunk.start, n_targets))
             val_r = np.zeros_like(test_r)
             for c, e in enumerate(engine):
                 cols = np.flatnonzero(choice == c)
                 if cols.size:
                     test_r[:, cols], val_r[:, cols] = bootstrap_scores(
-                        sp.mode, Y[:, cols], indices["bootstrap"][unit.chunk], folds=folds, engine=e
+                        sp.mode, _columns(Y, cols), indices["bootstrap"][unit.chunk], folds=folds, engine=e
                     )
         else:
             test_r, val_r = bootstrap_scores(
                 sp.mode,
-                Y,
+                Y if engine[0] is not None else held,
                 indices["bootstrap"][unit.chunk],
                 folds=folds,
                 predictions=predictions,
@@ -363,7 +378,7 @@ def merge(params: Params, layout: Layout, unit: Unit, fitted: dict, state: _Null
     """
     sp = params.stats
     resp = read_responses(layout.responses(unit.subject, unit.alignment), data=False)
-    _, n_elec, n_bins = resp["shape"]
+    n_elec, n_bins = target_shape(params, resp)  # bins, or components (brainbert)
     test_r = fitted["test_r"]
     if sp.max_stat:
         null_t = np.concatenate([c[0] for c in state.chunks])
@@ -377,7 +392,9 @@ def merge(params: Params, layout: Layout, unit: Unit, fitted: dict, state: _Null
     table = {
         "electrode": np.repeat(np.asarray(resp["electrodes"], dtype=object), n_bins),
         "bin": np.tile(np.arange(n_bins), n_elec),
-        "time_s": np.tile(resp["bin_times"], n_elec),
+        "time_s": np.tile(
+            resp["bin_times"] if resp["bin_times"] is not None else np.full(n_bins, np.nan), n_elec
+        ),
         "test_r": test_r,
         "val_r": fitted["val_r"],
         "alpha": fitted["alpha"],
@@ -437,14 +454,17 @@ def _feature_inputs(params: Params, layout: Layout, unit: Unit) -> list[Path]:
     return [layout.features(m, movie, unit.alignment) for m in sources for movie in movies]
 
 
-def _encode_config(params: Params) -> dict:
+def _encode_config(params: Params, kind: str) -> dict:
     """The params the encode stage's outputs depend on (``stats.fdr_q`` and the like do not)."""
     stats = params.stats.model_dump()
-    return {
+    config = {
         "encoding": params.encoding.model_dump(),
         "gap_s": gap_seconds(params),
         "stats": {k: stats[k] for k in ENCODE_STATS_FIELDS},
     }
+    if kind == "brainbert":
+        config["components"] = params.responses.brainbert.components
+    return config
 
 
 def unit_key(params: Params, layout: Layout, unit: Unit) -> str:
@@ -473,7 +493,7 @@ def unit_key(params: Params, layout: Layout, unit: Unit) -> str:
         else {"baseline": unit.model, **params.baselines.model_dump()}
     )
     return content_key(
-        {"model": definition, **_encode_config(params)},
+        {"model": definition, **_encode_config(params, layout.kind)},
         [
             layout.responses(unit.subject, unit.alignment),
             layout.resampling(unit.subject, unit.alignment),
@@ -483,7 +503,7 @@ def unit_key(params: Params, layout: Layout, unit: Unit) -> str:
 
 
 def _resampling_key(params: Params, layout: Layout, subject: int, alignment: str) -> str:
-    return content_key(_encode_config(params), [layout.responses(subject, alignment)])
+    return content_key(_encode_config(params, layout.kind), [layout.responses(subject, alignment)])
 
 
 def run(params: Params, workdir: Path) -> None:
@@ -508,44 +528,49 @@ def run(params: Params, workdir: Path) -> None:
 
 
 def _run(params: Params, workdir: Path, executor) -> None:
-    layout = Layout(workdir, params)
+    base = Layout(workdir, params)
     sp = params.stats
-    for s in params.data.subjects:
-        for a in params.events.alignments:
-            path = layout.resampling(s, a)
-            key = _resampling_key(params, layout, s, a)
-            if is_up_to_date(path, path.with_suffix(".json"), key):
-                continue
-            resampling_indices(params, layout, s, a)
-            write_json({"key": key}, path.with_suffix(".json"))
+    for kind in params.responses.kinds:
+        layout = base.for_kind(kind)
+        for s in params.data.subjects:
+            for a in params.events.alignments:
+                path = layout.resampling(s, a)
+                key = _resampling_key(params, layout, s, a)
+                if is_up_to_date(path, path.with_suffix(".json"), key):
+                    continue
+                resampling_indices(params, layout, s, a)
+                write_json({"key": key}, path.with_suffix(".json"))
     # A rerun picks up where it stopped: fits whose scores exist with the same key are kept.
     fits, keys = [], {}
-    for s in params.data.subjects:
-        for a in params.events.alignments:
-            for m in encoded_models(params):
-                unit = Unit(s, a, m)
-                keys[unit] = unit_key(params, layout, unit)
-                if is_up_to_date(
-                    layout.scores(s, a, m), layout.scores(s, a, m).with_suffix(".json"), keys[unit]
-                ):
-                    log.info("sub_%d %s %s: scores up to date", s, a, m)
-                    continue
-                fits.append(unit)
+    for kind in params.responses.kinds:
+        layout = base.for_kind(kind)
+        for s in params.data.subjects:
+            for a in params.events.alignments:
+                for m in encoded_models(params):
+                    unit = Unit(s, a, m, kind=kind)
+                    keys[unit] = unit_key(params, layout, unit)
+                    if is_up_to_date(
+                        layout.scores(s, a, m), layout.scores(s, a, m).with_suffix(".json"), keys[unit]
+                    ):
+                        log.info("sub_%d %s %s (%s): scores up to date", s, a, m, kind)
+                        continue
+                    fits.append(unit)
     if not fits:
         return
     log.info("encode: %d CV fits on the %s executor", len(fits), params.compute.executor)
     executor.map(_call, [(params, str(workdir), u) for u in fits])
     states = _null_rounds(params, workdir, executor, fits)
     boot_units = [
-        Unit(u.subject, u.alignment, u.model, "boot", c)
+        Unit(u.subject, u.alignment, u.model, "boot", c, kind=u.kind)
         for u in fits
         for c in (chunks(sp.bootstrap, sp.chunk) if sp.bootstrap else [])
     ]
     log.info("encode: %d bootstrap chunks (%s mode)", len(boot_units), sp.mode)
     boots: dict = {}
     for unit, out in zip(boot_units, executor.map(_call, [(params, str(workdir), u) for u in boot_units])):
-        boots.setdefault((unit.subject, unit.alignment, unit.model), []).append(out)
+        boots.setdefault((unit.subject, unit.alignment, unit.model, unit.kind), []).append(out)
     for unit in fits:
+        layout = base.for_kind(unit.kind)
         fitted = dict(np.load(layout.score_arrays(unit.subject, unit.alignment, unit.model)))
         merge(
             params,
@@ -553,7 +578,7 @@ def _run(params: Params, workdir: Path, executor) -> None:
             unit,
             fitted,
             states[unit],
-            boots.get((unit.subject, unit.alignment, unit.model), []),
+            boots.get((unit.subject, unit.alignment, unit.model, unit.kind), []),
         )
         write_json(
             {
@@ -575,12 +600,20 @@ def _null_rounds(params: Params, workdir: Path, executor, fits: list) -> dict:
         units = []
         for fit in fits:
             if k == 0:
-                units.append(Unit(fit.subject, fit.alignment, fit.model, "null", chunk))
+                units.append(Unit(fit.subject, fit.alignment, fit.model, "null", chunk, kind=fit.kind))
                 continue
             open_targets = states[fit].open_targets
             if open_targets.size:
                 units.append(
-                    Unit(fit.subject, fit.alignment, fit.model, "null", chunk, tuple(open_targets.tolist()))
+                    Unit(
+                        fit.subject,
+                        fit.alignment,
+                        fit.model,
+                        "null",
+                        chunk,
+                        tuple(open_targets.tolist()),
+                        kind=fit.kind,
+                    )
                 )
         if not units:
             break
@@ -592,7 +625,7 @@ def _null_rounds(params: Params, workdir: Path, executor, fits: list) -> dict:
             sp.mode,
         )
         for unit, out in zip(units, executor.map(_call, [(params, str(workdir), u) for u in units])):
-            fit = Unit(unit.subject, unit.alignment, unit.model)
+            fit = Unit(unit.subject, unit.alignment, unit.model, kind=unit.kind)
             if k == 0:
                 states[fit] = _start_state(params, out)
             else:

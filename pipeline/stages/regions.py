@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 def electrode_table(params: Params, layout: Layout) -> pd.DataFrame:
     """One row per analysed electrode with the dataset's labels and MNI coordinates.
 
-    The analysed electrodes are those of each subject's responses file of the first
-    alignment in ``events.alignments``.
+    The analysed electrodes are those of each subject's responses files (every kind of
+    ``responses.kinds``) of the first alignment in ``events.alignments``.
 
     Parameters
     ----------
@@ -52,9 +52,16 @@ def electrode_table(params: Params, layout: Layout) -> pd.DataFrame:
     dataset = BrainTreebank(layout.data_root)
     rows = []
     for subject in params.data.subjects:
-        electrodes = read_responses(layout.responses(subject, params.events.alignments[0]), data=False)[
-            "electrodes"
-        ]
+        # every kind's electrodes (brainbert may exclude some that others keep), in file order
+        electrodes = list(
+            dict.fromkeys(
+                e
+                for kind in params.responses.kinds
+                for e in read_responses(
+                    layout.for_kind(kind).responses(subject, params.events.alignments[0]), data=False
+                )["electrodes"]
+            )
+        )
         try:
             loc = dataset.localization(subject)
         except FileNotFoundError as err:

@@ -9,12 +9,19 @@ more than one session is pooled, each session's responses are demeaned per targe
 bin), so that a slow offset between sessions cannot pass for an effect; the file's attribute
 ``session_demeaned`` says whether that was done. One session is written as binned.
 
-``responses.kind`` chooses what each bin averages: the preprocessed voltage (µV, the study)
-or its power in ``responses.band_hz`` (µV², high gamma by default; causal band-pass, squared,
-windows moved by the filter's group delay, see :mod:`mmsites.recordings.responses`). The file
-records it in the attributes ``kind``, ``band_hz`` (``[]`` for voltage) and ``band_delay_s``
-(the delay applied, in seconds; 0 for voltage), so every later stage can tell one from the
-other.
+Each kind of ``responses.kinds`` gets its own files, ``work/responses/<kind>/``. ``voltage``
+and ``band_power`` choose what each bin averages: the preprocessed voltage (µV, the study) or
+its power in ``responses.band_hz`` (µV², high gamma by default; causal band-pass, squared,
+windows moved by the filter's group delay, see :mod:`mmsites.recordings.responses`).
+``brainbert`` writes, per event and electrode, the BrainBERT embedding of the 5 s centred on
+the onset (:func:`mmsites.brainmodels.responses.event_embeddings`; events whose window leaves
+the recording are dropped and counted, electrodes touched by non-finite samples excluded and
+listed in the attribute ``excluded``); its third axis is the model's hidden dimensions, not
+bins, and the encode stage reduces it per fold. Embeddings are cached under
+``work/brainbert_embeddings/`` keyed by the model and the inputs, so a rerun of the stage for
+another kind does not recompute them. Every file records its kind in the attributes ``kind``,
+``band_hz`` (``[]`` unless band power) and ``band_delay_s`` (the delay applied, in seconds; 0
+unless band power), so every later stage can tell one from the other.
 """
 
 from __future__ import annotations
@@ -27,7 +34,15 @@ import numpy as np
 from mmsites.recordings.braintreebank import BrainTreebank, estimate_sfreq, movie_to_sample
 from mmsites.recordings.responses import event_responses
 
-from ..io import read_events, write_responses
+from ..io import (
+    content_key,
+    file_fingerprint,
+    is_up_to_date,
+    read_events,
+    write_json,
+    write_npz,
+    write_responses,
+)
 from ..params import Params
 from ..paths import Layout
 from ..sessions import clean_electrodes, list_sessions
@@ -76,7 +91,7 @@ def check_band(params: Params, sfreqs: dict) -> None:
     Parameters
     ----------
     params : Params
-        Validated params; ``responses.kind`` and ``responses.band_hz`` matter.
+        Validated params; ``responses.kinds`` and ``responses.band_hz`` matter.
     sfreqs : dict
         Sampling rate (Hz) of each session, keyed by a name used in the message (e.g.
         ``"sub_1 trial000"``).
@@ -84,11 +99,11 @@ def check_band(params: Params, sfreqs: dict) -> None:
     Raises
     ------
     ValueError
-        If ``kind`` is ``"band_power"`` and the band's upper edge is not below the Nyquist
+        If ``kinds`` holds ``"band_power"`` and the band's upper edge is not below the Nyquist
         frequency of the session with the lowest sampling rate; names ``responses.band_hz``.
     """
     rp = params.responses
-    if rp.kind != "band_power" or not sfreqs:
+    if "band_power" not in rp.kinds or not sfreqs:
         return
     name = min(sfreqs, key=sfreqs.get)
     nyquist = sfreqs[name] / 2.0
@@ -99,8 +114,132 @@ def check_band(params: Params, sfreqs: dict) -> None:
         )
 
 
+def brainbert_model(params: Params):
+    """The BrainBERT the ``brainbert`` kind embeds with (``responses.brainbert``).
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; ``responses.brainbert`` matters (and ``data.root``-relative paths
+        are not involved: ``checkpoint`` is taken as given, relative to the working
+        directory).
+
+    Returns
+    -------
+    BrainBERT
+        The checkpoint's model (strictly loaded, restricted unpickler), or a randomly
+        initialised ``config`` seeded by ``seed``; in eval mode on ``device``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``responses.brainbert.checkpoint`` is set and missing.
+    """
+    from mmsites.brainmodels import BrainBERT
+
+    bp = params.responses.brainbert
+    if bp.checkpoint:
+        path = Path(bp.checkpoint)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"responses.brainbert.checkpoint {path} does not exist: download a released "
+                "checkpoint (stft_large_pretrained.pth) or write one with `mmsites pretrain "
+                "brainbert`, or set it to null for a randomly initialised model"
+            )
+        return BrainBERT.from_pretrained(path, device=bp.device, preprocessor=bp.preprocessor)
+    log.warning(
+        "responses.brainbert.checkpoint is null: embedding with a randomly initialised %r "
+        "BrainBERT (seed %d), not a pretrained one",
+        bp.config,
+        bp.seed,
+    )
+    from mmsites.device import resolve_device
+
+    model = BrainBERT(bp.config, seed=bp.seed, preprocessor=bp.preprocessor)
+    return model.to(resolve_device(bp.device)).eval()
+
+
+def _embedding_key(params: Params, layout: Layout, dataset: BrainTreebank, session, alignment: str) -> str:
+    """What one session's cached embeddings depend on: the model, the preprocessing, the inputs."""
+    rp, bp = params.responses, params.responses.brainbert
+    settings = {
+        "brainbert": bp.model_dump(exclude={"components", "device", "batch_size"}),
+        "preprocessing": {
+            "rereference": rp.rereference,
+            "notch_hz": list(rp.notch_hz),
+            "notch_q": rp.notch_q,
+            "highpass_hz": rp.highpass_hz,
+        },
+        "electrodes": clean_electrodes(params, dataset, session.subject)[0],
+    }
+    files = [layout.events(session.movie, alignment), dataset.h5_path(session.subject, session.trial)]
+    if bp.checkpoint:
+        files.append(Path(bp.checkpoint))
+    return content_key(settings, files)
+
+
+def _trial_embeddings(
+    params: Params,
+    layout: Layout,
+    dataset: BrainTreebank,
+    session,
+    alignment,
+    electrodes,
+    neighbours,
+    sample,
+    model,
+):
+    """BrainBERT embeddings of one session's events, from the cache when its key matches."""
+    from mmsites.brainmodels.responses import event_embeddings
+
+    rp, bp = params.responses, params.responses.brainbert
+    cache = layout.brainbert_cache / f"sub-{session.subject}_trial{session.trial:03d}_{alignment}.npz"
+    key = _embedding_key(params, layout, dataset, session, alignment)
+    if is_up_to_date(cache, cache.with_suffix(".json"), key):
+        log.info(
+            "sub_%d trial%03d %s: BrainBERT embeddings from %s",
+            session.subject,
+            session.trial,
+            alignment,
+            cache,
+        )
+        stored = np.load(cache)
+        return stored["embeddings"], stored["kept"], [str(e) for e in stored["excluded"]]
+    with dataset.open_recording(session.subject, session.trial) as recording:
+        result = event_embeddings(
+            recording,
+            electrodes,
+            neighbours,
+            sample,
+            model,
+            layer=bp.layer,
+            notch_hz=tuple(rp.notch_hz),
+            notch_q=rp.notch_q,
+            rereference=None if rp.rereference == "none" else rp.rereference,
+            highpass_hz=rp.highpass_hz,
+            chunk_s=rp.chunk_s,
+            batch_size=bp.batch_size,
+            bf16=bp.bf16,
+        )
+    write_npz(
+        cache,
+        embeddings=result.embeddings,
+        kept=result.kept,
+        excluded=np.array(result.excluded, dtype=str),
+    )
+    write_json({"key": key}, cache.with_suffix(".json"))
+    return result.embeddings, result.kept, list(result.excluded)
+
+
 def subject_responses(
-    params: Params, layout: Layout, dataset: BrainTreebank, subject: int, trials: list, alignment: str
+    params: Params,
+    layout: Layout,
+    dataset: BrainTreebank,
+    subject: int,
+    trials: list,
+    alignment: str,
+    kind: str = "voltage",
+    model=None,
 ) -> dict:
     """Responses of one subject to the events of one alignment, pooled over its trials.
 
@@ -108,7 +247,7 @@ def subject_responses(
     ----------
     params : Params
         Validated params; the ``responses`` section matters (windows, filters,
-        re-referencing).
+        re-referencing, band, BrainBERT).
     layout : Layout
         The file layout; each trial's ``work/events/<movie>_<alignment>.parquet`` is read.
     dataset : BrainTreebank
@@ -121,38 +260,46 @@ def subject_responses(
         (:func:`pipeline.sessions.list_sessions`).
     alignment : {"language", "vision"}
         Event alignment.
+    kind : {"voltage", "band_power", "brainbert"}
+        The kind of response (``responses.kinds``).
+    model : BrainBERT, optional
+        The model of the ``brainbert`` kind (:func:`brainbert_model`); needed for it only.
 
     Returns
     -------
     dict
         The keyword arguments of :func:`pipeline.io.write_responses` but ``path`` and
         ``attrs``: ``responses`` (float32, events x electrodes x bins, µV or, for
-        ``responses.kind: band_power``, µV²; each session demeaned per target when several
-        are pooled), ``electrodes``, ``bin_times`` (seconds), ``event_movie_time``
-        (seconds), ``event_sample`` (int64 samples), ``event_movie``, ``event_session``
-        (trial of each event) and ``sfreq`` (Hz, of the first trial); plus
-        ``band_delay_s``, the delay the windows were moved by (s, of the first trial; 0 for
-        voltage), which is not an argument of ``write_responses`` but an attribute. Events
-        outside a trial's triggers are dropped.
+        ``band_power``, µV²; for ``brainbert`` events x electrodes x hidden dimensions; each
+        session demeaned per target when several are pooled), ``electrodes``, ``bin_times``
+        (seconds; None for ``brainbert``), ``event_movie_time`` (seconds), ``event_sample``
+        (int64 samples), ``event_movie``, ``event_session`` (trial of each event) and
+        ``sfreq`` (Hz, of the first trial); plus ``band_delay_s``, the delay the windows were
+        moved by (s, of the first trial; 0 unless band power), and ``excluded``, the
+        electrodes left out because they or their Laplacian neighbours hold non-finite
+        samples (``brainbert``; empty otherwise), which are not arguments of
+        ``write_responses`` but attributes. Events outside a trial's triggers are dropped.
 
     Raises
     ------
     ValueError
         If no electrode is left after dropping trigger and corrupted channels (and, with the
-        Laplacian, those without both neighbours), or ``responses.band_hz`` reaches a
-        trial's Nyquist frequency.
+        Laplacian, those without both neighbours) or non-finite ones, or
+        ``responses.band_hz`` reaches a trial's Nyquist frequency.
     FileNotFoundError
         If an events file is missing (the events stage has not run).
     """
     rp = params.responses
     electrodes, neighbours = clean_electrodes(params, dataset, subject)
     parts, movie_times, samples, event_movies, sessions, sfreqs, delays = [], [], [], [], [], [], []
+    excluded: set = set()
     bin_times = None
     for session in trials:
         events = read_events(layout.events(session.movie, alignment))
         timings = dataset.timings(subject, session.trial)
         sfreq = estimate_sfreq(timings)
-        check_band(params, {f"sub_{subject} trial{session.trial:03d}": sfreq})
+        if kind == "band_power":
+            check_band(params, {f"sub_{subject} trial{session.trial:03d}": sfreq})
         sample = movie_to_sample(events["movie_time"].to_numpy(), timings, sfreq)
         inside = np.isfinite(sample)
         if (~inside).any():
@@ -164,35 +311,51 @@ def subject_responses(
                 int((~inside).sum()),
                 len(inside),
             )
-        with dataset.open_recording(subject, session.trial) as recording:
-            result = event_responses(
-                recording,
+        if kind == "brainbert":
+            values, kept_mask, bad = _trial_embeddings(
+                params,
+                layout,
+                dataset,
+                session,
+                alignment,
                 electrodes,
                 neighbours,
                 sample[inside].astype(np.int64),
-                window_s=rp.window_s,
-                step_s=rp.step_s,
-                tmin_s=rp.tmin_s,
-                tmax_s=rp.tmax_s,
-                notch_hz=tuple(rp.notch_hz),
-                notch_q=rp.notch_q,
-                rereference=rp.rereference,
-                highpass_hz=rp.highpass_hz,
-                baseline_s=rp.baseline_s,
-                chunk_s=rp.chunk_s,
-                n_jobs=rp.n_jobs,
-                kind=rp.kind,
-                band_hz=tuple(rp.band_hz),
+                model,
             )
-        kept = np.flatnonzero(inside)[result.kept]
-        parts.append(result.responses)
+            excluded.update(bad)
+            delay = 0.0
+        else:
+            with dataset.open_recording(subject, session.trial) as recording:
+                result = event_responses(
+                    recording,
+                    electrodes,
+                    neighbours,
+                    sample[inside].astype(np.int64),
+                    window_s=rp.window_s,
+                    step_s=rp.step_s,
+                    tmin_s=rp.tmin_s,
+                    tmax_s=rp.tmax_s,
+                    notch_hz=tuple(rp.notch_hz),
+                    notch_q=rp.notch_q,
+                    rereference=rp.rereference,
+                    highpass_hz=rp.highpass_hz,
+                    baseline_s=rp.baseline_s,
+                    chunk_s=rp.chunk_s,
+                    n_jobs=rp.n_jobs,
+                    kind=kind,
+                    band_hz=tuple(rp.band_hz),
+                )
+            values, kept_mask, delay = result.responses, result.kept, result.delay_samples / sfreq
+            bin_times = result.bin_times
+        kept = np.flatnonzero(inside)[kept_mask]
+        parts.append(values)
         movie_times.append(events["movie_time"].to_numpy()[kept])
         samples.append(sample[kept].astype(np.int64))
         event_movies.extend([session.movie] * len(kept))
         sessions.append(np.full(len(kept), session.trial, dtype=np.int64))
         sfreqs.append(sfreq)
-        delays.append(result.delay_samples / sfreq)
-        bin_times = result.bin_times
+        delays.append(delay)
         log.info(
             "sub_%d trial%03d %s: %d events x %d electrodes (sfreq %.0f Hz, %s)",
             subject,
@@ -201,18 +364,37 @@ def subject_responses(
             len(kept),
             len(electrodes),
             sfreq,
-            rp.kind,
+            kind,
         )
     responses = np.concatenate(parts, axis=0)
+    if excluded:
+        keep = [i for i, e in enumerate(electrodes) if e not in excluded]
+        if not keep:
+            raise ValueError(
+                f"sub_{subject} {alignment}: every electrode holds non-finite samples (itself or "
+                "its Laplacian neighbours); nothing left to embed"
+            )
+        log.warning(
+            "sub_%d %s: %d electrode(s) excluded from the %s responses (non-finite samples in "
+            "them or their Laplacian neighbours): %s",
+            subject,
+            alignment,
+            len(excluded),
+            kind,
+            sorted(excluded),
+        )
+        responses = np.ascontiguousarray(responses[:, keep])
+        electrodes = [electrodes[i] for i in keep]
     event_session = np.concatenate(sessions)
     if len(trials) > 1:
         demean_sessions(responses, event_session)
         log.info(
-            "sub_%d %s: %d sessions pooled (trials %s); each demeaned per electrode and bin",
+            "sub_%d %s: %d sessions pooled (trials %s); each demeaned per electrode and %s",
             subject,
             alignment,
             len(trials),
             [s.trial for s in trials],
+            "dimension" if kind == "brainbert" else "bin",
         )
     return dict(
         responses=responses,
@@ -224,19 +406,21 @@ def subject_responses(
         event_session=event_session,
         sfreq=sfreqs[0],
         band_delay_s=delays[0],
+        excluded=sorted(excluded),
     )
 
 
 def run(params: Params, workdir: Path) -> None:
-    """Run the responses stage for every subject and alignment.
+    """Run the responses stage for every kind, subject and alignment.
 
     Reads ``work/events/<movie>_<alignment>.parquet`` and, under ``data.root``, each
     selected trial's recording (``all_subject_data/sub_<s>_trial<t>.h5``) and trigger
     timings (``subject_timings/sub_<s>_trial<t>_timings.csv``), the electrode labels
     (``electrode_labels/sub_<s>/electrode_labels.json``) and ``corrupted_elec.json``. Writes
-    ``work/responses/sub-<s>_<alignment>.h5`` per subject and alignment, its attributes
-    recording the preprocessing, the kind of response (``kind``, ``band_hz``,
-    ``band_delay_s``), the trials and whether sessions were demeaned.
+    ``work/responses/<kind>/sub-<s>_<alignment>.h5`` per kind of ``responses.kinds``,
+    subject and alignment, its attributes recording the preprocessing, the kind of response
+    (``kind``, ``band_hz``, ``band_delay_s``; for ``brainbert`` the model and ``layer``), the
+    excluded electrodes, the trials and whether sessions were demeaned.
 
     Parameters
     ----------
@@ -253,13 +437,13 @@ def run(params: Params, workdir: Path) -> None:
         ``responses.band_hz`` reaches the Nyquist frequency of a session (checked on every
         session before any is read).
     FileNotFoundError
-        If an events file is missing.
+        If an events file, or ``responses.brainbert.checkpoint``, is missing.
     """
-    layout = Layout(workdir, params)
-    dataset = BrainTreebank(layout.data_root)
-    sessions = list_sessions(params, layout)
+    base = Layout(workdir, params)
+    dataset = BrainTreebank(base.data_root)
+    sessions = list_sessions(params, base)
     rp = params.responses
-    if rp.kind == "band_power":  # the lowest sampling rate first: fail before hours of work
+    if "band_power" in rp.kinds:  # the lowest sampling rate first: fail before hours of work
         check_band(
             params,
             {
@@ -267,17 +451,18 @@ def run(params: Params, workdir: Path) -> None:
                 for s in sessions
             },
         )
-    for subject in params.data.subjects:
-        trials = [s for s in sessions if s.subject == subject]
-        for alignment in params.events.alignments:
-            out = subject_responses(params, layout, dataset, subject, trials, alignment)
-            band_delay = out.pop("band_delay_s")
-            write_responses(
-                layout.responses(subject, alignment),
-                **out,
-                attrs={
-                    "kind": rp.kind,
-                    "band_hz": list(rp.band_hz) if rp.kind == "band_power" else [],
+    model = brainbert_model(params) if "brainbert" in rp.kinds else None
+    for kind in rp.kinds:
+        layout = base.for_kind(kind)
+        for subject in params.data.subjects:
+            trials = [s for s in sessions if s.subject == subject]
+            for alignment in params.events.alignments:
+                out = subject_responses(params, layout, dataset, subject, trials, alignment, kind, model)
+                band_delay = out.pop("band_delay_s")
+                excluded = out.pop("excluded")
+                attrs = {
+                    "kind": kind,
+                    "band_hz": list(rp.band_hz) if kind == "band_power" else [],
                     "band_delay_s": float(band_delay),
                     "rereference": rp.rereference,
                     "highpass_hz": rp.highpass_hz or 0.0,
@@ -285,5 +470,17 @@ def run(params: Params, workdir: Path) -> None:
                     "notch_hz": list(rp.notch_hz),
                     "trials": [s.trial for s in trials],
                     "session_demeaned": len(trials) > 1,
-                },
-            )
+                    "excluded": excluded,
+                }
+                if kind == "brainbert":
+                    bp = rp.brainbert
+                    attrs["brainbert"] = {
+                        "checkpoint": bp.checkpoint or f"random {bp.config} (seed {bp.seed})",
+                        "checkpoint_fingerprint": file_fingerprint([Path(bp.checkpoint)])
+                        if bp.checkpoint
+                        else "",
+                        "preprocessor": bp.preprocessor,
+                        "layer": bp.layer,
+                        "hidden_dim": int(model.config.hidden_dim),
+                    }
+                write_responses(layout.responses(subject, alignment), **out, attrs=attrs)

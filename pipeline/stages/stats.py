@@ -32,6 +32,7 @@ from ..cv import encoded_models, response_folds
 from ..io import read_responses, write_csv, write_json
 from ..params import Params
 from ..paths import Layout
+from ..targets import encoding_targets, min_signal, target_shape
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,8 @@ def load_unit(params: Params, layout: Layout, subject: int, alignment: str) -> U
     sp = params.stats
     # The responses themselves are needed only by the paired permutation test.
     resp = read_responses(layout.responses(subject, alignment), data=sp.comparison == "permutation")
-    n_events, _, n_bins = resp["shape"]
+    n_events = resp["shape"][0]
+    _, n_bins = target_shape(params, resp)  # bins, or components (brainbert)
     unit = Unit(subject=str(subject), alignment=alignment, electrodes=resp["electrodes"], n_bins=n_bins)
     indices = np.load(layout.resampling(subject, alignment))
     for model in encoded_models(params):
@@ -140,32 +142,83 @@ def load_unit(params: Params, layout: Layout, subject: int, alignment: str) -> U
         )
     unit.folds = response_folds(params, resp)
     if sp.comparison == "permutation":
-        unit.Y = resp["responses"].reshape(n_events, -1)
+        # what the out-of-fold predictions predict: per-fold targets come from each event's fold
+        unit.Y = encoding_targets(params, resp, unit.folds).held_out
         unit.swaps = block_swaps(
             n_events, sp.swaps, block=int(indices["block"]), seed=int(indices["swap_seed"])
         )
     return unit
 
 
-def run(params: Params, workdir: Path) -> None:
-    """Run the stats stage: compare models per electrode, correct, and call the sites.
-
-    Reads, for every subject and alignment, ``work/responses/sub-<s>_<alignment>.h5``,
-    ``work/resampling/sub-<s>_<alignment>.npz`` and every encoded model's
-    ``work/scores/sub-<s>_<alignment>_<model>.parquet`` (with ``_pred.npy`` for permutation
-    comparisons or ``_boot.npy`` for bootstrap ones); ``results/electrodes.csv`` when the
-    regions stage has run; and, on the demo, ``<data.root>/truth.csv``. Writes
-    ``results/comparisons.csv``, ``results/sites.csv``, ``results/summary.json`` and, on
-    the demo, ``results/demo_recovery.json``: per site column, the recovery of the kinds the
-    responses can see (``responses.kind``, voltage when absent: the ``multimodal``
-    electrodes; band power: the ``highgamma`` ones; :data:`mmsites.constants.MULTIMODAL_KINDS`)
-    and its ``response_kind``.
+def kind_results(params: Params, layout: Layout, electrodes: pd.DataFrame | None) -> tuple:
+    """Comparisons, sites and summary of one response kind (``layout.kind``).
 
     Parameters
     ----------
     params : Params
-        Validated params; ``stats``, ``models``, ``baselines``, ``encoding`` (folds, gap,
-        device), ``data`` (subjects, format, root) and ``events.alignments`` matter.
+        Validated params.
+    layout : Layout
+        The file layout of the kind.
+    electrodes : DataFrame or None
+        ``results/electrodes.csv`` (regions), when the regions stage has run.
+
+    Returns
+    -------
+    comparisons, sites : DataFrame
+        :func:`~mmsites.stats.sites.build_comparisons` and
+        :func:`~mmsites.stats.sites.build_sites` tables, with ``response_kind`` first.
+    summary : dict
+        :func:`~mmsites.stats.sites.summarize` of the kind.
+    """
+    sp = params.stats
+    models = model_infos(params)
+    units = [load_unit(params, layout, s, a) for s in params.data.subjects for a in params.events.alignments]
+    if sp.comparison == "permutation" and not sp.tail_fit:
+        bh_floor_warning(
+            sp.swaps, sum(len(u.electrodes) for u in units) // max(1, len(params.events.alignments)), sp.fdr_q
+        )
+    needed = min_signal(params, layout.kind)
+    comparisons = build_comparisons(
+        units,
+        models,
+        comparison=sp.comparison,
+        min_signal_bins=needed,
+        fdr_q=sp.fdr_q,
+        default_winner=sp.default_winner,
+        tail_fit=sp.tail_fit,
+        cv_correction=sp.cv_correction,
+        device=params.encoding.device,
+    )
+    sites = build_sites(
+        comparisons, units, models, electrodes=electrodes, min_signal_bins=needed, fdr_q=sp.fdr_q
+    )
+    summary = summarize(sites, comparisons)
+    comparisons.insert(0, "response_kind", layout.kind)
+    sites.insert(0, "response_kind", layout.kind)
+    return comparisons, sites, summary
+
+
+def run(params: Params, workdir: Path) -> None:
+    """Run the stats stage: compare models per electrode, correct, and call the sites.
+
+    Each kind of ``responses.kinds`` is tested on its own (FDR within the kind). Reads, for
+    every kind, subject and alignment, ``work/responses/<kind>/sub-<s>_<alignment>.h5``,
+    ``work/resampling/<kind>/sub-<s>_<alignment>.npz`` and every encoded model's
+    ``work/scores/<kind>/sub-<s>_<alignment>_<model>.parquet`` (with ``_pred.npy`` for
+    permutation comparisons or ``_boot.npy`` for bootstrap ones); ``results/electrodes.csv``
+    when the regions stage has run; and, on the demo, ``<data.root>/truth.csv``. Writes
+    ``results/comparisons.csv`` and ``results/sites.csv`` (every kind's rows, a
+    ``response_kind`` column first), ``results/summary.json`` (kind -> summary) and, on the
+    demo, ``results/demo_recovery.json`` (kind -> site column -> the recovery of the planted
+    kinds the responses can see, :data:`mmsites.constants.MULTIMODAL_KINDS`: voltage the
+    ``multimodal`` electrodes, band power the ``highgamma`` ones, BrainBERT both).
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; ``responses.kinds``, ``stats``, ``models``, ``baselines``,
+        ``encoding`` (folds, gap, device), ``data`` (subjects, format, root) and
+        ``events.alignments`` matter.
     workdir : Path
         The working directory every path above is relative to.
 
@@ -177,75 +230,52 @@ def run(params: Params, workdir: Path) -> None:
     ValueError
         If a scores table predates validation-based signal bins.
     """
-    layout = Layout(workdir, params)
-    sp = params.stats
-    models = model_infos(params)
-    units = [load_unit(params, layout, s, a) for s in params.data.subjects for a in params.events.alignments]
-    if sp.comparison == "permutation" and not sp.tail_fit:
-        bh_floor_warning(
-            sp.swaps, sum(len(u.electrodes) for u in units) // max(1, len(params.events.alignments)), sp.fdr_q
-        )
-    comparisons = build_comparisons(
-        units,
-        models,
-        comparison=sp.comparison,
-        min_signal_bins=sp.min_signal_bins,
-        fdr_q=sp.fdr_q,
-        default_winner=sp.default_winner,
-        tail_fit=sp.tail_fit,
-        cv_correction=sp.cv_correction,
-        device=params.encoding.device,
-    )
-    electrodes_path = layout.results / "electrodes.csv"
+    base = Layout(workdir, params)
+    electrodes_path = base.results / "electrodes.csv"
     electrodes = pd.read_csv(electrodes_path) if electrodes_path.is_file() else None
     if electrodes is None:
         log.warning("%s is missing (run the regions stage): sites.csv gets no regions", electrodes_path)
-    sites = build_sites(
-        comparisons, units, models, electrodes=electrodes, min_signal_bins=sp.min_signal_bins, fdr_q=sp.fdr_q
-    )
-    summary = summarize(sites, comparisons)
-    write_csv(comparisons, layout.results / "comparisons.csv")
-    write_csv(sites, layout.results / "sites.csv")
-    write_json(summary, layout.results / "summary.json")
-    truth_path = layout.data_root / "truth.csv"
-    # what the responses can see: v*w in the voltage (multimodal) or in high-gamma power (highgamma)
-    response_kind = getattr(params.responses, "kind", "voltage")
-    if params.data.format == "demo" and truth_path.is_file() and response_kind not in MULTIMODAL_KINDS:
-        log.warning(
-            "responses.kind %r has no planted demo kind (known: %s): no demo_recovery.json",
-            response_kind,
-            ", ".join(MULTIMODAL_KINDS),
-        )
-    elif params.data.format == "demo" and truth_path.is_file():
+    all_comparisons, all_sites, summary = [], [], {}
+    for kind in params.responses.kinds:
+        comparisons, sites, summary[kind] = kind_results(params, base.for_kind(kind), electrodes)
+        all_comparisons.append(comparisons)
+        all_sites.append(sites)
+        for test, by_alignment in summary[kind]["tests"].items():
+            for alignment, numbers in (
+                by_alignment.items() if "n_multimodal" not in by_alignment else [("", by_alignment)]
+            ):
+                log.info(
+                    "%s: %s %s: %d of %d electrodes (%.1f %%)",
+                    kind,
+                    test,
+                    alignment,
+                    numbers["n_multimodal"],
+                    numbers["n_electrodes"],
+                    numbers["percent_multimodal"],
+                )
+    comparisons = pd.concat(all_comparisons, ignore_index=True)
+    sites = pd.concat(all_sites, ignore_index=True)
+    write_csv(comparisons, base.results / "comparisons.csv")
+    write_csv(sites, base.results / "sites.csv")
+    write_json(summary, base.results / "summary.json")
+    truth_path = base.data_root / "truth.csv"
+    if params.data.format == "demo" and truth_path.is_file():
         truth = pd.read_csv(truth_path)
-        recovery = {
-            column: {
-                "response_kind": response_kind,
-                **demo_recovery(
-                    sites, truth, column=column, multimodal_kinds=MULTIMODAL_KINDS[response_kind]
-                ),
+        recovery = {}
+        for kind, kind_sites in zip(params.responses.kinds, all_sites):
+            recovery[kind] = {
+                column: demo_recovery(
+                    kind_sites, truth, column=column, multimodal_kinds=MULTIMODAL_KINDS[kind]
+                )
+                for column in ("multimodal_language", "multimodal_vision", "multimodal_strict")
             }
-            for column in ("multimodal_language", "multimodal_vision", "multimodal_strict")
-        }
-        write_json(recovery, layout.results / "demo_recovery.json")
-        for column, rec in recovery.items():
-            log.info(
-                "demo recovery (%s, %s responses, planted %s): precision %.2f, recall %.2f",
-                column,
-                response_kind,
-                "/".join(rec["multimodal_kinds"]),
-                rec["precision"],
-                rec["recall"],
-            )
-    for test, by_alignment in summary["tests"].items():
-        for alignment, numbers in (
-            by_alignment.items() if "n_multimodal" not in by_alignment else [("", by_alignment)]
-        ):
-            log.info(
-                "%s %s: %d of %d electrodes (%.1f %%)",
-                test,
-                alignment,
-                numbers["n_multimodal"],
-                numbers["n_electrodes"],
-                numbers["percent_multimodal"],
-            )
+            for column, rec in recovery[kind].items():
+                log.info(
+                    "demo recovery (%s, %s responses, planted %s): precision %.2f, recall %.2f",
+                    column,
+                    kind,
+                    "/".join(rec["multimodal_kinds"]),
+                    rec["precision"],
+                    rec["recall"],
+                )
+        write_json(recovery, base.results / "demo_recovery.json")
