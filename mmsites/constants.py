@@ -26,9 +26,11 @@ PLANTED_KINDS = ("vision", "language", "multimodal", "highgamma")
 
 #: Response kind (``responses.kinds``) -> the demo kinds that count as planted multimodal for
 #: it: the voltage sees ``v * w`` in the ``multimodal`` electrodes' voltage, band power in the
-#: ``highgamma`` electrodes' high-gamma power; BrainBERT's spectrogram (0-200 Hz) may see both.
+#: ``highgamma`` electrodes' high-gamma power; the band-power spectrogram (theta to high gamma)
+#: and BrainBERT's spectrogram (0-200 Hz) may see both.
 MULTIMODAL_KINDS = {
     "voltage": ("multimodal",),
     "band_power": ("highgamma",),
+    "spectrogram": ("multimodal", "highgamma"),
     "brainbert": ("multimodal", "highgamma"),
 }

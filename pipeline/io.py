@@ -303,8 +303,9 @@ def write_responses(
         Destination, ``Layout.responses(subject, alignment)``.
     responses : ndarray, float32, shape (n_events, n_electrodes, n_bins)
         Mean voltage (µV) or mean band power (µV²) in each bin window around each event;
-        or, for the ``brainbert`` kind, (n_events, n_electrodes, hidden_dim) embeddings. The
-        attribute ``kind`` says which.
+        or (n_events, n_electrodes, n_bands, n_bins) mean power per band for the
+        ``spectrogram`` kind, or (n_events, n_electrodes, hidden_dim) embeddings for the
+        ``brainbert`` kind. The attribute ``kind`` says which.
     electrodes : list of str, length n_electrodes
         Cleaned electrode labels.
     bin_times : ndarray, shape (n_bins,), or None
@@ -333,7 +334,12 @@ def write_responses(
         If the lengths of ``electrodes``, ``bin_times``, ``event_movie_time`` or
         ``event_session`` disagree with the shape of ``responses``.
     """
-    n_events, n_elec, n_bins = responses.shape
+    if responses.ndim not in (3, 4):
+        raise ValueError(
+            f"responses must be (events, electrodes, bins) or (events, electrodes, bands, bins), "
+            f"got shape {responses.shape}"
+        )
+    n_events, n_elec, n_bins = responses.shape[0], responses.shape[1], responses.shape[-1]
     n_times = n_bins if bin_times is None else len(bin_times)
     if len(electrodes) != n_elec or n_times != n_bins or len(event_movie_time) != n_events:
         raise ValueError(
@@ -360,7 +366,7 @@ def write_responses(
                 f.attrs[key] = (
                     json.dumps(value, default=_json_default) if isinstance(value, (dict, list)) else value
                 )
-    log.info("wrote %s: %d events x %d electrodes x %d bins", path, n_events, n_elec, n_bins)
+    log.info("wrote %s: responses of shape %s", path, responses.shape)
     return Path(path)
 
 
@@ -378,15 +384,17 @@ def read_responses(path: str | Path, *, data: bool = True) -> dict:
     Returns
     -------
     dict
-        ``shape`` (tuple: n_events, n_electrodes, n_bins), ``responses`` (float32 ndarray of
+        ``shape`` (tuple: n_events, n_electrodes, n_bins; n_bands before n_bins for
+        ``spectrogram``; hidden_dim for ``brainbert``), ``responses`` (float32 ndarray of
         that shape, µV or µV² as ``kind`` says, or None when ``data`` is False),
         ``electrodes`` (list of str), ``bin_times`` (seconds from event onset; None when the
         file has none: ``brainbert`` embeddings),
         ``event_movie_time`` (seconds),
         ``event_sample`` (int64 neural samples), ``event_movie`` (list of str),
         ``event_session`` (int64 trial of each event; zeros for files written before it
-        existed), ``sfreq`` (Hz), ``kind`` (``"voltage"``, ``"band_power"`` or ``"brainbert"``;
-        voltage for files written before the attribute existed) and ``attrs`` (every file attribute).
+        existed), ``sfreq`` (Hz), ``kind`` (``"voltage"``, ``"band_power"``,
+        ``"spectrogram"`` or ``"brainbert"``; voltage for files written before the attribute
+        existed) and ``attrs`` (every file attribute).
 
     Raises
     ------

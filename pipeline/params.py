@@ -141,7 +141,7 @@ class BrainBERTResponseParams(_Strict):
     batch_size: int = Field(64, ge=1)
 
 
-RESPONSE_KINDS = ("voltage", "band_power", "brainbert")
+RESPONSE_KINDS = ("voltage", "band_power", "spectrogram", "brainbert")
 
 
 class ResponsesParams(_Strict):
@@ -160,17 +160,23 @@ class ResponsesParams(_Strict):
     baseline_s: tuple[float, float] | None = None
     chunk_s: float = Field(60.0, gt=1)
     n_jobs: int | None = Field(None, ge=1)  # threads over electrode groups; None: one per core
-    kinds: list[Literal["voltage", "band_power", "brainbert"]] = Field(
+    kinds: list[Literal["voltage", "band_power", "spectrogram", "brainbert"]] = Field(
         default_factory=lambda: ["voltage"], min_length=1
     )
     """The kinds of response, each encoded and tested on its own (files under
     ``work/*/<kind>/``, a ``response_kind`` column in the results): ``voltage`` (the mean
     preprocessed voltage in each bin, µV, the study), ``band_power`` (its power in
-    ``band_hz``, µV²; causal band-pass, squared, delay-compensated; the same 161 bins) and
-    ``brainbert`` (BrainBERT embeddings of each event, reduced per fold: ``brainbert``)."""
+    ``band_hz``, µV²; causal band-pass, squared, delay-compensated; the same 161 bins),
+    ``spectrogram`` (the same in every band of ``bands_hz``: electrode x band x bin targets)
+    and ``brainbert`` (BrainBERT embeddings of each event, reduced per fold: ``brainbert``)."""
     band_hz: tuple[float, float] = (70.0, 150.0)
     """The band of ``band_power`` (Hz), high gamma by default; its upper edge is checked
     against each session's Nyquist frequency by the responses stage."""
+    bands_hz: list[tuple[float, float]] = Field(
+        default_factory=lambda: [(4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 70.0), (70.0, 150.0)],
+        min_length=1,
+    )
+    """The bands of ``spectrogram`` (Hz): theta, alpha, beta, low and high gamma by default."""
     brainbert: BrainBERTResponseParams = Field(default_factory=BrainBERTResponseParams)
 
     @model_validator(mode="before")
@@ -191,9 +197,14 @@ class ResponsesParams(_Strict):
             raise ValueError(f"responses.tmax_s ({self.tmax_s}) must be after tmin_s ({self.tmin_s})")
         if self.baseline_s is not None and self.baseline_s[1] <= self.baseline_s[0]:
             raise ValueError(f"responses.baseline_s {self.baseline_s}: the end must be after the start")
-        low, high = self.band_hz
-        if not 0 < low < high:
-            raise ValueError(f"responses.band_hz {list(self.band_hz)} must satisfy 0 < low < high (Hz)")
+        for name, bands in (("band_hz", [self.band_hz]), ("bands_hz", self.bands_hz)):
+            for low, high in bands:
+                if not 0 < low < high:
+                    raise ValueError(
+                        f"responses.{name} {[low, high]} must satisfy 0 < low < high (Hz)"
+                        if name == "bands_hz"
+                        else f"responses.band_hz {[low, high]} must satisfy 0 < low < high (Hz)"
+                    )
         if len(set(self.kinds)) != len(self.kinds):
             raise ValueError(f"responses.kinds {self.kinds} names a kind twice")
         return self

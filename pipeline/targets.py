@@ -1,7 +1,8 @@
 """What the encoding models predict for each response kind: the targets of one responses file.
 
-Time-resolved kinds (``voltage``, ``band_power``) are encoded as they are: one target per
-electrode and bin, the same matrix in every fold. The ``brainbert`` kind's responses are
+Time-resolved kinds (``voltage``, ``band_power``, ``spectrogram``) are encoded as they are:
+one target per electrode and bin (and band, for ``spectrogram``: band-major within each
+electrode), the same matrix in every fold. The ``brainbert`` kind's responses are
 embeddings (events x electrodes x hidden dimensions); their targets are each electrode's
 first ``responses.brainbert.components`` principal components, the PCA fitted on every
 fold's training events only (:func:`mmsites.encoding.targets.fold_pca_targets`), so that no
@@ -14,6 +15,7 @@ nulls and the paired tests see the same targets.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,12 +40,14 @@ class EncodingTargets:
     electrodes : list of str, length n_electrodes
         The electrodes, in the order of the targets (electrode-major).
     n_per_electrode : int
-        Targets per electrode (bins or components); ``n_targets = n_electrodes *
-        n_per_electrode``.
+        Targets per electrode (bins, bands x bins, or components); ``n_targets =
+        n_electrodes * n_per_electrode``.
     times : ndarray of float, shape (n_per_electrode,)
         Bin centre of each target (s from event onset); NaN for components.
     unit : {"bin", "component"}
         What one target of an electrode is.
+    bands : list of str or None
+        The band of each target of an electrode (``"70-150 Hz"``), ``spectrogram`` only.
     """
 
     fit: object
@@ -52,6 +56,34 @@ class EncodingTargets:
     n_per_electrode: int
     times: np.ndarray
     unit: str
+    bands: list | None = None
+
+
+def target_labels(resp: dict, n_per_electrode: int) -> tuple[np.ndarray, list | None]:
+    """Time (s) and band of each target of an electrode, from a responses file's tables.
+
+    Parameters
+    ----------
+    resp : dict
+        :func:`pipeline.io.read_responses` output (``data=False`` is enough).
+    n_per_electrode : int
+        Targets per electrode (:func:`target_shape`).
+
+    Returns
+    -------
+    times : ndarray of float, shape (n_per_electrode,)
+        Bin centre of each target (s from onset); NaN for ``brainbert`` components.
+    bands : list of str or None
+        ``"<low>-<high> Hz"`` per target for ``spectrogram`` (band-major); None otherwise.
+    """
+    if resp["bin_times"] is None:
+        return np.full(n_per_electrode, np.nan), None
+    times = np.asarray(resp["bin_times"], dtype=float)
+    if resp["kind"] != "spectrogram":
+        return times, None
+    bands = json.loads(resp["attrs"]["bands_hz"])
+    labels = [f"{low:g}-{high:g} Hz" for low, high in bands for _ in times]
+    return np.tile(times, len(bands)), labels
 
 
 def target_shape(params: Params, resp: dict) -> tuple[int, int]:
@@ -70,10 +102,10 @@ def target_shape(params: Params, resp: dict) -> tuple[int, int]:
         Electrodes, and bins (time-resolved kinds) or components (``brainbert``) per
         electrode.
     """
-    _, n_elec, n_axis = resp["shape"]
+    shape = resp["shape"]
     if resp["kind"] == "brainbert":
-        return n_elec, params.responses.brainbert.components
-    return n_elec, n_axis
+        return shape[1], params.responses.brainbert.components
+    return shape[1], int(np.prod(shape[2:]))
 
 
 def encoding_targets(params: Params, resp: dict, folds) -> EncodingTargets:
@@ -100,10 +132,12 @@ def encoding_targets(params: Params, resp: dict, folds) -> EncodingTargets:
         (the message names the param).
     """
     responses = resp["responses"]
-    n_events, n_elec, n_axis = responses.shape
+    n_events = responses.shape[0]
     if resp["kind"] != "brainbert":
-        Y = responses.reshape(n_events, -1)
-        return EncodingTargets(Y, Y, list(resp["electrodes"]), n_axis, np.asarray(resp["bin_times"]), "bin")
+        Y = responses.reshape(n_events, -1)  # electrode-major, then band, then bin
+        n_per = Y.shape[1] // responses.shape[1]
+        times, bands = target_labels(resp, n_per)
+        return EncodingTargets(Y, Y, list(resp["electrodes"]), n_per, times, "bin", bands)
     k = params.responses.brainbert.components
     try:
         reduced = fold_pca_targets(responses, folds, k)

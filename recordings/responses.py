@@ -44,10 +44,13 @@ from .spectral import HIGH_GAMMA, band_delay_s, band_power_stream, bandpass_sos
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["KINDS", "ResponseSet", "bin_times", "event_responses", "window_offsets"]
+__all__ = ["KINDS", "SPECTROGRAM_BANDS", "ResponseSet", "bin_times", "event_responses", "window_offsets"]
 
 #: The kinds of response :func:`event_responses` computes.
-KINDS = ("voltage", "band_power")
+KINDS = ("voltage", "band_power", "spectrogram")
+
+#: The bands of ``kind="spectrogram"`` by default (Hz): theta, alpha, beta, low and high gamma.
+SPECTROGRAM_BANDS = ((4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 70.0), HIGH_GAMMA)
 
 
 @dataclass
@@ -57,7 +60,9 @@ class ResponseSet:
     Attributes
     ----------
     responses : ndarray of float32, shape (n_kept_events, n_electrodes, n_bins)
-        Mean voltage (µV) or mean band power (µV²) in each window, as ``kind`` says.
+        Mean voltage (µV) or mean band power (µV²) in each window, as ``kind`` says; for
+        ``"spectrogram"``, shape (n_kept_events, n_electrodes, n_bands, n_bins), the mean
+        power in each band of ``bands_hz``.
     kept : ndarray of bool, shape (n_events,)
         Which input events have a row in ``responses`` (in input order).
     bin_times : ndarray of float64, shape (n_bins,)
@@ -68,13 +73,16 @@ class ResponseSet:
         Events left out because their windows leave the recording (or their sample is NaN).
     sfreq : float
         Sampling rate of the recording (Hz).
-    kind : {"voltage", "band_power"}
+    kind : {"voltage", "band_power", "spectrogram"}
         What was averaged.
     band_hz : (float, float) or None
-        The band (Hz) of ``"band_power"``; None for voltage.
+        The band (Hz) of ``"band_power"``; None otherwise.
     delay_samples : int
         How many samples later than their nominal place the windows were read (the
-        band-pass's group delay, rounded; 0 for voltage): ``delay_samples / sfreq`` s.
+        band-pass's group delay, rounded; 0 for voltage; the largest band's for
+        ``"spectrogram"``): ``delay_samples / sfreq`` s.
+    bands_hz : tuple of (float, float) or None
+        The bands (Hz) of ``"spectrogram"``, in the order of its band axis; None otherwise.
     """
 
     responses: np.ndarray
@@ -86,6 +94,7 @@ class ResponseSet:
     kind: str = "voltage"
     band_hz: tuple | None = None
     delay_samples: int = 0
+    bands_hz: tuple | None = None
 
 
 def bin_times(
@@ -313,6 +322,7 @@ def event_responses(
     progress: bool = True,
     kind: str = "voltage",
     band_hz: tuple[float, float] = HIGH_GAMMA,
+    bands_hz: Sequence[tuple[float, float]] = SPECTROGRAM_BANDS,
 ) -> ResponseSet:
     """Mean preprocessed voltage, or band power, in windows around each event, per electrode.
 
@@ -337,6 +347,10 @@ def event_responses(
     band's centre), so that power appears at the time it occurs in the signal; events whose
     shifted windows leave the recording are dropped. ``baseline_s`` is subtracted in µV²
     (its window shifted alike).
+
+    With ``kind="spectrogram"`` the band power is computed in each band of ``bands_hz`` (one
+    streamed pass per band, each with its own group delay) and stacked on a band axis; an
+    event is kept when its windows lie within the recording for every band.
 
     Parameters
     ----------
@@ -381,16 +395,21 @@ def event_responses(
         Filter from the recording's first sample, exactly as BrainBERT (slower).
     progress : bool
         Show a progress bar.
-    kind : {"voltage", "band_power"}
-        Average the preprocessed voltage (µV) or its power in ``band_hz`` (µV²).
+    kind : {"voltage", "band_power", "spectrogram"}
+        Average the preprocessed voltage (µV), its power in ``band_hz`` (µV²), or its power
+        in each band of ``bands_hz`` (µV²).
     band_hz : (float, float)
         Lower and upper -3 dB frequencies (Hz) of the band-pass, ``0 < low < high <
         sfreq / 2``; used by ``"band_power"`` only.
+    bands_hz : sequence of (float, float)
+        The bands of ``"spectrogram"`` (Hz), each as ``band_hz``; theta to high gamma by
+        default (:data:`SPECTROGRAM_BANDS`).
 
     Returns
     -------
     ResponseSet
-        ``responses`` (float32, µV or µV², shape (n_kept_events, n_electrodes, n_bins)) of
+        ``responses`` (float32, µV or µV², shape (n_kept_events, n_electrodes, n_bins), or
+        (n_kept_events, n_electrodes, n_bands, n_bins) for ``"spectrogram"``) of
         the events whose windows lie within the recording, which events those are
         (``kept``), the bin centres (s from onset), the electrodes, the sampling rate, the
         kind, the band and the delay applied (samples).
@@ -413,6 +432,28 @@ def event_responses(
         filter_dtype = np.float32 if highpass_hz is None else np.float64
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if kind == "spectrogram":
+        return _spectrogram_responses(
+            recording,
+            electrodes,
+            neighbours,
+            event_samples,
+            bands_hz,
+            window_s=window_s,
+            step_s=step_s,
+            tmin_s=tmin_s,
+            tmax_s=tmax_s,
+            notch_hz=notch_hz,
+            notch_q=notch_q,
+            rereference=rereference,
+            highpass_hz=highpass_hz,
+            baseline_s=baseline_s,
+            chunk_s=chunk_s,
+            group_size=group_size,
+            n_jobs=n_jobs,
+            filter_from_start=filter_from_start,
+            progress=progress,
+        )
     band_sos, delay = None, 0
     if kind == "band_power":
         band_sos = bandpass_sos(band_hz, sfreq)  # checks the band against the Nyquist frequency
@@ -554,3 +595,32 @@ def event_responses(
         n_bins,
     )
     return result
+
+
+def _spectrogram_responses(
+    recording, electrodes, neighbours, event_samples, bands_hz, **options
+) -> ResponseSet:
+    """Band power in every band of ``bands_hz``, stacked on a band axis (events kept by all)."""
+    bands = [(float(low), float(high)) for low, high in bands_hz]
+    if not bands:
+        raise ValueError("bands_hz is empty: give at least one (low, high) band in Hz")
+    sets = [
+        event_responses(
+            recording, electrodes, neighbours, event_samples, kind="band_power", band_hz=band, **options
+        )
+        for band in bands
+    ]
+    kept = np.logical_and.reduce([s.kept for s in sets])
+    # each band's rows of the events every band kept
+    parts = [s.responses[kept[s.kept]] for s in sets]
+    return ResponseSet(
+        np.stack(parts, axis=2),
+        kept,
+        sets[0].bin_times,
+        list(electrodes),
+        int((~kept).sum()),
+        sets[0].sfreq,
+        kind="spectrogram",
+        delay_samples=max(s.delay_samples for s in sets),
+        bands_hz=tuple(bands),
+    )

@@ -72,6 +72,24 @@ def test_band_power_runs_to_encode_and_says_its_kind(tmp_path):
 
 
 @pytest.mark.slow
+def test_spectrogram_targets_are_electrode_band_bin(tmp_path):
+    bands = [[13, 30], [70, 150]]
+    args = _write(tmp_path, _params(kinds=["spectrogram"], bands_hz=bands))
+    assert main(["run", *args, "--until", "encode"]) == 0
+    resp = read_responses(tmp_path / "work/responses/spectrogram/sub-2_language.h5")
+    assert resp["kind"] == "spectrogram" and json.loads(resp["attrs"]["bands_hz"]) == [
+        [13.0, 30.0],
+        [70.0, 150.0],
+    ]
+    assert resp["responses"].shape[1:] == (21, 2, 161) and resp["responses"].min() > 0
+    scores = pd.read_parquet(tmp_path / "work/scores/spectrogram/sub-2_language_truth-language.parquet")
+    assert len(scores) == 21 * 2 * 161
+    first = scores[scores["electrode"] == scores["electrode"].iloc[0]]
+    assert list(first["band"]) == ["13-30 Hz"] * 161 + ["70-150 Hz"] * 161
+    np.testing.assert_allclose(first["time_s"].to_numpy(), np.tile(resp["bin_times"], 2))
+
+
+@pytest.mark.slow
 def test_voltage_is_the_default_kind_in_the_file(tmp_path):
     # the responses stage alone, on the demo data the demo-data stage writes
     args = _write(tmp_path, _params())
@@ -100,3 +118,15 @@ def test_band_order_is_checked_in_the_params(tmp_path, band):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(_params(kinds=["band_power"], band_hz=band)))
     with pytest.raises(ValueError, match=r"responses\.band_hz"):
         load_params(tmp_path / "params.yaml")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(_params(bands_hz=[[4, 8], band])))
+    with pytest.raises(ValueError, match=r"responses\.bands_hz"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_a_spectrogram_band_above_a_sessions_nyquist_is_refused_by_key(tmp_path, caplog):
+    args = _write(tmp_path, _params(kinds=["voltage", "spectrogram"], bands_hz=[[4, 8], [300, 600]]))
+    assert main(["run", *args, "--until", "events"]) == 0
+    with caplog.at_level(logging.ERROR):
+        assert main(["responses", *args]) != 0
+    assert re.search(r"responses\.bands_hz \[300\.0, 600\.0\].*512 Hz of sub_2 trial000", caplog.text)
+    assert not list(tmp_path.glob("work/responses/**/*.h5"))

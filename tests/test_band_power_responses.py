@@ -264,3 +264,37 @@ def test_bad_kind_and_band(session):
             event_responses(
                 rec, electrodes, neighbours, events, kind="band_power", band_hz=(150.0, 70.0), progress=False
             )
+
+
+def test_spectrogram_is_the_band_power_of_every_band(session):
+    """kind="spectrogram" stacks the oracle's band power of each band on a band axis; an
+    event whose windows leave the recording for the slowest band (the longest delay) is
+    dropped from every band."""
+    path, data, sfreq, electrodes, neighbours, events = session
+    bands = ((4.0, 8.0), (13.0, 30.0), BAND)
+    # the last event sits just inside the recording for high gamma, not for 4-8 Hz's delay
+    n = data.shape[1]
+    theta_delay = round(band_delay_s(bands[0], sfreq) * sfreq)
+    edge = n - window_offsets(bin_times(), 0.2, sfreq)[0][-1] - round(0.2 * sfreq) - theta_delay + 1
+    with_edge = np.r_[events, edge]
+    with Recording(path, LABELS, sfreq) as rec:
+        got = event_responses(
+            rec,
+            electrodes,
+            neighbours,
+            with_edge,
+            kind="spectrogram",
+            bands_hz=bands,
+            chunk_s=1.3,
+            progress=False,
+        )
+        high = event_responses(rec, electrodes, neighbours, with_edge, kind="band_power", progress=False)
+    assert high.kept[-1] and not got.kept[-1] and got.kept[:-1].all() and got.n_dropped == 1
+    assert got.kind == "spectrogram" and got.bands_hz == bands and got.band_hz is None
+    assert got.responses.shape == (5, 3, 3, 161) and got.responses.dtype == np.float32
+    assert got.delay_samples == theta_delay
+    for b, band in enumerate(bands):
+        expected = oracle(data, electrodes, neighbours, events, sfreq, 0.2, bin_times(), band=band)
+        assert relative_error(got.responses[:, :, b], expected) < RTOL, band
+    with pytest.raises(ValueError, match="bands_hz is empty"), Recording(path, LABELS, sfreq) as rec:
+        event_responses(rec, electrodes, neighbours, events, kind="spectrogram", bands_hz=[], progress=False)

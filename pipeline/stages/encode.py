@@ -62,7 +62,7 @@ from ..io import (
 )
 from ..params import Params
 from ..paths import Layout
-from ..targets import encoding_targets, target_shape
+from ..targets import encoding_targets, target_labels, target_shape
 
 log = logging.getLogger(__name__)
 
@@ -378,7 +378,8 @@ def merge(params: Params, layout: Layout, unit: Unit, fitted: dict, state: _Null
     """
     sp = params.stats
     resp = read_responses(layout.responses(unit.subject, unit.alignment), data=False)
-    n_elec, n_bins = target_shape(params, resp)  # bins, or components (brainbert)
+    n_elec, n_bins = target_shape(params, resp)  # bins, bands x bins, or components
+    times, bands = target_labels(resp, n_bins)
     test_r = fitted["test_r"]
     if sp.max_stat:
         null_t = np.concatenate([c[0] for c in state.chunks])
@@ -392,9 +393,7 @@ def merge(params: Params, layout: Layout, unit: Unit, fitted: dict, state: _Null
     table = {
         "electrode": np.repeat(np.asarray(resp["electrodes"], dtype=object), n_bins),
         "bin": np.tile(np.arange(n_bins), n_elec),
-        "time_s": np.tile(
-            resp["bin_times"] if resp["bin_times"] is not None else np.full(n_bins, np.nan), n_elec
-        ),
+        "time_s": np.tile(times, n_elec),
         "test_r": test_r,
         "val_r": fitted["val_r"],
         "alpha": fitted["alpha"],
@@ -419,6 +418,8 @@ def merge(params: Params, layout: Layout, unit: Unit, fitted: dict, state: _Null
         )
         & fitted["valid"]
     )
+    if bands is not None:  # spectrogram: the band of each target
+        table["band"] = np.tile(np.asarray(bands, dtype=object), n_elec)
     if "components" in fitted:
         table["components"] = fitted["components"]
     df = pd.DataFrame(table)

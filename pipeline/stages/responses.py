@@ -13,6 +13,8 @@ Each kind of ``responses.kinds`` gets its own files, ``work/responses/<kind>/``.
 and ``band_power`` choose what each bin averages: the preprocessed voltage (µV, the study) or
 its power in ``responses.band_hz`` (µV², high gamma by default; causal band-pass, squared,
 windows moved by the filter's group delay, see :mod:`mmsites.recordings.responses`).
+``spectrogram`` is the band power in every band of ``responses.bands_hz``: its responses are
+events x electrodes x bands x bins (attribute ``bands_hz``).
 ``brainbert`` writes, per event and electrode, the BrainBERT embedding of the 5 s centred on
 the onset (:func:`mmsites.brainmodels.responses.event_embeddings`; events whose window leaves
 the recording are dropped and counted, electrodes touched by non-finite samples excluded and
@@ -86,12 +88,13 @@ def demean_sessions(responses: np.ndarray, event_session: np.ndarray) -> np.ndar
 
 
 def check_band(params: Params, sfreqs: dict) -> None:
-    """Refuse a ``responses.band_hz`` that some session cannot carry (band power only).
+    """Refuse a band that some session cannot carry (band power and spectrogram kinds).
 
     Parameters
     ----------
     params : Params
-        Validated params; ``responses.kinds`` and ``responses.band_hz`` matter.
+        Validated params; ``responses.kinds``, ``responses.band_hz`` and
+        ``responses.bands_hz`` matter.
     sfreqs : dict
         Sampling rate (Hz) of each session, keyed by a name used in the message (e.g.
         ``"sub_1 trial000"``).
@@ -99,19 +102,26 @@ def check_band(params: Params, sfreqs: dict) -> None:
     Raises
     ------
     ValueError
-        If ``kinds`` holds ``"band_power"`` and the band's upper edge is not below the Nyquist
-        frequency of the session with the lowest sampling rate; names ``responses.band_hz``.
+        If ``kinds`` holds ``"band_power"`` (``"spectrogram"``) and the upper edge of
+        ``band_hz`` (of a band of ``bands_hz``) is not below the Nyquist frequency of the
+        session with the lowest sampling rate; names the param.
     """
     rp = params.responses
-    if "band_power" not in rp.kinds or not sfreqs:
+    if not sfreqs:
         return
+    checked = []
+    if "band_power" in rp.kinds:
+        checked.append(("responses.band_hz", list(rp.band_hz)))
+    if "spectrogram" in rp.kinds:
+        checked += [("responses.bands_hz", list(band)) for band in rp.bands_hz]
     name = min(sfreqs, key=sfreqs.get)
     nyquist = sfreqs[name] / 2.0
-    if not rp.band_hz[1] < nyquist:
-        raise ValueError(
-            f"responses.band_hz {list(rp.band_hz)}: the upper edge must be below the Nyquist "
-            f"frequency {nyquist:g} Hz of {name} (sampled at {sfreqs[name]:g} Hz); lower it"
-        )
+    for key, band in checked:
+        if not band[1] < nyquist:
+            raise ValueError(
+                f"{key} {band}: the upper edge must be below the Nyquist "
+                f"frequency {nyquist:g} Hz of {name} (sampled at {sfreqs[name]:g} Hz); lower it"
+            )
 
 
 def brainbert_model(params: Params):
@@ -260,7 +270,7 @@ def subject_responses(
         (:func:`pipeline.sessions.list_sessions`).
     alignment : {"language", "vision"}
         Event alignment.
-    kind : {"voltage", "band_power", "brainbert"}
+    kind : {"voltage", "band_power", "spectrogram", "brainbert"}
         The kind of response (``responses.kinds``).
     model : BrainBERT, optional
         The model of the ``brainbert`` kind (:func:`brainbert_model`); needed for it only.
@@ -270,7 +280,8 @@ def subject_responses(
     dict
         The keyword arguments of :func:`pipeline.io.write_responses` but ``path`` and
         ``attrs``: ``responses`` (float32, events x electrodes x bins, µV or, for
-        ``band_power``, µV²; for ``brainbert`` events x electrodes x hidden dimensions; each
+        ``band_power``, µV²; for ``spectrogram`` events x electrodes x bands x bins, µV²; for
+        ``brainbert`` events x electrodes x hidden dimensions; each
         session demeaned per target when several are pooled), ``electrodes``, ``bin_times``
         (seconds; None for ``brainbert``), ``event_movie_time`` (seconds), ``event_sample``
         (int64 samples), ``event_movie``, ``event_session`` (trial of each event) and
@@ -298,7 +309,7 @@ def subject_responses(
         events = read_events(layout.events(session.movie, alignment))
         timings = dataset.timings(subject, session.trial)
         sfreq = estimate_sfreq(timings)
-        if kind == "band_power":
+        if kind in ("band_power", "spectrogram"):
             check_band(params, {f"sub_{subject} trial{session.trial:03d}": sfreq})
         sample = movie_to_sample(events["movie_time"].to_numpy(), timings, sfreq)
         inside = np.isfinite(sample)
@@ -345,6 +356,7 @@ def subject_responses(
                     n_jobs=rp.n_jobs,
                     kind=kind,
                     band_hz=tuple(rp.band_hz),
+                    bands_hz=[tuple(b) for b in rp.bands_hz],
                 )
             values, kept_mask, delay = result.responses, result.kept, result.delay_samples / sfreq
             bin_times = result.bin_times
@@ -443,7 +455,7 @@ def run(params: Params, workdir: Path) -> None:
     dataset = BrainTreebank(base.data_root)
     sessions = list_sessions(params, base)
     rp = params.responses
-    if "band_power" in rp.kinds:  # the lowest sampling rate first: fail before hours of work
+    if {"band_power", "spectrogram"} & set(rp.kinds):  # the lowest sampling rate first: fail early
         check_band(
             params,
             {
@@ -463,6 +475,7 @@ def run(params: Params, workdir: Path) -> None:
                 attrs = {
                     "kind": kind,
                     "band_hz": list(rp.band_hz) if kind == "band_power" else [],
+                    "bands_hz": [list(b) for b in rp.bands_hz] if kind == "spectrogram" else [],
                     "band_delay_s": float(band_delay),
                     "rereference": rp.rereference,
                     "highpass_hz": rp.highpass_hz or 0.0,
