@@ -4,8 +4,10 @@ Three modules, one concept each:
 
 - :mod:`mmsites.reports.tables`: pandas reductions of the result tables (per-electrode
   scores, site calls, region fractions, planted vs found);
-- :mod:`mmsites.reports.figures`: matplotlib / nilearn figures drawn from those tables;
-- :mod:`mmsites.reports.html`: the study's index page and one page per subject.
+- :mod:`mmsites.reports.figures`: matplotlib / nilearn figures drawn from those tables (the
+  response kinds compared among them);
+- :mod:`mmsites.reports.html`: the overview of the response kinds, and per kind the study's
+  page and one page per subject.
 
 Imports only :mod:`mmsites.atlases` and the shared root modules (:mod:`mmsites.constants`):
 the statistics arrive as columns of the tables (e.g. the scores table's ``signal``).
@@ -16,17 +18,27 @@ from mmsites import require_namespace
 require_namespace(__name__)
 
 from mmsites.reports.figures import (
+    KIND_LABELS,
     figure_to_png,
+    kind_label,
     plot_best_models,
     plot_coverage,
     plot_planted_vs_found,
     plot_region_fractions,
+    plot_response_kinds,
     plot_site_timecourses,
     plot_trained_vs_random,
+    response_kind_bars,
     study_figures,
     subject_figures,
 )
-from mmsites.reports.html import render_index, render_subject, summary_rows
+from mmsites.reports.html import (
+    render_index,
+    render_overview,
+    render_subject,
+    render_subject_overview,
+    summary_rows,
+)
 from mmsites.reports.tables import (
     as_bool,
     called_sites,
@@ -37,20 +49,26 @@ from mmsites.reports.tables import (
 )
 
 __all__ = [
+    "KIND_LABELS",
     "as_bool",
     "called_sites",
     "figure_to_png",
+    "kind_label",
     "planted_kinds",
     "planted_vs_found",
     "plot_best_models",
     "plot_coverage",
     "plot_planted_vs_found",
     "plot_region_fractions",
+    "plot_response_kinds",
     "plot_site_timecourses",
     "plot_trained_vs_random",
     "region_fractions",
     "render_index",
+    "render_overview",
     "render_subject",
+    "render_subject_overview",
+    "response_kind_bars",
     "study_figures",
     "subject_figures",
     "summary_rows",

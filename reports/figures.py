@@ -1,4 +1,5 @@
-"""Figures of the study: coverage, trained vs random, regions, best models, time courses.
+"""Figures of the study: coverage, trained vs random, regions, best models, time courses, and
+the comparison of the response kinds.
 
 Every ``plot_*`` function takes result tables (the contracts of ``docs/architecture.md``),
 reduces them with :mod:`mmsites.reports.tables` and returns a
@@ -36,6 +37,11 @@ from mmsites.reports.tables import (  # noqa: E402
 logger = logging.getLogger(__name__)
 
 TRAINED_COLOR, RANDOM_COLOR = "#4C72B0", "#DD8452"  # the study's violin colours
+
+#: Display names of the response kinds (``responses.kinds``).
+KIND_LABELS = {"voltage": "voltage", "band_power": "high-gamma power", "brainbert": "BrainBERT"}
+#: Colours of the response kinds in :func:`plot_response_kinds` (others: tab10, in order).
+KIND_COLORS = {"voltage": "#4C72B0", "band_power": "#DD8452", "brainbert": "#55A868"}
 
 
 def figure_to_png(fig: Figure, *, dpi: int = 100, close: bool = True) -> bytes:
@@ -96,7 +102,9 @@ def _glass_brain(fig: Figure, rect, title: str | None = None):
     return plotting.plot_glass_brain(None, figure=fig, axes=ax, display_mode="lzr", title=title)
 
 
-def plot_trained_vs_random(per_electrode: pd.DataFrame, twins: dict, *, labels: dict | None = None) -> Figure:
+def plot_trained_vs_random(
+    per_electrode: pd.DataFrame, twins: dict, *, labels: dict | None = None, unit: str = "bins"
+) -> Figure:
     """Draw violins of per-electrode r, each trained model beside its random twin.
 
     Parameters
@@ -111,6 +119,9 @@ def plot_trained_vs_random(per_electrode: pd.DataFrame, twins: dict, *, labels: 
         are left out.
     labels : dict of str to str, optional
         Display names for model ids (default: the ids).
+    unit : str
+        What an electrode's targets are, for the axis label: ``"bins"`` (time-resolved
+        responses) or ``"components"`` (BrainBERT embeddings).
 
     Returns
     -------
@@ -145,7 +156,7 @@ def plot_trained_vs_random(per_electrode: pd.DataFrame, twins: dict, *, labels: 
     ax.axhline(0, color="0.6", lw=0.8, zorder=0)
     ax.set_xticks(range(len(pairs)))
     ax.set_xticklabels([labels.get(t, t) for t, _ in pairs], rotation=35, ha="right")
-    ax.set_ylabel("Pearson r (mean over signal bins)")
+    ax.set_ylabel(f"Pearson r (mean over signal {unit})")
     ax.set_title("Pretrained versus randomly initialised models")
     ax.legend(
         handles=[
@@ -479,6 +490,208 @@ def plot_planted_vs_found(truth: pd.DataFrame, sites: pd.DataFrame) -> Figure:
     return fig
 
 
+def kind_label(kind: str) -> str:
+    """Display name of a response kind.
+
+    Parameters
+    ----------
+    kind : str
+        A response kind of ``responses.kinds`` (``voltage``, ``band_power``, ``brainbert``).
+
+    Returns
+    -------
+    str
+        Its name in figures and pages (:data:`KIND_LABELS`: ``"high-gamma power"`` for
+        ``band_power``, ``"BrainBERT"`` for ``brainbert``); an unknown kind as it is spelled.
+    """
+    return KIND_LABELS.get(kind, str(kind))
+
+
+def response_kind_bars(
+    per_electrode: pd.DataFrame, *, n_models: int = 6, kinds: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The numbers :func:`plot_response_kinds` draws: per alignment, model and kind.
+
+    Parameters
+    ----------
+    per_electrode : DataFrame, one row per (response kind, subject, alignment, model, electrode)
+        The report stage's electrode scores of every kind: ``response_kind, alignment, model,
+        score`` (mean test r over the electrode's signal targets, NaN without any) and
+        optionally ``n_signal_bins`` (signal targets; without it, a finite ``score`` means
+        signal).
+    n_models : int
+        How many models to keep: those with the highest mean electrode score over every
+        kind, alignment and electrode, NaN counted as 0 (no signal: no prediction); ties
+        keep the table's order.
+    kinds : sequence of str, optional
+        The kinds, in order (default: the order of appearance in ``per_electrode``).
+
+    Returns
+    -------
+    DataFrame, one row per (alignment, model, kind)
+        ``alignment`` (language, vision, then any other, in order of appearance), ``model``
+        (best first), ``response_kind``, ``n_electrodes``, ``mean_score`` (mean over the
+        electrodes of ``score`` with NaN as 0; NaN when the kind has no rows for the model)
+        and ``fraction_signal`` (fraction of those electrodes with any signal target).
+
+    Raises
+    ------
+    ValueError
+        When ``per_electrode`` lacks a needed column.
+    """
+    require_columns(per_electrode, ["response_kind", "alignment", "model", "score"], "per-electrode scores")
+    columns = ["alignment", "model", "response_kind", "n_electrodes", "mean_score", "fraction_signal"]
+    if per_electrode.empty:
+        return pd.DataFrame(columns=columns)
+    table = per_electrode.assign(
+        filled=pd.to_numeric(per_electrode["score"], errors="coerce").fillna(0.0),
+        has_signal=(
+            per_electrode["n_signal_bins"].fillna(0).to_numpy() > 0
+            if "n_signal_bins" in per_electrode.columns
+            else per_electrode["score"].notna().to_numpy()
+        ),
+    )
+    overall = table.groupby("model", sort=False)["filled"].mean()
+    ranked = sorted(overall.index, key=lambda m: -overall[m])  # stable: ties keep their order
+    models = ranked[:n_models]
+    kinds = list(kinds) if kinds is not None else list(dict.fromkeys(table["response_kind"]))
+    present = list(dict.fromkeys(table["alignment"]))
+    alignments = [a for a in ALIGNMENTS if a in present] + [a for a in present if a not in ALIGNMENTS]
+    groups = table.groupby(["alignment", "model", "response_kind"], sort=False)
+    stats = groups.agg(
+        n_electrodes=("filled", "size"), mean_score=("filled", "mean"), fraction_signal=("has_signal", "mean")
+    )
+    rows = []
+    for al in alignments:
+        for model in models:
+            for kind in kinds:
+                key = (al, model, kind)
+                if key in stats.index:
+                    got = stats.loc[key]
+                    rows.append((*key, int(got["n_electrodes"]), got["mean_score"], got["fraction_signal"]))
+                else:
+                    rows.append((*key, 0, np.nan, np.nan))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def plot_response_kinds(
+    per_electrode: pd.DataFrame,
+    *,
+    n_models: int = 6,
+    kinds: Sequence[str] | None = None,
+    subject=None,
+    labels: dict | None = None,
+) -> Figure:
+    """Compare the response kinds for the best models: grouped bars, one panel per alignment.
+
+    Each bar is the mean electrode score of one model and kind, an electrode without signal
+    counting as 0 (no prediction); the percentage above it is the fraction of electrodes that
+    have any signal target (bin or component). The numbers are
+    :func:`response_kind_bars`'s.
+
+    Parameters
+    ----------
+    per_electrode : DataFrame, one row per (response kind, subject, alignment, model, electrode)
+        The report stage's electrode scores (``electrode_table`` output) of every kind,
+        concatenated with a ``response_kind`` column: ``response_kind, subject, alignment,
+        model, electrode, score, n_signal_bins``.
+    n_models : int
+        Models shown: those with the highest mean electrode score over every kind (NaN as 0),
+        baselines included.
+    kinds : sequence of str, optional
+        The kinds, in the order of the bars (default: the order of appearance).
+    subject : int or str, optional
+        Show only this subject's electrodes (compared as str with the ``subject`` column).
+    labels : dict of str to str, optional
+        Display names for model ids (default: the ids).
+
+    Returns
+    -------
+    Figure
+        One panel per alignment: x = model, one bar per kind (a kind without scores for a
+        model gets no bar, marked "n/a"), legend of the kinds (:func:`kind_label`); or a figure
+        saying there are no scores.
+
+    Raises
+    ------
+    ValueError
+        When ``per_electrode`` lacks a needed column.
+    """
+    require_columns(per_electrode, ["response_kind", "alignment", "model", "score"], "per-electrode scores")
+    labels = labels or {}
+    table = per_electrode
+    who = ""
+    if subject is not None:
+        require_columns(table, ["subject"], "per-electrode scores")
+        table = table[table["subject"].astype(str) == str(subject)]
+        who = f", sub-{subject}"
+    title = "Response kinds compared: mean electrode r of the best models" + who
+    bars = response_kind_bars(table, n_models=n_models, kinds=kinds)
+    if bars.empty:
+        return _empty(title, "No electrode scores to compare.")
+    kinds = list(dict.fromkeys(bars["response_kind"]))
+    models = list(dict.fromkeys(bars["model"]))
+    alignments = list(dict.fromkeys(bars["alignment"]))
+    palette = iter(plt.cm.tab10.colors[3:])
+    colors = {k: KIND_COLORS.get(k) or next(palette) for k in kinds}
+    width = 0.8 / len(kinds)
+    fig, axes = plt.subplots(
+        1,
+        len(alignments),
+        figsize=(max(6.0, (0.35 + 0.3 * len(kinds)) * len(models) * len(alignments) + 3), 4.6),
+        squeeze=False,
+        sharey=True,
+    )
+    x = np.arange(len(models))
+    rotation = 90 if len(kinds) > 2 else 0  # narrow bars: the percentages stand upright
+    for ax, al in zip(axes[0], alignments):
+        for j, kind in enumerate(kinds):
+            sel = bars[(bars["alignment"] == al) & (bars["response_kind"] == kind)].set_index("model")
+            sel = sel.reindex(models)
+            heights = sel["mean_score"].to_numpy(dtype=float)
+            pos = x + (j - (len(kinds) - 1) / 2) * width
+            ax.bar(
+                pos,
+                np.nan_to_num(heights),
+                width=width * 0.95,
+                color=colors[kind],
+                edgecolor="0.3",
+                lw=0.4,
+                label=kind_label(kind),
+            )
+            for p, h, f in zip(pos, heights, sel["fraction_signal"].to_numpy(dtype=float)):
+                text = "n/a" if np.isnan(h) else f"{100 * f:.0f}%"
+                top = max(float(np.nan_to_num(h)), 0.0)
+                ax.text(p, top, text, ha="center", va="bottom", fontsize=7, rotation=rotation)
+        ax.axhline(0, color="0.5", lw=0.6)
+        ax.set_xticks(x)
+        ax.set_xticklabels([labels.get(m, m) for m in models], rotation=30, ha="right", fontsize=8)
+        ax.set_title(f"{al.capitalize()}-aligned", fontsize=10)
+        ax.margins(y=0.2)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0, 0].set_ylabel("mean electrode r (no signal = 0)")
+    axes[0, -1].legend(
+        title="responses",
+        frameon=False,
+        fontsize=8,
+        title_fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+    )
+    fig.suptitle(title, fontsize=10)
+    fig.text(
+        0.5,
+        -0.02,
+        "above each bar: % of electrodes with any signal bin"
+        + (" (signal component for BrainBERT)" if "brainbert" in kinds else ""),
+        ha="center",
+        fontsize=8,
+        color="0.3",
+    )
+    fig.tight_layout()
+    return fig
+
+
 def _require_per_electrode(scores, per_electrode) -> None:
     if scores is not None and per_electrode is None:
         raise ValueError("scores given without per_electrode: pass the electrode scores of the scores table")
@@ -495,6 +708,8 @@ def study_figures(
     truth: pd.DataFrame | None = None,
     labels: dict | None = None,
     dpi: int | None = 100,
+    timecourses: bool = True,
+    unit: str = "bins",
 ) -> dict:
     """Draw every figure of the study page, rendered to PNG.
 
@@ -521,6 +736,11 @@ def study_figures(
     dpi : int or None
         Resolution in dots per inch; None returns the Figures themselves instead of PNG
         bytes.
+    timecourses : bool
+        Draw the time courses (with ``scores``); False for responses without time bins (the
+        BrainBERT embeddings' components).
+    unit : str
+        What an electrode's targets are (``"bins"`` or ``"components"``), for the labels.
 
     Returns
     -------
@@ -533,10 +753,10 @@ def study_figures(
     _require_per_electrode(scores, per_electrode)
     figs = {"coverage": plot_coverage(electrodes)}
     if scores is not None and twins:
-        figs["trained_vs_random"] = plot_trained_vs_random(per_electrode, twins, labels=labels)
+        figs["trained_vs_random"] = plot_trained_vs_random(per_electrode, twins, labels=labels, unit=unit)
     figs["multimodal_by_region"] = plot_region_fractions(region_fractions(sites, comparisons))
     figs["best_multimodal_model"] = plot_best_models(sites, labels=labels)
-    if scores is not None:
+    if scores is not None and timecourses:
         present = set(scores["alignment"]) if "alignment" in scores.columns else {None}
         # random twins have no sites worth showing; they are in the violins
         shown = [m for m in dict.fromkeys(scores["model"]) if m not in set((twins or {}).values())]
@@ -561,6 +781,7 @@ def subject_figures(
     *,
     labels: dict | None = None,
     dpi: int = 100,
+    timecourses: bool = True,
 ) -> dict:
     """Draw the figures of one subject's page, rendered to PNG.
 
@@ -582,17 +803,21 @@ def subject_figures(
         Display names for model ids.
     dpi : int
         Resolution in dots per inch.
+    timecourses : bool
+        Draw the time courses (with ``scores``); False for responses without time bins (the
+        BrainBERT embeddings' components).
 
     Returns
     -------
     dict of str to bytes
-        Name -> PNG bytes: ``coverage`` and, with scores, ``timecourses_<alignment>`` of the
-        subject's multimodal sites, one per alignment present.
+        Name -> PNG bytes: ``coverage`` and, with scores and ``timecourses``,
+        ``timecourses_<alignment>`` of the subject's multimodal sites, one per alignment
+        present.
     """
     _require_per_electrode(scores, per_electrode)
     sid = str(subject)
     figs = {"coverage": plot_coverage(electrodes, subject=subject)}
-    if scores is not None and "subject" in scores.columns:
+    if scores is not None and timecourses and "subject" in scores.columns:
         mine = scores[scores["subject"].astype(str) == sid]
         own_sites = sites[sites["subject"].astype(str) == sid]
         present = set(mine["alignment"]) if "alignment" in mine.columns else {None}

@@ -1,4 +1,5 @@
-"""Self-contained HTML reports: the study's index page and one page per subject.
+"""Self-contained HTML reports: the overview of the response kinds, and per kind the study's
+page and one page per subject.
 
 Pages carry their images as base64 PNG and their CSS/JS inline, so they open from disk with no
 network. Tables follow the result-table contracts of ``docs/architecture.md``; the numbers in
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mmsites.constants import ALIGNMENTS
+from mmsites.reports.figures import kind_label
 from mmsites.reports.tables import (
     COMPARISON_TESTS,
     SITE_TESTS,
@@ -233,7 +235,7 @@ def summary_rows(summary: dict) -> pd.DataFrame:
     return out
 
 
-def _headline(summary: dict) -> str:
+def _headline(summary: dict, table_id: str = "summary-table") -> str:
     rows = summary_rows(summary) if summary else pd.DataFrame()
     if rows.empty:
         return (
@@ -271,7 +273,7 @@ def _headline(summary: dict) -> str:
         f'<div class="headline"><p>{_esc(n_total)} electrodes analysed.</p><ul>'
         + "".join(lines)
         + "</ul></div>\n<h3>Every test, per subject</h3>\n"
-        + html_table(table, sortable=True, table_id="summary-table")
+        + html_table(table, sortable=True, table_id=table_id)
     )
 
 
@@ -337,33 +339,55 @@ def _subjects(*tables) -> list[str]:
     return sorted(ids, key=lambda s: (len(s), s))
 
 
-def _recovery(recovery: dict) -> str:
-    """The demo's planted-vs-found numbers (``results/demo_recovery.json``) as a table."""
+def _recovery(by_kind: dict) -> str:
+    """The demo's planted-vs-found numbers (``results/demo_recovery.json``) as a table.
+
+    ``by_kind`` maps a response kind (None: unknown) to that kind's site column -> recovery.
+    """
     rows = []
-    for column, rec in recovery.items():
-        fpr = rec.get("false_positive_rate", {})
-        rows.append(
-            {
-                "site call": column,
-                # what the responses could see: v*w in the voltage or in high-gamma power
-                "responses": rec.get("response_kind", "voltage"),
-                "planted kinds": ", ".join(rec.get("multimodal_kinds", ["multimodal"])),
-                "planted multimodal": rec.get("n_true"),
-                "called": rec.get("n_called"),
-                "precision": rec.get("precision"),
-                "recall": rec.get("recall"),
-                # every other kind the demo planted (``linear`` in that variant)
-                **{f"called among {kind}": rate for kind, rate in fpr.items()},
-            }
-        )
+    for kind, recovery in by_kind.items():
+        for column, rec in recovery.items():
+            fpr = rec.get("false_positive_rate", {})
+            rows.append(
+                {
+                    # what the responses could see: v*w in the voltage or in high-gamma power
+                    "responses": kind_label(kind or rec.get("response_kind", "voltage")),
+                    "site call": column,
+                    "planted kinds": ", ".join(rec.get("multimodal_kinds", ["multimodal"])),
+                    "planted multimodal": rec.get("n_true"),
+                    "called": rec.get("n_called"),
+                    "precision": rec.get("precision"),
+                    "recall": rec.get("recall"),
+                    # every other kind the demo planted (``linear`` in that variant)
+                    **{f"called among {k}": rate for k, rate in fpr.items()},
+                }
+            )
     return (
         "<p>The demo plants electrodes of known kinds; this is how many of the planted "
         "multimodal electrodes the site rule found, and how often electrodes of the other kinds "
         "were called multimodal (fraction). Voltage responses can see the <code>multimodal</code> "
         "electrodes (the product of the latents in their voltage), band-power responses the "
-        "<code>highgamma</code> ones (the same product in their high-gamma power).</p>"
-        + html_table(pd.DataFrame(rows), table_id="recovery-table")
+        "<code>highgamma</code> ones (the same product in their high-gamma power), BrainBERT "
+        "embeddings both.</p>" + html_table(pd.DataFrame(rows), table_id="recovery-table")
     )
+
+
+def _unit(kind: str | None) -> str:
+    """What one target of an electrode is: components for BrainBERT embeddings, else bins."""
+    return "components" if kind == "brainbert" else "bins"
+
+
+def _links(links: dict | None) -> str:
+    """Extra navigation links (label -> relative href), or nothing."""
+    return "".join(f'<a href="{_esc(href)}">{_esc(label)}</a>' for label, href in (links or {}).items())
+
+
+def _response_line(kind: str | None, response: str | None) -> str:
+    """The line at the top of a kind's page that says which responses its results are for."""
+    if kind is None and response is None:
+        return ""
+    text = response or kind_label(kind)
+    return f'<p class="headline" id="response-kind">Responses: <b>{_esc(text)}</b></p>'
 
 
 def render_index(
@@ -374,8 +398,12 @@ def render_index(
     figures: dict,
     provenance: dict,
     recovery: dict | None = None,
+    *,
+    kind: str | None = None,
+    response: str | None = None,
+    links: dict | None = None,
 ) -> str:
-    """Render the study's report page (``results/report/index.html``).
+    """Render the study's report page of one response kind (``results/report/<kind>/index.html``).
 
     Parameters
     ----------
@@ -394,8 +422,17 @@ def render_index(
         ``params`` (dict), ``versions`` (package -> version), ``data_fingerprint`` (str), and
         anything else (shown as JSON).
     recovery : dict, optional
-        ``results/demo_recovery.json`` (site column -> precision, recall, ...): on the demo, a
-        section that says how well the planted multimodal electrodes were found.
+        The kind's entry of ``results/demo_recovery.json`` (site column -> precision, recall,
+        ...): on the demo, a section that says how well the planted multimodal electrodes
+        were found.
+    kind : str, optional
+        The response kind the results are for (``voltage``, ``band_power``, ``brainbert``):
+        named in the title and at the top of the page.
+    response : str, optional
+        The kind's description with its unit (e.g. ``"voltage (µV)"``), said at the top of
+        the page (default: the kind's display name).
+    links : dict of str to str, optional
+        Extra navigation links, label -> relative href (e.g. to the overview page).
 
     Returns
     -------
@@ -407,14 +444,16 @@ def render_index(
     if electrodes is not None and "region" in electrodes.columns:
         n_unloc = int((electrodes["region"].astype(str) == "unlocalised").sum())
     nav = " ".join(f'<a href="sub-{_esc(s)}.html">sub-{_esc(s)}</a>' for s in subjects)
+    title = "mmsites: sites of vision–language integration" + (f" ({kind_label(kind)})" if kind else "")
     body = [
-        "<h1>mmsites: sites of vision–language integration</h1>",
-        f"<nav>Subjects: {nav or 'none'}</nav>",
+        f"<h1>{_esc(title)}</h1>",
+        _response_line(kind, response),
+        f"<nav>{_links(links)}Subjects: {nav or 'none'}</nav>",
         "<h2>Headline</h2>",
         _headline(summary),
     ]
     if recovery:
-        body += ["<h2>Demo: planted multimodal electrodes found</h2>", _recovery(recovery)]
+        body += ["<h2>Demo: planted multimodal electrodes found</h2>", _recovery({kind: recovery})]
     if n_unloc:
         body.append(
             f"<p>{n_unloc} electrode(s) unlocalised (no region label or coordinates); "
@@ -431,7 +470,7 @@ def render_index(
         _provenance(provenance),
         "<footer>Generated by mmsites. Self-contained: opens from disk.</footer>",
     ]
-    return _page("mmsites report", "\n".join(body))
+    return _page("mmsites report" + (f": {kind_label(kind)}" if kind else ""), "\n".join(body))
 
 
 def _subject_electrode_table(subject: str, sites, comparisons, electrodes) -> pd.DataFrame:
@@ -514,8 +553,12 @@ def render_subject(
     electrodes: pd.DataFrame,
     figures: dict,
     provenance: dict,
+    *,
+    kind: str | None = None,
+    response: str | None = None,
+    links: dict | None = None,
 ) -> str:
-    """Render one subject's report page (``results/report/sub-<s>.html``).
+    """Render one subject's report page of one response kind (``results/report/<kind>/sub-<s>.html``).
 
     Parameters
     ----------
@@ -531,6 +574,13 @@ def render_subject(
         This subject's figures, name -> PNG bytes (:func:`mmsites.reports.subject_figures`).
     provenance : dict
         As for :func:`render_index`.
+    kind : str, optional
+        The response kind the results are for: named at the top; for ``brainbert`` the
+        electrode table counts signal components, not bins.
+    response : str, optional
+        The kind's description with its unit, said at the top of the page.
+    links : dict of str to str, optional
+        Extra navigation links, label -> relative href.
 
     Returns
     -------
@@ -539,7 +589,11 @@ def render_subject(
     """
     sid = str(subject)
     table = _subject_electrode_table(sid, sites, comparisons, electrodes)
-    body = [f"<h1>sub-{_esc(sid)}</h1>", '<nav><a href="index.html">← study report</a></nav>']
+    body = [
+        f"<h1>sub-{_esc(sid)}" + (f" ({_esc(kind_label(kind))})" if kind else "") + "</h1>",
+        _response_line(kind, response),
+        f'<nav><a href="index.html">← study report</a>{_links(links)}</nav>',
+    ]
     has_results = (
         sites is not None and "subject" in sites.columns and (sites["subject"].astype(str) == sid).any()
     )
@@ -566,9 +620,13 @@ def render_subject(
         )
         body.append("<h2>Electrodes</h2><p>Click a column header to sort.</p>")
         classes = ["strict" if s else "multimodal" if m else "" for s, m in zip(strict, mm_any)]
+        names = {
+            c: n.replace("signal bins", f"signal {_unit(kind)}")
+            for c, n in _display_names(table.columns).items()
+        }
         body.append(
             html_table(
-                table.rename(columns=_display_names(table.columns)),
+                table.rename(columns=names),
                 sortable=True,
                 row_classes=classes,
                 table_id="electrode-table",
@@ -616,6 +674,122 @@ def render_subject(
                 body.append(html_table(rows[cols].sort_values(["alignment", "test"])))
             body.append("</div>")
     body += [
+        "<h2>Provenance</h2>",
+        _provenance(provenance),
+        "<footer>Generated by mmsites. Self-contained: opens from disk.</footer>",
+    ]
+    return _page(f"mmsites: sub-{sid}" + (f" ({kind_label(kind)})" if kind else ""), "\n".join(body))
+
+
+def render_overview(
+    summaries: dict,
+    subjects,
+    figures: dict,
+    provenance: dict,
+    *,
+    responses: dict | None = None,
+    recovery: dict | None = None,
+) -> str:
+    """Render the overview of every response kind (``results/report/index.html``).
+
+    One section per kind with its headline numbers and links to its pages
+    (``<kind>/index.html``, ``<kind>/sub-<s>.html``), the demo's recovery of every kind,
+    the figures (the response kinds compared) and the provenance.
+
+    Parameters
+    ----------
+    summaries : dict of str to dict
+        ``results/summary.json``: response kind -> that kind's summary, in the order of the
+        sections.
+    subjects : iterable
+        Subject ids: links to ``sub-<s>.html`` (the subject's overview) and, per kind, to
+        ``<kind>/sub-<s>.html``.
+    figures : dict of str to bytes
+        Figure name -> PNG bytes, shown in order, captioned by their names.
+    provenance : dict
+        As for :func:`render_index`.
+    responses : dict of str to str, optional
+        Response kind -> its description with its unit (default: the display names).
+    recovery : dict, optional
+        ``results/demo_recovery.json``: response kind -> site column -> precision, recall,
+        ...; on the demo, a table of every kind's recovery of the planted electrodes.
+
+    Returns
+    -------
+    html : str
+        A self-contained page.
+    """
+    subjects = [str(s) for s in subjects]
+    responses = responses or {}
+    kinds = list(summaries)
+    nav = " ".join(f'<a href="sub-{_esc(s)}.html">sub-{_esc(s)}</a>' for s in subjects)
+    body = [
+        "<h1>mmsites: sites of vision–language integration</h1>",
+        "<p>Response kinds: "
+        + ", ".join(f'<a href="#kind-{_esc(k)}">{_esc(kind_label(k))}</a>' for k in kinds)
+        + ". Each kind is encoded and tested on its own (FDR within the kind); its full report "
+        "has the figures, regions and per-subject pages.</p>",
+        f"<nav>Subjects, every kind: {nav or 'none'}</nav>",
+    ]
+    for kind in kinds:
+        sub_nav = " ".join(f'<a href="{_esc(kind)}/sub-{_esc(s)}.html">sub-{_esc(s)}</a>' for s in subjects)
+        body += [
+            f'<section class="kind" id="kind-{_esc(kind)}">',
+            f"<h2>{_esc(kind_label(kind))}</h2>",
+            _response_line(kind, responses.get(kind)),
+            f'<nav><a href="{_esc(kind)}/index.html">Full report: {_esc(kind_label(kind))}</a> '
+            f"Subjects: {sub_nav or 'none'}</nav>",
+            _headline(summaries[kind], table_id=f"summary-table-{kind}"),
+            "</section>",
+        ]
+    if recovery:
+        body += ["<h2>Demo: planted multimodal electrodes found</h2>", _recovery(recovery)]
+    body += [
+        "<h2>Response kinds compared</h2>",
+        _figures_html(figures),
+        "<h2>Provenance</h2>",
+        _provenance(provenance),
+        "<footer>Generated by mmsites. Self-contained: opens from disk.</footer>",
+    ]
+    return _page("mmsites report", "\n".join(body))
+
+
+def render_subject_overview(
+    subject, kinds, figures: dict, provenance: dict, *, responses: dict | None = None
+) -> str:
+    """Render one subject's overview (``results/report/sub-<s>.html``): its page of every kind.
+
+    Parameters
+    ----------
+    subject : int or str
+        Subject id.
+    kinds : iterable of str
+        The response kinds: one link each to ``<kind>/sub-<s>.html``.
+    figures : dict of str to bytes
+        The subject's figures (the response kinds compared), name -> PNG bytes.
+    provenance : dict
+        As for :func:`render_index`.
+    responses : dict of str to str, optional
+        Response kind -> its description with its unit (default: the display names).
+
+    Returns
+    -------
+    html : str
+        A self-contained page.
+    """
+    sid = str(subject)
+    responses = responses or {}
+    items = "".join(
+        f'<li><a href="{_esc(k)}/sub-{_esc(sid)}.html">{_esc(kind_label(k))}</a>: '
+        f"{_esc(responses.get(k, kind_label(k)))}</li>"
+        for k in kinds
+    )
+    body = [
+        f"<h1>sub-{_esc(sid)}</h1>",
+        '<nav><a href="index.html">← overview</a></nav>',
+        f"<h2>Pages per response kind</h2><ul>{items}</ul>",
+        "<h2>Response kinds compared</h2>",
+        _figures_html(figures),
         "<h2>Provenance</h2>",
         _provenance(provenance),
         "<footer>Generated by mmsites. Self-contained: opens from disk.</footer>",

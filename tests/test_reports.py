@@ -616,6 +616,18 @@ def test_index_shows_demo_recovery(tables):
         recovery=recovery,
     )
     assert 'id="recovery-table"' in page and "0.875" in page and "multimodal_strict" in page
+    # one kind's entry of demo_recovery.json, on that kind's page
+    page = render_index(
+        tables["summary"],
+        tables["sites"],
+        tables["comparisons"],
+        tables["electrodes"],
+        {},
+        {},
+        recovery=recovery,
+        kind="band_power",
+    )
+    assert "<td>high-gamma power</td>" in page and "Responses: <b>high-gamma power</b>" in page
     assert 'id="recovery-table"' not in render_index(
         tables["summary"], tables["sites"], tables["comparisons"], tables["electrodes"], {}, {}
     )

@@ -1,11 +1,19 @@
-"""Stage ``report``: figures and self-contained HTML reports.
+"""Stage ``report``: figures and self-contained HTML reports, per response kind.
 
-Writes ``results/report/index.html`` (the study), ``results/report/sub-<s>.html`` (one per
-subject) and every figure as ``results/report/figures/<name>.png`` (:attr:`Layout.report`);
-nothing is written into the source tree. Each page carries its provenance: the exact params,
-the package versions, a fingerprint of the input data, and the preprocessing options that
-were used (the response kind, voltage or band power, re-reference, high-pass, baseline
-correction).
+Under ``results/report/`` (:attr:`Layout.report`; nothing is written into the source tree):
+
+- per kind of ``responses.kinds``: ``<kind>/index.html`` (the study on that kind's results),
+  ``<kind>/sub-<s>.html`` (one per subject) and ``<kind>/figures/<name>.png``;
+- ``index.html``: the overview, one section per kind (its headline numbers, links to its
+  pages), the demo's recovery of every kind, and the kinds compared
+  (``figures/response_kinds.png``);
+- ``sub-<s>.html``: one subject's overview, links to its page of every kind and the kinds
+  compared on its electrodes (``figures/sub-<s>_response_kinds.png``).
+
+Each page says which responses its results are for, with the unit, and carries its
+provenance: the exact params, the package versions, a fingerprint of the input data, and the
+preprocessing options that were used (every response kind, re-reference, high-pass,
+baseline correction).
 
 The per-bin scores reach the figures with the ``signal`` column the encode stage wrote
 (:func:`mmsites.stats.signal.signal_bins`, chosen on validation data); the report reads it
@@ -23,7 +31,16 @@ from pathlib import Path
 import pandas as pd
 
 from mmsites.recordings.braintreebank import BrainTreebank
-from mmsites.reports import render_index, render_subject, study_figures, subject_figures
+from mmsites.reports import (
+    figure_to_png,
+    plot_response_kinds,
+    render_index,
+    render_overview,
+    render_subject,
+    render_subject_overview,
+    study_figures,
+    subject_figures,
+)
 from mmsites.stats.compare import electrode_scores
 
 from ..cv import encoded_models
@@ -54,6 +71,46 @@ PACKAGES = (
 )
 
 
+def response_description(params: Params, kind: str) -> str:
+    """Say what one response kind is, with its unit (the first line of its report pages).
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; ``responses.band_hz`` and ``responses.brainbert`` matter.
+    kind : {"voltage", "band_power", "brainbert"}
+        A response kind.
+
+    Returns
+    -------
+    str
+        ``"voltage (µV)"``, ``"band power (µV², 70–150 Hz; ...)"`` or ``"BrainBERT
+        embeddings (<checkpoint, or random <config> (seed <s>)>, layer <l>, <k> principal
+        components per electrode fitted on each fold's training events)"``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind.
+    """
+    rp = params.responses
+    if kind == "voltage":
+        return "voltage (µV)"
+    if kind == "band_power":
+        return (
+            f"band power (µV², {rp.band_hz[0]:g}–{rp.band_hz[1]:g} Hz; causal band-pass, "
+            "squared, windows moved by its group delay)"
+        )
+    if kind == "brainbert":
+        bb = rp.brainbert
+        model = bb.checkpoint or f"random {bb.config} (seed {bb.seed})"
+        return (
+            f"BrainBERT embeddings ({model}, layer {bb.layer}, {bb.components} principal "
+            "components per electrode fitted on each fold's training events)"
+        )
+    raise ValueError(f"unknown response kind {kind!r}")
+
+
 def provenance(params: Params, layout: Layout) -> dict:
     """Collect what produced the results: params, package versions, data, preprocessing.
 
@@ -70,9 +127,10 @@ def provenance(params: Params, layout: Layout) -> dict:
         ``params`` (the params as JSON-ready dict), ``versions`` (package -> version string,
         ``"not installed"`` where absent; ``python`` included), ``data_fingerprint`` (str, of
         every subject's recordings and the transcripts' ``features.csv``) and
-        ``preprocessing`` (str/number per option: the response kind, e.g. ``"voltage (µV)"`` or
-        ``"band power (µV², 70–150 Hz)"``, notch, re-reference, high-pass, baseline, bins,
-        statistics).
+        ``preprocessing`` (str/number per option: ``response``, every response kind of
+        ``responses.kinds`` described by :func:`response_description` and joined by ``" | "``,
+        e.g. ``"voltage (µV)"`` or ``"voltage (µV) | band power (µV², 70–150 Hz; ...)"``, notch,
+        re-reference, high-pass, baseline, bins, statistics).
     """
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -89,12 +147,7 @@ def provenance(params: Params, layout: Layout) -> dict:
         "versions": versions,
         "data_fingerprint": file_fingerprint(files),
         "preprocessing": {
-            "response": (
-                f"band power (µV², {rp.band_hz[0]:g}–{rp.band_hz[1]:g} Hz; causal band-pass, "
-                "squared, windows moved by its group delay)"
-                if rp.kind == "band_power"
-                else "voltage (µV)"
-            ),
+            "response": " | ".join(response_description(params, kind) for kind in rp.kinds),
             "notch_hz": rp.notch_hz,
             "notch_q": rp.notch_q,
             "rereference": rp.rereference,
@@ -146,15 +199,17 @@ def stacked_scores(params: Params, layout: Layout) -> pd.DataFrame:
     params : Params
         Subjects, alignments and models (:func:`~mmsites.pipeline.cv.encoded_models`) to read.
     layout : Layout
-        Where the scores tables are (``work/scores/sub-<s>_<alignment>_<model>.parquet``).
+        Where the scores tables of one response kind are (``layout.kind``:
+        ``work/scores/<kind>/sub-<s>_<alignment>_<model>.parquet``).
 
     Returns
     -------
     DataFrame, one row per (subject, alignment, model, electrode, bin)
         The scores tables' columns as written (``electrode, bin, time_s, test_r, val_r,
-        p_value, val_p_value, signal, ...``; ``signal`` is the boolean signal-bin flag) with
-        ``subject``, ``alignment`` and ``model`` added; subjects, then alignments, then
-        models in params order.
+        p_value, val_p_value, signal, ...``; ``signal`` is the boolean signal-bin flag; for
+        ``brainbert`` ``bin`` is the component and ``time_s`` NaN) with ``subject``,
+        ``alignment`` and ``model`` added; subjects, then alignments, then models in params
+        order.
 
     Raises
     ------
@@ -174,57 +229,158 @@ def stacked_scores(params: Params, layout: Layout) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _of_kind(table: pd.DataFrame, kind: str, path: Path) -> pd.DataFrame:
+    """The rows of one response kind, without the ``response_kind`` column."""
+    if "response_kind" not in table.columns:
+        raise ValueError(
+            f"{path} has no response_kind column (written before response kinds): rerun the stats stage"
+        )
+    return table[table["response_kind"] == kind].drop(columns="response_kind").reset_index(drop=True)
+
+
+def _by_kind(content: dict, kinds: list, path: Path) -> dict:
+    """Check that a results JSON is keyed by response kind and holds every kind."""
+    missing = [k for k in kinds if not isinstance(content.get(k), dict)]
+    if missing:
+        raise ValueError(
+            f"{path} holds no results of response kind(s) {missing} (keys: {list(content)[:8]}): "
+            "rerun the stats stage"
+        )
+    return content
+
+
 def run(params: Params, workdir: Path) -> None:
-    """Run the report stage: write the study page, one page per subject and every figure.
+    """Run the report stage: per response kind the study page, subject pages and figures; the overview.
 
     Parameters
     ----------
     params : Params
-        The validated params (subjects, alignments, models and their random twins; on the
-        demo, ``data.format == "demo"`` adds the planted-vs-found figure and numbers).
+        The validated params (``responses.kinds``; subjects, alignments, models and their
+        random twins; on the demo, ``data.format == "demo"`` adds the planted-vs-found figure
+        and numbers).
     workdir : Path
-        Working directory: reads ``results/{sites,comparisons,electrodes}.csv``,
-        ``results/summary.json``, the scores tables under ``work/scores`` and, on the demo,
-        ``<data.root>/truth.csv`` and ``results/demo_recovery.json``; writes under
-        ``results/report/``.
+        Working directory: reads ``results/{sites,comparisons}.csv`` (every kind's rows, a
+        ``response_kind`` column), ``results/electrodes.csv``, ``results/summary.json`` (kind
+        -> summary), every kind's scores tables under ``work/scores/<kind>`` and, on the
+        demo, ``<data.root>/truth.csv`` and ``results/demo_recovery.json`` (kind -> site
+        column -> recovery); writes under ``results/report/`` (the module docstring lists the
+        files).
 
     Raises
     ------
     FileNotFoundError
         When a result table of the stats or regions stage is missing.
+    ValueError
+        When the results predate response kinds (no ``response_kind`` column, a summary or
+        recovery not keyed by kind): rerun the stats stage.
     """
     layout = Layout(workdir, params)
     results = layout.results
-    for name in ("sites.csv", "comparisons.csv", "electrodes.csv"):
+    kinds = list(params.responses.kinds)
+    for name in ("sites.csv", "comparisons.csv", "electrodes.csv", "summary.json"):
         if not (results / name).is_file():
             raise FileNotFoundError(f"{results / name} is missing: run the stats and regions stages first")
     sites = pd.read_csv(results / "sites.csv")
     comparisons = pd.read_csv(results / "comparisons.csv")
     electrodes = pd.read_csv(results / "electrodes.csv")
-    summary = json.loads((results / "summary.json").read_text())
-    scores = stacked_scores(params, layout)
+    summary = _by_kind(json.loads((results / "summary.json").read_text()), kinds, results / "summary.json")
     twins = {m.id: m.random_twin for m in params.models if m.random_twin}
     truth_path = layout.data_root / "truth.csv"
     truth = pd.read_csv(truth_path) if params.data.format == "demo" and truth_path.is_file() else None
-    prov = provenance(params, layout)
-    per_electrode = electrode_table(scores)
-    figures = study_figures(sites, comparisons, electrodes, scores, per_electrode, twins=twins, truth=truth)
-    for name, png in figures.items():
-        write_bytes(png, layout.report / "figures" / f"{name}.png")
     recovery_path = results / "demo_recovery.json"
     recovery = (
-        json.loads(recovery_path.read_text()) if truth is not None and recovery_path.is_file() else None
+        _by_kind(json.loads(recovery_path.read_text()), kinds, recovery_path)
+        if truth is not None and recovery_path.is_file()
+        else None
     )
+    prov = provenance(params, layout)
+    responses = {kind: response_description(params, kind) for kind in kinds}
+    per_kind = []
+    for kind in kinds:
+        out = layout.report / kind
+        k_sites = _of_kind(sites, kind, results / "sites.csv")
+        k_comparisons = _of_kind(comparisons, kind, results / "comparisons.csv")
+        scores = stacked_scores(params, layout.for_kind(kind))
+        per_electrode = electrode_table(scores)
+        per_kind.append(per_electrode.assign(response_kind=kind))
+        # BrainBERT's targets are components (time_s NaN): no time courses to draw
+        timecourses = bool(scores["time_s"].notna().any())
+        unit = "bins" if timecourses else "components"
+        figures = study_figures(
+            k_sites,
+            k_comparisons,
+            electrodes,
+            scores,
+            per_electrode,
+            twins=twins,
+            truth=truth,
+            timecourses=timecourses,
+            unit=unit,
+        )
+        for name, png in figures.items():
+            write_bytes(png, out / "figures" / f"{name}.png")
+        write_text(
+            render_index(
+                summary[kind],
+                k_sites,
+                k_comparisons,
+                electrodes,
+                figures,
+                prov,
+                recovery=recovery[kind] if recovery else None,
+                kind=kind,
+                response=responses[kind],
+                links={"← all response kinds": "../index.html"},
+            ),
+            out / "index.html",
+        )
+        for subject in params.data.subjects:
+            figs = subject_figures(
+                subject, k_sites, electrodes, scores, per_electrode, timecourses=timecourses
+            )
+            for name, png in figs.items():
+                write_bytes(png, out / "figures" / f"sub-{subject}_{name}.png")
+            links = {
+                "all response kinds": "../index.html",
+                f"sub-{subject}, every kind": f"../sub-{subject}.html",
+            }
+            write_text(
+                render_subject(
+                    subject,
+                    k_sites,
+                    k_comparisons,
+                    electrodes,
+                    figs,
+                    prov,
+                    kind=kind,
+                    response=responses[kind],
+                    links=links,
+                ),
+                out / f"sub-{subject}.html",
+            )
+    all_scores = pd.concat(per_kind, ignore_index=True)
+    compared = {"response_kinds": figure_to_png(plot_response_kinds(all_scores, kinds=kinds))}
+    for name, png in compared.items():
+        write_bytes(png, layout.report / "figures" / f"{name}.png")
     write_text(
-        render_index(summary, sites, comparisons, electrodes, figures, prov, recovery=recovery),
+        render_overview(
+            {kind: summary[kind] for kind in kinds},
+            params.data.subjects,
+            compared,
+            prov,
+            responses=responses,
+            recovery={kind: recovery[kind] for kind in kinds} if recovery else None,
+        ),
         layout.report / "index.html",
     )
     for subject in params.data.subjects:
-        figs = subject_figures(subject, sites, electrodes, scores, per_electrode)
+        figs = {
+            "response_kinds": figure_to_png(plot_response_kinds(all_scores, kinds=kinds, subject=subject))
+        }
         for name, png in figs.items():
             write_bytes(png, layout.report / "figures" / f"sub-{subject}_{name}.png")
         write_text(
-            render_subject(subject, sites, comparisons, electrodes, figs, prov),
+            render_subject_overview(subject, kinds, figs, prov, responses=responses),
             layout.report / f"sub-{subject}.html",
         )
     log.info("report: %s", (layout.report / "index.html").resolve())
