@@ -24,6 +24,7 @@ import contextlib
 import functools
 import logging
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -199,18 +200,20 @@ class _WindowSet:
             flat[where + electrode * self.step] = means[row]
 
 
-@functools.cache
-def _blas_controller():
+@functools.lru_cache(maxsize=1)
+def _blas_controller(n_modules: int):
+    # scanning the loaded libraries takes ~0.1 s: once per set of imported modules (a BLAS
+    # library is loaded by an import, e.g. torch's, which a cached scan would miss)
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - a dependency of scikit-learn
         return None
-    return ThreadpoolController()  # scanning the loaded libraries takes ~0.1 s: once
+    return ThreadpoolController()
 
 
 def _one_blas_thread():
     """Hold matrix libraries to one thread: event_responses parallelises over groups itself."""
-    controller = _blas_controller()
+    controller = _blas_controller(len(sys.modules))
     return contextlib.nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
 
 
