@@ -11,6 +11,7 @@ package (no network).
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 from collections.abc import Iterable, Sequence
 
@@ -39,9 +40,19 @@ logger = logging.getLogger(__name__)
 TRAINED_COLOR, RANDOM_COLOR = "#4C72B0", "#DD8452"  # the study's violin colours
 
 #: Display names of the response kinds (``responses.kinds``).
-KIND_LABELS = {"voltage": "voltage", "band_power": "high-gamma power", "brainbert": "BrainBERT"}
+KIND_LABELS = {
+    "voltage": "voltage",
+    "band_power": "high-gamma power",
+    "spectrogram": "spectrogram",
+    "brainbert": "BrainBERT",
+}
 #: Colours of the response kinds in :func:`plot_response_kinds` (others: tab10, in order).
-KIND_COLORS = {"voltage": "#4C72B0", "band_power": "#DD8452", "brainbert": "#55A868"}
+KIND_COLORS = {
+    "voltage": "#4C72B0",
+    "band_power": "#DD8452",
+    "spectrogram": "#8172B3",
+    "brainbert": "#55A868",
+}
 
 
 def figure_to_png(fig: Figure, *, dpi: int = 100, close: bool = True) -> bytes:
@@ -496,7 +507,8 @@ def kind_label(kind: str) -> str:
     Parameters
     ----------
     kind : str
-        A response kind of ``responses.kinds`` (``voltage``, ``band_power``, ``brainbert``).
+        A response kind of ``responses.kinds`` (``voltage``, ``band_power``, ``spectrogram``,
+        ``brainbert``).
 
     Returns
     -------
@@ -632,7 +644,7 @@ def plot_response_kinds(
     kinds = list(dict.fromkeys(bars["response_kind"]))
     models = list(dict.fromkeys(bars["model"]))
     alignments = list(dict.fromkeys(bars["alignment"]))
-    palette = iter(plt.cm.tab10.colors[3:])
+    palette = itertools.cycle(plt.cm.tab10.colors[3:])
     colors = {k: KIND_COLORS.get(k) or next(palette) for k in kinds}
     width = 0.8 / len(kinds)
     fig, axes = plt.subplots(
@@ -737,8 +749,8 @@ def study_figures(
         Resolution in dots per inch; None returns the Figures themselves instead of PNG
         bytes.
     timecourses : bool
-        Draw the time courses (with ``scores``); False for responses without time bins (the
-        BrainBERT embeddings' components).
+        Draw the time courses (with ``scores``); False for responses without one target per
+        time bin (the BrainBERT embeddings' components, a spectrogram's band x bin targets).
     unit : str
         What an electrode's targets are (``"bins"`` or ``"components"``), for the labels.
 
@@ -804,8 +816,8 @@ def subject_figures(
     dpi : int
         Resolution in dots per inch.
     timecourses : bool
-        Draw the time courses (with ``scores``); False for responses without time bins (the
-        BrainBERT embeddings' components).
+        Draw the time courses (with ``scores``); False for responses without one target per
+        time bin (the BrainBERT embeddings' components, a spectrogram's band x bin targets).
 
     Returns
     -------

@@ -367,8 +367,9 @@ def _recovery(by_kind: dict) -> str:
         "multimodal electrodes the site rule found, and how often electrodes of the other kinds "
         "were called multimodal (fraction). Voltage responses can see the <code>multimodal</code> "
         "electrodes (the product of the latents in their voltage), band-power responses the "
-        "<code>highgamma</code> ones (the same product in their high-gamma power), BrainBERT "
-        "embeddings both.</p>" + html_table(pd.DataFrame(rows), table_id="recovery-table")
+        "<code>highgamma</code> ones (the same product in their high-gamma power); each row "
+        "lists the planted kinds its responses can see.</p>"
+        + html_table(pd.DataFrame(rows), table_id="recovery-table")
     )
 
 

@@ -298,11 +298,20 @@ def test_results_before_kinds_are_refused(tmp_path):
         report.run(params, tmp_path)
 
 
+def test_which_kinds_have_time_courses():
+    t = make_tables(subjects=(1,), n_electrodes=2, n_bins=6)["scores"]
+    assert report.has_timecourses(t)
+    assert not report.has_timecourses(t.assign(time_s=np.nan))  # brainbert components
+    bands = np.where(t["bin"] < 3, "4-8 Hz", "70-150 Hz")  # spectrogram: band x bin targets
+    assert not report.has_timecourses(t.assign(band=bands))
+    assert report.has_timecourses(t.assign(band="70-150 Hz"))
+
+
 def test_provenance_describes_every_kind(tmp_path):
     params = Params.model_validate(
         {
             "responses": {
-                "kinds": ["voltage", "band_power", "brainbert"],
+                "kinds": ["voltage", "band_power", "spectrogram", "brainbert"],
                 "brainbert": {"checkpoint": "ckpt/stft_large_pretrained.pth"},
             }
         }
@@ -313,3 +322,4 @@ def test_provenance_describes_every_kind(tmp_path):
     parts = text.split(" | ")
     assert parts[0] == "voltage (µV)" and parts[1].startswith("band power (µV², 70–150 Hz")
     assert "BrainBERT embeddings (ckpt/stft_large_pretrained.pth, layer -1, 8 principal components" in text
+    assert parts[2].startswith("spectrogram: band power (µV²) in 5 band(s), 4–8 Hz, 8–13 Hz")

@@ -77,21 +77,18 @@ def response_description(params: Params, kind: str) -> str:
     Parameters
     ----------
     params : Params
-        Validated params; ``responses.band_hz`` and ``responses.brainbert`` matter.
-    kind : {"voltage", "band_power", "brainbert"}
-        A response kind.
+        Validated params; ``responses.band_hz``, ``responses.bands_hz`` and
+        ``responses.brainbert`` matter.
+    kind : str
+        A response kind of ``responses.kinds``.
 
     Returns
     -------
     str
-        ``"voltage (µV)"``, ``"band power (µV², 70–150 Hz; ...)"`` or ``"BrainBERT
-        embeddings (<checkpoint, or random <config> (seed <s>)>, layer <l>, <k> principal
-        components per electrode fitted on each fold's training events)"``.
-
-    Raises
-    ------
-    ValueError
-        For an unknown kind.
+        ``"voltage (µV)"``, ``"band power (µV², 70–150 Hz; ...)"``, ``"spectrogram: band power
+        (µV²) in 5 bands, 4–8 Hz, ...; ..."`` or ``"BrainBERT embeddings (<checkpoint, or
+        random <config> (seed <s>)>, layer <l>, <k> principal components per electrode fitted
+        on each fold's training events)"``; a kind not listed here as it is spelled.
     """
     rp = params.responses
     if kind == "voltage":
@@ -101,6 +98,12 @@ def response_description(params: Params, kind: str) -> str:
             f"band power (µV², {rp.band_hz[0]:g}–{rp.band_hz[1]:g} Hz; causal band-pass, "
             "squared, windows moved by its group delay)"
         )
+    if kind == "spectrogram":
+        bands = ", ".join(f"{low:g}–{high:g} Hz" for low, high in rp.bands_hz)
+        return (
+            f"spectrogram: band power (µV²) in {len(rp.bands_hz)} band(s), {bands}; causal "
+            "band-pass, squared, windows moved by each band's group delay"
+        )
     if kind == "brainbert":
         bb = rp.brainbert
         model = bb.checkpoint or f"random {bb.config} (seed {bb.seed})"
@@ -108,7 +111,27 @@ def response_description(params: Params, kind: str) -> str:
             f"BrainBERT embeddings ({model}, layer {bb.layer}, {bb.components} principal "
             "components per electrode fitted on each fold's training events)"
         )
-    raise ValueError(f"unknown response kind {kind!r}")
+    return str(kind)
+
+
+def has_timecourses(scores: pd.DataFrame) -> bool:
+    """Whether a kind's scores are time courses: one target per bin with a time.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        :func:`stacked_scores` output of one response kind.
+
+    Returns
+    -------
+    bool
+        False for ``brainbert`` components (``time_s`` NaN) and for ``spectrogram`` targets
+        (several bands per bin, a ``band`` column), whose time courses are not drawn; True
+        otherwise.
+    """
+    if "time_s" not in scores.columns or not scores["time_s"].notna().any():
+        return False
+    return "band" not in scores.columns or scores["band"].nunique() <= 1
 
 
 def provenance(params: Params, layout: Layout) -> dict:
@@ -303,9 +326,10 @@ def run(params: Params, workdir: Path) -> None:
         scores = stacked_scores(params, layout.for_kind(kind))
         per_electrode = electrode_table(scores)
         per_kind.append(per_electrode.assign(response_kind=kind))
-        # BrainBERT's targets are components (time_s NaN): no time courses to draw
-        timecourses = bool(scores["time_s"].notna().any())
-        unit = "bins" if timecourses else "components"
+        # BrainBERT's targets are components (time_s NaN), a spectrogram's band x bin: no
+        # time courses to draw
+        timecourses = has_timecourses(scores)
+        unit = "components" if kind == "brainbert" else "bins"
         figures = study_figures(
             k_sites,
             k_comparisons,
