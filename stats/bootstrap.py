@@ -85,8 +85,9 @@ def weighted_fold_r(
     A = as_tensor(a, dev, dtype)
     Yt = as_tensor(y, dev, dtype)
     parts = _fold_parts(folds, part, A.shape[0])
+    # only the scored rows enter (held-out targets may be NaN on rows no fold holds out)
     check_events("predictions", A, rows=np.concatenate(parts))
-    check_events("Y", Yt, A.shape[0])
+    check_events("Y", Yt, A.shape[0], rows=np.concatenate(parts))
     W = as_tensor(weights, dev, dtype)
     if W.ndim != 2 or W.shape[1] != A.shape[0]:
         raise ValueError(f"weights must have shape (n, {A.shape[0]}), got {tuple(W.shape)}")

@@ -222,7 +222,7 @@ def paired_permutation_null(
     B = as_tensor(np.asarray(pred_b)[:, cols], dev, dtype)
     Yt = as_tensor(np.asarray(Y)[:, cols], dev, dtype)
     check_events("pred_b", B, n, rows=scored)
-    check_events("Y", Yt, n)
+    check_events("Y", Yt, n, rows=scored)
     if np.shape(pred_b)[1] != T or np.shape(Y)[1] != T:
         raise ValueError(
             f"pred_a, pred_b and Y must have the same targets, got {T}, "

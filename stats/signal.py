@@ -160,9 +160,11 @@ def fast_permutation_null(
     perms = np.asarray(perms, dtype=np.int64)
     pred = as_tensor(predictions, dev, dtype)
     n, T = pred.shape
-    check_events("predictions", pred, rows=np.concatenate(_fold_parts(folds, part, n)))
+    scored = np.concatenate(_fold_parts(folds, part, n))
+    check_events("predictions", pred, rows=scored)
     Yt = as_tensor(Y, dev, dtype)
-    check_events("Y", Yt, n)
+    # only the scored rows enter (held-out targets may be NaN on rows no fold holds out)
+    check_events("Y", Yt, n, rows=scored)
     if Yt.shape[1] != T:
         raise ValueError(f"Y has {Yt.shape[1]} targets but predictions have {T}")
     if perms.ndim != 2 or perms.shape[1] != n:
@@ -193,7 +195,8 @@ def fast_permutation_null(
         if centred is None:
             # r is invariant to shifting Y by a constant: centring once (only when the
             # direct gather needs it) tames float32 cancellation in the sums below.
-            centred = Yt - Yt.mean(0, keepdim=True)
+            # (the mean of the scored rows: the others may be NaN and are never read)
+            centred = Yt - Yt[torch.as_tensor(scored, device=dev)].mean(0, keepdim=True)
         saa = (a * a).sum(0)
         batch = max(1, int(max_bytes // (m * T * a.element_size())))
         p_idx = torch.as_tensor(perms[:, idx], device=dev)

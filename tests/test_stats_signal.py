@@ -232,3 +232,33 @@ def test_refit_block_null_is_calibrated_on_drifting_null_data():
     assert (block < 0.05).mean() <= 0.09
     assert 0.4 <= block.mean() <= 0.6
     assert (iid < 0.05).mean() > 0.1  # i.i.d. shuffles: anti-conservative
+
+
+def test_targets_may_be_nan_where_no_fold_scores():
+    """Held-out targets of per-fold reductions are NaN on events no fold holds out (purge gaps
+    can leave some): the fast null, the fast bootstrap and the paired test read only scored
+    rows, so NaN there changes nothing."""
+    from mmsites.stats.bootstrap import fast_bootstrap
+    from mmsites.encoding.folds import fold_segments
+    from mmsites.stats.resampling import bootstrap_indices
+
+    rng = np.random.default_rng(3)
+    n, T = 120, 4
+    folds = contiguous_folds(n, 4, times=np.arange(n, dtype=float), gap_s=3.0)
+    scored = np.zeros(n, bool)
+    for f in folds:
+        scored[np.r_[f.val, f.test]] = True
+    pred, Y = rng.standard_normal((n, T)), rng.standard_normal((n, T))
+    holed = Y.copy()
+    holed[~scored] = np.nan
+    pred[~scored] = np.nan
+    if scored.all():  # the gap must leave unscored rows for this test to mean anything
+        pytest.skip("no unscored rows")
+    perms = fold_permutations(folds, n, 9, block=3, seed=0)
+    np.testing.assert_array_equal(
+        fast_permutation_null(pred, holed, folds, perms), fast_permutation_null(pred, Y, folds, perms)
+    )
+    boot = bootstrap_indices(n, 5, seed=1, block=3, segments=fold_segments(folds, n))
+    np.testing.assert_array_equal(
+        fast_bootstrap(pred, holed, folds, boot), fast_bootstrap(pred, Y, folds, boot)
+    )
