@@ -238,8 +238,8 @@ def test_targets_may_be_nan_where_no_fold_scores():
     """Held-out targets of per-fold reductions are NaN on events no fold holds out (purge gaps
     can leave some): the fast null, the fast bootstrap and the paired test read only scored
     rows, so NaN there changes nothing."""
-    from mmsites.stats.bootstrap import fast_bootstrap
     from mmsites.encoding.folds import fold_segments
+    from mmsites.stats.bootstrap import fast_bootstrap
     from mmsites.stats.resampling import bootstrap_indices
 
     rng = np.random.default_rng(3)
