@@ -189,7 +189,14 @@ def test_reports_written(workdir):
     assert "<img" in index and "http://" not in index.replace("http://www.w3.org", "")
     assert 'id="recovery-table"' in index  # the demo's planted-vs-found numbers
     assert (report / "sub-1.html").is_file() and (report / "sub-2.html").is_file()
-    assert (report / "figures/planted_vs_found.png").is_file()
+    assert (report / "figures/response_kinds.png").is_file()
+    for kind in ("voltage", "band_power", "brainbert"):
+        page = (report / kind / "index.html").read_text()
+        assert f'href="{kind}/index.html"' in index and "Responses:" in page
+        assert (report / kind / "figures/planted_vs_found.png").is_file()
+        assert (report / kind / "sub-1.html").is_file()
+    assert not list((report / "brainbert/figures").glob("timecourses*"))
+    assert list((report / "voltage/figures").glob("timecourses*"))
     assert any((report / "figures").glob("sub-1_*.png"))
     assert not (workdir / "reports").exists()  # nothing generated where the package's source lives
 
