@@ -133,6 +133,11 @@ class BrainBERTResponseParams(_Strict):
     seed: int = Field(0, ge=0)
     layer: int = -1
     """Which hidden layer's middle tokens are averaged (-1: the last, the official recipe)."""
+    offset_s: float = 0.0
+    """Where the 5 s window is centred, in seconds after each event's onset (0: on the onset,
+    the official recipe). The 10 middle tokens read about ±0.22 s around the centre, so a
+    response that peaks later (e.g. 0.25 s after a word) is seen only with the window moved
+    there."""
     components: int = Field(8, ge=1)
     """Principal components kept per electrode (fitted on each fold's training events)."""
     device: str = "auto"

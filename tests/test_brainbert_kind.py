@@ -38,7 +38,13 @@ def _params(**responses):
         "responses": {
             "n_jobs": 1,
             "kinds": ["voltage", "brainbert"],
-            "brainbert": {"config": "tiny", "components": COMPONENTS, "device": "cpu", "batch_size": 32},
+            "brainbert": {
+                "config": "tiny",
+                "components": COMPONENTS,
+                "device": "cpu",
+                "batch_size": 32,
+                "offset_s": 0.25,  # where the demo's responses peak
+            },
             **responses,
         },
         "models": TRUTH,
@@ -91,10 +97,16 @@ def test_embeddings_file_scores_and_results(run):
         direct = fold_pca_targets(resp["responses"], folds, COMPONENTS)
         np.testing.assert_array_equal(targets.held_out, direct.held_out)
         assert len(targets.fit) == len(folds)
+        # the high-gamma electrodes' power is in the embeddings' first component
+        truth = pd.read_csv(root / "data/demo/truth.csv").query("subject == @subject")
+        highgamma = scores[scores["electrode"].isin(truth.loc[truth["kind"] == "highgamma", "electrode"])]
+        silent = scores[scores["electrode"].isin(truth.loc[truth["kind"] == "none", "electrode"])]
+        assert len(highgamma) and highgamma.query("bin == 0")["test_r"].min() > 0.4
+        assert silent["test_r"].abs().max() < 0.3
     sites = pd.read_csv(root / "results/sites.csv")
     assert set(sites["response_kind"]) == {"voltage", "brainbert"}
     recovery = json.loads((root / "results/demo_recovery.json").read_text())
-    assert recovery["brainbert"]["multimodal_strict"]["multimodal_kinds"] == ["multimodal", "highgamma"]
+    assert recovery["brainbert"]["multimodal_strict"]["multimodal_kinds"] == ["highgamma"]
 
 
 @pytest.mark.slow
@@ -108,7 +120,9 @@ def test_embeddings_are_cached_and_rekeyed(run, caplog):
     assert "BrainBERT embeddings from" in caplog.text
     assert [p.stat().st_mtime_ns for p in cache] == before
     # another layer is another embedding: recomputed
-    params = _params(brainbert={"config": "tiny", "components": COMPONENTS, "device": "cpu", "layer": 0})
+    params = _params(
+        brainbert={"config": "tiny", "components": COMPONENTS, "device": "cpu", "layer": 0, "offset_s": 0.25}
+    )
     args = _write(root, params)
     assert main(["responses", *args]) == 0
     assert all(p.stat().st_mtime_ns != b for p, b in zip(cache, before))

@@ -174,7 +174,7 @@ def test_result_contracts(workdir):
     assert set(recovery) == set(kinds)
     for kind in kinds:
         assert set(recovery[kind]) == {"multimodal_language", "multimodal_vision", "multimodal_strict"}
-    assert recovery["brainbert"]["multimodal_strict"]["multimodal_kinds"] == ["multimodal", "highgamma"]
+    assert recovery["brainbert"]["multimodal_strict"]["multimodal_kinds"] == ["highgamma"]
     # keep_default_na: an empty region must stay "" (read_csv would make it NaN, and NaN != "").
     electrodes = pd.read_csv(workdir / "results/electrodes.csv", keep_default_na=False)
     regions = electrodes["region"].astype(str)

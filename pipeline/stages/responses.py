@@ -16,8 +16,9 @@ windows moved by the filter's group delay, see :mod:`mmsites.recordings.response
 ``spectrogram`` is the band power in every band of ``responses.bands_hz``: its responses are
 events x electrodes x bands x bins (attribute ``bands_hz``).
 ``brainbert`` writes, per event and electrode, the BrainBERT embedding of the 5 s centred on
-the onset (:func:`mmsites.brainmodels.responses.event_embeddings`; events whose window leaves
-the recording are dropped and counted, electrodes touched by non-finite samples excluded and
+the onset, or ``responses.brainbert.offset_s`` after it
+(:func:`mmsites.brainmodels.responses.event_embeddings`; events whose window leaves the
+recording are dropped and counted, electrodes touched by non-finite samples excluded and
 listed in the attribute ``excluded``); its third axis is the model's hidden dimensions, not
 bins, and the encode stage reduces it per fold. Embeddings are cached under
 ``work/brainbert_embeddings/`` keyed by the model and the inputs, so a rerun of the stage for
@@ -323,6 +324,8 @@ def subject_responses(
                 len(inside),
             )
         if kind == "brainbert":
+            # the window's centre: offset_s after the onset (0, the official recipe)
+            shift = int(round(rp.brainbert.offset_s * sfreq))
             values, kept_mask, bad = _trial_embeddings(
                 params,
                 layout,
@@ -331,7 +334,7 @@ def subject_responses(
                 alignment,
                 electrodes,
                 neighbours,
-                sample[inside].astype(np.int64),
+                sample[inside].astype(np.int64) + shift,
                 model,
             )
             excluded.update(bad)
@@ -494,6 +497,7 @@ def run(params: Params, workdir: Path) -> None:
                         else "",
                         "preprocessor": bp.preprocessor,
                         "layer": bp.layer,
+                        "offset_s": bp.offset_s,
                         "hidden_dim": int(model.config.hidden_dim),
                     }
                 write_responses(layout.responses(subject, alignment), **out, attrs=attrs)
