@@ -1,4 +1,4 @@
-"""Models of intracranial signals: BrainBERT (Wang et al. 2023), its weights and embeddings.
+"""Models of intracranial signals: BrainBERT (Wang et al. 2023) and PopT (Chau et al. 2024).
 
 :mod:`.brainbert` holds the architecture (``state_dict`` keys exactly those of the official
 code, czlwang/BrainBERT@beec35d) and its inference API: the hidden states of any layer for a
@@ -7,7 +7,10 @@ signal (:meth:`BrainBERT.embed`). :mod:`.checkpoint` reads and writes the offici
 layout without unpickling arbitrary objects. The spectrograms come from
 :mod:`mmsites.recordings.spectral` (the STFT and superlet recipes are written once, there).
 :mod:`.pretrain` pretrains a model on one's own spectrograms by the published recipe (masking,
-loss, LAMB and its schedule; resumable checkpoints in the official layout).
+loss, LAMB and its schedule; resumable checkpoints in the official layout). :mod:`.popt` holds
+the Population Transformer over many electrodes' BrainBERT embeddings (official ``state_dict``
+keys, czlwang/PopulationTransformer@dadb55b; its 3-D position encoding from the electrodes'
+integer (L, I, P) coordinates; its checkpoints read by the same restricted unpickler).
 
 Examples
 --------
@@ -15,6 +18,10 @@ Examples
 >>> model = BrainBERT.from_pretrained("stft_large_pretrained.pth")  # doctest: +SKIP
 >>> model.embed(windows, sfreq=2048.0).shape  # (n_windows, 10240) µV  # doctest: +SKIP
 (n_windows, 768)
+>>> from mmsites.brainmodels import PopT, lip_coordinates
+>>> popt = PopT.from_pretrained("pretrained_popt_brainbert_stft.pth")  # doctest: +SKIP
+>>> popt.tokens(embeddings, lip_coordinates(depth_wm)).shape  # CLS first  # doctest: +SKIP
+(n_electrodes + 1, 512)
 """
 
 from mmsites import require_namespace
@@ -29,6 +36,18 @@ from .checkpoint import (
     official_config,
     read_checkpoint,
     save_checkpoint,
+)
+from .popt import (
+    POPT_PRESETS,
+    PopT,
+    PopTConfig,
+    PopTOutput,
+    lip_coordinates,
+    lip_from_mni,
+    load_popt_checkpoint,
+    popt_config_from_official,
+    popt_official_config,
+    save_popt_checkpoint,
 )
 from .pretrain import mask_spectrograms, masked_l1_loss, masked_validation, pretrain
 
@@ -46,4 +65,14 @@ __all__ = [
     "masked_l1_loss",
     "masked_validation",
     "pretrain",
+    "PopT",
+    "PopTConfig",
+    "PopTOutput",
+    "POPT_PRESETS",
+    "lip_coordinates",
+    "lip_from_mni",
+    "load_popt_checkpoint",
+    "popt_config_from_official",
+    "popt_official_config",
+    "save_popt_checkpoint",
 ]

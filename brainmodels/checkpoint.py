@@ -30,6 +30,10 @@ BrainBERTConfig`, checked against the weights' shapes (width, input bins, number
 feed-forward width, positional table length), and the state dict is loaded with every key
 required: missing, unexpected and mis-shaped keys are all listed in one error.
 
+PopT's checkpoints (:mod:`.popt`) have the same layout and are read by the same
+:func:`read_checkpoint` (``kind="PopT"`` only changes the messages); their config and strict
+loading live in :mod:`.popt`.
+
 **Writing.** :func:`save_checkpoint` writes the same layout (``model_cfg`` an OmegaConf
 ``DictConfig`` with upstream's key names, as the ``model`` node of a root that also records
 ``preprocessor.name``), so upstream's ``SpecPretrained`` and ``notebooks/demo.ipynb`` can load
@@ -137,13 +141,16 @@ _PICKLE_MODULE.Unpickler = _RestrictedUnpickler
 _PICKLE_MODULE.load = _restricted_load
 
 
-def read_checkpoint(path: str | PathLike) -> dict:
+def read_checkpoint(path: str | PathLike, kind: str = "BrainBERT") -> dict:
     """Read a ``.pth`` file, unpickling only the globals of :data:`CHECKPOINT_GLOBALS`.
 
     Parameters
     ----------
     path : str or PathLike
         A file written by ``torch.save`` (zip or legacy format).
+    kind : str
+        The model the file is meant to hold, as the error messages name it (``"BrainBERT"``,
+        ``"PopT"``); the reading is the same.
 
     Returns
     -------
@@ -161,31 +168,31 @@ def read_checkpoint(path: str | PathLike) -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"BrainBERT checkpoint {path} does not exist")
+        raise FileNotFoundError(f"{kind} checkpoint {path} does not exist")
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_PICKLE_MODULE)
     except _RefusedGlobal as e:
         allowed = ", ".join(f"{m}.{n}" for m, n in CHECKPOINT_GLOBALS)
         raise ValueError(
-            f"BrainBERT checkpoint {path} was refused: it pickles the global {e.qualified!r}, which "
+            f"{kind} checkpoint {path} was refused: it pickles the global {e.qualified!r}, which "
             f"is not on the allow-list ({allowed}). Unpickling it could run code of the file's "
             "choosing; it was neither imported nor called. If you trust the file, re-save its "
             "weights and config alone (save_checkpoint)."
         ) from None
     except ModuleNotFoundError as e:  # an allowed global whose package is missing (omegaconf)
         raise ValueError(
-            f"BrainBERT checkpoint {path} needs the package {e.name!r} to read its config: "
+            f"{kind} checkpoint {path} needs the package {e.name!r} to read its config: "
             f"install it (pip install {e.name})"
         ) from None
     except Exception as e:  # truncated, another format, ...
         message = str(e).strip().splitlines()
         raise ValueError(
-            f"BrainBERT checkpoint {path} is not a readable torch checkpoint "
+            f"{kind} checkpoint {path} is not a readable torch checkpoint "
             f"({type(e).__name__}: {message[0][:300] if message else ''})"
         ) from None
     if not isinstance(loaded, dict):
         raise ValueError(
-            f"BrainBERT checkpoint {path} holds a {type(loaded).__name__}, not the dictionary "
+            f"{kind} checkpoint {path} holds a {type(loaded).__name__}, not the dictionary "
             "{'model': state_dict, 'optim': ..., 'scheduler': ..., 'model_cfg': ...}"
         )
     return loaded
@@ -530,6 +537,11 @@ def save_checkpoint(
         "scheduler": scheduler_state,
         "model_cfg": OmegaConf.create(root).model,
     }
+    return _atomic_save(payload, path)
+
+
+def _atomic_save(payload: dict, path: str | PathLike) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, then rename it onto ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
