@@ -26,6 +26,7 @@ ALLOWED = {
     "atlases": {"root"},
     "reports": {"root", "atlases"},
     "brainmodels": {"root", "recordings"},
+    "decoding": {"root", "encoding"},
     "pipeline": {
         "root",
         "encoding",
@@ -35,6 +36,7 @@ ALLOWED = {
         "atlases",
         "reports",
         "brainmodels",
+        "decoding",
         "pipeline",
     },
 }
