@@ -5,7 +5,8 @@ Examples
 ``mmsites run --params params.yaml --workdir .`` runs every stage in order, in process;
 ``mmsites run --until responses`` stops after that stage; ``mmsites encode --params params.yaml``
 runs one stage (what each DVC stage calls). ``mmsites pretrain brainbert --params FILE`` pretrains
-BrainBERT on the dataset's recordings (``pretrain:`` section; not a stage, not in ``dvc.yaml``).
+BrainBERT on the dataset's recordings (``pretrain:`` section; not a stage, not in ``dvc.yaml``),
+``mmsites pretrain popt`` PopT on their BrainBERT embeddings (``pretrain_popt:`` section).
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ STAGES = {
     "encode": "encode",
     "regions": "regions",
     "stats": "stats",
+    "decode": "decode",
     "report": "report",
 }
 
 #: Models ``mmsites pretrain`` can train (pipeline/pretrain.py); not stages.
-PRETRAINABLE = ("brainbert",)
+PRETRAINABLE = ("brainbert", "popt")
 
 log = logging.getLogger("mmsites")
 
@@ -74,9 +76,10 @@ def run_pretrain(model: str, params_path: str | Path, workdir: str | Path = ".")
     Parameters
     ----------
     model : str
-        One of :data:`PRETRAINABLE` (``"brainbert"``).
+        One of :data:`PRETRAINABLE` (``"brainbert"``, ``"popt"``).
     params_path : str or Path
-        The params YAML file; its ``pretrain:`` section says how.
+        The params YAML file; its ``pretrain:`` (BrainBERT) or ``pretrain_popt:`` (PopT)
+        section says how.
     workdir : str or Path
         Working directory; ``pretrain.checkpoint`` and the windows are written under it.
 

@@ -367,6 +367,122 @@ class PretrainParams(_Strict):
     seed: int = Field(0, ge=0)
 
 
+class PoptPretrainParams(_Strict):
+    """The ``pretrain_popt:`` section: ``mmsites pretrain popt`` (pipeline/pretrain.py).
+
+    Pretrains PopT on BrainBERT embeddings (``responses.brainbert``'s model and recipe) of
+    consecutive 5 s windows of the sessions ``data.subjects`` and ``data.trials`` select, by
+    the published tasks and recipe (:mod:`mmsites.brainmodels.popt_pretrain`). Not a stage of
+    the demo. The defaults are the published run's (``published``, LAMB, lr 5e-4, batch 256,
+    500 000 steps, 2.5 % warm-up, a window every 0.2 s).
+    """
+
+    config: Literal["tiny", "published"] = "published"
+    """The model's size (:data:`mmsites.brainmodels.POPT_PRESETS`); ``published`` reads the
+    768-wide embeddings of a ``large`` BrainBERT, ``tiny`` the 64-wide ones of a ``tiny`` one."""
+    steps: int = Field(500_000, ge=1)
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(5e-4, gt=0)
+    warmup_steps: int | None = Field(None, ge=0)
+    """Linear warm-up steps; null: 2.5 % of ``steps`` (upstream)."""
+    schedule: Literal["official", "constant"] = "official"
+    """After the warm-up: x 0.99 every 1 % of the remaining steps (upstream), or constant."""
+    optimizer: Literal["lamb", "adamw"] = "lamb"
+    clip_norm: float | None = Field(1.0, gt=0)
+    window_step_s: float = Field(0.2, gt=0)
+    """Seconds between the starts of consecutive windows (upstream: 0.2)."""
+    max_windows: int | None = Field(None, ge=2)
+    """Only the first windows of each session; null: all of them."""
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    """Fraction of each session's windows held out (its last ones, after a gap)."""
+    replace_from: Literal["random_channel", "same_channel"] = "random_channel"
+    """Where a replaced token comes from: a random electrode of another window (upstream) or
+    its own electrode of another window."""
+    checkpoint: str = "work/popt/checkpoint.pth"
+    """The checkpoint (official layout); the embeddings and ``history.json`` are written
+    beside it."""
+    checkpoint_every: int = Field(1000, ge=1)
+    resume: bool = True
+    """Continue from ``checkpoint`` when it exists (false: start over and overwrite it)."""
+    device: str = "auto"
+    bf16: bool = False
+    seed: int = Field(0, ge=0)
+
+
+class FeatureTask(_Strict):
+    """A decoding task from a model's features: top vs bottom quartile of one feature.
+
+    The events are those of ``alignment`` (word onsets or scene cuts); the label is the
+    quartile of column ``dim`` of the model's features at each event (``work/features``).
+    On the demo the truth models' features are the planted latents, so these tasks say
+    whether the planted variables can be read out of the recordings.
+    """
+
+    model: str
+    alignment: Literal["language", "vision"] = "language"
+    dim: int = Field(0, ge=0)
+
+    @property
+    def name(self) -> str:
+        """The task's name in ``results/decoding.csv``: ``<model>[<dim>]@<alignment>``.
+
+        Returns
+        -------
+        str
+            E.g. ``truth-language[0]@language``.
+        """
+        return f"{self.model}[{self.dim}]@{self.alignment}"
+
+
+class DecodingParams(_Strict):
+    """The ``decoding:`` section: the decode stage (Neuroprobe-style decoding, :mod:`mmsites.decoding`)."""
+
+    tasks: list[
+        Literal["onset", "speech", "volume", "pitch", "word_gap", "word_index", "sentence_onset", "scene_cut"]
+    ] = Field(
+        default_factory=lambda: [
+            "onset",
+            "speech",
+            "volume",
+            "pitch",
+            "word_gap",
+            "sentence_onset",
+            "scene_cut",
+        ]
+    )
+    """Tasks from the dataset's own tables (:data:`mmsites.decoding.tasks.TASKS`)."""
+    feature_tasks: list[FeatureTask] = Field(default_factory=list)
+    """Tasks from the models' features (quartiles of one feature at the events of an alignment)."""
+    representations: list[Literal["voltage", "band_power", "brainbert"]] = Field(
+        default_factory=lambda: ["voltage", "band_power"], min_length=1
+    )
+    """What the probes read: the preprocessed voltage or its high-gamma power (``responses.band_hz``)
+    in ``bin_s`` bins over ``window_s`` after each event, every electrode; or the BrainBERT
+    embedding (``responses.brainbert``) of the 5 s centred on the middle of that window."""
+    window_s: float = Field(1.0, gt=0)
+    """The neural window after each event (s): Neuroprobe's 0..+1 s."""
+    pad_s: float = Field(2.0, ge=0)
+    """How far (s) a silence (or no-cut) window of ``onset``, ``speech`` and ``scene_cut`` keeps
+    from any word (cut): Neuroprobe uses 2-3 s."""
+    step_s: float = Field(0.5, gt=0)
+    """Step (s) between consecutive silence (no-cut) windows (Neuroprobe: 50 % overlap)."""
+    bin_s: float = Field(0.1, gt=0)
+    folds: int = Field(2, ge=2)
+    """Contiguous, purged folds within each session (Neuroprobe: 2)."""
+    max_per_class: int | None = Field(None, ge=1)
+    """Cap on the events of each class per task (Neuroprobe Lite: 1750); null: all."""
+    n_boot: int = Field(1000, ge=1)
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _bins_fit(self):
+        if self.bin_s > self.window_s:
+            raise ValueError(
+                f"decoding.bin_s ({self.bin_s}) must not exceed decoding.window_s ({self.window_s})"
+            )
+        return self
+
+
 class RegionsParams(_Strict):
     """The ``regions:`` section: how electrodes are placed in atlas regions."""
 
@@ -406,8 +522,10 @@ class Params(_Strict):
     encoding: EncodingParams = Field(default_factory=EncodingParams)
     stats: StatsParams = Field(default_factory=StatsParams)
     regions: RegionsParams = Field(default_factory=RegionsParams)
+    decoding: DecodingParams = Field(default_factory=DecodingParams)
     compute: ComputeParams = Field(default_factory=ComputeParams)
     pretrain: PretrainParams = Field(default_factory=PretrainParams)
+    pretrain_popt: PoptPretrainParams = Field(default_factory=PoptPretrainParams)
 
     @model_validator(mode="after")
     def _components_reachable(self):
@@ -417,6 +535,16 @@ class Params(_Strict):
                 f"stats.min_signal_components ({self.stats.min_signal_components}) exceeds "
                 f"responses.brainbert.components ({k}): no electrode could ever count"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _feature_tasks_known(self):
+        ids = [m.id for m in self.models]
+        for task in self.decoding.feature_tasks:
+            if task.model not in ids:
+                raise ValueError(
+                    f"decoding.feature_tasks names {task.model!r}, which is not among the models {ids}"
+                )
         return self
 
     @model_validator(mode="after")

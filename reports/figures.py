@@ -838,3 +838,73 @@ def subject_figures(
                 mine, per_electrode, alignment=al, sites=own_sites, labels=labels
             )
     return {name: figure_to_png(fig, dpi=dpi) for name, fig in figs.items()}
+
+
+#: Columns :func:`plot_decoding` reads (``results/decoding.csv``).
+DECODING_COLUMNS = ("subject", "task", "representation", "auc", "auc_lo", "auc_hi")
+
+
+def plot_decoding(table: pd.DataFrame, *, subject=None) -> Figure:
+    """Decoding AUC with its interval, per task and representation (``results/decoding.csv``).
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per (subject, task, split, representation) with ``auc``, ``auc_lo``,
+        ``auc_hi`` (:func:`mmsites.decoding.decoding_table`).
+    subject : int or str, optional
+        Draw this subject only (compared as str); default one panel per subject.
+
+    Returns
+    -------
+    Figure
+        Per subject a panel: one row per task, a point (AUC) and bar (interval) per
+        representation, coloured like the response kinds; a dashed line at chance (0.5).
+        A row whose interval lies above 0.5 is decoded above chance.
+    """
+    if table is None or table.empty:
+        return _empty("Decoding", "no decoding results (results/decoding.csv is empty)")
+    require_columns(table, DECODING_COLUMNS, "the decoding table")
+    if subject is not None:
+        table = table[table["subject"].astype(str) == str(subject)]
+        if table.empty:
+            return _empty("Decoding", f"no decoding results for sub-{subject}")
+    subjects = list(dict.fromkeys(table["subject"].astype(str)))
+    tasks = list(dict.fromkeys(table["task"]))
+    reps = list(dict.fromkeys(table["representation"]))
+    fig, axes = plt.subplots(
+        1,
+        len(subjects),
+        figsize=(4.5 * len(subjects) + 1.5, 0.45 * len(tasks) * len(reps) ** 0.5 + 1.8),
+        sharey=True,
+        squeeze=False,
+    )
+    colors = {r: KIND_COLORS.get(r, f"C{k}") for k, r in enumerate(reps)}
+    step = 0.7 / max(1, len(reps))
+    for ax, sid in zip(axes[0], subjects):
+        rows = table[table["subject"].astype(str) == sid]
+        for k, rep in enumerate(reps):
+            part = rows[rows["representation"] == rep]
+            y = np.array([tasks.index(t) for t in part["task"]]) + (k - (len(reps) - 1) / 2) * step
+            auc = part["auc"].to_numpy(float)
+            err = np.vstack([auc - part["auc_lo"].to_numpy(float), part["auc_hi"].to_numpy(float) - auc])
+            ax.errorbar(
+                auc,
+                y,
+                xerr=np.clip(err, 0, None),
+                fmt="o",
+                ms=4,
+                capsize=2,
+                color=colors[rep],
+                label=kind_label(rep),
+            )
+        ax.axvline(0.5, color="0.4", ls="--", lw=1)
+        ax.set_title(f"sub-{sid}")
+        ax.set_xlabel("test ROC-AUC (95 % interval)")
+        ax.set_xlim(0.2, 1.0)
+    axes[0][0].set_yticks(range(len(tasks)), tasks)
+    axes[0][0].invert_yaxis()
+    axes[0][-1].legend(title="representation", loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    fig.suptitle("Decoding from the recordings (dashed: chance)")
+    fig.tight_layout()
+    return fig

@@ -32,7 +32,9 @@ import pandas as pd
 
 from mmsites.recordings.braintreebank import BrainTreebank
 from mmsites.reports import (
+    decoding_html,
     figure_to_png,
+    plot_decoding,
     plot_response_kinds,
     render_index,
     render_overview,
@@ -382,6 +384,13 @@ def run(params: Params, workdir: Path) -> None:
                 ),
                 out / f"sub-{subject}.html",
             )
+    decoding_path = results / "decoding.csv"
+    decoding = pd.read_csv(decoding_path) if decoding_path.is_file() else None
+    if decoding is None:
+        log.warning("%s is missing (run the decode stage): the report has no decoding section", decoding_path)
+    decoding_figure = {"decoding": figure_to_png(plot_decoding(decoding))}
+    for name, png in decoding_figure.items():
+        write_bytes(png, layout.report / "figures" / f"{name}.png")
     all_scores = pd.concat(per_kind, ignore_index=True)
     compared = {"response_kinds": figure_to_png(plot_response_kinds(all_scores, kinds=kinds))}
     for name, png in compared.items():
@@ -394,6 +403,7 @@ def run(params: Params, workdir: Path) -> None:
             prov,
             responses=responses,
             recovery={kind: recovery[kind] for kind in kinds} if recovery else None,
+            decoding=decoding_html(decoding, decoding_figure),
         ),
         layout.report / "index.html",
     )
@@ -401,10 +411,18 @@ def run(params: Params, workdir: Path) -> None:
         figs = {
             "response_kinds": figure_to_png(plot_response_kinds(all_scores, kinds=kinds, subject=subject))
         }
-        for name, png in figs.items():
+        own = {"decoding": figure_to_png(plot_decoding(decoding, subject=subject))}
+        for name, png in {**figs, **own}.items():
             write_bytes(png, layout.report / "figures" / f"sub-{subject}_{name}.png")
         write_text(
-            render_subject_overview(subject, kinds, figs, prov, responses=responses),
+            render_subject_overview(
+                subject,
+                kinds,
+                figs,
+                prov,
+                responses=responses,
+                decoding=decoding_html(decoding, own, subject=subject),
+            ),
             layout.report / f"sub-{subject}.html",
         )
     log.info("report: %s", (layout.report / "index.html").resolve())

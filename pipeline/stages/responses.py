@@ -46,6 +46,7 @@ from ..io import (
     write_npz,
     write_responses,
 )
+from ..neural_models import brainbert_model
 from ..params import Params
 from ..paths import Layout
 from ..sessions import clean_electrodes, list_sessions
@@ -123,51 +124,6 @@ def check_band(params: Params, sfreqs: dict) -> None:
                 f"{key} {band}: the upper edge must be below the Nyquist "
                 f"frequency {nyquist:g} Hz of {name} (sampled at {sfreqs[name]:g} Hz); lower it"
             )
-
-
-def brainbert_model(params: Params):
-    """The BrainBERT the ``brainbert`` kind embeds with (``responses.brainbert``).
-
-    Parameters
-    ----------
-    params : Params
-        Validated params; ``responses.brainbert`` matters (and ``data.root``-relative paths
-        are not involved: ``checkpoint`` is taken as given, relative to the working
-        directory).
-
-    Returns
-    -------
-    BrainBERT
-        The checkpoint's model (strictly loaded, restricted unpickler), or a randomly
-        initialised ``config`` seeded by ``seed``; in eval mode on ``device``.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``responses.brainbert.checkpoint`` is set and missing.
-    """
-    from mmsites.brainmodels import BrainBERT
-
-    bp = params.responses.brainbert
-    if bp.checkpoint:
-        path = Path(bp.checkpoint)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"responses.brainbert.checkpoint {path} does not exist: download a released "
-                "checkpoint (stft_large_pretrained.pth) or write one with `mmsites pretrain "
-                "brainbert`, or set it to null for a randomly initialised model"
-            )
-        return BrainBERT.from_pretrained(path, device=bp.device, preprocessor=bp.preprocessor)
-    log.warning(
-        "responses.brainbert.checkpoint is null: embedding with a randomly initialised %r "
-        "BrainBERT (seed %d), not a pretrained one",
-        bp.config,
-        bp.seed,
-    )
-    from mmsites.device import resolve_device
-
-    model = BrainBERT(bp.config, seed=bp.seed, preprocessor=bp.preprocessor)
-    return model.to(resolve_device(bp.device)).eval()
 
 
 def _embedding_key(params: Params, layout: Layout, dataset: BrainTreebank, session, alignment: str) -> str:
@@ -274,7 +230,8 @@ def subject_responses(
     kind : {"voltage", "band_power", "spectrogram", "brainbert"}
         The kind of response (``responses.kinds``).
     model : BrainBERT, optional
-        The model of the ``brainbert`` kind (:func:`brainbert_model`); needed for it only.
+        The model of the ``brainbert`` kind
+        (:func:`mmsites.pipeline.neural_models.brainbert_model`); needed for it only.
 
     Returns
     -------
