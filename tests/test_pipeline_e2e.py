@@ -198,6 +198,10 @@ def test_reports_written(workdir):
     assert not list((report / "brainbert/figures").glob("timecourses*"))
     assert list((report / "voltage/figures").glob("timecourses*"))
     assert any((report / "figures").glob("sub-1_*.png"))
+    # the decode stage ran (default tasks, voltage and band power) and the report shows it
+    decoding = pd.read_csv(workdir / "results/decoding.csv")
+    assert set(decoding["representation"]) == {"voltage", "band_power"} and len(decoding)
+    assert 'id="decoding-table"' in index and (report / "figures/decoding.png").is_file()
     assert not (workdir / "reports").exists()  # nothing generated where the package's source lives
 
 
