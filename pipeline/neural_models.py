@@ -58,3 +58,42 @@ def brainbert_model(params: Params):
 
     model = BrainBERT(bp.config, seed=bp.seed, preprocessor=bp.preprocessor)
     return model.to(resolve_device(bp.device)).eval()
+
+
+def popt_model(params: Params):
+    """The PopT of the ``popt`` decoding representation (``decoding.popt``).
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; ``decoding.popt`` matters.
+
+    Returns
+    -------
+    PopT
+        The checkpoint's model (strictly loaded, restricted unpickler), or a randomly
+        initialised ``config`` seeded by ``seed``; in eval mode on the CPU.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``decoding.popt.checkpoint`` is set and missing.
+    """
+    from mmsites.brainmodels import PopT
+
+    pp = params.decoding.popt
+    if pp.checkpoint:
+        path = Path(pp.checkpoint)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"decoding.popt.checkpoint {path} does not exist: download the released "
+                "pretrained_popt_brainbert_stft.pth or write one with `mmsites pretrain popt`, or "
+                "set it to null for a randomly initialised model"
+            )
+        return PopT.from_pretrained(path)
+    log.warning(
+        "decoding.popt.checkpoint is null: a randomly initialised %r PopT (seed %d), not a pretrained one",
+        pp.config,
+        pp.seed,
+    )
+    return PopT(pp.config, seed=pp.seed).eval()

@@ -434,6 +434,17 @@ class FeatureTask(_Strict):
         return f"{self.model}[{self.dim}]@{self.alignment}"
 
 
+class PoptModelParams(_Strict):
+    """The PopT whose CLS token the ``popt`` decoding representation reads (frozen)."""
+
+    checkpoint: str | None = None
+    """A PopT checkpoint in the official layout (``pretrained_popt_brainbert_stft.pth``, or
+    ``mmsites pretrain popt``'s); null: a randomly initialised ``config`` (demo and tests only).
+    Its input width must be the BrainBERT's (``responses.brainbert``) hidden width."""
+    config: Literal["tiny", "published"] = "tiny"
+    seed: int = Field(0, ge=0)
+
+
 class DecodingParams(_Strict):
     """The ``decoding:`` section: the decode stage (Neuroprobe-style decoding, :mod:`mmsites.decoding`)."""
 
@@ -453,12 +464,15 @@ class DecodingParams(_Strict):
     """Tasks from the dataset's own tables (:data:`mmsites.decoding.tasks.TASKS`)."""
     feature_tasks: list[FeatureTask] = Field(default_factory=list)
     """Tasks from the models' features (quartiles of one feature at the events of an alignment)."""
-    representations: list[Literal["voltage", "band_power", "brainbert"]] = Field(
+    representations: list[Literal["voltage", "band_power", "brainbert", "popt"]] = Field(
         default_factory=lambda: ["voltage", "band_power"], min_length=1
     )
     """What the probes read: the preprocessed voltage or its high-gamma power (``responses.band_hz``)
-    in ``bin_s`` bins over ``window_s`` after each event, every electrode; or the BrainBERT
-    embedding (``responses.brainbert``) of the 5 s centred on the middle of that window."""
+    in ``bin_s`` bins over ``window_s`` after each event, every electrode; the BrainBERT
+    embedding (``responses.brainbert``) of the 5 s centred on the middle of that window; or
+    the CLS token of a frozen PopT (``decoding.popt``) over those embeddings (electrodes with
+    coordinates only)."""
+    popt: PoptModelParams = Field(default_factory=PoptModelParams)
     window_s: float = Field(1.0, gt=0)
     """The neural window after each event (s): Neuroprobe's 0..+1 s."""
     pad_s: float = Field(2.0, ge=0)

@@ -37,7 +37,7 @@ def _params(**decoding):
                 {"model": "truth-language", "alignment": "language", "dim": 0},
                 {"model": "truth-vision", "alignment": "vision", "dim": 0},
             ],
-            "representations": ["voltage", "brainbert"],
+            "representations": ["voltage", "brainbert", "popt"],
             "pad_s": 0.3,
             "n_boot": 200,
             **decoding,
@@ -60,7 +60,8 @@ def test_decode_writes_one_row_per_subject_task_representation(tmp_path):
     table = pd.read_csv(tmp_path / "results/decoding.csv")
     assert list(table.columns) == list(TABLE_COLUMNS)
     tasks = ["volume", "sentence_onset", "truth-language[0]@language", "truth-vision[0]@vision"]
-    expected = {(s, t, "within_session", r) for s in (1, 2) for t in tasks for r in ("voltage", "brainbert")}
+    reps = ("voltage", "brainbert", "popt")
+    expected = {(s, t, "within_session", r) for s in (1, 2) for t in tasks for r in reps}
     assert set(zip(table["subject"], table["task"], table["split"], table["representation"])) == expected
     assert (table["auc_lo"] <= table["auc"]).all() and (table["auc"] <= table["auc_hi"]).all()
     assert (table["n_folds"] == 2).all() and (table["chance"] == 0.5).all()

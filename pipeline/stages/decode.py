@@ -11,7 +11,10 @@ representation of ``decoding.representations``:
   ``decoding.bin_s`` bins over ``[0, decoding.window_s)`` after each event, every electrode;
 - ``band_power``: its power in ``responses.band_hz`` in the same bins (µV²);
 - ``brainbert``: the BrainBERT embedding (``responses.brainbert``) of each electrode, the 5 s
-  window centred on the middle of ``[0, window_s)``.
+  window centred on the middle of ``[0, window_s)``;
+- ``popt``: the CLS token of a frozen PopT (``decoding.popt``) over those embeddings, with each
+  electrode's (L, I, P) coordinates from ``localization/sub_<s>/depth-wm.csv`` (electrodes
+  without coordinates are left out of it).
 
 Each representation is computed once per subject for the union of the tasks' event times;
 events whose windows leave the recording are dropped (and counted). A linear probe (logistic
@@ -30,6 +33,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from mmsites.brainmodels.popt import lip_coordinates
 from mmsites.brainmodels.responses import WINDOW_S as BRAINBERT_WINDOW_S
 from mmsites.brainmodels.responses import event_embeddings
 from mmsites.decoding import build_tasks, decode, decoding_table, within_session_splits
@@ -38,7 +42,7 @@ from mmsites.recordings.braintreebank import BrainTreebank, estimate_sfreq, movi
 from mmsites.recordings.responses import event_responses
 
 from ..io import read_events, write_csv
-from ..neural_models import brainbert_model
+from ..neural_models import brainbert_model, popt_model
 from ..params import Params
 from ..paths import Layout
 from ..sessions import clean_electrodes, list_sessions
@@ -114,14 +118,26 @@ def task_tables(params: Params, layout: Layout, dataset: BrainTreebank, movie: s
     return tables
 
 
-def representation(params: Params, kind: str, recording, electrodes, neighbours, samples, model=None):
+def representation(
+    params: Params,
+    kind: str,
+    recording,
+    electrodes,
+    neighbours,
+    samples,
+    model=None,
+    *,
+    popt=None,
+    coords=None,
+    keep_shape: bool = False,
+):
     """One representation of the windows starting at ``samples``, every electrode.
 
     Parameters
     ----------
     params : Params
         Validated params; ``decoding`` and ``responses`` (filters, band, BrainBERT) matter.
-    kind : {"voltage", "band_power", "brainbert"}
+    kind : {"voltage", "band_power", "brainbert", "popt"}
         The representation.
     recording : Recording
         The open session.
@@ -132,13 +148,22 @@ def representation(params: Params, kind: str, recording, electrodes, neighbours,
     samples : ndarray of int64, shape (n_events,)
         Where each event's window starts (neural samples).
     model : BrainBERT, optional
-        Needed for ``brainbert``.
+        Needed for ``brainbert`` and ``popt``.
+    popt : PopT, optional
+        Needed for ``popt``.
+    coords : DataFrame, optional
+        The subject's localization table (indexed by electrode; ``L``, ``I``, ``P``), needed
+        for ``popt``.
+    keep_shape : bool
+        ``brainbert`` only: return ``(embeddings (n_kept, n_electrodes, hidden), electrode
+        labels)`` instead of the flattened features.
 
     Returns
     -------
     X : ndarray of float32, shape (n_kept, n_features)
-        Electrodes x bins (µV or µV²), or electrodes x hidden dimensions, per kept event;
-        electrodes excluded for non-finite samples are left out of the BrainBERT features.
+        Electrodes x bins (µV or µV²), electrodes x hidden dimensions, or PopT's CLS token,
+        per kept event; electrodes excluded for non-finite samples are left out of the
+        BrainBERT features.
     kept : ndarray of bool, shape (n_events,)
         Which events have a row.
     """
@@ -150,6 +175,21 @@ def representation(params: Params, kind: str, recording, electrodes, neighbours,
         chunk_s=rp.chunk_s,
         progress=False,
     )
+    if kind == "popt":
+        located = [e for e in electrodes if e in coords.index]
+        if len(located) < len(electrodes):
+            log.warning(
+                "%d electrode(s) without coordinates left out of PopT: %s",
+                len(electrodes) - len(located),
+                sorted(set(electrodes) - set(located)),
+            )
+        values, kept = representation(
+            params, "brainbert", recording, located, neighbours, samples, model=model, keep_shape=True
+        )
+        emb, names = values
+        lip = lip_coordinates(coords.loc[names])
+        cls = popt.tokens(emb, np.broadcast_to(lip, (len(emb), *lip.shape)))[:, 0]
+        return cls.astype(np.float32), kept
     if kind == "brainbert":
         shift = int(round(dp.window_s / 2 * recording.sfreq))  # the window's middle
         result = event_embeddings(
@@ -166,6 +206,8 @@ def representation(params: Params, kind: str, recording, electrodes, neighbours,
         )
         good = [i for i, e in enumerate(electrodes) if e not in set(result.excluded)]
         values = result.embeddings[:, good]
+        if keep_shape:
+            return (values, [electrodes[i] for i in good]), result.kept
         return values.reshape(len(values), -1), result.kept
     result = event_responses(
         recording,
@@ -198,12 +240,14 @@ def span_s(params: Params, kind: str) -> float:
     Returns
     -------
     float
-        ``decoding.window_s``, or BrainBERT's 5 s window.
+        ``decoding.window_s``, or BrainBERT's 5 s window (``brainbert``, ``popt``).
     """
-    return BRAINBERT_WINDOW_S if kind == "brainbert" else params.decoding.window_s
+    return BRAINBERT_WINDOW_S if kind in ("brainbert", "popt") else params.decoding.window_s
 
 
-def subject_results(params: Params, layout: Layout, dataset: BrainTreebank, session, model=None) -> dict:
+def subject_results(
+    params: Params, layout: Layout, dataset: BrainTreebank, session, model=None, popt=None
+) -> dict:
     """Decode every task from every representation of one session.
 
     Parameters
@@ -217,7 +261,9 @@ def subject_results(params: Params, layout: Layout, dataset: BrainTreebank, sess
     session : Session
         The subject's session (:func:`pipeline.sessions.list_sessions`).
     model : BrainBERT, optional
-        Needed when ``decoding.representations`` holds ``brainbert``.
+        Needed when ``decoding.representations`` holds ``brainbert`` or ``popt``.
+    popt : PopT, optional
+        Needed when ``decoding.representations`` holds ``popt``.
 
     Returns
     -------
@@ -235,11 +281,20 @@ def subject_results(params: Params, layout: Layout, dataset: BrainTreebank, sess
     sample = movie_to_sample(times, timings, sfreq)
     inside = np.isfinite(sample)
     electrodes, neighbours = clean_electrodes(params, dataset, session.subject)
+    coords = dataset.localization(session.subject) if "popt" in dp.representations else None
     out = {}
     with dataset.open_recording(session.subject, session.trial) as recording:
         for kind in dp.representations:
             X, kept = representation(
-                params, kind, recording, electrodes, neighbours, sample[inside].astype(np.int64), model
+                params,
+                kind,
+                recording,
+                electrodes,
+                neighbours,
+                sample[inside].astype(np.int64),
+                model,
+                popt=popt,
+                coords=coords,
             )
             row_of = np.full(len(times), -1)
             row_of[np.flatnonzero(inside)[kept]] = np.arange(len(X))
@@ -305,11 +360,13 @@ def run(params: Params, workdir: Path) -> None:
     layout = Layout(workdir, params)
     dataset = BrainTreebank(layout.data_root)
     sessions = list_sessions(params, layout)
-    model = brainbert_model(params) if "brainbert" in params.decoding.representations else None
+    reps = set(params.decoding.representations)
+    model = brainbert_model(params) if reps & {"brainbert", "popt"} else None
+    popt = popt_model(params) if "popt" in reps else None
     results = {}
     for subject in params.data.subjects:
         first = next(s for s in sessions if s.subject == subject)
-        results.update(subject_results(params, layout, dataset, first, model))
+        results.update(subject_results(params, layout, dataset, first, model, popt))
     table = (
         decoding_table(results)
         if results
