@@ -416,7 +416,7 @@ def read_responses(path: str | Path, *, data: bool = True) -> dict:
         ):
             if key not in f:
                 raise ValueError(f"responses file {path} lacks the dataset {key!r}")
-        if "bin_times" not in f and str(f.attrs.get("kind", "voltage")) != "brainbert":
+        if "bin_times" not in f and str(f.attrs.get("kind", "voltage")) not in ("brainbert", "popt"):
             raise ValueError(f"responses file {path} lacks the dataset 'bin_times'")
         out = {
             "shape": tuple(f["responses"].shape),

@@ -61,12 +61,12 @@ def brainbert_model(params: Params):
 
 
 def popt_model(params: Params):
-    """The PopT of the ``popt`` decoding representation (``decoding.popt``).
+    """The PopT of the ``popt`` response kind and decoding representation (``responses.popt``).
 
     Parameters
     ----------
     params : Params
-        Validated params; ``decoding.popt`` matters.
+        Validated params; ``responses.popt`` matters.
 
     Returns
     -------
@@ -77,22 +77,22 @@ def popt_model(params: Params):
     Raises
     ------
     FileNotFoundError
-        If ``decoding.popt.checkpoint`` is set and missing.
+        If ``responses.popt.checkpoint`` is set and missing.
     """
     from mmsites.brainmodels import PopT
 
-    pp = params.decoding.popt
+    pp = params.responses.popt
     if pp.checkpoint:
         path = Path(pp.checkpoint)
         if not path.is_file():
             raise FileNotFoundError(
-                f"decoding.popt.checkpoint {path} does not exist: download the released "
+                f"responses.popt.checkpoint {path} does not exist: download the released "
                 "pretrained_popt_brainbert_stft.pth or write one with `mmsites pretrain popt`, or "
                 "set it to null for a randomly initialised model"
             )
         return PopT.from_pretrained(path)
     log.warning(
-        "decoding.popt.checkpoint is null: a randomly initialised %r PopT (seed %d), not a pretrained one",
+        "responses.popt.checkpoint is null: a randomly initialised %r PopT (seed %d), not a pretrained one",
         pp.config,
         pp.seed,
     )

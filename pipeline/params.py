@@ -146,7 +146,22 @@ class BrainBERTResponseParams(_Strict):
     batch_size: int = Field(64, ge=1)
 
 
-RESPONSE_KINDS = ("voltage", "band_power", "spectrogram", "brainbert")
+class PoptModelParams(_Strict):
+    """The ``responses.popt:`` block: the PopT whose CLS token is the ``popt`` response kind's
+    population code and the ``popt`` decoding representation (frozen)."""
+
+    checkpoint: str | None = None
+    """A PopT checkpoint in the official layout (``pretrained_popt_brainbert_stft.pth``, or
+    ``mmsites pretrain popt``'s); null: a randomly initialised ``config`` (demo and tests only).
+    Its input width must be the BrainBERT's (``responses.brainbert``) hidden width."""
+    config: Literal["tiny", "published"] = "tiny"
+    seed: int = Field(0, ge=0)
+    components: int = Field(8, ge=1)
+    """Principal components of the population code kept as targets (the ``popt`` kind),
+    fitted on each fold's training events."""
+
+
+RESPONSE_KINDS = ("voltage", "band_power", "spectrogram", "brainbert", "popt")
 
 
 class ResponsesParams(_Strict):
@@ -165,7 +180,7 @@ class ResponsesParams(_Strict):
     baseline_s: tuple[float, float] | None = None
     chunk_s: float = Field(60.0, gt=1)
     n_jobs: int | None = Field(None, ge=1)  # threads over electrode groups; None: one per core
-    kinds: list[Literal["voltage", "band_power", "spectrogram", "brainbert"]] = Field(
+    kinds: list[Literal["voltage", "band_power", "spectrogram", "brainbert", "popt"]] = Field(
         default_factory=lambda: ["voltage"], min_length=1
     )
     """The kinds of response, each encoded and tested on its own (files under
@@ -173,7 +188,9 @@ class ResponsesParams(_Strict):
     preprocessed voltage in each bin, µV, the study), ``band_power`` (its power in
     ``band_hz``, µV²; causal band-pass, squared, delay-compensated; the same 161 bins),
     ``spectrogram`` (the same in every band of ``bands_hz``: electrode x band x bin targets)
-    and ``brainbert`` (BrainBERT embeddings of each event, reduced per fold: ``brainbert``)."""
+    ``brainbert`` (BrainBERT embeddings of each event, reduced per fold: ``brainbert``) and
+    ``popt`` (the population code: PopT's CLS token over every electrode's BrainBERT
+    embedding, reduced per fold like ``brainbert``; one target set per subject)."""
     band_hz: tuple[float, float] = (70.0, 150.0)
     """The band of ``band_power`` (Hz), high gamma by default; its upper edge is checked
     against each session's Nyquist frequency by the responses stage."""
@@ -183,6 +200,7 @@ class ResponsesParams(_Strict):
     )
     """The bands of ``spectrogram`` (Hz): theta, alpha, beta, low and high gamma by default."""
     brainbert: BrainBERTResponseParams = Field(default_factory=BrainBERTResponseParams)
+    popt: PoptModelParams = Field(default_factory=PoptModelParams)
 
     @model_validator(mode="before")
     @classmethod
@@ -434,17 +452,6 @@ class FeatureTask(_Strict):
         return f"{self.model}[{self.dim}]@{self.alignment}"
 
 
-class PoptModelParams(_Strict):
-    """The PopT whose CLS token the ``popt`` decoding representation reads (frozen)."""
-
-    checkpoint: str | None = None
-    """A PopT checkpoint in the official layout (``pretrained_popt_brainbert_stft.pth``, or
-    ``mmsites pretrain popt``'s); null: a randomly initialised ``config`` (demo and tests only).
-    Its input width must be the BrainBERT's (``responses.brainbert``) hidden width."""
-    config: Literal["tiny", "published"] = "tiny"
-    seed: int = Field(0, ge=0)
-
-
 class DecodingParams(_Strict):
     """The ``decoding:`` section: the decode stage (Neuroprobe-style decoding, :mod:`mmsites.decoding`)."""
 
@@ -470,9 +477,9 @@ class DecodingParams(_Strict):
     """What the probes read: the preprocessed voltage or its high-gamma power (``responses.band_hz``)
     in ``bin_s`` bins over ``window_s`` after each event, every electrode; the BrainBERT
     embedding (``responses.brainbert``) of the 5 s centred on the middle of that window; or
-    the CLS token of a frozen PopT (``decoding.popt``) over those embeddings (electrodes with
+    the CLS token of a frozen PopT (``responses.popt``) over those embeddings (electrodes with
     coordinates only)."""
-    popt: PoptModelParams = Field(default_factory=PoptModelParams)
+
     window_s: float = Field(1.0, gt=0)
     """The neural window after each event (s): Neuroprobe's 0..+1 s."""
     pad_s: float = Field(2.0, ge=0)
@@ -544,10 +551,17 @@ class Params(_Strict):
     @model_validator(mode="after")
     def _components_reachable(self):
         k = self.responses.brainbert.components
-        if "brainbert" in self.responses.kinds and self.stats.min_signal_components > k:
+        if "popt" in self.responses.kinds:
+            k = (
+                min(k, self.responses.popt.components)
+                if "brainbert" in self.responses.kinds
+                else self.responses.popt.components
+            )
+        if {"brainbert", "popt"} & set(self.responses.kinds) and self.stats.min_signal_components > k:
             raise ValueError(
                 f"stats.min_signal_components ({self.stats.min_signal_components}) exceeds "
-                f"responses.brainbert.components ({k}): no electrode could ever count"
+                f"responses.brainbert.components or responses.popt.components ({k}): no "
+                "electrode could ever count"
             )
         return self
 

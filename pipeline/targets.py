@@ -24,6 +24,27 @@ from mmsites.encoding.targets import fold_pca_targets
 
 from .params import Params
 
+#: Kinds whose responses are embeddings (events x units x dimensions), reduced per fold.
+EMBEDDING_KINDS = ("brainbert", "popt")
+
+
+def components(params: Params, kind: str) -> int:
+    """Principal components kept per unit for an embedding kind.
+
+    Parameters
+    ----------
+    params : Params
+        Validated params.
+    kind : {"brainbert", "popt"}
+        The kind.
+
+    Returns
+    -------
+    int
+        ``responses.brainbert.components`` or ``responses.popt.components``.
+    """
+    return params.responses.popt.components if kind == "popt" else params.responses.brainbert.components
+
 
 @dataclass(frozen=True)
 class EncodingTargets:
@@ -103,8 +124,8 @@ def target_shape(params: Params, resp: dict) -> tuple[int, int]:
         electrode.
     """
     shape = resp["shape"]
-    if resp["kind"] == "brainbert":
-        return shape[1], params.responses.brainbert.components
+    if resp["kind"] in EMBEDDING_KINDS:
+        return shape[1], components(params, resp["kind"])
     return shape[1], int(np.prod(shape[2:]))
 
 
@@ -133,16 +154,16 @@ def encoding_targets(params: Params, resp: dict, folds) -> EncodingTargets:
     """
     responses = resp["responses"]
     n_events = responses.shape[0]
-    if resp["kind"] != "brainbert":
+    if resp["kind"] not in EMBEDDING_KINDS:
         Y = responses.reshape(n_events, -1)  # electrode-major, then band, then bin
         n_per = Y.shape[1] // responses.shape[1]
         times, bands = target_labels(resp, n_per)
         return EncodingTargets(Y, Y, list(resp["electrodes"]), n_per, times, "bin", bands)
-    k = params.responses.brainbert.components
+    k = components(params, resp["kind"])
     try:
         reduced = fold_pca_targets(responses, folds, k)
     except ValueError as err:
-        raise ValueError(f"responses.brainbert.components={k}: {err}") from None
+        raise ValueError(f"responses.{resp['kind']}.components={k}: {err}") from None
     return EncodingTargets(
         list(reduced.per_fold), reduced.held_out, list(resp["electrodes"]), k, np.full(k, np.nan), "component"
     )
@@ -162,7 +183,8 @@ def min_signal(params: Params, kind: str) -> int:
     Returns
     -------
     int
-        ``stats.min_signal_components`` for ``brainbert`` (targets are components), else
+        ``stats.min_signal_components`` for ``brainbert`` and ``popt`` (targets are
+        components), else
         ``stats.min_signal_bins``.
     """
-    return params.stats.min_signal_components if kind == "brainbert" else params.stats.min_signal_bins
+    return params.stats.min_signal_components if kind in EMBEDDING_KINDS else params.stats.min_signal_bins

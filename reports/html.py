@@ -374,8 +374,8 @@ def _recovery(by_kind: dict) -> str:
 
 
 def _unit(kind: str | None) -> str:
-    """What one target of an electrode is: components for BrainBERT embeddings, else bins."""
-    return "components" if kind == "brainbert" else "bins"
+    """What one target of an electrode is: components for BrainBERT and PopT embeddings, else bins."""
+    return "components" if kind in ("brainbert", "popt") else "bins"
 
 
 def _links(links: dict | None) -> str:

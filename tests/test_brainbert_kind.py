@@ -37,7 +37,8 @@ def _params(**responses):
         "events": {"alignments": ["language"]},
         "responses": {
             "n_jobs": 1,
-            "kinds": ["voltage", "brainbert"],
+            "kinds": ["voltage", "brainbert", "popt"],
+            "popt": {"config": "tiny", "components": COMPONENTS},
             "brainbert": {
                 "config": "tiny",
                 "components": COMPONENTS,
@@ -103,10 +104,20 @@ def test_embeddings_file_scores_and_results(run):
         silent = scores[scores["electrode"].isin(truth.loc[truth["kind"] == "none", "electrode"])]
         assert len(highgamma) and highgamma.query("bin == 0")["test_r"].min() > 0.4
         assert silent["test_r"].abs().max() < 0.3
+        # the population code: PopT's CLS token per event, one unit, reduced per fold alike
+        code = read_responses(root / f"work/responses/popt/sub-{subject}_language.h5")
+        assert code["electrodes"] == ["population"] and code["responses"].shape == (resp["shape"][0], 1, 32)
+        assert json.loads(code["attrs"]["popt"])["checkpoint"].startswith("random tiny")
+        pop = pd.read_parquet(root / f"work/scores/popt/sub-{subject}_language_truth-multimodal.parquet")
+        assert list(pop["electrode"]) == ["population"] * COMPONENTS and pop["test_r"].notna().all()
     sites = pd.read_csv(root / "results/sites.csv")
-    assert set(sites["response_kind"]) == {"voltage", "brainbert"}
+    assert set(sites["response_kind"]) == {"voltage", "brainbert", "popt"}
+    assert list(sites.loc[sites["response_kind"] == "popt", "electrode"]) == ["population"] * 2
+    electrodes = pd.read_csv(root / "results/electrodes.csv")
+    assert "population" not in set(electrodes["electrode"])
     recovery = json.loads((root / "results/demo_recovery.json").read_text())
     assert recovery["brainbert"]["multimodal_strict"]["multimodal_kinds"] == ["highgamma"]
+    assert "popt" not in recovery  # no electrode kind is planted for the population code
 
 
 @pytest.mark.slow

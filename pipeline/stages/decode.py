@@ -12,7 +12,7 @@ representation of ``decoding.representations``:
 - ``band_power``: its power in ``responses.band_hz`` in the same bins (µV²);
 - ``brainbert``: the BrainBERT embedding (``responses.brainbert``) of each electrode, the 5 s
   window centred on the middle of ``[0, window_s)``;
-- ``popt``: the CLS token of a frozen PopT (``decoding.popt``) over those embeddings, with each
+- ``popt``: the CLS token of a frozen PopT (``responses.popt``) over those embeddings, with each
   electrode's (L, I, P) coordinates from ``localization/sub_<s>/depth-wm.csv`` (electrodes
   without coordinates are left out of it).
 
@@ -74,14 +74,18 @@ def task_tables(params: Params, layout: Layout, dataset: BrainTreebank, movie: s
         contrast the movie lacks (a class is empty) are left out with a warning.
     """
     dp = params.decoding
-    words = dataset.transcript(movie) if any(t != "scene_cut" for t in dp.tasks) else None
+    wanted = list(dp.tasks)
+    if "scene_cut" in wanted and "vision" not in params.events.alignments:
+        log.warning("decoding task 'scene_cut' left out: events.alignments has no 'vision' (the scene cuts)")
+        wanted.remove("scene_cut")
+    words = dataset.transcript(movie) if any(t != "scene_cut" for t in wanted) else None
     cuts = (
         read_events(layout.events(movie, "vision"))["movie_time"].to_numpy()
-        if "scene_cut" in dp.tasks
+        if "scene_cut" in wanted
         else None
     )
     tables = {}
-    for task in dp.tasks:
+    for task in wanted:
         try:
             tables.update(
                 build_tasks(

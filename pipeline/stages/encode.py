@@ -62,7 +62,7 @@ from ..io import (
 )
 from ..params import Params
 from ..paths import Layout
-from ..targets import encoding_targets, target_labels, target_shape
+from ..targets import EMBEDDING_KINDS, components, encoding_targets, target_labels, target_shape
 
 log = logging.getLogger(__name__)
 
@@ -463,8 +463,8 @@ def _encode_config(params: Params, kind: str) -> dict:
         "gap_s": gap_seconds(params),
         "stats": {k: stats[k] for k in ENCODE_STATS_FIELDS},
     }
-    if kind == "brainbert":
-        config["components"] = params.responses.brainbert.components
+    if kind in EMBEDDING_KINDS:
+        config["components"] = components(params, kind)
     return config
 
 

@@ -57,6 +57,7 @@ def electrode_table(params: Params, layout: Layout) -> pd.DataFrame:
             dict.fromkeys(
                 e
                 for kind in params.responses.kinds
+                if kind != "popt"  # its one unit is the population, not an electrode
                 for e in read_responses(
                     layout.for_kind(kind).responses(subject, params.events.alignments[0]), data=False
                 )["electrodes"]

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mmsites.constants import MULTIMODAL_KINDS
 from mmsites.recordings.braintreebank import BrainTreebank
 from mmsites.reports import (
     decoding_html,
@@ -112,6 +113,13 @@ def response_description(params: Params, kind: str) -> str:
         return (
             f"BrainBERT embeddings ({model}, layer {bb.layer}, {bb.components} principal "
             "components per electrode fitted on each fold's training events)"
+        )
+    if kind == "popt":
+        pp = rp.popt
+        model = pp.checkpoint or f"random {pp.config} (seed {pp.seed})"
+        return (
+            f"population code: PopT's CLS token ({model}) over every electrode's BrainBERT "
+            f"embedding, {pp.components} principal components fitted on each fold's training events"
         )
     return str(kind)
 
@@ -314,7 +322,9 @@ def run(params: Params, workdir: Path) -> None:
     truth = pd.read_csv(truth_path) if params.data.format == "demo" and truth_path.is_file() else None
     recovery_path = results / "demo_recovery.json"
     recovery = (
-        _by_kind(json.loads(recovery_path.read_text()), kinds, recovery_path)
+        _by_kind(
+            json.loads(recovery_path.read_text()), [k for k in kinds if k in MULTIMODAL_KINDS], recovery_path
+        )
         if truth is not None and recovery_path.is_file()
         else None
     )
@@ -331,7 +341,7 @@ def run(params: Params, workdir: Path) -> None:
         # BrainBERT's targets are components (time_s NaN), a spectrogram's band x bin: no
         # time courses to draw
         timecourses = has_timecourses(scores)
-        unit = "components" if kind == "brainbert" else "bins"
+        unit = "components" if kind in ("brainbert", "popt") else "bins"
         figures = study_figures(
             k_sites,
             k_comparisons,
@@ -353,7 +363,7 @@ def run(params: Params, workdir: Path) -> None:
                 electrodes,
                 figures,
                 prov,
-                recovery=recovery[kind] if recovery else None,
+                recovery=recovery.get(kind) if recovery else None,
                 kind=kind,
                 response=responses[kind],
                 links={"← all response kinds": "../index.html"},
@@ -402,7 +412,7 @@ def run(params: Params, workdir: Path) -> None:
             compared,
             prov,
             responses=responses,
-            recovery={kind: recovery[kind] for kind in kinds} if recovery else None,
+            recovery={kind: recovery[kind] for kind in kinds if kind in recovery} if recovery else None,
             decoding=decoding_html(decoding, decoding_figure),
         ),
         layout.report / "index.html",

@@ -46,7 +46,7 @@ from ..io import (
     write_npz,
     write_responses,
 )
-from ..neural_models import brainbert_model
+from ..neural_models import brainbert_model, popt_model
 from ..params import Params
 from ..paths import Layout
 from ..sessions import clean_electrodes, list_sessions
@@ -198,6 +198,47 @@ def _trial_embeddings(
     return result.embeddings, result.kept, list(result.excluded)
 
 
+#: The one unit of the ``popt`` kind's responses: the subject's population code.
+POPULATION = "population"
+
+
+def population_code(embeddings: np.ndarray, electrodes, excluded, coords, popt) -> np.ndarray:
+    """PopT's CLS token over the electrodes' BrainBERT embeddings, per event.
+
+    Parameters
+    ----------
+    embeddings : ndarray of float32, shape (n_events, n_electrodes, hidden)
+        BrainBERT embeddings (NaN rows for excluded electrodes).
+    electrodes : list of str, length n_electrodes
+        Their labels.
+    excluded : iterable of str
+        Electrodes left out (non-finite samples).
+    coords : DataFrame
+        The subject's localization table, indexed by electrode, with ``L``, ``I``, ``P``.
+    popt : PopT
+        The model; its input width must be ``hidden``.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_events, 1, popt hidden)
+        The CLS token of each event; electrodes without coordinates or excluded are not
+        among PopT's inputs (logged).
+    """
+    from mmsites.brainmodels.popt import lip_coordinates
+
+    excluded = set(excluded)
+    located = [i for i, e in enumerate(electrodes) if e not in excluded and e in coords.index]
+    missing = sorted(e for e in electrodes if e not in coords.index)
+    if missing:
+        log.warning("%d electrode(s) without coordinates left out of PopT: %s", len(missing), missing)
+    if not located:
+        raise ValueError("no electrode with coordinates and finite samples: PopT has no input")
+    lip = lip_coordinates(coords.loc[[electrodes[i] for i in located]])
+    emb = embeddings[:, located]
+    cls = popt.tokens(emb, np.broadcast_to(lip, (len(emb), *lip.shape)))[:, 0]
+    return cls[:, None, :].astype(np.float32)
+
+
 def subject_responses(
     params: Params,
     layout: Layout,
@@ -207,6 +248,7 @@ def subject_responses(
     alignment: str,
     kind: str = "voltage",
     model=None,
+    popt=None,
 ) -> dict:
     """Responses of one subject to the events of one alignment, pooled over its trials.
 
@@ -227,11 +269,13 @@ def subject_responses(
         (:func:`pipeline.sessions.list_sessions`).
     alignment : {"language", "vision"}
         Event alignment.
-    kind : {"voltage", "band_power", "spectrogram", "brainbert"}
+    kind : {"voltage", "band_power", "spectrogram", "brainbert", "popt"}
         The kind of response (``responses.kinds``).
     model : BrainBERT, optional
         The model of the ``brainbert`` kind
-        (:func:`mmsites.pipeline.neural_models.brainbert_model`); needed for it only.
+        (:func:`mmsites.pipeline.neural_models.brainbert_model`); needed for it and ``popt``.
+    popt : PopT, optional
+        The model of the ``popt`` kind (:func:`mmsites.pipeline.neural_models.popt_model`).
 
     Returns
     -------
@@ -239,7 +283,8 @@ def subject_responses(
         The keyword arguments of :func:`pipeline.io.write_responses` but ``path`` and
         ``attrs``: ``responses`` (float32, events x electrodes x bins, µV or, for
         ``band_power``, µV²; for ``spectrogram`` events x electrodes x bands x bins, µV²; for
-        ``brainbert`` events x electrodes x hidden dimensions; each
+        ``brainbert`` events x electrodes x hidden dimensions; for ``popt`` events x 1 x
+        PopT's hidden dimensions, the unit named ``population``; each
         session demeaned per target when several are pooled), ``electrodes``, ``bin_times``
         (seconds; None for ``brainbert``), ``event_movie_time`` (seconds), ``event_sample``
         (int64 samples), ``event_movie``, ``event_session`` (trial of each event) and
@@ -280,7 +325,7 @@ def subject_responses(
                 int((~inside).sum()),
                 len(inside),
             )
-        if kind == "brainbert":
+        if kind in ("brainbert", "popt"):
             # the window's centre: offset_s after the onset (0, the official recipe)
             shift = int(round(rp.brainbert.offset_s * sfreq))
             values, kept_mask, bad = _trial_embeddings(
@@ -296,6 +341,8 @@ def subject_responses(
             )
             excluded.update(bad)
             delay = 0.0
+            if kind == "popt":
+                values = population_code(values, electrodes, bad, dataset.localization(subject), popt)
         else:
             with dataset.open_recording(subject, session.trial) as recording:
                 result = event_responses(
@@ -339,7 +386,9 @@ def subject_responses(
             kind,
         )
     responses = np.concatenate(parts, axis=0)
-    if excluded:
+    if kind == "popt":  # one unit, the population; its inputs' exclusions are recorded
+        electrodes = [POPULATION]
+    elif excluded:
         keep = [i for i, e in enumerate(electrodes) if e not in excluded]
         if not keep:
             raise ValueError(
@@ -423,13 +472,16 @@ def run(params: Params, workdir: Path) -> None:
                 for s in sessions
             },
         )
-    model = brainbert_model(params) if "brainbert" in rp.kinds else None
+    model = brainbert_model(params) if {"brainbert", "popt"} & set(rp.kinds) else None
+    popt = popt_model(params) if "popt" in rp.kinds else None
     for kind in rp.kinds:
         layout = base.for_kind(kind)
         for subject in params.data.subjects:
             trials = [s for s in sessions if s.subject == subject]
             for alignment in params.events.alignments:
-                out = subject_responses(params, layout, dataset, subject, trials, alignment, kind, model)
+                out = subject_responses(
+                    params, layout, dataset, subject, trials, alignment, kind, model, popt
+                )
                 band_delay = out.pop("band_delay_s")
                 excluded = out.pop("excluded")
                 attrs = {
@@ -445,7 +497,12 @@ def run(params: Params, workdir: Path) -> None:
                     "session_demeaned": len(trials) > 1,
                     "excluded": excluded,
                 }
-                if kind == "brainbert":
+                if kind == "popt":
+                    attrs["popt"] = {
+                        "checkpoint": rp.popt.checkpoint or f"random {rp.popt.config} (seed {rp.popt.seed})",
+                        "hidden_dim": int(popt.config.hidden_dim),
+                    }
+                if kind in ("brainbert", "popt"):
                     bp = rp.brainbert
                     attrs["brainbert"] = {
                         "checkpoint": bp.checkpoint or f"random {bp.config} (seed {bp.seed})",

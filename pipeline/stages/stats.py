@@ -263,6 +263,9 @@ def run(params: Params, workdir: Path) -> None:
         truth = pd.read_csv(truth_path)
         recovery = {}
         for kind, kind_sites in zip(params.responses.kinds, all_sites):
+            if kind not in MULTIMODAL_KINDS:  # the population code has no planted electrodes
+                log.info("demo recovery: none for %s responses (no electrode kind is planted for it)", kind)
+                continue
             recovery[kind] = {
                 column: demo_recovery(
                     kind_sites, truth, column=column, multimodal_kinds=MULTIMODAL_KINDS[kind]
