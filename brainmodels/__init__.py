@@ -11,6 +11,9 @@ loss, LAMB and its schedule; resumable checkpoints in the official layout). :mod
 the Population Transformer over many electrodes' BrainBERT embeddings (official ``state_dict``
 keys, czlwang/PopulationTransformer@dadb55b; its 3-D position encoding from the electrodes'
 integer (L, I, P) coordinates; its checkpoints read by the same restricted unpickler).
+:mod:`.popt_pretrain` pretrains PopT by its two published tasks (is the second half of the
+electrodes from the next window or a random one; which tokens were replaced) on one's own
+BrainBERT embeddings, with resumable checkpoints in the official layout.
 
 Examples
 --------
@@ -49,6 +52,7 @@ from .popt import (
     popt_official_config,
     save_popt_checkpoint,
 )
+from .popt_pretrain import PoptSeries, popt_pretrain_loss, popt_validation, pretrain_popt
 from .pretrain import mask_spectrograms, masked_l1_loss, masked_validation, pretrain
 
 __all__ = [
@@ -75,4 +79,8 @@ __all__ = [
     "popt_config_from_official",
     "popt_official_config",
     "save_popt_checkpoint",
+    "PoptSeries",
+    "popt_pretrain_loss",
+    "popt_validation",
+    "pretrain_popt",
 ]

@@ -1,4 +1,4 @@
-"""``mmsites pretrain brainbert``: pretrain BrainBERT on the dataset's own recordings.
+"""``mmsites pretrain brainbert`` and ``mmsites pretrain popt``: pretraining on the dataset's recordings.
 
 Not a stage of the demo (nor of ``dvc.yaml``): a long run, on a GPU for the published sizes,
 that writes a checkpoint the embedding recipe can load (:meth:`mmsites.brainmodels.BrainBERT.
@@ -33,17 +33,38 @@ one electrode fall on both sides).
 preprocessing are unchanged), the checkpoint itself (official layout, every
 ``pretrain.checkpoint_every`` steps and at the end; a rerun resumes from it) and
 ``history.json`` (the losses per step, the held-out losses and the baseline).
+
+**PopT** (``mmsites pretrain popt``, the ``pretrain_popt:`` section): the same sessions and
+electrodes, minus those without a row in ``localization/sub_N/depth-wm.csv`` (their integer
+``L, I, P`` are PopT's coordinates, :func:`mmsites.brainmodels.lip_coordinates`). Each session
+is cut into 5 s windows starting every ``pretrain_popt.window_step_s`` (upstream: 0.2 s) from
+its first sample, at most ``pretrain_popt.max_windows`` of them (the first ones), and each
+window of each electrode embedded by the BrainBERT of ``responses.brainbert`` with the
+published recipe (:func:`mmsites.brainmodels.responses.event_embeddings` on "events" at the
+windows' centres, preprocessing as ``responses`` says). The embeddings are cached beside the
+checkpoint (``embeddings/sub_S_trialTTT.npy``, float32 windows x electrodes x d, with a
+``.json`` stamp holding the content key and the electrodes): reused while the model, the
+preprocessing, the electrodes and the windows are unchanged. An electrode whose embeddings are
+not finite (non-finite samples) is left out. **Held out:** the last ``pretrain_popt.val_fraction``
+of each session's windows, after a gap of windows such that no held-out window overlaps a
+training one (upstream holds out random pairs, so overlapping windows fall on both sides).
+Training (:func:`mmsites.brainmodels.popt_pretrain.pretrain_popt`) writes the checkpoint
+(upstream's layout; a rerun resumes from it) and ``history.json`` (losses per step; held-out
+accuracy and ROC-AUC of both tasks).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mmsites.brainmodels import BrainBERT
+from mmsites.brainmodels import PRESETS, BrainBERT, PopT, lip_coordinates
+from mmsites.brainmodels.popt_pretrain import PoptSeries, pretrain_popt
 from mmsites.brainmodels.pretrain import pretrain
 from mmsites.recordings.braintreebank import BrainTreebank, estimate_sfreq
 from mmsites.recordings.preprocessing import StreamingFilter, design_filter, laplacian
@@ -58,7 +79,7 @@ from .sessions import clean_electrodes, list_sessions
 log = logging.getLogger(__name__)
 
 #: Models ``mmsites pretrain`` can train.
-PRETRAINABLE = ("brainbert",)
+PRETRAINABLE = ("brainbert", "popt")
 #: Length of a window (s): BrainBERT's.
 WINDOW_S = 5.0
 #: Windows per STFT call (bounds the complex STFT's memory: ~0.7 MB a window).
@@ -339,24 +360,356 @@ def _write_windows(params: Params, layout: Layout, out_dir: Path) -> dict:
     return result
 
 
+# ---------------------------------------------------------------------------------------------
+# PopT: BrainBERT embeddings of consecutive windows
+# ---------------------------------------------------------------------------------------------
+
+#: Windows embedded per call of ``event_embeddings`` (bounds the embeddings held in memory).
+_EMBED_BLOCK = 512
+
+
+def popt_window_starts(n_samples: int, window: int, step: int, max_windows: int | None) -> np.ndarray:
+    """Start samples of a session's consecutive PopT windows.
+
+    Parameters
+    ----------
+    n_samples : int
+        Length of the session (samples).
+    window : int
+        Samples per window (5 s).
+    step : int
+        Samples between window starts (``pretrain_popt.window_step_s``).
+    max_windows : int or None
+        Keep only the first windows (``pretrain_popt.max_windows``); None: all.
+
+    Returns
+    -------
+    ndarray of int64
+        ``0, step, 2 step, ...`` while ``start + window <= n_samples``; empty when the session
+        is shorter than a window.
+    """
+    if n_samples < window:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.arange(0, n_samples - window + 1, step, dtype=np.int64)
+    return starts if max_windows is None else starts[: int(max_windows)]
+
+
+def split_windows(n_windows: int, val_fraction: float, gap: int) -> tuple[slice, slice | None]:
+    """Training and held-out windows of one session: the held-out ones last, after a gap.
+
+    Parameters
+    ----------
+    n_windows : int
+        Consecutive windows of the session.
+    val_fraction : float
+        Fraction held out (``pretrain_popt.val_fraction``); at least 2 windows when positive.
+    gap : int
+        Windows dropped between the two parts (so that no held-out window overlaps a training
+        one: ``ceil(5 s / step) - 1``).
+
+    Returns
+    -------
+    train : slice
+        The first windows.
+    val : slice or None
+        The last windows; None when ``val_fraction`` is 0.
+
+    Raises
+    ------
+    ValueError
+        If fewer than 2 training windows would be left (names ``pretrain_popt.val_fraction``).
+    """
+    if val_fraction <= 0:
+        return slice(0, n_windows), None
+    n_val = max(2, int(round(val_fraction * n_windows)))
+    n_train = n_windows - n_val - gap
+    if n_train < 2:
+        raise ValueError(
+            f"pretrain_popt.val_fraction {val_fraction} holds out {n_val} of {n_windows} windows and the "
+            f"{gap} windows before them overlap both sides, leaving {max(n_train, 0)} to train on: lower "
+            "val_fraction, raise max_windows or use longer sessions"
+        )
+    return slice(0, n_train), slice(n_windows - n_val, n_windows)
+
+
+class _ElectrodeSubset:
+    """The electrodes ``keep`` of an array (n_windows, n_electrodes, d), read a window at a time."""
+
+    def __init__(self, array, keep: np.ndarray):
+        self.array, self.keep = array, np.asarray(keep)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (int(self.array.shape[0]), len(self.keep), int(self.array.shape[2]))
+
+    def __getitem__(self, index):
+        return np.asarray(self.array[index])[..., self.keep, :]
+
+
+def _check_widths(config: str, popt_width: int, brainbert_width: int) -> None:
+    if popt_width != brainbert_width:
+        raise ValueError(
+            f"pretrain_popt.config {config!r} reads {popt_width}-wide embeddings but the BrainBERT of "
+            f"responses.brainbert gives {brainbert_width}-wide ones: pair a tiny PopT with a tiny "
+            "BrainBERT, the published one with a large one"
+        )
+
+
+def _popt_embeddings(params: Params, layout: Layout, out_dir: Path, input_dim: int) -> list[dict]:
+    """Compute (or reuse) every session's window embeddings; what each series is."""
+    from mmsites.brainmodels.responses import event_embeddings
+
+    from .neural_models import brainbert_model
+
+    pp, rp, bp = params.pretrain_popt, params.responses, params.responses.brainbert
+    dataset = BrainTreebank(layout.data_root)
+    sessions = list_sessions(params, layout)
+    model = None
+    out = []
+    for session in sessions:
+        electrodes, neighbours = clean_electrodes(params, dataset, session.subject)
+        table = dataset.localization(session.subject)
+        placed = [e for e in electrodes if e in table.index]
+        if len(placed) < len(electrodes):
+            log.warning(
+                "sub_%d: %d electrode(s) without a row in depth-wm.csv left out of PopT: %s",
+                session.subject,
+                len(electrodes) - len(placed),
+                sorted(set(electrodes) - set(placed)),
+            )
+        if len(placed) < 2:
+            raise ValueError(
+                f"sub_{session.subject}: {len(placed)} electrode(s) with coordinates: PopT's tasks need at "
+                "least 2; drop the subject from data.subjects"
+            )
+        coords = lip_coordinates(table.loc[placed])
+        sfreq = estimate_sfreq(dataset.timings(session.subject, session.trial))
+        window = int(round(WINDOW_S * sfreq))
+        step = int(round(pp.window_step_s * sfreq))
+        if step < 1:
+            raise ValueError(f"pretrain_popt.window_step_s {pp.window_step_s} is below one sample")
+        with dataset.open_recording(session.subject, session.trial, sfreq=sfreq) as recording:
+            n_samples = recording.n_samples
+        starts = popt_window_starts(n_samples, window, step, pp.max_windows)
+        name = f"sub_{session.subject}_trial{session.trial:03d}"
+        if len(starts) < 2:
+            log.warning("%s: %.1f s long, fewer than 2 windows: skipped", name, n_samples / sfreq)
+            continue
+        settings = dict(
+            brainbert=bp.model_dump(exclude={"components", "device", "batch_size", "offset_s"}),
+            preprocessing=dict(
+                rereference=rp.rereference,
+                notch_hz=list(rp.notch_hz),
+                notch_q=rp.notch_q,
+                highpass_hz=rp.highpass_hz,
+            ),
+            electrodes=placed,
+            window_s=WINDOW_S,
+            window_step=step,
+            n_windows=len(starts),
+            sfreq=sfreq,
+        )
+        files = [dataset.h5_path(session.subject, session.trial)]
+        if bp.checkpoint:
+            files.append(Path(bp.checkpoint))
+        key = content_key(settings, files)
+        path = out_dir / "embeddings" / f"{name}.npy"
+        stamp = path.with_suffix(".json")
+        if is_up_to_date(path, stamp, key):
+            excluded = json.loads(stamp.read_text()).get("excluded", [])
+            log.info("%s: %d window embeddings up to date", name, len(starts))
+        else:
+            if model is None:
+                model = brainbert_model(params)
+                _check_widths(pp.config, input_dim, model.config.hidden_dim)
+            hidden = model.config.hidden_dim
+            excluded = set()
+            with atomic_path(path) as tmp:
+                array = np.lib.format.open_memmap(
+                    tmp, mode="w+", dtype=np.float32, shape=(len(starts), len(placed), hidden)
+                )
+                with dataset.open_recording(session.subject, session.trial, sfreq=sfreq) as recording:
+                    for first in range(0, len(starts), _EMBED_BLOCK):
+                        block = starts[first : first + _EMBED_BLOCK]
+                        result = event_embeddings(
+                            recording,
+                            placed,
+                            neighbours,
+                            block + window // 2,
+                            model,
+                            layer=bp.layer,
+                            notch_hz=rp.notch_hz,
+                            notch_q=rp.notch_q,
+                            rereference=None if rp.rereference == "none" else rp.rereference,
+                            highpass_hz=rp.highpass_hz,
+                            chunk_s=rp.chunk_s,
+                            batch_size=bp.batch_size,
+                            bf16=bp.bf16,
+                            progress=False,
+                        )
+                        if not result.kept.all():
+                            raise RuntimeError(f"{name}: a window inside the recording was dropped")
+                        array[first : first + len(block)] = result.embeddings
+                        excluded.update(result.excluded)
+                array.flush()
+                del array
+            excluded = [e for e in placed if e in excluded]
+            write_json(dict(key=key, electrodes=placed, excluded=excluded, settings=settings), stamp)
+            log.info("%s: embedded %d windows of %d electrodes", name, len(starts), len(placed))
+        keep = np.array([i for i, e in enumerate(placed) if e not in set(excluded)], dtype=np.int64)
+        if excluded:
+            log.warning("%s: electrodes %s left out (non-finite samples)", name, excluded)
+        if len(keep) < 2:
+            log.warning("%s: fewer than 2 electrodes with finite embeddings: skipped", name)
+            continue
+        out.append(
+            dict(
+                name=name,
+                path=path,
+                keep=keep,
+                electrodes=[placed[i] for i in keep],
+                coords=coords[keep],
+                n_windows=len(starts),
+                step_s=step / sfreq,
+            )
+        )
+    if not out:
+        raise ValueError(
+            f"no session of data.subjects {params.data.subjects} gives 2 windows of 5 s for PopT "
+            "(check data.subjects, data.trials and pretrain_popt.max_windows)"
+        )
+    return out
+
+
+def run_popt(params: Params, workdir: Path) -> dict:
+    """Pretrain PopT on the dataset's recordings (``mmsites pretrain popt``).
+
+    Parameters
+    ----------
+    params : Params
+        Validated params: ``data`` (the sessions), ``responses`` (the preprocessing and, in
+        ``responses.brainbert``, the BrainBERT that embeds the windows) and ``pretrain_popt``
+        (the windows, the held-out part, the optimisation, the checkpoint).
+    workdir : Path
+        The working directory every path of the params is relative to.
+
+    Returns
+    -------
+    dict
+        The training history (:func:`mmsites.brainmodels.popt_pretrain.pretrain_popt`), also
+        written to ``history.json`` beside the checkpoint with the numbers of windows.
+
+    Raises
+    ------
+    ValueError
+        If no series is left, the BrainBERT's width is not PopT's input width, or the
+        checkpoint to resume belongs to another model or optimizer (the message names the
+        params keys).
+    FileNotFoundError
+        If a recording, its localization table or the BrainBERT checkpoint is missing.
+    """
+    pp = params.pretrain_popt
+    layout = Layout(Path(workdir), params)
+    checkpoint = layout.resolve(pp.checkpoint)
+    if checkpoint.suffix != ".pth" or checkpoint.is_dir():
+        raise ValueError(f"pretrain_popt.checkpoint must name a .pth file, got {pp.checkpoint!r}")
+    out_dir = checkpoint.parent
+    net = PopT(pp.config, seed=pp.seed)
+    bp = params.responses.brainbert
+    if not bp.checkpoint:
+        _check_widths(pp.config, net.config.input_dim, PRESETS[bp.config].hidden_dim)
+    series = _popt_embeddings(params, layout, out_dir, net.config.input_dim)
+    train, val, counts = [], [], {"train": 0, "val": 0}
+    for s in series:
+        array = np.load(s["path"], mmap_mode="r")
+        _check_widths(pp.config, net.config.input_dim, int(array.shape[2]))
+        gap = max(0, math.ceil(WINDOW_S / s["step_s"] - 1e-9) - 1)
+        train_part, val_part = split_windows(s["n_windows"], pp.val_fraction, gap)
+        for part, target in ((train_part, train), (val_part, val)):
+            if part is None:
+                continue
+            view = array[part]
+            if len(s["keep"]) < array.shape[1]:
+                view = _ElectrodeSubset(view, s["keep"])
+            target.append(PoptSeries(view, s["coords"], s["name"]))
+        counts["train"] += train_part.stop - train_part.start
+        counts["val"] += 0 if val_part is None else val_part.stop - val_part.start
+    log.info(
+        "pretraining PopT %s on %d windows of %d session(s) (%d held out), %d steps of %d",
+        pp.config,
+        counts["train"],
+        len(series),
+        counts["val"],
+        pp.steps,
+        pp.batch_size,
+    )
+    try:
+        history = pretrain_popt(
+            net,
+            train,
+            steps=pp.steps,
+            batch_size=pp.batch_size,
+            lr=pp.lr,
+            optimizer=pp.optimizer,
+            schedule=pp.schedule,
+            warmup_steps=pp.warmup_steps,
+            clip_norm=pp.clip_norm,
+            checkpoint=checkpoint,
+            checkpoint_every=pp.checkpoint_every,
+            resume=pp.resume,
+            val=val or None,
+            replace_from=pp.replace_from,
+            device=pp.device,
+            bf16=pp.bf16,
+            seed=pp.seed,
+        )
+    except ValueError as err:
+        message = str(err).replace("pass resume=False", "set pretrain_popt.resume: false")
+        where = f"pretrain_popt.checkpoint {pp.checkpoint}" if "checkpoint" in message else "pretrain_popt"
+        raise ValueError(f"{where}: {message}") from None
+    write_json(
+        dict(
+            history,
+            model="popt",
+            config=pp.config,
+            windows=counts,
+            sessions=[
+                dict(name=s["name"], electrodes=s["electrodes"], n_windows=s["n_windows"]) for s in series
+            ],
+            checkpoint=pp.checkpoint,
+        ),
+        out_dir / "history.json",
+    )
+    if history["val_step"]:
+        log.info(
+            "held-out after %d steps: ensemble task AUC %.3f, channel task AUC %.3f",
+            history["val_step"][-1],
+            history["val_cls_auc"][-1],
+            history["val_token_auc"][-1],
+        )
+    return history
+
+
 def run(params: Params, workdir: Path, model: str = "brainbert") -> dict:
-    """Pretrain a model on the dataset's recordings (``mmsites pretrain brainbert``).
+    """Pretrain a model on the dataset's recordings (``mmsites pretrain brainbert|popt``).
 
     Parameters
     ----------
     params : Params
         Validated params: ``data`` (the sessions), ``responses`` (the preprocessing) and
-        ``pretrain`` (the windows, the held-out electrodes, the optimisation, the checkpoint).
+        ``pretrain`` (BrainBERT: the windows, the held-out electrodes, the optimisation, the
+        checkpoint) or ``pretrain_popt`` (PopT: :func:`run_popt`).
     workdir : Path
         The working directory every path of the params is relative to.
     model : str
-        The model, one of :data:`PRETRAINABLE` (``"brainbert"``).
+        The model, one of :data:`PRETRAINABLE` (``"brainbert"``, ``"popt"``).
 
     Returns
     -------
     dict
-        The training history (:func:`mmsites.brainmodels.pretrain.pretrain`), also written
-        to ``history.json`` beside the checkpoint with the numbers of windows.
+        The training history (:func:`mmsites.brainmodels.pretrain.pretrain` or
+        :func:`mmsites.brainmodels.popt_pretrain.pretrain_popt`), also written to
+        ``history.json`` beside the checkpoint with the numbers of windows.
 
     Raises
     ------
@@ -368,6 +721,8 @@ def run(params: Params, workdir: Path, model: str = "brainbert") -> dict:
     """
     if model not in PRETRAINABLE:
         raise ValueError(f"mmsites pretrain: unknown model {model!r}; choose one of {list(PRETRAINABLE)}")
+    if model == "popt":
+        return run_popt(params, workdir)
     pp = params.pretrain
     layout = Layout(Path(workdir), params)
     checkpoint = layout.resolve(pp.checkpoint)
