@@ -509,7 +509,7 @@ def test_held_out_electrodes():
 def test_pretrain_is_a_command_not_a_stage(tmp_path):
     assert "pretrain" not in STAGES
     with pytest.raises(SystemExit):
-        main(["pretrain", "popt", "--params", str(tmp_path / "p.yaml")])
+        main(["pretrain", "gpt2", "--params", str(tmp_path / "p.yaml")])
 
 
 @pytest.mark.slow
