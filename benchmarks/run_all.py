@@ -13,7 +13,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["bench_responses", "bench_features", "bench_ridge", "bench_brainbert", "bench_calibration"]
+ORDER = [
+    "bench_responses",
+    "bench_features",
+    "bench_ridge",
+    "bench_brainbert",
+    "bench_calibration",
+    "bench_decoding",
+]
 
 
 def _load(name: str):
