@@ -39,14 +39,22 @@ def _words():
 
 def test_silence_windows_follow_the_stated_rule():
     w = _words()
-    # only the 11.0-20.0 gap holds silence: starts 13.0, 13.5, ..., 17.0 (window ends 2 s before 20.0)
-    np.testing.assert_allclose(clear_windows(w["start"], w["end"]), np.arange(13.0, 17.01, 0.5))
+    # only the 11.0-20.0 gap holds silence. Neuroprobe: starts 13.0, 13.5, ..., 16.0 (the last
+    # window ends pad + window = 3 s before 20.0); symmetric: up to 17.0 (ends 2 s before)
+    np.testing.assert_allclose(clear_windows(w["start"], w["end"]), np.arange(13.0, 16.01, 0.5))
+    sym = clear_windows(w["start"], w["end"], rule="symmetric")
+    np.testing.assert_allclose(sym, np.arange(13.0, 17.01, 0.5))
     # a shorter pad and window open the 1-s pause too
-    got = clear_windows(w["start"], w["end"], window_s=0.5, pad_s=0.2, step_s=0.1)
-    assert np.any((got > 22.0) & (got < 23.0))
+    for rule in tasks.SILENCE_RULES:
+        got = clear_windows(w["start"], w["end"], window_s=0.3, pad_s=0.1, step_s=0.1, rule=rule)
+        assert np.any((got > 22.0) & (got < 23.0))
     # span tiles the ends of the film as well
-    got = clear_windows(w["start"], w["end"], span=(0.0, 30.0))
+    got = clear_windows(w["start"], w["end"], span=(0.0, 30.0), rule="symmetric")
     assert got[0] == 0.0 and got[-1] + 1.0 <= 30.0 and got[-1] >= 23.8 + 2.0
+    got = clear_windows(w["start"], w["end"], span=(0.0, 30.0))
+    assert got[0] == 0.0 and got[np.flatnonzero(got < 10)[-1]] == 6.0  # 3 s before the first word
+    with pytest.raises(ValueError, match="unknown silence rule"):
+        clear_windows(w["start"], w["end"], rule="loose")
 
 
 @settings(max_examples=60, deadline=None)
@@ -60,10 +68,21 @@ def test_silence_windows_follow_the_stated_rule():
 def test_no_silence_window_comes_near_a_word(starts, durs, window, pad, step):
     s = np.array(starts)
     e = s + np.array(durs[: s.size])
-    t = clear_windows(s, e, window_s=window, pad_s=pad, step_s=step)
+    t = clear_windows(s, e, window_s=window, pad_s=pad, step_s=step, rule="symmetric")
     assert np.all(np.diff(t) > 0)
     for a in t:  # no word intersects (a - pad, a + window + pad)
         assert not np.any((s < a + window + pad - 1e-9) & (e > a - pad + 1e-9))
+    # Neuroprobe's rule on sorted words that do not overlap: a subset, one window further
+    # from the next word (no word intersects (a - pad, a + 2 window + pad))
+    order = np.argsort(s, kind="stable")
+    s, e = s[order], e[order]
+    e = np.minimum(e, np.r_[s[1:], np.inf])
+    npr = clear_windows(s, e, window_s=window, pad_s=pad, step_s=step)
+    assert np.all(np.diff(npr) > 0)
+    sym = clear_windows(s, e, window_s=window, pad_s=pad, step_s=step, rule="symmetric")
+    assert np.isin(npr, sym).all()
+    for a in npr:
+        assert not np.any((s < a + 2 * window + pad - 1e-9) & (e > a - pad + 1e-9))
 
 
 def test_onset_and_speech_labels_and_counts():
@@ -71,14 +90,18 @@ def test_onset_and_speech_labels_and_counts():
     onset = build_task("onset", w)
     speech = build_task("speech", w)
     assert list(onset.columns) == ["time_s", "label"] and onset["label"].dtype == np.int64
-    # 3 sentence onsets vs 9 silence windows: balanced to 3 + 3
+    # 3 sentence onsets vs 7 silence windows: balanced to 3 + 3
     assert onset["label"].sum() == 3 and len(onset) == 6
     assert set(onset.loc[onset.label == 1, "time_s"]) == {10.0, 20.0, 23.0}
-    assert onset.loc[onset.label == 0, "time_s"].between(13.0, 17.0).all()
-    # 9 words vs 9 silence windows: nothing dropped
-    assert len(speech) == 18 and speech["label"].sum() == 9
-    np.testing.assert_allclose(speech.loc[speech.label == 0, "time_s"], np.arange(13.0, 17.01, 0.5))
+    assert onset.loc[onset.label == 0, "time_s"].between(13.0, 16.0).all()
+    # 9 words vs 7 silence windows: 7 + 7
+    assert len(speech) == 14 and speech["label"].sum() == 7
+    np.testing.assert_allclose(speech.loc[speech.label == 0, "time_s"], np.arange(13.0, 16.01, 0.5))
     assert np.all(np.diff(speech["time_s"]) > 0)
+    # the symmetric rule: 9 windows up to 17.0, nothing dropped
+    sym = build_task("speech", w, silence="symmetric")
+    assert len(sym) == 18
+    np.testing.assert_allclose(sym.loc[sym.label == 0, "time_s"], np.arange(13.0, 17.01, 0.5))
 
 
 def test_quartile_tasks_keep_the_top_and_bottom_quarters():
@@ -89,11 +112,17 @@ def test_quartile_tasks_keep_the_top_and_bottom_quarters():
     for name in ("volume", "pitch"):
         table = build_task(name, w)
         value = w.set_index("start").loc[table["time_s"], "rms"].to_numpy()
-        assert len(table) == 50 and table["label"].sum() == 25
-        assert np.all(value[table["label"] == 1] >= 75) and np.all(value[table["label"] == 0] < 25)
-    # quartile rule itself: fraction strictly smaller >= .75 / < .25; NaN and inf unlabelled
+        # percentile = value / 100: 24 above .75 (76..99), 25 below .25
+        assert len(table) == 48 and table["label"].sum() == 24
+        assert np.all(value[table["label"] == 1] >= 76) and np.all(value[table["label"] == 0] < 25)
+    # quartile rule itself: fraction strictly smaller > .75 (>= .75 for word_gap) / < .25;
+    # NaN unlabelled and left out of the fractions, inf the largest value
     v = np.r_[np.arange(8.0), np.nan, np.inf]
-    np.testing.assert_array_equal(quartile_labels(v), [0, 0, -1, -1, -1, -1, 1, 1, -1, -1])
+    np.testing.assert_array_equal(quartile_labels(v), [0, 0, 0, -1, -1, -1, -1, 1, -1, 1])
+    np.testing.assert_array_equal(quartile_labels(np.arange(8.0)), [0, 0, -1, -1, -1, -1, -1, 1])
+    np.testing.assert_array_equal(
+        quartile_labels(np.arange(8.0), top_inclusive=True), [0, 0, -1, -1, -1, -1, 1, 1]
+    )
 
 
 def test_word_gap_uses_gaps_within_sentences():
@@ -130,7 +159,7 @@ def test_scene_cut_negatives_stay_away_from_cuts():
     assert table["label"].sum() == 4 and neg.size == 4
     for t in neg:
         assert np.all((cuts <= t - 2.0) | (cuts >= t + 1.0 + 2.0))
-    all_neg = clear_windows(cuts, cuts)
+    all_neg = clear_windows(cuts, cuts, rule="symmetric")
     np.testing.assert_allclose(all_neg, np.r_[np.arange(12.0, 17.01, 0.5), np.arange(23.0, 37.01, 0.5)])
 
 
@@ -149,7 +178,10 @@ def test_balance_is_deterministic_and_drops_conflicts():
 def test_unsorted_table_missing_end_and_particles():
     w = _words()
     shuffled = w.sample(frac=1.0, random_state=0)
-    pd.testing.assert_frame_equal(build_task("speech", w), build_task("speech", shuffled))
+    # the symmetric rule ignores the row order; Neuroprobe's pairs consecutive rows
+    sym = dict(silence="symmetric")
+    pd.testing.assert_frame_equal(build_task("speech", w, **sym), build_task("speech", shuffled, **sym))
+    assert not build_task("speech", w).equals(build_task("speech", shuffled))
     # an untimed particle (NaN start) is ignored, as the transcript reader does
     particle = pd.DataFrame([{"text": "'s", "start": np.nan, "end": np.nan, "sentence": "a b c"}])
     with_particle = pd.concat([w.iloc[:2], particle, w.iloc[2:]], ignore_index=True)
@@ -158,6 +190,23 @@ def test_unsorted_table_missing_end_and_particles():
     no_end = w.copy()
     no_end.loc[2, "end"] = np.nan
     assert len(clear_windows(no_end["start"], no_end["end"])) == 0
+
+
+def test_neuroprobe_word_set_drops_incomplete_rows():
+    w = _words()
+    w["pos"] = "NOUN"
+    w["word_diff"] = np.nan  # Neuroprobe drops word_diff and onset_diff before its dropna
+    base = build_task("word_index", w)
+    pd.testing.assert_frame_equal(base, build_task("word_index", w.drop(columns="word_diff")))
+    w.loc[3, "pos"] = np.nan  # 20.0, an onset: not a word for Neuroprobe
+    got = build_task("word_index", w)
+    assert 20.0 not in set(got["time_s"]) and len(got) == 4
+    pd.testing.assert_frame_equal(base, build_task("word_index", w, complete_words=False))
+    # and not a word for the silence rule either: the gap runs from 11.0 to 20.5
+    got = build_task("speech", w)
+    assert got.loc[got.label == 0, "time_s"].max() == 16.5
+    got = build_task("speech", w, complete_words=False)
+    assert got.loc[got.label == 0, "time_s"].max() == 16.0
 
 
 def test_bad_inputs_are_clear_errors():
