@@ -25,6 +25,9 @@ $(STAMP): pyproject.toml
 	# torch/torchvision first and pinned: pip takes them from local disk on the project machines.
 	$(BIN)/python -m pip install torch==2.14.1 torchvision==0.29.1
 	$(BIN)/python -m pip install -e '.[dev,cluster]'
+	# test dependency: Neuroprobe's own task code and tables (tests/test_neuroprobe_agreement.py);
+	# --no-deps: it imports only torch, h5py, pandas, scipy and sklearn, installed above
+	$(BIN)/python -m pip install --no-deps neuroprobe==0.1.8
 	touch $(STAMP)
 
 # Debian packages the tests need: Chromium renders the HTML reports headless.

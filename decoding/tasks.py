@@ -210,8 +210,9 @@ def clear_windows(
     starts : array-like of float, shape (n_intervals,)
         Interval starts (s), finite.
     ends : array-like of float, shape (n_intervals,)
-        Interval ends (s), ``>= starts``; NaN or infinite: unknown, taken as the start of
-        the next interval (the last one's as its own start).
+        Interval ends (s), used as given (on the recording clock of Neuroprobe's tables a
+        word's end can fall a few samples before its start); NaN or infinite: unknown, taken
+        as the start of the next interval (the last one's as its own start).
     window_s : float, default 1.0
         Window length (s).
     pad_s : float, default 2.0
@@ -234,8 +235,8 @@ def clear_windows(
     Raises
     ------
     ValueError
-        If the arrays differ in length, a start is not finite, an end comes before its start,
-        the lengths are not positive or the rule is unknown.
+        If the arrays differ in length, a start is not finite, the lengths are not positive
+        or the rule is unknown.
     """
     window_s, pad_s, step_s = _check_window(window_s, pad_s, step_s)
     if rule not in SILENCE_RULES:
@@ -246,10 +247,6 @@ def clear_windows(
         raise ValueError(f"starts and ends differ in length: {s.size} vs {e.size}")
     if not np.isfinite(s).all():
         raise ValueError("interval starts must be finite seconds")
-    known = np.isfinite(e)
-    if np.any(e[known] < s[known] - _EPS):
-        i = int(np.flatnonzero(known & (e < s - _EPS))[0])
-        raise ValueError(f"interval {i} ends before it starts: start {s[i]!r} s, end {e[i]!r} s")
     if rule == "symmetric":
         order = np.argsort(s, kind="stable")
         s, e = s[order], e[order]
