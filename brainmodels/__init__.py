@@ -13,7 +13,9 @@ keys, czlwang/PopulationTransformer@dadb55b; its 3-D position encoding from the 
 integer (L, I, P) coordinates; its checkpoints read by the same restricted unpickler).
 :mod:`.popt_pretrain` pretrains PopT by its two published tasks (is the second half of the
 electrodes from the next window or a random one; which tokens were replaced) on one's own
-BrainBERT embeddings, with resumable checkpoints in the official layout.
+BrainBERT embeddings, with resumable checkpoints in the official layout. Both pretrainings run
+the one training loop of :mod:`.training` (optimizer, schedule, seeds, checkpoints, resumption,
+several processes).
 
 Examples
 --------

@@ -31,8 +31,9 @@ feed-forward width, positional table length), and the state dict is loaded with 
 required: missing, unexpected and mis-shaped keys are all listed in one error.
 
 PopT's checkpoints (:mod:`.popt`) have the same layout and are read by the same
-:func:`read_checkpoint` (``kind="PopT"`` only changes the messages); their config and strict
-loading live in :mod:`.popt`.
+:func:`read_checkpoint` (``kind="PopT"`` only changes the messages); their config mapping lives
+in :mod:`.popt`, their strict loading and writing are this module's (one writer for both
+models, told each model's classes and config mapping).
 
 **Writing.** :func:`save_checkpoint` writes the same layout (``model_cfg`` an OmegaConf
 ``DictConfig`` with upstream's key names, as the ``model`` node of a root that also records
@@ -49,7 +50,8 @@ import pickle
 import tempfile
 import types
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -394,18 +396,7 @@ def load_state_dict_strict(model: BrainBERT, state: Mapping, source: str = "the 
         Listing every missing key, every unexpected key and every key whose value is not a
         floating-point tensor of the model's shape (with both shapes).
     """
-    if not isinstance(state, Mapping):
-        raise ValueError(
-            f"BrainBERT weights in {source} must be a mapping of names to tensors, got {type(state).__name__}"
-        )
-    problems = _mismatches(model.state_dict(), state)
-    if problems:
-        raise ValueError(
-            f"BrainBERT weights in {source} do not match the architecture "
-            f"({model.config.num_layers} layers, width {model.config.hidden_dim}): {problems}"
-        )
-    model.load_state_dict(dict(state), strict=True)
-    return model
+    return _BRAINBERT.load_strict(model, state, source)
 
 
 def load_checkpoint(path: str | PathLike, preprocessor: str | None = None) -> BrainBERT:
@@ -505,39 +496,12 @@ def save_checkpoint(
         If ``config`` is missing or contradicts the model, the state dict does not match the
         config, or the preprocessor is unknown.
     """
-    from omegaconf import OmegaConf
-
-    if isinstance(model, BrainBERT):
-        if config is not None and config != model.config:
-            raise ValueError(f"config {config} differs from the model's {model.config}")
-        config = model.config
-        preprocessor = preprocessor if preprocessor is not None else model.preprocessor
-        state = model.state_dict()
-    else:
-        if not isinstance(config, BrainBERTConfig):
-            raise ValueError("saving a state dict needs its BrainBERTConfig (config=...)")
-        state = model
-        if not isinstance(state, Mapping):
-            raise ValueError(f"model must be a BrainBERT or a state dict, got {type(state).__name__}")
-        _check_config_against_weights(config, state, "the state dict to save")
-        with torch.device("meta"):  # the expected names and shapes, without allocating weights
-            expected = BrainBERT(config).state_dict()
-        problems = _mismatches(expected, state)
-        if problems:
-            raise ValueError(f"the state dict to save does not match {config}: {problems}")
+    if isinstance(model, BrainBERT) and preprocessor is None:
+        preprocessor = model.preprocessor
     if preprocessor is not None and preprocessor not in PREPROCESSORS:
         raise ValueError(f"preprocessor must be one of {sorted(PREPROCESSORS)} or None, got {preprocessor!r}")
-    weights = OrderedDict((key, value.detach().to("cpu").clone()) for key, value in state.items())
-    root = {"model": official_config(config)}
-    if preprocessor is not None:
-        root["preprocessor"] = {"name": preprocessor}
-    payload = {
-        "model": weights,
-        "optim": None if optim_state is None else dict(optim_state),
-        "scheduler": scheduler_state,
-        "model_cfg": OmegaConf.create(root).model,
-    }
-    return _atomic_save(payload, path)
+    recorded = {} if preprocessor is None else {"preprocessor": {"name": preprocessor}}
+    return _BRAINBERT.save(model, path, config, optim_state, scheduler_state, recorded)
 
 
 def _atomic_save(payload: dict, path: str | PathLike) -> Path:
@@ -553,3 +517,83 @@ def _atomic_save(payload: dict, path: str | PathLike) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+@dataclass(frozen=True)
+class _ModelLayout:
+    """One model's official-layout checkpoints: the reading, strict loading and writing both
+    models share, told the model's own classes, config mapping and messages."""
+
+    kind: str  # the model's name in messages ("BrainBERT", "PopT")
+    model_class: type
+    config_class: type
+    to_official: Callable[[Any], dict]  # config -> upstream's model_cfg
+    from_official: Callable[[Any], Any]  # upstream's model_cfg -> config
+    check_config: Callable[[Any, Mapping, str], None]  # config vs the weights' shapes
+    describe: Callable[[Any], str]  # the architecture, for a mismatch message
+
+    def load_strict(self, model: Any, state: Any, source: str) -> Any:
+        """Load every parameter and buffer of ``model`` from ``state``, or list what differs."""
+        if not isinstance(state, Mapping):
+            raise ValueError(
+                f"{self.kind} weights in {source} must be a mapping of names to tensors, "
+                f"got {type(state).__name__}"
+            )
+        problems = _mismatches(model.state_dict(), state)
+        if problems:
+            raise ValueError(
+                f"{self.kind} weights in {source} do not match the architecture "
+                f"({self.describe(model.config)}): {problems}"
+            )
+        model.load_state_dict(dict(state), strict=True)
+        return model
+
+    def save(
+        self,
+        model: Any,
+        path: str | PathLike,
+        config: Any = None,
+        optim_state: Mapping | None = None,
+        scheduler_state: Any = None,
+        recorded: Mapping | None = None,
+    ) -> Path:
+        """Write ``{"model", "optim", "scheduler", "model_cfg"}`` atomically; ``model_cfg`` is the
+        ``model`` node of ``{"model": to_official(config), **recorded}``."""
+        from omegaconf import OmegaConf
+
+        name = self.model_class.__name__
+        if isinstance(model, self.model_class):
+            if config is not None and config != model.config:
+                raise ValueError(f"config {config} differs from the model's {model.config}")
+            config, state = model.config, model.state_dict()
+        else:
+            if not isinstance(config, self.config_class):
+                raise ValueError(f"saving a state dict needs its {self.config_class.__name__} (config=...)")
+            state = model
+            if not isinstance(state, Mapping):
+                raise ValueError(f"model must be a {name} or a state dict, got {type(state).__name__}")
+            self.check_config(config, state, "the state dict to save")
+            with torch.device("meta"):  # the expected names and shapes, without allocating weights
+                expected = self.model_class(config).state_dict()
+            problems = _mismatches(expected, state)
+            if problems:
+                raise ValueError(f"the state dict to save does not match {config}: {problems}")
+        weights = OrderedDict((key, value.detach().to("cpu").clone()) for key, value in state.items())
+        payload = {
+            "model": weights,
+            "optim": None if optim_state is None else dict(optim_state),
+            "scheduler": scheduler_state,
+            "model_cfg": OmegaConf.create({"model": self.to_official(config), **(recorded or {})}).model,
+        }
+        return _atomic_save(payload, path)
+
+
+_BRAINBERT = _ModelLayout(
+    kind="BrainBERT",
+    model_class=BrainBERT,
+    config_class=BrainBERTConfig,
+    to_official=official_config,
+    from_official=config_from_official,
+    check_config=_check_config_against_weights,
+    describe=lambda c: f"{c.num_layers} layers, width {c.hidden_dim}",
+)

@@ -65,7 +65,6 @@ import contextlib
 import copy
 import logging
 import math
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from os import PathLike
@@ -80,7 +79,7 @@ from torch import nn
 from mmsites.device import resolve_device
 
 from .brainbert import _upstream_init
-from .checkpoint import _atomic_save, _mismatches, _plain, _shape, read_checkpoint
+from .checkpoint import _mismatches, _ModelLayout, _plain, _shape, read_checkpoint
 
 __all__ = [
     "POPT_PRESETS",
@@ -734,13 +733,24 @@ class PopT(nn.Module):
         arrays["padding_mask"] = ~valid
         return arrays, single
 
-    def _run(
+    def _infer(
         self,
-        arrays: dict[str, np.ndarray],
+        inputs: tuple,
         compute: Callable[..., torch.Tensor],
         batch_size: int,
         bf16: bool,
+        *,
+        nan_from: int | None = None,
+        logits: bool = False,
     ) -> np.ndarray:
+        """``compute`` on the checked numpy inputs, batch by batch, in eval mode.
+
+        ``inputs`` are ``(embeddings, coords_lip, seq_id, padding_mask)`` as the public methods
+        take them; ``compute(embeddings, coords, seq_id, padding_mask)`` maps a batch's tensors
+        to its output. Rows ``nan_from:`` of padded electrodes become NaN; ``logits``: the
+        trailing axis of a one-output head is dropped; a single set comes back unbatched.
+        """
+        arrays, single = self._arrays(*inputs)
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         out = []
@@ -754,7 +764,12 @@ class PopT(nn.Module):
                 mask = chunk["padding_mask"] if has_padding else None
                 result = compute(chunk["embeddings"], chunk["coords_lip"], chunk["seq_id"], mask)
                 out.append(result.float().cpu().numpy())
-        return np.concatenate(out, axis=0)
+        out = np.concatenate(out, axis=0)
+        if nan_from is not None:
+            out[:, nan_from:][arrays["padding_mask"]] = np.nan
+        if logits and self.config.cls_out_dim == 1:
+            out = out[..., 0]
+        return out[0] if single else out
 
     def tokens(
         self,
@@ -802,14 +817,12 @@ class PopT(nn.Module):
             id is not a whole number in [0, 5000), or the layer is out of range.
         """
         index = self._layer_index(layer)
-        arrays, single = self._arrays(embeddings, coords_lip, seq_id, padding_mask)
 
         def _compute(x, coords, seq, mask):
             return self._encode(x, coords, seq, mask, index)[0][index]
 
-        out = self._run(arrays, _compute, batch_size, bf16)
-        out[:, 1:][arrays["padding_mask"]] = np.nan
-        return out[0] if single else out
+        inputs = (embeddings, coords_lip, seq_id, padding_mask)
+        return self._infer(inputs, _compute, batch_size, bf16, nan_from=1)
 
     def cls_logit(
         self,
@@ -850,14 +863,12 @@ class PopT(nn.Module):
         ValueError
             As :meth:`tokens`.
         """
-        arrays, single = self._arrays(embeddings, coords_lip, seq_id, padding_mask)
 
         def _compute(x, coords, seq, mask):
             return self.cls_head(self._encode(x, coords, seq, mask, self.config.num_layers)[0][-1][:, 0])
 
-        out = self._run(arrays, _compute, batch_size, bf16)
-        out = out[..., 0] if self.config.cls_out_dim == 1 else out
-        return out[0] if single else out
+        inputs = (embeddings, coords_lip, seq_id, padding_mask)
+        return self._infer(inputs, _compute, batch_size, bf16, logits=True)
 
     def token_logits(
         self,
@@ -901,16 +912,13 @@ class PopT(nn.Module):
         """
         if not self.config.token_cls_head:
             raise ValueError("this PopT has no token_cls_head (config.token_cls_head is False)")
-        arrays, single = self._arrays(embeddings, coords_lip, seq_id, padding_mask)
 
         def _compute(x, coords, seq, mask):
             tokens = self._encode(x, coords, seq, mask, self.config.num_layers)[0][-1]
             return self.token_cls_head(tokens[:, 1:])
 
-        out = self._run(arrays, _compute, batch_size, bf16)
-        out[arrays["padding_mask"]] = np.nan
-        out = out[..., 0] if self.config.cls_out_dim == 1 else out
-        return out[0] if single else out
+        inputs = (embeddings, coords_lip, seq_id, padding_mask)
+        return self._infer(inputs, _compute, batch_size, bf16, nan_from=0, logits=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1161,23 +1169,6 @@ def _check_config_against_weights(config: PopTConfig, state: Mapping, source: st
         )
 
 
-def _load_strict(model: PopT, state: Any, source: str) -> PopT:
-    """Load every parameter and buffer of ``model`` from ``state``, or list what differs."""
-    if not isinstance(state, Mapping):
-        raise ValueError(
-            f"PopT weights in {source} must be a mapping of names to tensors, got {type(state).__name__}"
-        )
-    problems = _mismatches(model.state_dict(), state)
-    if problems:
-        c = model.config
-        raise ValueError(
-            f"PopT weights in {source} do not match the architecture ({c.num_layers} layers, width "
-            f"{c.hidden_dim}, input {c.input_dim}): {problems}"
-        )
-    model.load_state_dict(dict(state), strict=True)
-    return model
-
-
 def load_popt_checkpoint(path: str | PathLike, config: PopTConfig | str | None = None) -> PopT:
     """Build the PopT a checkpoint describes and load its weights strictly.
 
@@ -1240,7 +1231,7 @@ def load_popt_checkpoint(path: str | PathLike, config: PopTConfig | str | None =
         chosen = published
     _check_config_against_weights(chosen, state, str(path))
     model = PopT(chosen, seed=0)
-    _load_strict(model, state, str(path))
+    _POPT.load_strict(model, state, str(path))
     return model.eval()
 
 
@@ -1283,30 +1274,15 @@ def save_popt_checkpoint(
         If ``config`` is missing or contradicts the model, or the state dict does not match
         the config.
     """
-    from omegaconf import OmegaConf
+    return _POPT.save(model, path, config, optim_state, scheduler_state)
 
-    if isinstance(model, PopT):
-        if config is not None and config != model.config:
-            raise ValueError(f"config {config} differs from the model's {model.config}")
-        config = model.config
-        state = model.state_dict()
-    else:
-        if not isinstance(config, PopTConfig):
-            raise ValueError("saving a state dict needs its PopTConfig (config=...)")
-        state = model
-        if not isinstance(state, Mapping):
-            raise ValueError(f"model must be a PopT or a state dict, got {type(state).__name__}")
-        _check_config_against_weights(config, state, "the state dict to save")
-        with torch.device("meta"):  # the expected names and shapes, without allocating weights
-            expected = PopT(config).state_dict()
-        problems = _mismatches(expected, state)
-        if problems:
-            raise ValueError(f"the state dict to save does not match {config}: {problems}")
-    weights = OrderedDict((key, value.detach().to("cpu").clone()) for key, value in state.items())
-    payload = {
-        "model": weights,
-        "optim": None if optim_state is None else dict(optim_state),
-        "scheduler": scheduler_state,
-        "model_cfg": OmegaConf.create({"model": popt_official_config(config)}).model,
-    }
-    return _atomic_save(payload, path)
+
+_POPT = _ModelLayout(
+    kind="PopT",
+    model_class=PopT,
+    config_class=PopTConfig,
+    to_official=popt_official_config,
+    from_official=popt_config_from_official,
+    check_config=_check_config_against_weights,
+    describe=lambda c: f"{c.num_layers} layers, width {c.hidden_dim}, input {c.input_dim}",
+)

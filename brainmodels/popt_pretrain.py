@@ -70,16 +70,18 @@ the majority label (about 0.5 for both tasks) is reported beside them.
 step's batch (``batch_size`` examples in all, the same examples as a single process draws) is
 split across the ranks (rank ``r`` takes examples ``r, r + world, ...``; DDP averages the
 ranks' gradients), and rank 0 writes the checkpoints.
+
+The optimizer, the schedule, the seeds, the checkpoints, the resumption and the processes are
+the loop both pretrainings share (:mod:`.training`); this module supplies the examples, the
+loss and the held-out check.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -88,9 +90,8 @@ import torch.nn.functional as F
 
 from mmsites.device import resolve_device
 
-from .checkpoint import read_checkpoint
-from .popt import PopT, _load_strict, popt_config_from_official, save_popt_checkpoint
-from .pretrain import _autocast, _check_positive, _make_optimizer, _Order, _seed, _to_cpu
+from .popt import _POPT, PopT, save_popt_checkpoint
+from .training import TrainingRecipe, _autocast, _check_positive, check_training_args, ramp_up_rate, train
 
 __all__ = [
     "CHANNEL_CHOICES",
@@ -123,15 +124,9 @@ REPLACE_FROM: tuple[str, ...] = ("random_channel", "same_channel")
 
 # token labels of a batch (upstream's replace_label: 0 not scored, 1 replaced, 2 kept)
 _NONE, _REPLACED, _KEPT, _PAD = 0, 1, 2, -1
-# random streams: every draw is seeded by (seed, stream, ...); _ORDER = 0 is pretrain._Order's
-_SAMPLE, _DROPOUT, _VAL, _MANIFEST, _VAL_MANIFEST = 1, 2, 3, 4, 5
-#: Upstream's warm-up (``conf/exp/multi_elec_pretrain.yaml`` ``warmup: 0.025``) and decay.
-_WARMUP_FRACTION = 0.025
-_DECAY_GAMMA = 0.99
-_DECAY_STEPS = 100
-_SCHEDULES = ("official", "constant")
-_OPTIMIZERS = ("lamb", "adamw")
-_CHECKPOINT_NAME = "mmsites.popt_pretrain"
+# random streams: every draw is seeded by (seed, stream, ...); 0 (the order) and 2 (dropout) are
+# the shared loop's (training.ORDER_STREAM, DROPOUT_STREAM)
+_SAMPLE, _VAL, _MANIFEST, _VAL_MANIFEST = 1, 3, 4, 5
 
 
 # ---------------------------------------------------------------------------------------------
@@ -638,17 +633,9 @@ def popt_learning_rate(
     ValueError
         If the schedule is unknown or a number is out of range.
     """
-    if schedule not in _SCHEDULES:
-        raise ValueError(f"schedule must be one of {_SCHEDULES}, got {schedule!r}")
-    warmup = int(_WARMUP_FRACTION * steps) if warmup_steps is None else int(warmup_steps)
-    if warmup < 0 or steps < 1 or step < 0:
-        raise ValueError(f"need warmup_steps >= 0, steps >= 1 and step >= 0; got {warmup}, {steps}, {step}")
-    if step < warmup:
-        return lr * step / warmup
-    if schedule == "constant" or step == warmup:
-        return float(lr)
-    size = max(int((steps - warmup) / _DECAY_STEPS), 1)
-    return float(lr * _DECAY_GAMMA ** ((step - warmup - 1) // size))
+    return ramp_up_rate(
+        step, lr=lr, steps=steps, warmup_steps=warmup_steps, schedule=schedule, whole_step_size=True
+    )
 
 
 def roc_auc(labels, scores) -> float:
@@ -806,51 +793,6 @@ def popt_validation(
 _VAL_KEYS = ("loss", "cls_loss", "token_loss", "cls_accuracy", "cls_auc", "token_accuracy", "token_auc")
 
 
-def _new_history() -> dict:
-    history = dict(step=[], train_loss=[], train_cls_loss=[], train_token_loss=[], lr=[], val_step=[])
-    history.update({f"val_{key}": [] for key in _VAL_KEYS})
-    history.update(val_cls_majority=None, val_token_majority=None)
-    return history
-
-
-def _resume_state(path: Path, model: PopT, run: dict) -> dict:
-    """The checkpoint's training state, after checking it belongs to this model and run."""
-    checkpoint = read_checkpoint(path, kind="PopT")
-    state = checkpoint.get("scheduler")
-    if not isinstance(state, dict) or state.get("name") != _CHECKPOINT_NAME:
-        raise ValueError(
-            f"checkpoint {path} holds no PopT pretraining state (not written by pretrain_popt): pass "
-            "resume=False to start over (it is then overwritten), or another checkpoint path"
-        )
-    try:
-        config = popt_config_from_official(checkpoint["model_cfg"])
-    except (KeyError, ValueError) as e:
-        raise ValueError(f"checkpoint {path}: {e}") from None
-    if config != model.config:
-        raise ValueError(
-            f"checkpoint {path} is of another model ({config}) than the one given ({model.config}): "
-            "pass resume=False to start over, or another checkpoint path"
-        )
-    if state["run"].get("optimizer") != run["optimizer"]:
-        raise ValueError(
-            f"checkpoint {path} was trained with optimizer {state['run'].get('optimizer')!r}, "
-            f"not {run['optimizer']!r}: its state cannot be continued with another optimizer"
-        )
-    changed = sorted(
-        k
-        for k in ("seed", "batch_size", "n_examples", "world_size", "replace_from")
-        if state["run"].get(k) != run[k]
-    )
-    if changed:
-        log.warning(
-            "resuming %s with other %s than it was started with: the run will not equal an uninterrupted one",
-            path,
-            ", ".join(changed),
-        )
-    _load_strict(model, checkpoint["model"], str(path))
-    return dict(optim=checkpoint["optim"], step=int(state["step"]), history=state["history"])
-
-
 def pretrain_popt(
     model: PopT,
     data,
@@ -964,22 +906,21 @@ def pretrain_popt(
         raise ValueError(f"model must be a PopT, got {type(model).__name__}")
     if not model.config.token_cls_head:
         raise ValueError("the channel-wise task needs a PopT with token_cls_head (PopTConfig.token_cls_head)")
-    _check_positive(steps=steps, batch_size=batch_size, checkpoint_every=checkpoint_every)
-    val_every = checkpoint_every if val_every is None else val_every
-    val_batch_size = batch_size if val_batch_size is None else val_batch_size
-    _check_positive(val_every=val_every, val_batch_size=val_batch_size)
-    if optimizer not in _OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {_OPTIMIZERS}, got {optimizer!r}")
+    val_every, val_batch_size = check_training_args(
+        steps=steps,
+        batch_size=batch_size,
+        checkpoint_every=checkpoint_every,
+        val_every=val_every,
+        val_batch_size=val_batch_size,
+        optimizer=optimizer,
+        seed=seed,
+        lr=lr,
+        clip_norm=clip_norm,
+    )
     if replace_from not in REPLACE_FROM:
         raise ValueError(f"replace_from must be one of {REPLACE_FROM}, got {replace_from!r}")
     if not 0.0 <= float(replace_p) <= 1.0:
         raise ValueError(f"replace_p must be in [0, 1], got {replace_p!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if not float(lr) > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
-    if clip_norm is not None and not float(clip_norm) > 0:
-        raise ValueError(f"clip_norm must be positive or None, got {clip_norm!r}")
     popt_learning_rate(0, lr=lr, steps=steps, warmup_steps=warmup_steps, schedule=schedule)  # checks
     c = model.config
     series = as_series(data, c.input_dim, c.max_len, "data")
@@ -988,54 +929,20 @@ def pretrain_popt(
     n_examples = len(manifest.window)
     device = resolve_device(device)
 
-    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-    rank = torch.distributed.get_rank() if distributed else 0
-    world = torch.distributed.get_world_size() if distributed else 1
-    if batch_size < world:
-        raise ValueError(f"batch_size ({batch_size}) must be at least the number of processes ({world})")
-    run = dict(
-        seed=int(seed),
-        steps=int(steps),
-        batch_size=int(batch_size),
-        lr=float(lr),
-        warmup_steps=None if warmup_steps is None else int(warmup_steps),
-        optimizer=optimizer,
-        schedule=schedule,
-        clip_norm=None if clip_norm is None else float(clip_norm),
-        replace_p=float(replace_p),
-        replace_from=replace_from,
-        n_series=len(series),
-        n_examples=int(n_examples),
-        world_size=int(world),
-    )
+    def _batch(rows: np.ndarray, step: int, rank: int, world: int) -> PoptBatch:
+        # every rank draws all the step's examples (the same as one process), then keeps its share
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SAMPLE, step]))
+        examples = _examples(series, manifest, rows, rng, replace_p, replace_from, CHANNEL_CHOICES)
+        return _collate(examples[rank::world], c.input_dim)
 
-    model.to(device)
-    model.train()
-    opt = _make_optimizer(optimizer, model.parameters(), lr)
-    start, history = 0, _new_history()
-    path = None if checkpoint is None else Path(checkpoint)
-    if path is not None and resume and path.is_file():
-        state = _resume_state(path, model, run)
-        model.to(device)
-        opt.load_state_dict(state["optim"])
-        start, history = state["step"], state["history"]
-        log.info("resuming %s at step %d of %d", path, start, steps)
-    net = model
-    if distributed:
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(
-            model,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=True,  # the spec head is not in the loss (upstream's neither)
+    def _loss(net, batch: PoptBatch) -> tuple:
+        cls_logits, token_logits = _forward(net, batch, device, bf16)
+        result = popt_pretrain_loss(
+            cls_logits, token_logits, batch.cls_label.to(device), batch.token_label.to(device)
         )
-    fork_devices = (
-        [device.index if device.index is not None else torch.cuda.current_device()]
-        if device.type == "cuda"
-        else []
-    )
+        return result.loss, result.cls_loss, result.token_loss
 
-    def _evaluate(step: int) -> None:
+    def _evaluate(history: dict, step: int) -> None:
         scores = popt_validation(
             model,
             val_series,
@@ -1063,74 +970,49 @@ def pretrain_popt(
             scores["token_majority"],
         )
 
-    def _save(step: int) -> None:
-        if path is None:
-            return
-        if rank == 0:
-            scheduler = dict(
-                name=_CHECKPOINT_NAME,
-                step=int(step),
-                schedule=dict(name=schedule, lr=float(opt.param_groups[0]["lr"]), warmup_steps=warmup_steps),
-                run=run,
-                history=history,
-            )
-            save_popt_checkpoint(
-                model, path, optim_state=_to_cpu(opt.state_dict()), scheduler_state=scheduler
-            )
-        if distributed:
-            torch.distributed.barrier()
+    return train(
+        model,
+        _RECIPE,
+        n_examples=n_examples,
+        batch=_batch,
+        loss=_loss,
+        evaluate=None if val_series is None else _evaluate,
+        learning_rate=popt_learning_rate,
+        settings=dict(
+            replace_p=float(replace_p),
+            replace_from=replace_from,
+            n_series=len(series),
+            n_examples=int(n_examples),
+        ),
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        warmup_steps=warmup_steps,
+        optimizer=optimizer,
+        schedule=schedule,
+        clip_norm=clip_norm,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        val_every=val_every,
+        device=device,
+        seed=seed,
+        progress=progress,
+        desc="pretrain popt",
+    )
 
-    if val_series is not None and start == 0 and not history["val_step"]:
-        _evaluate(0)
-    order = _Order(n_examples, int(batch_size), int(seed))
-    bar = None
-    if progress and rank == 0 and start < steps:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=steps, initial=start, desc="pretrain popt", dynamic_ncols=True)
-    began = time.perf_counter()
-    try:
-        for step in range(start, steps):
-            rate = popt_learning_rate(step, lr=lr, steps=steps, warmup_steps=warmup_steps, schedule=schedule)
-            for group in opt.param_groups:
-                group["lr"] = rate
-            rows = order.indices(step)
-            rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SAMPLE, step]))
-            examples = _examples(series, manifest, rows, rng, replace_p, replace_from, CHANNEL_CHOICES)
-            batch = _collate(examples[rank::world], c.input_dim)
-            with torch.random.fork_rng(devices=fork_devices):
-                torch.manual_seed(_seed(seed, _DROPOUT, step, rank))
-                cls_logits, token_logits = _forward(net, batch, device, bf16)
-                result = popt_pretrain_loss(
-                    cls_logits, token_logits, batch.cls_label.to(device), batch.token_label.to(device)
-                )
-                result.loss.backward()
-            if clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            losses = torch.stack([result.loss, result.cls_loss, result.token_loss]).detach()
-            if distributed:
-                torch.distributed.all_reduce(losses)
-                losses = losses / world
-            loss, cls_loss, token_loss = (float(v) for v in losses.cpu())
-            done = step + 1
-            history["step"].append(done)
-            history["train_loss"].append(loss)
-            history["train_cls_loss"].append(cls_loss)
-            history["train_token_loss"].append(token_loss)
-            history["lr"].append(float(rate))
-            if bar is not None:
-                bar.update(1)
-                if done % 10 == 0:
-                    bar.set_postfix(loss=f"{loss:.4f}")
-            if val_series is not None and (done % val_every == 0 or done == steps):
-                _evaluate(done)
-            if done % checkpoint_every == 0 or done == steps:
-                _save(done)
-    finally:
-        if bar is not None:
-            bar.close()
-    if steps > start:
-        log.info("pretrained PopT steps %d..%d in %.1f s", start + 1, steps, time.perf_counter() - began)
-    return history
+_RECIPE = TrainingRecipe(
+    name="mmsites.popt_pretrain",
+    command="pretrain_popt",
+    layout=_POPT,
+    save=save_popt_checkpoint,
+    losses=("loss", "cls_loss", "token_loss"),
+    validation={
+        **{f"val_{key}": [] for key in _VAL_KEYS},
+        "val_cls_majority": None,
+        "val_token_majority": None,
+    },
+    compared=("seed", "batch_size", "n_examples", "world_size", "replace_from"),
+    ddp=dict(find_unused_parameters=True),  # the spec head is not in the loss (upstream's neither)
+)

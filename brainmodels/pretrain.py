@@ -73,18 +73,18 @@ standard-normal cells.
 ``DistributedDataParallel``, each step's batch (``batch_size`` windows in all) is split across
 the ranks (rank ``r`` takes windows ``r, r + world, ...``; each rank's loss is its own cells'
 mean and DDP averages the gradients), and rank 0 writes the checkpoints.
+
+The optimizer, the schedule, the seeds, the checkpoints, the resumption and the processes are
+the loop both pretrainings share (:mod:`.training`); this module supplies the batches, the
+loss and the held-out check.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
-import time
 from collections.abc import Mapping
 from os import PathLike
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -92,7 +92,15 @@ import torch
 from mmsites.device import resolve_device
 
 from .brainbert import BrainBERT
-from .checkpoint import config_from_official, load_state_dict_strict, read_checkpoint, save_checkpoint
+from .checkpoint import _BRAINBERT, save_checkpoint
+from .training import (
+    TrainingRecipe,
+    _autocast,
+    _generator,
+    check_training_args,
+    ramp_up_rate,
+    train,
+)
 
 __all__ = [
     "CONTENT_ALPHA",
@@ -132,18 +140,11 @@ SWAP_P: float = 0.1
 CONTENT_ALPHA: float = 2.0
 CONTENT_THRESHOLD: float = 1.0
 
-#: Upstream's warm-up (``conf/exp/spec2vec.yaml`` ``warmup: 0.025`` of the steps) and decay.
-_WARMUP_FRACTION = 0.025
-_DECAY_GAMMA = 0.99
-_DECAY_STEPS = 100
-
 # span actions
 _ZERO, _SWAP, _KEEP = 0, 1, 2
-# random streams: every draw is seeded by (seed, stream, ...)
-_ORDER, _MASK, _DROPOUT, _VAL = 0, 1, 2, 3
-_CHECKPOINT_NAME = "mmsites.pretrain"
-_OPTIMIZERS = ("lamb", "adamw")
-_SCHEDULES = ("official", "constant")
+# random streams: every draw is seeded by (seed, stream, ...); 0 (the order) and 2 (dropout) are
+# the shared loop's (training.ORDER_STREAM, DROPOUT_STREAM)
+_MASK, _VAL = 1, 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -512,52 +513,7 @@ def learning_rate(
     ValueError
         If the schedule is unknown or a number is out of range.
     """
-    if schedule not in _SCHEDULES:
-        raise ValueError(f"schedule must be one of {_SCHEDULES}, got {schedule!r}")
-    warmup = int(_WARMUP_FRACTION * steps) if warmup_steps is None else int(warmup_steps)
-    if warmup < 0 or steps < 1 or step < 0:
-        raise ValueError(f"need warmup_steps >= 0, steps >= 1 and step >= 0; got {warmup}, {steps}, {step}")
-    if step < warmup:
-        return lr * step / warmup
-    if schedule == "constant" or step == warmup:
-        return float(lr)
-    size = max(steps - warmup, 1) / _DECAY_STEPS
-    return float(lr * _DECAY_GAMMA ** math.floor((step - warmup - 1) / size))
-
-
-def _seed(*keys: int) -> int:
-    """A 64-bit seed derived from non-negative integers (SeedSequence)."""
-    state = np.random.SeedSequence([int(k) for k in keys]).generate_state(2, dtype=np.uint32)
-    return (int(state[0]) << 32) | int(state[1])
-
-
-def _generator(*keys: int) -> torch.Generator:
-    return torch.Generator().manual_seed(_seed(*keys))
-
-
-class _Order:
-    """Window indices of each step: one seeded permutation of all windows per epoch."""
-
-    def __init__(self, n: int, batch_size: int, seed: int):
-        self.n, self.batch_size, self.seed = n, batch_size, seed
-        self._cache: dict[int, np.ndarray] = {}
-
-    def _permutation(self, epoch: int) -> np.ndarray:
-        if epoch not in self._cache:
-            if len(self._cache) > 2:
-                self._cache.pop(min(self._cache))
-            rng = np.random.default_rng(np.random.SeedSequence([self.seed, _ORDER, epoch]))
-            self._cache[epoch] = rng.permutation(self.n)
-        return self._cache[epoch]
-
-    def indices(self, step: int) -> np.ndarray:
-        position = np.arange(step * self.batch_size, (step + 1) * self.batch_size, dtype=np.int64)
-        epoch = position // self.n
-        out = np.empty_like(position)
-        for e in np.unique(epoch):
-            sel = epoch == e
-            out[sel] = self._permutation(int(e))[position[sel] % self.n]
-        return out
+    return ramp_up_rate(step, lr=lr, steps=steps, warmup_steps=warmup_steps, schedule=schedule)
 
 
 def _window_shape(windows) -> tuple[int, ...]:
@@ -632,12 +588,6 @@ def bin_means(windows, max_windows: int = 2048) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # validation
 # ---------------------------------------------------------------------------------------------
-
-
-def _autocast(device: torch.device, bf16: bool):
-    if bf16 and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 @torch.no_grad()
@@ -734,82 +684,6 @@ def masked_validation(
 # ---------------------------------------------------------------------------------------------
 # training
 # ---------------------------------------------------------------------------------------------
-
-
-def _new_history() -> dict:
-    return dict(
-        step=[],
-        train_loss=[],
-        train_l1=[],
-        lr=[],
-        val_step=[],
-        val_loss=[],
-        val_l1=[],
-        val_baseline_loss=None,
-        val_baseline_l1=None,
-    )
-
-
-def _to_cpu(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu")
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_cpu(v) for v in obj)
-    return obj
-
-
-def _make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr)
-    try:
-        import torch_optimizer
-    except ModuleNotFoundError:
-        raise ValueError(
-            "optimizer='lamb' needs the package torch-optimizer (pip install torch-optimizer), "
-            "or choose optimizer='adamw'"
-        ) from None
-    return torch_optimizer.Lamb(params, lr=lr)
-
-
-def _check_positive(**values) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _resume_state(path: Path, model: BrainBERT, run: dict) -> dict:
-    """The checkpoint's training state, after checking it belongs to this model and run."""
-    checkpoint = read_checkpoint(path)
-    state = checkpoint.get("scheduler")
-    if not isinstance(state, dict) or state.get("name") != _CHECKPOINT_NAME:
-        raise ValueError(
-            f"checkpoint {path} holds no pretraining state (not written by pretrain): pass "
-            "resume=False to start over (it is then overwritten), or another checkpoint path"
-        )
-    config = config_from_official(checkpoint["model_cfg"])
-    if config != model.config:
-        raise ValueError(
-            f"checkpoint {path} is of another model ({config}) than the one given ({model.config}): "
-            "pass resume=False to start over, or another checkpoint path"
-        )
-    if state["run"].get("optimizer") != run["optimizer"]:
-        raise ValueError(
-            f"checkpoint {path} was trained with optimizer {state['run'].get('optimizer')!r}, "
-            f"not {run['optimizer']!r}: its state cannot be continued with another optimizer"
-        )
-    changed = sorted(
-        k for k in ("seed", "batch_size", "n_windows", "world_size") if state["run"].get(k) != run[k]
-    )
-    if changed:
-        log.warning(
-            "resuming %s with other %s than it was started with: the run will not equal an uninterrupted one",
-            path,
-            ", ".join(changed),
-        )
-    load_state_dict_strict(model, checkpoint["model"], str(path))
-    return dict(optim=checkpoint["optim"], step=int(state["step"]), history=state["history"])
 
 
 def pretrain(
@@ -916,71 +790,38 @@ def pretrain(
     """
     if not isinstance(model, BrainBERT):
         raise ValueError(f"model must be a BrainBERT, got {type(model).__name__}")
-    _check_positive(steps=steps, batch_size=batch_size, checkpoint_every=checkpoint_every)
-    val_every = checkpoint_every if val_every is None else val_every
-    val_batch_size = batch_size if val_batch_size is None else val_batch_size
-    _check_positive(val_every=val_every, val_batch_size=val_batch_size)
-    if optimizer not in _OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {_OPTIMIZERS}, got {optimizer!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if not float(lr) > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
-    if clip_norm is not None and not float(clip_norm) > 0:
-        raise ValueError(f"clip_norm must be positive or None, got {clip_norm!r}")
+    val_every, val_batch_size = check_training_args(
+        steps=steps,
+        batch_size=batch_size,
+        checkpoint_every=checkpoint_every,
+        val_every=val_every,
+        val_batch_size=val_batch_size,
+        optimizer=optimizer,
+        seed=seed,
+        lr=lr,
+        clip_norm=clip_norm,
+    )
     learning_rate(0, lr=lr, steps=steps, warmup_steps=warmup_steps, schedule=schedule)  # checks
     masking = dict(masking or {})
     n = _check_windows(windows, model, "windows")
     if val_windows is not None:
         _check_windows(val_windows, model, "val_windows")
     device = resolve_device(device)
+    means = None if val_windows is None else bin_means(windows)
 
-    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-    rank = torch.distributed.get_rank() if distributed else 0
-    world = torch.distributed.get_world_size() if distributed else 1
-    if batch_size < world:
-        raise ValueError(f"batch_size ({batch_size}) must be at least the number of processes ({world})")
-    run = dict(
-        seed=int(seed),
-        steps=int(steps),
-        batch_size=int(batch_size),
-        lr=float(lr),
-        warmup_steps=None if warmup_steps is None else int(warmup_steps),
-        optimizer=optimizer,
-        schedule=schedule,
-        clip_norm=None if clip_norm is None else float(clip_norm),
-        masking=masking,
-        n_windows=int(n),
-        world_size=int(world),
-    )
+    def _batch(indices: np.ndarray, step: int, rank: int, world: int) -> tuple:
+        x = _take(windows, indices[rank::world], "windows").to(device, non_blocking=True)
+        masked, mask, *_ = mask_spectrograms(x, _generator(seed, _MASK, step, rank), **masking)
+        return x, masked, mask
 
-    model.to(device)
-    model.train()
-    opt = _make_optimizer(optimizer, model.parameters(), lr)
-    start, history = 0, _new_history()
-    path = None if checkpoint is None else Path(checkpoint)
-    if path is not None and resume and path.is_file():
-        state = _resume_state(path, model, run)
-        model.to(device)
-        opt.load_state_dict(state["optim"])
-        start, history = state["step"], state["history"]
-        log.info("resuming %s at step %d of %d", path, start, steps)
-    net = model
-    if distributed:
-        from torch.nn.parallel import DistributedDataParallel
+    def _loss(net, batch: tuple) -> tuple:
+        x, masked, mask = batch
+        with _autocast(device, bf16):
+            out = net(masked)
+        result = masked_l1_loss(out.float(), x, mask)
+        return result.loss, result.l1
 
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-
-    means = None
-    if val_windows is not None:
-        means = bin_means(windows)
-    fork_devices = (
-        [device.index if device.index is not None else torch.cuda.current_device()]
-        if (device.type == "cuda")
-        else []
-    )
-
-    def _evaluate(step: int) -> None:
+    def _evaluate(history: dict, step: int) -> None:
         scores = masked_validation(
             model, val_windows, batch_size=val_batch_size, seed=seed, means=means, masking=masking, bf16=bf16
         )
@@ -998,69 +839,39 @@ def pretrain(
             scores["baseline_loss"],
         )
 
-    def _save(step: int) -> None:
-        if path is None:
-            return
-        if rank == 0:
-            scheduler = dict(
-                name=_CHECKPOINT_NAME,
-                step=int(step),
-                schedule=dict(name=schedule, lr=float(opt.param_groups[0]["lr"]), warmup_steps=warmup_steps),
-                run=run,
-                history=history,
-            )
-            save_checkpoint(model, path, optim_state=_to_cpu(opt.state_dict()), scheduler_state=scheduler)
-        if distributed:
-            torch.distributed.barrier()
+    return train(
+        model,
+        _RECIPE,
+        n_examples=n,
+        batch=_batch,
+        loss=_loss,
+        evaluate=None if val_windows is None else _evaluate,
+        learning_rate=learning_rate,
+        settings=dict(masking=masking, n_windows=int(n)),
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        warmup_steps=warmup_steps,
+        optimizer=optimizer,
+        schedule=schedule,
+        clip_norm=clip_norm,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        val_every=val_every,
+        device=device,
+        seed=seed,
+        progress=progress,
+        desc="pretrain",
+    )
 
-    if val_windows is not None and start == 0 and not history["val_step"]:
-        _evaluate(0)
-    order = _Order(n, int(batch_size), int(seed))
-    bar = None
-    if progress and rank == 0 and start < steps:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=steps, initial=start, desc="pretrain", dynamic_ncols=True)
-    began = time.perf_counter()
-    try:
-        for step in range(start, steps):
-            rate = learning_rate(step, lr=lr, steps=steps, warmup_steps=warmup_steps, schedule=schedule)
-            for group in opt.param_groups:
-                group["lr"] = rate
-            index = order.indices(step)[rank::world]
-            x = _take(windows, index, "windows").to(device, non_blocking=True)
-            masked, mask, *_ = mask_spectrograms(x, _generator(seed, _MASK, step, rank), **masking)
-            with torch.random.fork_rng(devices=fork_devices):
-                torch.manual_seed(_seed(seed, _DROPOUT, step, rank))
-                with _autocast(device, bf16):
-                    out = net(masked)
-                result = masked_l1_loss(out.float(), x, mask)
-                result.loss.backward()
-            if clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            loss, l1 = result.loss.detach(), result.l1.detach()
-            if distributed:
-                pair = torch.stack([loss, l1])
-                torch.distributed.all_reduce(pair)
-                loss, l1 = pair / world
-            done = step + 1
-            history["step"].append(done)
-            history["train_loss"].append(float(loss))
-            history["train_l1"].append(float(l1))
-            history["lr"].append(float(rate))
-            if bar is not None:
-                bar.update(1)
-                if done % 10 == 0:
-                    bar.set_postfix(loss=f"{float(loss):.4f}")
-            if val_windows is not None and (done % val_every == 0 or done == steps):
-                _evaluate(done)
-            if done % checkpoint_every == 0 or done == steps:
-                _save(done)
-    finally:
-        if bar is not None:
-            bar.close()
-    if steps > start:
-        log.info("pretrained steps %d..%d in %.1f s", start + 1, steps, time.perf_counter() - began)
-    return history
+_RECIPE = TrainingRecipe(
+    name="mmsites.pretrain",
+    command="pretrain",
+    layout=_BRAINBERT,
+    save=save_checkpoint,
+    losses=("loss", "l1"),
+    validation=dict(val_loss=[], val_l1=[], val_baseline_loss=None, val_baseline_l1=None),
+    compared=("seed", "batch_size", "n_windows", "world_size"),
+)
