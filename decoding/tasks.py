@@ -27,7 +27,9 @@ The names and definitions follow Neuroprobe 0.1.8 (``neuroprobe/datasets.py``,
 built by its rules by default; ``sentence_onset`` (first word vs all other words, the
 BrainBERT/PopT/BaRISTA contrast) and ``scene_cut`` (the project's vision alignment) are ours.
 ``tests/test_neuroprobe_agreement.py`` runs Neuroprobe's own dataset code on its shipped
-sessions and checks that these functions pick the same events with the same labels.
+sessions and checks that these functions pick the same events with the same labels. One
+input differs by default: Neuroprobe's ``pitch`` reads a pitch estimate it ships
+(``enhanced_pitch``), not the ``pitch`` column of features.csv (:func:`pitch`).
 
 Notes
 -----
@@ -57,9 +59,11 @@ Notes
   non-verbal windows and no other. ``silence="symmetric"`` (ours, and ``scene_cut``'s
   default) keeps every window whose every sample is at least ``pad_s`` from any word
   interval ``[start, end]`` (overlapping words merged, any row order): the same guarantee on
-  both sides, 4-10 % more windows. The rule applies to the clock of the times it is given:
-  Neuroprobe tiles recording time, so its windows also fill the stretches where the movie
-  was paused; the decode stage gives movie time, where a pause is no time at all.
+  both sides, 6 % more windows on those sessions (2-16 % per session; Neuroprobe's own
+  windows also keep 2 s from every word there). The rule applies to the clock of the times
+  it is given: Neuroprobe tiles recording time, so its windows also fill the stretches where
+  the movie was paused; the decode stage gives movie time, where a pause is no time at all
+  (the same rule on the movie times of those sessions gives 88,279 windows, 24 % fewer).
 * **Quartiles** (``volume``, ``pitch``, ``word_gap``): a value's percentile is the fraction
   of the task's values strictly smaller than it; for ``volume`` and ``pitch`` a percentile
   ``> 0.75`` is label 1, for ``word_gap`` ``>= 0.75`` (Neuroprobe writes the two rules so);
@@ -67,14 +71,15 @@ Notes
   smallest; NaN values are dropped first (Neuroprobe's word set has none). Quartiles are
   computed over the table given (one movie: Neuroprobe computes them per session).
 * **Balance.** Events at the same time are kept once (a time carrying both labels is
-  dropped; Neuroprobe's sessions have no such times). Then, as Neuroprobe does, each class is
-  subsampled without replacement to the size of the smaller one (and to ``max_per_class``
-  when given: Neuroprobe Lite caps a task at 3,500 events, i.e. ``max_per_class=1750``) by
-  ``numpy.random.RandomState(seed).choice`` over the candidates in table order, label 1
-  first, then label 0; ``seed`` defaults to Neuroprobe's 42 (:data:`SEED`), so the same table
-  gives Neuroprobe's events. The output is **balanced** (equal class counts); the probes
-  nevertheless fit with ``class_weight="balanced"``, because a contiguous fold's training
-  part need not be balanced.
+  dropped; the words of Neuroprobe's sessions have no repeated ``start``). Then, as
+  Neuroprobe does, each class is subsampled without replacement to the size of the smaller
+  one (and to ``max_per_class`` when given: Neuroprobe Lite caps a task at 3,500 events,
+  i.e. ``max_per_class=1750``) by ``numpy.random.RandomState(seed).choice`` over the
+  candidates in table order, label 1 first, then label 0; ``seed`` defaults to Neuroprobe's
+  42 (:data:`SEED`), so the same table gives Neuroprobe's events. The output is
+  **balanced** (equal class counts); the probes nevertheless fit with
+  ``class_weight="balanced"``, because a contiguous fold's training part need not be
+  balanced.
 * Rows whose ``start`` is missing or infinite (untimed word particles) are dropped, as the
   transcript reader does; the other columns are read as numbers and a non-numeric value is
   an error that names the column.
