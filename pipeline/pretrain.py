@@ -59,6 +59,7 @@ import json
 import logging
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -74,7 +75,13 @@ from mmsites.recordings.spectral import stft_frame_times, stft_spectrogram
 from .io import atomic_path, content_key, is_up_to_date, write_json, write_parquet
 from .params import Params
 from .paths import Layout
-from .sessions import clean_electrodes, list_sessions
+from .sessions import (
+    Session,
+    clean_electrodes,
+    list_sessions,
+    preprocessing_kwargs,
+    preprocessing_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +168,7 @@ def stream_windows(
     starts: list[np.ndarray],
     window: int,
     *,
-    rereference: str,
+    rereference: str | None,
     sos: np.ndarray | None,
     chunk: int,
 ):
@@ -179,8 +186,8 @@ def stream_windows(
         Sorted start samples of each electrode's windows (:func:`window_starts`).
     window : int
         Samples per window.
-    rereference : {"laplacian", "none"}
-        Re-referencing (``responses.rereference``).
+    rereference : {"laplacian", None}
+        Re-referencing (:func:`pipeline.sessions.preprocessing_kwargs`; ``"none"`` is None).
     sos : ndarray or None
         The preprocessing filter (notches, high-pass) as second-order sections, run from the
         session's first sample with its state carried; None: no filter.
@@ -226,72 +233,91 @@ def stream_windows(
         buffer_start = keep
 
 
+class _SessionInfo(NamedTuple):
+    """One selected session, as both commands read it."""
+
+    session: Session
+    electrodes: list[str]  # clean_electrodes
+    neighbours: dict
+    sfreq: float
+    window: int  # samples of a 5 s window
+    n_samples: int
+
+
+def _select_sessions(params: Params, layout: Layout) -> tuple[BrainTreebank, list[_SessionInfo]]:
+    """The sessions ``data`` selects, each with its electrodes, sampling rate, window and length."""
+    dataset = BrainTreebank(layout.data_root)
+    electrodes: dict[int, tuple[list[str], dict]] = {}
+    out = []
+    for session in list_sessions(params, layout):
+        if session.subject not in electrodes:
+            electrodes[session.subject] = clean_electrodes(params, dataset, session.subject)
+        sfreq = estimate_sfreq(dataset.timings(session.subject, session.trial))
+        with dataset.open_recording(session.subject, session.trial, sfreq=sfreq) as recording:
+            n_samples = recording.n_samples
+        window = int(round(WINDOW_S * sfreq))
+        out.append(_SessionInfo(session, *electrodes[session.subject], sfreq, window, n_samples))
+    return dataset, out
+
+
 def _write_windows(params: Params, layout: Layout, out_dir: Path) -> dict:
     """Compute (or reuse) the train and held-out spectrograms; their paths and counts."""
-    pp, rp = params.pretrain, params.responses
-    dataset = BrainTreebank(layout.data_root)
-    sessions = list_sessions(params, layout)
-    per_subject = {}
-    for session in sessions:
-        if session.subject not in per_subject:
-            per_subject[session.subject] = clean_electrodes(params, dataset, session.subject)
-    pairs = [(s, label) for s, (labels, _) in per_subject.items() for label in labels]
+    pp, pre = params.pretrain, preprocessing_kwargs(params)
+    dataset, sessions = _select_sessions(params, layout)
+    per_subject = {info.session.subject: info.electrodes for info in sessions}
+    pairs = [(s, label) for s, labels in per_subject.items() for label in labels]
     held_out = split_electrodes(pairs, pp.val_fraction, pp.seed)
 
     plan = []  # one entry per session: what to cut and where it goes
     counts = {"train": 0, "val": 0}
-    for session in sessions:
-        electrodes, neighbours = per_subject[session.subject]
-        sfreq = estimate_sfreq(dataset.timings(session.subject, session.trial))
-        window = int(round(WINDOW_S * sfreq))
-        with dataset.open_recording(session.subject, session.trial, sfreq=sfreq) as recording:
-            n_samples = recording.n_samples
+    for info in sessions:
+        session = info.session
         starts = [
             window_starts(
-                n_samples, window, pp.windows_per_electrode, (pp.seed, session.subject, session.trial, e)
+                info.n_samples,
+                info.window,
+                pp.windows_per_electrode,
+                (pp.seed, session.subject, session.trial, e),
             )
-            for e in range(len(electrodes))
+            for e in range(len(info.electrodes))
         ]
         if not len(starts[0]):
             log.warning(
                 "sub_%d trial%03d: %.1f s long, shorter than one %g s window: skipped",
                 session.subject,
                 session.trial,
-                n_samples / sfreq,
+                info.n_samples / info.sfreq,
                 WINDOW_S,
             )
-        split = ["val" if (session.subject, label) in held_out else "train" for label in electrodes]
+        split = ["val" if (session.subject, label) in held_out else "train" for label in info.electrodes]
         first_row = []
-        for e in range(len(electrodes)):
+        for e in range(len(info.electrodes)):
             first_row.append(counts[split[e]])
             counts[split[e]] += len(starts[e])
-        plan.append(
-            dict(session=session, sfreq=sfreq, window=window, starts=starts, split=split, first=first_row)
-        )
+        plan.append(dict(info=info, starts=starts, split=split, first=first_row))
 
     if counts["train"] == 0:
         raise ValueError(
             f"no training window: the sessions of data.subjects {params.data.subjects} give no 5 s "
             "window on a training electrode (check data.subjects, data.trials and pretrain.val_fraction)"
         )
-    frames = {len(stft_frame_times(p["window"], p["sfreq"])) for p in plan if len(p["starts"][0])}
+    frames = {len(stft_frame_times(p["info"].window, p["info"].sfreq)) for p in plan if len(p["starts"][0])}
     if len(frames) != 1:
         raise ValueError(f"the sessions' 5 s windows give different numbers of STFT frames {sorted(frames)}")
     n_frames = frames.pop()
     settings = dict(
-        sessions=[(p["session"].subject, p["session"].trial) for p in plan],
-        electrodes={str(s): labels for s, (labels, _) in per_subject.items()},
+        sessions=[(p["info"].session.subject, p["info"].session.trial) for p in plan],
+        electrodes={str(s): labels for s, labels in per_subject.items()},
         held_out=sorted(f"sub_{s}:{label}" for s, label in held_out),
-        rereference=rp.rereference,
-        notch_hz=list(rp.notch_hz),
-        notch_q=rp.notch_q,
-        highpass_hz=rp.highpass_hz,
+        **preprocessing_settings(params),
         windows_per_electrode=pp.windows_per_electrode,
         seed=pp.seed,
         window_s=WINDOW_S,
         recipe="stft",
     )
-    key = content_key(settings, [dataset.h5_path(p["session"].subject, p["session"].trial) for p in plan])
+    key = content_key(
+        settings, [dataset.h5_path(p["info"].session.subject, p["info"].session.trial) for p in plan]
+    )
     paths = {split: out_dir / f"windows_{split}.npy" for split in ("train", "val")}
     stamp, table_path = out_dir / "windows.json", out_dir / "windows.parquet"
     result = dict(paths=paths, counts=counts, table=table_path, frames=n_frames)
@@ -308,19 +334,18 @@ def _write_windows(params: Params, layout: Layout, out_dir: Path) -> dict:
             for split, tmp in (("train", tmp_train), ("val", tmp_val))
         }
         for p in plan:
-            session, sfreq, window = p["session"], p["sfreq"], p["window"]
-            electrodes, neighbours = per_subject[session.subject]
-            sos = design_filter(sfreq, rp.notch_hz, rp.notch_q, rp.highpass_hz)
+            session, electrodes, _, sfreq, window, _ = p["info"]
+            sos = design_filter(sfreq, pre["notch_hz"], pre["notch_q"], pre["highpass_hz"])
             written = 0
             with dataset.open_recording(session.subject, session.trial, sfreq=sfreq) as recording:
-                chunk = max(int(round(rp.chunk_s * sfreq)), window)
+                chunk = max(int(round(pre["chunk_s"] * sfreq)), window)
                 stream = stream_windows(
                     recording,
                     electrodes,
-                    neighbours,
+                    p["info"].neighbours,
                     p["starts"],
                     window,
-                    rereference=rp.rereference,
+                    rereference=pre["rereference"],
                     sos=sos,
                     chunk=chunk,
                 )
@@ -461,13 +486,11 @@ def _popt_embeddings(params: Params, layout: Layout, out_dir: Path, input_dim: i
 
     from .neural_models import brainbert_model
 
-    pp, rp, bp = params.pretrain_popt, params.responses, params.responses.brainbert
-    dataset = BrainTreebank(layout.data_root)
-    sessions = list_sessions(params, layout)
+    pp, bp = params.pretrain_popt, params.responses.brainbert
+    dataset, sessions = _select_sessions(params, layout)
     model = None
     out = []
-    for session in sessions:
-        electrodes, neighbours = clean_electrodes(params, dataset, session.subject)
+    for session, electrodes, neighbours, sfreq, window, n_samples in sessions:
         table = dataset.localization(session.subject)
         placed = [e for e in electrodes if e in table.index]
         if len(placed) < len(electrodes):
@@ -483,13 +506,9 @@ def _popt_embeddings(params: Params, layout: Layout, out_dir: Path, input_dim: i
                 "least 2; drop the subject from data.subjects"
             )
         coords = lip_coordinates(table.loc[placed])
-        sfreq = estimate_sfreq(dataset.timings(session.subject, session.trial))
-        window = int(round(WINDOW_S * sfreq))
         step = int(round(pp.window_step_s * sfreq))
         if step < 1:
             raise ValueError(f"pretrain_popt.window_step_s {pp.window_step_s} is below one sample")
-        with dataset.open_recording(session.subject, session.trial, sfreq=sfreq) as recording:
-            n_samples = recording.n_samples
         starts = popt_window_starts(n_samples, window, step, pp.max_windows)
         name = f"sub_{session.subject}_trial{session.trial:03d}"
         if len(starts) < 2:
@@ -497,12 +516,7 @@ def _popt_embeddings(params: Params, layout: Layout, out_dir: Path, input_dim: i
             continue
         settings = dict(
             brainbert=bp.model_dump(exclude={"components", "device", "batch_size", "offset_s"}),
-            preprocessing=dict(
-                rereference=rp.rereference,
-                notch_hz=list(rp.notch_hz),
-                notch_q=rp.notch_q,
-                highpass_hz=rp.highpass_hz,
-            ),
+            preprocessing=preprocessing_settings(params),
             electrodes=placed,
             window_s=WINDOW_S,
             window_step=step,
@@ -538,14 +552,10 @@ def _popt_embeddings(params: Params, layout: Layout, out_dir: Path, input_dim: i
                             block + window // 2,
                             model,
                             layer=bp.layer,
-                            notch_hz=rp.notch_hz,
-                            notch_q=rp.notch_q,
-                            rereference=None if rp.rereference == "none" else rp.rereference,
-                            highpass_hz=rp.highpass_hz,
-                            chunk_s=rp.chunk_s,
                             batch_size=bp.batch_size,
                             bf16=bp.bf16,
                             progress=False,
+                            **preprocessing_kwargs(params),
                         )
                         if not result.kept.all():
                             raise RuntimeError(f"{name}: a window inside the recording was dropped")
@@ -581,6 +591,43 @@ def _popt_embeddings(params: Params, layout: Layout, out_dir: Path, input_dim: i
     return out
 
 
+def _checkpoint_path(params: Params, layout: Layout, section: str) -> Path:
+    """The ``.pth`` file ``<section>.checkpoint`` names, resolved against the working directory."""
+    value = getattr(params, section).checkpoint
+    checkpoint = layout.resolve(value)
+    if checkpoint.suffix != ".pth" or checkpoint.is_dir():
+        raise ValueError(f"{section}.checkpoint must name a .pth file, got {value!r}")
+    return checkpoint
+
+
+def _train(params: Params, section: str, fit, net, data, checkpoint: Path, **options) -> dict:
+    """``fit(net, data, ...)`` with the optimisation settings of ``<section>``; errors name its keys."""
+    pp = getattr(params, section)
+    try:
+        return fit(
+            net,
+            data,
+            steps=pp.steps,
+            batch_size=pp.batch_size,
+            lr=pp.lr,
+            warmup_steps=pp.warmup_steps,
+            optimizer=pp.optimizer,
+            schedule=pp.schedule,
+            clip_norm=pp.clip_norm,
+            checkpoint=checkpoint,
+            checkpoint_every=pp.checkpoint_every,
+            resume=pp.resume,
+            device=pp.device,
+            bf16=pp.bf16,
+            seed=pp.seed,
+            **options,
+        )
+    except ValueError as err:
+        message = str(err).replace("pass resume=False", f"set {section}.resume: false")
+        where = f"{section}.checkpoint {pp.checkpoint}" if "checkpoint" in message else section
+        raise ValueError(f"{where}: {message}") from None
+
+
 def run_popt(params: Params, workdir: Path) -> dict:
     """Pretrain PopT on the dataset's recordings (``mmsites pretrain popt``).
 
@@ -610,9 +657,7 @@ def run_popt(params: Params, workdir: Path) -> dict:
     """
     pp = params.pretrain_popt
     layout = Layout(Path(workdir), params)
-    checkpoint = layout.resolve(pp.checkpoint)
-    if checkpoint.suffix != ".pth" or checkpoint.is_dir():
-        raise ValueError(f"pretrain_popt.checkpoint must name a .pth file, got {pp.checkpoint!r}")
+    checkpoint = _checkpoint_path(params, layout, "pretrain_popt")
     out_dir = checkpoint.parent
     net = PopT(pp.config, seed=pp.seed)
     bp = params.responses.brainbert
@@ -643,30 +688,16 @@ def run_popt(params: Params, workdir: Path) -> dict:
         pp.steps,
         pp.batch_size,
     )
-    try:
-        history = pretrain_popt(
-            net,
-            train,
-            steps=pp.steps,
-            batch_size=pp.batch_size,
-            lr=pp.lr,
-            optimizer=pp.optimizer,
-            schedule=pp.schedule,
-            warmup_steps=pp.warmup_steps,
-            clip_norm=pp.clip_norm,
-            checkpoint=checkpoint,
-            checkpoint_every=pp.checkpoint_every,
-            resume=pp.resume,
-            val=val or None,
-            replace_from=pp.replace_from,
-            device=pp.device,
-            bf16=pp.bf16,
-            seed=pp.seed,
-        )
-    except ValueError as err:
-        message = str(err).replace("pass resume=False", "set pretrain_popt.resume: false")
-        where = f"pretrain_popt.checkpoint {pp.checkpoint}" if "checkpoint" in message else "pretrain_popt"
-        raise ValueError(f"{where}: {message}") from None
+    history = _train(
+        params,
+        "pretrain_popt",
+        pretrain_popt,
+        net,
+        train,
+        checkpoint,
+        val=val or None,
+        replace_from=pp.replace_from,
+    )
     write_json(
         dict(
             history,
@@ -725,9 +756,7 @@ def run(params: Params, workdir: Path, model: str = "brainbert") -> dict:
         return run_popt(params, workdir)
     pp = params.pretrain
     layout = Layout(Path(workdir), params)
-    checkpoint = layout.resolve(pp.checkpoint)
-    if checkpoint.suffix != ".pth" or checkpoint.is_dir():
-        raise ValueError(f"pretrain.checkpoint must name a .pth file, got {pp.checkpoint!r}")
+    checkpoint = _checkpoint_path(params, layout, "pretrain")
     out_dir = checkpoint.parent
     windows = _write_windows(params, layout, out_dir)
     train = np.load(windows["paths"]["train"], mmap_mode="r")
@@ -741,29 +770,7 @@ def run(params: Params, workdir: Path, model: str = "brainbert") -> dict:
         pp.batch_size,
     )
     net = BrainBERT(pp.config, seed=pp.seed, preprocessor="stft")
-    try:
-        history = pretrain(
-            net,
-            train,
-            steps=pp.steps,
-            batch_size=pp.batch_size,
-            lr=pp.lr,
-            warmup_steps=pp.warmup_steps,
-            optimizer=pp.optimizer,
-            schedule=pp.schedule,
-            clip_norm=pp.clip_norm,
-            checkpoint=checkpoint,
-            checkpoint_every=pp.checkpoint_every,
-            resume=pp.resume,
-            val_windows=val,
-            device=pp.device,
-            bf16=pp.bf16,
-            seed=pp.seed,
-        )
-    except ValueError as err:
-        message = str(err).replace("pass resume=False", "set pretrain.resume: false")
-        where = f"pretrain.checkpoint {pp.checkpoint}" if "checkpoint" in message else "pretrain"
-        raise ValueError(f"{where}: {message}") from None
+    history = _train(params, "pretrain", pretrain, net, train, checkpoint, val_windows=val)
     write_json(
         dict(history, model=model, config=pp.config, windows=windows["counts"], checkpoint=pp.checkpoint),
         out_dir / "history.json",

@@ -7,6 +7,10 @@
   subjects not listed get their first trial;
 - ``"all"``: every trial found of every subject (pooled; the responses stage demeans each
   session per target).
+
+Every reader of the sessions preprocesses them as ``responses`` says: the readers' keyword
+arguments come from :func:`preprocessing_kwargs`, the record of the preprocessing in cached
+outputs' content keys from :func:`preprocessing_settings`.
 """
 
 from __future__ import annotations
@@ -179,3 +183,57 @@ def clean_electrodes(params: Params, dataset: BrainTreebank, subject: int) -> tu
             f"{laplacian}; drop the subject from data.subjects"
         )
     return electrodes, neighbours
+
+
+def preprocessing_kwargs(params: Params) -> dict:
+    """The preprocessing arguments every reader of the recordings takes, as ``responses`` sets them.
+
+    One place for what the responses stage, the decode stage and ``mmsites pretrain`` pass to
+    :func:`mmsites.recordings.responses.event_responses` and
+    :func:`mmsites.brainmodels.responses.event_embeddings` (and use to stream windows).
+
+    Parameters
+    ----------
+    params : Params
+        The run's params (``responses.notch_hz``, ``notch_q``, ``rereference``,
+        ``highpass_hz``, ``chunk_s``).
+
+    Returns
+    -------
+    dict
+        ``notch_hz`` (tuple of Hz), ``notch_q``, ``rereference`` (``"laplacian"`` or None),
+        ``highpass_hz`` (None: off) and ``chunk_s`` (seconds read per step).
+    """
+    rp = params.responses
+    return dict(
+        notch_hz=tuple(rp.notch_hz),
+        notch_q=rp.notch_q,
+        rereference=None if rp.rereference == "none" else rp.rereference,
+        highpass_hz=rp.highpass_hz,
+        chunk_s=rp.chunk_s,
+    )
+
+
+def preprocessing_settings(params: Params) -> dict:
+    """The preprocessing as cached outputs record it in their content key (plain JSON values).
+
+    Parameters
+    ----------
+    params : Params
+        The run's params (``responses.rereference``, ``notch_hz``, ``notch_q``,
+        ``highpass_hz``).
+
+    Returns
+    -------
+    dict
+        ``rereference`` (``"laplacian"`` or ``"none"``), ``notch_hz`` (list of Hz),
+        ``notch_q`` and ``highpass_hz``: what changes the preprocessed signal (``chunk_s``
+        does not).
+    """
+    rp = params.responses
+    return {
+        "rereference": rp.rereference,
+        "notch_hz": list(rp.notch_hz),
+        "notch_q": rp.notch_q,
+        "highpass_hz": rp.highpass_hz,
+    }

@@ -49,7 +49,7 @@ from ..io import (
 from ..neural_models import brainbert_model, popt_model
 from ..params import Params
 from ..paths import Layout
-from ..sessions import clean_electrodes, list_sessions
+from ..sessions import clean_electrodes, list_sessions, preprocessing_kwargs, preprocessing_settings
 
 log = logging.getLogger(__name__)
 
@@ -128,15 +128,10 @@ def check_band(params: Params, sfreqs: dict) -> None:
 
 def _embedding_key(params: Params, layout: Layout, dataset: BrainTreebank, session, alignment: str) -> str:
     """What one session's cached embeddings depend on: the model, the preprocessing, the inputs."""
-    rp, bp = params.responses, params.responses.brainbert
+    bp = params.responses.brainbert
     settings = {
         "brainbert": bp.model_dump(exclude={"components", "device", "batch_size"}),
-        "preprocessing": {
-            "rereference": rp.rereference,
-            "notch_hz": list(rp.notch_hz),
-            "notch_q": rp.notch_q,
-            "highpass_hz": rp.highpass_hz,
-        },
+        "preprocessing": preprocessing_settings(params),
         "electrodes": clean_electrodes(params, dataset, session.subject)[0],
     }
     files = [layout.events(session.movie, alignment), dataset.h5_path(session.subject, session.trial)]
@@ -159,7 +154,7 @@ def _trial_embeddings(
     """BrainBERT embeddings of one session's events, from the cache when its key matches."""
     from mmsites.brainmodels.responses import event_embeddings
 
-    rp, bp = params.responses, params.responses.brainbert
+    bp = params.responses.brainbert
     cache = layout.brainbert_cache / f"sub-{session.subject}_trial{session.trial:03d}_{alignment}.npz"
     key = _embedding_key(params, layout, dataset, session, alignment)
     if is_up_to_date(cache, cache.with_suffix(".json"), key):
@@ -180,13 +175,9 @@ def _trial_embeddings(
             sample,
             model,
             layer=bp.layer,
-            notch_hz=tuple(rp.notch_hz),
-            notch_q=rp.notch_q,
-            rereference=None if rp.rereference == "none" else rp.rereference,
-            highpass_hz=rp.highpass_hz,
-            chunk_s=rp.chunk_s,
             batch_size=bp.batch_size,
             bf16=bp.bf16,
+            **preprocessing_kwargs(params),
         )
     write_npz(
         cache,
@@ -354,16 +345,12 @@ def subject_responses(
                     step_s=rp.step_s,
                     tmin_s=rp.tmin_s,
                     tmax_s=rp.tmax_s,
-                    notch_hz=tuple(rp.notch_hz),
-                    notch_q=rp.notch_q,
-                    rereference=rp.rereference,
-                    highpass_hz=rp.highpass_hz,
                     baseline_s=rp.baseline_s,
-                    chunk_s=rp.chunk_s,
                     n_jobs=rp.n_jobs,
                     kind=kind,
                     band_hz=tuple(rp.band_hz),
                     bands_hz=[tuple(b) for b in rp.bands_hz],
+                    **preprocessing_kwargs(params),
                 )
             values, kept_mask, delay = result.responses, result.kept, result.delay_samples / sfreq
             bin_times = result.bin_times
