@@ -22,6 +22,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import (
+    RunsCode,
+    hydra_like,
+    init_fingerprint,
+    load_fixture_state,
+    save_code_running_checkpoint,
+    transformer_layer_keys,
+)
 from omegaconf import OmegaConf
 
 from mmsites.brainmodels import (
@@ -60,23 +68,7 @@ def official_keys(d: int = 768, layers: int = 6, ffn: int = 3072, n_in: int = 40
         "input_encoding.layer_norm.bias": (d,),
     }
     for n in range(layers):
-        p = f"transformer.layers.{n}."
-        keys.update(
-            {
-                p + "self_attn.in_proj_weight": (3 * d, d),
-                p + "self_attn.in_proj_bias": (3 * d,),
-                p + "self_attn.out_proj.weight": (d, d),
-                p + "self_attn.out_proj.bias": (d,),
-                p + "linear1.weight": (ffn, d),
-                p + "linear1.bias": (ffn,),
-                p + "linear2.weight": (d, ffn),
-                p + "linear2.bias": (d,),
-                p + "norm1.weight": (d,),
-                p + "norm1.bias": (d,),
-                p + "norm2.weight": (d,),
-                p + "norm2.bias": (d,),
-            }
-        )
+        keys.update(transformer_layer_keys(f"transformer.layers.{n}.", d, ffn))
     keys.update(
         {
             "spec_prediction_head.hidden_layer.weight": (d, d),
@@ -91,22 +83,15 @@ def official_keys(d: int = 768, layers: int = 6, ffn: int = 3072, n_in: int = 40
 
 
 def hydra_like_cfg(model: dict, preprocessor: str | None = "stft"):
-    """``cfg.model`` of a Hydra run: a node whose parent holds the whole run config and whose
-    root has a filled resolver cache (Hydra's ``${now:...}`` output directory)."""
-    if not OmegaConf.has_resolver("mmsites_test_now"):
-        OmegaConf.register_new_resolver("mmsites_test_now", lambda fmt: "2022-07-19", use_cache=True)
+    """``cfg.model`` of an upstream Hydra run (:func:`conftest.hydra_like`)."""
     root = {
-        "run_dir": "outputs/${mmsites_test_now:%Y-%m-%d}",
         "exp": {"runner": {"lr": 1e-4, "optim": "LAMB", "total_steps": 400000}},
         "data": {"name": "masked_tf_dataset", "brain_runs": ["trial000", "trial001"]},
         "model": model,
     }
     if preprocessor is not None:
         root["preprocessor"] = {"name": preprocessor, "freq_channel_cutoff": 40, "nperseg": 400}
-    cfg = OmegaConf.create(root)
-    OmegaConf.set_struct(cfg, True)
-    assert cfg.run_dir == "outputs/2022-07-19"  # fills the root's resolver cache
-    return cfg.model
+    return hydra_like(root, "mmsites_test_now", "2022-07-19")
 
 
 def tiny_official(hidden=64, layers=2, heads=4, ffn=128) -> dict:
@@ -119,14 +104,8 @@ def fixture_model() -> tuple[BrainBERT, dict]:
     z = dict(np.load(FIXTURE))
     cfg = dict(zip(z["config_keys"].tolist(), z["config_values"].tolist()))
     config = config_from_official(dict(cfg, name="masked_tf_model", layer_activation="gelu"))
-    model = BrainBERT(config, seed=0)
-    state = {k.removeprefix("state/"): torch.from_numpy(v) for k, v in z.items() if k.startswith("state/")}
     # the official table is too large for the fixture; ours is checked against its rows below
-    state["input_encoding.positional_encoding.pe"] = model.state_dict()[
-        "input_encoding.positional_encoding.pe"
-    ]
-    model.load_state_dict(state, strict=True)
-    return model.eval(), z
+    return load_fixture_state(BrainBERT(config, seed=0), z), z
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,10 +165,7 @@ def test_seeded_init_is_the_official_one():
     state = BrainBERT(config, seed=int(z["init_seed"])).state_dict()
     assert torch.equal(torch.random.get_rng_state(), before)  # the global RNG is left alone
     assert list(state) == z["init_keys"].tolist()
-    fingerprint = np.array(
-        [[v.double().sum(), v.double().abs().sum(), v.flatten()[0], v.flatten()[-1]] for v in state.values()]
-    )
-    np.testing.assert_allclose(fingerprint, z["init_fingerprint"], atol=1e-5, rtol=1e-6)
+    np.testing.assert_allclose(init_fingerprint(state), z["init_fingerprint"], atol=1e-5, rtol=1e-6)
     other = BrainBERT(config, seed=int(z["init_seed"]) + 1).state_dict()
     assert not torch.equal(other["input_encoding.in_proj.weight"], state["input_encoding.in_proj.weight"])
 
@@ -303,28 +279,16 @@ def test_a_config_that_disagrees_with_the_weights_is_refused(tmp_path):
         load_checkpoint(path)
 
 
-class _RunsCode:
-    """Unpickling this calls os.system: what a malicious checkpoint does."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_a_pickled_call_is_refused_before_it_runs(tmp_path):
     marker = tmp_path / "ran"
-    state = BrainBERT("tiny").state_dict()
-    path = tmp_path / "evil.pth"
-    torch.save({"model": state, "optim": None, "scheduler": None, "model_cfg": _RunsCode(marker)}, path)
+    path = save_code_running_checkpoint(tmp_path / "evil.pth", BrainBERT("tiny").state_dict(), marker)
     with pytest.raises(ValueError) as info:
         BrainBERT.from_pretrained(path)
     assert f"'{os.system.__module__}.system'" in str(info.value) and str(path) in str(info.value)
     assert "allow-list" in str(info.value)
     assert not marker.exists()
     # the legacy (pre-zip) format goes through the same unpickler
-    torch.save({"model_cfg": _RunsCode(marker)}, path, _use_new_zipfile_serialization=False)
+    torch.save({"model_cfg": RunsCode(marker)}, path, _use_new_zipfile_serialization=False)
     with pytest.raises(ValueError, match="system"):
         read_checkpoint(path)
     assert not marker.exists()

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import truth_models, write_params
 
 from mmsites.encoding.targets import fold_pca_targets
 from mmsites.pipeline.cli import main
@@ -17,16 +18,6 @@ from mmsites.pipeline.io import read_responses
 from mmsites.pipeline.params import load_params
 from mmsites.pipeline.targets import encoding_targets
 
-TRUTH = [
-    {
-        "id": f"truth-{kind}",
-        "family": "precomputed",
-        "path": f"data/demo/truth_features/{kind}",
-        "input": given,
-        "trained_on": kind,
-    }
-    for kind, given in (("vision", "image"), ("language", "text"), ("multimodal", "image+text"))
-]
 COMPONENTS = 4
 
 
@@ -48,22 +39,16 @@ def _params(**responses):
             },
             **responses,
         },
-        "models": TRUTH,
+        "models": truth_models(),
         "stats": {"permutations": 19, "stop_exceedances": 5, "bootstrap": 0, "min_signal_bins": 5},
         "compute": {"executor": "local", "workers": 1},
     }
 
 
-def _write(root, params):
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    return ["--params", str(root / "params.yaml"), "--workdir", str(root)]
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("brainbert-kind")
-    args = _write(root, _params())
+    args = write_params(root, _params())
     assert main(["run", *args, "--until", "stats"]) == 0
     return root, args
 
@@ -134,7 +119,7 @@ def test_embeddings_are_cached_and_rekeyed(run, caplog):
     params = _params(
         brainbert={"config": "tiny", "components": COMPONENTS, "device": "cpu", "layer": 0, "offset_s": 0.25}
     )
-    args = _write(root, params)
+    args = write_params(root, params)
     assert main(["responses", *args]) == 0
     assert all(p.stat().st_mtime_ns != b for p, b in zip(cache, before))
     with h5py.File(root / "work/responses/brainbert/sub-1_language.h5") as f:
@@ -142,7 +127,9 @@ def test_embeddings_are_cached_and_rekeyed(run, caplog):
 
 
 def test_a_missing_checkpoint_is_one_clear_error(tmp_path, caplog):
-    args = _write(tmp_path, _params(kinds=["brainbert"], brainbert={"checkpoint": str(tmp_path / "no.pth")}))
+    args = write_params(
+        tmp_path, _params(kinds=["brainbert"], brainbert={"checkpoint": str(tmp_path / "no.pth")})
+    )
     assert main(["run", *args, "--until", "events"]) == 0
     with caplog.at_level(logging.ERROR):
         assert main(["responses", *args]) != 0

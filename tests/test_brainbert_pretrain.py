@@ -17,7 +17,13 @@ import random
 import numpy as np
 import pytest
 import torch
-import yaml
+from conftest import (
+    Interrupted,
+    Interrupting,
+    assert_one_process_ddp_equals_the_plain_run,
+    assert_same_weights,
+    pretrain_on_a_demo,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal as sp_signal
@@ -328,13 +334,6 @@ def run_micro(windows, steps, checkpoint=None, **kw):
     return model, history
 
 
-def assert_same_weights(a: BrainBERT, b: BrainBERT) -> None:
-    sa, sb = a.state_dict(), b.state_dict()
-    assert sa.keys() == sb.keys()
-    different = [k for k in sa if not torch.equal(sa[k], sb[k])]
-    assert not different, different
-
-
 def test_two_runs_of_ten_steps_equal_one_of_twenty(tmp_path):
     windows = smooth_fields(24, frames=32, seed=3)
     val = smooth_fields(6, frames=32, seed=4)
@@ -345,27 +344,6 @@ def test_two_runs_of_ten_steps_equal_one_of_twenty(tmp_path):
     assert_same_weights(whole, resumed)
     assert h_parts == h_whole  # losses of every step, evaluations at 0, 10, 20
     assert h_parts["step"] == list(range(1, 21)) and h_parts["val_step"] == [0, 10, 20]
-
-
-class Interrupted(RuntimeError):
-    pass
-
-
-class Interrupting:
-    """Windows whose reading fails after ``limit`` windows: a run killed mid-way."""
-
-    def __init__(self, array: np.ndarray, limit: int):
-        self.array, self.limit, self.read = array, limit, 0
-        self.shape = array.shape
-
-    def __len__(self):
-        return len(self.array)
-
-    def __getitem__(self, i):
-        self.read += 1
-        if self.read > self.limit:
-            raise Interrupted("killed")
-        return self.array[i]
 
 
 def test_an_interrupted_run_resumed_equals_an_uninterrupted_one(tmp_path):
@@ -429,20 +407,8 @@ def test_pretrain_checks_its_arguments():
 
 
 def test_distributed_path_with_one_process_equals_the_plain_run(tmp_path):
-    dist = torch.distributed
-    if not dist.is_available() or not dist.is_gloo_available():
-        pytest.skip("torch.distributed with gloo is not available in this build")
     windows = smooth_fields(16, frames=32, seed=3)
-    plain, h_plain = run_micro(windows, 6)
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
-    try:
-        ddp, h_ddp = run_micro(windows, 6, tmp_path / "ddp.pth")
-    finally:
-        dist.destroy_process_group()
-    for (name, a), b in zip(plain.state_dict().items(), ddp.state_dict().values()):
-        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=name)
-    np.testing.assert_allclose(h_ddp["train_loss"], h_plain["train_loss"], rtol=1e-6)
-    assert read_checkpoint(tmp_path / "ddp.pth")["scheduler"]["run"]["world_size"] == 1
+    assert_one_process_ddp_equals_the_plain_run(run_micro, windows, tmp_path, "BrainBERT")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -515,27 +481,9 @@ def test_pretrain_is_a_command_not_a_stage(tmp_path):
 @pytest.mark.slow
 def test_pretrain_command_on_the_demo(tmp_path):
     """The tiny config on a 60-s, one-subject demo: windows, training, held-out check, resume."""
-    from mmsites.recordings.demo import generate_demo
-
     torch.set_num_threads(2)
-    generate_demo(tmp_path / "data", duration_s=60, subjects=[1], n_shafts=3, progress=False)
-    params = dict(
-        data=dict(format="demo", root="data", subjects=[1]),
-        pretrain=dict(
-            config="tiny",
-            steps=300,
-            batch_size=8,
-            lr=2e-3,
-            warmup_steps=30,
-            optimizer="adamw",
-            schedule="constant",
-            val_fraction=0.2,
-            checkpoint_every=100,
-            device="cpu",
-        ),
-    )
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    args = ["pretrain", "brainbert", "--params", str(tmp_path / "params.yaml"), "--workdir", str(tmp_path)]
+    run = dict(steps=300, batch_size=8, lr=2e-3, warmup_steps=30, val_fraction=0.2, checkpoint_every=100)
+    args = pretrain_on_a_demo(tmp_path, "brainbert", 60, run)
     assert main(args) == 0
     out = tmp_path / "work" / "brainbert"
     history = json.loads((out / "history.json").read_text())

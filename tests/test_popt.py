@@ -31,6 +31,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import (
+    hydra_like,
+    init_fingerprint,
+    load_fixture_state,
+    save_code_running_checkpoint,
+    transformer_layer_keys,
+)
 from omegaconf import OmegaConf
 
 from mmsites.brainmodels import (
@@ -73,23 +80,7 @@ def official_keys(d=512, layers=6, ffn=2048, n_in=768, token_head=True) -> dict[
         "input_encoding.layer_norm.bias": (d,),
     }
     for n in range(layers):
-        p = f"transformer_encoder.layers.{n}."
-        keys.update(
-            {
-                p + "self_attn.in_proj_weight": (3 * d, d),
-                p + "self_attn.in_proj_bias": (3 * d,),
-                p + "self_attn.out_proj.weight": (d, d),
-                p + "self_attn.out_proj.bias": (d,),
-                p + "linear1.weight": (ffn, d),
-                p + "linear1.bias": (ffn,),
-                p + "linear2.weight": (d, ffn),
-                p + "linear2.bias": (d,),
-                p + "norm1.weight": (d,),
-                p + "norm1.bias": (d,),
-                p + "norm2.weight": (d,),
-                p + "norm2.bias": (d,),
-            }
-        )
+        keys.update(transformer_layer_keys(f"transformer_encoder.layers.{n}.", d, ffn))
     keys.update(
         {
             "spec_prediction_head.hidden_layer.weight": (d, d),
@@ -108,12 +99,8 @@ def official_keys(d=512, layers=6, ffn=2048, n_in=768, token_head=True) -> dict[
 
 
 def hydra_like_cfg(model: dict):
-    """``cfg.model`` of a Hydra run: a node whose parent holds the whole run config and whose
-    root has a filled resolver cache (Hydra's ``${now:...}`` output directory)."""
-    if not OmegaConf.has_resolver("mmsites_popt_test_now"):
-        OmegaConf.register_new_resolver("mmsites_popt_test_now", lambda fmt: "2024-05-01", use_cache=True)
+    """``cfg.model`` of an upstream Hydra run (:func:`conftest.hydra_like`)."""
     root = {
-        "run_dir": "outputs/${mmsites_popt_test_now:%Y-%m-%d}",
         "exp": {
             "runner": {
                 "lr": 5e-4,
@@ -128,10 +115,7 @@ def hydra_like_cfg(model: dict):
         "preprocessor": {"name": "identity_preprocessor"},
         "model": model,
     }
-    cfg = OmegaConf.create(root)
-    OmegaConf.set_struct(cfg, True)
-    assert cfg.run_dir == "outputs/2024-05-01"  # fills the root's resolver cache
-    return cfg.model
+    return hydra_like(root, "mmsites_popt_test_now", "2024-05-01")
 
 
 def fixture_model() -> tuple[PopT, dict]:
@@ -146,14 +130,8 @@ def fixture_model() -> tuple[PopT, dict]:
         ffn_dim=int(z["ffn_dim"]),
     )
     assert config == POPT_PRESETS["tiny"]
-    model = PopT(config, seed=0)
-    state = {k.removeprefix("state/"): torch.from_numpy(v) for k, v in z.items() if k.startswith("state/")}
     # the official table is too large for the fixture; ours is checked against its rows below
-    state["input_encoding.positional_encoding.pe"] = model.state_dict()[
-        "input_encoding.positional_encoding.pe"
-    ]
-    model.load_state_dict(state, strict=True)
-    return model.eval(), z
+    return load_fixture_state(PopT(config, seed=0), z), z
 
 
 def formula_table(rows: np.ndarray, dim: int) -> np.ndarray:
@@ -241,10 +219,7 @@ def test_seeded_init_is_the_official_one():
     state = PopT("tiny", seed=int(z["init_seed"])).state_dict()
     assert torch.equal(torch.random.get_rng_state(), before)  # the global RNG is left alone
     assert list(state) == z["init_keys"].tolist()
-    fingerprint = np.array(
-        [[v.double().sum(), v.double().abs().sum(), v.flatten()[0], v.flatten()[-1]] for v in state.values()]
-    )
-    np.testing.assert_allclose(fingerprint, z["init_fingerprint"], atol=1e-6, rtol=1e-6)
+    np.testing.assert_allclose(init_fingerprint(state), z["init_fingerprint"], atol=1e-6, rtol=1e-6)
     # the heads are made after upstream's init pass: their biases keep PyTorch's default init
     assert state["cls_head.bias"].abs().item() > 0 and state["input_encoding.in_proj.bias"].abs().sum() == 0
     other = PopT("tiny", seed=int(z["init_seed"]) + 1).state_dict()
@@ -418,21 +393,10 @@ def test_a_config_that_disagrees_with_the_weights_is_refused(tmp_path):
     assert PopT.from_pretrained(tmp_path / "e.pth", config="tiny").config == POPT_PRESETS["tiny"]
 
 
-class _RunsCode:
-    """Unpickling this calls os.system: what a malicious checkpoint does."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_a_pickled_object_outside_the_allow_list_is_refused_before_it_runs(tmp_path):
     marker = tmp_path / "ran"
     state = PopT("tiny").state_dict()
-    path = tmp_path / "evil.pth"
-    torch.save({"model": state, "optim": None, "scheduler": None, "model_cfg": _RunsCode(marker)}, path)
+    path = save_code_running_checkpoint(tmp_path / "evil.pth", state, marker)
     with pytest.raises(ValueError) as info:
         PopT.from_pretrained(path)
     message = str(info.value)

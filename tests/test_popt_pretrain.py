@@ -26,7 +26,13 @@ import math
 import numpy as np
 import pytest
 import torch
-import yaml
+from conftest import (
+    Interrupted,
+    Interrupting,
+    assert_one_process_ddp_equals_the_plain_run,
+    assert_same_weights,
+    pretrain_on_a_demo,
+)
 
 from mmsites.brainmodels import PopT, PopTConfig, read_checkpoint
 from mmsites.brainmodels.popt_pretrain import (
@@ -47,6 +53,10 @@ from mmsites.pipeline.pretrain import popt_window_starts, split_windows
 
 #: A small model for the loop's tests.
 MICRO = PopTConfig(input_dim=8, hidden_dim=16, num_layers=1, num_heads=2, ffn_dim=16)
+#: The run that learns both tasks from embeddings with structure (the tiny config, 400 steps).
+LEARN = dict(
+    steps=400, batch_size=32, lr=2e-3, optimizer="adamw", schedule="constant", warmup_steps=10, progress=False
+)
 
 
 def tagged(n_windows: int, n_electrodes: int, d: int = 8, seed: int = 0) -> np.ndarray:
@@ -298,18 +308,7 @@ def test_pretraining_learns_both_tasks_on_structured_data():
     train, val = x[:560], x[600:]
     model = PopT("tiny", seed=0)
     history = pretrain_popt(
-        model,
-        [(train, coords)],
-        val=[(val, coords)],
-        steps=400,
-        batch_size=32,
-        lr=2e-3,
-        optimizer="adamw",
-        schedule="constant",
-        warmup_steps=10,
-        val_every=200,
-        val_samples=512,
-        progress=False,
+        model, [(train, coords)], val=[(val, coords)], val_every=200, val_samples=512, **LEARN
     )
     print("structured: held-out AUC", history["val_cls_auc"], history["val_token_auc"])
     assert history["step"] == list(range(1, 401)) and history["val_step"] == [0, 200, 400]
@@ -329,13 +328,6 @@ def run_micro(data, steps, checkpoint=None, **kw):
     return model, history
 
 
-def assert_same_weights(a: PopT, b: PopT) -> None:
-    sa, sb = a.state_dict(), b.state_dict()
-    assert sa.keys() == sb.keys()
-    different = [k for k in sa if not torch.equal(sa[k], sb[k])]
-    assert not different, different
-
-
 def micro_data(seed: int = 3):
     return [
         structured(30, n_electrodes=7, d=8, seed=seed),
@@ -352,24 +344,6 @@ def test_two_runs_of_ten_steps_equal_one_of_twenty(tmp_path):
     assert_same_weights(whole, resumed)
     assert h_parts == h_whole
     assert h_parts["step"] == list(range(1, 21)) and h_parts["val_step"] == [0, 10, 20]
-
-
-class Interrupted(RuntimeError):
-    pass
-
-
-class Interrupting:
-    """Embeddings whose reading fails after ``limit`` windows: a run killed mid-way."""
-
-    def __init__(self, array: np.ndarray, limit: int):
-        self.array, self.limit, self.read = array, limit, 0
-        self.shape = array.shape
-
-    def __getitem__(self, i):
-        self.read += 1
-        if self.read > self.limit:
-            raise Interrupted("killed")
-        return self.array[i]
 
 
 def test_an_interrupted_run_resumed_equals_an_uninterrupted_one(tmp_path):
@@ -446,20 +420,7 @@ def test_pretrain_checks_its_arguments():
 
 
 def test_distributed_path_with_one_process_equals_the_plain_run(tmp_path):
-    dist = torch.distributed
-    if not dist.is_available() or not dist.is_gloo_available():
-        pytest.skip("torch.distributed with gloo is not available in this build")
-    data = micro_data()
-    plain, h_plain = run_micro(data, 6)
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
-    try:
-        ddp, h_ddp = run_micro(data, 6, tmp_path / "ddp.pth")
-    finally:
-        dist.destroy_process_group()
-    for (name, a), b in zip(plain.state_dict().items(), ddp.state_dict().values()):
-        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=name)
-    np.testing.assert_allclose(h_ddp["train_loss"], h_plain["train_loss"], rtol=1e-6)
-    assert read_checkpoint(tmp_path / "ddp.pth", kind="PopT")["scheduler"]["run"]["world_size"] == 1
+    assert_one_process_ddp_equals_the_plain_run(run_micro, micro_data(), tmp_path, "PopT")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -555,29 +516,18 @@ def test_pretrain_popt_command_on_the_demo(tmp_path):
     Then why neither task is learnt on the demo, measured on the embeddings the command cached,
     and the same embeddings with a shared slow state added, learnt on both tasks.
     """
-    from mmsites.recordings.demo import generate_demo
-
     torch.set_num_threads(2)
-    generate_demo(tmp_path / "data", duration_s=45, subjects=[1], n_shafts=3, progress=False)
-    params = dict(
-        data=dict(format="demo", root="data", subjects=[1]),
-        responses=dict(brainbert=dict(config="tiny", device="cpu", batch_size=256)),
-        pretrain_popt=dict(
-            config="tiny",
-            steps=20,
-            batch_size=16,
-            lr=1e-3,
-            warmup_steps=4,
-            optimizer="adamw",
-            schedule="constant",
-            max_windows=220,
-            val_fraction=0.2,
-            checkpoint_every=10,
-            device="cpu",
-        ),
+    run = dict(
+        steps=20,
+        batch_size=16,
+        lr=1e-3,
+        warmup_steps=4,
+        max_windows=220,
+        val_fraction=0.2,
+        checkpoint_every=10,
     )
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    args = ["pretrain", "popt", "--params", str(tmp_path / "params.yaml"), "--workdir", str(tmp_path)]
+    brainbert = dict(config="tiny", device="cpu", batch_size=256)
+    args = pretrain_on_a_demo(tmp_path, "popt", 45, run, responses=dict(brainbert=brainbert))
     assert main(args) == 0
     out = tmp_path / "work" / "popt"
     history = json.loads((out / "history.json").read_text())
@@ -639,15 +589,9 @@ def test_pretrain_popt_command_on_the_demo(tmp_path):
         structured_model,
         [(boosted[train], coords)],
         val=[(boosted[val], coords)],
-        steps=400,
-        batch_size=32,
-        lr=2e-3,
-        optimizer="adamw",
-        schedule="constant",
-        warmup_steps=10,
         val_every=400,
         val_samples=256,
-        progress=False,
+        **LEARN,
     )
     print(
         "demo + shared state: held-out AUC", boosted_history["val_cls_auc"], boosted_history["val_token_auc"]

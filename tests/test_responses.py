@@ -2,10 +2,11 @@
 
 import logging
 
-import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import RECORDING_LABELS as LABELS
+from conftest import line_noise_signal, write_h5
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import signal
@@ -14,20 +15,11 @@ from mmsites.recordings.braintreebank import Recording, estimate_sfreq, movie_to
 from mmsites.recordings.preprocessing import NOTCH_HZ, highpass_sos
 from mmsites.recordings.responses import bin_times, event_responses, window_offsets
 
-LABELS = ["A1", "A2", "A3", "A4", "A5", "A6", "DC4", "B1", "B2", "B3", "B4"]
-
 
 def write_recording(path, sfreq, seconds, seed=0):
     """An h5 of noise + 60/180 Hz line noise + slow drift per channel; returns the signal (µV)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sfreq)) / sfreq
-    data = rng.normal(0, 20, (len(LABELS), len(t)))
-    data += 40 * np.sin(2 * np.pi * 60 * t) + 10 * np.sin(2 * np.pi * 180 * t + 1)
-    data += 50 * np.sin(2 * np.pi * 0.1 * t + rng.uniform(0, 6, (len(LABELS), 1)))
-    data = data.astype(np.float32)
-    with h5py.File(path, "w") as f:
-        for i, row in enumerate(data):
-            f.create_dataset(f"data/electrode_{i}", data=row)
+    data = line_noise_signal(sfreq, seconds, seed).astype(np.float32)
+    write_h5(path, data)
     return data
 
 
@@ -186,9 +178,7 @@ def test_bad_inputs(session, tmp_path):
             event_responses(rec, electrodes, neighbours, events, baseline_s=(0.0, -0.1), progress=False)
     broken = data.copy()
     broken[LABELS.index("A3"), 100] = np.nan  # A3 is a neighbour of A2: its NaN must surface
-    with h5py.File(tmp_path / "nan.h5", "w") as f:
-        for i, row in enumerate(broken):
-            f.create_dataset(f"data/electrode_{i}", data=row)
+    write_h5(tmp_path / "nan.h5", broken)
     with Recording(tmp_path / "nan.h5", LABELS, sfreq) as rec:
         with pytest.raises(ValueError, match="electrode 'A3'.*sample 100"):
             event_responses(rec, electrodes, neighbours, events, progress=False)
@@ -210,9 +200,7 @@ def test_events_aligned_across_a_pause_land_on_the_evoked_bumps(tmp_path, sfreq)
     width = int(0.05 * sfreq)
     for t in words:  # a 100 µV, 50 ms bump at each true word onset
         data[:, int(round(true_sample(t))) : int(round(true_sample(t))) + width] = 100.0
-    with h5py.File(tmp_path / "r.h5", "w") as f:
-        for i, row in enumerate(data):
-            f.create_dataset(f"data/electrode_{i}", data=row)
+    write_h5(tmp_path / "r.h5", data)
     with Recording(tmp_path / "r.h5", LABELS, sfreq) as rec:
         got = event_responses(
             rec,
