@@ -292,6 +292,18 @@ class ProbeFit:
     scores: np.ndarray
     model: object = field(repr=False)
 
+    @property
+    def chosen_inner_auc(self) -> float:
+        """The inner validation ROC-AUC of the chosen hyper-parameter.
+
+        Returns
+        -------
+        float
+            ``inner_auc`` at ``C`` in ``Cs``; NaN if ``C`` is not in the grid.
+        """
+        hit = np.flatnonzero(self.Cs == self.C)
+        return float(self.inner_auc[hit[0]]) if hit.size else float("nan")
+
 
 def _probe_path(Xf, yf, Xv, yv, Cs, max_iter):
     """Validation AUC of each C (ascending, warm-started) fitted on (Xf, yf)."""
@@ -484,6 +496,7 @@ def decode(
     ci: float = 0.95,
     seed: int = 0,
     max_iter: int = 1000,
+    probe=None,
 ) -> DecodeResult:
     """Fit a linear probe on every split and score it on the test events.
 
@@ -514,6 +527,12 @@ def decode(
         Seed of the bootstrap (each split gets its own stream, spawned from it).
     max_iter : int, default 1000
         Iteration cap of lbfgs.
+    probe : callable, optional
+        Another decoder in place of the linear probe: ``probe(X, y, split)`` returns a
+        :class:`ProbeFit` whose ``scores`` are the split's test events' scores (any monotone
+        score of label 1) and whose choices were made on ``split.inner`` only (e.g. a PopT
+        fine-tuned end to end with its steps chosen on an inner fold). ``Cs`` and
+        ``max_iter`` are then unused.
 
     Returns
     -------
@@ -555,7 +574,11 @@ def decode(
         if test.size and (test.min() < 0 or test.max() >= n):
             raise ValueError(f"{name}: test indices outside 0..{n - 1}")
         _two_classes(y, test, f"{name}: the test part")
-        fit = linear_probe(X, y, split, Cs=Cs, max_iter=max_iter)
+        fit = linear_probe(X, y, split, Cs=Cs, max_iter=max_iter) if probe is None else probe(X, y, split)
+        if np.shape(fit.scores) != (test.size,):
+            raise ValueError(
+                f"{name}: the probe returned {np.shape(fit.scores)} scores for {test.size} test events"
+            )
         order = np.lexsort((t[test], g[test]))
         s_ord, y_ord = fit.scores[order], y[test][order]
         auc = roc_auc(s_ord, y_ord)
@@ -565,11 +588,8 @@ def decode(
         weights = np.bincount(flat, minlength=n_boot * test.size).reshape(n_boot, test.size)
         rep = roc_auc(s_ord, y_ord, weights)
         lo, hi = _percentiles(rep, float(ci), name)
-        best = int(np.flatnonzero(fit.Cs == fit.C)[0])
         used_block = max(1, min(blk, test.size // 2))
-        rows.append(
-            (name, auc, lo, hi, len(split.train), test.size, fit.C, float(fit.inner_auc[best]), used_block)
-        )
+        rows.append((name, auc, lo, hi, len(split.train), test.size, fit.C, fit.chosen_inner_auc, used_block))
         boots.append(rep)
         scores.append(fit.scores)
     folds = pd.DataFrame(rows, columns=list(FOLD_COLUMNS))

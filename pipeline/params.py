@@ -452,6 +452,20 @@ class FeatureTask(_Strict):
         return f"{self.model}[{self.dim}]@{self.alignment}"
 
 
+class FinetuneParams(_Strict):
+    """The ``decoding.finetune:`` block: PopT fine-tuned end to end (representation
+    ``popt_finetuned``, :func:`mmsites.brainmodels.popt_finetune.finetune_popt`). The defaults
+    are the published recipe; the step kept is chosen on the last inner fold's validation part."""
+
+    steps: int = Field(2000, ge=1)
+    batch_size: int = Field(32, ge=1)
+    head_lr: float = Field(5e-4, gt=0)
+    encoder_lr: float = Field(5e-5, gt=0)
+    eval_every: int = Field(50, ge=1)
+    tasks: list[str] | None = None
+    """Only these tasks (names as in ``results/decoding.csv``); null: every task."""
+
+
 class DecodingParams(_Strict):
     """The ``decoding:`` section: the decode stage (Neuroprobe-style decoding, :mod:`mmsites.decoding`)."""
 
@@ -471,14 +485,21 @@ class DecodingParams(_Strict):
     """Tasks from the dataset's own tables (:data:`mmsites.decoding.tasks.TASKS`)."""
     feature_tasks: list[FeatureTask] = Field(default_factory=list)
     """Tasks from the models' features (quartiles of one feature at the events of an alignment)."""
-    representations: list[Literal["voltage", "band_power", "brainbert", "popt"]] = Field(
+    representations: list[Literal["voltage", "band_power", "brainbert", "popt", "popt_finetuned"]] = Field(
         default_factory=lambda: ["voltage", "band_power"], min_length=1
     )
     """What the probes read: the preprocessed voltage or its high-gamma power (``responses.band_hz``)
     in ``bin_s`` bins over ``window_s`` after each event, every electrode; the BrainBERT
-    embedding (``responses.brainbert``) of the 5 s centred on the middle of that window; or
-    the CLS token of a frozen PopT (``responses.popt``) over those embeddings (electrodes with
-    coordinates only)."""
+    embedding (``responses.brainbert``) of the 5 s centred on the middle of that window; the
+    CLS token of a frozen PopT (``responses.popt``) over those embeddings (electrodes with
+    coordinates only); or that PopT fine-tuned end to end with a new head (``finetune``)."""
+    splits: list[Literal["within_session", "cross_session", "cross_subject"]] = Field(
+        default_factory=lambda: ["within_session", "cross_session", "cross_subject"], min_length=1
+    )
+    """Split schemes (Neuroprobe's), each where it applies: cross_session needs a subject with
+    two selected sessions (``data.trials``), cross_subject two subjects and a representation
+    in a shared space (``popt``, ``popt_finetuned``)."""
+    finetune: FinetuneParams = Field(default_factory=FinetuneParams)
 
     window_s: float = Field(1.0, gt=0)
     """The neural window after each event (s): Neuroprobe's 0..+1 s."""

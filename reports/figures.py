@@ -45,6 +45,8 @@ KIND_LABELS = {
     "band_power": "high-gamma power",
     "spectrogram": "spectrogram",
     "brainbert": "BrainBERT",
+    "popt": "PopT (frozen)",
+    "popt_finetuned": "PopT (fine-tuned)",
 }
 #: Colours of the response kinds in :func:`plot_response_kinds` (others: tab10, in order).
 KIND_COLORS = {
@@ -52,7 +54,11 @@ KIND_COLORS = {
     "band_power": "#DD8452",
     "spectrogram": "#8172B3",
     "brainbert": "#55A868",
+    "popt": "#C44E52",
+    "popt_finetuned": "#937860",
 }
+#: Marker of each decoding split scheme (:func:`plot_decoding`).
+SPLIT_MARKERS = {"within_session": "o", "cross_session": "s", "cross_subject": "^"}
 
 
 def figure_to_png(fig: Figure, *, dpi: int = 100, close: bool = True) -> bytes:
@@ -859,8 +865,9 @@ def plot_decoding(table: pd.DataFrame, *, subject=None) -> Figure:
     -------
     Figure
         Per subject a panel: one row per task, a point (AUC) and bar (interval) per
-        representation, coloured like the response kinds; a dashed line at chance (0.5).
-        A row whose interval lies above 0.5 is decoded above chance.
+        representation and split scheme (colour: the representation, marker: the scheme,
+        :data:`SPLIT_MARKERS`; a cross-subject row sits under its test subject); a dashed line
+        at chance (0.5). A row whose interval lies above 0.5 is decoded above chance.
     """
     if table is None or table.empty:
         return _empty("Decoding", "no decoding results (results/decoding.csv is empty)")
@@ -872,31 +879,34 @@ def plot_decoding(table: pd.DataFrame, *, subject=None) -> Figure:
     subjects = list(dict.fromkeys(table["subject"].astype(str)))
     tasks = list(dict.fromkeys(table["task"]))
     reps = list(dict.fromkeys(table["representation"]))
+    split_of = table["split"] if "split" in table else pd.Series("within_session", index=table.index)
+    series = list(dict.fromkeys(zip(table["representation"], split_of)))
     fig, axes = plt.subplots(
         1,
         len(subjects),
-        figsize=(4.5 * len(subjects) + 1.5, 0.45 * len(tasks) * len(reps) ** 0.5 + 1.8),
+        figsize=(4.5 * len(subjects) + 2.5, 0.45 * len(tasks) * len(series) ** 0.5 + 1.8),
         sharey=True,
         squeeze=False,
     )
     colors = {r: KIND_COLORS.get(r, f"C{k}") for k, r in enumerate(reps)}
-    step = 0.7 / max(1, len(reps))
+    step = 0.7 / max(1, len(series))
     for ax, sid in zip(axes[0], subjects):
-        rows = table[table["subject"].astype(str) == sid]
-        for k, rep in enumerate(reps):
-            part = rows[rows["representation"] == rep]
-            y = np.array([tasks.index(t) for t in part["task"]]) + (k - (len(reps) - 1) / 2) * step
+        mine = table["subject"].astype(str) == sid
+        for k, (rep, split) in enumerate(series):
+            part = table[mine & (table["representation"] == rep) & (split_of == split)]
+            y = np.array([tasks.index(t) for t in part["task"]]) + (k - (len(series) - 1) / 2) * step
             auc = part["auc"].to_numpy(float)
             err = np.vstack([auc - part["auc_lo"].to_numpy(float), part["auc_hi"].to_numpy(float) - auc])
+            label = kind_label(rep) + ("" if split == "within_session" else f" ({split.replace('_', '-')})")
             ax.errorbar(
                 auc,
                 y,
                 xerr=np.clip(err, 0, None),
-                fmt="o",
+                fmt=SPLIT_MARKERS.get(split, "D"),
                 ms=4,
                 capsize=2,
                 color=colors[rep],
-                label=kind_label(rep),
+                label=label,
             )
         ax.axvline(0.5, color="0.4", ls="--", lw=1)
         ax.set_title(f"sub-{sid}")

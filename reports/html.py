@@ -787,11 +787,31 @@ def decoding_html(decoding: pd.DataFrame | None, figures: dict | None = None, *,
     )
     columns = [c for c in ("subject", "task", "split", "representation") if subject is None or c != "subject"]
     shown = shown[[*columns, "auc", "interval", "above_chance", "n_train", "n_test", "n_folds"]]
+    study = ""
+    if subject is None and rows["subject"].nunique() > 1:
+        grouped = rows.groupby(["task", "split", "representation"], sort=False)
+        summary = grouped.agg(
+            subjects=("subject", "nunique"),
+            mean_auc=("auc", "mean"),
+            min_auc=("auc", "min"),
+            max_auc=("auc", "max"),
+            above_chance=("auc_lo", lambda lo: int((lo > 0.5).sum())),
+        ).reset_index()
+        study = (
+            "<h3>Across subjects</h3><p>Per task, split scheme and representation: the mean, lowest "
+            "and highest test AUC over subjects, and how many subjects' intervals exclude chance.</p>"
+            + html_table(summary, sortable=True, table_id="decoding-study")
+        )
     return (
         "<p>Linear probes (logistic regression, C chosen by inner cross-validation on the "
-        "training part) read each event's window and are scored by test ROC-AUC on contiguous, "
-        "purged folds; the interval is a moving-block bootstrap over test events. Chance is 0.5.</p>"
+        "training part) read each event's window and are scored by test ROC-AUC; PopT fine-tuned "
+        "end to end keeps the step chosen on an inner validation fold. Split schemes: "
+        "<em>within_session</em> (contiguous, purged folds in time), <em>cross_session</em> "
+        "(train on another session of the subject) and <em>cross_subject</em> (train on another "
+        "subject; shared-space representations only, the row under the test subject). The "
+        "interval is a moving-block bootstrap over test events. Chance is 0.5.</p>"
         + html_table(shown, sortable=True, table_id="decoding-table")
+        + study
         + (_figures_html(figures) if figures else "")
     )
 

@@ -37,7 +37,8 @@ def _params(**decoding):
                 {"model": "truth-language", "alignment": "language", "dim": 0},
                 {"model": "truth-vision", "alignment": "vision", "dim": 0},
             ],
-            "representations": ["voltage", "brainbert", "popt"],
+            "representations": ["voltage", "brainbert", "popt", "popt_finetuned"],
+            "finetune": {"steps": 40, "eval_every": 20, "tasks": ["truth-vision[0]@vision"]},
             "pad_s": 0.3,
             "n_boot": 200,
             **decoding,
@@ -61,10 +62,18 @@ def test_decode_writes_one_row_per_subject_task_representation(tmp_path):
     assert list(table.columns) == list(TABLE_COLUMNS)
     tasks = ["volume", "sentence_onset", "truth-language[0]@language", "truth-vision[0]@vision"]
     reps = ("voltage", "brainbert", "popt")
+    tuned = "truth-vision[0]@vision"
     expected = {(s, t, "within_session", r) for s in (1, 2) for t in tasks for r in reps}
+    expected |= {(s, t, "cross_subject", "popt") for s in (1, 2) for t in tasks}  # a shared space
+    expected |= {
+        (s, tuned, split, "popt_finetuned") for s in (1, 2) for split in ("within_session", "cross_subject")
+    }
+    # one session per demo subject: no cross_session row
     assert set(zip(table["subject"], table["task"], table["split"], table["representation"])) == expected
     assert (table["auc_lo"] <= table["auc"]).all() and (table["auc"] <= table["auc_hi"]).all()
-    assert (table["n_folds"] == 2).all() and (table["chance"] == 0.5).all()
+    assert (table["chance"] == 0.5).all()
+    assert (table.loc[table["split"] == "within_session", "n_folds"] == 2).all()
+    assert (table.loc[table["split"] == "cross_subject", "n_folds"] == 1).all()
     # the planted visual latent is in the vision electrodes' voltage: decoded above chance
     planted = table[(table["task"] == "truth-vision[0]@vision") & (table["representation"] == "voltage")]
     assert (planted["auc_lo"] > 0.5).all(), planted
@@ -93,3 +102,37 @@ def test_feature_tasks_must_name_a_model(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(bad))
     with pytest.raises(ValueError, match="decoding.bin_s"):
         load_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.slow
+def test_cross_session_rows_where_a_subject_has_two_sessions(tmp_path):
+    """A second session of sub_1 (a copy of its first, as a repeated viewing): cross_session rows."""
+    import shutil
+
+    params = _params(
+        tasks=["sentence_onset"],
+        feature_tasks=[{"model": "truth-vision", "alignment": "vision", "dim": 0}],
+        representations=["voltage"],
+    )
+    params["data"].update(subjects=[1], trials="all")
+    params["demo"]["subjects"] = [1, 2]
+    args = _write(tmp_path, params)
+    assert main(["run", *args, "--until", "demo-data"]) == 0
+    root = tmp_path / "data/demo"
+    for folder, name in (
+        ("all_subject_data", "sub_1_trial{:03d}.h5"),
+        ("subject_timings", "sub_1_trial{:03d}_timings.csv"),
+        ("subject_metadata", "sub_1_trial{:03d}_metadata.json"),
+    ):
+        shutil.copy(root / folder / name.format(0), root / folder / name.format(1))
+    for stage in ("events", "responses", "features", "decode"):  # `run` would rewrite the demo
+        assert main([stage, *args]) == 0
+    table = pd.read_csv(tmp_path / "results/decoding.csv")
+    keys = set(zip(table["task"], table["split"]))
+    tasks = ("sentence_onset", "truth-vision[0]@vision")
+    assert keys == {(t, s) for t in tasks for s in ("within_session", "cross_session")}
+    cross = table[table["split"] == "cross_session"]
+    assert (cross["n_folds"] == 2).all()  # 0->1 and 1->0
+    # the same recording twice: the planted latent is read out across the sessions too
+    planted = cross[cross["task"] == "truth-vision[0]@vision"]
+    assert (planted["auc_lo"] > 0.5).all(), planted
