@@ -486,6 +486,7 @@ def test_responses_are_planted_exactly_at_the_reader_samples(tmp_path, monkeypat
 
     monkeypatch.setattr(signals, "NOISE_UV", 0.0)
     monkeypatch.setattr(signals, "LINE_NOISE_UV", {})
+    monkeypatch.setattr(signals, "STATE_UV", 0.0)
     monkeypatch.setattr(signals, "ADC_STEP_UV", 1e-5)
     info = generate_demo(tmp_path / "quiet", seed=1, **SMALL)
     ds = BrainTreebank(info.root)
@@ -1103,10 +1104,19 @@ _BEFORE_HIGHGAMMA = {
 }
 
 
-def test_the_shared_demo_is_the_one_written_before_the_highgamma_kind(demo_info):
+def test_the_shared_demo_is_the_one_written_before_the_highgamma_kind(tmp_path, monkeypatch):
     """Against values stored from the code before the highgamma kind: every voltage kind is where
     it was, the highgamma electrodes were "none" ones, and channels off their shafts carry the
-    same samples (within one ADC step, room for another platform's last-bit rounding)."""
+    same samples (within one ADC step, room for another platform's last-bit rounding). The shared
+    slow state came later and adds to every neural channel from a stream of its own: without it
+    (``STATE_UV = 0``) the samples are the stored ones."""
+    from conftest import DEMO_KWARGS
+
+    import mmsites.recordings.demo.signals as signals
+    from mmsites.recordings.demo import generate_demo
+
+    monkeypatch.setattr(signals, "STATE_UV", 0.0)
+    demo_info = generate_demo(tmp_path / "braintreebank", **DEMO_KWARGS)
     step = 0.2658
     for subject, (kinds, samples) in _BEFORE_HIGHGAMMA.items():
         now = demo_info.kinds[subject]
@@ -1122,3 +1132,48 @@ def test_the_shared_demo_is_the_one_written_before_the_highgamma_kind(demo_info)
                 index = channel if isinstance(channel, int) else labels.index(channel)
                 got = f["data"][f"electrode_{index}"][10000:10004]
                 np.testing.assert_allclose(got, expected, rtol=0, atol=step, err_msg=f"{subject} {channel}")
+
+
+def test_shared_state_modulates_every_channel_alike(tmp_path, monkeypatch):
+    """The slow shared state: each channel's 8-55 Hz rhythm is its own noise (independent
+    carriers), but their power follows one envelope, which survives the Laplacian; the state is
+    an Ornstein-Uhlenbeck process with the stated time constant."""
+    import scipy.signal
+
+    import mmsites.recordings.demo.signals as signals
+
+    rng = np.random.default_rng(0)
+    sfreq, n = 512.0, 512 * 400
+    amp = signals.shared_state_amplitude(rng, n, sfreq)
+    assert amp.shape == (n,) and (amp > 0).all()
+    z = (2 * np.log(amp / signals.STATE_UV) + signals.STATE_DEPTH**2 / 2) / signals.STATE_DEPTH
+    assert abs(z.mean()) < 0.3 and abs(z.std() - 1) < 0.2  # unit variance
+    lag = int(signals.STATE_TAU_S * sfreq)
+    assert abs(np.corrcoef(z[:-lag], z[lag:])[0, 1] - np.exp(-1)) < 0.15  # time constant
+
+    monkeypatch.setattr(signals, "NOISE_UV", 0.0)
+    monkeypatch.setattr(signals, "LINE_NOISE_UV", {})
+    info = generate_demo(tmp_path / "state", seed=2, **SMALL)
+    ds = BrainTreebank(info.root)
+    subject = info.subjects[0]
+    labels = ds.labels(subject)
+    _, neighbours = select_electrodes(ds.raw_labels(subject), ds.corrupted(subject))
+    # one quiet electrode per shaft: Laplacians of one shaft share raw channels
+    quiet = list(
+        {shaft_and_contact(lab)[0]: lab for lab, k in info.kinds[subject].items() if k == "none"}.values()
+    )
+    sfreq = info.sfreq[subject]
+    win = int(sfreq)  # 1 s power
+    with h5py.File(ds.h5_path(subject, 0), "r") as f:
+
+        def channel(label):
+            return f["data"][f"electrode_{labels.index(label)}"][:].astype(np.float64)
+
+        laps = np.array(
+            [channel(e) - 0.5 * (channel(neighbours[e][0]) + channel(neighbours[e][1])) for e in quiet]
+        )
+    power = scipy.signal.fftconvolve(laps**2, np.ones((1, win)) / win, mode="valid", axes=1)[:, ::win]
+    raw_r = np.corrcoef(laps[:, ::7])[np.triu_indices(len(quiet), 1)]
+    power_r = np.corrcoef(np.log(power))[np.triu_indices(len(quiet), 1)]
+    assert np.abs(raw_r).max() < 0.2  # their own carriers
+    assert power_r.min() > 0.6  # one envelope

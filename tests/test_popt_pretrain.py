@@ -9,13 +9,11 @@ loop by what it must do (both held-out tasks learnt on data with structure, an i
 resumed equals an uninterrupted one bit for bit, the checkpoint is in the official layout and
 loads with ``PopT.from_pretrained``); the command on a small demo dataset.
 
-The demo: with its random tiny BrainBERT, neither task has anything to learn at upstream's
-0.2 s steps. Its electrodes' embeddings share nothing from one window to the next (every
-contact has its own pink noise; the planted responses are brief event-locked transients; the
-embedding reads only the ~0.45 s around a window's centre), and the per-window z-scoring of the
-spectrogram leaves no electrode signature a replaced token could betray. The slow demo test
-measures both facts on the embeddings it computed, and shows that the same embeddings with a
-slow state shared by the electrodes added are learnt on both tasks (held-out AUC > 0.6).
+The demo: every channel carries an 8-55 Hz rhythm whose power follows one slow state of the
+subject (recordings.demo.signals.shared_state_amplitude), as slow fluctuations of arousal do in
+a real brain. The slow demo test measures that the electrodes' embeddings share it from one
+window to the next, and that a tiny PopT pretrained on them learns both tasks on held-out
+windows (AUC above chance) once the random BrainBERT's embeddings are standardised.
 """
 
 from __future__ import annotations
@@ -482,39 +480,12 @@ def test_params_defaults_are_the_published_run():
     assert "popt" in PRETRAINABLE
 
 
-def lagged_predictability(x: np.ndarray, lag: int) -> float:
-    """The best held-out R^2 of one electrode's embedding predicted from another's ``lag`` windows earlier.
-
-    Per electrode, the embeddings' first 8 principal components; ridge from electrode a at
-    window t to electrode b at t + lag, fitted on the first half of the windows, scored on the
-    second; the maximum over ordered pairs a != b.
-    """
-    z = (x - x.mean(0)) / (x.std(0) + 1e-9)
-    n, c, _ = z.shape
-    pcs = []
-    for e in range(c):
-        u, s, _ = np.linalg.svd(z[:, e], full_matrices=False)
-        pcs.append(u[:, :8] * s[:8])
-    p = np.stack(pcs, 1)
-    p /= p.std(0)
-    half, best = (n - lag) // 2, -np.inf
-    for a in range(c):
-        for b in range(c):
-            if a == b:
-                continue
-            xa, yb = p[: n - lag, a], p[lag:, b]
-            w = np.linalg.solve(xa[:half].T @ xa[:half] + 10 * np.eye(8), xa[:half].T @ yb[:half])
-            resid = ((yb[half:] - xa[half:] @ w) ** 2).sum()
-            best = max(best, 1 - resid / ((yb[half:] - yb[:half].mean(0)) ** 2).sum())
-    return float(best)
-
-
 @pytest.mark.slow
 def test_pretrain_popt_command_on_the_demo(tmp_path):
     """The tiny config on a one-subject demo: embeddings, training, held-out check, resume.
 
-    Then why neither task is learnt on the demo, measured on the embeddings the command cached,
-    and the same embeddings with a shared slow state added, learnt on both tasks.
+    Then what the demo's shared slow state puts in the embeddings the command cached, and a
+    tiny PopT pretrained on them learning both tasks on the held-out windows.
     """
     torch.set_num_threads(2)
     run = dict(
@@ -522,24 +493,24 @@ def test_pretrain_popt_command_on_the_demo(tmp_path):
         batch_size=16,
         lr=1e-3,
         warmup_steps=4,
-        max_windows=220,
+        max_windows=440,
         val_fraction=0.2,
         checkpoint_every=10,
     )
     brainbert = dict(config="tiny", device="cpu", batch_size=256)
-    args = pretrain_on_a_demo(tmp_path, "popt", 45, run, responses=dict(brainbert=brainbert))
+    args = pretrain_on_a_demo(tmp_path, "popt", 90, run, responses=dict(brainbert=brainbert))
     assert main(args) == 0
     out = tmp_path / "work" / "popt"
     history = json.loads((out / "history.json").read_text())
     counts = history["windows"]
-    assert counts == {"train": 220 - 44 - 24, "val": 44}  # the last 20 %, after a 24-window gap
+    assert counts == {"train": 440 - 88 - 24, "val": 88}  # the last 20 %, after a 24-window gap
     assert history["step"] == list(range(1, 21)) and history["val_step"] == [0, 10, 20]
     for key in ("val_cls_auc", "val_token_auc", "val_cls_accuracy", "val_token_accuracy"):
         assert all(0.0 <= v <= 1.0 for v in history[key])
     (session,) = history["sessions"]
     cache = out / "embeddings" / f"{session['name']}.npy"
     embeddings = np.load(cache, mmap_mode="r")
-    assert embeddings.shape == (220, len(session["electrodes"]), 64) and session["n_windows"] == 220
+    assert embeddings.shape == (440, len(session["electrodes"]), 64) and session["n_windows"] == 440
     assert np.isfinite(embeddings).all()
     model = PopT.from_pretrained(out / "checkpoint.pth")
     assert model.config == PopTConfig.preset("tiny")
@@ -550,55 +521,50 @@ def test_pretrain_popt_command_on_the_demo(tmp_path):
     assert json.loads((out / "history.json").read_text())["train_loss"] == history["train_loss"]
     print("demo: held-out AUC", history["val_cls_auc"], history["val_token_auc"])
 
-    # Why the demo teaches neither task. (1) Nothing is shared from one window to the next:
-    # no electrode's embedding predicts another's one window (0.2 s) later, while within a
-    # window neighbouring Laplacian contacts (which share raw channels) do predict each other.
+    # What the demo gives PopT to learn: every channel's 8-55 Hz rhythm follows one slow state
+    # of the subject (recordings.demo.signals.shared_state_amplitude), so the electrodes'
+    # embeddings share a direction that persists from one window (0.2 s) to the next.
     x = np.asarray(embeddings, dtype=np.float64)
-    same_window, next_window = lagged_predictability(x, 0), lagged_predictability(x, 1)
-    norm = ((x - x.mean(0)) ** 2).sum(-1)
-    norm_lag1 = np.mean([np.corrcoef(norm[:-1, e], norm[1:, e])[0, 1] for e in range(x.shape[1])])
-    # (2) No electrode signature: the electrodes' mean embeddings differ by a few percent of
-    # one embedding's spread (the spectrogram is z-scored per frequency within each window).
-    means = x.mean(0)
-    spread = np.sqrt(((x - means) ** 2).sum(-1)).mean()
-    apart = np.sqrt(((means[:, None] - means[None]) ** 2).sum(-1))[np.triu_indices(x.shape[1], 1)]
-    print(
-        f"demo: best cross-electrode R2 same window {same_window:.3f}, next window {next_window:.3f}; "
-        f"lag-1 autocorrelation of the embedding norm {norm_lag1:.3f}; electrode means "
-        f"{np.median(apart) / spread:.3f} of the spread apart"
+    z = (x - x.mean(0)) / (x.std(0) + 1e-9)
+    shared = np.linalg.svd(z.mean(1) - z.mean((0, 1)), full_matrices=False)[2][0]
+    proj = z @ shared  # (windows, electrodes)
+    agree = np.median(
+        [np.corrcoef(proj[:, e], np.delete(proj, e, 1).mean(1))[0, 1] for e in range(z.shape[1])]
     )
-    assert same_window > 0.05 and next_window < 0.03 and abs(norm_lag1) < 0.15
-    assert np.median(apart) / spread < 0.1
+    lag1 = np.corrcoef(proj.mean(1)[:-1], proj.mean(1)[1:])[0, 1]
+    print(
+        f"demo: electrode vs others on the shared direction r {agree:.2f}, lag-1 autocorrelation {lag1:.2f}"
+    )
+    assert agree > 0.5 and lag1 > 0.5
 
-    # The same embeddings plus a slow state shared by every electrode (AR(1), rho 0.8 per
-    # window, through one mixing matrix, three times the embeddings' spread per dimension):
-    # both tasks are learnt on the held-out windows (0.72-0.79 and 0.71-0.82 over latent
-    # seeds 0-2).
-    rng = np.random.default_rng(0)
-    n, k, rho = len(x), 4, 0.8
-    z = np.zeros((n, k))
-    for t in range(1, n):
-        z[t] = rho * z[t - 1] + math.sqrt(1 - rho**2) * rng.normal(size=k)
-    shared = 3.0 * x.std(axis=(0, 1)).mean() * (z @ rng.normal(size=(k, x.shape[2])) / math.sqrt(k))
-    boosted = (x + shared[:, None, :]).astype(np.float32)
+    # Both tasks are learnt from it on the held-out windows (measured: 0.52 -> 0.62 and 0.46 ->
+    # 0.60 in 800 steps; with 45 s of demo, 152 training windows, neither rose). The random tiny BrainBERT's
+    # embeddings share a large offset that the state's direction hides under: they are
+    # standardised per dimension with the training windows' statistics first (without it the
+    # training loss stays at 2 ln 2 for 600 steps).
     gap = math.ceil(5.0 / 0.2 - 1e-9) - 1
-    train, val = split_windows(n, 0.2, gap)
+    train, val = split_windows(len(x), 0.2, gap)
+    mean, sd = x[train].mean((0, 1)), x[train].std((0, 1))
+    standard = ((x - mean) / sd).astype(np.float32)
     coords = _coords(tmp_path, session["electrodes"])
-    structured_model = PopT("tiny", seed=0)
-    boosted_history = pretrain_popt(
-        structured_model,
-        [(boosted[train], coords)],
-        val=[(boosted[val], coords)],
-        val_every=400,
-        val_samples=256,
-        **LEARN,
+    learnt = pretrain_popt(
+        PopT("tiny", seed=0),
+        [(standard[train], coords)],
+        val=[(standard[val], coords)],
+        steps=800,
+        batch_size=32,
+        lr=5e-4,
+        optimizer="adamw",
+        schedule="constant",
+        warmup_steps=10,
+        val_every=800,
+        val_samples=512,
+        progress=False,
     )
-    print(
-        "demo + shared state: held-out AUC", boosted_history["val_cls_auc"], boosted_history["val_token_auc"]
-    )
+    print("demo, standardised: held-out AUC", learnt["val_cls_auc"], learnt["val_token_auc"])
     for task in ("cls", "token"):
-        before, after = boosted_history[f"val_{task}_auc"]
-        assert after > 0.65 and after > before + 0.1
+        before, after = learnt[f"val_{task}_auc"]
+        assert after > 0.58 and after > before + 0.04
 
 
 def _coords(root, electrodes):

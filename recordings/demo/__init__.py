@@ -85,6 +85,14 @@ Notes
   own, so every other electrode, weight and file is as it was (only the raw-reference signals of
   the other contacts on their shafts change, by the tent, never their Laplacian beyond ADC
   rounding).
+* **Shared slow state.** Every neural channel also carries its own Gaussian noise band-limited
+  to 8-55 Hz (:data:`STATE_BAND_HZ`) whose power, one envelope for all channels of a subject,
+  follows a slow state: ``STATE_UV**2 * exp(1.5 z(t) - 1.125)`` with ``z`` an Ornstein-Uhlenbeck
+  process of unit variance and 1.5 s time constant (:func:`shared_state_amplitude`), as slow
+  fluctuations of arousal modulate background rhythms across a real brain. It is unrelated to
+  the stimulus (not event-locked, zero mean in voltage), so it is noise to the encoding models;
+  it is what a population model can learn from (PopT pretraining tells consecutive windows
+  from random ones by it). It comes from a stream of its own: no other draw changes.
 * **Time.** Events are placed at the sample that :func:`recordings.braintreebank.movie_to_sample`
   gives from the written trigger table (nearest trigger), so a reader recovers them exactly.
   Trigger movie times lie on a 1/64 s grid so every number in the table is exact in binary.
@@ -141,6 +149,7 @@ if TYPE_CHECKING:
         kind_drive,
         pink_noise,
         response_kernel,
+        shared_state_amplitude,
         tent_weights,
     )
 
@@ -160,6 +169,7 @@ _LAZY = {
     "RESPONSE_UV": "signals",
     "band_noise": "signals",
     "highgamma_envelope": "signals",
+    "shared_state_amplitude": "signals",
     "kind_drive": "signals",
     "pink_noise": "signals",
     "response_kernel": "signals",
@@ -193,6 +203,7 @@ __all__ = [
     "pink_noise",
     "band_noise",
     "highgamma_envelope",
+    "shared_state_amplitude",
 ]
 
 

@@ -31,6 +31,7 @@ from .signals import (
     highgamma_carriers,
     laplacian_responses,
     response_weights,
+    shared_state_amplitude,
     synthesize_channels,
     truth_features,
 )
@@ -232,7 +233,7 @@ def generate_demo(
     corrupted_all, coords_all, truth_rows = {}, [], []
     sfreqs, n_samples_all, kinds_all, weights_all, pauses = {}, {}, {}, {}, {}
     for pos, (subject, sub_seq) in enumerate(zip(subjects, subject_seqs)):
-        plan_seq, signal_seq, linear_seq, highgamma_seq = sub_seq.spawn(4)
+        plan_seq, signal_seq, linear_seq, highgamma_seq, state_seq = sub_seq.spawn(5)
         rng = np.random.default_rng(plan_seq)
         sfreq = clock.sampling_rate(pos)
         montage = montages[pos]
@@ -264,6 +265,7 @@ def generate_demo(
             laplacian,
             timings["index"].to_numpy()[1:-1],
             extra_channel=pos == 0,
+            state=(state_seq, shared_state_amplitude(np.random.default_rng(state_seq), n_samples, sfreq)),
         )
         h5_path = writer.h5_path(root, subject)
         writer.write_recording(

@@ -60,6 +60,10 @@ __all__ = [
     "LINE_NOISE_UV",
     "NOISE_UV",
     "RESPONSE_UV",
+    "STATE_BAND_HZ",
+    "STATE_DEPTH",
+    "STATE_TAU_S",
+    "STATE_UV",
     "band_noise",
     "electrode_drives",
     "highgamma_carriers",
@@ -69,6 +73,7 @@ __all__ = [
     "pink_noise",
     "response_kernel",
     "response_weights",
+    "shared_state_amplitude",
     "synthesize_channels",
     "tent_weights",
     "truth_features",
@@ -101,6 +106,19 @@ HIGHGAMMA_GAIN = 1.2
 HIGHGAMMA_FLOOR = 0.05
 #: Length (s) of the Hann window that smooths the carrier's relative power.
 HIGHGAMMA_SMOOTH_S = 0.05
+#: Band (Hz) of the background rhythm whose power follows the subject's slow shared state
+#: (beta and low gamma; a 200-ms voltage mean keeps under 2 % of its power, and it stays below
+#: the 60 Hz notch and the high-gamma band).
+STATE_BAND_HZ = (8.0, 55.0)
+#: Mean RMS (µV) of that rhythm on every neural channel: 1.5 times the pink noise's own RMS in
+#: the band (20 µV x sqrt(ln(55/8) / ln(2048))).
+STATE_UV = 15.0
+#: Time constant (s) of the state, an Ornstein-Uhlenbeck process of unit variance.
+STATE_TAU_S = 1.5
+#: The rhythm's log power changes by this much per unit of state (power x e^{+-1.5} at 1 sd).
+STATE_DEPTH = 1.5
+#: Rate (Hz) at which the state is drawn before its linear interpolation to the samples.
+STATE_RATE_HZ = 100.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -533,6 +551,40 @@ def highgamma_carriers(
     }
 
 
+def shared_state_amplitude(rng: np.random.Generator, n_samples: int, sfreq: float) -> np.ndarray:
+    """Amplitude of the subject's state rhythm over time: one slow state shared by every channel.
+
+    Real intracranial recordings carry slow fluctuations of brain state (arousal, attention)
+    that modulate the power of background rhythms on many electrodes at once, unrelated to the
+    stimulus; this is what lets a population model (PopT) tell consecutive windows of one
+    recording from random ones. The state ``z(t)`` is an Ornstein-Uhlenbeck process of unit
+    variance and time constant :data:`STATE_TAU_S`, drawn at :data:`STATE_RATE_HZ` (stationary
+    from its first value) and interpolated linearly to the samples; the rhythm's power is
+    ``STATE_UV**2 * exp(STATE_DEPTH * z - STATE_DEPTH**2 / 2)`` (mean ``STATE_UV**2``).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The subject's state stream (its first draws; the channels' rhythms use its children).
+    n_samples : int
+        Length (samples).
+    sfreq : float
+        Sampling rate (Hz).
+
+    Returns
+    -------
+    ndarray of float64, shape (n_samples,)
+        The rhythm's amplitude (µV, the square root of its power), positive.
+    """
+    n_slow = int(np.ceil(n_samples / sfreq * STATE_RATE_HZ)) + 2
+    rho = np.exp(-1.0 / (STATE_RATE_HZ * STATE_TAU_S))
+    shocks = rng.standard_normal(n_slow)
+    z = scipy.signal.lfilter([np.sqrt(1 - rho**2)], [1.0, -rho], shocks[1:], zi=[rho * shocks[0]])[0]
+    z = np.concatenate([shocks[:1], z])
+    state = np.interp(np.arange(n_samples) / sfreq, np.arange(n_slow) / STATE_RATE_HZ, z)
+    return STATE_UV * np.exp(0.5 * (STATE_DEPTH * state - STATE_DEPTH**2 / 2))
+
+
 def synthesize_channels(
     rng_seq: np.random.SeedSequence,
     raw: list[str],
@@ -543,6 +595,7 @@ def synthesize_channels(
     laplacian: dict[str, np.ndarray],
     trigger_index: np.ndarray,
     extra_channel: bool,
+    state: tuple[np.random.SeedSequence, np.ndarray] | None = None,
 ) -> Iterator[np.ndarray]:
     """Synthesise every channel of one recording, one at a time, in h5 channel order.
 
@@ -568,6 +621,12 @@ def synthesize_channels(
         Samples of the trigger pulses drawn on every trigger channel but ``DC10``.
     extra_channel : bool
         Add one channel of noise after the last label (the real sub_1 has one).
+    state : (numpy.random.SeedSequence, ndarray of float64 of shape (n_samples,)), optional
+        The subject's state stream and :func:`shared_state_amplitude`: every neural channel
+        (not the trigger channels, the broken contact or the extra channel) gets its own
+        :data:`STATE_BAND_HZ` noise from its child of that stream, times that amplitude.
+        Independent carriers with one shared envelope: the Laplacian keeps the state (a shared
+        voltage would cancel) and no channel's other draws change.
 
     Yields
     ------
@@ -581,6 +640,7 @@ def synthesize_channels(
         if s >= 0:
             shafts.setdefault(int(s), []).append(i)
     seeds = rng_seq.spawn(len(raw) + 1)
+    state_seeds = state[0].spawn(len(raw)) if state is not None else None
     t = np.arange(n_samples) / sfreq
     pulses = np.zeros(n_samples, dtype=np.float32)
     width = int(0.01 * sfreq)
@@ -610,5 +670,8 @@ def synthesize_channels(
                 if label in (cleaned[m] for m in members):
                     weights = tent_weights(contacts, shaft_and_contact(label)[1])
                     x += weights[contacts == contact][0] * response
+            if state is not None:
+                carrier = band_noise(n_samples, sfreq, np.random.default_rng(state_seeds[i]), STATE_BAND_HZ)
+                x += state[1] * carrier
         x = np.round(x / ADC_STEP_UV) * ADC_STEP_UV
         yield x.astype(np.float32)
