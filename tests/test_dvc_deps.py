@@ -66,3 +66,15 @@ def test_the_check_can_fail():
     assert not covered("stats/signal.py", ["stats/sites.py", "stat"])
     assert covered("stats/signal.py", ["stats"]) and covered("features/zoo/slip.py", ["features/zoo/"])
     assert "mmsites/timing.py" in stage_code("events")
+
+
+def test_dvc_lock_is_not_git_ignored():
+    """``dvc repro`` refuses to write a git-ignored ``dvc.lock`` ("'dvc.lock' is git-ignored"):
+    ignoring it breaks ``make demo`` on a clean clone."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (ig.REPO / ".git").exists():
+        pytest.skip("not a git work tree")
+    ignored = subprocess.run(["git", "check-ignore", "-q", "dvc.lock"], cwd=ig.REPO, check=False)
+    assert ignored.returncode == 1, "dvc.lock is git-ignored: dvc repro (make demo) would refuse to run"
