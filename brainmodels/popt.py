@@ -838,19 +838,10 @@ class PopT(nn.Module):
 
         Parameters
         ----------
-        embeddings : array_like, shape (n_electrodes, input_dim) or (batch, n_electrodes, input_dim)
-            The electrodes' embeddings, without a CLS row.
-        coords_lip : array_like of int, shape (n_electrodes, 3) or (batch, n_electrodes, 3)
-            Integer (L, I, P) coordinates.
-        seq_id : array_like of int, shape (n_electrodes,) or (batch, n_electrodes), optional
-            Segment ids (pretraining: 0 for the first window's electrodes, 1 for the second's);
-            None: all 0.
-        padding_mask : array_like of bool, shape (n_electrodes,) or (batch, n_electrodes), optional
-            True at padded electrodes.
-        batch_size : int
-            Sets per forward pass.
-        bf16 : bool
-            Run under bfloat16 autocast on CUDA; no effect on the CPU.
+        embeddings, coords_lip, seq_id, padding_mask, batch_size, bf16 : as in :meth:`tokens`
+            The electrodes' embeddings and coordinates, segment ids (pretraining: 0 for the
+            first window's electrodes, 1 for the second's), padding, sets per forward pass,
+            bfloat16 autocast on CUDA.
 
         Returns
         -------
@@ -884,18 +875,9 @@ class PopT(nn.Module):
 
         Parameters
         ----------
-        embeddings : array_like, shape (n_electrodes, input_dim) or (batch, n_electrodes, input_dim)
-            The electrodes' embeddings, without a CLS row.
-        coords_lip : array_like of int, shape (n_electrodes, 3) or (batch, n_electrodes, 3)
-            Integer (L, I, P) coordinates.
-        seq_id : array_like of int, shape (n_electrodes,) or (batch, n_electrodes), optional
-            Segment ids; None: all 0.
-        padding_mask : array_like of bool, shape (n_electrodes,) or (batch, n_electrodes), optional
-            True at padded electrodes (their logits are NaN).
-        batch_size : int
-            Sets per forward pass.
-        bf16 : bool
-            Run under bfloat16 autocast on CUDA; no effect on the CPU.
+        embeddings, coords_lip, seq_id, padding_mask, batch_size, bf16 : as in :meth:`tokens`
+            The electrodes' embeddings and coordinates, segment ids, padding (padded
+            electrodes' logits are NaN), sets per forward pass, bfloat16 autocast on CUDA.
 
         Returns
         -------
@@ -1242,22 +1224,14 @@ def save_popt_checkpoint(
     optim_state: Mapping | None = None,
     scheduler_state: Any = None,
 ) -> Path:
-    """Write a PopT checkpoint in upstream's layout (atomically: no partial file is left).
+    """Write a PopT checkpoint in upstream's layout (atomically), by BrainBERT's writer.
 
     Parameters
     ----------
-    model : PopT or Mapping of str to torch.Tensor
-        The model, or its state dict under upstream's names.
-    path : str or PathLike
-        The ``.pth`` file to write.
-    config : PopTConfig or None
-        The sizes; required with a state dict; with a model, None or equal to
-        ``model.config``.
-    optim_state : Mapping or None
-        An optimizer's ``state_dict()`` (upstream's ``optim``; tensors, numbers and plain
-        containers only, so that the restricted reader can read it back).
-    scheduler_state : object
-        Upstream's ``scheduler`` entry (None in upstream's files), plain data only.
+    model, path, config, optim_state, scheduler_state : as in :func:`~.checkpoint.save_checkpoint`
+        The PopT (or its state dict, then with its :class:`PopTConfig`), the ``.pth`` file,
+        the sizes (with a model: None or ``model.config``), upstream's ``optim`` and
+        ``scheduler`` entries (plain data).
 
     Returns
     -------

@@ -71,9 +71,8 @@ step's batch (``batch_size`` examples in all, the same examples as a single proc
 split across the ranks (rank ``r`` takes examples ``r, r + world, ...``; DDP averages the
 ranks' gradients), and rank 0 writes the checkpoints.
 
-The optimizer, the schedule, the seeds, the checkpoints, the resumption and the processes are
-the loop both pretrainings share (:mod:`.training`); this module supplies the examples, the
-loss and the held-out check.
+Only the examples, the loss and the held-out check are PopT's own: the optimizer, schedule,
+seeds, checkpoints, resumption and processes are BrainBERT's loop (:mod:`.training`).
 """
 
 from __future__ import annotations
@@ -91,7 +90,7 @@ import torch.nn.functional as F
 from mmsites.device import resolve_device
 
 from .popt import _POPT, PopT, save_popt_checkpoint
-from .training import TrainingRecipe, _autocast, _check_positive, check_training_args, ramp_up_rate, train
+from .training import RunSettings, TrainingRecipe, _autocast, _check_positive, ramp_up_rate, train
 
 __all__ = [
     "CHANNEL_CHOICES",
@@ -606,32 +605,21 @@ def popt_pretrain_loss(
 def popt_learning_rate(
     step: int, *, lr: float, steps: int, warmup_steps: int | None = None, schedule: str = "official"
 ) -> float:
-    """The learning rate of update ``step`` (0-based) of a run of ``steps`` updates.
+    """The learning rate of update ``step`` (0-based) of a run of ``steps`` updates: PopT's ``ramp_up``.
+
+    :func:`~.training.ramp_up_rate` with a decay step size of ``int((steps - warmup) / 100)``
+    updates, at least 1 (upstream PopT's ``StepLR(step_size=int(...))``).
 
     Parameters
     ----------
-    step : int
-        The update's index, from 0.
-    lr : float
-        The peak learning rate (upstream 5e-4).
-    steps : int
-        The run's length (the official decay depends on it).
-    warmup_steps : int or None
-        Linear warm-up steps; None: ``int(0.025 * steps)`` (upstream ``warmup: 0.025``).
-    schedule : {"official", "constant"}
-        After the warm-up: x 0.99 every ``int((steps - warmup) / 100)`` updates (upstream's
-        ``ramp_up``, ``StepLR(step_size=int(...))``; at least 1), or constant.
+    step, lr, steps, warmup_steps, schedule : ramp_up_rate arguments
+        The update's index (from 0), the peak rate (upstream 5e-4), the run's length, the
+        warm-up (None: ``int(0.025 * steps)``) and ``"official"`` or ``"constant"``.
 
     Returns
     -------
     float
-        ``lr * step / warmup`` during the warm-up (0 for the first update), ``lr`` at its end,
-        then ``lr * 0.99 ** floor((step - warmup - 1) / step_size)`` (official) or ``lr``.
-
-    Raises
-    ------
-    ValueError
-        If the schedule is unknown or a number is out of range.
+        The rate (:func:`~.training.ramp_up_rate`).
     """
     return ramp_up_rate(
         step, lr=lr, steps=steps, warmup_steps=warmup_steps, schedule=schedule, whole_step_size=True
@@ -835,49 +823,30 @@ def pretrain_popt(
         Training series (:func:`as_series`): BrainBERT embeddings of consecutive windows
         (n_windows, n_electrodes, ``model.config.input_dim``) and integer (L, I, P)
         coordinates (n_electrodes, 3), one series per session.
-    steps : int
-        Total optimizer steps of the run (a resumed run continues up to it).
-    batch_size : int
-        Examples per step, over all processes (upstream: 256).
-    lr : float
-        Peak learning rate (upstream: 5e-4).
-    optimizer : {"lamb", "adamw"}
-        ``torch_optimizer.Lamb`` (upstream) or ``torch.optim.AdamW``.
-    schedule : {"official", "constant"}
-        The learning rate after the warm-up (:func:`popt_learning_rate`).
-    warmup_steps : int or None
-        Linear warm-up steps; None: 2.5 % of ``steps`` (upstream).
-    clip_norm : float or None
-        Maximum gradient norm (upstream: 1.0); None: no clipping.
-    checkpoint : str or PathLike, optional
-        The ``.pth`` file written every ``checkpoint_every`` steps and at the end (upstream's
-        layout, atomic); None: none written.
-    checkpoint_every : int
-        Steps between checkpoints (upstream: 1000).
-    resume : bool
-        When ``checkpoint`` exists: continue from it if True; start over and overwrite it if
-        False.
+    steps, batch_size, lr, optimizer, schedule, warmup_steps, clip_norm : RunSettings fields
+        The optimisation (:class:`~.training.RunSettings`; the schedule
+        :func:`popt_learning_rate`), ``batch_size`` examples per step over all processes.
+        Upstream: 500 000 steps, 256 examples, lr 5e-4, LAMB, ``"official"``, a warm-up of
+        2.5 % of the steps, clipping 1.0.
+    checkpoint, checkpoint_every, resume : RunSettings fields
+        The ``.pth`` file written every ``checkpoint_every`` steps (upstream: 1000) and at the
+        end, in upstream's layout (None: none written), and whether a run continues from it
+        or starts over and overwrites it.
     val : PoptSeries, sequence or mapping, optional
         Held-out series, evaluated (:func:`popt_validation`) before the first step, every
         ``val_every`` steps and at the end.
-    val_every : int or None
-        Steps between evaluations; None: ``checkpoint_every``.
-    val_batch_size : int or None
-        Examples per evaluation batch; None: ``batch_size``.
+    val_every, val_batch_size : RunSettings fields
+        Steps between evaluations (None: ``checkpoint_every``) and examples per evaluation
+        batch (None: ``batch_size``).
     val_samples : int or None
         Examples per evaluation; None: ``max(held-out pairs, 512)``.
     replace_p : float
         Upstream's ``replace_p`` (0.1).
     replace_from : {"random_channel", "same_channel"}
         Where a replaced token comes from (upstream: a random electrode of the third window).
-    device : str or torch.device
-        ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"``.
-    bf16 : bool
-        Run the forward pass under bfloat16 autocast on CUDA (no effect on the CPU).
-    seed : int
-        Seed of every random choice (non-negative).
-    progress : bool
-        Show a progress bar (rank 0 only).
+    device, bf16, seed, progress : RunSettings fields
+        Where it runs (``"auto"``: CUDA when there is one), bfloat16 autocast of the forward
+        pass on CUDA, the seed of every random choice, a progress bar (rank 0).
 
     Returns
     -------
@@ -906,28 +875,17 @@ def pretrain_popt(
         raise ValueError(f"model must be a PopT, got {type(model).__name__}")
     if not model.config.token_cls_head:
         raise ValueError("the channel-wise task needs a PopT with token_cls_head (PopTConfig.token_cls_head)")
-    val_every, val_batch_size = check_training_args(
-        steps=steps,
-        batch_size=batch_size,
-        checkpoint_every=checkpoint_every,
-        val_every=val_every,
-        val_batch_size=val_batch_size,
-        optimizer=optimizer,
-        seed=seed,
-        lr=lr,
-        clip_norm=clip_norm,
-    )
+    run = RunSettings.of(locals())  # the arguments every pretraining takes, checked
+    device = run.device
     if replace_from not in REPLACE_FROM:
         raise ValueError(f"replace_from must be one of {REPLACE_FROM}, got {replace_from!r}")
     if not 0.0 <= float(replace_p) <= 1.0:
         raise ValueError(f"replace_p must be in [0, 1], got {replace_p!r}")
-    popt_learning_rate(0, lr=lr, steps=steps, warmup_steps=warmup_steps, schedule=schedule)  # checks
     c = model.config
     series = as_series(data, c.input_dim, c.max_len, "data")
     val_series = None if val is None else as_series(val, c.input_dim, c.max_len, "val")
     manifest = pair_manifest([s.n_windows for s in series], seed, replace_from=replace_from)
     n_examples = len(manifest.window)
-    device = resolve_device(device)
 
     def _batch(rows: np.ndarray, step: int, rank: int, world: int) -> PoptBatch:
         # every rank draws all the step's examples (the same as one process), then keeps its share
@@ -946,7 +904,7 @@ def pretrain_popt(
         scores = popt_validation(
             model,
             val_series,
-            batch_size=val_batch_size,
+            batch_size=run.val_batch_size,
             seed=seed,
             n_samples=val_samples,
             replace_p=replace_p,
@@ -973,6 +931,7 @@ def pretrain_popt(
     return train(
         model,
         _RECIPE,
+        run,
         n_examples=n_examples,
         batch=_batch,
         loss=_loss,
@@ -984,20 +943,6 @@ def pretrain_popt(
             n_series=len(series),
             n_examples=int(n_examples),
         ),
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        warmup_steps=warmup_steps,
-        optimizer=optimizer,
-        schedule=schedule,
-        clip_norm=clip_norm,
-        checkpoint=checkpoint,
-        checkpoint_every=checkpoint_every,
-        resume=resume,
-        val_every=val_every,
-        device=device,
-        seed=seed,
-        progress=progress,
         desc="pretrain popt",
     )
 

@@ -74,9 +74,8 @@ standard-normal cells.
 the ranks (rank ``r`` takes windows ``r, r + world, ...``; each rank's loss is its own cells'
 mean and DDP averages the gradients), and rank 0 writes the checkpoints.
 
-The optimizer, the schedule, the seeds, the checkpoints, the resumption and the processes are
-the loop both pretrainings share (:mod:`.training`); this module supplies the batches, the
-loss and the held-out check.
+This module supplies the masked batches, the loss and the held-out check; the loop around them
+is the one PopT's pretraining runs too (:mod:`.training`).
 """
 
 from __future__ import annotations
@@ -93,14 +92,7 @@ from mmsites.device import resolve_device
 
 from .brainbert import BrainBERT
 from .checkpoint import _BRAINBERT, save_checkpoint
-from .training import (
-    TrainingRecipe,
-    _autocast,
-    _generator,
-    check_training_args,
-    ramp_up_rate,
-    train,
-)
+from .training import RunSettings, TrainingRecipe, _autocast, _generator, ramp_up_rate, train
 
 __all__ = [
     "CONTENT_ALPHA",
@@ -485,33 +477,21 @@ def masked_l1_loss(
 def learning_rate(
     step: int, *, lr: float, steps: int, warmup_steps: int | None = None, schedule: str = "official"
 ) -> float:
-    """The learning rate of step ``step`` (0-based) of a run of ``steps`` steps.
+    """The learning rate of step ``step`` (0-based) of a run of ``steps`` steps: BrainBERT's ``ramp_up``.
+
+    :func:`~.training.ramp_up_rate` with a decay step size of ``(steps - warmup) / 100`` updates,
+    not truncated (upstream BrainBERT's ``StepLR(step_size=(steps - warmup) / 100)``).
 
     Parameters
     ----------
-    step : int
-        The update's index, from 0.
-    lr : float
-        The peak learning rate.
-    steps : int
-        The run's length (the official schedule's decay depends on it).
-    warmup_steps : int or None
-        Steps of linear warm-up; None: 2.5 % of ``steps`` (upstream's ``warmup: 0.025``).
-    schedule : {"official", "constant"}
-        After the warm-up: x 0.99 every 1 % of the remaining steps (upstream's ``ramp_up``),
-        or constant.
+    step, lr, steps, warmup_steps, schedule : ramp_up_rate arguments
+        The update's index (from 0), the peak rate, the run's length, the warm-up (None: 2.5 %
+        of ``steps``) and ``"official"`` or ``"constant"``.
 
     Returns
     -------
     float
-        ``lr * step / warmup_steps`` during the warm-up (0 for the first step, as upstream),
-        then ``lr`` (constant) or ``lr * 0.99 ** floor((step - warmup_steps - 1) / ((steps -
-        warmup_steps) / 100))`` (official).
-
-    Raises
-    ------
-    ValueError
-        If the schedule is unknown or a number is out of range.
+        The rate (:func:`~.training.ramp_up_rate`).
     """
     return ramp_up_rate(step, lr=lr, steps=steps, warmup_steps=warmup_steps, schedule=schedule)
 
@@ -726,46 +706,26 @@ def pretrain(
         stft_spectrogram` of 5 s windows: 186 frames x 40 bins): a numpy array, a memory
         map (``np.load(..., mmap_mode="r")``; only each batch's rows are read), a tensor or a
         sequence of (frames, input_dim) arrays.
-    steps : int
-        Total optimizer steps of the run (a resumed run continues up to it).
-    batch_size : int
-        Windows per step, over all processes (upstream: 256).
-    lr : float
-        Peak learning rate (upstream: 1e-4).
-    warmup_steps : int or None
-        Linear warm-up steps; None: 2.5 % of ``steps`` (upstream).
-    optimizer : {"lamb", "adamw"}
-        ``torch_optimizer.Lamb`` (upstream) or ``torch.optim.AdamW`` (weight decay 0.01).
-    schedule : {"official", "constant"}
-        The learning rate after the warm-up (:func:`learning_rate`).
-    clip_norm : float or None
-        Maximum gradient norm (upstream: 1.0); None: no clipping.
-    checkpoint : str or PathLike, optional
-        The ``.pth`` file to write every ``checkpoint_every`` steps and at the end (official
-        layout, atomic); None: none written.
-    checkpoint_every : int
-        Steps between checkpoints (upstream: 1000).
-    resume : bool
-        When ``checkpoint`` exists: continue from it (weights, optimizer state, step, history)
-        if True; start over and overwrite it if False.
+    steps, batch_size, lr, warmup_steps, optimizer, schedule, clip_norm : RunSettings fields
+        The optimisation (:class:`~.training.RunSettings`; the schedule :func:`learning_rate`),
+        ``batch_size`` windows per step over all processes. Upstream: 500 000 steps, 256
+        windows, lr 1e-4, a warm-up of 2.5 % of the steps, LAMB, ``"official"``, clipping 1.0.
+    checkpoint, checkpoint_every, resume : RunSettings fields
+        The ``.pth`` file written every ``checkpoint_every`` steps (upstream: 1000) and at the
+        end, in the official layout (None: none written), and whether a run continues from it
+        (weights, optimizer state, step, history) or starts over and overwrites it.
     val_windows : array_like, optional
         Held-out spectrograms, evaluated (:func:`masked_validation`) before the first step,
         every ``val_every`` steps and at the end, with the mean-prediction baseline.
-    val_every : int or None
-        Steps between evaluations; None: ``checkpoint_every``.
-    val_batch_size : int or None
-        Windows per evaluation batch; None: ``batch_size``.
+    val_every, val_batch_size : RunSettings fields
+        Steps between evaluations (None: ``checkpoint_every``) and windows per evaluation batch
+        (None: ``batch_size``).
     masking : Mapping, optional
         Keyword arguments of :func:`mask_spectrograms` (e.g. ``{"upstream_bug": True}``);
         None: the published masking.
-    device : str or torch.device
-        ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"``.
-    bf16 : bool
-        Run the forward pass under bfloat16 autocast on CUDA (no effect on the CPU).
-    seed : int
-        Seed of every random choice (non-negative).
-    progress : bool
-        Show a progress bar (rank 0 only).
+    device, bf16, seed, progress : RunSettings fields
+        Where it runs (``"auto"``: CUDA when there is one), bfloat16 autocast of the forward
+        pass on CUDA, the seed of every random choice, a progress bar (rank 0).
 
     Returns
     -------
@@ -790,23 +750,12 @@ def pretrain(
     """
     if not isinstance(model, BrainBERT):
         raise ValueError(f"model must be a BrainBERT, got {type(model).__name__}")
-    val_every, val_batch_size = check_training_args(
-        steps=steps,
-        batch_size=batch_size,
-        checkpoint_every=checkpoint_every,
-        val_every=val_every,
-        val_batch_size=val_batch_size,
-        optimizer=optimizer,
-        seed=seed,
-        lr=lr,
-        clip_norm=clip_norm,
-    )
-    learning_rate(0, lr=lr, steps=steps, warmup_steps=warmup_steps, schedule=schedule)  # checks
+    run = RunSettings.of(locals())  # the arguments every pretraining takes, checked
+    device = run.device
     masking = dict(masking or {})
     n = _check_windows(windows, model, "windows")
     if val_windows is not None:
         _check_windows(val_windows, model, "val_windows")
-    device = resolve_device(device)
     means = None if val_windows is None else bin_means(windows)
 
     def _batch(indices: np.ndarray, step: int, rank: int, world: int) -> tuple:
@@ -823,7 +772,13 @@ def pretrain(
 
     def _evaluate(history: dict, step: int) -> None:
         scores = masked_validation(
-            model, val_windows, batch_size=val_batch_size, seed=seed, means=means, masking=masking, bf16=bf16
+            model,
+            val_windows,
+            batch_size=run.val_batch_size,
+            seed=seed,
+            means=means,
+            masking=masking,
+            bf16=bf16,
         )
         history["val_step"].append(step)
         history["val_loss"].append(scores["loss"])
@@ -842,26 +797,13 @@ def pretrain(
     return train(
         model,
         _RECIPE,
+        run,
         n_examples=n,
         batch=_batch,
         loss=_loss,
         evaluate=None if val_windows is None else _evaluate,
         learning_rate=learning_rate,
         settings=dict(masking=masking, n_windows=int(n)),
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        warmup_steps=warmup_steps,
-        optimizer=optimizer,
-        schedule=schedule,
-        clip_norm=clip_norm,
-        checkpoint=checkpoint,
-        checkpoint_every=checkpoint_every,
-        resume=resume,
-        val_every=val_every,
-        device=device,
-        seed=seed,
-        progress=progress,
         desc="pretrain",
     )
 

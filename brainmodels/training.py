@@ -30,7 +30,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -38,9 +38,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from mmsites.device import resolve_device
+
 from .checkpoint import _ModelLayout, read_checkpoint
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "TrainingRecipe", "check_training_args", "ramp_up_rate", "train"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "RunSettings", "TrainingRecipe", "ramp_up_rate", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -190,66 +192,103 @@ def _check_positive(**values) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-def check_training_args(
-    *,
-    steps: int,
-    batch_size: int,
-    checkpoint_every: int,
-    val_every: int | None,
-    val_batch_size: int | None,
-    optimizer: str,
-    seed: int,
-    lr: float,
-    clip_norm: float | None,
-) -> tuple[int, int]:
-    """Check the arguments every pretraining run takes; fill in the held-out check's defaults.
+@dataclass(frozen=True)
+class RunSettings:
+    """The arguments every pretraining run takes, checked, with the held-out defaults filled in.
 
-    Parameters
+    Attributes
     ----------
     steps : int
-        Total optimizer steps (positive).
+        Total optimizer steps of the run (a resumed run continues up to it).
     batch_size : int
-        Examples per step (positive).
-    checkpoint_every : int
-        Steps between checkpoints (positive).
-    val_every : int or None
-        Steps between held-out evaluations; None: ``checkpoint_every``.
-    val_batch_size : int or None
-        Examples per evaluation batch; None: ``batch_size``.
-    optimizer : str
-        One of :data:`OPTIMIZERS`.
-    seed : int
-        Non-negative.
+        Examples per step, over all processes.
     lr : float
-        Positive.
+        Peak learning rate.
+    warmup_steps : int or None
+        Linear warm-up steps; None: 2.5 % of ``steps``.
+    optimizer : {"lamb", "adamw"}
+        ``torch_optimizer.Lamb`` (upstream) or ``torch.optim.AdamW``.
+    schedule : {"official", "constant"}
+        The learning rate after the warm-up (:func:`ramp_up_rate`).
     clip_norm : float or None
-        Positive, or None.
-
-    Returns
-    -------
+        Maximum gradient norm; None: no clipping.
+    checkpoint : str or PathLike or None
+        The ``.pth`` file written every ``checkpoint_every`` steps and at the end; None: none.
+    checkpoint_every : int
+        Steps between checkpoints.
+    resume : bool
+        When ``checkpoint`` exists: continue from it if True; start over and overwrite it if
+        False.
     val_every : int
-        As given, or ``checkpoint_every``.
+        Steps between held-out evaluations (given None: ``checkpoint_every``).
     val_batch_size : int
-        As given, or ``batch_size``.
-
-    Raises
-    ------
-    ValueError
-        Naming the first invalid argument.
+        Examples per evaluation batch (given None: ``batch_size``).
+    device : torch.device
+        Where the model runs (given as ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"``).
+    bf16 : bool
+        Run the forward pass under bfloat16 autocast on CUDA.
+    seed : int
+        Seed of every random choice (non-negative).
+    progress : bool
+        Show a progress bar (rank 0 only).
     """
-    _check_positive(steps=steps, batch_size=batch_size, checkpoint_every=checkpoint_every)
-    val_every = checkpoint_every if val_every is None else val_every
-    val_batch_size = batch_size if val_batch_size is None else val_batch_size
-    _check_positive(val_every=val_every, val_batch_size=val_batch_size)
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if not float(lr) > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
-    if clip_norm is not None and not float(clip_norm) > 0:
-        raise ValueError(f"clip_norm must be positive or None, got {clip_norm!r}")
-    return val_every, val_batch_size
+
+    steps: int
+    batch_size: int
+    lr: float
+    warmup_steps: int | None
+    optimizer: str
+    schedule: str
+    clip_norm: float | None
+    checkpoint: str | PathLike | None
+    checkpoint_every: int
+    resume: bool
+    val_every: int | None
+    val_batch_size: int | None
+    device: Any
+    bf16: bool
+    seed: int
+    progress: bool
+
+    def __post_init__(self):
+        _check_positive(steps=self.steps, batch_size=self.batch_size, checkpoint_every=self.checkpoint_every)
+        if self.val_every is None:
+            object.__setattr__(self, "val_every", self.checkpoint_every)
+        if self.val_batch_size is None:
+            object.__setattr__(self, "val_batch_size", self.batch_size)
+        _check_positive(val_every=self.val_every, val_batch_size=self.val_batch_size)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        seed = self.seed
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        if not float(self.lr) > 0:
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if self.clip_norm is not None and not float(self.clip_norm) > 0:
+            raise ValueError(f"clip_norm must be positive or None, got {self.clip_norm!r}")
+        ramp_up_rate(0, lr=self.lr, steps=self.steps, warmup_steps=self.warmup_steps, schedule=self.schedule)
+        object.__setattr__(self, "device", resolve_device(self.device))
+
+    @classmethod
+    def of(cls, arguments: Mapping) -> RunSettings:
+        """The settings among a pretraining function's arguments (its ``locals()``).
+
+        Parameters
+        ----------
+        arguments : Mapping
+            At least every field's name, with its value.
+
+        Returns
+        -------
+        RunSettings
+            The checked settings.
+
+        Raises
+        ------
+        ValueError
+            Naming the first invalid argument.
+        """
+        return cls(**{f.name: arguments[f.name] for f in fields(cls)})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,6 +387,7 @@ def _resume_state(path: Path, model: torch.nn.Module, run: dict, recipe: Trainin
 def train(
     model: torch.nn.Module,
     recipe: TrainingRecipe,
+    run: RunSettings,
     *,
     n_examples: int,
     batch: Callable[[np.ndarray, int, int, int], Any],
@@ -355,43 +395,31 @@ def train(
     evaluate: Callable[[dict, int], None] | None,
     learning_rate: Callable[..., float],
     settings: Mapping,
-    steps: int,
-    batch_size: int,
-    lr: float,
-    warmup_steps: int | None,
-    optimizer: str,
-    schedule: str,
-    clip_norm: float | None,
-    checkpoint: str | PathLike | None,
-    checkpoint_every: int,
-    resume: bool,
-    val_every: int,
-    device: torch.device,
-    seed: int,
-    progress: bool,
     desc: str,
 ) -> dict:
     """Run (or resume) a pretraining: the loop both recipes share (see the module docstring).
 
-    Each step: the learning rate of :func:`ramp_up_rate` (``learning_rate``), the step's
-    examples (``batch``), the loss terms under the step's dropout seed (``loss``), backward,
-    gradients clipped to ``clip_norm``, one optimizer step; the history; a held-out evaluation
-    every ``val_every`` steps and at the end, a checkpoint every ``checkpoint_every`` steps and
-    at the end.
+    Each step: the learning rate (``learning_rate``), the step's examples (``batch``), the loss
+    terms under the step's dropout seed (``loss``), backward, gradients clipped to
+    ``run.clip_norm``, one optimizer step; the history; a held-out evaluation every
+    ``run.val_every`` steps and at the end, a checkpoint every ``run.checkpoint_every`` steps
+    and at the end.
 
     Parameters
     ----------
     model : torch.nn.Module
-        The model to train, in place (moved to ``device``, left in train mode), with a
+        The model to train, in place (moved to ``run.device``, left in train mode), with a
         ``config``.
     recipe : TrainingRecipe
         What the model's pretraining tells the loop.
+    run : RunSettings
+        The optimisation, checkpoint, device and seed settings.
     n_examples : int
         Examples the epochs permute.
     batch : callable
         ``batch(indices, step, rank, world)``: the step's examples, given the indices of all
-        ranks' examples (``batch_size`` of them, from the epoch's permutation); each rank keeps
-        its share.
+        ranks' examples (``run.batch_size`` of them, from the epoch's permutation); each rank
+        keeps its share.
     loss : callable
         ``loss(net, batch)``: the loss terms (scalar tensors, named by ``recipe.losses``, the
         first differentiable), ``net`` being the model or its ``DistributedDataParallel``
@@ -400,40 +428,11 @@ def train(
         ``evaluate(history, step)``: the held-out check, recorded into ``history``; called
         before the first step of a fresh run too. None: no held-out check.
     learning_rate : callable
-        The recipe's schedule, called as ``learning_rate(step, lr=, steps=, warmup_steps=,
-        schedule=)``.
+        The recipe's schedule (:func:`ramp_up_rate`), called as ``learning_rate(step, lr=,
+        steps=, warmup_steps=, schedule=)``.
     settings : Mapping
         The recipe's own settings, recorded in the checkpoint's ``run`` between the common
         ones and ``world_size``.
-    steps : int
-        Total optimizer steps of the run (a resumed run continues up to it).
-    batch_size : int
-        Examples per step, over all processes.
-    lr : float
-        Peak learning rate.
-    warmup_steps : int or None
-        Linear warm-up steps; None: the schedule's default.
-    optimizer : {"lamb", "adamw"}
-        The optimizer.
-    schedule : {"official", "constant"}
-        The learning rate after the warm-up.
-    clip_norm : float or None
-        Maximum gradient norm; None: no clipping.
-    checkpoint : str or PathLike, optional
-        The ``.pth`` file; None: none written.
-    checkpoint_every : int
-        Steps between checkpoints.
-    resume : bool
-        When ``checkpoint`` exists: continue from it if True; start over and overwrite it if
-        False.
-    val_every : int
-        Steps between held-out evaluations.
-    device : torch.device
-        Where the model runs.
-    seed : int
-        Seed of every random choice.
-    progress : bool
-        Show a progress bar (rank 0 only).
     desc : str
         The progress bar's label.
 
@@ -446,21 +445,23 @@ def train(
     Raises
     ------
     ValueError
-        If ``batch_size`` is below the number of processes, or the checkpoint to resume from
-        belongs to another model or optimizer.
+        If ``run.batch_size`` is below the number of processes, or the checkpoint to resume
+        from belongs to another model or optimizer.
     """
+    steps, batch_size, lr, seed, device = run.steps, run.batch_size, run.lr, run.seed, run.device
+    warmup_steps, schedule, clip_norm = run.warmup_steps, run.schedule, run.clip_norm
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
     rank = torch.distributed.get_rank() if distributed else 0
     world = torch.distributed.get_world_size() if distributed else 1
     if batch_size < world:
         raise ValueError(f"batch_size ({batch_size}) must be at least the number of processes ({world})")
-    run = dict(
+    record = dict(
         seed=int(seed),
         steps=int(steps),
         batch_size=int(batch_size),
         lr=float(lr),
         warmup_steps=None if warmup_steps is None else int(warmup_steps),
-        optimizer=optimizer,
+        optimizer=run.optimizer,
         schedule=schedule,
         clip_norm=None if clip_norm is None else float(clip_norm),
         **settings,
@@ -469,11 +470,11 @@ def train(
 
     model.to(device)
     model.train()
-    opt = _make_optimizer(optimizer, model.parameters(), lr)
+    opt = _make_optimizer(run.optimizer, model.parameters(), lr)
     start, history = 0, recipe.new_history()
-    path = None if checkpoint is None else Path(checkpoint)
-    if path is not None and resume and path.is_file():
-        state = _resume_state(path, model, run, recipe)
+    path = None if run.checkpoint is None else Path(run.checkpoint)
+    if path is not None and run.resume and path.is_file():
+        state = _resume_state(path, model, record, recipe)
         model.to(device)
         opt.load_state_dict(state["optim"])
         start, history = state["step"], state["history"]
@@ -498,7 +499,7 @@ def train(
                 name=recipe.name,
                 step=int(step),
                 schedule=dict(name=schedule, lr=float(opt.param_groups[0]["lr"]), warmup_steps=warmup_steps),
-                run=run,
+                run=record,
                 history=history,
             )
             recipe.save(model, path, optim_state=_to_cpu(opt.state_dict()), scheduler_state=scheduler)
@@ -509,7 +510,7 @@ def train(
         evaluate(history, 0)
     order = _Order(n_examples, int(batch_size), int(seed))
     bar = None
-    if progress and rank == 0 and start < steps:
+    if run.progress and rank == 0 and start < steps:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, initial=start, desc=desc, dynamic_ncols=True)
@@ -542,9 +543,9 @@ def train(
                 bar.update(1)
                 if done % 10 == 0:
                     bar.set_postfix(loss=f"{values[0]:.4f}")
-            if evaluate is not None and (done % val_every == 0 or done == steps):
+            if evaluate is not None and (done % run.val_every == 0 or done == steps):
                 evaluate(history, done)
-            if done % checkpoint_every == 0 or done == steps:
+            if done % run.checkpoint_every == 0 or done == steps:
                 _save(done)
     finally:
         if bar is not None:

@@ -154,7 +154,35 @@ def write_h5(path, data: np.ndarray) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def transformer_layer_keys(prefix: str, d: int, ffn: int) -> dict[str, tuple]:
+def official_encoder_keys(
+    layers: str, d: int, n_layers: int, ffn: int, n_in: int, pe: int
+) -> dict[str, tuple]:
+    """Names and shapes, in order, of what BrainBERT's and PopT's official state dicts share (written
+    by hand from the official code): the input encoding (a sinusoid table ``pe`` wide), the
+    layers ``<layers>N.``, the spec prediction head."""
+    keys = {
+        "input_encoding.in_proj.weight": (d, n_in),
+        "input_encoding.in_proj.bias": (d,),
+        "input_encoding.positional_encoding.pe": (1, 5000, pe),
+        "input_encoding.layer_norm.weight": (d,),
+        "input_encoding.layer_norm.bias": (d,),
+    }
+    for n in range(n_layers):
+        keys.update(_layer_keys(f"{layers}{n}.", d, ffn))
+    keys.update(
+        {
+            "spec_prediction_head.hidden_layer.weight": (d, d),
+            "spec_prediction_head.hidden_layer.bias": (d,),
+            "spec_prediction_head.layer_norm.weight": (d,),
+            "spec_prediction_head.layer_norm.bias": (d,),
+            "spec_prediction_head.output.weight": (n_in, d),
+            "spec_prediction_head.output.bias": (n_in,),
+        }
+    )
+    return keys
+
+
+def _layer_keys(prefix: str, d: int, ffn: int) -> dict[str, tuple]:
     """Names and shapes of one upstream post-LN encoder layer (BrainBERT's and PopT's alike)."""
     return {
         prefix + "self_attn.in_proj_weight": (3 * d, d),

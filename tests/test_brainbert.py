@@ -27,8 +27,8 @@ from conftest import (
     hydra_like,
     init_fingerprint,
     load_fixture_state,
+    official_encoder_keys,
     save_code_running_checkpoint,
-    transformer_layer_keys,
 )
 from omegaconf import OmegaConf
 
@@ -60,26 +60,7 @@ LARGE_YAML = {
 
 def official_keys(d: int = 768, layers: int = 6, ffn: int = 3072, n_in: int = 40) -> dict[str, tuple]:
     """The official state dict's names and shapes, from the official code (by hand)."""
-    keys = {
-        "input_encoding.in_proj.weight": (d, n_in),
-        "input_encoding.in_proj.bias": (d,),
-        "input_encoding.positional_encoding.pe": (1, 5000, d),
-        "input_encoding.layer_norm.weight": (d,),
-        "input_encoding.layer_norm.bias": (d,),
-    }
-    for n in range(layers):
-        keys.update(transformer_layer_keys(f"transformer.layers.{n}.", d, ffn))
-    keys.update(
-        {
-            "spec_prediction_head.hidden_layer.weight": (d, d),
-            "spec_prediction_head.hidden_layer.bias": (d,),
-            "spec_prediction_head.layer_norm.weight": (d,),
-            "spec_prediction_head.layer_norm.bias": (d,),
-            "spec_prediction_head.output.weight": (n_in, d),
-            "spec_prediction_head.output.bias": (n_in,),
-        }
-    )
-    return keys
+    return official_encoder_keys("transformer.layers.", d, layers, ffn, n_in, pe=d)
 
 
 def hydra_like_cfg(model: dict, preprocessor: str | None = "stft"):

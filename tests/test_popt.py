@@ -35,8 +35,8 @@ from conftest import (
     hydra_like,
     init_fingerprint,
     load_fixture_state,
+    official_encoder_keys,
     save_code_running_checkpoint,
-    transformer_layer_keys,
 )
 from omegaconf import OmegaConf
 
@@ -72,27 +72,8 @@ TINY_YAML = dict(PUBLISHED_YAML, n_head=2, n_layers=2, hidden_dim=32, input_dim=
 
 def official_keys(d=512, layers=6, ffn=2048, n_in=768, token_head=True) -> dict[str, tuple]:
     """The official state dict's names and shapes, in order, from the official code (by hand)."""
-    keys = {
-        "input_encoding.in_proj.weight": (d, n_in),
-        "input_encoding.in_proj.bias": (d,),
-        "input_encoding.positional_encoding.pe": (1, 5000, d // 4),
-        "input_encoding.layer_norm.weight": (d,),
-        "input_encoding.layer_norm.bias": (d,),
-    }
-    for n in range(layers):
-        keys.update(transformer_layer_keys(f"transformer_encoder.layers.{n}.", d, ffn))
-    keys.update(
-        {
-            "spec_prediction_head.hidden_layer.weight": (d, d),
-            "spec_prediction_head.hidden_layer.bias": (d,),
-            "spec_prediction_head.layer_norm.weight": (d,),
-            "spec_prediction_head.layer_norm.bias": (d,),
-            "spec_prediction_head.output.weight": (n_in, d),
-            "spec_prediction_head.output.bias": (n_in,),
-            "cls_head.weight": (1, d),
-            "cls_head.bias": (1,),
-        }
-    )
+    keys = official_encoder_keys("transformer_encoder.layers.", d, layers, ffn, n_in, pe=d // 4)
+    keys.update({"cls_head.weight": (1, d), "cls_head.bias": (1,)})
     if token_head:
         keys.update({"token_cls_head.weight": (1, d), "token_cls_head.bias": (1,)})
     return keys
