@@ -77,6 +77,35 @@ def test_decode_writes_one_row_per_subject_task_representation(tmp_path):
     # the planted visual latent is in the vision electrodes' voltage: decoded above chance
     planted = table[(table["task"] == "truth-vision[0]@vision") & (table["representation"] == "voltage")]
     assert (planted["auc_lo"] > 0.5).all(), planted
+    _shuffled_labels_are_at_chance(tmp_path)
+
+
+def _shuffled_labels_are_at_chance(workdir):
+    """The planted task's labels shuffled (5 seeds), the same voltage features: chance."""
+    from mmsites.decoding import decode, within_session_splits
+    from mmsites.pipeline.paths import Layout
+    from mmsites.pipeline.sessions import list_sessions
+    from mmsites.pipeline.stages.decode import session_features, span_s, task_tables
+    from mmsites.recordings.braintreebank import BrainTreebank
+
+    params = load_params(workdir / "params.yaml")
+    layout = Layout(workdir, params)
+    dataset = BrainTreebank(layout.data_root)
+    session = list_sessions(params, layout)[0]
+    table = task_tables(params, layout, dataset, session.movie)["truth-vision[0]@vision"]
+    times = np.unique(table["time_s"].to_numpy())
+    feats = session_features(params, dataset, session, times, ["voltage"])["voltage"]
+    rows = feats.row_of[np.searchsorted(times, table["time_s"].to_numpy())]
+    X, t = feats.take(rows[rows >= 0]), table["time_s"].to_numpy()[rows >= 0]
+    y = table["label"].to_numpy()[rows >= 0]
+    splits = within_session_splits(t, n_folds=2, window_s=span_s(params, "voltage"))
+    assert decode(X, y, t, splits, n_boot=200).summary()["auc_lo"] > 0.5  # the real labels
+    covered = []
+    for seed in range(5):
+        shuffled = np.random.default_rng(seed).permutation(y)
+        summary = decode(X, shuffled, t, splits, n_boot=200, seed=seed).summary()
+        covered.append(summary["auc_lo"] <= 0.5 <= summary["auc_hi"])
+    assert sum(covered) >= 4, covered  # 95 % intervals: all five cover chance with probability ~0.77
 
 
 @pytest.mark.slow
