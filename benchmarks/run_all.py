@@ -20,6 +20,7 @@ ORDER = [
     "bench_brainbert",
     "bench_calibration",
     "bench_decoding",
+    "bench_similarity",
 ]
 
 

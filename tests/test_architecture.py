@@ -27,6 +27,7 @@ ALLOWED = {
     "reports": {"root", "atlases"},
     "brainmodels": {"root", "recordings"},
     "decoding": {"root", "encoding"},
+    "similarity": {"root"},
     "pipeline": {
         "root",
         "encoding",
@@ -37,6 +38,7 @@ ALLOWED = {
         "reports",
         "brainmodels",
         "decoding",
+        "similarity",
         "pipeline",
     },
 }
@@ -118,7 +120,16 @@ def _python(code: str, cwd) -> subprocess.CompletedProcess:
 def test_bare_names_are_not_importable(where, tmp_path):
     """``import stats`` fails, from the repository root too; ``import mmsites.stats`` works."""
     cwd = ig.REPO if where == "repo" else tmp_path
-    for bare in ("stats", "pipeline", "features", "encoding", "recordings", "reports", "atlases"):
+    for bare in (
+        "stats",
+        "pipeline",
+        "features",
+        "encoding",
+        "recordings",
+        "reports",
+        "atlases",
+        "similarity",
+    ):
         res = _python(f"import {bare}", cwd)
         assert res.returncode != 0, f"`import {bare}` worked from {cwd}"
         assert "ModuleNotFoundError" in res.stderr or f"import it as 'mmsites.{bare}'" in res.stderr
