@@ -9,6 +9,10 @@ One installed namespace. The repository keeps one folder per package at its top 
 ``mmsites.encoding``    ridge cross-validation on arrays (folds, solver, Pearson r)
 ``mmsites.stats``       permutation and bootstrap nulls, paired comparisons, FDR, sites
 ``mmsites.atlases``     electrode to brain-region lookup
+``mmsites.brainmodels`` BrainBERT and PopT: architectures, checkpoints, embeddings,
+                        pretraining, fine-tuning
+``mmsites.decoding``    Neuroprobe-style tasks, purged splits, probes, ROC-AUC intervals
+``mmsites.similarity``  linear CKA and RSA between representations, layer mapping
 ``mmsites.reports``     figures and HTML pages from result tables
 ``mmsites.pipeline``    params, file layout and the DVC stages (the only package that
                         knows about files)
@@ -35,7 +39,18 @@ except _metadata.PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
 #: The packages installed under this namespace, in dependency order (libraries first).
-PACKAGES = ("encoding", "stats", "recordings", "features", "atlases", "reports", "pipeline")
+PACKAGES = (
+    "encoding",
+    "stats",
+    "similarity",
+    "recordings",
+    "features",
+    "atlases",
+    "brainmodels",
+    "decoding",
+    "reports",
+    "pipeline",
+)
 
 #: Entry points resolved on first use, so ``import mmsites`` stays light (no torch).
 _ENTRY_POINTS = {
