@@ -900,7 +900,7 @@ def pretrain_popt(
         )
         return result.loss, result.cls_loss, result.token_loss
 
-    def _evaluate(history: dict, step: int) -> None:
+    def _evaluate(step: int) -> dict:
         scores = popt_validation(
             model,
             val_series,
@@ -911,11 +911,6 @@ def pretrain_popt(
             replace_from=replace_from,
             bf16=bf16,
         )
-        history["val_step"].append(step)
-        for key in _VAL_KEYS:
-            history[f"val_{key}"].append(scores[key])
-        history["val_cls_majority"] = scores["cls_majority"]
-        history["val_token_majority"] = scores["token_majority"]
         log.info(
             "step %d: held-out ensemble task accuracy %.3f (AUC %.3f), channel task accuracy %.3f "
             "(AUC %.3f); majority %.3f / %.3f",
@@ -927,6 +922,7 @@ def pretrain_popt(
             scores["cls_majority"],
             scores["token_majority"],
         )
+        return scores
 
     return train(
         model,

@@ -770,7 +770,7 @@ def pretrain(
         result = masked_l1_loss(out.float(), x, mask)
         return result.loss, result.l1
 
-    def _evaluate(history: dict, step: int) -> None:
+    def _evaluate(step: int) -> dict:
         scores = masked_validation(
             model,
             val_windows,
@@ -780,11 +780,6 @@ def pretrain(
             masking=masking,
             bf16=bf16,
         )
-        history["val_step"].append(step)
-        history["val_loss"].append(scores["loss"])
-        history["val_l1"].append(scores["l1"])
-        history["val_baseline_loss"] = scores["baseline_loss"]
-        history["val_baseline_l1"] = scores["baseline_l1"]
         log.info(
             "step %d: held-out masked L1 %.4f (mean-prediction baseline %.4f), loss %.4f (%.4f)",
             step,
@@ -793,6 +788,7 @@ def pretrain(
             scores["loss"],
             scores["baseline_loss"],
         )
+        return scores
 
     return train(
         model,

@@ -317,8 +317,8 @@ class TrainingRecipe:
         The names of the loss terms a step returns, the first the one minimised; the history
         holds ``train_<name>`` per step.
     validation : dict
-        The history's held-out entries besides ``val_step`` (lists per evaluation, or values
-        the last evaluation sets).
+        The history's held-out entries besides ``val_step``: ``val_<name>`` is the score
+        ``<name>`` of every evaluation (a list) or of the last one (any other initial value).
     compared : tuple of str
         Keys of the run's settings that, when changed, make a resumed run differ from an
         uninterrupted one (a warning).
@@ -392,7 +392,7 @@ def train(
     n_examples: int,
     batch: Callable[[np.ndarray, int, int, int], Any],
     loss: Callable[[torch.nn.Module, Any], Sequence[torch.Tensor]],
-    evaluate: Callable[[dict, int], None] | None,
+    evaluate: Callable[[int], Mapping] | None,
     learning_rate: Callable[..., float],
     settings: Mapping,
     desc: str,
@@ -425,8 +425,9 @@ def train(
         first differentiable), ``net`` being the model or its ``DistributedDataParallel``
         wrapper; called under the step's dropout seed.
     evaluate : callable or None
-        ``evaluate(history, step)``: the held-out check, recorded into ``history``; called
-        before the first step of a fresh run too. None: no held-out check.
+        ``evaluate(step)``: the held-out check's scores; called before the first step of a
+        fresh run too, and recorded as :attr:`TrainingRecipe.validation` says. None: no
+        held-out check.
     learning_rate : callable
         The recipe's schedule (:func:`ramp_up_rate`), called as ``learning_rate(step, lr=,
         steps=, warmup_steps=, schedule=)``.
@@ -506,8 +507,18 @@ def train(
         if distributed:
             torch.distributed.barrier()
 
+    def _evaluate(step: int) -> None:
+        scores = evaluate(step)
+        history["val_step"].append(step)
+        for key, template in recipe.validation.items():
+            value = scores[key.removeprefix("val_")]
+            if isinstance(template, list):
+                history[key].append(value)
+            else:
+                history[key] = value
+
     if evaluate is not None and start == 0 and not history["val_step"]:
-        evaluate(history, 0)
+        _evaluate(0)
     order = _Order(n_examples, int(batch_size), int(seed))
     bar = None
     if run.progress and rank == 0 and start < steps:
@@ -544,7 +555,7 @@ def train(
                 if done % 10 == 0:
                     bar.set_postfix(loss=f"{values[0]:.4f}")
             if evaluate is not None and (done % run.val_every == 0 or done == steps):
-                evaluate(history, done)
+                _evaluate(done)
             if done % run.checkpoint_every == 0 or done == steps:
                 _save(done)
     finally:
