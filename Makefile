@@ -43,7 +43,7 @@ demo: setup
 	@echo "demo finished: see results/report/index.html"
 
 # The installed packages' folders (pyproject package-dir): what lint and numpydoc check.
-PACKAGES := mmsites pipeline recordings features encoding stats atlases reports brainmodels decoding similarity
+PACKAGES := mmsites pipeline recordings features encoding stats atlases reports brainmodels decoding similarity guidance
 
 # Lint and format (ruff), docstrings of every public function (numpydoc). The import contract
 # and the DVC deps check are tests (tests/test_architecture.py, tests/test_dvc_deps.py).

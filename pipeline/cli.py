@@ -7,6 +7,7 @@ Examples
 runs one stage (what each DVC stage calls). ``mmsites pretrain brainbert --params FILE`` pretrains
 BrainBERT on the dataset's recordings (``pretrain:`` section; not a stage, not in ``dvc.yaml``),
 ``mmsites pretrain popt`` PopT on their BrainBERT embeddings (``pretrain_popt:`` section).
+``mmsites guide --params FILE`` runs the guidance experiments (``guide:`` section; not a stage).
 """
 
 from __future__ import annotations
@@ -102,6 +103,41 @@ def run_pretrain(model: str, params_path: str | Path, workdir: str | Path = ".")
     log.info("pretrain %s: done in %.1f s", model, time.perf_counter() - start)
 
 
+def run_guide(
+    params_path: str | Path, workdir: str | Path = ".", experiments: list[str] | None = None
+) -> None:
+    """Run the guidance experiments (``mmsites guide``; :mod:`mmsites.guidance.experiments`).
+
+    Parameters
+    ----------
+    params_path : str or Path
+        The params YAML file; its ``guide:`` section says which experiments and how.
+    workdir : str or Path
+        Working directory; ``guide.out_dir`` (results, curves, checkpoints) is under it.
+    experiments : list of str, optional
+        Run these instead of ``guide.experiments`` (``digits``, ``parity``, ``copy_paste``).
+
+    Raises
+    ------
+    ValueError
+        If the params file is invalid, an experiment is unknown or a run cannot start.
+    FileNotFoundError
+        If the params file does not exist.
+    """
+    params = load_params(params_path)
+    workdir = Path(workdir).resolve()
+    module = importlib.import_module("mmsites.guidance.experiments")
+    settings = params.guide.model_dump()
+    if experiments:
+        settings["experiments"] = list(experiments)
+    start = time.perf_counter()
+    log.info("guide %s: start (workdir %s)", settings["experiments"], workdir)
+    module.run_experiments(settings, workdir / params.guide.out_dir)
+    log.info(
+        "guide: done in %.1f s; results in %s", time.perf_counter() - start, workdir / params.guide.out_dir
+    )
+
+
 def run_all(
     params_path: str | Path, workdir: str | Path = ".", until: str | None = None, start_at: str | None = None
 ) -> None:
@@ -158,6 +194,13 @@ def _parser() -> argparse.ArgumentParser:
         "pretrain", parents=[common], help="pretrain a model on the dataset's recordings (not a stage)"
     )
     pre.add_argument("model", choices=PRETRAINABLE, help="the model to pretrain")
+    guide = sub.add_parser("guide", parents=[common], help="run the guidance experiments (not a stage)")
+    guide.add_argument(
+        "experiments",
+        nargs="*",
+        metavar="experiment",
+        help="digits, parity or copy_paste (default: guide.experiments of the params)",
+    )
     return parser
 
 
@@ -188,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             run_all(args.params, args.workdir, until=args.until, start_at=args.start_at)
         elif args.command == "pretrain":
             run_pretrain(args.model, args.params, args.workdir)
+        elif args.command == "guide":
+            run_guide(args.params, args.workdir, args.experiments)
         else:
             run_stage(args.command, args.params, args.workdir)
     except (ValueError, FileNotFoundError, KeyError) as err:

@@ -427,6 +427,113 @@ class PoptPretrainParams(_Strict):
     seed: int = Field(0, ge=0)
 
 
+class GuideDigitsParams(_Strict):
+    """The ``guide.digits:`` block: a fully connected network on scikit-learn's digits,
+    unguided vs guided by a small CNN (:func:`mmsites.guidance.experiments.digits_experiment`).
+
+    Defaults: the settings of the README's numbers (alpha 3: at the published alpha 1 the
+    gap moved both ways over two seeds)."""
+
+    n_train: int = Field(300, ge=10, le=1787)
+    """Training images; the other 1797 - n_train are the test set."""
+    epochs: int = Field(40, ge=1)
+    batch_size: int = Field(32, ge=2)
+    lr: float = Field(1e-3, gt=0)
+    hidden: int = Field(128, ge=1)
+    depth: int = Field(3, ge=1)
+    """Hidden layers of the fully connected network."""
+    channels: int = Field(16, ge=1)
+    """The CNN's first-layer channels."""
+    trained_guide: bool = False
+    """Train the CNN on the training images first (``guide_epochs``); false: untrained guide."""
+    guide_epochs: int = Field(30, ge=1)
+    alpha: float = Field(3.0, ge=0)
+    """Weight of the guidance loss, sum over guide layers of (1 - CKA) (published: 1)."""
+    distance: Literal["cka", "rsa"] = "cka"
+    guide_noise: bool = False
+    """The guide sees noise in [0, 1] instead of the images."""
+    guidance_steps: int | None = Field(None, ge=0)
+    """Guide only the first updates (published option: 300); null: every update."""
+
+
+class _GuideSequenceParams(_Strict):
+    n_train: int = Field(2000, ge=2)
+    n_test: int = Field(1000, ge=1)
+    min_length: int = Field(2, ge=1)
+    max_length: int = Field(16, ge=1)
+    """Longest bit string (parity) or copied sequence (copy-paste)."""
+    symbols: int = Field(8, ge=1)
+    """Distinct symbols of copy-paste."""
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(64, ge=2)
+    lr: float = Field(1e-3, gt=0)
+    target: Literal["rnn", "transformer"] = "rnn"
+    guide: Literal["rnn", "transformer"] = "transformer"
+    rnn_hidden: int = Field(64, ge=1)
+    rnn_layers: int = Field(2, ge=1)
+    tf_width: int = Field(32, ge=1)
+    tf_layers: int = Field(2, ge=1)
+    tf_heads: int = Field(4, ge=1)
+    trained_guide: bool = True
+    """Train the guide on the task first (``guide_epochs``); false: untrained guide."""
+    guide_epochs: int = Field(20, ge=1)
+    alpha: float = Field(1.0, ge=0)
+    distance: Literal["cka", "rsa"] = "cka"
+    guide_noise: bool = False
+    """The guide sees random tokens instead of the sequences."""
+    guidance_steps: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _sizes(self):
+        if self.min_length > self.max_length:
+            raise ValueError(f"min_length ({self.min_length}) exceeds max_length ({self.max_length})")
+        if self.tf_width % self.tf_heads:
+            raise ValueError(f"tf_width ({self.tf_width}) must be a multiple of tf_heads ({self.tf_heads})")
+        return self
+
+
+class GuideParityParams(_GuideSequenceParams):
+    """The ``guide.parity:`` block: parity of bit strings (lengths 2 .. max_length), a network
+    unguided vs guided (:func:`mmsites.guidance.experiments.sequence_experiment`). Default as
+    published: a transformer guided by a trained RNN."""
+
+    target: Literal["rnn", "transformer"] = "transformer"
+    guide: Literal["rnn", "transformer"] = "rnn"
+
+
+class GuideCopyPasteParams(_GuideSequenceParams):
+    """The ``guide.copy_paste:`` block: copy a sequence after a copy token (one label per
+    copied position), an RNN unguided vs guided by a trained transformer, as published."""
+
+    min_length: int = Field(5, ge=1)
+    max_length: int = Field(10, ge=1)
+
+
+class GuideParams(_Strict):
+    """The ``guide:`` section: ``mmsites guide`` (guidance, :mod:`mmsites.guidance`).
+
+    Runs the experiments listed, each over every seed, both arms (unguided: alpha 0 against
+    the same guide; guided) from the same initial weights; writes ``summary.json`` and, per
+    experiment, ``history.json``, ``curves.png`` and the checkpoints under ``out_dir``. Not a
+    stage of the demo.
+    """
+
+    experiments: list[Literal["digits", "parity", "copy_paste"]] = Field(
+        default_factory=lambda: ["digits", "parity"], min_length=1
+    )
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    digits: GuideDigitsParams = Field(default_factory=GuideDigitsParams)
+    parity: GuideParityParams = Field(default_factory=GuideParityParams)
+    copy_paste: GuideCopyPasteParams = Field(default_factory=GuideCopyPasteParams)
+    out_dir: str = "work/guidance"
+    device: str = "auto"
+    bf16: bool = False
+    resume: bool = True
+    """Continue every run from its checkpoint when there is one (false: start over)."""
+    checkpoint_every: int | None = Field(None, ge=1)
+    """Also checkpoint every this many updates (always after every epoch)."""
+
+
 class FeatureTask(_Strict):
     """A decoding task from a model's features: top vs bottom quartile of one feature.
 
@@ -568,6 +675,7 @@ class Params(_Strict):
     compute: ComputeParams = Field(default_factory=ComputeParams)
     pretrain: PretrainParams = Field(default_factory=PretrainParams)
     pretrain_popt: PoptPretrainParams = Field(default_factory=PoptPretrainParams)
+    guide: GuideParams = Field(default_factory=GuideParams)
 
     @model_validator(mode="after")
     def _components_reachable(self):

@@ -28,6 +28,7 @@ ALLOWED = {
     "brainmodels": {"root", "recordings"},
     "decoding": {"root", "encoding"},
     "similarity": {"root"},
+    "guidance": {"root", "similarity"},
     "pipeline": {
         "root",
         "encoding",
@@ -39,6 +40,7 @@ ALLOWED = {
         "brainmodels",
         "decoding",
         "similarity",
+        "guidance",
         "pipeline",
     },
 }
@@ -129,6 +131,7 @@ def test_bare_names_are_not_importable(where, tmp_path):
         "reports",
         "atlases",
         "similarity",
+        "guidance",
     ):
         res = _python(f"import {bare}", cwd)
         assert res.returncode != 0, f"`import {bare}` worked from {cwd}"
