@@ -219,6 +219,7 @@ def _atomic_save(payload: dict, path: Path) -> None:
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -380,7 +381,8 @@ def guided_train(
         Module types recorded in both networks (default
         :data:`~mmsites.guidance.hooks.LAYER_TYPES`).
     log_every : int
-        Log the losses every this many updates (INFO).
+        Log the losses every this many updates and the accuracies after every epoch (INFO);
+        0: the epochs at DEBUG only.
     callback : callable, optional
         Called as ``callback(step, record)`` after every update, ``record`` holding that
         update's ``task_loss``, ``guidance_loss`` and ``distances``.
@@ -492,7 +494,8 @@ def guided_train(
         e["test_accuracy"].append(te_acc)
         e["gap"].append(None if te_acc is None else tr_acc - te_acc)
         e["layer_cka"].append(_layer_cka())
-        log.info(
+        log.log(
+            logging.INFO if log_every else logging.DEBUG,
             "epoch %d (step %d): train loss %.4f acc %.3f%s",
             epoch,
             step,
