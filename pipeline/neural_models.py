@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from .params import Params
 
 log = logging.getLogger(__name__)
@@ -97,3 +99,71 @@ def popt_model(params: Params):
         pp.seed,
     )
     return PopT(pp.config, seed=pp.seed).eval()
+
+
+def located_electrodes(electrodes, coords, *, subject=None) -> list:
+    """The electrodes PopT can read: those with a row in the localization table.
+
+    Parameters
+    ----------
+    electrodes : list of str
+        Electrode labels.
+    coords : DataFrame
+        The subject's localization table (``localization/sub_<s>/depth-wm.csv``), indexed by
+        electrode.
+    subject : int, optional
+        Named in the warning.
+
+    Returns
+    -------
+    list of str
+        ``electrodes`` in order, less those without a row (logged as left out of PopT).
+    """
+    placed = [e for e in electrodes if e in coords.index]
+    if len(placed) < len(electrodes):
+        log.warning(
+            "%s%d electrode(s) without a row in depth-wm.csv left out of PopT: %s",
+            "" if subject is None else f"sub_{subject}: ",
+            len(electrodes) - len(placed),
+            sorted(set(electrodes) - set(placed)),
+        )
+    return placed
+
+
+#: The one unit of the ``popt`` kind's responses: the subject's population code.
+POPULATION = "population"
+
+
+def population_code(embeddings: np.ndarray, electrodes, excluded, coords, popt) -> np.ndarray:
+    """PopT's CLS token over the electrodes' BrainBERT embeddings, per event.
+
+    Parameters
+    ----------
+    embeddings : ndarray of float32, shape (n_events, n_electrodes, hidden)
+        BrainBERT embeddings (NaN rows for excluded electrodes).
+    electrodes : list of str, length n_electrodes
+        Their labels.
+    excluded : iterable of str
+        Electrodes left out (non-finite samples).
+    coords : DataFrame
+        The subject's localization table, indexed by electrode, with ``L``, ``I``, ``P``.
+    popt : PopT
+        The model; its input width must be ``hidden``.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_events, 1, popt hidden)
+        The CLS token of each event; electrodes without coordinates or excluded are not
+        among PopT's inputs (logged).
+    """
+    from mmsites.brainmodels.popt import lip_coordinates
+
+    excluded = set(excluded)
+    placed = set(located_electrodes(electrodes, coords))
+    located = [i for i, e in enumerate(electrodes) if e not in excluded and e in placed]
+    if not located:
+        raise ValueError("no electrode with coordinates and finite samples: PopT has no input")
+    lip = lip_coordinates(coords.loc[[electrodes[i] for i in located]])
+    emb = embeddings[:, located]
+    cls = popt.tokens(emb, np.broadcast_to(lip, (len(emb), *lip.shape)))[:, 0]
+    return cls[:, None, :].astype(np.float32)

@@ -484,7 +484,7 @@ def _popt_embeddings(params: Params, layout: Layout, out_dir: Path, input_dim: i
     """Compute (or reuse) every session's window embeddings; what each series is."""
     from mmsites.brainmodels.responses import event_embeddings
 
-    from .neural_models import brainbert_model
+    from .neural_models import brainbert_model, located_electrodes
 
     pp, bp = params.pretrain_popt, params.responses.brainbert
     dataset, sessions = _select_sessions(params, layout)
@@ -492,14 +492,7 @@ def _popt_embeddings(params: Params, layout: Layout, out_dir: Path, input_dim: i
     out = []
     for session, electrodes, neighbours, sfreq, window, n_samples in sessions:
         table = dataset.localization(session.subject)
-        placed = [e for e in electrodes if e in table.index]
-        if len(placed) < len(electrodes):
-            log.warning(
-                "sub_%d: %d electrode(s) without a row in depth-wm.csv left out of PopT: %s",
-                session.subject,
-                len(electrodes) - len(placed),
-                sorted(set(electrodes) - set(placed)),
-            )
+        placed = located_electrodes(electrodes, table, subject=session.subject)
         if len(placed) < 2:
             raise ValueError(
                 f"sub_{session.subject}: {len(placed)} electrode(s) with coordinates: PopT's tasks need at "

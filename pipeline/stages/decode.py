@@ -67,7 +67,7 @@ from mmsites.recordings.braintreebank import BrainTreebank, estimate_sfreq, movi
 from mmsites.recordings.responses import event_responses
 
 from ..io import read_events, write_csv
-from ..neural_models import brainbert_model, popt_model
+from ..neural_models import POPULATION, brainbert_model, located_electrodes, popt_model, population_code
 from ..params import Params
 from ..paths import Layout
 from ..sessions import clean_electrodes, list_sessions, preprocessing_kwargs
@@ -256,17 +256,8 @@ def session_features(
             out[kind] = SessionFeatures(result.responses, list(electrodes), _rows(result.kept))
         if not set(kinds) & set(EMBEDDING_KINDS):
             return out
-        located = electrodes
         if set(kinds) & set(SHARED_SPACE):
             coords = dataset.localization(session.subject)
-            located = [e for e in electrodes if e in coords.index]
-            if len(located) < len(electrodes):
-                log.warning(
-                    "sub_%d: %d electrode(s) without coordinates left out of PopT: %s",
-                    session.subject,
-                    len(electrodes) - len(located),
-                    sorted(set(electrodes) - set(located)),
-                )
         shift = int(round(dp.window_s / 2 * recording.sfreq))  # the window's middle
         result = event_embeddings(
             recording,
@@ -283,16 +274,15 @@ def session_features(
     row_of = _rows(result.kept)
     if "brainbert" in kinds:
         out["brainbert"] = SessionFeatures(result.embeddings[:, good], [electrodes[i] for i in good], row_of)
-    if set(kinds) & set(SHARED_SPACE):
-        keep = [i for i in good if electrodes[i] in set(located)]
+    if "popt" in kinds:
+        cls = population_code(result.embeddings, electrodes, result.excluded, coords, popt)
+        out["popt"] = SessionFeatures(cls, [POPULATION], row_of)
+    if "popt_finetuned" in kinds:
+        placed = set(located_electrodes(electrodes, coords, subject=session.subject))
+        keep = [i for i in good if electrodes[i] in placed]
         names = [electrodes[i] for i in keep]
         emb = np.ascontiguousarray(result.embeddings[:, keep])
-        lip = lip_coordinates(coords.loc[names])
-        if "popt" in kinds:
-            cls = popt.tokens(emb, np.broadcast_to(lip, (len(emb), *lip.shape)))[:, 0]
-            out["popt"] = SessionFeatures(cls.astype(np.float32)[:, None], ["population"], row_of)
-        if "popt_finetuned" in kinds:
-            out["popt_finetuned"] = SessionFeatures(emb, names, row_of, lip)
+        out["popt_finetuned"] = SessionFeatures(emb, names, row_of, lip_coordinates(coords.loc[names]))
     return out
 
 

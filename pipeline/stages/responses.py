@@ -46,7 +46,7 @@ from ..io import (
     write_npz,
     write_responses,
 )
-from ..neural_models import brainbert_model, popt_model
+from ..neural_models import POPULATION, brainbert_model, popt_model, population_code
 from ..params import Params
 from ..paths import Layout
 from ..sessions import clean_electrodes, list_sessions, preprocessing_kwargs, preprocessing_settings
@@ -187,47 +187,6 @@ def _trial_embeddings(
     )
     write_json({"key": key}, cache.with_suffix(".json"))
     return result.embeddings, result.kept, list(result.excluded)
-
-
-#: The one unit of the ``popt`` kind's responses: the subject's population code.
-POPULATION = "population"
-
-
-def population_code(embeddings: np.ndarray, electrodes, excluded, coords, popt) -> np.ndarray:
-    """PopT's CLS token over the electrodes' BrainBERT embeddings, per event.
-
-    Parameters
-    ----------
-    embeddings : ndarray of float32, shape (n_events, n_electrodes, hidden)
-        BrainBERT embeddings (NaN rows for excluded electrodes).
-    electrodes : list of str, length n_electrodes
-        Their labels.
-    excluded : iterable of str
-        Electrodes left out (non-finite samples).
-    coords : DataFrame
-        The subject's localization table, indexed by electrode, with ``L``, ``I``, ``P``.
-    popt : PopT
-        The model; its input width must be ``hidden``.
-
-    Returns
-    -------
-    ndarray of float32, shape (n_events, 1, popt hidden)
-        The CLS token of each event; electrodes without coordinates or excluded are not
-        among PopT's inputs (logged).
-    """
-    from mmsites.brainmodels.popt import lip_coordinates
-
-    excluded = set(excluded)
-    located = [i for i, e in enumerate(electrodes) if e not in excluded and e in coords.index]
-    missing = sorted(e for e in electrodes if e not in coords.index)
-    if missing:
-        log.warning("%d electrode(s) without coordinates left out of PopT: %s", len(missing), missing)
-    if not located:
-        raise ValueError("no electrode with coordinates and finite samples: PopT has no input")
-    lip = lip_coordinates(coords.loc[[electrodes[i] for i in located]])
-    emb = embeddings[:, located]
-    cls = popt.tokens(emb, np.broadcast_to(lip, (len(emb), *lip.shape)))[:, 0]
-    return cls[:, None, :].astype(np.float32)
 
 
 def subject_responses(
