@@ -43,7 +43,6 @@ def test_published_recipe_constants():
 
 
 def test_learns_a_planted_label_and_leaves_the_model_untouched():
-    torch.set_num_threads(2)
     x, lip, y = _data()
     model = PopT("tiny", seed=0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -58,7 +57,6 @@ def test_learns_a_planted_label_and_leaves_the_model_untouched():
 
 
 def test_chance_on_labels_independent_of_the_data():
-    torch.set_num_threads(2)
     aucs = []
     for seed in range(4):
         x, lip, _ = _data(n_events=400, signal=0.0, seed=seed)

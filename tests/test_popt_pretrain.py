@@ -487,7 +487,6 @@ def test_pretrain_popt_command_on_the_demo(tmp_path):
     Then what the demo's shared slow state puts in the embeddings the command cached, and a
     tiny PopT pretrained on them learning both tasks on the held-out windows.
     """
-    torch.set_num_threads(2)
     run = dict(
         steps=20,
         batch_size=16,
