@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from .popt import PopT
+from .popt_pretrain import roc_auc
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +68,6 @@ class FinetuneFit:
     curve: np.ndarray
     scores: np.ndarray
     model: PopT = field(repr=False)
-
-
-def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """ROC-AUC (Mann-Whitney, ties count 1/2)."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(scores)
-    pos = labels == 1
-    n1, n0 = int(pos.sum()), int((~pos).sum())
-    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def _check(embeddings, coords_lip, labels, model: PopT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -229,7 +220,7 @@ def finetune_popt(
             net.train()
             return out
 
-        curve = [(0, _auc(evaluate(val), y[val]))]
+        curve = [(0, roc_auc(y[val], evaluate(val)))]
         best_state, best = copy.deepcopy(net.state_dict()), curve[0]
         order, pos = rng.permutation(fit), 0
         net.train()
@@ -243,7 +234,7 @@ def finetune_popt(
             loss.backward()
             optim.step()
             if step % eval_every == 0 or step == steps:
-                curve.append((step, _auc(evaluate(val), y[val])))
+                curve.append((step, roc_auc(y[val], evaluate(val))))
                 if curve[-1][1] > best[1]:
                     best, best_state = curve[-1], copy.deepcopy(net.state_dict())
         net.load_state_dict(best_state)
