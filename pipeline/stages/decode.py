@@ -77,7 +77,7 @@ log = logging.getLogger(__name__)
 #: Representations in a space shared by subjects (cross-subject splits apply to them only).
 SHARED_SPACE = ("popt", "popt_finetuned")
 #: Representations read from each electrode's BrainBERT embeddings.
-EMBEDDING_KINDS = ("brainbert", "popt", "popt_finetuned")
+BRAINBERT_REPRESENTATIONS = ("brainbert", "popt", "popt_finetuned")
 
 
 def task_tables(params: Params, layout: Layout, dataset: BrainTreebank, movie: str) -> dict:
@@ -254,7 +254,7 @@ def session_features(
                 **common,
             )
             out[kind] = SessionFeatures(result.responses, list(electrodes), _rows(result.kept))
-        if not set(kinds) & set(EMBEDDING_KINDS):
+        if not set(kinds) & set(BRAINBERT_REPRESENTATIONS):
             return out
         if set(kinds) & set(SHARED_SPACE):
             coords = dataset.localization(session.subject)
@@ -301,7 +301,7 @@ def span_s(params: Params, kind: str) -> float:
     float
         ``decoding.window_s``, or BrainBERT's 5 s window (the embedding kinds).
     """
-    return BRAINBERT_WINDOW_S if kind in EMBEDDING_KINDS else params.decoding.window_s
+    return BRAINBERT_WINDOW_S if kind in BRAINBERT_REPRESENTATIONS else params.decoding.window_s
 
 
 @dataclass
@@ -575,7 +575,7 @@ def run(params: Params, workdir: Path) -> None:
     dataset = BrainTreebank(layout.data_root)
     sessions = list_sessions(params, layout)
     reps = set(params.decoding.representations)
-    model = brainbert_model(params) if reps & set(EMBEDDING_KINDS) else None
+    model = brainbert_model(params) if reps & set(BRAINBERT_REPRESENTATIONS) else None
     popt = popt_model(params) if reps & set(SHARED_SPACE) else None
     results, parts_of = {}, {}
     for subject in params.data.subjects:
