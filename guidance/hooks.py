@@ -19,26 +19,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from mmsites.layers import LAYER_TYPES as _LAYER_TYPES
+
 __all__ = ["LAYER_TYPES", "LayerRecorder", "layer_activations"]
 
-#: Module types recorded by default. The guidance code hooks Conv2d, Linear,
-#: AdaptiveAvgPool2d, LSTM, RNN, TransformerDecoderLayer, LayerNorm and MultiheadAttention;
-#: added here: Conv1d, the other 2-d poolings, GRU and the encoder layer.
-LAYER_TYPES: tuple[type[nn.Module], ...] = (
-    nn.Conv1d,
-    nn.Conv2d,
-    nn.Linear,
-    nn.AdaptiveAvgPool2d,
-    nn.AvgPool2d,
-    nn.MaxPool2d,
-    nn.RNN,
-    nn.LSTM,
-    nn.GRU,
-    nn.LayerNorm,
-    nn.MultiheadAttention,
-    nn.TransformerEncoderLayer,
-    nn.TransformerDecoderLayer,
-)
+#: Module types recorded by default: the project's one list (:data:`mmsites.layers.LAYER_TYPES`).
+LAYER_TYPES = _LAYER_TYPES
 
 _RECURRENT = (nn.RNN, nn.LSTM, nn.GRU)
 

@@ -211,6 +211,46 @@ class Layout:
         """
         return self.workdir / "work" / "features" / model / f"{movie}_{alignment}.npy"
 
+    def layer_features(self, model: str, layer: str, movie: str, alignment: str) -> Path:
+        """One layer's features of a model with a layer sweep (``models[].layers``; features stage).
+
+        Parameters
+        ----------
+        model : str
+            Model id.
+        layer : str
+            The layer's module name (as in ``model.named_modules()``), listed in
+            :meth:`layer_index`.
+        movie : str
+            Movie id.
+        alignment : {"language", "vision"}
+            Event alignment.
+
+        Returns
+        -------
+        Path
+            ``work/features/<model>/layers/<layer>/<movie>_<alignment>.npy`` (float32, one row
+            per event of the events table); its content stamp is the ``.json`` beside it.
+        """
+        return self.workdir / "work" / "features" / model / "layers" / layer / f"{movie}_{alignment}.npy"
+
+    def layer_index(self, model: str) -> Path:
+        """The list of a model's swept layers, in depth order (features stage).
+
+        Parameters
+        ----------
+        model : str
+            Model id.
+
+        Returns
+        -------
+        Path
+            ``work/features/<model>/layers.json``: ``{"layers": [{"name", "type", "depth"}, ...]}``
+            with ``depth`` the layer's position scaled to [0, 1] (0 first, 1 last); absent when
+            the model declares no ``layers``.
+        """
+        return self.workdir / "work" / "features" / model / "layers.json"
+
     def scores(self, subject: int, alignment: str, model: str) -> Path:
         """The scores table of one model for one subject and alignment (encode stage).
 

@@ -82,6 +82,13 @@ class ModelSpec(BaseModel):
     layer : str or None
         Module name (as in ``model.named_modules()``) whose output is taken with a forward
         hook and flattened per event; None = the family's final pooled output.
+    layers : "all", "every_<k>", list of str, or None
+        A layer sweep: besides the features of ``layer``, the features of several layers,
+        taken in the same forward pass with hooks. ``"all"``: every module of the hooked
+        types (:data:`mmsites.layers.LAYER_TYPES`: convolution, linear, pooling, LayerNorm,
+        attention, recurrent, transformer layer) that runs in the model's forward pass;
+        ``"every_<k>"``: every k-th of those (the last always kept); a list: these module
+        names. None = no sweep.
     pooling : {"cls", "mean"} or None
         Token pooling of token-sequence outputs; None = the family's default.
     max_length : int or None
@@ -125,6 +132,7 @@ class ModelSpec(BaseModel):
     weights: str | None = None
     tower: Literal["image", "text"] | None = None
     layer: str | None = None
+    layers: str | list[str] | None = None
     pooling: Literal["cls", "mean"] | None = None
     max_length: int | None = None
     config: dict = Field(default_factory=dict)
@@ -167,6 +175,25 @@ class ModelSpec(BaseModel):
             raise ValueError(f"model {_model_id(info)!r}: field 'seed' must be an integer, got {value!r}")
         return value
 
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _layers_form(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return value
+        if isinstance(value, str):
+            if value == "all" or (
+                value.startswith("every_") and value[6:].isdigit() and int(value[6:]) >= 1
+            ):
+                return value
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, str) and v for v in value):
+            if len(set(value)) != len(value):
+                raise ValueError(f"model {_model_id(info)!r}: field 'layers' lists a module twice: {list(value)}")
+            return list(value)
+        raise ValueError(
+            f"model {_model_id(info)!r}: field 'layers' is {value!r}; expected 'all', 'every_<k>' "
+            "(k >= 1, e.g. 'every_2'), a non-empty list of module names, or null"
+        )
+
     @field_validator("max_length", mode="before")
     @classmethod
     def _max_length_positive(cls, value: Any, info: ValidationInfo) -> Any:
@@ -196,7 +223,8 @@ class ModelSpec(BaseModel):
     def __hash__(self) -> int:
         # The generated hash would fail on the ``config`` dict; equal specs share these fields.
         return hash(
-            (self.id, self.family, self.init, self.seed, self.arch, self.name, self.weights, self.layer)
+            (self.id, self.family, self.init, self.seed, self.arch, self.name, self.weights, self.layer,
+             None if self.layers is None else tuple(self.layers) if isinstance(self.layers, list) else self.layers)
         )
 
     @property
