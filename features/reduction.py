@@ -18,7 +18,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["jl_dim", "reduce_features", "reduce_jointly", "default_components", "METHODS"]
+__all__ = ["jl_dim", "reduce_features", "reduce_jointly", "random_projector", "default_components", "METHODS"]
 
 METHODS = ("srp", "pca")
 
@@ -147,6 +147,44 @@ def reduce_features(
     return np.asarray(Y, dtype=np.float32)
 
 
+def random_projector(n_features: int, n_components: int, seed: int = 0, dtype=np.float32):
+    """The sparse random projection of :func:`reduce_features`, as a function of row blocks.
+
+    The random matrix depends only on ``(n_components, n_features, seed, dtype)``, and each
+    output row only on its input row, so projecting rows in batches as they are computed
+    (a layer sweep's forward passes) gives exactly the rows of projecting them all at once.
+
+    Parameters
+    ----------
+    n_features : int
+        Width of the rows to project.
+    n_components : int
+        Width after projection.
+    seed : int
+        Seed of the random matrix (scikit-learn's ``random_state``).
+    dtype : numpy dtype
+        Float dtype of the rows (the random matrix is built in it, as when scikit-learn fits
+        on rows of that dtype).
+
+    Returns
+    -------
+    callable
+        ``project(X)`` for X of shape (n, n_features) -> float32 array of shape
+        (n, n_components); an empty X gives shape (0, n_components).
+    """
+    from sklearn.random_projection import SparseRandomProjection
+
+    proj = SparseRandomProjection(n_components=int(n_components), random_state=seed, dense_output=True)
+    proj.fit(np.zeros((1, int(n_features)), dtype=dtype))
+
+    def project(X: np.ndarray) -> np.ndarray:
+        if len(X) == 0:
+            return np.empty((0, int(n_components)), np.float32)
+        return np.ascontiguousarray(proj.transform(X), dtype=np.float32)
+
+    return project
+
+
 def reduce_jointly(
     blocks: list[np.ndarray],
     method: str = "srp",
@@ -221,22 +259,11 @@ def reduce_jointly(
         )
         out = np.split(Y, np.cumsum(sizes)[:-1], axis=0)
     else:
-        # The random matrix depends only on (n_components, n_features, seed, dtype): fit it once,
-        # then project each block on its own (row by row the same as projecting the stack).
-        from sklearn.random_projection import SparseRandomProjection
-
         dtype = np.result_type(*blocks)
         if dtype not in (np.float32, np.float64):
             dtype = np.float64
-        blocks = [b.astype(dtype, copy=False) for b in blocks]
-        proj = SparseRandomProjection(n_components=n_components, random_state=seed, dense_output=True)
-        proj.fit(blocks[int(np.argmax(sizes))][:1])
-        out = [
-            np.asarray(proj.transform(b), dtype=np.float32)
-            if len(b)
-            else np.empty((0, n_components), np.float32)
-            for b in blocks
-        ]
+        project = random_projector(d, n_components, seed=seed, dtype=dtype)
+        out = [project(b.astype(dtype, copy=False)) for b in blocks]
     logger.info(
         "reduce_jointly: %s %d blocks, %d x %d -> %d columns", method, len(blocks), n, d, n_components
     )

@@ -22,11 +22,18 @@ from .paths import Layout
 __all__ = ["event_features", "candidate_designs"]
 
 
-def _feature_rows(layout: Layout, model: str, movie: str, alignment: str) -> tuple[np.ndarray, np.ndarray]:
-    path = layout.features(model, movie, alignment)
+def _feature_rows(
+    layout: Layout, model: str, movie: str, alignment: str, layer: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    path = (
+        layout.features(model, movie, alignment)
+        if layer is None
+        else layout.layer_features(model, layer, movie, alignment)
+    )
     if not path.is_file():
+        what = f"features of {model!r}" + ("" if layer is None else f" (layer {layer!r})")
         raise FileNotFoundError(
-            f"features of {model!r} for {movie} ({alignment}) are missing at {path}: run the features stage"
+            f"{what} for {movie} ({alignment}) are missing at {path}: run the features stage"
         )
     X = np.load(path)
     times = read_events(layout.events(movie, alignment))["movie_time"].to_numpy()
@@ -39,7 +46,12 @@ def _feature_rows(layout: Layout, model: str, movie: str, alignment: str) -> tup
 
 
 def event_features(
-    layout: Layout, model: str, alignment: str, event_movie: list[str], event_movie_time: np.ndarray
+    layout: Layout,
+    model: str,
+    alignment: str,
+    event_movie: list[str],
+    event_movie_time: np.ndarray,
+    layer: str | None = None,
 ) -> np.ndarray:
     """Feature rows of ``model`` for the events of a responses file, in its order.
 
@@ -56,6 +68,9 @@ def event_features(
         Movie of each event of the responses file.
     event_movie_time : numpy.ndarray of float, shape (n_events,)
         Onset of each event, seconds of movie time.
+    layer : str, optional
+        A layer of the model's sweep (``work/features/<model>/layers/<layer>/``); None = the
+        model's own features.
 
     Returns
     -------
@@ -73,7 +88,7 @@ def event_features(
     X_out = None
     event_movie = np.asarray(event_movie)
     for movie in dict.fromkeys(event_movie):
-        X, times = _feature_rows(layout, model, movie, alignment)
+        X, times = _feature_rows(layout, model, movie, alignment, layer)
         mask = event_movie == movie
         wanted = event_movie_time[mask]
         idx = match_times(wanted, times, tol=TIME_TOL_S)

@@ -13,14 +13,17 @@ import abc
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
 
+from mmsites.layers import is_layer
+
 from .spec import ModelSpec
 
-__all__ = ["Extractor", "layer_names"]
+__all__ = ["Extractor", "LayerSweep", "layer_names"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +63,68 @@ def _first_tensor(out):
             if t is not None:
                 return t
     return None
+
+
+def _batch_first(t: torch.Tensor, batch: int) -> torch.Tensor | None:
+    """``t`` with the batch axis first (sequence-first modules give (T, n, d)); None if it has none."""
+    if t.ndim >= 1 and t.shape[0] == batch:
+        return t
+    if t.ndim >= 2 and t.shape[1] == batch:
+        return t.transpose(0, 1)
+    return None
+
+
+@dataclass
+class LayerSweep:
+    """The layers of one model's sweep and their features (:meth:`Extractor.extract_layers`).
+
+    Attributes
+    ----------
+    layers : list of dict
+        In the order they ran in the forward pass (shallow to deep): ``name`` (the module's
+        name in ``model.named_modules()``), ``type`` (its class name), ``depth`` (its position
+        among every layer of the hooked types that ran, scaled to [0, 1]) and ``width`` (its
+        flattened output width before any reduction).
+    features : dict of str to ndarray of float32, shape (n_events, n_features)
+        Each layer's features, one row per event (after the ``reduce`` callable, if one was
+        given).
+    """
+
+    layers: list = field(default_factory=list)
+    features: dict = field(default_factory=dict)
+
+
+class _SweepHooks:
+    """Forward hooks that keep, per forward pass, the last output of each candidate layer."""
+
+    def __init__(self, modules: list[tuple[str, torch.nn.Module]]):
+        self.outputs: dict[str, torch.Tensor | None] = {}
+        self.order: list[str] = []
+        self._named_handles = {name: m.register_forward_hook(self._hook(name)) for name, m in modules}
+
+    def _hook(self, name: str):
+        def hook(_mod, _inp, out):
+            if name not in self.outputs:
+                self.order.append(name)
+            self.outputs[name] = _first_tensor(out)
+
+        return hook
+
+    def clear(self) -> None:
+        self.outputs, self.order = {}, []
+
+    def keep_only(self, names: list[str]) -> None:
+        """Remove the hooks of every other module (the outputs already recorded stay)."""
+        keep = set(names)
+        for name, handle in list(self._named_handles.items()):
+            if name not in keep:
+                handle.remove()
+                del self._named_handles[name]
+
+    def remove(self) -> None:
+        for handle in self._named_handles.values():
+            handle.remove()
+        self._named_handles = {}
 
 
 class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implements encode_images or encode_texts)
@@ -241,10 +306,87 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
             ) from None
 
     # ------------------------------------------------------------------ the one extraction path
+    def _sweep_candidates(self) -> tuple[list[tuple[str, torch.nn.Module]], list[str] | None]:
+        """Every module of the hooked types (and every listed one): ``(candidates, listed)``."""
+        if self.model is None:
+            raise ValueError(
+                f"model {self.spec.id!r}: a layer sweep (layers: {self.spec.layers!r}) was requested but "
+                "this family exposes no network"
+            )
+        candidates = [(n, m) for n, m in self.model.named_modules() if n and is_layer(m)]
+        listed = self.spec.layers if isinstance(self.spec.layers, list) else None
+        for name in listed or []:
+            try:
+                module = self.model.get_submodule(name)
+            except AttributeError:
+                raise ValueError(
+                    f"model {self.spec.id!r}: layers lists {name!r}, which is not a module of this "
+                    f"network; valid names include {layer_names(self.model)} (see model.named_modules())"
+                ) from None
+            if all(n != name for n, _ in candidates):
+                candidates.append((name, module))
+        return candidates, listed
+
+    def _resolve_sweep(self, hooks: _SweepHooks, batch: int, listed: list[str] | None) -> list[dict]:
+        """The swept layers, from the modules that ran in the first forward pass."""
+        ran = [
+            name
+            for name in hooks.order
+            if hooks.outputs[name] is not None and _batch_first(hooks.outputs[name], batch) is not None
+        ]
+        depth = {name: (i / (len(ran) - 1) if len(ran) > 1 else 1.0) for i, name in enumerate(ran)}
+        if listed is not None:
+            missing = [name for name in listed if name not in depth]
+            if missing:
+                raise ValueError(
+                    f"model {self.spec.id!r}: layers {missing} did not run in the {self.spec.modality} "
+                    "forward pass (or gave no tensor with one row per item); pick modules of that tower"
+                )
+            chosen = [name for name in ran if name in listed]
+        elif self.spec.layers == "all":
+            chosen = ran
+        else:
+            k = int(str(self.spec.layers)[len("every_") :])
+            chosen = ran[::k]
+            if ran and chosen[-1] != ran[-1]:
+                chosen.append(ran[-1])
+        if not chosen:
+            raise ValueError(
+                f"model {self.spec.id!r}: no layer of the hooked types ran in the forward pass; "
+                "list the layers by name (models[].layers)"
+            )
+        modules = dict(self.model.named_modules())
+        return [{"name": n, "type": type(modules[n]).__name__, "depth": round(depth[n], 6)} for n in chosen]
+
+    def _sweep_rows(self, t: torch.Tensor, batch: int, name: str) -> np.ndarray:
+        """One swept layer's output for a batch, one flattened float32 row per item."""
+        t = _batch_first(t, batch)
+        if t is None:
+            raise ValueError(
+                f"model {self.spec.id!r}: layer {name!r} gave an output with no axis of the batch "
+                f"size {batch}"
+            )
+        if "text" in self.input and t.ndim == 3:
+            # Token sequences: padding makes their length depend on the batch; the first
+            # token's state does not (right padding), so the features do not depend on batching.
+            t = t[:, 0]
+        return t.reshape(batch, -1).float().cpu().numpy()
+
     def _run_batches(
-        self, encode: Callable[[np.ndarray], torch.Tensor], n: int, batch_size: int, progress: bool, desc: str
+        self,
+        encode: Callable[[np.ndarray], torch.Tensor],
+        n: int,
+        batch_size: int,
+        progress: bool,
+        desc: str,
+        sweep: LayerSweep | None = None,
+        reduce: Callable | None = None,
     ) -> np.ndarray:
-        """Run ``encode(indices)`` over ``range(n)`` in batches; float32 (n, d)."""
+        """Run ``encode(indices)`` over ``range(n)`` in batches; float32 (n, d).
+
+        With ``sweep``, the swept layers' outputs of the same forward passes are put in
+        ``sweep`` (``reduce(name, width)`` may return a function applied to each batch's rows).
+        """
         from tqdm.auto import tqdm
 
         module = self._hooked_module()
@@ -254,6 +396,11 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
             captured.append(_first_tensor(out))
 
         handle = module.register_forward_hook(hook) if module is not None else None
+        hooks = listed = None
+        projectors: dict = {}
+        if sweep is not None:
+            candidates, listed = self._sweep_candidates()
+            hooks = _SweepHooks(candidates)
         out = None
         try:
             bar = tqdm(total=n, desc=desc, unit="item", disable=None if progress else True, leave=False)
@@ -261,7 +408,11 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
                 for start in range(0, n, batch_size):
                     idx = np.arange(start, min(start + batch_size, n))
                     captured.clear()
+                    if hooks is not None:
+                        hooks.clear()
                     y = encode(idx)
+                    if hooks is not None:
+                        self._sweep_batch(hooks, sweep, idx, n, listed, projectors, reduce)
                     if module is not None:
                         y = self._take_hooked(captured, len(idx))
                     y = y.reshape(len(idx), -1).float().cpu().numpy()
@@ -278,6 +429,8 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
         finally:
             if handle is not None:
                 handle.remove()
+            if hooks is not None:
+                hooks.remove()
         if out is None:
             out = np.empty((0, 0), dtype=np.float32)
         bad = ~np.isfinite(out)
@@ -288,6 +441,32 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
                 f"(first at unique item {rows[0]}); check the weights and inputs"
             )
         return out
+
+    def _sweep_batch(self, hooks, sweep, idx, n, listed, projectors, reduce) -> None:
+        """Store one batch's rows of every swept layer (the layers are chosen on the first batch)."""
+        if not sweep.layers:
+            sweep.layers = self._resolve_sweep(hooks, len(idx), listed)
+            hooks.keep_only([layer["name"] for layer in sweep.layers])
+        for layer in sweep.layers:
+            name = layer["name"]
+            t = hooks.outputs.get(name)
+            if t is None:
+                raise ValueError(f"model {self.spec.id!r}: layer {name!r} did not run for every batch")
+            rows = self._sweep_rows(t, len(idx), name)
+            if name not in sweep.features:
+                layer["width"] = int(rows.shape[1])
+                projectors[name] = reduce(name, rows.shape[1]) if reduce is not None else None
+            if projectors[name] is not None:
+                rows = projectors[name](rows)
+            if name not in sweep.features:
+                sweep.features[name] = np.empty((n, rows.shape[1]), dtype=np.float32)
+            elif rows.shape[1] != sweep.features[name].shape[1]:
+                raise ValueError(
+                    f"model {self.spec.id!r}: layer {name!r} gave {rows.shape[1]} features per item in one "
+                    f"batch and {sweep.features[name].shape[1]} in another (its output length depends on "
+                    "the input); leave it out of models[].layers"
+                )
+            sweep.features[name][idx] = rows
 
     def _take_hooked(self, captured: list, batch: int) -> torch.Tensor:
         if not captured or captured[-1] is None:
@@ -346,6 +525,67 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
             When frames or texts the model reads are missing or malformed, ``spec.layer`` is
             not usable, or a feature is not finite.
         """
+        feats, _ = self._extract(events, frames, frame_index, batch_size, progress, None, None)
+        return feats
+
+    def extract_layers(
+        self,
+        events: pd.DataFrame,
+        frames: np.ndarray | None = None,
+        frame_index: np.ndarray | None = None,
+        *,
+        batch_size: int = 32,
+        progress: bool = True,
+        reduce: Callable[[str, int], Callable[[np.ndarray], np.ndarray] | None] | None = None,
+    ) -> tuple[np.ndarray, LayerSweep]:
+        """One feature row per event, and the features of every swept layer (``spec.layers``).
+
+        The swept layers' outputs come from the same forward passes as the features (forward
+        hooks), so a sweep costs one pass per unique stimulus, not one per layer. Which layers
+        run is known only once the model has run: ``"all"`` and ``"every_<k>"`` are resolved
+        on the first batch, in the order the layers ran. A layer's output is flattened per item
+        (token sequences of a text model: the first token's state, so the features do not depend
+        on the batch's padding).
+
+        Parameters
+        ----------
+        events, frames, frame_index, batch_size, progress
+            As in :meth:`extract`.
+        reduce : callable, optional
+            ``reduce(layer_name, width)`` returns None (keep the layer's rows) or a function
+            applied to each batch's rows, shape (batch, width) -> (batch, k); e.g. a random
+            projection (:func:`mmsites.features.reduction.random_projector`), so a wide layer
+            is never held unreduced.
+
+        Returns
+        -------
+        features : ndarray of float32, shape (n_events, n_features)
+            As :meth:`extract` returns.
+        sweep : LayerSweep
+            The swept layers (name, type, depth, width) and their per-event features.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`extract`; also when ``spec.layers`` is None, names a module that is
+            not in the network or did not run, or a layer's output width varies between batches.
+        """
+        if self.spec.layers is None:
+            raise ValueError(f"model {self.spec.id!r} declares no layer sweep (models[].layers is null)")
+        sweep = LayerSweep()
+        feats, inverse = self._extract(events, frames, frame_index, batch_size, progress, sweep, reduce)
+        if inverse is not None:
+            sweep.features = {name: X[inverse] for name, X in sweep.features.items()}
+            for name, X in sweep.features.items():
+                if not np.isfinite(X).all():
+                    raise ValueError(
+                        f"model {self.spec.id!r}: layer {name!r} gave non-finite features; check the weights "
+                        "and inputs"
+                    )
+        return feats, sweep
+
+    def _extract(self, events, frames, frame_index, batch_size, progress, sweep, reduce):
+        """Features of the events (n_events, d) and the index of each event's unique item."""
         if not isinstance(events, pd.DataFrame):
             raise TypeError(
                 f"model {self.spec.id!r}: events must be a pandas DataFrame, got {type(events).__name__}"
@@ -361,7 +601,7 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
         if "text" in kind:
             texts = self._check_texts(events)
         if n == 0:
-            return np.empty((0, 0), dtype=np.float32)
+            return np.empty((0, 0), dtype=np.float32), None
 
         if kind == "image":
             uniq, inverse = np.unique(fidx, return_inverse=True)
@@ -371,6 +611,8 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
                 batch_size,
                 progress,
                 f"{self.spec.id}: frames",
+                sweep,
+                reduce,
             )
         elif kind == "text":
             codes, uniq = pd.factorize(pd.Series(texts), sort=False)
@@ -382,6 +624,8 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
                 batch_size,
                 progress,
                 f"{self.spec.id}: texts",
+                sweep,
+                reduce,
             )
         else:
             tcodes, tuniq = pd.factorize(pd.Series(texts), sort=False)
@@ -393,6 +637,8 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
                 batch_size,
                 progress,
                 f"{self.spec.id}: frame+text pairs",
+                sweep,
+                reduce,
             )
         if self._n_truncated:
             logger.warning(
@@ -405,7 +651,8 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
         logger.info(
             "model %s: %d events -> %d unique items -> features %s", self.spec.id, n, len(feats), feats.shape
         )
-        return feats[np.asarray(inverse).reshape(-1)]
+        inverse = np.asarray(inverse).reshape(-1)
+        return feats[inverse], inverse
 
     def _check_frames(self, frames, frame_index, n: int) -> np.ndarray:
         sid = self.spec.id

@@ -14,6 +14,7 @@ that joint reduction (method, from, n_components, movies).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 
 from mmsites.device import resolve_device
 from mmsites.features.baselines import multiconcat
-from mmsites.features.reduction import jl_dim, reduce_jointly
+from mmsites.features.reduction import jl_dim, random_projector, reduce_jointly
 from mmsites.features.zoo import build_extractor
 from mmsites.features.zoo.spec import ModelSpec
 from mmsites.timing import TIME_TOL_S, match_times
@@ -78,7 +79,8 @@ def spec_key(model: ModelSpec, params: Params, inputs: list[Path], extra: dict |
     str
         A hex digest; equal keys mean stored features can be kept.
     """
-    settings = {"model": model.model_dump(), "features": params.features.model_dump()}
+    # A layer sweep's layers do not change the model's own features: they are not in its key.
+    settings = {"model": model.model_dump(exclude={"layers"}), "features": params.features.model_dump()}
     if extra:
         settings.update(extra)
     return content_key(settings, inputs)
@@ -167,7 +169,7 @@ def feature_groups(model: ModelSpec, params: Params, layout: Layout, movie_list:
     """
     groups = []
     for alignment in params.events.alignments:
-        if model.layer is not None:
+        if model.layer is not None or model.layers is not None:
             inputs = [path for movie in movie_list for path in movie_inputs(model, layout, movie, alignment)]
             extra = {"joint_movies": list(movie_list)} if len(movie_list) > 1 else None
             groups.append((alignment, list(movie_list), spec_key(model, params, inputs, extra)))
@@ -179,9 +181,12 @@ def feature_groups(model: ModelSpec, params: Params, layout: Layout, movie_list:
 
 
 def extract_movie(
-    model: ModelSpec, params: Params, layout: Layout, extractor, movie: str, alignment: str
-) -> np.ndarray:
+    model: ModelSpec, params: Params, layout: Layout, extractor, movie: str, alignment: str, reduce=None
+):
     """A model's (unreduced) features of one movie's events of one alignment.
+
+    With a layer sweep (``model.layers``), also the swept layers' features, from the same
+    forward passes.
 
     Parameters
     ----------
@@ -197,11 +202,15 @@ def extract_movie(
         Movie id.
     alignment : str
         ``"language"`` or ``"vision"``.
+    reduce : callable, optional
+        For a sweep: ``reduce(layer, width)`` (see
+        :meth:`~mmsites.features.zoo.base.Extractor.extract_layers`).
 
     Returns
     -------
-    numpy.ndarray of float32, shape (n_events, n_features)
-        One row per event of the events table.
+    numpy.ndarray of float32, shape (n_events, n_features), or (that array, LayerSweep)
+        One row per event of the events table; with a layer sweep, also the
+        :class:`~mmsites.features.zoo.base.LayerSweep` of the same events.
 
     Raises
     ------
@@ -220,6 +229,10 @@ def extract_movie(
         cache = np.load(layout.frames(movie))
         frames = cache["frames"]
         index = frame_index(cache["frame_times"], events["frame_time"].to_numpy())
+    if reduce is not None or model.layers is not None:
+        return extractor.extract_layers(
+            events, frames, index, batch_size=params.features.batch_size, reduce=reduce
+        )
     return extractor.extract(events, frames, index, batch_size=params.features.batch_size)
 
 
@@ -240,7 +253,9 @@ def model_features(model: ModelSpec, params: Params, layout: Layout, movie_list:
     todo = []
     for alignment, group, key in feature_groups(model, params, layout, movie_list):
         outs = [layout.features(model.id, movie, alignment) for movie in group]
-        if all(is_up_to_date(out, out.with_suffix(".json"), key) for out in outs):
+        if all(is_up_to_date(out, out.with_suffix(".json"), key) for out in outs) and _sweep_up_to_date(
+            model, layout, group, alignment, key
+        ):
             log.info("%s %s %s: up to date", model.id, "+".join(group), alignment)
             continue
         todo.append((alignment, group, key))
@@ -250,26 +265,23 @@ def model_features(model: ModelSpec, params: Params, layout: Layout, movie_list:
     extractor = build_extractor(resolve_spec(model, layout), device=device)
     fp = params.features
     for alignment, group, key in todo:
-        blocks, seconds = [], []
+        n_events = sum(len(read_events(layout.events(movie, alignment))) for movie in group)
+        reduce = _sweep_reducer(params, n_events) if model.layers is not None else None
+        blocks, seconds, sweeps = [], [], []
         for movie in group:
             start = time.perf_counter()
-            blocks.append(extract_movie(model, params, layout, extractor, movie, alignment))
+            out = extract_movie(model, params, layout, extractor, movie, alignment, reduce)
+            if model.layers is not None:
+                out, sweep = out
+                sweeps.append(sweep)
+            blocks.append(out)
             seconds.append(time.perf_counter() - start)
         reduced = None
-        n_events = sum(len(X) for X in blocks)
         width = blocks[0].shape[1]
         if model.layer is not None and n_events and width > jl_dim(n_events, fp.jl_eps):
             # One projection for all movies of the alignment: same columns in every movie.
             blocks = reduce_jointly(blocks, method=fp.reduction, eps=fp.jl_eps, seed=fp.seed)
-            reduced = {
-                "method": fp.reduction,
-                "from": int(width),
-                "n_components": int(blocks[0].shape[1]),
-                "n_events": int(n_events),
-                "movies": list(group),
-                "seed": fp.seed,
-                "eps": fp.jl_eps,
-            }
+            reduced = _reduction(fp, width, blocks[0].shape[1], n_events, group)
             log.info(
                 "%s %s: %s of %d features to %d, fit jointly on %d events of %d movie(s) %s",
                 model.id,
@@ -298,6 +310,143 @@ def model_features(model: ModelSpec, params: Params, layout: Layout, movie_list:
                 out.with_suffix(".json"),
             )
             log.info("%s %s %s: features %s in %.1f s", model.id, movie, alignment, X.shape, secs)
+        if sweeps:
+            write_sweep(model, params, layout, group, alignment, key, sweeps, n_events)
+
+
+def _reduction(fp, width: int, n_components: int, n_events: int, group: list[str]) -> dict:
+    """The ``reduction`` entry of a features ``.json``: how a wide layer was reduced."""
+    return {
+        "method": fp.reduction,
+        "from": int(width),
+        "n_components": int(n_components),
+        "n_events": int(n_events),
+        "movies": list(group),
+        "seed": fp.seed,
+        "eps": fp.jl_eps,
+    }
+
+
+def _sweep_key(model: ModelSpec, key: str) -> str:
+    """The key of a sweep's layer files: the model's features key and the layers asked for."""
+    return content_key({"features_key": key, "layers": model.layers}, [])
+
+
+def _sweep_up_to_date(model: ModelSpec, layout: Layout, group: list[str], alignment: str, key: str) -> bool:
+    """Whether a model's layer sweep (if any) is stored for these movies with this key."""
+    if model.layers is None:
+        return True
+    index = layout.layer_index(model.id)
+    if not index.is_file():
+        return False
+    layers = json.loads(index.read_text()).get("layers", [])
+    sweep_key = _sweep_key(model, key)
+    return bool(layers) and all(
+        is_up_to_date(path, path.with_suffix(".json"), sweep_key)
+        for layer in layers
+        for path in (layout.layer_features(model.id, layer["name"], movie, alignment) for movie in group)
+    )
+
+
+def _sweep_reducer(params: Params, n_events: int):
+    """``reduce(layer, width)`` for a sweep: the streamed random projection of wide layers.
+
+    A layer wider than the Johnson-Lindenstrauss dimension of the alignment's events (all
+    movies) is projected batch by batch as it is computed, with the same random matrix
+    (``features.seed``) for every movie, so a sweep never holds a wide layer unreduced. PCA
+    (``features.reduction: pca``) needs every row at once: the layers are kept and reduced
+    jointly afterwards.
+    """
+    fp = params.features
+    if fp.reduction != "srp" or n_events == 0:
+        return None
+    n_components = jl_dim(n_events, fp.jl_eps)
+    projectors: dict = {}
+
+    def reduce(_layer: str, width: int):
+        if width <= n_components:
+            return None
+        if width not in projectors:
+            projectors[width] = random_projector(width, n_components, seed=fp.seed)
+        return projectors[width]
+
+    return reduce
+
+
+def write_sweep(
+    model: ModelSpec,
+    params: Params,
+    layout: Layout,
+    group: list[str],
+    alignment: str,
+    key: str,
+    sweeps: list,
+    n_events: int,
+) -> None:
+    """Write a model's swept layers: one ``.npy`` per (layer, movie) and the layer index.
+
+    Parameters
+    ----------
+    model : ModelSpec
+        The model (``model.layers`` set).
+    params : Params
+        The run's params (``features``: the reduction of wide layers).
+    layout : Layout
+        Writes ``work/features/<model>/layers/<layer>/<movie>_<alignment>.npy`` (+ ``.json``)
+        and ``work/features/<model>/layers.json``.
+    group : list of str
+        The movies, in the order of ``sweeps``.
+    alignment : str
+        ``"language"`` or ``"vision"``.
+    key : str
+        The model's features key for this alignment (the layer files' key derives from it).
+    sweeps : list of LayerSweep
+        One per movie of ``group``.
+    n_events : int
+        The alignment's events over all movies (the JL dimension of the reduction).
+    """
+    fp = params.features
+    layers = sweeps[0].layers
+    names = [layer["name"] for layer in layers]
+    for sweep, movie in zip(sweeps[1:], group[1:]):
+        if [layer["name"] for layer in sweep.layers] != names:
+            raise ValueError(
+                f"model {model.id!r}: the swept layers differ between movies ({movie}: "
+                f"{[layer['name'] for layer in sweep.layers]} vs {names})"
+            )
+    sweep_key = _sweep_key(model, key)
+    for layer in layers:
+        name = layer["name"]
+        blocks = [sweep.features[name] for sweep in sweeps]
+        reduced = None
+        if blocks[0].shape[1] < layer["width"]:  # projected while extracted
+            reduced = _reduction(fp, layer["width"], blocks[0].shape[1], n_events, group)
+        elif fp.reduction == "pca" and n_events and layer["width"] > jl_dim(n_events, fp.jl_eps):
+            blocks = reduce_jointly(blocks, method="pca", eps=fp.jl_eps, seed=fp.seed)
+            reduced = _reduction(fp, layer["width"], blocks[0].shape[1], n_events, group)
+        for movie, X in zip(group, blocks):
+            out = layout.layer_features(model.id, name, movie, alignment)
+            write_npy(np.ascontiguousarray(X, dtype=np.float32), out)
+            write_json(
+                {
+                    "key": sweep_key,
+                    "model": model.id,
+                    "layer": name,
+                    "type": layer["type"],
+                    "depth": layer["depth"],
+                    "movie": movie,
+                    "alignment": alignment,
+                    "shape": list(X.shape),
+                    "reduction": reduced,
+                },
+                out.with_suffix(".json"),
+            )
+    write_json(
+        {"model": model.id, "layers_asked": model.layers, "layers": layers}, layout.layer_index(model.id)
+    )
+    log.info(
+        "%s %s: layer sweep of %d layers (%s ... %s)", model.id, alignment, len(layers), names[0], names[-1]
+    )
 
 
 def baseline_features(params: Params, layout: Layout, movie_list: list[str]) -> None:
