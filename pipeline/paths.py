@@ -332,6 +332,27 @@ class Layout:
         """
         return self._scores_dir / f"sub-{subject}_{alignment}_{model}_boot.npy"
 
+    def layer_scores(self, subject: int, alignment: str, model: str) -> Path:
+        """The layer sweep's scores of one model for one subject and alignment (encode stage).
+
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+        alignment : {"language", "vision"}
+            Event alignment.
+        model : str
+            Id of a model with a layer sweep (``models[].layers``).
+
+        Returns
+        -------
+        Path
+            ``work/scores/<kind>/layers/sub-<subject>_<alignment>_<model>.parquet``: one row per
+            (layer, target) with ``layer, type, depth, electrode, bin, time_s, test_r, val_r,
+            alpha``; its content stamp is the ``.json`` beside it.
+        """
+        return self._scores_dir / "layers" / f"sub-{subject}_{alignment}_{model}.parquet"
+
     def resampling(self, subject: int, alignment: str) -> Path:
         """The resampling shared by every model of one subject and alignment (encode stage).
 

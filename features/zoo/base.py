@@ -176,6 +176,7 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
         self.model: torch.nn.Module | None = None
         self._n_truncated = 0
         self._truncation_limit: int | None = None
+        self._token_mask: torch.Tensor | None = None
 
     def __repr__(self):
         return (
@@ -278,7 +279,12 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
             The token limit the batch was truncated to.
         length_of : callable
             Untruncated token count of one text.
+
+        The mask is also kept as the batch's token mask: a layer sweep
+        (:meth:`extract_layers`) averages a text layer's token states over the real tokens.
         """
+        # Remembered for layer sweeps: a token sequence is pooled over the real tokens only.
+        self._token_mask = torch.as_tensor(attention_mask)
         full = torch.as_tensor(attention_mask).sum(dim=1) >= limit
         n = sum(1 for i in torch.nonzero(full).flatten().tolist() if length_of(texts[i]) > limit)
         if n:
@@ -367,9 +373,15 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
                 f"size {batch}"
             )
         if "text" in self.input and t.ndim == 3:
-            # Token sequences: padding makes their length depend on the batch; the first
-            # token's state does not (right padding), so the features do not depend on batching.
-            t = t[:, 0]
+            # Token sequences: padding makes their length depend on the batch, so the states are
+            # averaged over the real tokens (the family's attention mask), which does not.
+            # Without a mask of that length (fixed contexts, e.g. CLIP's 77 tokens), over all.
+            mask = self._token_mask
+            if mask is not None and tuple(mask.shape) == tuple(t.shape[:2]):
+                w = mask.to(device=t.device, dtype=torch.float32)[..., None]
+                t = (t.float() * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
+            else:
+                t = t.float().mean(dim=1)
         return t.reshape(batch, -1).float().cpu().numpy()
 
     def _run_batches(
@@ -410,6 +422,7 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
                     captured.clear()
                     if hooks is not None:
                         hooks.clear()
+                        self._token_mask = None
                     y = encode(idx)
                     if hooks is not None:
                         self._sweep_batch(hooks, sweep, idx, n, listed, projectors, reduce)
@@ -544,8 +557,8 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
         hooks), so a sweep costs one pass per unique stimulus, not one per layer. Which layers
         run is known only once the model has run: ``"all"`` and ``"every_<k>"`` are resolved
         on the first batch, in the order the layers ran. A layer's output is flattened per item
-        (token sequences of a text model: the first token's state, so the features do not depend
-        on the batch's padding).
+        (token sequences of a text model: the mean over its real tokens, so the features do not
+        depend on the batch's padding).
 
         Parameters
         ----------

@@ -28,6 +28,7 @@ arrays, and the rounds' target sets are decided in the main process.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,7 @@ from mmsites.stats.resampling import (
 from mmsites.stats.signal import SequentialPvalues, max_over_bins_pvalues, signal_bins, signal_null
 
 from ..cv import block_length, encoded_models, gap_seconds, response_folds
-from ..design import candidate_designs
+from ..design import candidate_designs, event_features
 from ..executors import make_executor
 from ..io import (
     content_key,
@@ -82,8 +83,8 @@ class Unit:
     model : str
         Model id or baseline (``"multiconcat"``, ``"multilin"``).
     part : str
-        ``"fit"`` (the CV fit), ``"null"`` (a chunk of permutations) or ``"boot"`` (a chunk
-        of bootstrap resamples).
+        ``"fit"`` (the CV fit), ``"null"`` (a chunk of permutations), ``"boot"`` (a chunk
+        of bootstrap resamples) or ``"layers"`` (the CV fits of a model's layer sweep).
     chunk : slice or None
         Rows of the shared permutation or bootstrap index array.
     targets : tuple of int or None
@@ -95,7 +96,7 @@ class Unit:
     subject: int
     alignment: str
     model: str
-    part: str = "fit"  # fit | null | boot
+    part: str = "fit"  # fit | null | boot | layers
     chunk: slice | None = None
     targets: tuple | None = None  # null rounds: the open targets (None: all)
     kind: str | None = None
@@ -207,6 +208,8 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
             **{k: np.asarray(getattr(result, k)) for k in FIT_ARRAYS},
         )
         return None
+    if unit.part == "layers":
+        return _layer_sweep(params, layout, unit, Y, resp, folds)
     indices = np.load(layout.resampling(unit.subject, unit.alignment))
     predictions = np.load(layout.predictions(unit.subject, unit.alignment, unit.model), mmap_mode="r")
     if unit.part == "null":
@@ -255,6 +258,64 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
             )
         return {"test_r": test_r.astype(np.float32), "val_r": val_r.astype(np.float32)}
     raise ValueError(f"unknown work unit part {unit.part!r}")
+
+
+def swept_layers(layout: Layout, model: str) -> list[dict]:
+    """The layers of a model's sweep as the features stage listed them (depth order).
+
+    Parameters
+    ----------
+    layout : Layout
+        The work directory's layout.
+    model : str
+        Model id.
+
+    Returns
+    -------
+    list of dict
+        ``name, type, depth`` per layer.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the layer index is missing (the features stage did not run the sweep).
+    """
+    path = layout.layer_index(model)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"model {model!r} declares models[].layers but {path} is missing: run the features stage"
+        )
+    return json.loads(path.read_text())["layers"]
+
+
+def _layer_sweep(params: Params, layout: Layout, unit: Unit, Y, resp: dict, folds) -> None:
+    """Fit every swept layer of a model (the CV fit only: no nulls), write the per-target table."""
+    n_elec, n_bins = target_shape(params, resp)
+    times, bands = target_labels(resp, n_bins)
+    tables = []
+    for layer in swept_layers(layout, unit.model):
+        X = event_features(
+            layout, unit.model, unit.alignment, resp["event_movie"], resp["event_movie_time"], layer["name"]
+        )
+        result = _engines(params, [X], folds)[0].fit(Y)
+        table = {
+            "layer": layer["name"],
+            "type": layer["type"],
+            "depth": layer["depth"],
+            "electrode": np.repeat(np.asarray(resp["electrodes"], dtype=object), n_bins),
+            "bin": np.tile(np.arange(n_bins), n_elec),
+            "time_s": np.tile(times, n_elec),
+            "test_r": np.asarray(result.test_r),
+            "val_r": np.asarray(result.val_r),
+            "alpha": np.asarray(result.alpha),
+        }
+        if bands is not None:
+            table["band"] = np.tile(np.asarray(bands, dtype=object), n_elec)
+        tables.append(pd.DataFrame(table))
+    write_parquet(
+        pd.concat(tables, ignore_index=True), layout.layer_scores(unit.subject, unit.alignment, unit.model)
+    )
+    return None
 
 
 def resampling_indices(params: Params, layout: Layout, subject: int, alignment: str) -> None:
@@ -489,7 +550,7 @@ def unit_key(params: Params, layout: Layout, unit: Unit) -> str:
         A hex digest; equal keys mean the stored scores can be kept.
     """
     definition = (
-        params.model(unit.model).model_dump()
+        params.model(unit.model).model_dump(exclude={"layers"})  # a sweep does not change the fit
         if unit.model not in ("multiconcat", "multilin")
         else {"baseline": unit.model, **params.baselines.model_dump()}
     )
@@ -556,6 +617,7 @@ def _run(params: Params, workdir: Path, executor) -> None:
                         log.info("sub_%d %s %s (%s): scores up to date", s, a, m, kind)
                         continue
                     fits.append(unit)
+    _layer_sweeps(params, workdir, executor, base)
     if not fits:
         return
     log.info("encode: %d CV fits on the %s executor", len(fits), params.compute.executor)
@@ -591,6 +653,57 @@ def _run(params: Params, workdir: Path, executor) -> None:
             },
             layout.scores(unit.subject, unit.alignment, unit.model).with_suffix(".json"),
         )
+
+
+def _layer_key(params: Params, layout: Layout, unit: Unit) -> str:
+    """A fingerprint of a layer sweep's fits: the model, the encoding params, responses, layers."""
+    files = sorted(
+        path
+        for layer in swept_layers(layout, unit.model)
+        for path in (layout.workdir / "work" / "features" / unit.model / "layers" / layer["name"]).glob(
+            f"*_{unit.alignment}.npy"
+        )
+    )
+    return content_key(
+        {
+            "model": params.model(unit.model).model_dump(),
+            "encoding": params.encoding.model_dump(),
+            "gap_s": gap_seconds(params),
+            "components": components(params, layout.kind) if layout.kind in EMBEDDING_KINDS else None,
+        },
+        [layout.responses(unit.subject, unit.alignment), *files],
+    )
+
+
+def _layer_sweeps(params: Params, workdir: Path, executor, base: Layout) -> None:
+    """The CV fits of every layer of every model with a layer sweep (``models[].layers``).
+
+    Each layer is encoded as a model is (same folds, penalties and targets), without the
+    permutation and bootstrap nulls: the stats stage picks each electrode's best layer on the
+    validation r and reports the test r there (``results/layers.csv``).
+    """
+    units, keys = [], {}
+    for kind in params.responses.kinds:
+        layout = base.for_kind(kind)
+        for s in params.data.subjects:
+            for a in params.events.alignments:
+                for model in params.models:
+                    if model.layers is None:
+                        continue
+                    unit = Unit(s, a, model.id, "layers", kind=kind)
+                    keys[unit] = _layer_key(params, layout, unit)
+                    path = layout.layer_scores(s, a, model.id)
+                    if is_up_to_date(path, path.with_suffix(".json"), keys[unit]):
+                        log.info("sub_%d %s %s (%s): layer sweep up to date", s, a, model.id, kind)
+                        continue
+                    units.append(unit)
+    if not units:
+        return
+    log.info("encode: layer sweeps of %d (subject, alignment, model, kind)", len(units))
+    executor.map(_call, [(params, str(workdir), u) for u in units])
+    for unit in units:
+        path = base.for_kind(unit.kind).layer_scores(unit.subject, unit.alignment, unit.model)
+        write_json({"key": keys[unit]}, path.with_suffix(".json"))
 
 
 def _null_rounds(params: Params, workdir: Path, executor, fits: list) -> dict:

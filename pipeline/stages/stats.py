@@ -3,7 +3,9 @@
 Reads every model's scores (``work/scores``), compares models per electrode with the paired
 permutation test (or the paired bootstrap on the shared resamples), corrects with
 Benjamini–Hochberg across electrodes per test, and writes ``results/comparisons.csv``,
-``results/sites.csv``, ``results/summary.json`` and, on the demo, ``results/demo_recovery.json``.
+``results/sites.csv``, ``results/summary.json``, ``results/layers.csv`` (each electrode's best
+layer of every layer sweep, :mod:`mmsites.stats.layers`) and, on the demo,
+``results/demo_recovery.json``.
 The rules are documented in :mod:`mmsites.stats.sites` and docs/statistics.md.
 """
 
@@ -16,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mmsites.constants import MULTIMODAL_KINDS
+from mmsites.stats.layers import layer_profile
 from mmsites.stats.pvalues import bh_floor_warning
 from mmsites.stats.resampling import block_swaps
 from mmsites.stats.sites import (
@@ -198,6 +201,67 @@ def kind_results(params: Params, layout: Layout, electrodes: pd.DataFrame | None
     return comparisons, sites, summary
 
 
+#: Columns of ``results/layers.csv`` (written with its header even when no model has a sweep).
+LAYER_COLUMNS = (
+    "response_kind",
+    "subject",
+    "alignment",
+    "model",
+    "electrode",
+    "layer",
+    "type",
+    "depth",
+    "bin",
+    "time_s",
+    "val_r",
+    "test_r",
+    "best",
+)
+
+
+def layer_table(params: Params, base: Layout) -> pd.DataFrame:
+    """Every layer sweep's per-(electrode, layer) picks and each electrode's best layer.
+
+    Parameters
+    ----------
+    params : Params
+        Validated params (models with ``layers``, subjects, alignments, response kinds).
+    base : Layout
+        The work directory's layout.
+
+    Returns
+    -------
+    DataFrame
+        :func:`mmsites.stats.layers.layer_profile` of each (kind, subject, alignment, model)
+        sweep with those four columns first (:data:`LAYER_COLUMNS`); no rows when no model has
+        a sweep.
+
+    Raises
+    ------
+    FileNotFoundError
+        When a sweep's scores are missing (run the encode stage).
+    """
+    parts = []
+    for kind in params.responses.kinds:
+        layout = base.for_kind(kind)
+        for subject in params.data.subjects:
+            for alignment in params.events.alignments:
+                for model in params.models:
+                    if model.layers is None:
+                        continue
+                    path = layout.layer_scores(subject, alignment, model.id)
+                    if not path.is_file():
+                        raise FileNotFoundError(f"{path} is missing: run the encode stage (layer sweeps)")
+                    profile = layer_profile(pd.read_parquet(path))
+                    profile.insert(0, "model", model.id)
+                    profile.insert(0, "alignment", alignment)
+                    profile.insert(0, "subject", subject)
+                    profile.insert(0, "response_kind", kind)
+                    parts.append(profile)
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(LAYER_COLUMNS))
+    return table[[c for c in LAYER_COLUMNS if c in table] + [c for c in table if c not in LAYER_COLUMNS]]
+
+
 def run(params: Params, workdir: Path) -> None:
     """Run the stats stage: compare models per electrode, correct, and call the sites.
 
@@ -258,6 +322,7 @@ def run(params: Params, workdir: Path) -> None:
     write_csv(comparisons, base.results / "comparisons.csv")
     write_csv(sites, base.results / "sites.csv")
     write_json(summary, base.results / "summary.json")
+    write_csv(layer_table(params, base), base.results / "layers.csv")
     truth_path = base.data_root / "truth.csv"
     if params.data.format == "demo" and truth_path.is_file():
         truth = pd.read_csv(truth_path)
