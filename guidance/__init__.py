@@ -9,6 +9,8 @@ Public API:
   (task loss + α · Σ distances, guide frozen, noise or early-stopped guidance, CKA or RSA,
   bit-exact resumable checkpoints, CUDA/bf16), :func:`~mmsites.guidance.training.evaluate`,
   :func:`~mmsites.guidance.training.read_checkpoint`;
+* fixed guides (:mod:`~mmsites.guidance.fixed`): :class:`~mmsites.guidance.fixed.FixedGuide`,
+  a guide given as fixed representations per example (e.g. neural responses);
 * the loss (:mod:`~mmsites.guidance.loss`): :func:`~mmsites.guidance.loss.layer_pairs`,
   :func:`~mmsites.guidance.loss.pair_distances`;
 * layers (:mod:`~mmsites.guidance.hooks`): :class:`~mmsites.guidance.hooks.LayerRecorder`,
@@ -18,7 +20,8 @@ Public API:
   :class:`~mmsites.guidance.models.TinyTransformer`;
 * data (:mod:`~mmsites.guidance.data`): digits, parity, copy-paste, noise inputs;
 * experiments (:mod:`~mmsites.guidance.experiments`): the digits and sequence experiments
-  over several seeds (what ``mmsites guide`` runs).
+  over several seeds, and the arms of a fixed-guide experiment (what ``mmsites guide`` runs;
+  the brain as guide is put together by the pipeline, which also writes the results).
 """
 
 from mmsites import require_namespace
@@ -26,6 +29,7 @@ from mmsites import require_namespace
 require_namespace(__name__)
 
 from .data import copy_paste_data, digits_data, noise_like, parity_data
+from .fixed import FixedGuide
 from .hooks import LAYER_TYPES, LayerRecorder, layer_activations
 from .loss import DISTANCES, layer_pairs, pair_distances
 from .models import DigitsCNN, DigitsFCN, SequenceRNN, TinyTransformer
@@ -33,6 +37,7 @@ from .training import OPTIMIZERS, epoch_batches, evaluate, fingerprint, guided_t
 
 __all__ = [
     "guided_train",
+    "FixedGuide",
     "evaluate",
     "read_checkpoint",
     "epoch_batches",

@@ -17,10 +17,8 @@ curves (what ``mmsites guide`` calls).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -28,10 +26,21 @@ import numpy as np
 import torch
 
 from .data import PARITY_PAD, copy_paste_data, copy_paste_vocab, digits_data, parity_data
+from .fixed import FixedGuide
+from .hooks import layer_activations
 from .models import DigitsCNN, DigitsFCN, SequenceRNN, TinyTransformer
 from .training import evaluate, guided_train
 
-__all__ = ["EXPERIMENTS", "digits_experiment", "sequence_experiment", "run_experiments", "plot_curves"]
+__all__ = [
+    "EXPERIMENTS",
+    "ARMS",
+    "digits_experiment",
+    "sequence_experiment",
+    "run_experiments",
+    "summarise_runs",
+    "standardise",
+    "fixed_guide_arms",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +68,23 @@ def _mean_sd(values: Sequence[float]) -> dict:
     return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "values": v.tolist()}
 
 
-def _summarise(runs: list[dict], keys: Sequence[str]) -> dict:
+def summarise_runs(runs: list[dict], keys: Sequence[str]) -> dict:
+    """Mean ± sd over seeds of each arm, and of the paired difference guided - unguided.
+
+    Parameters
+    ----------
+    runs : list of dict
+        One per seed and arm: ``seed``, ``arm`` (``"unguided"`` or ``"guided"``) and a number
+        per key.
+    keys : sequence of str
+        The numbers summarised.
+
+    Returns
+    -------
+    dict
+        Per arm and key ``{"mean", "sd" (ddof 1; 0 for one seed), "values"}``, and
+        ``<key>_difference``: the same of guided - unguided, seed by seed.
+    """
     out = {}
     for arm in ARMS:
         rows = [r for r in runs if r["arm"] == arm]
@@ -244,7 +269,7 @@ def digits_experiment(
         "settings": settings,
         "guides": guides,
         "runs": runs,
-        "summary": _summarise(runs, keys),
+        "summary": summarise_runs(runs, keys),
         "histories": histories,
     }
 
@@ -424,117 +449,50 @@ def sequence_experiment(
         "settings": settings,
         "guides": guides,
         "runs": runs,
-        "summary": _summarise(runs, keys),
+        "summary": summarise_runs(runs, keys),
         "histories": histories,
     }
 
 
-def plot_curves(result: Mapping):
-    """Loss and accuracy curves of one experiment, both arms, every seed.
-
-    Parameters
-    ----------
-    result : mapping
-        What :func:`digits_experiment` or :func:`sequence_experiment` returns.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Four panels: task loss per update (moving mean of 20), test accuracy per epoch, the
-        train - test gap per epoch, the mean CKA of the mapped layers with the guide per epoch;
-        unguided grey, guided blue, one line per seed.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
-    colours = {"unguided": "0.45", "guided": "tab:blue"}
-    for key, history in result["histories"].items():
-        arm = key.split("/")[1]
-        label = arm if key.startswith(f"seed{result['settings']['seeds'][0]}/") else None
-        loss = np.asarray(history["steps"]["task_loss"], dtype=float)
-        k = min(20, len(loss))
-        smooth = np.convolve(loss, np.ones(k) / k, mode="valid") if k else loss
-        axes[0].plot(np.arange(len(smooth)) + k - 1, smooth, color=colours[arm], lw=1, label=label)
-        e = history["epochs"]
-        axes[1].plot(e["epoch"], e["test_accuracy"], color=colours[arm], lw=1, label=label)
-        axes[2].plot(e["epoch"], e["gap"], color=colours[arm], lw=1, label=label)
-        axes[3].plot(e["epoch"], [np.mean(c) for c in e["layer_cka"]], color=colours[arm], lw=1, label=label)
-    titles = ("task loss (nats)", "test accuracy", "train - test accuracy", "mean CKA with the guide")
-    for ax, title in zip(axes, titles):
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("update" if ax is axes[0] else "epoch")
-    axes[0].set_yscale("log")
-    axes[0].legend(frameon=False, fontsize=8)
-    fig.suptitle(f"guidance: {result['experiment']}", fontsize=11)
-    fig.tight_layout()
-    return fig
-
-
-def _write_atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def run_experiments(settings: Mapping, out_dir: str | os.PathLike) -> dict:
-    """Run the experiments a settings mapping names and write their results (``mmsites guide``).
+def run_experiments(settings: Mapping, checkpoint_dir: str | os.PathLike | None = None) -> dict:
+    """Run the experiments a settings mapping names (``mmsites guide``), returning their results.
 
     Parameters
     ----------
     settings : mapping
-        ``experiments`` (names from :data:`EXPERIMENTS`), ``seeds``, optionally the shared
-        ``device``, ``bf16``, ``resume`` and ``checkpoint_every``, and one mapping per
-        experiment (``digits``, ``parity``, ``copy_paste``) of the other keyword arguments of
-        :func:`digits_experiment` / :func:`sequence_experiment` (the ``guide:`` section of the
-        params, as a mapping).
-    out_dir : str or PathLike
-        Written (atomically): ``summary.json`` (every experiment's settings, guides, runs and
-        summary; the entries of experiments not run this time are kept),
-        ``<experiment>/history.json`` (the histories) and
-        ``<experiment>/curves.png`` (:func:`plot_curves`); checkpoints under
-        ``<experiment>/seed<s>/``.
+        ``experiments`` (names; those of :data:`EXPERIMENTS` are run, others are left to the
+        caller), ``seeds``, optionally the shared ``device``, ``bf16``, ``resume`` and
+        ``checkpoint_every``, and one mapping per experiment (``digits``, ``parity``,
+        ``copy_paste``) of the other keyword arguments of :func:`digits_experiment` /
+        :func:`sequence_experiment` (the ``guide:`` section of the params, as a mapping).
+    checkpoint_dir : str or PathLike, optional
+        Checkpoints go to ``<checkpoint_dir>/<experiment>/seed<s>/``; None: none.
 
     Returns
     -------
     dict
-        Per experiment run: its result without the histories.
+        Per experiment run: its result (with its ``histories``).
 
     Raises
     ------
     ValueError
-        If an experiment is unknown.
+        If no experiment named is one of :data:`EXPERIMENTS`.
     """
-    out = Path(out_dir)
-    summary_path = out / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     shared = {k: settings[k] for k in ("device", "bf16", "resume", "checkpoint_every") if k in settings}
+    names = [name for name in settings["experiments"] if name in EXPERIMENTS]
+    if not names:
+        raise ValueError(
+            f"unknown guidance experiments {list(settings['experiments'])}; choose from {list(EXPERIMENTS)}"
+        )
     done = {}
-    for name in settings["experiments"]:
-        if name not in EXPERIMENTS:
-            raise ValueError(f"unknown guidance experiment {name!r}; choose from {list(EXPERIMENTS)}")
-        kwargs = dict(settings.get(name) or {}) | shared | {"seeds": list(settings["seeds"]), "out_dir": out}
+    for name in names:
+        kwargs = dict(settings.get(name) or {}) | shared
+        kwargs |= {"seeds": list(settings["seeds"]), "out_dir": checkpoint_dir}
         if name == "digits":
             result = digits_experiment(**kwargs)
         else:
             result = sequence_experiment(name, **kwargs)
-        histories = result.pop("histories")
-        _write_atomic(out / name / "history.json", lambda p, h=histories: Path(p).write_text(json.dumps(h)))
-        fig = plot_curves(result | {"histories": histories})
-        _write_atomic(out / name / "curves.png", lambda p, f=fig: f.savefig(p, format="png", dpi=110))
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-        summary[name] = done[name] = result
+        done[name] = result
         s = result["summary"]
         log.info(
             "%s: gap unguided %.3f ± %.3f, guided %.3f ± %.3f; test accuracy unguided %.3f ± %.3f, "
@@ -550,5 +508,175 @@ def run_experiments(settings: Mapping, out_dir: str | os.PathLike) -> dict:
             s["guided"]["test_accuracy"]["sd"],
             len(result["settings"]["seeds"]),
         )
-        _write_atomic(summary_path, lambda p: Path(p).write_text(json.dumps(summary, indent=2)))
     return done
+
+
+def standardise(values, rows) -> np.ndarray:
+    """Z-score every column with the mean and sd of some rows only (e.g. the training events).
+
+    Parameters
+    ----------
+    values : array, shape (n, p)
+        Real, finite values.
+    rows : array of int, shape (m,)
+        The rows whose statistics are used (m >= 2).
+
+    Returns
+    -------
+    ndarray, float32, shape (n, p)
+        ``(values - mean) / sd`` with the mean and sd (ddof 0) of ``values[rows]``; a column
+        constant on those rows is only centred.
+
+    Raises
+    ------
+    ValueError
+        If ``values`` is not 2-D and finite or fewer than 2 rows are given.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    rows = np.asarray(rows)
+    if values.ndim != 2 or not np.isfinite(values).all():
+        raise ValueError(f"values must be a finite 2-D array, got shape {values.shape}")
+    if rows.size < 2:
+        raise ValueError(f"standardising needs at least 2 rows, got {rows.size}")
+    mean, sd = values[rows].mean(0), values[rows].std(0)
+    return ((values - mean) / np.where(sd > 0, sd, 1.0)).astype(np.float32)
+
+
+def fixed_guide_arms(
+    inputs,
+    guide,
+    train,
+    val,
+    *,
+    seeds: Sequence[int] = (0, 1, 2),
+    hidden: int = 64,
+    depth: int = 2,
+    layer: int = -1,
+    alpha: float = 1.0,
+    distance: str = "cka",
+    epochs: int = 100,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    device="cpu",
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = True,
+    checkpoint_every: int | None = None,
+) -> dict:
+    """A small MLP guided by fixed representations of its examples vs the same MLP unguided.
+
+    The target (:class:`~.models.DigitsFCN`: ``depth`` hidden linear layers of width
+    ``hidden``) reads ``inputs`` (z-scored with the training rows' statistics) and its recorded
+    layer ``layer`` is matched to ``guide`` (z-scored the same way) by ``alpha * (1 - CKA)``
+    on minibatches of the training rows: the only loss (no task). The unguided arm starts
+    from the same weights (seeded by ``10000 + seed``) and, with nothing to train on, stays
+    there: the control is the untrained network. Only ``train`` rows of ``guide`` are used for
+    training and ``val`` rows for the curves; other rows (the caller's test rows) are never
+    read from ``guide``.
+
+    Parameters
+    ----------
+    inputs : array, shape (n, p)
+        The target's input per example (e.g. a frozen model's features of each event).
+    guide : array, shape (n, q)
+        The guide's representation per example (e.g. a subject's responses to each event).
+        Rows outside ``train`` and ``val`` may hold anything finite (they are not read).
+    train, val : array of int
+        Rows that train the target and rows on which the CKA is followed during training.
+    seeds : sequence of int
+        One run of both arms per seed (initial weights and batch order).
+    hidden, depth : int
+        The MLP's width and number of hidden layers.
+    layer : int
+        The recorded hidden layer (pre-activation) matched to the guide and returned; negative
+        counts from the last.
+    alpha : float
+        Weight of the guidance loss of the guided arm (> 0).
+    distance : {"cka", "rsa"}
+        1 - linear CKA or 1 - RSA.
+    epochs, batch_size, lr, weight_decay
+        Adam's training of the guided arm (batch_size capped at the training rows).
+    device : str or torch.device
+        Where to train.
+    checkpoint_dir : str or PathLike, optional
+        Checkpoints go to ``<checkpoint_dir>/seed<s>/<arm>.pt``; None: none.
+    resume, checkpoint_every
+        As :func:`~.training.guided_train`.
+
+    Returns
+    -------
+    dict
+        ``runs``: per seed and arm ``seed``, ``arm``, ``features`` (float32, (n, hidden): the
+        matched layer's activations of every example, eval mode), ``val_cka_start`` and
+        ``val_cka_end`` (CKA with the guide on ``val`` before and after training), ``seconds``;
+        ``histories``: per ``seed<s>/<arm>`` :func:`~.training.guided_train`'s history.
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree, ``train`` or ``val`` is too small or overlaps, or ``alpha`` is
+        not positive.
+    """
+    X = np.asarray(inputs)
+    G = np.asarray(guide)
+    train, val = np.asarray(train, dtype=np.int64), np.asarray(val, dtype=np.int64)
+    if X.ndim != 2 or G.ndim != 2 or len(X) != len(G):
+        raise ValueError(f"inputs and guide must be (n, p) and (n, q) arrays, got {X.shape} and {G.shape}")
+    if train.size < 4 or val.size < 2:
+        raise ValueError(f"need at least 4 training and 2 validation rows, got {train.size} and {val.size}")
+    if np.intersect1d(train, val).size:
+        raise ValueError("training and validation rows overlap")
+    if not alpha > 0:
+        raise ValueError(f"alpha must be > 0 for the guided arm, got {alpha!r}")
+    Xz = standardise(X, train)
+    Gz = np.zeros(G.shape, dtype=np.float32)
+    known = np.concatenate([train, val])
+    Gz[known] = standardise(G[known], np.arange(train.size))
+    runs, histories = [], {}
+    for seed in seeds:
+        for arm in ARMS:
+            target = _seeded(
+                10_000 + seed, lambda: DigitsFCN(hidden=hidden, depth=depth, classes=1, inputs=X.shape[1])
+            )
+            history = guided_train(
+                target,
+                (Xz[train], None),
+                (Xz[val], None),
+                guide=FixedGuide(Gz[train], Gz[val], names=["guide"], target_layers=[layer]),
+                alpha=alpha if arm == "guided" else 0.0,
+                distance=distance,
+                epochs=epochs,
+                batch_size=min(batch_size, train.size),
+                lr=lr,
+                weight_decay=weight_decay,
+                seed=seed,
+                device=device,
+                checkpoint=_checkpoint(checkpoint_dir, f"seed{seed}", f"{arm}.pt"),
+                resume=resume,
+                checkpoint_every=checkpoint_every,
+                eval_examples=max(val.size, 1),
+                log_every=0,
+            )
+            target.eval()
+            with torch.no_grad():
+                _, maps = layer_activations(target, torch.from_numpy(Xz).to(next(target.parameters()).device))
+            cka = history["epochs"]["layer_cka"]
+            runs.append(
+                {
+                    "seed": seed,
+                    "arm": arm,
+                    "features": maps[layer][1].float().cpu().numpy(),
+                    "val_cka_start": float(cka[0][0]),
+                    "val_cka_end": float(cka[-1][0]),
+                    "seconds": history["seconds"],
+                }
+            )
+            histories[f"seed{seed}/{arm}"] = history
+            log.info(
+                "fixed guide seed %d %s: validation CKA %.3f -> %.3f",
+                seed,
+                arm,
+                runs[-1]["val_cka_start"],
+                runs[-1]["val_cka_end"],
+            )
+    return {"runs": runs, "histories": histories}

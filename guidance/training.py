@@ -11,6 +11,13 @@ RSA`` instead of ``1 - CKA`` (``distance="rsa"``). Without a guide, or with ``al
 updates are those of plain training, bit for bit (with ``alpha=0`` the distances are still
 measured and logged, without gradient).
 
+**Fixed guides and no task.** The guide may also be a
+:class:`~mmsites.guidance.fixed.FixedGuide`: fixed representations per training example (e.g. a
+subject's neural responses to the same events), whose rows of each minibatch are compared with
+the target's layers. The labels may be None (``train=(X, None)``): no task loss, only ``alpha``
+times the guidance loss; with ``alpha=0`` as well nothing is trained (the weights stay as they
+are, the distances are still measured and logged).
+
 The target's activations come from the same forward pass as its task output (the guidance
 code runs the target a second time for them, which differs only with dropout).
 
@@ -48,6 +55,7 @@ from torch import nn
 from mmsites.device import resolve_device
 
 from .data import IGNORE, noise_like
+from .fixed import FixedGuide
 from .hooks import LAYER_TYPES, LayerRecorder
 from .loss import DISTANCES, layer_pairs, pair_distances
 
@@ -290,12 +298,25 @@ def _check_args(alpha, distance, epochs, batch_size, lr, optimizer, guidance_ste
         raise ValueError(f"batch_size must be in [2, {n}] (the training examples), got {batch_size}")
 
 
+def _check_fixed_guide(guide: FixedGuide, n: int, test, guide_noise: bool) -> None:
+    if guide.n_train != n:
+        raise ValueError(f"the fixed guide has {guide.n_train} training rows but train has {n} examples")
+    if guide_noise:
+        raise ValueError("guide_noise needs a guide network: a fixed guide has no input to replace")
+    if test is not None and guide.n_evaluation is not None and guide.n_evaluation != len(test[0]):
+        raise ValueError(
+            f"the fixed guide has {guide.n_evaluation} evaluation rows but test has {len(test[0])} examples"
+        )
+    if test is not None and guide.n_evaluation is None:
+        raise ValueError("with a test set the fixed guide needs its evaluation representations")
+
+
 def guided_train(
     target: nn.Module,
     train: tuple,
     test: tuple | None = None,
     *,
-    guide: nn.Module | None = None,
+    guide: nn.Module | FixedGuide | None = None,
     alpha: float = 1.0,
     distance: str = "cka",
     guide_noise: bool = False,
@@ -328,14 +349,19 @@ def guided_train(
     target : torch.nn.Module
         The network trained; maps a batch ``(b, ...)`` to logits ``(b, classes)`` or
         ``(b, length, classes)``. Moved to ``device``.
-    train : (array, array)
+    train : (array, array or None)
         Training inputs ``X`` (n, ...) (float or int64, numpy or torch) and labels ``y`` (n,) or
-        (n, length), int64 (:data:`~mmsites.guidance.data.IGNORE`: not scored).
-    test : (array, array), optional
-        Held-out inputs and labels, evaluated after every epoch (and before the first).
-    guide : torch.nn.Module, optional
+        (n, length), int64 (:data:`~mmsites.guidance.data.IGNORE`: not scored); None: no task
+        loss (guidance only).
+    test : (array, array or None), optional
+        Held-out inputs and labels, evaluated after every epoch (and before the first); labels
+        None (no task): only the CKA with the guide is measured on them.
+    guide : torch.nn.Module or FixedGuide, optional
         The frozen guide, run on the same batch (or noise); put in eval mode and moved to
-        ``device``; its weights are never changed. None: plain training.
+        ``device``; its weights are never changed. A
+        :class:`~mmsites.guidance.fixed.FixedGuide`: fixed representations of the training
+        examples (rows of each batch, by index; its evaluation rows go with ``test``). None:
+        plain training.
     alpha : float
         Weight of the guidance loss (>= 0; the guidance code: 1). 0: plain updates, the
         distances still logged.
@@ -392,11 +418,12 @@ def guided_train(
     dict
         The history (plain data, JSON-ready): ``settings``; ``pairs`` (names
         ``"guide layer -> target layer"``); ``steps``: per update ``step``, ``task_loss``
-        (cross-entropy, nats), ``guidance_loss`` (sum of distances; None when not computed)
-        and ``distances`` (one per pair, or None); ``epochs``: per evaluation (epoch 0 before
-        training) ``epoch``, ``step``, ``train_loss``, ``train_accuracy``, ``test_loss``,
-        ``test_accuracy``, ``gap`` (train - test accuracy) and ``layer_cka`` (CKA of each pair
-        on the evaluation examples, None without a guide); ``seconds`` (training time).
+        (cross-entropy, nats; None without labels), ``guidance_loss`` (sum of distances; None
+        when not computed) and ``distances`` (one per pair, or None); ``epochs``: per
+        evaluation (epoch 0 before training) ``epoch``, ``step``, ``train_loss``,
+        ``train_accuracy``, ``test_loss``, ``test_accuracy``, ``gap`` (train - test accuracy)
+        and ``layer_cka`` (CKA of each pair on the evaluation examples, None without a guide;
+        losses and accuracies None without labels); ``seconds`` (training time).
 
     Raises
     ------
@@ -406,14 +433,21 @@ def guided_train(
     """
     X, y = train
     n = len(X)
-    if len(y) != n:
+    if y is not None and len(y) != n:
         raise ValueError(f"train: {n} inputs but {len(y)} labels")
     _check_args(alpha, distance, epochs, batch_size, lr, optimizer, guidance_steps, n, eval_examples)
+    fixed = isinstance(guide, FixedGuide)
+    if fixed:
+        _check_fixed_guide(guide, n, test, guide_noise)
+    if y is None and guide is None:
+        raise ValueError("without labels (train=(X, None)) a guide is needed: there is nothing to train on")
     device = resolve_device(device)
     if bf16 and device.type != "cuda":
         log.info("bf16 is used on CUDA only; computing in float32 on %s", device)
     target.to(device)
-    if guide is not None:
+    if fixed:
+        guide.to(device)
+    elif guide is not None:
         guide.to(device).eval()
     settings = {
         "alpha": float(alpha),
@@ -431,7 +465,10 @@ def guided_train(
         "n_train": int(n),
         "target": type(target).__name__,
         "guide": None if guide is None else type(guide).__name__,
-        "guide_fingerprint": None if guide is None else fingerprint(guide),
+        "guide_fingerprint": (
+            None if guide is None else guide.fingerprint() if fixed else fingerprint(guide)
+        ),
+        "task": y is not None,
         "layer_types": [t.__name__ for t in layer_types],
         "device": str(device),
     }
@@ -455,8 +492,10 @@ def guided_train(
         history["settings"] = settings
         log.info("resumed %s at step %d", path, step)
 
-    Xt, yt = _as_tensor(X, device), _as_tensor(y, device)
-    test_t = None if test is None else (_as_tensor(test[0], device), _as_tensor(test[1], device))
+    Xt, yt = _as_tensor(X, device), None if y is None else _as_tensor(y, device)
+    test_t = None
+    if test is not None:
+        test_t = (_as_tensor(test[0], device), None if test[1] is None else _as_tensor(test[1], device))
     eval_x = (test_t[0] if test_t is not None else Xt)[:eval_examples]
     per_epoch = n // batch_size
     total = epochs * per_epoch
@@ -469,21 +508,31 @@ def guided_train(
             return None
         target.eval()
         with torch.no_grad(), _autocast(device, bf16):
-            with LayerRecorder(guide, layer_types) as g_rec:
-                guide(eval_x)
+            if fixed:
+                g_maps = guide.evaluation_maps(len(eval_x))
+            else:
+                with LayerRecorder(guide, layer_types) as g_rec:
+                    guide(eval_x)
+                g_maps = g_rec.activations()
             with LayerRecorder(target, layer_types) as t_rec:
                 target(eval_x)
-        g_maps, t_maps = g_rec.activations(), t_rec.activations()
-        pairs = layer_pairs([k for k, _ in g_maps], [k for k, _ in t_maps])
+        t_maps = t_rec.activations()
+        pairs = _pairs(g_maps, t_maps)
         d = pair_distances([a for _, a in g_maps], [a for _, a in t_maps], pairs, "cka")
         if not history["pairs"]:
             history["pairs"] = [name for _, _, name in pairs]
         return [float(1.0 - v) for v in d]
 
+    def _pairs(g_maps, t_maps):
+        t_names = [k for k, _ in t_maps]
+        return guide.pairs(t_names) if fixed else layer_pairs([k for k, _ in g_maps], t_names)
+
     def _evaluate(epoch: int) -> None:
-        tr_loss, tr_acc = evaluate(target, Xt, yt, device=device, bf16=bf16)
+        tr_loss, tr_acc = (None, None) if yt is None else evaluate(target, Xt, yt, device=device, bf16=bf16)
         te_loss, te_acc = (
-            (None, None) if test_t is None else evaluate(target, *test_t, device=device, bf16=bf16)
+            (None, None)
+            if test_t is None or test_t[1] is None
+            else evaluate(target, *test_t, device=device, bf16=bf16)
         )
         e = history["epochs"]
         e["epoch"].append(epoch)
@@ -496,12 +545,12 @@ def guided_train(
         e["layer_cka"].append(_layer_cka())
         log.log(
             logging.INFO if log_every else logging.DEBUG,
-            "epoch %d (step %d): train loss %.4f acc %.3f%s",
+            "epoch %d (step %d):%s%s%s",
             epoch,
             step,
-            tr_loss,
-            tr_acc,
+            "" if tr_acc is None else f" train loss {tr_loss:.4f} acc {tr_acc:.3f}",
             "" if te_acc is None else f", test loss {te_loss:.4f} acc {te_acc:.3f}",
+            "" if e["layer_cka"][-1] is None else f" CKA {np.round(e['layer_cka'][-1], 3).tolist()}",
         )
 
     def _save() -> None:
@@ -529,7 +578,7 @@ def guided_train(
                 epoch,
             )
         idx = batches[b]
-        xb, yb = Xt[idx], yt[idx]
+        xb, yb = Xt[idx], None if yt is None else yt[idx]
         guided = guide is not None and (guidance_steps is None or step < guidance_steps)
         target.train()
         with torch.random.fork_rng(devices=fork_devices):
@@ -537,16 +586,20 @@ def guided_train(
             with LayerRecorder(target, layer_types) if guided else contextlib.nullcontext() as t_rec:
                 with _autocast(device, bf16):
                     logits = target(xb)
-            task = _task_loss(logits, yb)
+            task = _task_loss(logits, yb) if yb is not None else logits.new_zeros((), dtype=torch.float32)
             loss, g_loss, dists = task, None, None
             if guided:
-                gx = xb
-                if guide_noise:
-                    gx = noise_like(xb, torch.Generator().manual_seed(_seed(seed, NOISE_STREAM, step)))
-                with torch.no_grad(), _autocast(device, bf16), LayerRecorder(guide, layer_types) as g_rec:
-                    guide(gx)
-                g_maps, t_maps = g_rec.activations(), t_rec.activations()
-                pairs = layer_pairs([k for k, _ in g_maps], [k for k, _ in t_maps])
+                if fixed:
+                    g_maps = guide.batch(idx)
+                else:
+                    gx = xb
+                    if guide_noise:
+                        gx = noise_like(xb, torch.Generator().manual_seed(_seed(seed, NOISE_STREAM, step)))
+                    with torch.no_grad(), _autocast(device, bf16), LayerRecorder(guide, layer_types) as g_rec:
+                        guide(gx)
+                    g_maps = g_rec.activations()
+                t_maps = t_rec.activations()
+                pairs = _pairs(g_maps, t_maps)
                 if not history["pairs"]:
                     history["pairs"] = [name for _, _, name in pairs]
                 g_acts = [a for _, a in g_maps]
@@ -558,13 +611,18 @@ def guided_train(
                         d = pair_distances(g_acts, [a.detach() for _, a in t_maps], pairs, distance)
                 dists = [float(v) for v in d.detach()]
                 g_loss = float(sum(dists))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip_norm is not None:
-                nn.utils.clip_grad_norm_(target.parameters(), clip_norm)
-            opt.step()
+            if loss.requires_grad:  # no labels and alpha 0: nothing to train
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if clip_norm is not None:
+                    nn.utils.clip_grad_norm_(target.parameters(), clip_norm)
+                opt.step()
         step += 1
-        record = {"task_loss": float(task.detach()), "guidance_loss": g_loss, "distances": dists}
+        record = {
+            "task_loss": None if yb is None else float(task.detach()),
+            "guidance_loss": g_loss,
+            "distances": dists,
+        }
         s = history["steps"]
         s["step"].append(step - 1)
         for key, value in record.items():
@@ -573,10 +631,10 @@ def guided_train(
             callback(step - 1, record)
         if log_every and step % log_every == 0:
             log.info(
-                "step %d/%d: task %.4f%s",
+                "step %d/%d:%s%s",
                 step,
                 total,
-                record["task_loss"],
+                "" if yb is None else f" task {record['task_loss']:.4f}",
                 "" if g_loss is None else f", guidance {g_loss:.4f}",
             )
         end_of_epoch = step % per_epoch == 0

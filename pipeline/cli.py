@@ -106,7 +106,7 @@ def run_pretrain(model: str, params_path: str | Path, workdir: str | Path = ".")
 def run_guide(
     params_path: str | Path, workdir: str | Path = ".", experiments: list[str] | None = None
 ) -> None:
-    """Run the guidance experiments (``mmsites guide``; :mod:`mmsites.guidance.experiments`).
+    """Run the guidance experiments (``mmsites guide``; :mod:`mmsites.pipeline.guide`).
 
     Parameters
     ----------
@@ -115,7 +115,8 @@ def run_guide(
     workdir : str or Path
         Working directory; ``guide.out_dir`` (results, curves, checkpoints) is under it.
     experiments : list of str, optional
-        Run these instead of ``guide.experiments`` (``digits``, ``parity``, ``copy_paste``).
+        Run these instead of ``guide.experiments`` (``digits``, ``parity``, ``copy_paste``,
+        ``brain``).
 
     Raises
     ------
@@ -126,15 +127,14 @@ def run_guide(
     """
     params = load_params(params_path)
     workdir = Path(workdir).resolve()
-    module = importlib.import_module("mmsites.guidance.experiments")
-    settings = params.guide.model_dump()
-    if experiments:
-        settings["experiments"] = list(experiments)
+    module = importlib.import_module("mmsites.pipeline.guide")
     start = time.perf_counter()
-    log.info("guide %s: start (workdir %s)", settings["experiments"], workdir)
-    module.run_experiments(settings, workdir / params.guide.out_dir)
+    log.info("guide %s: start (workdir %s)", experiments or params.guide.experiments, workdir)
+    module.run_guidance(params, workdir, experiments)
     log.info(
-        "guide: done in %.1f s; results in %s", time.perf_counter() - start, workdir / params.guide.out_dir
+        "guide: done in %.1f s; results and the page (index.html) in %s",
+        time.perf_counter() - start,
+        workdir / params.guide.out_dir,
     )
 
 
@@ -199,7 +199,7 @@ def _parser() -> argparse.ArgumentParser:
         "experiments",
         nargs="*",
         metavar="experiment",
-        help="digits, parity or copy_paste (default: guide.experiments of the params)",
+        help="digits, parity, copy_paste or brain (default: guide.experiments of the params)",
     )
     return parser
 

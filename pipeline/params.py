@@ -509,22 +509,73 @@ class GuideCopyPasteParams(_GuideSequenceParams):
     max_length: int = Field(10, ge=1)
 
 
+class GuideBrainParams(_Strict):
+    """The ``guide.brain:`` block: the brain as guide (:mod:`mmsites.pipeline.guide_brain`).
+
+    A small MLP reads a frozen model's features of each event (``model``) and its layer
+    ``layer`` is matched by ``alpha * (1 - CKA)`` to the subject's responses to the same events
+    (averaged over ``window_s`` after onset, z-scored with training statistics), on training
+    events only; the unguided arm is the same MLP at its initial weights. Events are split by
+    the project's contiguous folds (``folds``; purge gap ``encoding.gap_s``): each held-out fold
+    is validation (first half) then test (second half). Both arms' layer features are then
+    encoded like any model (ridge, penalty from ``encoding.alphas`` chosen on validation, test
+    r per electrode) and their CKA with the responses measured on the test events."""
+
+    workdir: str = "."
+    """The pipeline workdir that ran the events, responses and features stages (relative to
+    ``--workdir``), read with this params file's sections."""
+    subject: int | None = None
+    """Whose responses; null: the first of ``data.subjects``."""
+    kind: str | None = None
+    """Response kind with time bins (``voltage``, ``band_power``); null: the first of
+    ``responses.kinds``."""
+    alignment: Literal["vision", "language"] = "vision"
+    model: str | None = None
+    """The model (``models[].id``) whose features of each event are the MLP's input; required."""
+    window_s: tuple[float, float] = (0.0, 0.5)
+    """Bins whose centres lie in [start, end] s after onset are averaged per electrode."""
+    folds: int = Field(4, ge=2)
+    test_folds: list[int] | None = None
+    """Which folds are held out in turn (0-based); null: every fold (results averaged)."""
+    hidden: int = Field(64, ge=1)
+    depth: int = Field(2, ge=1)
+    layer: int = -1
+    """The MLP's hidden layer (pre-activation) matched and encoded; negative from the last."""
+    alpha: float = Field(1.0, gt=0)
+    distance: Literal["cka", "rsa"] = "cka"
+    epochs: int = Field(100, ge=1)
+    batch_size: int = Field(64, ge=2)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    shuffle_blocks: int | None = Field(None, ge=1)
+    """Null control: permute the responses' events in blocks of this many events before
+    anything else (the relation to the stimulus destroyed); null: off."""
+
+    @model_validator(mode="after")
+    def _window(self):
+        if not self.window_s[0] < self.window_s[1]:
+            raise ValueError(f"guide.brain.window_s: start {self.window_s[0]} must be < end {self.window_s[1]}")
+        return self
+
+
 class GuideParams(_Strict):
     """The ``guide:`` section: ``mmsites guide`` (guidance, :mod:`mmsites.guidance`).
 
     Runs the experiments listed, each over every seed, both arms (unguided: alpha 0 against
-    the same guide; guided) from the same initial weights; writes ``summary.json`` and, per
-    experiment, ``history.json``, ``curves.png`` and the checkpoints under ``out_dir``. Not a
-    stage of the demo.
+    the same guide; guided) from the same initial weights; writes ``summary.json``,
+    ``index.html`` (the guidance page) and, per experiment, ``history.json``, ``curves.png``
+    and the checkpoints under ``out_dir`` (:mod:`mmsites.pipeline.guide`). Not a stage of the
+    demo.
     """
 
-    experiments: list[Literal["digits", "parity", "copy_paste"]] = Field(
+    experiments: list[Literal["digits", "parity", "copy_paste", "brain"]] = Field(
         default_factory=lambda: ["digits", "parity"], min_length=1
     )
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     digits: GuideDigitsParams = Field(default_factory=GuideDigitsParams)
     parity: GuideParityParams = Field(default_factory=GuideParityParams)
     copy_paste: GuideCopyPasteParams = Field(default_factory=GuideCopyPasteParams)
+    brain: GuideBrainParams = Field(default_factory=GuideBrainParams)
     out_dir: str = "work/guidance"
     device: str = "auto"
     bf16: bool = False

@@ -473,24 +473,39 @@ def _tiny_settings():
     }
 
 
-def test_run_experiments_writes_results_and_resumes(tmp_path):
-    summary = run_experiments(_tiny_settings(), tmp_path)
-    assert set(summary) == {"digits", "parity"}
-    on_disk = json.loads((tmp_path / "summary.json").read_text())
+def test_run_experiments_returns_results_and_resumes(tmp_path):
+    results = run_experiments(_tiny_settings(), tmp_path)
+    assert set(results) == {"digits", "parity"}
     for name in ("digits", "parity"):
-        assert (tmp_path / name / "curves.png").stat().st_size > 1000
-        histories = json.loads((tmp_path / name / "history.json").read_text())
-        assert set(histories) == {"seed0/unguided", "seed0/guided"}
-        assert {r["arm"] for r in on_disk[name]["runs"]} == {"unguided", "guided"}
-        assert set(on_disk[name]["summary"]["guided"]) >= {"gap", "test_accuracy"}
+        assert set(results[name]["histories"]) == {"seed0/unguided", "seed0/guided"}
+        assert {r["arm"] for r in results[name]["runs"]} == {"unguided", "guided"}
+        assert set(results[name]["summary"]["guided"]) >= {"gap", "test_accuracy"}
         for f in ("guide.pt", "unguided.pt", "guided.pt"):
             assert (tmp_path / name / "seed0" / f).exists()
+    # the library writes nothing but its checkpoints
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits", "parity"]
+    assert not list(tmp_path.rglob("*.json")) and not list(tmp_path.rglob("*.png"))
     # a second call resumes every finished run: same numbers
     again = run_experiments(_tiny_settings() | {"experiments": ["parity"]}, tmp_path)
-    assert again["parity"]["runs"][0]["test_accuracy"] == summary["parity"]["runs"][0]["test_accuracy"]
-    assert set(json.loads((tmp_path / "summary.json").read_text())) == {"digits", "parity"}
-    with pytest.raises(ValueError, match="unknown guidance experiment"):
+    assert again["parity"]["runs"][0]["test_accuracy"] == results["parity"]["runs"][0]["test_accuracy"]
+    with pytest.raises(ValueError, match="unknown guidance experiments"):
         run_experiments(_tiny_settings() | {"experiments": ["mnist"]}, tmp_path)
+
+
+def test_curves_and_page_from_results(tmp_path):
+    from mmsites.reports import figure_to_png
+    from mmsites.reports.guidance import plot_curves, render_guidance, summary_table
+
+    results = run_experiments(_tiny_settings() | {"experiments": ["digits"]})
+    result = results["digits"]
+    fig = plot_curves(result)
+    assert len(fig.axes) == 5  # task loss, guidance distance, test accuracy, gap, CKA
+    png = figure_to_png(fig)
+    table = summary_table(result)
+    assert "overfitting gap (train − test accuracy)" in set(table["measure"])
+    page = render_guidance({"digits": {k: v for k, v in result.items() if k != "histories"}}, {"digits": png})
+    assert page.startswith("<!DOCTYPE html>") and "data:image/png;base64" in page
+    assert 'id="digits"' in page and "Settings" in page
 
 
 def test_mmsites_guide_command(tmp_path):
@@ -504,8 +519,22 @@ def test_mmsites_guide_command(tmp_path):
     section["out_dir"] = "out"
     (tmp_path / "p.yaml").write_text(yaml.safe_dump({"guide": section}))
     assert main(["guide", "--params", str(tmp_path / "p.yaml"), "--workdir", str(tmp_path)]) == 0
-    assert (tmp_path / "out" / "summary.json").exists()
-    assert (tmp_path / "out" / "parity" / "curves.png").exists()
+    out = tmp_path / "out"
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) == {"parity"} and "histories" not in summary["parity"]
+    assert (out / "parity" / "curves.png").stat().st_size > 1000
+    histories = json.loads((out / "parity" / "history.json").read_text())
+    assert set(histories) == {"seed0/unguided", "seed0/guided"}
+    page = (out / "index.html").read_text()
+    assert 'id="parity"' in page and "data:image/png;base64" in page
+    assert not list(out.rglob(".*.tmp-*"))  # atomic writes leave no temporary behind
+    # another experiment later: both on record and on the page
+    section["experiments"] = ["digits"]
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump({"guide": section}))
+    assert main(["guide", "--params", str(tmp_path / "p.yaml"), "--workdir", str(tmp_path)]) == 0
+    assert set(json.loads((out / "summary.json").read_text())) == {"parity", "digits"}
+    page = (out / "index.html").read_text()
+    assert 'id="parity"' in page and 'id="digits"' in page
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"guide": {"distance": "cca"}}))
     assert main(["guide", "--params", str(tmp_path / "bad.yaml"), "--workdir", str(tmp_path)]) == 2
 
