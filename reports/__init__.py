@@ -9,6 +9,9 @@ Three modules, one concept each:
 - :mod:`mmsites.reports.html`: the overview of the response kinds, and per kind the study's
   page and one page per subject.
 
+Besides, :mod:`mmsites.reports.guidance` draws the guidance page of ``mmsites guide`` (learning
+curves and results, guided vs unguided), imported by its module name.
+
 Imports only :mod:`mmsites.atlases` and the shared root modules (:mod:`mmsites.constants`):
 the statistics arrive as columns of the tables (e.g. the scores table's ``signal``).
 """
