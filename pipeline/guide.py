@@ -11,8 +11,8 @@ as guide, read from a pipeline workdir); this module is the one that writes file
 - ``<experiment>/curves.png``: :func:`mmsites.reports.guidance.plot_curves`;
 - ``index.html``: the guidance page (:func:`mmsites.reports.guidance.render_guidance`), every
   experiment of ``summary.json``;
-- checkpoints under ``<experiment>/`` (``seed<s>/``; ``fold<k>/seed<s>/`` for ``brain``),
-  from which a rerun resumes.
+- checkpoints under ``<experiment>/`` (``seed<s>/``; for ``brain``
+  ``sub-<s>_<kind>_<alignment>_<model>/fold<k>/seed<s>/``), from which a rerun resumes.
 """
 
 from __future__ import annotations

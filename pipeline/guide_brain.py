@@ -303,7 +303,9 @@ def run_brain(params: Params, workdir: str | Path, checkpoint_dir: str | Path | 
     workdir : str or Path
         ``mmsites guide``'s workdir.
     checkpoint_dir : str or Path, optional
-        Where the runs' checkpoints go (``<dir>/fold<k>/seed<s>/<arm>.pt``).
+        Where the runs' checkpoints go
+        (``<dir>/sub-<s>_<kind>_<alignment>_<model>/fold<k>/seed<s>/<arm>.pt``: another subject,
+        kind or model starts its own runs).
 
     Returns
     -------
@@ -342,7 +344,11 @@ def run_brain(params: Params, workdir: str | Path, checkpoint_dir: str | Path | 
         [folds[k] for k in chosen],
         seeds=list(params.guide.seeds),
         alphas=params.encoding.alphas,
-        checkpoint_dir=checkpoint_dir,
+        checkpoint_dir=(
+            None
+            if checkpoint_dir is None
+            else Path(checkpoint_dir) / f"sub-{data['subject']}_{data['kind']}_{b.alignment}_{b.model}"
+        ),
         **arms,
     )
     settings = b.model_dump() | {

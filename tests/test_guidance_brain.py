@@ -207,6 +207,10 @@ def test_brain_as_guide_raises_the_test_cka_of_a_planted_relation(tmp_path):
     assert (tmp_path / "guidance/brain/curves.png").stat().st_size > 1000
     histories = json.loads((tmp_path / "guidance/brain/history.json").read_text())
     assert "fold0/seed0/guided" in histories and "fold2/seed1/unguided" in histories
+    # a rerun resumes every run from its checkpoint: the same numbers
+    assert (tmp_path / "guidance/brain/sub-1_voltage_vision_truth-vision/fold2/seed1/guided.pt").is_file()
+    assert main(args) == 0
+    assert _result(tmp_path)["summary"] == s
 
 
 @pytest.mark.parametrize("null", ["shuffled", "noise"])
