@@ -166,6 +166,26 @@ def test_test_rows_never_enter_training():
     assert np.allclose(Z[train].mean(0), 0, atol=1e-5) and np.allclose(Z[train].std(0), 1, atol=1e-4)
 
 
+def test_brain_experiment_reads_test_responses_only_for_its_scores():
+    """The experiment's training and curves are blind to the test events' responses."""
+    from mmsites.encoding.folds import contiguous_folds
+    from mmsites.pipeline.guide_brain import brain_experiment
+
+    X = _stimulus(90)
+    B = _responses(X, 3, 3).mean(2)
+    folds = contiguous_folds(90, 3, times=np.arange(90.0), gap_s=2.0)
+    kw = dict(seeds=[0], epochs=3, hidden=8, batch_size=16, alphas=[1.0, 100.0])
+    a = brain_experiment(X, B, folds[1:2], **kw)
+    B2 = B.copy()
+    B2[folds[1].test] = np.random.default_rng(4).normal(0, 50, (folds[1].test.size, B.shape[1]))
+    b = brain_experiment(X, B2, folds[1:2], **kw)
+    for key, history in a["histories"].items():  # every update and evaluation, not the timing
+        assert history["steps"] == b["histories"][key]["steps"]
+        assert history["epochs"] == b["histories"][key]["epochs"]
+    for ra, rb in zip(a["fold_runs"], b["fold_runs"]):
+        assert ra["val_cka_end"] == rb["val_cka_end"] and ra["test_cka"] != rb["test_cka"]
+
+
 # ------------------------------------------------------------------------------------------
 # the experiment through `mmsites guide`
 # ------------------------------------------------------------------------------------------
