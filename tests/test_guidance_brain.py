@@ -289,3 +289,39 @@ def test_cka_measures_used_by_the_experiment():
     rng = np.random.default_rng(0)
     A, B = rng.standard_normal((40, 6)), rng.standard_normal((40, 5))
     assert linear_cka(A, B) > 0.05 > abs(linear_cka(A, B, debiased=True))
+
+
+@pytest.mark.slow
+def test_brain_as_guide_on_a_demo_workdir(tmp_path):
+    """The whole path on the pipeline's own files: a small demo run up to the features stage.
+
+    About 30 s on two cores (the demo's generation and stages most of it).
+    """
+    from conftest import truth_models, write_params
+
+    params = {
+        "data": {"format": "demo", "root": "data/demo", "movies": "data/demo/movies", "subjects": [1]},
+        "demo": {"seed": 0, "duration_s": 180, "subjects": [1], "n_shafts": 4, "contacts_per_shaft": 8},
+        "events": {"frame_size": 64},
+        "responses": {"kinds": ["voltage"], "n_jobs": 1},
+        "models": truth_models(("vision",)),
+        "compute": {"executor": "local", "workers": 1},
+        "guide": {
+            "experiments": ["brain"],
+            "seeds": [0, 1],
+            "device": "cpu",
+            "brain": {"model": "truth-vision", "folds": 3, "epochs": 30, "hidden": 32},
+        },
+    }
+    args = write_params(tmp_path, params, "run")
+    assert main([*args, "--until", "features"]) == 0
+    assert main(["guide", *args[1:]]) == 0
+    result = json.loads((tmp_path / "work/guidance/summary.json").read_text())["brain"]
+    truth = pd.read_csv(tmp_path / "data/demo/truth.csv")
+    kinds = truth[truth["subject"] == 1].set_index("electrode")["kind"]
+    r = pd.DataFrame(result["electrode_test_r"], index=result["electrodes"])
+    vision = r[[kinds.get(e) == "vision" for e in r.index]]
+    assert len(vision) >= 1
+    # the planted vision electrodes are encoded from both arms' layers on test events
+    assert (vision.mean() > 0.3).all(), vision
+    assert (tmp_path / "work/guidance/index.html").is_file()
