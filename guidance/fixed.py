@@ -139,9 +139,22 @@ class FixedGuide:
         idx = torch.as_tensor(idx, device=self._device)
         return [(name, t[idx]) for name, t in zip(self.names, self.train)]
 
-    def evaluation_maps(self, n: int) -> list[tuple[str, torch.Tensor]]:
-        """The representations of the first ``n`` evaluation examples (training ones when none)."""
-        maps = self.train if self.evaluation is None else self.evaluation
+    def evaluation_maps(self, n: int, training: bool = False) -> list[tuple[str, torch.Tensor]]:
+        """The representations of the first ``n`` evaluation examples.
+
+        Parameters
+        ----------
+        n : int
+            How many (the first ones).
+        training : bool
+            Take the training examples instead (also when there are no evaluation ones).
+
+        Returns
+        -------
+        list of (str, Tensor)
+            ``(name, (n, features))`` per representation.
+        """
+        maps = self.train if training or self.evaluation is None else self.evaluation
         return [(name, t[:n]) for name, t in zip(self.names, maps)]
 
     def pairs(self, target_names: Sequence[str]) -> list[tuple[int, int, str]]:

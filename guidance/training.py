@@ -509,7 +509,7 @@ def guided_train(
         target.eval()
         with torch.no_grad(), _autocast(device, bf16):
             if fixed:
-                g_maps = guide.evaluation_maps(len(eval_x))
+                g_maps = guide.evaluation_maps(len(eval_x), training=test_t is None)
             else:
                 with LayerRecorder(guide, layer_types) as g_rec:
                     guide(eval_x)

@@ -105,6 +105,8 @@ def test_fixed_guide_rows_and_pairs():
     ((name, rows),) = guide.batch(np.array([4, 1]))
     assert name == "fixed_0" and torch.equal(rows, torch.tensor([[8.0, 9.0], [2.0, 3.0]]))
     assert guide.pairs(["Linear_0", "Linear_1"]) == [(0, 1, "fixed_0 -> Linear_1")]
+    assert torch.equal(guide.evaluation_maps(2)[0][1], torch.from_numpy(A[:2]))
+    assert torch.equal(guide.evaluation_maps(4, training=True)[0][1], torch.from_numpy(A[:4]))
     assert FixedGuide([A, A]).pairs(["a", "b", "c"]) == [(0, 0, "fixed_0 -> a"), (1, 2, "fixed_1 -> c")]
     with pytest.raises(ValueError, match="out of range"):
         FixedGuide(A, target_layers=[3]).pairs(["a", "b"])
