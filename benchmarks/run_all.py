@@ -21,6 +21,7 @@ ORDER = [
     "bench_calibration",
     "bench_decoding",
     "bench_similarity",
+    "bench_similarity_calibration",
 ]
 
 

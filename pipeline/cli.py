@@ -31,6 +31,7 @@ STAGES = {
     "regions": "regions",
     "stats": "stats",
     "decode": "decode",
+    "similarity": "similarity",
     "report": "report",
 }
 

@@ -691,6 +691,7 @@ def render_overview(
     responses: dict | None = None,
     recovery: dict | None = None,
     decoding: str | None = None,
+    pages: dict | None = None,
 ) -> str:
     """Render the overview of every response kind (``results/report/index.html``).
 
@@ -717,6 +718,9 @@ def render_overview(
         ...; on the demo, a table of every kind's recovery of the planted electrodes.
     decoding : str, optional
         The decoding section (:func:`decoding_html`).
+    pages : dict of str to str, optional
+        Further pages of the report, title -> href (e.g. ``{"Similarity": "similarity.html"}``),
+        linked under the subjects.
 
     Returns
     -------
@@ -735,6 +739,12 @@ def render_overview(
         "has the figures, regions and per-subject pages.</p>",
         f"<nav>Subjects, every kind: {nav or 'none'}</nav>",
     ]
+    if pages:
+        body.append(
+            "<nav>More: "
+            + " ".join(f'<a href="{_esc(h)}">{_esc(t)}</a>' for t, h in pages.items())
+            + "</nav>"
+        )
     for kind in kinds:
         sub_nav = " ".join(f'<a href="{_esc(kind)}/sub-{_esc(s)}.html">sub-{_esc(s)}</a>' for s in subjects)
         body += [

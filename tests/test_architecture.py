@@ -27,7 +27,7 @@ ALLOWED = {
     "reports": {"root", "atlases"},
     "brainmodels": {"root", "recordings"},
     "decoding": {"root", "encoding"},
-    "similarity": {"root"},
+    "similarity": {"root", "encoding", "stats"},
     "guidance": {"root", "similarity"},
     "pipeline": {
         "root",

@@ -44,6 +44,7 @@ from mmsites.reports import (
     study_figures,
     subject_figures,
 )
+from mmsites.reports.similarity import render_similarity, similarity_figures
 from mmsites.stats.compare import electrode_scores
 
 from ..cv import encoded_models
@@ -402,6 +403,8 @@ def run(params: Params, workdir: Path) -> None:
     for name, png in decoding_figure.items():
         write_bytes(png, layout.report / "figures" / f"{name}.png")
     all_scores = pd.concat(per_kind, ignore_index=True)
+    # the similarity page (stage similarity), when its tables have rows
+    pages = {"Similarity": "similarity.html"} if similarity_page(params, layout) else {}
     compared = {"response_kinds": figure_to_png(plot_response_kinds(all_scores, kinds=kinds))}
     for name, png in compared.items():
         write_bytes(png, layout.report / "figures" / f"{name}.png")
@@ -414,6 +417,7 @@ def run(params: Params, workdir: Path) -> None:
             responses=responses,
             recovery={kind: recovery[kind] for kind in kinds if kind in recovery} if recovery else None,
             decoding=decoding_html(decoding, decoding_figure),
+            pages=pages,
         ),
         layout.report / "index.html",
     )
@@ -436,3 +440,33 @@ def run(params: Params, workdir: Path) -> None:
             layout.report / f"sub-{subject}.html",
         )
     log.info("report: %s", (layout.report / "index.html").resolve())
+
+
+def similarity_page(params: Params, layout: Layout) -> bool:
+    """Write ``results/report/similarity.html`` and its figures from the similarity stage's tables.
+
+    Parameters
+    ----------
+    params : Params
+        Validated params; ``data.subjects`` and ``similarity.fdr_q`` matter.
+    layout : Layout
+        The file layout: ``results/similarity_models.csv`` and ``results/similarity_brain.csv``
+        are read, the page and ``figures/similarity_*.png`` written under ``results/report/``.
+
+    Returns
+    -------
+    bool
+        Whether the page was written: False (logged) when both tables are missing or empty.
+    """
+    paths = [layout.results / f"similarity_{name}.csv" for name in ("models", "brain")]
+    models, brain = (pd.read_csv(p) if p.is_file() else pd.DataFrame() for p in paths)
+    if models.empty and brain.empty:
+        log.info("report: no similarity page (%s and %s are missing or empty)", *(p.name for p in paths))
+        return False
+    fdr_q = params.similarity.fdr_q
+    figures = similarity_figures(models, brain, params.data.subjects if not brain.empty else [], fdr_q=fdr_q)
+    for name, png in figures.items():
+        write_bytes(png, layout.report / "figures" / f"similarity_{name}.png")
+    page = render_similarity(models, brain, figures, fdr_q=fdr_q, links={"← overview": "index.html"})
+    write_text(page, layout.report / "similarity.html")
+    return True
