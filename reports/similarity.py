@@ -272,17 +272,17 @@ def similarity_figures(models: pd.DataFrame, brain: pd.DataFrame, subjects, *, f
     Returns
     -------
     dict of str to bytes
-        ``model_similarity_<measure>`` per model x model measure, ``brain_similarity_sub-<s>``
-        per subject, ``layer_profiles`` (names are the figure files' stems).
+        ``model_x_model_<measure>`` per model x model measure, ``model_x_brain_sub-<s>`` per
+        subject, ``layer_profiles`` (names are the figure files' stems).
     """
     from mmsites.reports.figures import figure_to_png
 
     figures = {}
     for measure in dict.fromkeys(models["measure"]) if models is not None and not models.empty else [None]:
-        name = f"model_similarity_{measure}" if measure else "model_similarity"
+        name = f"model_x_model_{measure}" if measure else "model_x_model"
         figures[name] = figure_to_png(plot_model_similarity(models, measure=measure))
     for subject in subjects:
-        figures[f"brain_similarity_sub-{subject}"] = figure_to_png(
+        figures[f"model_x_brain_sub-{subject}"] = figure_to_png(
             plot_brain_similarity(brain, subject, fdr_q=fdr_q)
         )
     figures["layer_profiles"] = figure_to_png(plot_layer_profiles(brain))

@@ -272,3 +272,31 @@ def test_errors_name_the_params_key(tmp_path, demo_root, caplog):
     with caplog.at_level(logging.ERROR):
         assert main(args) == 2
     assert "similarity.kinds" in caplog.text
+
+
+def test_the_report_page_renders_the_tables_and_is_skipped_without_them(tables, tmp_path, caplog):
+    from mmsites.pipeline.paths import Layout
+    from mmsites.pipeline.stages.report import similarity_page
+    from mmsites.reports.html import render_overview
+
+    root = tables[0]
+    params = load_params(root / "params.yaml")
+    assert similarity_page(params, Layout(root, params))
+    page = (root / "results/report/similarity.html").read_text()
+    assert "Representational similarity" in page and "similarity-brain" in page and "data:image/png" in page
+    figures = sorted(p.name for p in (root / "results/report/figures").glob("similarity_*.png"))
+    assert figures == [
+        "similarity_layer_profiles.png",
+        "similarity_model_x_brain_sub-1.png",
+        "similarity_model_x_model_cka_debiased.png",
+        "similarity_model_x_model_rsa_correlation_spearman.png",
+    ]
+    # empty tables (the stage off): no page, a log line
+    (tmp_path / "results").mkdir()
+    for name, columns in (("models", MODEL_COLUMNS), ("brain", BRAIN_COLUMNS)):
+        pd.DataFrame(columns=list(columns)).to_csv(tmp_path / f"results/similarity_{name}.csv", index=False)
+    with caplog.at_level(logging.INFO):
+        assert not similarity_page(params, Layout(tmp_path, params))
+    assert "no similarity page" in caplog.text and not (tmp_path / "results/report/similarity.html").exists()
+    overview = render_overview({}, [1], {}, {}, pages={"Similarity": "similarity.html"})
+    assert '<a href="similarity.html">Similarity</a>' in overview
