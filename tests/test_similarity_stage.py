@@ -225,7 +225,12 @@ def test_a_rerun_is_up_to_date_and_a_params_change_recomputes(tables, caplog):
 
 def test_windows_and_rsa_in_the_brain_table(tmp_path, demo_root):
     args = _build(
-        tmp_path, demo_root, windows_s=[[0.0, 0.5], [0.6, 0.8]], brain_measures=["cka", "rsa"], regions=False
+        tmp_path,
+        demo_root,
+        windows_s=[[0.0, 0.5], [0.6, 0.8]],
+        brain_measures=["cka", "rsa"],
+        regions=False,
+        permutation_kind="block",  # blocks of stats.block_events (10)
     )
     assert main(args) == 0
     brain = pd.read_csv(tmp_path / "results/similarity_brain.csv")
@@ -300,3 +305,31 @@ def test_the_report_page_renders_the_tables_and_is_skipped_without_them(tables, 
     assert "no similarity page" in caplog.text and not (tmp_path / "results/report/similarity.html").exists()
     overview = render_overview({}, [1], {}, {}, pages={"Similarity": "similarity.html"})
     assert '<a href="similarity.html">Similarity</a>' in overview
+
+
+def test_the_stage_on_a_demo_run(tmp_path):
+    """The real path: demo data, events, responses, features, regions, then the stage; the
+    truth models find the electrodes planted with their latents."""
+    from conftest import truth_models, write_params
+
+    params = {
+        "data": {"format": "demo", "root": "data/demo", "movies": "data/demo/movies", "subjects": [1]},
+        "demo": {"seed": 0, "duration_s": 120, "subjects": [1], "n_shafts": 4, "contacts_per_shaft": 8},
+        "events": {"frame_size": 64},
+        "responses": {"kinds": ["voltage"], "n_jobs": 1},
+        "models": truth_models(),
+        "similarity": {"enabled": True, "permutations": 199},
+        "compute": {"workers": 1},
+    }
+    args = write_params(tmp_path, params)
+    assert main(["run", *args, "--until", "features"]) == 0
+    assert main(["regions", *args]) == 0
+    assert main(["similarity", *args]) == 0
+    models = pd.read_csv(tmp_path / "results/similarity_models.csv")
+    brain = pd.read_csv(tmp_path / "results/similarity_brain.csv")
+    assert set(models["alignment"]) == {"language", "vision"} and set(brain["alignment"]) == {
+        "language",
+        "vision",
+    }
+    everyone = brain[(brain["region"] == "all") & (brain["measure"] == "cka_debiased")]
+    assert (everyone["q_value"] < 0.05).all(), everyone  # every truth model drives some electrodes
