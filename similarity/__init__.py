@@ -14,6 +14,14 @@ tensors, CPU or CUDA; tensors keep their autograd graph, for guidance losses). P
 * layers (:mod:`~mmsites.similarity.layers`): :func:`~mmsites.similarity.layers.layer_map`
   (guide layer i -> target layer ``min(round(i (T-1)/(G-1)), T-1)``).
 
+Two modules are imported by name (they use :mod:`mmsites.stats`, which the package itself
+does not load): :mod:`~mmsites.similarity.pairwise`
+(:func:`~mmsites.similarity.pairwise.pairwise_similarity`: CKA or RSA of every pair of many
+representations, each one's own terms formed once) and :mod:`~mmsites.similarity.permutation`
+(:func:`~mmsites.similarity.permutation.permutation_test` and
+:func:`~mmsites.similarity.permutation.permutation_pvalue`: p-values over re-pairings of the
+events, e.g. circular shifts; the ``similarity`` stage's model x brain tests).
+
 Examples
 --------
 >>> import numpy as np

@@ -121,7 +121,7 @@ def test_the_null_is_calibrated_on_autocorrelated_data_and_the_naive_one_is_not(
     """Independent AR(1) features and responses (phi 0.9, 300 events): circular shifts (the
     stage's default, every shift) reject about 5 %; shuffling events one by one rejects most
     null tests (the autocorrelation makes chance alignment look like similarity)."""
-    draws = 150
+    draws = 400
     margin = 3 * math.sqrt(0.05 * 0.95 / draws)
     rate, mean_p = _null_rate("circular", 1, draws)
     assert rate <= 0.05 + margin, rate
