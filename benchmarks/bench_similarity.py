@@ -12,13 +12,22 @@ goal ratio floor / ours >= 0.8.
 * ``accumulator``: :class:`mmsites.similarity.CKAAccumulator` over batches of rows, for the
   record (no goal).
 
-Seconds are the median of interleaved repeats after a warm-up (CUDA synchronised). The goal
-is reported (PASS/FAIL), not enforced: the exit status is 0, as for the other benchmarks.
-The layer-sweep part of the benchmark (CKA of every layer pair of two networks) belongs to
-another part of issue #12 and is not run here.
+Layer sweep (issue #12, "Speed": layer-sweep extraction vs one bare forward per model, goal
+>= 0.8: all layers in one pass):
+
+* ``bare``: :meth:`Extractor.extract` of a random ViT (timm ``vit_tiny_patch16_224``): the
+  same preprocessing, batching and forward passes, the final features only;
+* ``sweep``: :meth:`Extractor.extract_layers` with ``layers: all`` (every layer of the hooked
+  types, about 80 for this ViT: each output captured by a hook, flattened and copied out), and
+  ``sweep+projection`` with every layer wider than the JL dimension projected batch by batch
+  as the features stage does. One pass per layer would cost the number of layers times ``bare``.
+
+Seconds are the median of interleaved repeats after a warm-up (CUDA synchronised). The goals
+are reported (PASS/FAIL), not enforced: the exit status is 0, as for the other benchmarks.
 
 Usage: ``python benchmarks/bench_similarity.py [--quick] [--device auto|cpu|cuda]
-[--dtype float32|float64] [--repeats 3] [--n N] [--p P]``. ``--quick``: 2000 x 800.
+[--dtype float32|float64] [--repeats 3] [--n N] [--p P] [--images 64] [--part cka sweep]``.
+``--quick``: 2000 x 800, 16 images.
 Timings on a shared machine are noisy: read the ratios, and rerun when in doubt.
 """
 
@@ -123,7 +132,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--n", type=int, default=None, help="examples (rows); default 10000")
     parser.add_argument("--p", type=int, default=None, help="features of each side; default 4000")
+    parser.add_argument("--images", type=int, default=None, help="layer sweep: images; default 64")
+    parser.add_argument("--part", nargs="*", default=["cka", "sweep"], choices=["cka", "sweep"])
     args = parser.parse_args(argv)
+    if "sweep" in args.part:
+        code = _cka_part(args) if "cka" in args.part else 0
+        sweep_part(args.images or (16 if args.quick else 64), resolve_device(args.device), args.repeats)
+        return code
+    return _cka_part(args)
+
+
+def _cka_part(args) -> int:
     n = args.n or (2000 if args.quick else 10000)
     p = args.p or (800 if args.quick else 4000)
     device = resolve_device(args.device)
@@ -157,9 +176,74 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "PASS" if ok else "FAIL"
     note = " (quick sizes: a smoke run; the goal is set at 10000 x 4000)" if args.quick else ""
     print(f"goal: floor / ours >= {GOAL} (every linear_cka path, medians): {worst:.2f} {verdict}{note}")
-    print("layer sweep (CKA of every layer pair): skipped here, it belongs to another part of issue #12")
     # the goal is reported, not enforced (as the other benchmarks): timings on a shared machine are noisy
     return 0
+
+
+def sweep_part(n_images: int, device: torch.device, repeats: int) -> None:
+    """Time a layer sweep of every layer against the plain extraction; print the ratios."""
+    import pandas as pd
+
+    from mmsites.features.reduction import jl_dim, random_projector
+    from mmsites.features.zoo import ModelSpec, build_extractor
+
+    spec = ModelSpec(
+        id="vit",
+        family="timm",
+        arch="vit_tiny_patch16_224",
+        input="image",
+        trained_on="vision",
+        init="random",
+    )
+    bare = build_extractor(spec, device=str(device))
+    swept = build_extractor(spec.replace(layers="all"), device=str(device))
+    swept.model = bare.model  # the same network: only the hooks differ
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (n_images, 224, 224, 3), dtype=np.uint8)
+    events = pd.DataFrame({"movie_time": np.arange(n_images, dtype=float)})
+    index = np.arange(n_images)
+    k = jl_dim(n_images)
+    projectors: dict = {}
+
+    def reduce(_name, width):
+        if width <= k:
+            return None
+        if width not in projectors:
+            projectors[width] = random_projector(width, k)
+        return projectors[width]
+
+    out: dict = {}
+    paths = {
+        "bare": lambda: bare.extract(events, frames, index, batch_size=16, progress=False),
+        "sweep": lambda: out.setdefault(
+            "sweep", swept.extract_layers(events, frames, index, batch_size=16, progress=False)
+        ),
+        "sweep+projection": lambda: swept.extract_layers(
+            events, frames, index, batch_size=16, progress=False, reduce=reduce
+        ),
+    }
+    bare.extract(events.iloc[:2], frames, index[:2], progress=False)  # warm-up
+    swept.extract_layers(events.iloc[:2], frames, index[:2], progress=False, reduce=reduce)
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(repeats):
+        for name, fn in paths.items():
+            times[name].append(_seconds(fn, device))
+    sec = {name: float(np.median(v)) for name, v in times.items()}
+    n_layers = len(out["sweep"][1].layers)
+    mib = sum(X.nbytes for X in out["sweep"][1].features.values()) / 2**20
+    print(
+        f"\nlayer sweep of a random ViT-Tiny (timm vit_tiny_patch16_224) on {n_images} images of 224 px "
+        f"({device}, torch threads {torch.get_num_threads() if device.type == 'cpu' else '-'}): "
+        f"{n_layers} layers, {mib:.0f} MiB of unreduced layer features; "
+        f"median of {repeats} interleaved repeats"
+    )
+    print(f"{'path':<42} {'s':>9} {'bare/path':>11}")
+    for name in paths:
+        print(f"{name:<42} {sec[name]:>9.3f} {sec['bare'] / sec[name]:>11.2f}")
+    print(f"{'one pass per layer (estimate)':<42} {n_layers * sec['bare']:>9.3f} {1 / n_layers:>11.2f}")
+    for name in ("sweep", "sweep+projection"):
+        ratio = sec["bare"] / sec[name]
+        print(f"goal: bare / {name} >= {GOAL}: {ratio:.2f} {'PASS' if ratio >= GOAL else 'FAIL'}")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,8 @@ MODELS = [
         "trained_on": "vision",
         "init": "random",
         "seed": 0,
+        # a layer sweep: every 11th of the 44 layers that run, and the last (5 layers)
+        "layers": "every_11",
     },
 ]
 
@@ -74,6 +76,8 @@ def workdir(tmp_path_factory):
         "data": {"format": "demo", "root": "data/demo", "movies": "data/demo/movies", "subjects": [1, 2]},
         "demo": {"seed": 0, "duration_s": 90, "subjects": [1, 2], "n_shafts": 4, "contacts_per_shaft": 8},
         "events": {"frame_size": 64},
+        # the sweep's wide layers projected to ~300 columns (JL eps 0.5), so their fits are quick
+        "features": {"jl_eps": 0.5},
         # every kind, as `make demo`: a random tiny BrainBERT (no download)
         "responses": {"n_jobs": 1, "kinds": ["voltage", "band_power", "brainbert"]},
         "models": MODELS,
@@ -203,6 +207,40 @@ def test_reports_written(workdir):
     assert set(decoding["representation"]) == {"voltage", "band_power"} and len(decoding)
     assert 'id="decoding-table"' in index and (report / "figures/decoding.png").is_file()
     assert not (workdir / "reports").exists()  # nothing generated where the package's source lives
+
+
+def test_layer_sweep_tables_and_page(workdir):
+    index = json.loads((workdir / "work/features/vit-random/layers.json").read_text())["layers"]
+    names = [layer["name"] for layer in index]
+    # run order: a module's output comes after its children's (norm1, qkv, proj, attn, norm2, fc1, fc2)
+    assert names == ["patch_embed.proj", "blocks.1.attn", "blocks.3.norm1", "blocks.4.norm2", "norm"]
+    assert [layer["depth"] for layer in index] == sorted(layer["depth"] for layer in index)
+    assert index[-1]["depth"] == 1.0
+    table = pd.read_csv(workdir / "results/layers.csv")
+    assert set(table["model"]) == {"vit-random"} and set(table["layer"]) == set(names)
+    assert set(table["response_kind"]) == {"voltage", "band_power", "brainbert"}
+    for (kind, subject, alignment), rows in table.groupby(["response_kind", "subject", "alignment"]):
+        scores = pd.read_parquet(
+            workdir / f"work/scores/{kind}/layers/sub-{subject}_{alignment}_vit-random.parquet"
+        )
+        for electrode, e in rows.groupby("electrode"):
+            assert len(e) == len(names)
+            if e["val_r"].notna().any():  # the best layer: the highest validation r, one per electrode
+                assert e["best"].sum() == 1
+                assert e.loc[e["best"], "val_r"].iloc[0] == e["val_r"].max()
+            # each layer's pick is its highest validation r over the bins, reported with its test r
+            for row in e.itertuples():
+                s = scores[(scores["electrode"] == electrode) & (scores["layer"] == row.layer)]
+                if np.isfinite(row.val_r):
+                    assert row.val_r == pytest.approx(s["val_r"].max())
+                    pick = s[s["bin"] == row.bin]
+                    assert row.test_r == pytest.approx(pick["test_r"].iloc[0])
+    page = (workdir / "results/report/layers.html").read_text()
+    assert 'href="layers.html"' in (workdir / "results/report/index.html").read_text()
+    assert (
+        'id="best-layers"' in page
+        and (workdir / "results/report/figures/layers_voltage_vit-random_vision.png").is_file()
+    )
 
 
 def test_features_rerun_skips_up_to_date_models(workdir, caplog):

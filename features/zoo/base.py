@@ -100,13 +100,19 @@ class _SweepHooks:
     def __init__(self, modules: list[tuple[str, torch.nn.Module]]):
         self.outputs: dict[str, torch.Tensor | None] = {}
         self.order: list[str] = []
+        #: Once the layers are chosen, a function ``sink(name, output)`` called by each hook.
+        self.sink = None
         self._named_handles = {name: m.register_forward_hook(self._hook(name)) for name, m in modules}
 
     def _hook(self, name: str):
         def hook(_mod, _inp, out):
             if name not in self.outputs:
                 self.order.append(name)
-            self.outputs[name] = _first_tensor(out)
+            if self.sink is None:
+                self.outputs[name] = _first_tensor(out)
+            else:  # handed over at once: a module run twice keeps its last output
+                self.outputs[name] = None
+                self.sink(name, _first_tensor(out))
 
         return hook
 
@@ -423,6 +429,13 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
                     if hooks is not None:
                         hooks.clear()
                         self._token_mask = None
+                        if sweep.layers:
+                            # Layers chosen: each output is stored as its module returns, so
+                            # the network's memory is freed as in a plain forward pass.
+                            layers = {layer["name"]: layer for layer in sweep.layers}
+                            hooks.sink = lambda name, t, idx=idx, layers=layers: self._store_layer(
+                                sweep, layers[name], t, idx, n, projectors, reduce
+                            )
                     y = encode(idx)
                     if hooks is not None:
                         self._sweep_batch(hooks, sweep, idx, n, listed, projectors, reduce)
@@ -456,30 +469,35 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
         return out
 
     def _sweep_batch(self, hooks, sweep, idx, n, listed, projectors, reduce) -> None:
-        """Store one batch's rows of every swept layer (the layers are chosen on the first batch)."""
+        """After a batch: on the first, choose the layers and store their rows; later, check them."""
         if not sweep.layers:
             sweep.layers = self._resolve_sweep(hooks, len(idx), listed)
             hooks.keep_only([layer["name"] for layer in sweep.layers])
-        for layer in sweep.layers:
-            name = layer["name"]
-            t = hooks.outputs.get(name)
-            if t is None:
-                raise ValueError(f"model {self.spec.id!r}: layer {name!r} did not run for every batch")
-            rows = self._sweep_rows(t, len(idx), name)
-            if name not in sweep.features:
-                layer["width"] = int(rows.shape[1])
-                projectors[name] = reduce(name, rows.shape[1]) if reduce is not None else None
-            if projectors[name] is not None:
-                rows = projectors[name](rows)
-            if name not in sweep.features:
-                sweep.features[name] = np.empty((n, rows.shape[1]), dtype=np.float32)
-            elif rows.shape[1] != sweep.features[name].shape[1]:
-                raise ValueError(
-                    f"model {self.spec.id!r}: layer {name!r} gave {rows.shape[1]} features per item in one "
-                    f"batch and {sweep.features[name].shape[1]} in another (its output length depends on "
-                    "the input); leave it out of models[].layers"
-                )
-            sweep.features[name][idx] = rows
+            for layer in sweep.layers:
+                self._store_layer(sweep, layer, hooks.outputs[layer["name"]], idx, n, projectors, reduce)
+            return
+        missing = [layer["name"] for layer in sweep.layers if layer["name"] not in hooks.outputs]
+        if missing:
+            raise ValueError(f"model {self.spec.id!r}: layers {missing} did not run for every batch")
+
+    def _store_layer(self, sweep, layer, t, idx, n, projectors, reduce) -> None:
+        """Put one layer's rows of a batch in the sweep (projected when ``reduce`` says so)."""
+        name = layer["name"]
+        rows = self._sweep_rows(t, len(idx), name)
+        if name not in sweep.features:
+            layer["width"] = int(rows.shape[1])
+            projectors[name] = reduce(name, rows.shape[1]) if reduce is not None else None
+        if projectors[name] is not None:
+            rows = projectors[name](rows)
+        if name not in sweep.features:
+            sweep.features[name] = np.empty((n, rows.shape[1]), dtype=np.float32)
+        elif rows.shape[1] != sweep.features[name].shape[1]:
+            raise ValueError(
+                f"model {self.spec.id!r}: layer {name!r} gave {rows.shape[1]} features per item in one "
+                f"batch and {sweep.features[name].shape[1]} in another (its output length depends on "
+                "the input); leave it out of models[].layers"
+            )
+        sweep.features[name][idx[0] : idx[-1] + 1] = rows  # a batch is a contiguous range
 
     def _take_hooked(self, captured: list, batch: int) -> torch.Tensor:
         if not captured or captured[-1] is None:

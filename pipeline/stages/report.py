@@ -44,6 +44,7 @@ from mmsites.reports import (
     study_figures,
     subject_figures,
 )
+from mmsites.reports.layers import layer_figures, render_layers
 from mmsites.reports.similarity import render_similarity, similarity_figures
 from mmsites.stats.compare import electrode_scores
 
@@ -405,6 +406,8 @@ def run(params: Params, workdir: Path) -> None:
     all_scores = pd.concat(per_kind, ignore_index=True)
     # the similarity page (stage similarity), when its tables have rows
     pages = {"Similarity": "similarity.html"} if similarity_page(params, layout) else {}
+    if layers_page(layout):  # the layer sweeps (models[].layers), when results/layers.csv has rows
+        pages["Layer sweeps"] = "layers.html"
     compared = {"response_kinds": figure_to_png(plot_response_kinds(all_scores, kinds=kinds))}
     for name, png in compared.items():
         write_bytes(png, layout.report / "figures" / f"{name}.png")
@@ -440,6 +443,35 @@ def run(params: Params, workdir: Path) -> None:
             layout.report / f"sub-{subject}.html",
         )
     log.info("report: %s", (layout.report / "index.html").resolve())
+
+
+def layers_page(layout: Layout) -> bool:
+    """Write ``results/report/layers.html`` and its figures from ``results/layers.csv``.
+
+    Parameters
+    ----------
+    layout : Layout
+        The file layout: ``results/layers.csv`` (stats stage) is read, the page and
+        ``figures/layers_*.png`` written under ``results/report/``.
+
+    Returns
+    -------
+    bool
+        Whether the page was written: False (logged) when the table is missing or empty (no
+        model declares ``layers``).
+    """
+    path = layout.results / "layers.csv"
+    table = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    if table.empty:
+        log.info("report: no layer-sweep page (%s is missing or empty)", path.name)
+        return False
+    figures = layer_figures(table)
+    for name, png in figures.items():
+        write_bytes(png, layout.report / "figures" / f"{name}.png")
+    write_text(
+        render_layers(table, figures, links={"← overview": "index.html"}), layout.report / "layers.html"
+    )
+    return True
 
 
 def similarity_page(params: Params, layout: Layout) -> bool:
