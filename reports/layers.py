@@ -77,7 +77,7 @@ def plot_layer_depth(table: pd.DataFrame, *, kind: str, model: str, alignment: s
     for i, target in enumerate(order):
         if target in best:
             ax.plot(names.index(best[target]), i, "k.", markersize=4)
-    short = [n if len(n) <= 18 else "…" + n[-17:] for n in names]
+    short = _short_names(names)
     ax.set_xticks(range(len(names)), short, rotation=45, ha="right", fontsize=7)
     ax.set_yticks([])
     ax.set_xlabel("layer (shallow to deep)")
@@ -93,6 +93,17 @@ def plot_layer_depth(table: pd.DataFrame, *, kind: str, model: str, alignment: s
     side.set_ylabel("mean test r over electrodes")
     side.set_title("depth profile", fontsize=9)
     return fig
+
+
+def _short_names(names: list[str], width: int = 24) -> list[str]:
+    """Tick labels: the dotted prefix every name shares dropped, then at most ``width`` characters
+    from the end (where the block number and the module type are)."""
+    parts = [n.split(".") for n in names]
+    common = 0
+    while len(names) > 1 and all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
+        common += 1
+    out = [".".join(p[common:]) for p in parts]
+    return [n if len(n) <= width else "…" + n[-(width - 1) :] for n in out]
 
 
 def layer_figures(table: pd.DataFrame) -> dict:
