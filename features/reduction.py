@@ -180,6 +180,18 @@ def random_projector(n_features: int, n_components: int, seed: int = 0, dtype=np
     components = proj.components_.tocsr()  # (n_components, n_features), sparse
 
     def project(X: np.ndarray) -> np.ndarray:
+        """Project rows.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n, n_features)
+            Rows to project.
+
+        Returns
+        -------
+        ndarray of float32, shape (n, n_components)
+            The projected rows.
+        """
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != int(n_features):
             raise ValueError(f"rows to project must have shape (n, {int(n_features)}); got {X.shape}")

@@ -594,13 +594,18 @@ def fixed_guide_arms(
         Weight of the guidance loss of the guided arm (> 0).
     distance : {"cka", "rsa"}
         1 - linear CKA or 1 - RSA.
-    epochs, batch_size, lr, weight_decay
-        Adam's training of the guided arm (batch_size capped at the training rows).
+    epochs, batch_size : int
+        Adam's training of the guided arm: epochs, and examples per batch (capped at the
+        training rows).
+    lr, weight_decay : float
+        Adam's learning rate and weight decay.
     device : str or torch.device
         Where to train.
     checkpoint_dir : str or PathLike, optional
         Checkpoints go to ``<checkpoint_dir>/seed<s>/<arm>.pt``; None: none.
-    resume, checkpoint_every
+    resume : bool
+        As :func:`~.training.guided_train`.
+    checkpoint_every : int or None
         As :func:`~.training.guided_train`.
 
     Returns

@@ -107,16 +107,39 @@ class FixedGuide:
 
     @property
     def n_train(self) -> int:
-        """Number of training examples (rows of each training representation)."""
+        """Number of training examples (rows of each training representation).
+
+        Returns
+        -------
+        int
+            Rows of each training representation.
+        """
         return int(self.train[0].shape[0])
 
     @property
     def n_evaluation(self) -> int | None:
-        """Number of evaluation examples; None when there are no evaluation representations."""
+        """Number of evaluation examples.
+
+        Returns
+        -------
+        int or None
+            Rows of each evaluation representation; None when there are none.
+        """
         return None if self.evaluation is None else int(self.evaluation[0].shape[0])
 
     def to(self, device) -> FixedGuide:
-        """Move the representations to ``device`` (in place); returns the guide."""
+        """Move the representations to ``device`` (in place).
+
+        Parameters
+        ----------
+        device : str or torch.device
+            Where the representations go.
+
+        Returns
+        -------
+        FixedGuide
+            The guide itself.
+        """
         self._device = torch.device(device)
         self.train = [t.to(self._device) for t in self.train]
         if self.evaluation is not None:
@@ -190,7 +213,13 @@ class FixedGuide:
         return out
 
     def fingerprint(self) -> str:
-        """16 hex digits of the SHA-256 of the training representations (names, shapes, values)."""
+        """A fingerprint of the training representations (names, shapes, values, target layers).
+
+        Returns
+        -------
+        str
+            16 hex digits of their SHA-256.
+        """
         h = hashlib.sha256()
         for name, t in zip(self.names, self.train):
             h.update(f"{name}:{tuple(t.shape)}".encode())

@@ -46,5 +46,6 @@ def is_layer(module: nn.Module) -> bool:
     Returns
     -------
     bool
+        True when hooks on ``module`` record one of the network's layers.
     """
     return isinstance(module, LAYER_TYPES) or type(module).__name__.endswith("Attention")

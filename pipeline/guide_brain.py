@@ -85,6 +85,7 @@ def window_mean(responses: np.ndarray, bin_times: np.ndarray, window_s) -> np.nd
     Returns
     -------
     ndarray, float64, shape (n_events, n_electrodes)
+        Row ``i``, column ``e``: electrode ``e``'s mean response to event ``i`` over the window.
 
     Raises
     ------

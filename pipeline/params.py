@@ -554,7 +554,9 @@ class GuideBrainParams(_Strict):
     @model_validator(mode="after")
     def _window(self):
         if not self.window_s[0] < self.window_s[1]:
-            raise ValueError(f"guide.brain.window_s: start {self.window_s[0]} must be < end {self.window_s[1]}")
+            raise ValueError(
+                f"guide.brain.window_s: start {self.window_s[0]} must be < end {self.window_s[1]}"
+            )
         return self
 
 

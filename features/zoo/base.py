@@ -273,7 +273,9 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
 
         Only rows that fill all ``limit`` positions (``attention_mask`` sums to ``limit``) can
         have been truncated; those few are re-measured with ``length_of(text)`` (the untruncated
-        token count, special tokens included), so the common case costs nothing.
+        token count, special tokens included), so the common case costs nothing. The mask is
+        also kept as the batch's token mask: a layer sweep (:meth:`extract_layers`) averages a
+        text layer's token states over the real tokens.
 
         Parameters
         ----------
@@ -285,9 +287,6 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
             The token limit the batch was truncated to.
         length_of : callable
             Untruncated token count of one text.
-
-        The mask is also kept as the batch's token mask: a layer sweep
-        (:meth:`extract_layers`) averages a text layer's token states over the real tokens.
         """
         # Remembered for layer sweeps: a token sequence is pooled over the real tokens only.
         self._token_mask = torch.as_tensor(attention_mask)
@@ -580,8 +579,16 @@ class Extractor(abc.ABC):  # noqa: B024 (abstract by convention: a family implem
 
         Parameters
         ----------
-        events, frames, frame_index, batch_size, progress
+        events : DataFrame, n_events rows
             As in :meth:`extract`.
+        frames : ndarray of uint8, shape (n_frames, H, W, 3), optional
+            As in :meth:`extract`.
+        frame_index : ndarray of int, shape (n_events,), optional
+            As in :meth:`extract`.
+        batch_size : int
+            Unique items per forward pass.
+        progress : bool
+            Show a progress bar (when attached to a terminal).
         reduce : callable, optional
             ``reduce(layer_name, width)`` returns None (keep the layer's rows) or a function
             applied to each batch's rows, shape (batch, width) -> (batch, k); e.g. a random

@@ -181,13 +181,13 @@ class ModelSpec(BaseModel):
         if value is None:
             return value
         if isinstance(value, str):
-            if value == "all" or (
-                value.startswith("every_") and value[6:].isdigit() and int(value[6:]) >= 1
-            ):
+            if value == "all" or (value.startswith("every_") and value[6:].isdigit() and int(value[6:]) >= 1):
                 return value
         elif isinstance(value, (list, tuple)) and value and all(isinstance(v, str) and v for v in value):
             if len(set(value)) != len(value):
-                raise ValueError(f"model {_model_id(info)!r}: field 'layers' lists a module twice: {list(value)}")
+                raise ValueError(
+                    f"model {_model_id(info)!r}: field 'layers' lists a module twice: {list(value)}"
+                )
             return list(value)
         raise ValueError(
             f"model {_model_id(info)!r}: field 'layers' is {value!r}; expected 'all', 'every_<k>' "
@@ -222,10 +222,9 @@ class ModelSpec(BaseModel):
 
     def __hash__(self) -> int:
         # The generated hash would fail on the ``config`` dict; equal specs share these fields.
-        return hash(
-            (self.id, self.family, self.init, self.seed, self.arch, self.name, self.weights, self.layer,
-             None if self.layers is None else tuple(self.layers) if isinstance(self.layers, list) else self.layers)
-        )
+        layers = tuple(self.layers) if isinstance(self.layers, list) else self.layers
+        fields = (self.id, self.family, self.init, self.seed, self.arch, self.name, self.weights, self.layer)
+        return hash((*fields, layers))
 
     @property
     def modality(self) -> str:
