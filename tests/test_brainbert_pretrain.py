@@ -301,7 +301,6 @@ def test_baseline_predicts_the_training_mean_of_each_bin():
 
 def test_pretraining_learns_structured_spectrograms():
     """Fast variant: smooth random fields (64 frames), the tiny config, 160 steps."""
-    torch.set_num_threads(2)
     train, val = smooth_fields(512, seed=1), smooth_fields(64, seed=2)
     model = BrainBERT("tiny", seed=0)
     history = pretrain(
@@ -481,7 +480,6 @@ def test_pretrain_is_a_command_not_a_stage(tmp_path):
 @pytest.mark.slow
 def test_pretrain_command_on_the_demo(tmp_path):
     """The tiny config on a 60-s, one-subject demo: windows, training, held-out check, resume."""
-    torch.set_num_threads(2)
     run = dict(steps=300, batch_size=8, lr=2e-3, warmup_steps=30, val_fraction=0.2, checkpoint_every=100)
     args = pretrain_on_a_demo(tmp_path, "brainbert", 60, run)
     assert main(args) == 0
