@@ -130,10 +130,8 @@ def reduce_features(
         logger.info("reduce_features: %d features <= %d components, kept as they are", d, n_components)
         return X.astype(np.float32, copy=False)
     if method == "srp":
-        from sklearn.random_projection import SparseRandomProjection
-
-        proj = SparseRandomProjection(n_components=n_components, random_state=seed, dense_output=True)
-        Y = proj.fit_transform(X)
+        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+        Y = random_projector(d, n_components, seed=seed, dtype=dtype)(X.astype(dtype, copy=False))
     else:
         from sklearn.decomposition import PCA
 

@@ -71,3 +71,15 @@ def test_bad_inputs():
     X[1, 2] = np.nan
     with pytest.raises(ValueError, match="1 non-finite"):
         reduce_features(X)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_srp_is_scikit_learns_projection_exactly(dtype):
+    """Our streamed sparse product gives scikit-learn's SparseRandomProjection rows, bit for bit."""
+    from sklearn.random_projection import SparseRandomProjection
+
+    X = np.random.default_rng(3).standard_normal((40, 900)).astype(dtype)
+    expected = SparseRandomProjection(n_components=50, random_state=4, dense_output=True).fit_transform(X)
+    np.testing.assert_array_equal(
+        reduce_features(X, "srp", n_components=50, seed=4), expected.astype(np.float32)
+    )

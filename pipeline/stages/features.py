@@ -265,8 +265,10 @@ def model_features(model: ModelSpec, params: Params, layout: Layout, movie_list:
     extractor = build_extractor(resolve_spec(model, layout), device=device)
     fp = params.features
     for alignment, group, key in todo:
-        n_events = sum(len(read_events(layout.events(movie, alignment))) for movie in group)
-        reduce = _sweep_reducer(params, n_events) if model.layers is not None else None
+        reduce = None
+        if model.layers is not None:  # the projection's dimension is needed before extraction
+            n_sweep = sum(len(read_events(layout.events(movie, alignment))) for movie in group)
+            reduce = _sweep_reducer(params, n_sweep)
         blocks, seconds, sweeps = [], [], []
         for movie in group:
             start = time.perf_counter()
@@ -277,6 +279,7 @@ def model_features(model: ModelSpec, params: Params, layout: Layout, movie_list:
             blocks.append(out)
             seconds.append(time.perf_counter() - start)
         reduced = None
+        n_events = sum(len(X) for X in blocks)
         width = blocks[0].shape[1]
         if model.layer is not None and n_events and width > jl_dim(n_events, fp.jl_eps):
             # One projection for all movies of the alignment: same columns in every movie.
