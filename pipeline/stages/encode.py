@@ -657,13 +657,12 @@ def _run(params: Params, workdir: Path, executor) -> None:
 
 def _layer_key(params: Params, layout: Layout, unit: Unit) -> str:
     """A fingerprint of a layer sweep's fits: the model, the encoding params, responses, layers."""
-    files = sorted(
-        path
+    # every movie's file of each layer: the layout's path with the movie as a wildcard
+    patterns = [
+        layout.layer_features(unit.model, layer["name"], "*", unit.alignment)
         for layer in swept_layers(layout, unit.model)
-        for path in (layout.workdir / "work" / "features" / unit.model / "layers" / layer["name"]).glob(
-            f"*_{unit.alignment}.npy"
-        )
-    )
+    ]
+    files = sorted(path for pattern in patterns for path in pattern.parent.glob(pattern.name))
     return content_key(
         {
             "model": params.model(unit.model).model_dump(),
