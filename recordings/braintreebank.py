@@ -241,20 +241,31 @@ def estimate_sfreq(timings: pd.DataFrame) -> float:
     )
 
 
-def _nearest_trigger(movie_time: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Index of the nearest trigger for each time, ties and repeats resolved as ``argmin``."""
+def _nearest_trigger(movie_time: np.ndarray, times: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Index of the nearest trigger for each time.
+
+    Where several triggers share one movie time (a pause trigger and its resume trigger), a
+    time after it takes the copy of the latest sample ``index`` (the resume) and a time at or
+    before it the first copy (the pause): an event shown after the movie resumed never maps
+    into the pause.
+    """
     if np.all(np.diff(movie_time) >= 0):
         right = np.searchsorted(movie_time, times, side="left").clip(1, len(movie_time) - 1)
+        # right - 1 is the last trigger strictly before t: the last copy of its movie time
         left = right - 1
-        # argmin returns the first of equal values: move to the first copy of movie_time[left]
-        left = np.searchsorted(movie_time, movie_time[left], side="left")
         take_left = np.abs(times - movie_time[left]) <= np.abs(movie_time[right] - times)
         return np.where(take_left, left, right)
     logger.warning("trigger movie times are not sorted: using a brute-force nearest search")
     out = np.empty(len(times), dtype=np.int64)
     for start in range(0, len(times), 256):
         block = times[start : start + 256]
-        out[start : start + 256] = np.argmin(np.abs(movie_time[None, :] - block[:, None]), axis=1)
+        nearest = np.argmin(np.abs(movie_time[None, :] - block[:, None]), axis=1)
+        for row, (k, t) in enumerate(zip(nearest, block)):
+            # after a repeated movie time: the copy sent last (the resume); else the first
+            copies = np.flatnonzero(movie_time == movie_time[k])
+            pick = np.argmax if movie_time[k] < t else np.argmin
+            nearest[row] = copies[pick(index[copies])]
+        out[start : start + 256] = nearest
     return out
 
 
@@ -263,8 +274,11 @@ def movie_to_sample(movie_times, timings: pd.DataFrame, sfreq: float) -> np.ndar
 
     For each time t the trigger k minimising ``|movie_time_k - t|`` is found (as the official
     quickstart and PopT do) and the sample is ``round(index_k + (t - movie_time_k) * sfreq)``.
-    The movie was paused during recording, so no single linear fit is valid. This is the one
-    alignment function of the project.
+    The movie was paused during recording, so no single linear fit is valid. Where a pause
+    trigger and its resume trigger share one movie time, a time after it is measured from the
+    resume (the official ``argmin`` takes the first copy, the pause, and so maps an event shown
+    just after the resume into the pause); a time at or before it from the pause. This is the
+    one alignment function of the project.
 
     Parameters
     ----------
@@ -285,7 +299,7 @@ def movie_to_sample(movie_times, timings: pd.DataFrame, sfreq: float) -> np.ndar
     times = np.atleast_1d(np.asarray(movie_times, dtype=np.float64))
     out = np.full(times.shape, np.nan)
     inside = np.isfinite(times) & (times >= movie_time.min()) & (times <= movie_time.max())
-    k = _nearest_trigger(movie_time, times[inside])
+    k = _nearest_trigger(movie_time, times[inside], index)
     out[inside] = np.round(index[k] + (times[inside] - movie_time[k]) * sfreq)
     return out
 
@@ -305,6 +319,8 @@ class Recording:
         dataset ``data/electrode_i``.
     sfreq : float
         Sampling rate (Hz).
+    labels_source : path-like, optional
+        Where ``labels`` were read from, named in the error when they disagree with the file.
 
     Attributes
     ----------
@@ -316,8 +332,9 @@ class Recording:
         Sampling rate (Hz).
     """
 
-    def __init__(self, path, labels: Sequence[str], sfreq: float):
+    def __init__(self, path, labels: Sequence[str], sfreq: float, labels_source=None):
         self.path = Path(path)
+        self.labels_source = labels_source
         self.labels = [clean_label(label) for label in labels]
         self.sfreq = float(sfreq)
         if not self.sfreq > 0:
@@ -352,9 +369,10 @@ class Recording:
             # it is to be ignored.
             logger.info("%s: ignoring the extra channel electrode_%d (no label)", self.path, n_labels)
         elif n_channels != n_labels:
+            source = f" {self.labels_source}" if self.labels_source is not None else ""
             raise ValueError(
-                f"{self.path} holds {n_channels} channels (data/electrode_*) but the label list "
-                f"has {n_labels} labels; they must agree (one extra channel is tolerated)"
+                f"{self.path} holds {n_channels} channels (data/electrode_*) but the label list"
+                f"{source} has {n_labels} labels; they must agree (one extra channel is tolerated)"
             )
         datasets = [group[f"electrode_{i}"] for i in range(n_labels)]
         lengths = {ds.shape for ds in datasets}
@@ -567,6 +585,9 @@ class BrainTreebank:
         raise FileNotFoundError(f"no recording {name} for subject {subject}; looked at {tried}")
 
     # -- electrodes -------------------------------------------------------------------------
+    def _labels_path(self, subject: int) -> Path:
+        return self.root / "electrode_labels" / f"sub_{subject}" / "electrode_labels.json"
+
     def raw_labels(self, subject: int) -> list[str]:
         """Read a subject's electrode labels as stored (``electrode_labels.json``).
 
@@ -587,7 +608,7 @@ class BrainTreebank:
         ValueError
             If it is not a JSON list of strings.
         """
-        path = self.root / "electrode_labels" / f"sub_{subject}" / "electrode_labels.json"
+        path = self._labels_path(subject)
         labels = _read_json(path, f"electrode label list of subject {subject}")
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise ValueError(f"{path} must hold a JSON list of label strings")
@@ -909,5 +930,41 @@ class BrainTreebank:
             context manager).
         """
         if sfreq is None:
-            sfreq = estimate_sfreq(self.timings(subject, trial))
-        return Recording(self.h5_path(subject, trial), self.raw_labels(subject), sfreq)
+            sfreq = self.sfreq(subject, trial)
+        labels = self.raw_labels(subject)
+        source = self._labels_path(subject)
+        return Recording(self.h5_path(subject, trial), labels, sfreq, labels_source=source)
+
+    def sfreq(self, subject: int, trial: int) -> float:
+        """The sampling rate of one session, from its trigger table (:func:`estimate_sfreq`).
+
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+        trial : int
+            Trial number.
+
+        Returns
+        -------
+        float
+            Sampling rate (Hz): 1024.0 or 2048.0.
+        """
+        return estimate_sfreq(self.timings(subject, trial))
+
+    def recording_files(self, subject: int, trial: int) -> list[Path]:
+        """Every file a session's signal is read from (what a cached result depends on).
+
+        Parameters
+        ----------
+        subject : int
+            Subject number.
+        trial : int
+            Trial number.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The session's h5 file (:meth:`h5_path`).
+        """
+        return [self.h5_path(subject, trial)]

@@ -170,6 +170,9 @@ def alignment_oracle(times, timings, sfreq):
             out.append(np.nan)
             continue
         k = int(np.argmin(np.abs(mt - t)))
+        # a repeated movie time (pause and resume): after it the copy sent last, else the first
+        copies = np.flatnonzero(mt == mt[k])
+        k = int(copies[np.argmax(idx[copies])] if mt[k] < t else copies[np.argmin(idx[copies])])
         out.append(round(idx[k] + (t - mt[k]) * sfreq))
     return np.array(out, dtype=float)
 
@@ -213,6 +216,36 @@ def test_movie_to_sample_pause_and_edges():
     shuffled = timings.iloc[::-1].reset_index(drop=True)
     t = np.array([3.3, 10.26, 25.0])
     np.testing.assert_array_equal(movie_to_sample(t, shuffled, sfreq), alignment_oracle(t, shuffled, sfreq))
+
+
+def test_movie_to_sample_event_after_resume_maps_after_it():
+    """A real-shaped trigger table: ``pause`` and ``unpause`` rows share one movie time.
+
+    Triggers every ~83 ms (12 Hz) at 2048 Hz; the movie pauses at 30.0 s for 12 s, and the
+    pause and unpause triggers both carry movie_time 30.0. An event 40 ms after the resume
+    must land 40 ms after the unpause sample, not 40 ms into the pause.
+    """
+    sfreq, offset, pause_s = 2048.0, 300_000, 12.0
+    before = np.round(np.arange(0.0, 30.0, 1 / 12), 4)
+    after = np.round(np.arange(30.0 + 1 / 12, 45.0, 1 / 12), 4)
+    rows = [("beginning", 0.0, offset, "movie beginning")]
+    rows += [("trigger", t, offset + t * sfreq, "") for t in before[1:]]
+    rows += [("pause", 30.0, offset + 30.0 * sfreq, "pause")]
+    rows += [("unpause", 30.0, offset + (30.0 + pause_s) * sfreq, "unpause")]
+    rows += [("trigger", t, offset + (t + pause_s) * sfreq, "") for t in after]
+    timings = pd.DataFrame(rows, columns=["type", "movie_time", "index", "trig_type"])
+    timings["index"] = np.round(timings["index"]).astype(float)
+    timings.insert(2, "start_time", 1.6e9 + timings["index"] / sfreq)
+    unpause = float(timings.loc[timings["type"] == "unpause", "index"].iloc[0])
+    pause = float(timings.loc[timings["type"] == "pause", "index"].iloc[0])
+    got = movie_to_sample([30.04, 29.96, 30.0, 10.0], timings, sfreq)
+    assert got[0] == unpause + round(0.04 * sfreq)  # after the resume
+    assert got[1] == pause - round(0.04 * sfreq)  # before the pause
+    assert got[2] == pause  # the paused frame itself: its first showing
+    assert got[3] == offset + 10.0 * sfreq
+    # the same in a table written unsorted (brute-force path)
+    shuffled = timings.iloc[::-1].reset_index(drop=True)
+    assert movie_to_sample([30.04, 29.96], shuffled, sfreq).tolist() == got[:2].tolist()
 
 
 # -- dataset root ---------------------------------------------------------------------------
