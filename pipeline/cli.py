@@ -182,9 +182,16 @@ def run_all(
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmsites", description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="debug logging; a failure shows its traceback",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--params", default="params.yaml", help="params YAML file (default params.yaml)")
+    # also after the command (``mmsites run --debug``); SUPPRESS keeps the top-level value
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     common.add_argument("--workdir", default=".", help="working directory for data/work/results (default .)")
     run = sub.add_parser("run", parents=[common], help="run every stage in order")
     run.add_argument("--until", default=None, help="stop after this stage")
@@ -216,12 +223,15 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit status: 0 on success, 2 when a stage (or ``pretrain``) stops with a ``ValueError``,
-        ``FileNotFoundError`` or ``KeyError`` (the message is logged; ``-vv`` re-raises it
-        with its traceback).
+        Exit status: 0 on success; 2 when a stage (or ``pretrain``, ``guide``) stops on bad
+        input (``ValueError``, ``OSError`` such as a missing, unreadable or truncated file,
+        ``KeyError``, ``EOFError``): its message, which names the file and what was expected,
+        is logged as one line; 1 on any other error (one line too, saying it is unexpected).
+        ``--debug`` (or ``-vv``) re-raises instead, with the traceback.
     """
     args = _parser().parse_args(argv)
-    level = logging.WARNING if args.verbose < 0 else (logging.DEBUG if args.verbose > 1 else logging.INFO)
+    debug = args.debug or args.verbose > 1
+    level = logging.DEBUG if debug else logging.INFO
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
@@ -236,13 +246,36 @@ def main(argv: list[str] | None = None) -> int:
             run_guide(args.params, args.workdir, args.experiments)
         else:
             run_stage(args.command, args.params, args.workdir)
-    except (ValueError, FileNotFoundError, KeyError) as err:
+    except INPUT_ERRORS as err:
         # Errors for people: the message says what and where; no traceback unless asked.
-        if args.verbose > 1:
+        if debug:
             raise
-        log.error("%s", err)
+        log.error("%s", _one_line(err))
         return 2
+    except Exception as err:  # noqa: BLE001 - the command's last word: one line, not a traceback
+        if debug:
+            raise
+        log.error(
+            "unexpected %s: %s (rerun with --debug for the traceback, and report it)",
+            type(err).__name__,
+            _one_line(err),
+        )
+        return 1
     return 0
+
+
+#: What bad input raises: a missing, unreadable or truncated file (OSError: h5py, PyAV), a
+#: wrong layout or value (ValueError, KeyError), a file that ends early (EOFError: numpy).
+INPUT_ERRORS = (ValueError, OSError, KeyError, EOFError)
+
+
+def _one_line(err: BaseException) -> str:
+    """An exception's message, with its cause's when it adds one, as one log line."""
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    cause = err.__cause__
+    if cause is not None and str(cause) and str(cause) not in text:
+        text = f"{text} ({type(cause).__name__}: {cause})"
+    return " | ".join(line.strip() for line in text.splitlines() if line.strip()) or type(err).__name__
 
 
 if __name__ == "__main__":

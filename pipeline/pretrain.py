@@ -67,7 +67,6 @@ import pandas as pd
 from mmsites.brainmodels import PRESETS, BrainBERT, PopT, lip_coordinates
 from mmsites.brainmodels.popt_pretrain import PoptSeries, pretrain_popt
 from mmsites.brainmodels.pretrain import pretrain
-from mmsites.recordings.braintreebank import BrainTreebank, estimate_sfreq
 from mmsites.recordings.preprocessing import StreamingFilter, design_filter, laplacian
 from mmsites.recordings.responses import reference_rows
 from mmsites.recordings.spectral import stft_frame_times, stft_spectrogram
@@ -79,6 +78,7 @@ from .sessions import (
     Session,
     clean_electrodes,
     list_sessions,
+    open_dataset,
     preprocessing_kwargs,
     preprocessing_settings,
 )
@@ -244,15 +244,15 @@ class _SessionInfo(NamedTuple):
     n_samples: int
 
 
-def _select_sessions(params: Params, layout: Layout) -> tuple[BrainTreebank, list[_SessionInfo]]:
+def _select_sessions(params: Params, layout: Layout) -> tuple[object, list[_SessionInfo]]:
     """The sessions ``data`` selects, each with its electrodes, sampling rate, window and length."""
-    dataset = BrainTreebank(layout.data_root)
+    dataset = open_dataset(params, layout)
     electrodes: dict[int, tuple[list[str], dict]] = {}
     out = []
     for session in list_sessions(params, layout):
         if session.subject not in electrodes:
             electrodes[session.subject] = clean_electrodes(params, dataset, session.subject)
-        sfreq = estimate_sfreq(dataset.timings(session.subject, session.trial))
+        sfreq = dataset.sfreq(session.subject, session.trial)
         with dataset.open_recording(session.subject, session.trial, sfreq=sfreq) as recording:
             n_samples = recording.n_samples
         window = int(round(WINDOW_S * sfreq))
@@ -315,9 +315,8 @@ def _write_windows(params: Params, layout: Layout, out_dir: Path) -> dict:
         window_s=WINDOW_S,
         recipe="stft",
     )
-    key = content_key(
-        settings, [dataset.h5_path(p["info"].session.subject, p["info"].session.trial) for p in plan]
-    )
+    sessions = [p["info"].session for p in plan]
+    key = content_key(settings, [f for s in sessions for f in dataset.recording_files(s.subject, s.trial)])
     paths = {split: out_dir / f"windows_{split}.npy" for split in ("train", "val")}
     stamp, table_path = out_dir / "windows.json", out_dir / "windows.parquet"
     result = dict(paths=paths, counts=counts, table=table_path, frames=n_frames)
@@ -516,7 +515,7 @@ def _popt_embeddings(params: Params, layout: Layout, out_dir: Path, input_dim: i
             n_windows=len(starts),
             sfreq=sfreq,
         )
-        files = [dataset.h5_path(session.subject, session.trial)]
+        files = dataset.recording_files(session.subject, session.trial)
         if bp.checkpoint:
             files.append(Path(bp.checkpoint))
         key = content_key(settings, files)

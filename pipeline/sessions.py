@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
+import pandas as pd
+
+from mmsites.features.stimuli import read_scene_table, read_word_table
 from mmsites.recordings.braintreebank import BrainTreebank, select_electrodes
 
 from .params import Params
@@ -43,6 +47,138 @@ class Session:
     subject: int
     trial: int
     movie: str
+
+
+def open_dataset(params: Params, layout: Layout):
+    """The dataset under ``data.root``, read as ``data.format`` (and ``demo.layout``) say.
+
+    Both readers offer one surface (subjects, trials, labels, corrupted, localization,
+    mni_coordinates, timings, sfreq, movie_id, transcript, open_recording,
+    recording_files), so the stages never ask which one they hold.
+
+    Parameters
+    ----------
+    params : Params
+        The run's params (``data.format``, ``data.bids``, ``demo.layout``).
+    layout : Layout
+        The file layout (``layout.data_root``).
+
+    Returns
+    -------
+    BrainTreebank or BidsIEEG
+        The reader.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``data.root`` is not a folder.
+    """
+    if params.reader == "bids":
+        from mmsites.recordings.bids import BidsIEEG  # mne and mne-bids only when needed
+
+        b = params.data.bids
+        return BidsIEEG(
+            layout.data_root,
+            task=b.task,
+            sessions=b.sessions,
+            runs=b.runs,
+            acquisition=b.acquisition,
+            movie_time_column=b.movie_time_column,
+            movie_onset=b.movie_onset,
+        )
+    return BrainTreebank(layout.data_root)
+
+
+def _stimulus_path(layout: Layout, template: str, movie: str):
+    path = Path(template.replace("{movie}", movie))
+    return path if path.is_absolute() else layout.data_root / path
+
+
+def movie_words(params: Params, layout: Layout, dataset, movie: str) -> pd.DataFrame:
+    """The timed words of one movie: the mapped word table, else the dataset's transcript.
+
+    Parameters
+    ----------
+    params : Params
+        The run's params (``data.stimuli.words``).
+    layout : Layout
+        The file layout.
+    dataset : BrainTreebank or BidsIEEG
+        The dataset (:func:`open_dataset`), read when no word table is mapped.
+    movie : str
+        Movie id.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The transcript form (``text``, ``start``, ``end``, ``sentence``, ``is_onset``, ...):
+        :func:`mmsites.features.stimuli.read_word_table` of ``data.stimuli.words``, or the
+        Brain Treebank's ``transcripts/<movie>/features.csv``.
+    """
+    table = params.data.stimuli.words
+    if table is None:
+        return dataset.transcript(movie)
+    path = _stimulus_path(layout, table.path, movie)
+    words = read_word_table(
+        path,
+        onset=table.onset,
+        word=table.word,
+        offset=table.offset,
+        sentence=table.sentence,
+        time_unit=table.time_unit,
+    )
+    log.info("%s: %d words read from %s (data.stimuli.words)", movie, len(words), path)
+    return words
+
+
+def movie_scene_cuts(params: Params, layout: Layout, movie: str):
+    """The scene cuts of one movie from the mapped scene table, or None when none is mapped.
+
+    Parameters
+    ----------
+    params : Params
+        The run's params (``data.stimuli.scenes``).
+    layout : Layout
+        The file layout.
+    movie : str
+        Movie id.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n_cuts,), or None
+        Cut times (s of movie time), :func:`mmsites.features.stimuli.read_scene_table`.
+    """
+    table = params.data.stimuli.scenes
+    if table is None:
+        return None
+    path = _stimulus_path(layout, table.path, movie)
+    cuts = read_scene_table(path, onset=table.onset, time_unit=table.time_unit)
+    log.info("%s: %d scene cuts read from %s (data.stimuli.scenes)", movie, len(cuts), path)
+    return cuts
+
+
+def stimulus_files(params: Params, layout: Layout, movie: str) -> list:
+    """The mapped stimulus tables of one movie (what its events depend on), existing or not.
+
+    Parameters
+    ----------
+    params : Params
+        The run's params (``data.stimuli``).
+    layout : Layout
+        The file layout.
+    movie : str
+        Movie id.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The word and scene tables mapped in ``data.stimuli``.
+    """
+    return [
+        _stimulus_path(layout, table.path, movie)
+        for table in (params.data.stimuli.words, params.data.stimuli.scenes)
+        if table is not None
+    ]
 
 
 def select_trials(found: list[int], choice, subject: int) -> list[int]:
@@ -100,16 +236,18 @@ def list_sessions(params: Params, layout: Layout) -> list[Session]:
     ValueError
         When a subject has no recordings under the data root, or a requested trial is missing.
     """
-    dataset = BrainTreebank(layout.data_root)
+    dataset = open_dataset(params, layout)
     choice = params.data.trials
     sessions = []
     for subject in params.data.subjects:
         found = dataset.trials(subject)
         if not found:
-            raise ValueError(
-                f"no recordings of sub_{subject} under {layout.data_root} (looked for "
-                f"sub_{subject}_trialXXX.h5 in the root and in all_subject_data/)"
+            where = (
+                f"sub-*/[ses-*/]ieeg/ recordings of sub-{subject:02d} (or sub-{subject})"
+                if params.reader == "bids"
+                else f"sub_{subject}_trialXXX.h5 in the root and in all_subject_data/"
             )
+            raise ValueError(f"no recordings of sub_{subject} under {layout.data_root} (looked for {where})")
         try:
             trials = select_trials(found, choice, subject)
         except ValueError as err:
@@ -143,7 +281,7 @@ def movies(sessions: list[Session]) -> list[str]:
     return list(dict.fromkeys(s.movie for s in sessions))
 
 
-def clean_electrodes(params: Params, dataset: BrainTreebank, subject: int) -> tuple[list[str], dict]:
+def clean_electrodes(params: Params, dataset, subject: int) -> tuple[list[str], dict]:
     """The electrodes a subject's responses (and pretraining windows) are computed for.
 
     Trigger and corrupted channels dropped and, with ``responses.rereference: laplacian``,
@@ -154,8 +292,8 @@ def clean_electrodes(params: Params, dataset: BrainTreebank, subject: int) -> tu
     ----------
     params : Params
         The run's params (``responses.rereference``).
-    dataset : BrainTreebank
-        The dataset under ``data.root``.
+    dataset : BrainTreebank or BidsIEEG
+        The dataset under ``data.root`` (:func:`open_dataset`).
     subject : int
         Subject number.
 

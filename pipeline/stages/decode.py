@@ -63,14 +63,14 @@ from mmsites.decoding import (
 )
 from mmsites.decoding.probes import ProbeFit
 from mmsites.decoding.tasks import balance, quartile_labels
-from mmsites.recordings.braintreebank import BrainTreebank, estimate_sfreq, movie_to_sample
+from mmsites.recordings.braintreebank import movie_to_sample
 from mmsites.recordings.responses import event_responses
 
 from ..io import read_events, write_csv
 from ..neural_models import POPULATION, brainbert_model, located_electrodes, popt_model, population_code
 from ..params import Params
 from ..paths import Layout
-from ..sessions import clean_electrodes, list_sessions, preprocessing_kwargs
+from ..sessions import clean_electrodes, list_sessions, movie_words, open_dataset, preprocessing_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ SHARED_SPACE = ("popt", "popt_finetuned")
 BRAINBERT_REPRESENTATIONS = ("brainbert", "popt", "popt_finetuned")
 
 
-def task_tables(params: Params, layout: Layout, dataset: BrainTreebank, movie: str) -> dict:
+def task_tables(params: Params, layout: Layout, dataset, movie: str) -> dict:
     """The labelled event tables of every task of one movie.
 
     Parameters
@@ -89,7 +89,7 @@ def task_tables(params: Params, layout: Layout, dataset: BrainTreebank, movie: s
         Validated params; ``decoding`` matters.
     layout : Layout
         The file layout (the events and features of the movie).
-    dataset : BrainTreebank
+    dataset : BrainTreebank or BidsIEEG
         The dataset (the movie's transcript).
     movie : str
         Movie id.
@@ -105,7 +105,7 @@ def task_tables(params: Params, layout: Layout, dataset: BrainTreebank, movie: s
     if "scene_cut" in wanted and "vision" not in params.events.alignments:
         log.warning("decoding task 'scene_cut' left out: events.alignments has no 'vision' (the scene cuts)")
         wanted.remove("scene_cut")
-    words = dataset.transcript(movie) if any(t != "scene_cut" for t in wanted) else None
+    words = movie_words(params, layout, dataset, movie) if any(t != "scene_cut" for t in wanted) else None
     cuts = (
         read_events(layout.events(movie, "vision"))["movie_time"].to_numpy()
         if "scene_cut" in wanted
@@ -195,7 +195,7 @@ class SessionFeatures:
 
 
 def session_features(
-    params: Params, dataset: BrainTreebank, session, times: np.ndarray, kinds, model=None, popt=None
+    params: Params, dataset, session, times: np.ndarray, kinds, model=None, popt=None
 ) -> dict:
     """Every representation in ``kinds`` of one session's events.
 
@@ -203,7 +203,7 @@ def session_features(
     ----------
     params : Params
         Validated params; ``decoding`` and ``responses`` (filters, band, BrainBERT) matter.
-    dataset : BrainTreebank
+    dataset : BrainTreebank or BidsIEEG
         The dataset.
     session : Session
         The session.
@@ -224,7 +224,7 @@ def session_features(
     dp, rp = params.decoding, params.responses
     kinds = list(kinds)
     timings = dataset.timings(session.subject, session.trial)
-    sfreq = estimate_sfreq(timings)
+    sfreq = dataset.sfreq(session.subject, session.trial)
     sample = movie_to_sample(times, timings, sfreq)
     inside = np.flatnonzero(np.isfinite(sample))
     samples = sample[inside].astype(np.int64)
@@ -435,7 +435,7 @@ def _wanted(params: Params, kind: str, task: str) -> bool:
     return kind != "popt_finetuned" or tasks is None or task in tasks
 
 
-def subject_results(params: Params, layout: Layout, dataset: BrainTreebank, sessions, model=None, popt=None):
+def subject_results(params: Params, layout: Layout, dataset, sessions, model=None, popt=None):
     """Decode every task from every representation of one subject, within and across its sessions.
 
     Parameters
@@ -444,7 +444,7 @@ def subject_results(params: Params, layout: Layout, dataset: BrainTreebank, sess
         Validated params.
     layout : Layout
         The file layout.
-    dataset : BrainTreebank
+    dataset : BrainTreebank or BidsIEEG
         The dataset.
     sessions : list of Session
         The subject's selected sessions (:func:`pipeline.sessions.list_sessions`), first first.
@@ -572,7 +572,7 @@ def run(params: Params, workdir: Path) -> None:
         If an events, features or dataset file is missing.
     """
     layout = Layout(workdir, params)
-    dataset = BrainTreebank(layout.data_root)
+    dataset = open_dataset(params, layout)
     sessions = list_sessions(params, layout)
     reps = set(params.decoding.representations)
     model = brainbert_model(params) if reps & set(BRAINBERT_REPRESENTATIONS) else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from pathlib import Path
 
 from mmsites.recordings.demo import generate_demo
@@ -19,7 +21,10 @@ def run(params: Params, workdir: Path) -> None:
 
     Writes ``data.root`` (``data/demo/`` by default): the recordings, labels, localization,
     timings, transcript, movie, scene cuts, ``truth.csv`` and the truth features
-    (:func:`mmsites.recordings.demo.generate_demo`).
+    (:func:`mmsites.recordings.demo.generate_demo`); with ``demo.layout: bids`` the same
+    dataset as a BIDS-iEEG tree (:func:`mmsites.recordings.demo.bids.write_bids`: BrainVision
+    recordings, ``channels.tsv``, ``electrodes.tsv``, ``events.tsv``, the words in
+    ``stimuli/<movie>_words.tsv``) with the movie, scene cuts and truth beside it.
 
     Parameters
     ----------
@@ -31,14 +36,26 @@ def run(params: Params, workdir: Path) -> None:
     layout = Layout(workdir, params)
     root = layout.data_root
     demo = params.demo
+    arguments = dict(
+        seed=demo.seed,
+        duration_s=demo.duration_s,
+        subjects=tuple(demo.subjects),
+        n_shafts=demo.n_shafts,
+        contacts_per_shaft=demo.contacts_per_shaft,
+        variant=demo.variant,
+    )
     with atomic_path(root) as tmp:
-        info = generate_demo(
-            tmp,
-            seed=demo.seed,
-            duration_s=demo.duration_s,
-            subjects=tuple(demo.subjects),
-            n_shafts=demo.n_shafts,
-            contacts_per_shaft=demo.contacts_per_shaft,
-            variant=demo.variant,
-        )
+        if demo.layout == "bids":
+            from mmsites.recordings.demo.bids import write_bids  # mne and mne-bids only when needed
+
+            # the same dataset, generated in the Brain Treebank layout beside the target and
+            # rewritten as BIDS-iEEG; the movie, scene cuts and truth travel with it
+            with tempfile.TemporaryDirectory(dir=tmp.parent, prefix=".demo-source-") as source:
+                info = generate_demo(Path(source) / "bt", **arguments)
+                write_bids(Path(source) / "bt", tmp, task=params.data.bids.task or "movie")
+                for extra in ("movies", "scenes"):
+                    if (Path(source) / "bt" / extra).is_dir():
+                        shutil.copytree(Path(source) / "bt" / extra, tmp / extra)
+        else:
+            info = generate_demo(tmp, **arguments)
     log.info("demo dataset written to %s (%s, variant %s)", root, info.movie_id, info.variant)

@@ -17,19 +17,16 @@ import pandas as pd
 from mmsites.features.events import events_frame_times, language_events, vision_events
 from mmsites.features.scenes import detect_scene_cuts, read_scene_file
 from mmsites.features.video import decode_frames, probe_video
-from mmsites.recordings.braintreebank import BrainTreebank
 
 from ..io import write_npz, write_parquet
 from ..params import Params
 from ..paths import Layout
-from ..sessions import list_sessions, movies
+from ..sessions import list_sessions, movie_scene_cuts, movie_words, movies, open_dataset
 
 log = logging.getLogger(__name__)
 
 
-def movie_events(
-    params: Params, layout: Layout, dataset: BrainTreebank, movie: str
-) -> dict[str, pd.DataFrame]:
+def movie_events(params: Params, layout: Layout, dataset, movie: str) -> dict[str, pd.DataFrame]:
     """The events tables of one movie, by alignment, and the frame cache written beside them.
 
     Without a video file only text can be analysed: language events get no frame
@@ -44,7 +41,7 @@ def movie_events(
     layout : Layout
         The file layout: where the video (``data.movies``), the scene file (``data.scenes``)
         and the frame cache are.
-    dataset : BrainTreebank
+    dataset : BrainTreebank or BidsIEEG
         The dataset under ``data.root``; the movie's transcript
         (``transcripts/<movie>/features.csv``) is read from it.
     movie : str
@@ -64,10 +61,11 @@ def movie_events(
         given.
     """
     ev = params.events
-    transcript = dataset.transcript(movie)
+    transcript = movie_words(params, layout, dataset, movie)
     video = layout.movie_file(movie)
     scenes = layout.scenes_file(movie)
-    has_scenes = scenes is not None and scenes.is_file()
+    mapped_cuts = movie_scene_cuts(params, layout, movie)
+    has_scenes = mapped_cuts is not None or (scenes is not None and scenes.is_file())
     expected = f"{layout.movies_dir or '<data.movies>'}/{movie}.mp4"
     info = times = None
     if video is None:
@@ -75,7 +73,7 @@ def movie_events(
             raise FileNotFoundError(
                 f"no video for movie {movie!r}: expected {expected} (the Brain Treebank does not "
                 "distribute the movies: bring your own copy and set data.movies), or give scene cuts "
-                "in data.scenes and analyse text models only"
+                "in data.scenes or data.stimuli.scenes and analyse text models only"
             )
         log.warning(
             "no video for movie %r (expected %s): events get no frames, so only text models can run",
@@ -90,7 +88,9 @@ def movie_events(
     if "language" in ev.alignments:
         tables["language"] = language_events(transcript, times, movie, text_context=ev.text_context)
     if "vision" in ev.alignments:
-        if has_scenes:
+        if mapped_cuts is not None:
+            cuts = mapped_cuts
+        elif has_scenes:
             cuts = read_scene_file(scenes)
             log.info("%s: %d scene cuts read from %s", movie, len(cuts), scenes)
         else:
@@ -130,7 +130,7 @@ def run(params: Params, workdir: Path) -> None:
         If the selected sessions cannot be found (:func:`pipeline.sessions.list_sessions`).
     """
     layout = Layout(workdir, params)
-    dataset = BrainTreebank(layout.data_root)
+    dataset = open_dataset(params, layout)
     for movie in movies(list_sessions(params, layout)):
         for alignment, table in movie_events(params, layout, dataset, movie).items():
             write_parquet(table, layout.events(movie, alignment))

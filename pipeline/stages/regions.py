@@ -14,11 +14,11 @@ from pathlib import Path
 import pandas as pd
 
 from mmsites.atlases.regions import electrode_regions
-from mmsites.recordings.braintreebank import BrainTreebank
 
 from ..io import read_responses, write_csv
 from ..params import Params
 from ..paths import Layout
+from ..sessions import open_dataset
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def electrode_table(params: Params, layout: Layout) -> pd.DataFrame:
     FileNotFoundError
         If a responses file is missing (the responses stage has not run).
     """
-    dataset = BrainTreebank(layout.data_root)
+    dataset = open_dataset(params, layout)
     rows = []
     for subject in params.data.subjects:
         # every kind's electrodes (brainbert may exclude some that others keep), in file order

@@ -31,7 +31,6 @@ from pathlib import Path
 import pandas as pd
 
 from mmsites.constants import MULTIMODAL_KINDS
-from mmsites.recordings.braintreebank import BrainTreebank
 from mmsites.reports import (
     decoding_html,
     figure_to_png,
@@ -52,6 +51,7 @@ from ..cv import encoded_models
 from ..io import file_fingerprint, write_bytes, write_text
 from ..params import Params
 from ..paths import Layout
+from ..sessions import list_sessions, movies, open_dataset, stimulus_files
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +173,13 @@ def provenance(params: Params, layout: Layout) -> dict:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "not installed"
-    dataset = BrainTreebank(layout.data_root)
-    files = [dataset.h5_path(s, t) for s in params.data.subjects for t in dataset.trials(s)]
+    dataset = open_dataset(params, layout)
+    files = [
+        f for s in params.data.subjects for t in dataset.trials(s) for f in dataset.recording_files(s, t)
+    ]
     files += sorted(layout.data_root.glob("transcripts/*/features.csv"))
+    for movie in movies(list_sessions(params, layout)):
+        files += stimulus_files(params, layout, movie)
     rp = params.responses
     return {
         "params": params.model_dump(mode="json"),

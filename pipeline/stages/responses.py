@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmsites.recordings.braintreebank import BrainTreebank, estimate_sfreq, movie_to_sample
+from mmsites.recordings.braintreebank import movie_to_sample
 from mmsites.recordings.responses import event_responses
 
 from ..io import (
@@ -49,7 +49,13 @@ from ..io import (
 from ..neural_models import POPULATION, brainbert_model, popt_model, population_code
 from ..params import Params
 from ..paths import Layout
-from ..sessions import clean_electrodes, list_sessions, preprocessing_kwargs, preprocessing_settings
+from ..sessions import (
+    clean_electrodes,
+    list_sessions,
+    open_dataset,
+    preprocessing_kwargs,
+    preprocessing_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +132,7 @@ def check_band(params: Params, sfreqs: dict) -> None:
             )
 
 
-def _embedding_key(params: Params, layout: Layout, dataset: BrainTreebank, session, alignment: str) -> str:
+def _embedding_key(params: Params, layout: Layout, dataset, session, alignment: str) -> str:
     """What one session's cached embeddings depend on: the model, the preprocessing, the inputs."""
     bp = params.responses.brainbert
     settings = {
@@ -134,7 +140,8 @@ def _embedding_key(params: Params, layout: Layout, dataset: BrainTreebank, sessi
         "preprocessing": preprocessing_settings(params),
         "electrodes": clean_electrodes(params, dataset, session.subject)[0],
     }
-    files = [layout.events(session.movie, alignment), dataset.h5_path(session.subject, session.trial)]
+    files = [layout.events(session.movie, alignment)]
+    files += dataset.recording_files(session.subject, session.trial)
     if bp.checkpoint:
         files.append(Path(bp.checkpoint))
     return content_key(settings, files)
@@ -143,7 +150,7 @@ def _embedding_key(params: Params, layout: Layout, dataset: BrainTreebank, sessi
 def _trial_embeddings(
     params: Params,
     layout: Layout,
-    dataset: BrainTreebank,
+    dataset,
     session,
     alignment,
     electrodes,
@@ -192,7 +199,7 @@ def _trial_embeddings(
 def subject_responses(
     params: Params,
     layout: Layout,
-    dataset: BrainTreebank,
+    dataset,
     subject: int,
     trials: list,
     alignment: str,
@@ -209,7 +216,7 @@ def subject_responses(
         re-referencing, band, BrainBERT).
     layout : Layout
         The file layout; each trial's ``work/events/<movie>_<alignment>.parquet`` is read.
-    dataset : BrainTreebank
+    dataset : BrainTreebank or BidsIEEG
         The dataset under ``data.root``: electrode labels, corrupted channels, trigger
         timings and recordings.
     subject : int
@@ -261,7 +268,7 @@ def subject_responses(
     for session in trials:
         events = read_events(layout.events(session.movie, alignment))
         timings = dataset.timings(subject, session.trial)
-        sfreq = estimate_sfreq(timings)
+        sfreq = dataset.sfreq(subject, session.trial)
         if kind in ("band_power", "spectrogram"):
             check_band(params, {f"sub_{subject} trial{session.trial:03d}": sfreq})
         sample = movie_to_sample(events["movie_time"].to_numpy(), timings, sfreq)
@@ -407,16 +414,13 @@ def run(params: Params, workdir: Path) -> None:
         If an events file, or ``responses.brainbert.checkpoint``, is missing.
     """
     base = Layout(workdir, params)
-    dataset = BrainTreebank(base.data_root)
+    dataset = open_dataset(params, base)
     sessions = list_sessions(params, base)
     rp = params.responses
     if {"band_power", "spectrogram"} & set(rp.kinds):  # the lowest sampling rate first: fail early
         check_band(
             params,
-            {
-                f"sub_{s.subject} trial{s.trial:03d}": estimate_sfreq(dataset.timings(s.subject, s.trial))
-                for s in sessions
-            },
+            {f"sub_{s.subject} trial{s.trial:03d}": dataset.sfreq(s.subject, s.trial) for s in sessions},
         )
     model = brainbert_model(params) if {"brainbert", "popt"} & set(rp.kinds) else None
     popt = popt_model(params) if "popt" in rp.kinds else None
