@@ -126,12 +126,24 @@ def is_trigger_label(label: str) -> bool:
 
 def select_electrodes(
     labels: Sequence[str], corrupted, rereference: str | None = "laplacian"
-) -> tuple[list[str], dict[str, tuple[str, str]]]:
+) -> tuple[list[str], dict[str, tuple[str, ...]]]:
     """Choose the electrodes that enter the analysis.
 
-    Trigger/DC channels and corrupted channels are dropped. With ``rereference="laplacian"``
-    only electrodes whose two shaft neighbours (contact - 1 and contact + 1) are both clean are
-    kept: the BrainBERT/PopT ``get_clean_laplacian_electrodes`` rule.
+    Trigger/DC channels and corrupted channels are dropped. What else depends on the
+    re-reference the selection is for:
+
+    * ``"none"`` (or None) and ``"car"`` keep every clean channel (the common average is
+      taken over the clean channels that are analysed, so it needs no neighbours);
+    * ``"laplacian"`` keeps only electrodes whose two shaft neighbours (contact - 1 and
+      contact + 1) are both clean: the BrainBERT/PopT ``get_clean_laplacian_electrodes`` rule;
+    * ``"bipolar"`` keeps only electrodes whose next contact on the shaft (contact + 1) is
+      clean. The pair keeps the label of its lower contact: ``"A3"`` stands for ``A3 - A4``
+      (the last contact of a shaft has no partner and is dropped).
+
+    Laplacian and bipolar place every channel on its shaft by its label
+    (:func:`shaft_and_contact`): a clean label without a trailing contact number (a scalp or
+    bipolar-montage name such as ``"Fp1-REF"``, or ``"EKG"``) makes the montage unusable for
+    them, and is an error rather than a silent drop.
 
     Parameters
     ----------
@@ -139,16 +151,24 @@ def select_electrodes(
         Every label of the subject (raw or cleaned), in h5 channel order.
     corrupted : iterable of str
         Labels of corrupted channels (raw or cleaned).
-    rereference : {"laplacian", None, "none"}
+    rereference : {"laplacian", "bipolar", "car", "none", None}
         Re-referencing scheme the selection is for.
 
     Returns
     -------
     kept : list of str
         Cleaned labels of the kept electrodes, in channel order.
-    neighbours : dict of str to (str, str)
-        For Laplacian, each kept label -> (label of contact - 1, label of contact + 1);
-        empty otherwise.
+    neighbours : dict of str to tuple of str
+        The channels each kept label is referenced to: for Laplacian, label -> (label of
+        contact - 1, label of contact + 1); for bipolar, label -> (label of contact + 1,);
+        empty for ``"car"`` and ``"none"``.
+
+    Raises
+    ------
+    ValueError
+        If the labels are not unique after cleaning, ``rereference`` is unknown, or (Laplacian
+        and bipolar) a clean label has no trailing contact number: the message names the
+        labels and says to use ``rereference: car`` or ``none``.
     """
     cleaned = [clean_label(label) for label in labels]
     duplicates = sorted({label for label in cleaned if cleaned.count(label) > 1})
@@ -159,34 +179,53 @@ def select_electrodes(
         )
     bad = {clean_label(label) for label in corrupted}
     clean = [label for label in cleaned if not is_trigger_label(label) and label not in bad]
-    if rereference in (None, "none"):
+    if rereference in (None, "none", "car"):
+        logger.info("selected %d of %d channels (%s)", len(clean), len(cleaned), rereference or "none")
         return clean, {}
-    if rereference != "laplacian":
-        raise ValueError(f"rereference must be 'laplacian' or None, got {rereference!r}")
-    by_position: dict[tuple[str, int], str] = {}
-    for label in clean:
-        try:
-            by_position[shaft_and_contact(label)] = label
-        except ValueError:
-            logger.warning("electrode %r has no contact number: left out of the Laplacian set", label)
+    if rereference not in ("laplacian", "bipolar"):
+        raise ValueError(f"rereference must be 'laplacian', 'bipolar', 'car' or 'none', got {rereference!r}")
+    positions = _shaft_positions(clean, rereference)
+    by_position = {position: label for label, position in zip(clean, positions)}
     kept, neighbours = [], {}
-    for label in clean:
-        try:
-            shaft, contact = shaft_and_contact(label)
-        except ValueError:
+    for label, (shaft, contact) in zip(clean, positions):
+        upper = by_position.get((shaft, contact + 1))
+        if rereference == "bipolar":
+            if upper is not None:
+                kept.append(label)
+                neighbours[label] = (upper,)
             continue
         lower = by_position.get((shaft, contact - 1))
-        upper = by_position.get((shaft, contact + 1))
         if lower is not None and upper is not None:
             kept.append(label)
             neighbours[label] = (lower, upper)
     logger.info(
-        "selected %d of %d channels (%d clean, Laplacian needs both shaft neighbours)",
+        "selected %d of %d channels (%d clean, %s)",
         len(kept),
         len(cleaned),
         len(clean),
+        "Laplacian needs both shaft neighbours"
+        if rereference == "laplacian"
+        else "bipolar needs the next contact",
     )
     return kept, neighbours
+
+
+def _shaft_positions(clean: Sequence[str], rereference: str) -> list[tuple[str, int]]:
+    """(shaft, contact) of every clean label; a ValueError naming those that have none."""
+    positions, unparsable = [], []
+    for label in clean:
+        try:
+            positions.append(shaft_and_contact(label))
+        except ValueError:
+            unparsable.append(label)
+    if unparsable:
+        raise ValueError(
+            f"rereference={rereference!r} needs every clean channel's shaft and contact number, but "
+            f"{len(unparsable)} label(s) have no trailing contact number: {unparsable[:10]}"
+            f"{' ...' if len(unparsable) > 10 else ''}; this montage cannot be re-referenced along "
+            "shafts: use rereference: car or none (or mark those channels corrupted)"
+        )
+    return positions
 
 
 # --------------------------------------------------------------------------------------------
@@ -486,12 +525,20 @@ class Recording:
 # --------------------------------------------------------------------------------------------
 # Dataset root
 # --------------------------------------------------------------------------------------------
+def _read_csv(path: Path, what: str, **kwargs) -> pd.DataFrame:
+    """``pandas.read_csv`` with one error that names the file when it cannot be parsed."""
+    try:
+        return pd.read_csv(path, **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"{path} ({what}) cannot be read as CSV: {err}") from err
+
+
 def _read_json(path: Path, what: str):
     if not path.is_file():
         raise FileNotFoundError(f"no {what} at {path}")
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} ({what}) is not valid JSON: {err}") from err
 
 
@@ -687,7 +734,7 @@ class BrainTreebank:
         path = self.root / "localization" / f"sub_{subject}" / "depth-wm.csv"
         if not path.is_file():
             raise FileNotFoundError(f"no localization table for subject {subject} at {path}")
-        table = pd.read_csv(path)
+        table = _read_csv(path, "localization table")
         if "Electrode" not in table.columns:
             raise ValueError(f"{path} has no 'Electrode' column (columns: {list(table.columns)})")
         table["Electrode"] = table["Electrode"].astype(str).map(clean_label)
@@ -725,7 +772,7 @@ class BrainTreebank:
         if not path.is_file():
             logger.warning("no %s: electrodes of subject %d have no atlas coordinates", path, subject)
             return pd.DataFrame(columns=["X", "Y", "Z"]).rename_axis("Electrode")
-        table = pd.read_csv(path)
+        table = _read_csv(path, "electrode coordinates")
         lacking = [c for c in ("X", "Y", "Z") if c not in table.columns]
         if lacking:
             raise ValueError(
@@ -782,7 +829,7 @@ class BrainTreebank:
         path = self.root / "subject_timings" / f"sub_{subject}_trial{trial:03d}_timings.csv"
         if not path.is_file():
             raise FileNotFoundError(f"no trigger table for subject {subject} trial {trial} at {path}")
-        table = pd.read_csv(path)
+        table = _read_csv(path, "trigger table")
         missing = [c for c in ("movie_time", "index") if c not in table.columns]
         if missing:
             raise ValueError(f"{path} lacks column(s) {missing} (columns: {list(table.columns)})")
@@ -894,7 +941,7 @@ class BrainTreebank:
         path = self.root / "transcripts" / movie / "features.csv"
         if not path.is_file():
             raise FileNotFoundError(f"no transcript for movie {movie!r}: {path} does not exist")
-        table = pd.read_csv(path, index_col=0)
+        table = _read_csv(path, "transcript", index_col=0)
         if "start" not in table.columns:
             raise ValueError(f"{path} has no 'start' column (columns: {list(table.columns)[:12]})")
         start = pd.to_numeric(table["start"], errors="coerce")

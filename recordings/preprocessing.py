@@ -1,4 +1,8 @@
-"""Neural preprocessing: line-noise notches, optional high-pass, Laplacian re-reference.
+"""Neural preprocessing: line-noise notches, optional high-pass, re-references.
+
+Re-references (:func:`apply_reference`): none, the common average (:func:`common_average`),
+bipolar (:func:`bipolar`) or Laplacian (:func:`laplacian`), each row by row, so that one
+output row depends only on the input rows its scheme names.
 
 Filters are causal IIR cascades in second-order sections, applied like BrainBERT/PopT apply
 ``scipy.signal.iirnotch`` with ``lfilter`` over a whole session, but **streamed**: a
@@ -21,8 +25,12 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "NOTCH_HZ",
+    "REREFERENCES",
     "FilteredSums",
     "StreamingFilter",
+    "apply_reference",
+    "bipolar",
+    "common_average",
     "design_filter",
     "highpass_sos",
     "laplacian",
@@ -32,6 +40,9 @@ __all__ = [
 
 #: Line noise and its harmonics removed by default (Hz), as BrainBERT/PopT.
 NOTCH_HZ = (60.0, 120.0, 180.0, 240.0, 300.0, 360.0)
+
+#: Re-referencing schemes (``None`` is accepted for ``"none"`` wherever one is taken).
+REREFERENCES = ("none", "car", "bipolar", "laplacian")
 
 
 def notch_sos(sfreq: float, freqs: Sequence[float] = NOTCH_HZ, q: float = 30.0) -> np.ndarray:
@@ -403,3 +414,112 @@ def laplacian(
         out[row] *= -0.5
         out[row] += data[c]
     return out
+
+
+def bipolar(data: np.ndarray, centre: Sequence[int], partner: Sequence[int], dtype=None) -> np.ndarray:
+    """Bipolar re-reference ``x_e - x_partner`` (the partner: the next contact on the shaft).
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_channels, n_times)
+        Signals (µV).
+    centre, partner : sequence of int, length n_out
+        Rows of each re-referenced electrode and of its partner.
+    dtype : numpy dtype, optional
+        Output type (default: that of ``data``).
+
+    Returns
+    -------
+    ndarray, shape (n_out, n_times)
+        Re-referenced signals (µV), one row per entry of ``centre``, of ``dtype``.
+    """
+    out = np.empty((len(centre), data.shape[1]), dtype=dtype or data.dtype)
+    for row, (c, p) in enumerate(zip(centre, partner)):
+        np.subtract(data[c], data[p], out=out[row])
+    return out
+
+
+def common_average(
+    data: np.ndarray, centre: Sequence[int], reference: Sequence[int], dtype=None
+) -> np.ndarray:
+    """Common average re-reference ``x_e - mean(x_r for r in reference)``.
+
+    The mean is summed in float64, row after row in the order of ``reference``: the same
+    reference rows give the same mean bit for bit, whatever other rows ``data`` holds.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_channels, n_times)
+        Signals (µV).
+    centre : sequence of int, length n_out
+        Rows of the re-referenced electrodes.
+    reference : sequence of int, length n_reference
+        Rows averaged into the reference (the good channels; none may hold NaN or inf).
+    dtype : numpy dtype, optional
+        Output type (default: that of ``data``).
+
+    Returns
+    -------
+    ndarray, shape (n_out, n_times)
+        Re-referenced signals (µV), one row per entry of ``centre``, of ``dtype``.
+
+    Raises
+    ------
+    ValueError
+        If ``reference`` is empty.
+    """
+    reference = list(reference)
+    if not reference:
+        raise ValueError("the common average needs at least one reference channel")
+    mean = np.zeros(data.shape[1], dtype=np.float64)
+    for r in reference:  # a fixed order: the mean does not depend on the other rows
+        mean += data[r]
+    mean *= 1.0 / len(reference)
+    out = np.empty((len(centre), data.shape[1]), dtype=dtype or data.dtype)
+    for row, c in enumerate(centre):
+        np.subtract(data[c], mean, out=out[row], casting="same_kind")
+    return out
+
+
+def apply_reference(
+    data: np.ndarray, where: np.ndarray, rereference: str | None, reference: Sequence[int] | None = None
+) -> np.ndarray:
+    """Re-reference rows of ``data`` as ``rereference`` says, ``where`` naming the rows.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_channels, n_times)
+        Signals (µV).
+    where : ndarray of int, shape (k, n_out)
+        Rows of each output electrode (``where[0]``) and of the channels its reference uses:
+        ``k = 3`` for a Laplacian (lower and upper neighbours), 2 for bipolar (the partner),
+        1 for none or the common average (as
+        :func:`~recordings.responses.reference_rows` returns it).
+    rereference : {"none", "car", "bipolar", "laplacian", None}
+        The scheme.
+    reference : sequence of int or None
+        Rows averaged by ``"car"``; None: every row of ``where[0]``.
+
+    Returns
+    -------
+    ndarray, shape (n_out, n_times)
+        Re-referenced signals (µV), of the type of ``data``.
+
+    Raises
+    ------
+    ValueError
+        If ``rereference`` is unknown or ``where`` does not have its number of rows.
+    """
+    scheme = "none" if rereference is None else rereference
+    rows = {"none": 1, "car": 1, "bipolar": 2, "laplacian": 3}.get(scheme)
+    if rows is None:
+        raise ValueError(f"rereference must be one of {REREFERENCES} or None, got {rereference!r}")
+    if len(where) != rows:
+        raise ValueError(f"rereference={scheme!r} needs {rows} row(s) of indices in where, got {len(where)}")
+    if scheme == "laplacian":
+        return laplacian(data, *where)
+    if scheme == "bipolar":
+        return bipolar(data, *where)
+    if scheme == "car":
+        return common_average(data, where[0], where[0] if reference is None else reference)
+    return data[where[0]]

@@ -100,7 +100,9 @@ def test_streamed_band_power_matches_the_oracle(session, chunk_s, group_size, n_
     starts = []
     with Recording(path, LABELS, sfreq) as rec:
         read = rec.read
-        rec.read = lambda channels, start, stop: starts.append(start) or read(channels, start, stop)
+        rec.read = lambda channels, start, stop, **kw: (
+            starts.append(start) or read(channels, start, stop, **kw)
+        )
         got = event_responses(
             rec,
             electrodes,
@@ -237,9 +239,10 @@ def test_events_dropped_and_nan_as_for_voltage(session, tmp_path, caplog):
     broken[LABELS.index("A3"), int(11 * sfreq)] = np.nan  # A3 is a neighbour of A2
     write_h5(tmp_path / "nan.h5", broken)
     with Recording(tmp_path / "nan.h5", LABELS, sfreq) as rec:
-        for kind in ("voltage", "band_power"):  # the reader refuses it, whatever the kind
-            with pytest.raises(ValueError, match=f"electrode 'A3'.*sample {int(11 * sfreq)}"):
-                event_responses(rec, electrodes, neighbours, events, kind=kind, progress=False)
+        for kind in ("voltage", "band_power"):  # excluded with its reason, whatever the kind
+            got = event_responses(rec, electrodes, neighbours, events, kind=kind, progress=False)
+            reason = f"Laplacian neighbour A3 is bad: NaN at sample {int(11 * sfreq)}"
+            assert got.excluded == {"A2": reason} and got.electrodes == ["B2", "B3"]
 
 
 def test_voltage_is_the_default_and_unchanged(session):

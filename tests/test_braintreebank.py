@@ -144,7 +144,38 @@ def test_select_electrodes_laplacian():
     with pytest.raises(ValueError, match="not unique"):
         select_electrodes(["A1", "A1*"], set())
     with pytest.raises(ValueError, match="rereference"):
-        select_electrodes(RAW_LABELS, set(), rereference="car")
+        select_electrodes(RAW_LABELS, set(), rereference="average")
+
+
+def bipolar_oracle(labels, corrupted):
+    """Slow direct rule: contact + 1 on the same shaft among clean labels."""
+    clean = [clean_label(x) for x in labels if not is_trigger_label(x) and clean_label(x) not in corrupted]
+    out = {}
+    for label in clean:
+        s, c = shaft_and_contact(label)
+        if f"{s}{c + 1}" in clean:
+            out[label] = (f"{s}{c + 1}",)
+    return out
+
+
+def test_select_electrodes_bipolar_and_car():
+    kept, pairs = select_electrodes(RAW_LABELS, {"T1aIb3"}, rereference="bipolar")
+    # T1aIb2's partner T1aIb3 is corrupted; the shafts' last contacts have no partner
+    assert kept == ["T1aIb1", "F10Fa1", "F10Fa2"]
+    assert pairs == {"T1aIb1": ("T1aIb2",), "F10Fa1": ("F10Fa2",), "F10Fa2": ("F10Fa3",)}
+    kept, pairs = select_electrodes(RAW_LABELS, {"T1aIb3*"}, rereference="car")
+    assert kept == ["T1aIb1", "T1aIb2", "T1aIb4", "F10Fa1", "F10Fa2", "F10Fa3"] and pairs == {}
+
+
+@pytest.mark.parametrize("rereference", ["laplacian", "bipolar"])
+def test_unparsable_montage_is_a_clear_error(rereference):
+    labels = ["Fp1-REF", "Fp2-REF", "EKG", "A1", "A2", "A3", "DC4"]
+    with pytest.raises(ValueError, match=r"'Fp1-REF', 'Fp2-REF', 'EKG'.*rereference: car or none"):
+        select_electrodes(labels, set(), rereference=rereference)
+    # corrupted or trigger channels do not count; car and none need no shafts
+    assert select_electrodes(labels, {"Fp1-REF", "Fp2-REF", "EKG"}, rereference=rereference)[0]
+    assert select_electrodes(labels, set(), rereference="car")[0] == labels[:-1]
+    assert select_electrodes(labels, set(), rereference="none")[0] == labels[:-1]
 
 
 @given(
@@ -159,6 +190,11 @@ def test_select_electrodes_matches_direct_rule(contacts, data):
     kept, pairs = select_electrodes(labels, corrupted)
     assert pairs == laplacian_oracle(labels, corrupted)
     assert kept == [x for x in labels if x in pairs]
+    kept, pairs = select_electrodes(labels, corrupted, rereference="bipolar")
+    assert pairs == bipolar_oracle(labels, corrupted)
+    assert kept == [x for x in labels if x in pairs]
+    kept, pairs = select_electrodes(labels, corrupted, rereference="car")
+    assert kept == [x for x in labels if x not in corrupted] and pairs == {}
 
 
 # -- alignment ------------------------------------------------------------------------------

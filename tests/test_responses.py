@@ -176,12 +176,17 @@ def test_bad_inputs(session, tmp_path):
             event_responses(rec, ["Z9"], None, events, rereference=None, progress=False)
         with pytest.raises(ValueError, match="baseline_s"):
             event_responses(rec, electrodes, neighbours, events, baseline_s=(0.0, -0.1), progress=False)
+        with pytest.raises(ValueError, match="rereference must be one of"):
+            event_responses(rec, electrodes, neighbours, events, rereference="average", progress=False)
+        with pytest.raises(ValueError, match=r"no bipolar partner .*'A2'"):
+            event_responses(rec, electrodes, neighbours, events, rereference="bipolar", progress=False)
     broken = data.copy()
     broken[LABELS.index("A3"), 100] = np.nan  # A3 is a neighbour of A2: its NaN must surface
     write_h5(tmp_path / "nan.h5", broken)
     with Recording(tmp_path / "nan.h5", LABELS, sfreq) as rec:
-        with pytest.raises(ValueError, match="electrode 'A3'.*sample 100"):
-            event_responses(rec, electrodes, neighbours, events, progress=False)
+        got = event_responses(rec, electrodes, neighbours, events, progress=False)
+    assert got.excluded == {"A2": "Laplacian neighbour A3 is bad: NaN at sample 100"}
+    assert got.electrodes == ["B2", "B3"] and got.responses.shape == (4, 2, 161)
 
 
 @pytest.mark.parametrize("sfreq", [2048.0, 1024.0])
@@ -241,7 +246,9 @@ def test_filter_starts_late_without_changing_the_result(tmp_path, highpass_hz):
     with Recording(tmp_path / "r.h5", LABELS, sfreq) as rec:
         starts = []
         read = rec.read
-        rec.read = lambda channels, start, stop: starts.append(start) or read(channels, start, stop)
+        rec.read = lambda channels, start, stop, **kw: (
+            starts.append(start) or read(channels, start, stop, **kw)
+        )
         late = event_responses(rec, electrodes, neighbours, events, chunk_s=7.0, **options)
         assert min(starts) > 5 * sfreq  # the lead-in was skipped
         starts.clear()
@@ -260,7 +267,7 @@ def test_blas_held_to_one_thread_during_the_call(session):
     before, during = blas_threads(), []
     with Recording(path, LABELS, sfreq) as rec:
         read = rec.read
-        rec.read = lambda *args: during.append(blas_threads()) or read(*args)
+        rec.read = lambda *args, **kw: during.append(blas_threads()) or read(*args, **kw)
         event_responses(rec, electrodes, neighbours, events, n_jobs=1, progress=False)
     assert during and all(threads == [1] * len(before) for threads in during)
     assert blas_threads() == before
