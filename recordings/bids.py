@@ -830,7 +830,8 @@ class BidsIEEG:
         Returns
         -------
         DataFrame, shape (n_triggers, n_columns)
-            Every column of ``events.tsv`` (strings as read, ``onset`` etc. untouched) plus
+            Every column of ``events.tsv`` (``onset``, ``duration``, ``sample`` as float64, the
+            others as strings, NaN for ``n/a``) plus
             ``movie_time`` (s of movie time, float64) and ``index`` (sample of the recording,
             float64, from ``sample`` or ``round(onset * sfreq)``), ``index`` non-decreasing.
 
@@ -850,6 +851,9 @@ class BidsIEEG:
             finite = np.isfinite(movie_time.to_numpy())
         else:
             finite = np.zeros(len(table), dtype=bool)
+        for name in ("onset", "duration", "sample"):
+            if name in table.columns:
+                table[name] = _numeric(table, name, path)
         if finite.any():
             rows = table.loc[finite].copy()
             rows["movie_time"] = movie_time[finite].to_numpy()
@@ -1127,7 +1131,8 @@ class BidsIEEG:
         -------
         coords : DataFrame indexed by cleaned electrode name, shape (n_electrodes, 4)
             ``X, Y, Z`` (mm; NaN for ``n/a``) and ``Hemisphere`` (1 left, 0 right) when the
-            coordinate system is one of :data:`MNI_SPACES`. Empty, with a warning, when the
+            coordinate system is one of :data:`MNI_SPACES`; electrodes whose x, y and z are
+            all ``n/a`` are left out (as the Brain Treebank leaves them out). Empty, with a warning, when the
             subject has no ``electrodes.tsv`` or its space is not an MNI space (region lookup
             needs MNI coordinates; the coordinates stay in :meth:`localization`).
         """
@@ -1150,4 +1155,12 @@ class BidsIEEG:
             return empty
         out = loc[["x", "y", "z"]].rename(columns={"x": "X", "y": "Y", "z": "Z"})
         out["Hemisphere"] = loc["Hemisphere"]
-        return out
+        unplaced = out[["X", "Y", "Z"]].isna().all(axis=1)
+        if unplaced.any():
+            logger.info(
+                "subject %d: %d electrode(s) without coordinates (n/a) left out of the atlas coordinates: %s",
+                subject,
+                int(unplaced.sum()),
+                list(out.index[unplaced])[:8],
+            )
+        return out.loc[~unplaced]

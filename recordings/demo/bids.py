@@ -217,9 +217,8 @@ def _write_run(dataset, subject, trial, run, labels, corrupted, bids_root, task,
         datatype="ieeg",
         root=bids_root,
     )
-    with warnings.catch_warnings():
-        # pybv: a channel without a unit (misc) is not µV; that is what it is
-        warnings.filterwarnings("ignore", message=".*non-voltage units", category=UserWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         write_raw_bids(
             raw,
             bids_path,
@@ -236,6 +235,10 @@ def _write_run(dataset, subject, trial, run, labels, corrupted, bids_root, task,
             overwrite=True,
             verbose=False,
         )
+    for warning in caught:
+        # pybv: a misc channel's unit is not µV (it has none); EDF: the last data record is
+        # padded with edge values. Both expected: logged, not raised.
+        logger.info("sub-%02d run-%02d: %s", subject, run, warning.message)
     # mne-bids writes placeholder positions (coordinate system "Other", all n/a) for iEEG
     # without a montage; the real ones are written in SPACE by _write_coordinates
     for suffix, extension in (("electrodes", ".tsv"), ("electrodes", ".json"), ("coordsystem", ".json")):
