@@ -15,7 +15,7 @@ import numpy as np
 from mmsites.features.baselines import MultiLin
 from mmsites.timing import TIME_TOL_S, match_times
 
-from .io import read_events
+from .io import load_array, read_events
 from .params import Params
 from .paths import Layout
 
@@ -35,7 +35,7 @@ def _feature_rows(
         raise FileNotFoundError(
             f"{what} for {movie} ({alignment}) are missing at {path}: run the features stage"
         )
-    X = np.load(path)
+    X = load_array(path, "features file")
     times = read_events(layout.events(movie, alignment))["movie_time"].to_numpy()
     if X.shape[0] != len(times):
         raise ValueError(

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import uuid
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -245,6 +246,79 @@ def _json_default(obj):
 
 
 # ----------------------------------------------------------------------------------------------
+# Reading
+@contextmanager
+def reading(path: str | Path, what: str) -> Iterator[None]:
+    """Turn a library's failure to parse a file into one error that names the file.
+
+    A file that exists but cannot be parsed (truncated, overwritten, another format) makes
+    numpy, h5py and pyarrow raise messages that rarely say which file or what to do; inside this
+    block they become a ``ValueError`` that does both. Our own contract errors (``"<what>
+    <path> ..."``) pass unchanged.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file being read.
+    what : str
+        What it is, for the message (``"features file"``).
+
+    Yields
+    ------
+    None
+        Nothing; read the file inside the block.
+
+    Raises
+    ------
+    ValueError
+        When the block raises ``OSError`` (but not ``FileNotFoundError``), ``ValueError``,
+        ``EOFError``, ``KeyError`` or ``zipfile.BadZipFile``.
+    """
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        if str(err).startswith(f"{what} {path}"):  # our own contract checks: already clear
+            raise
+        raise ValueError(
+            f"{what} {path} cannot be read ({type(err).__name__}: {err}); it may be truncated or "
+            "overwritten: delete it and rerun the stage that writes it"
+        ) from err
+
+
+def load_array(path: str | Path, what: str = "array file", *, mmap_mode: str | None = None):
+    """``numpy.load`` of a pipeline file, with one clear error when it cannot be read.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.npy`` or ``.npz`` file.
+    what : str
+        What it is, for the message.
+    mmap_mode : {None, "r"}
+        As :func:`numpy.load` (``.npy`` only).
+
+    Returns
+    -------
+    numpy.ndarray or numpy.lib.npyio.NpzFile
+        The array, or the archive (read its members inside the caller's own check).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If it cannot be parsed (:func:`reading`).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} is missing: run the stage that writes it first")
+    with reading(path, what):
+        return np.load(path, mmap_mode=mmap_mode)
+
+
+# ----------------------------------------------------------------------------------------------
 # Events
 def read_events(path: str | Path) -> pd.DataFrame:
     """Read an events table and check its contract columns and order.
@@ -270,7 +344,8 @@ def read_events(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"events file {path} is missing: run the events stage first")
-    df = pd.read_parquet(path)
+    with reading(path, "events file"):
+        df = pd.read_parquet(path)
     missing = [c for c in EVENT_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"events file {path} lacks the columns {missing} (expected {list(EVENT_COLUMNS)})")
@@ -406,7 +481,7 @@ def read_responses(path: str | Path, *, data: bool = True) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"responses file {path} is missing: run the responses stage first")
-    with h5py.File(path, "r") as f:
+    with reading(path, "responses file"), h5py.File(path, "r") as f:
         for key in (
             "responses",
             "electrodes",

@@ -66,7 +66,7 @@ from mmsites.decoding.tasks import balance, quartile_labels
 from mmsites.recordings.braintreebank import movie_to_sample
 from mmsites.recordings.responses import event_responses
 
-from ..io import read_events, write_csv
+from ..io import load_array, read_events, write_csv
 from ..neural_models import POPULATION, brainbert_model, located_electrodes, popt_model, population_code
 from ..params import Params
 from ..paths import Layout
@@ -130,7 +130,8 @@ def task_tables(params: Params, layout: Layout, dataset, movie: str) -> dict:
             log.warning("%s: decoding task %r left out: %s", movie, task, err)
     for spec in dp.feature_tasks:
         events = read_events(layout.events(movie, spec.alignment))
-        features = np.load(layout.features(spec.model, movie, spec.alignment), mmap_mode="r")
+        path = layout.features(spec.model, movie, spec.alignment)
+        features = load_array(path, "features file", mmap_mode="r")
         if spec.dim >= features.shape[1]:
             raise ValueError(
                 f"decoding.feature_tasks: {spec.model!r} has {features.shape[1]} features; dim {spec.dim} "

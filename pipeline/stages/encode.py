@@ -55,6 +55,7 @@ from ..executors import make_executor
 from ..io import (
     content_key,
     is_up_to_date,
+    load_array,
     read_responses,
     write_json,
     write_npy,
@@ -210,8 +211,9 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
         return None
     if unit.part == "layers":
         return _layer_sweep(params, layout, unit, Y, resp, folds)
-    indices = np.load(layout.resampling(unit.subject, unit.alignment))
-    predictions = np.load(layout.predictions(unit.subject, unit.alignment, unit.model), mmap_mode="r")
+    indices = load_array(layout.resampling(unit.subject, unit.alignment), "resampling file")
+    path = layout.predictions(unit.subject, unit.alignment, unit.model)
+    predictions = load_array(path, "predictions file", mmap_mode="r")
     if unit.part == "null":
         cols = slice(None) if unit.targets is None else np.asarray(unit.targets, dtype=np.int64)
         # Fast mode works on the held-out predictions: only refit needs the features (and MultiLin's fits).
@@ -238,7 +240,8 @@ def run_unit(params: Params, workdir: Path, unit: Unit):
         )
         if len(engine) > 1:
             # MultiLin: each target keeps its size, as in the fit.
-            choice = np.load(layout.score_arrays(unit.subject, unit.alignment, unit.model))["choice"]
+            arrays = layout.score_arrays(unit.subject, unit.alignment, unit.model)
+            choice = load_array(arrays, "score arrays")["choice"]
             test_r = np.zeros((unit.chunk.stop - unit.chunk.start, n_targets))
             val_r = np.zeros_like(test_r)
             for c, e in enumerate(engine):
@@ -634,7 +637,8 @@ def _run(params: Params, workdir: Path, executor) -> None:
         boots.setdefault((unit.subject, unit.alignment, unit.model, unit.kind), []).append(out)
     for unit in fits:
         layout = base.for_kind(unit.kind)
-        fitted = dict(np.load(layout.score_arrays(unit.subject, unit.alignment, unit.model)))
+        arrays = layout.score_arrays(unit.subject, unit.alignment, unit.model)
+        fitted = dict(load_array(arrays, "score arrays"))
         merge(
             params,
             layout,

@@ -28,7 +28,7 @@ from mmsites.features.zoo import build_extractor
 from mmsites.features.zoo.spec import ModelSpec
 from mmsites.timing import TIME_TOL_S, match_times
 
-from ..io import content_key, is_up_to_date, read_events, write_json, write_npy
+from ..io import content_key, is_up_to_date, load_array, read_events, write_json, write_npy
 from ..params import Params
 from ..paths import Layout
 from ..sessions import list_sessions, movies
@@ -226,7 +226,7 @@ def extract_movie(
                 f"{layout.movies_dir or '<data.movies>'}/{movie}.mp4 and rerun the events stage, or drop "
                 "the image models from params.models"
             )
-        cache = np.load(layout.frames(movie))
+        cache = load_array(layout.frames(movie), "frame cache")
         frames = cache["frames"]
         index = frame_index(cache["frame_times"], events["frame_time"].to_numpy())
     if reduce is not None or model.layers is not None:
@@ -469,7 +469,7 @@ def baseline_features(params: Params, layout: Layout, movie_list: list[str]) -> 
         return
     for movie in movie_list:
         for alignment in params.events.alignments:
-            parts = [np.load(layout.features(mid, movie, alignment)) for mid in pair]
+            parts = [load_array(layout.features(mid, movie, alignment), "features file") for mid in pair]
             X = multiconcat(*parts)
             out = layout.features("multiconcat", movie, alignment)
             write_npy(np.ascontiguousarray(X, dtype=np.float32), out)

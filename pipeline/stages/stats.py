@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from mmsites.constants import MULTIMODAL_KINDS
@@ -32,7 +31,7 @@ from mmsites.stats.sites import (
 )
 
 from ..cv import encoded_models, response_folds
-from ..io import read_responses, write_csv, write_json
+from ..io import load_array, read_responses, write_csv, write_json
 from ..params import Params
 from ..paths import Layout
 from ..targets import encoding_targets, min_signal, target_shape
@@ -107,7 +106,7 @@ def load_unit(params: Params, layout: Layout, subject: int, alignment: str) -> U
     n_events = resp["shape"][0]
     _, n_bins = target_shape(params, resp)  # bins, or components (brainbert)
     unit = Unit(subject=str(subject), alignment=alignment, electrodes=resp["electrodes"], n_bins=n_bins)
-    indices = np.load(layout.resampling(subject, alignment))
+    indices = load_array(layout.resampling(subject, alignment), "resampling file")
     for model in encoded_models(params):
         path = layout.scores(subject, alignment, model)
         if not path.is_file():
@@ -118,7 +117,7 @@ def load_unit(params: Params, layout: Layout, subject: int, alignment: str) -> U
         table = pd.read_parquet(path)
         # Memory-mapped: only the columns a comparison needs are read.
         predictions = (
-            np.load(layout.predictions(subject, alignment, model), mmap_mode="r")
+            load_array(layout.predictions(subject, alignment, model), "predictions file", mmap_mode="r")
             if sp.comparison == "permutation"
             else None
         )
@@ -130,7 +129,7 @@ def load_unit(params: Params, layout: Layout, subject: int, alignment: str) -> U
                     f"stats.comparison is 'bootstrap' but {boot_path} is missing: set "
                     "stats.bootstrap > 0 and rerun the encode stage"
                 )
-            boot = np.load(boot_path)
+            boot = load_array(boot_path, "bootstrap file")
         if "val_p_value" not in table.columns:
             raise ValueError(
                 f"{path} predates validation-based signal bins (no val_p_value column): rerun the "
