@@ -57,7 +57,7 @@ from .braintreebank import clean_label
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MNI_SPACES", "RAS_SPACES", "SIGNAL_EXTENSIONS", "BidsIEEG", "BidsRecording"]
+__all__ = ["LIP_CENTRE_MM", "MNI_SPACES", "RAS_SPACES", "SIGNAL_EXTENSIONS", "BidsIEEG", "BidsRecording"]
 
 #: Coordinate systems of the BIDS appendix that are MNI templates (or registered to one): an
 #: electrode's coordinates in one of them can be looked up in an MNI atlas.
@@ -82,6 +82,8 @@ MNI_SPACES = (
 #: Coordinate systems whose axes point to the Right, Anterior and Superior (x, y, z): the MNI
 #: ones, ACPC, ScanRAS and Talairach. Only in these are ``L, I, P`` and ``Hemisphere`` derived.
 RAS_SPACES = MNI_SPACES + ("ACPC", "ScanRAS", "Talairach")
+#: Centre (mm) of the Brain Treebank's native L, I, P grid: ``L = LIP_CENTRE_MM - x`` etc.
+LIP_CENTRE_MM = 128.0
 #: Signal file extensions read (lower case), with mne's lazy readers.
 SIGNAL_EXTENSIONS = (".vhdr", ".edf", ".bdf", ".set")
 #: ``channels.tsv`` types that are electrodes (case-insensitive).
@@ -136,10 +138,15 @@ def _entities(path: Path) -> dict:
     return {k: v for k, v in get_entities_from_fname(path.name, on_error="ignore").items() if v is not None}
 
 
-def _run_key(run) -> tuple:
+def _natural_key(run) -> tuple:
     if run is None:
         return (0, -1, "")
     return (1, int(run), "") if str(run).isdigit() else (2, -1, str(run))
+
+
+def _recording_order(path) -> tuple:
+    """Sort key of a recording's BIDSPath: (session, run, acquisition, task)."""
+    return (_natural_key(path.session), _natural_key(path.run), path.acquisition or "", path.task or "")
 
 
 def _vhdr_companions(vhdr: Path) -> list[Path]:
@@ -211,8 +218,9 @@ class BidsRecording:
     raw : mne.io.BaseRaw, optional
         The file already opened with ``preload=False`` (else it is opened here).
     n_samples : int, optional
-        The length the recording must have (from ``_ieeg.json`` ``RecordingDuration``); a
-        shorter file is an error (truncated), a longer one is read up to its own end.
+        The length the recording must have (from ``_ieeg.json`` ``RecordingDuration``, to
+        within one sample); a shorter file is an error (truncated), a longer one (e.g. EDF's
+        padded last record) is read up to its own end.
 
     Attributes
     ----------
@@ -413,7 +421,7 @@ class BidsIEEG:
             logger.warning("%s has no dataset_description.json; is it a BIDS root?", self.root)
         self.task = task
         self.sessions = None if sessions is None else [str(s) for s in sessions]
-        self.runs = None if runs is None else [_run_key(str(r)) for r in runs]
+        self.runs = None if runs is None else [_natural_key(str(r)) for r in runs]
         self.acquisition = acquisition
         self.movie_time_column = movie_time_column
         self.movie_onset = movie_onset
@@ -475,7 +483,7 @@ class BidsIEEG:
             return False
         if self.sessions is not None and path.session not in self.sessions:
             return False
-        if self.runs is not None and _run_key(path.run) not in self.runs:
+        if self.runs is not None and _natural_key(path.run) not in self.runs:
             return False
         return self.acquisition is None or path.acquisition == self.acquisition
 
@@ -489,7 +497,7 @@ class BidsIEEG:
                 self.root, subjects=label, datatypes="ieeg", suffixes="ieeg", extensions=extensions
             )
             paths = [p for p in paths if self._selected(p)]
-            paths.sort(key=lambda p: (p.session or "", _run_key(p.run), p.acquisition or "", p.task or ""))
+            paths.sort(key=_recording_order)
             seen: dict[tuple, Path] = {}
             for p in paths:
                 key = (p.session, p.run, p.acquisition, p.task)
@@ -1044,9 +1052,13 @@ class BidsIEEG:
         """Read a subject's electrode positions (``electrodes.tsv`` with ``coordsystem.json``).
 
         In a RAS space (:data:`RAS_SPACES`: x to the right, y anterior, z superior) the
-        Brain Treebank's native columns are derived: ``L = -x``, ``P = -y``, ``I = -z`` (what
-        the Population Transformer's position encoding reads) and ``Hemisphere`` (1 left when
-        x < 0, else 0 right, the Brain Treebank's coding).
+        Brain Treebank's native columns are derived: ``L, I, P``, what the Population
+        Transformer's position encoding reads as row indices of its sinusoid table (so they
+        must be non-negative whole numbers): ``L = 128 - x``, ``I = 128 - z``, ``P = 128 - y``
+        rounded to whole mm (halves up), the Brain Treebank's convention (a 256-mm volume
+        centred on the RAS origin; :data:`LIP_CENTRE_MM`) and the map of
+        :func:`mmsites.brainmodels.popt.lip_from_mni` (without its clipping); and
+        ``Hemisphere`` (1 left when x < 0, else 0 right, the Brain Treebank's coding).
 
         Parameters
         ----------
@@ -1058,7 +1070,8 @@ class BidsIEEG:
         pandas.DataFrame, shape (n_electrodes, n_columns)
             Indexed by cleaned electrode name (``Electrode``): ``x, y, z`` (mm; NaN for
             ``n/a``), ``space`` (the coordinate system's name) and, in a RAS space,
-            ``L, I, P`` (mm) and ``Hemisphere`` (1 left, 0 right; NaN without x). Other columns
+            ``L, I, P`` (whole mm, float64; NaN without a coordinate) and ``Hemisphere`` (1
+            left, 0 right; NaN without x). Other columns
             of the table are kept. Row order is the table's: join on the index.
 
         Raises
@@ -1101,7 +1114,8 @@ class BidsIEEG:
         out["x"], out["y"], out["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
         out["space"] = space
         if space in RAS_SPACES:
-            out["L"], out["I"], out["P"] = -xyz[:, 0], -xyz[:, 2], -xyz[:, 1]
+            lip = np.floor(LIP_CENTRE_MM - xyz[:, [0, 2, 1]] + 0.5)
+            out["L"], out["I"], out["P"] = lip[:, 0], lip[:, 1], lip[:, 2]
             out["Hemisphere"] = np.where(np.isnan(xyz[:, 0]), np.nan, (xyz[:, 0] < 0).astype(float))
         else:
             logger.info(

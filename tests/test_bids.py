@@ -108,9 +108,14 @@ def test_reader_gives_what_the_brain_treebank_reader_gives(tiny):
         np.testing.assert_array_equal(mine.loc[theirs.index, "Hemisphere"], theirs["Hemisphere"])
         loc = bids.localization(subject)
         assert (loc["space"] == "MNI152NLin2009cAsym").all()
-        np.testing.assert_array_equal(loc["L"], -loc["x"])
-        np.testing.assert_array_equal(loc["I"], -loc["z"])
-        np.testing.assert_array_equal(loc["P"], -loc["y"])
+        # PopT's grid, the Brain Treebank's convention: the demo's depth-wm.csv L, I, P back
+        placed = loc.dropna(subset=["x"])
+        np.testing.assert_array_equal(placed["L"], 128 - placed["x"])
+        np.testing.assert_array_equal(placed["I"], 128 - placed["z"])
+        np.testing.assert_array_equal(placed["P"], 128 - placed["y"])
+        depth = bt.localization(subject)
+        np.testing.assert_array_equal(placed[["L", "I", "P"]], depth.loc[placed.index, ["L", "I", "P"]])
+        assert (placed[["L", "I", "P"]] >= 0).all().all()
         # timings: the same triggers, so the one alignment function maps every time alike
         t_bids, t_bt = bids.timings(subject, 0), bt.timings(subject, 0)
         np.testing.assert_array_equal(t_bids["movie_time"], t_bt["movie_time"])

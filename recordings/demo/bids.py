@@ -273,7 +273,9 @@ def write_bids(source_root, bids_root, *, fmt: str = "BrainVision", task: str = 
         Output folder; created if missing. Files of an earlier conversion are overwritten.
     fmt : {"BrainVision", "EDF"}
         File format of the signals: BrainVision (float32 µV at 0.1 resolution, exact to about
-        1e-7 relative) or EDF (16-bit, quantised to the channel type's physical range / 65535).
+        1e-7 relative) or EDF (16-bit, quantised to the channel type's physical range / 65535;
+        mne pads the last data record with edge values, so the file is up to one record
+        longer than the source).
     task : str
         BIDS task label of every run.
 
