@@ -7,14 +7,18 @@ tokens of a layer (the last by default): a ``hidden_dim``-vector (768 for the pu
 
 The preprocessing is the voltage path's (:func:`mmsites.recordings.responses.event_responses`):
 the notch cascade (causal, as BrainBERT's ``lfilter``), optionally a high-pass, and the
-Laplacian re-reference. A session is streamed: read per time chunk, filtered with carried
-state from where the filter has settled before the first window, and each event's window cut
-once the chunk that ends it has been read, so memory does not grow with the recording length.
+re-reference (Laplacian, bipolar, common average or none). A session is streamed: read per
+time chunk, filtered with carried state from where the filter has settled before the first
+window, and each event's window cut once the chunk that ends it has been read, so memory does
+not grow with the recording length.
 
-Events whose window leaves the recording are dropped and counted. An electrode whose signal,
-or one of whose Laplacian neighbours, holds a non-finite sample anywhere in the samples read
-is excluded: its rows are NaN and it is listed in :attr:`EmbeddingSet.excluded`; the other
-electrodes go on.
+Events whose window leaves the recording are dropped and counted. Bad channels are screened
+as in the voltage path (:class:`mmsites.recordings.responses.ChannelScreen`: a non-finite
+sample anywhere in the samples read, or a peak-to-peak below ``flat_uv``): an electrode whose
+channel, or a channel its re-reference uses, is bad is excluded: its rows are NaN, it is
+listed in :attr:`EmbeddingSet.excluded` and its reason in :attr:`EmbeddingSet.reasons`; the
+other electrodes go on, unchanged (every step before the model works row by row, and the
+model embeds each window on its own).
 """
 
 from __future__ import annotations
@@ -30,11 +34,17 @@ from mmsites.recordings.braintreebank import Recording
 from mmsites.recordings.preprocessing import (
     NOTCH_HZ,
     StreamingFilter,
+    apply_reference,
     design_filter,
-    laplacian,
     settle_samples,
 )
-from mmsites.recordings.responses import reference_rows
+from mmsites.recordings.responses import (
+    FLAT_UV,
+    ChannelScreen,
+    exclusions,
+    reference_rows,
+    screen_channels,
+)
 
 from .brainbert import BrainBERT
 
@@ -63,7 +73,11 @@ class EmbeddingSet:
     sfreq : float
         Sampling rate of the recording (Hz).
     excluded : list of str
-        Electrodes whose signal or Laplacian neighbours held non-finite samples.
+        Electrodes whose channel, or a channel their re-reference uses, is bad (non-finite
+        or flat), in electrode order.
+    reasons : dict of str to str
+        Each excluded electrode -> why, as :attr:`mmsites.recordings.responses.ResponseSet.excluded`
+        says it (e.g. ``"Laplacian neighbour A3 is bad: NaN at sample 12345"``).
     """
 
     embeddings: np.ndarray
@@ -72,6 +86,7 @@ class EmbeddingSet:
     n_dropped: int
     sfreq: float
     excluded: list = field(default_factory=list)
+    reasons: dict = field(default_factory=dict)
 
 
 def event_embeddings(
@@ -90,6 +105,7 @@ def event_embeddings(
     batch_size: int = 64,
     bf16: bool = False,
     progress: bool = True,
+    flat_uv: float = FLAT_UV,
 ) -> EmbeddingSet:
     """BrainBERT embedding of the 5 s around each event, for each electrode.
 
@@ -100,8 +116,9 @@ def event_embeddings(
         brought onto the model's 2048-Hz grid by :func:`mmsites.recordings.spectral.to_model_rate`).
     electrodes : sequence of str, length n_electrodes
         Labels to embed, e.g. from :func:`mmsites.recordings.braintreebank.select_electrodes`.
-    neighbours : mapping of str to (str, str) or None
-        Shaft neighbours of each electrode (needed for ``rereference="laplacian"``).
+    neighbours : mapping of str to tuple of str, or None
+        Each electrode's two shaft neighbours (``"laplacian"``) or partner (``"bipolar"``),
+        as :func:`mmsites.recordings.braintreebank.select_electrodes` returns them.
     event_samples : array-like of float, shape (n_events,)
         Onset sample of each event; NaN events are dropped.
     model : BrainBERT
@@ -112,8 +129,11 @@ def event_embeddings(
         Notch frequencies (Hz); None or empty for no notch.
     notch_q : float
         Notch quality factor.
-    rereference : {"laplacian", None}
-        Re-referencing scheme.
+    rereference : {"laplacian", "bipolar", "car", "none", None}
+        Re-referencing scheme. ``"car"`` subtracts the mean of the good electrodes of
+        ``electrodes``; it screens them first in a read-only pass over the samples to be
+        read (:func:`mmsites.recordings.responses.screen_channels`), so that a channel found
+        bad late never enters the mean.
     highpass_hz : float or None
         Cutoff of an optional 2nd-order Butterworth high-pass (Hz).
     chunk_s : float
@@ -126,18 +146,22 @@ def event_embeddings(
         on the CPU.
     progress : bool
         Show a progress bar.
+    flat_uv : float
+        Peak-to-peak (µV) over the samples read below which a channel is flat, hence bad
+        (as :func:`mmsites.recordings.responses.event_responses`); 0 turns the check off.
 
     Returns
     -------
     EmbeddingSet
         ``embeddings`` (float32, (n_kept_events, n_electrodes, hidden_dim)), which events
-        were kept, the electrodes, the count of dropped events and the excluded electrodes.
+        were kept, the electrodes, the count of dropped events and the excluded electrodes
+        (NaN rows) with their reasons.
 
     Raises
     ------
     ValueError
-        If there are no electrodes, a Laplacian neighbour is missing, ``rereference`` is
-        unknown, or ``chunk_s`` or ``batch_size`` is not positive.
+        If there are no electrodes, a Laplacian neighbour or bipolar partner is missing,
+        ``rereference`` is unknown, or ``chunk_s`` or ``batch_size`` is not positive.
     """
     sfreq = recording.sfreq
     electrodes = list(electrodes)
@@ -175,7 +199,20 @@ def event_embeddings(
     end = int(starts.max()) + length
     chunk = max(1, int(round(chunk_s * sfreq)))
     stream = StreamingFilter(sos, len(electrodes)) if sos is not None else None
-    bad_channel = np.zeros(len(channels), dtype=bool)
+    scheme = "none" if rereference is None else rereference
+    # the label of every channel read (the electrode's own, or one its reference uses)
+    label_of = dict(zip(channels[where[0]].tolist(), electrodes))
+    for k in range(1, len(where)):
+        label_of.update(zip(channels[where[k]].tolist(), (neighbours[e][k - 1] for e in electrodes)))
+    reference = None
+    if scheme == "car":
+        # the mean must not hold a channel found bad later: screen every channel first
+        early = screen_channels(recording, channels, begin, end, chunk, progress=progress).reasons(flat_uv)
+        early = exclusions(
+            electrodes, None, scheme, {label_of[int(channels[r])]: x for r, x in early.items()}
+        )
+        reference = [int(r) for r, e in zip(where[0], electrodes) if e not in early]
+    screen = ChannelScreen(len(channels))
     # the last `length` filtered samples before the current chunk: windows may start there
     carried = np.zeros((len(electrodes), 0))
     carried_from = begin
@@ -186,10 +223,11 @@ def event_embeddings(
     with bar:
         for chunk_start in range(begin, end, chunk):
             chunk_stop = min(chunk_start + chunk, end)
-            raw = recording.read(channels, chunk_start, chunk_stop, allow_nonfinite=True)
-            bad_channel |= ~np.isfinite(raw).all(axis=1)
-            raw = np.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0)
-            data = laplacian(raw, *where) if len(where) == 3 else raw[where[0]]
+            raw = screen(recording.read(channels, chunk_start, chunk_stop, allow_nonfinite=True), chunk_start)
+            if reference == []:  # every channel is bad: nothing to average, all excluded
+                data = np.zeros((len(electrodes), raw.shape[1]), dtype=raw.dtype)
+            else:
+                data = apply_reference(raw, where, scheme, reference)
             data = stream(data) if stream is not None else np.asarray(data, dtype=np.float64)
             buffer = np.concatenate([carried, data], axis=1)
             # events whose window ends inside what has been read so far
@@ -216,15 +254,16 @@ def event_embeddings(
             carried = buffer[:, keep_from:]
             carried_from = chunk_stop - carried.shape[1]
 
-    bad = bad_channel[where].any(axis=0)
-    if bad.any():
-        result.excluded = [label for label, b in zip(electrodes, bad) if b]
-        out[:, bad] = np.nan
+    bad = {label_of[int(channels[row])]: reason for row, reason in screen.reasons(flat_uv).items()}
+    result.reasons = exclusions(electrodes, neighbours, scheme, bad)
+    if result.reasons:
+        result.excluded = list(result.reasons)
+        out[:, [i for i, e in enumerate(electrodes) if e in result.reasons]] = np.nan
         logger.warning(
-            "%s: %d electrode(s) excluded because they or their Laplacian neighbours hold "
-            "non-finite samples: %s",
+            "%s: %d of %d electrode(s) excluded (bad channels: non-finite or flat; NaN rows): %s",
             recording.path,
             len(result.excluded),
-            result.excluded,
+            len(electrodes),
+            "; ".join(f"{label}: {reason}" for label, reason in result.reasons.items()),
         )
     return result

@@ -253,3 +253,48 @@ def test_channel_screen_finds_faults_chunk_by_chunk():
         4: "-inf at sample 1010",
     }
     assert ChannelScreen(2).reasons() == {}  # nothing screened: nothing is flat
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    from mmsites.brainmodels import BrainBERT
+
+    return BrainBERT("tiny", seed=0, preprocessor="stft")
+
+
+@pytest.mark.parametrize("rereference", ["laplacian", "bipolar", "car"])
+@pytest.mark.parametrize("fault", ["nan", "flat"])
+def test_embeddings_exclude_bad_channels_alike(tmp_path, tiny_model, rereference, fault):
+    from mmsites.brainmodels.responses import event_embeddings
+
+    sfreq = 2048.0
+    data = line_noise_signal(sfreq, 12.0, seed=3).astype(np.float32)
+    bad_sample = int(6.0 * sfreq)
+    data[LABELS.index("A3"), bad_sample] = np.nan if fault == "nan" else 0.0
+    if fault == "flat":
+        data[LABELS.index("A3")] = 0.0
+    write_h5(tmp_path / "r.h5", data)
+    electrodes, neighbours = select(rereference)
+    good = [e for e in electrodes if e not in USES_A3[rereference]]
+    events = np.array([4.0, 6.5, 8.0]) * sfreq
+    with Recording(tmp_path / "r.h5", LABELS, sfreq) as rec:
+        got = event_embeddings(
+            rec,
+            electrodes,
+            neighbours,
+            events,
+            tiny_model,
+            rereference=rereference,
+            chunk_s=2.0,
+            progress=False,
+        )
+        alone = event_embeddings(
+            rec, good, neighbours, events, tiny_model, rereference=rereference, chunk_s=2.0, progress=False
+        )
+    reason = f"NaN at sample {bad_sample}" if fault == "nan" else "flat (peak-to-peak 0 µV, below 0.001 µV)"
+    assert got.excluded == [e for e in electrodes if e in USES_A3[rereference]]
+    assert got.reasons["A3"] == reason and alone.excluded == [] and alone.reasons == {}
+    rows = [electrodes.index(e) for e in good]
+    assert np.isnan(got.embeddings[:, [electrodes.index(e) for e in got.excluded]]).all()
+    # the model embeds each window alone: the good rows are those of a call without the bad ones
+    np.testing.assert_allclose(got.embeddings[:, rows], alone.embeddings, rtol=1e-5, atol=1e-6)
