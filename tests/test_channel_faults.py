@@ -298,3 +298,33 @@ def test_embeddings_exclude_bad_channels_alike(tmp_path, tiny_model, rereference
     assert np.isnan(got.embeddings[:, [electrodes.index(e) for e in got.excluded]]).all()
     # the model embeds each window alone: the good rows are those of a call without the bad ones
     np.testing.assert_allclose(got.embeddings[:, rows], alone.embeddings, rtol=1e-5, atol=1e-6)
+
+
+def test_spectrogram_car_agrees_across_bands_on_a_fault_one_band_alone_reads(tmp_path, clean_data):
+    # each band reads up to its own group delay after the last window: a NaN just past the
+    # high-gamma span is read by theta only; car must leave A3 out of every band's mean
+    from mmsites.recordings.responses import window_offsets
+    from mmsites.recordings.spectral import band_delay_s
+
+    bands = [(4.0, 8.0), (70.0, 150.0)]
+    offsets, n_window = window_offsets(bin_times(0.1, 0.05, -1.0, 1.0), 0.1, SFREQ)
+    ends = [
+        int(EVENTS.max()) + int(offsets[-1]) + n_window + round(band_delay_s(b, SFREQ) * SFREQ) for b in bands
+    ]
+    assert ends[0] > ends[1]  # theta reads further
+    broken = clean_data.copy()
+    broken[LABELS.index("A3"), ends[1]] = np.nan
+    write_h5(tmp_path / "r.h5", broken)
+    electrodes, _ = select("car")
+    good = [e for e in electrodes if e != "A3"]
+    options = dict(SMALL, rereference="car", kind="spectrogram", bands_hz=bands)
+    with Recording(tmp_path / "r.h5", LABELS, SFREQ) as rec:
+        theta, gamma = (
+            event_responses(rec, electrodes, None, EVENTS, **dict(options, kind="band_power", band_hz=b))
+            for b in bands
+        )
+        got = event_responses(rec, electrodes, None, EVENTS, **options)
+        alone = event_responses(rec, good, None, EVENTS, **options)
+    assert list(theta.excluded) == ["A3"] and gamma.excluded == {}  # the bands alone disagree
+    assert got.excluded == {"A3": f"NaN at sample {ends[1]}"} and got.electrodes == good
+    np.testing.assert_array_equal(got.responses, alone.responses)

@@ -1,4 +1,4 @@
-"""Tests of the streaming notch / high-pass filters and the Laplacian re-reference."""
+"""Tests of the streaming notch / high-pass filters and the re-references."""
 
 import numpy as np
 import pytest
@@ -10,6 +10,9 @@ from mmsites.recordings.preprocessing import (
     NOTCH_HZ,
     FilteredSums,
     StreamingFilter,
+    apply_reference,
+    bipolar,
+    common_average,
     design_filter,
     highpass_sos,
     laplacian,
@@ -96,6 +99,39 @@ def test_laplacian():
     expected = np.stack([x[1] - (x[0] + x[2]) / 2, x[2] - (x[1] + x[3]) / 2])
     np.testing.assert_allclose(got, expected)
     assert got.dtype == np.float32
+
+
+def test_bipolar_and_common_average():
+    x = np.random.default_rng(0).normal(0, 20, (5, 50)).astype(np.float32)
+    got = bipolar(x, [0, 3], [1, 4])
+    np.testing.assert_array_equal(got, np.stack([x[0] - x[1], x[3] - x[4]]))
+    car = common_average(x, [0, 2, 4], [0, 1, 2, 4])  # row 3 stays out of the mean
+    mean = x[[0, 1, 2, 4]].astype(np.float64).mean(axis=0)
+    np.testing.assert_allclose(car, x[[0, 2, 4]] - mean, rtol=0, atol=1e-5)
+    assert car.dtype == np.float32
+    # the mean does not depend on rows outside the reference, even non-finite ones
+    y = x.copy()
+    y[3] = np.nan
+    np.testing.assert_array_equal(common_average(y, [0, 2, 4], [0, 1, 2, 4]), car)
+    with pytest.raises(ValueError, match="at least one"):
+        common_average(x, [0], [])
+
+
+def test_apply_reference_dispatches_on_the_scheme():
+    x = np.random.default_rng(1).normal(0, 20, (4, 30))
+    where = np.array([[1, 2], [0, 1], [2, 3]])
+    np.testing.assert_array_equal(apply_reference(x, where, "laplacian"), laplacian(x, *where))
+    np.testing.assert_array_equal(apply_reference(x, where[:2], "bipolar"), bipolar(x, *where[:2]))
+    np.testing.assert_array_equal(apply_reference(x, where[:1], None), x[[1, 2]])
+    np.testing.assert_array_equal(apply_reference(x, where[:1], "none"), x[[1, 2]])
+    np.testing.assert_array_equal(apply_reference(x, where[:1], "car"), common_average(x, [1, 2], [1, 2]))
+    np.testing.assert_array_equal(
+        apply_reference(x, where[:1], "car", reference=[0, 3]), common_average(x, [1, 2], [0, 3])
+    )
+    with pytest.raises(ValueError, match="3 row"):
+        apply_reference(x, where[:2], "laplacian")
+    with pytest.raises(ValueError, match="rereference must be one of"):
+        apply_reference(x, where[:1], "average")
 
 
 @pytest.mark.parametrize("highpass", [None, 0.5])
