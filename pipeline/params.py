@@ -246,7 +246,14 @@ class ResponsesParams(_Strict):
     step_s: float = Field(0.025, gt=0)
     tmin_s: float = -2.0
     tmax_s: float = 2.0
-    rereference: Literal["laplacian", "none"] = "laplacian"
+    rereference: Literal["laplacian", "bipolar", "car", "none"] = "laplacian"
+    """``laplacian`` (each contact minus the mean of its two shaft neighbours, as the study),
+    ``bipolar`` (minus the next contact on its shaft), ``car`` (minus the mean of every good
+    analysed channel) or ``none``. Laplacian and bipolar parse shafts and contact numbers from
+    the channel names (``LA1``, ``LA2``, ...)."""
+    flat_uv: float = Field(1e-3, ge=0)
+    """A channel whose peak-to-peak over the samples read stays below this (µV) is flat
+    (disconnected or zeroed) and excluded, with the electrodes whose re-reference uses it."""
     notch_hz: list[float] = Field(default_factory=lambda: [60.0, 120.0, 180.0, 240.0, 300.0, 360.0])
     notch_q: float = Field(30.0, gt=0)
     highpass_hz: float | None = None

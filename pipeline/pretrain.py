@@ -67,7 +67,7 @@ import pandas as pd
 from mmsites.brainmodels import PRESETS, BrainBERT, PopT, lip_coordinates
 from mmsites.brainmodels.popt_pretrain import PoptSeries, pretrain_popt
 from mmsites.brainmodels.pretrain import pretrain
-from mmsites.recordings.preprocessing import StreamingFilter, design_filter, laplacian
+from mmsites.recordings.preprocessing import StreamingFilter, apply_reference, design_filter
 from mmsites.recordings.responses import reference_rows
 from mmsites.recordings.spectral import stft_frame_times, stft_spectrogram
 
@@ -186,7 +186,7 @@ def stream_windows(
         Sorted start samples of each electrode's windows (:func:`window_starts`).
     window : int
         Samples per window.
-    rereference : {"laplacian", None}
+    rereference : {"laplacian", "bipolar", "car", None}
         Re-referencing (:func:`pipeline.sessions.preprocessing_kwargs`; ``"none"`` is None).
     sos : ndarray or None
         The preprocessing filter (notches, high-pass) as second-order sections, run from the
@@ -210,7 +210,7 @@ def stream_windows(
     for first in range(0, n, chunk):
         last = min(n, first + chunk)
         raw = recording.read(channels, first, last)
-        ref = laplacian(raw, *where) if len(where) == 3 else raw[where[0]]
+        ref = apply_reference(raw, where, rereference)
         if filt is not None:
             ref = filt(ref).astype(np.float32)
         buffer = np.concatenate([buffer, ref], axis=1)

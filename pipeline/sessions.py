@@ -315,7 +315,10 @@ def clean_electrodes(params: Params, dataset, subject: int) -> tuple[list[str], 
         dataset.labels(subject), dataset.corrupted(subject), rereference=rp.rereference
     )
     if not electrodes:
-        laplacian = " and those without both Laplacian neighbours" if rp.rereference == "laplacian" else ""
+        laplacian = {
+            "laplacian": " and those without both Laplacian neighbours",
+            "bipolar": " and those without a next contact for the bipolar pair",
+        }.get(rp.rereference, "")
         raise ValueError(
             f"sub_{subject}: no electrode is left after dropping trigger and corrupted channels"
             f"{laplacian}; drop the subject from data.subjects"
@@ -339,7 +342,8 @@ def preprocessing_kwargs(params: Params) -> dict:
     Returns
     -------
     dict
-        ``notch_hz`` (tuple of Hz), ``notch_q``, ``rereference`` (``"laplacian"`` or None),
+        ``notch_hz`` (tuple of Hz), ``notch_q``, ``rereference`` (``"laplacian"``,
+        ``"bipolar"``, ``"car"`` or None), ``flat_uv`` (µV: a channel below is flat),
         ``highpass_hz`` (None: off) and ``chunk_s`` (seconds read per step).
     """
     rp = params.responses
@@ -349,6 +353,7 @@ def preprocessing_kwargs(params: Params) -> dict:
         rereference=None if rp.rereference == "none" else rp.rereference,
         highpass_hz=rp.highpass_hz,
         chunk_s=rp.chunk_s,
+        flat_uv=rp.flat_uv,
     )
 
 
@@ -364,7 +369,8 @@ def preprocessing_settings(params: Params) -> dict:
     Returns
     -------
     dict
-        ``rereference`` (``"laplacian"`` or ``"none"``), ``notch_hz`` (list of Hz),
+        ``rereference`` (``"laplacian"``, ``"bipolar"``, ``"car"`` or ``"none"``),
+        ``notch_hz`` (list of Hz),
         ``notch_q`` and ``highpass_hz``: what changes the preprocessed signal (``chunk_s``
         does not).
     """
@@ -374,4 +380,5 @@ def preprocessing_settings(params: Params) -> dict:
         "notch_hz": list(rp.notch_hz),
         "notch_q": rp.notch_q,
         "highpass_hz": rp.highpass_hz,
+        "flat_uv": rp.flat_uv,
     }

@@ -259,3 +259,44 @@ def test_kill_9_mid_stage_then_rerun_gives_identical_tables(demo_root, tmp_path)
     assert proc.returncode == 0, err[-2000:]
     assert "scores up to date" in err  # the encode stage resumed: what was complete is kept
     _same_tables(reference, killed)
+
+
+# -- bad channels --------------------------------------------------------------------------------
+@pytest.mark.parametrize("rereference", ["laplacian", "bipolar"])
+def test_nan_and_flat_channels_are_excluded_with_reasons(demo_root, tmp_path, rereference):
+    """One channel with a NaN, one flat: those electrodes and the ones whose re-reference reads
+    them are excluded and listed with the reason in results/electrodes.csv; the rest of the
+    subject goes on, its responses identical to a run on the clean recording."""
+    clean, broken = tmp_path / "clean", tmp_path / "broken"
+    for root in (clean, broken):
+        shutil.copytree(demo_root, root / "data", ignore=shutil.ignore_patterns("movies", "truth_features"))
+    bt = BrainTreebank(broken / "data")
+    labels = bt.labels(1)
+    nan_label, flat_label = "T1aIb4", "F10Fa6"
+    assert {nan_label, flat_label} <= set(labels)
+    with h5py.File(bt.h5_path(1, 0), "r+") as f:
+        f[f"data/electrode_{labels.index(nan_label)}"][50_000] = np.nan
+        f[f"data/electrode_{labels.index(flat_label)}"][:] = 0.25
+    responses = {}
+    for root in (clean, broken):
+        argv = _params(root, Path("data"), responses={"n_jobs": 1, "rereference": rereference})
+        for stage in ("events", "responses", "regions"):
+            assert main([stage, *argv]) == 0
+        with h5py.File(root / "work/responses/voltage/sub-1_language.h5") as f:
+            responses[root] = ([e.decode() for e in f["electrodes"][()]], f["responses"][()])
+    table = pd.read_csv(broken / "results/electrodes.csv")
+    excluded = table.loc[~table["analysed"]].set_index("electrode")["excluded"]
+    assert "NaN at sample 50000" in excluded[nan_label]
+    assert "flat" in excluded[flat_label]
+    # the neighbours whose re-reference reads a bad channel go too, with that reason
+    names, clean_values = responses[clean]
+    contact = {"T1aIb4": ("T1aIb3", "T1aIb5"), "F10Fa6": ("F10Fa5", "F10Fa7")}
+    users = {e for bad in (nan_label, flat_label) for e in contact[bad] if e in names}
+    if rereference == "bipolar":  # an electrode reads its next contact only
+        users = {e for e in users if int(e[-1]) < int((nan_label if e.startswith("T") else flat_label)[-1])}
+    for user in users:
+        assert user in excluded.index and "is bad" in excluded[user], (user, excluded.to_dict())
+    kept, values = responses[broken]
+    assert set(kept) == set(names) - set(excluded.index)
+    np.testing.assert_array_equal(values, clean_values[:, [names.index(e) for e in kept]])
+    assert table.loc[table["analysed"], "excluded"].isna().all()

@@ -254,7 +254,7 @@ def session_features(
                 band_hz=tuple(rp.band_hz),
                 **common,
             )
-            out[kind] = SessionFeatures(result.responses, list(electrodes), _rows(result.kept))
+            out[kind] = SessionFeatures(result.responses, list(result.electrodes), _rows(result.kept))
         if not set(kinds) & set(BRAINBERT_REPRESENTATIONS):
             return out
         if set(kinds) & set(SHARED_SPACE):

@@ -24,7 +24,8 @@ def run(params: Params, workdir: Path) -> None:
     (:func:`mmsites.recordings.demo.generate_demo`); with ``demo.layout: bids`` the same
     dataset as a BIDS-iEEG tree (:func:`mmsites.recordings.demo.bids.write_bids`: BrainVision
     recordings, ``channels.tsv``, ``electrodes.tsv``, ``events.tsv``, the words in
-    ``stimuli/<movie>_words.tsv``) with the movie, scene cuts and truth beside it.
+    ``stimuli/<movie>_words.tsv`` and the movie in ``stimuli/``) with the scene cuts
+    (``scenes/``) and the truth beside it.
 
     Parameters
     ----------
@@ -49,13 +50,13 @@ def run(params: Params, workdir: Path) -> None:
             from mmsites.recordings.demo.bids import write_bids  # mne and mne-bids only when needed
 
             # the same dataset, generated in the Brain Treebank layout beside the target and
-            # rewritten as BIDS-iEEG; the movie, scene cuts and truth travel with it
+            # rewritten as BIDS-iEEG (the movie goes to stimuli/, the truth to the root); the
+            # true scene cuts travel too
             with tempfile.TemporaryDirectory(dir=tmp.parent, prefix=".demo-source-") as source:
                 info = generate_demo(Path(source) / "bt", **arguments)
                 write_bids(Path(source) / "bt", tmp, task=params.data.bids.task or "movie")
-                for extra in ("movies", "scenes"):
-                    if (Path(source) / "bt" / extra).is_dir():
-                        shutil.copytree(Path(source) / "bt" / extra, tmp / extra)
+                if (Path(source) / "bt" / "scenes").is_dir():
+                    shutil.copytree(Path(source) / "bt" / "scenes", tmp / "scenes")
         else:
             info = generate_demo(tmp, **arguments)
     log.info("demo dataset written to %s (%s, variant %s)", root, info.movie_id, info.variant)

@@ -322,6 +322,8 @@ def run(params: Params, workdir: Path) -> None:
     sites = pd.read_csv(results / "sites.csv")
     comparisons = pd.read_csv(results / "comparisons.csv")
     electrodes = pd.read_csv(results / "electrodes.csv")
+    if "analysed" in electrodes.columns:  # excluded electrodes (bad channels) are listed, not drawn
+        electrodes = electrodes.loc[electrodes["analysed"].astype(bool)].reset_index(drop=True)
     summary = _by_kind(json.loads((results / "summary.json").read_text()), kinds, results / "summary.json")
     twins = {m.id: m.random_twin for m in params.models if m.random_twin}
     truth_path = layout.data_root / "truth.csv"

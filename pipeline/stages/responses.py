@@ -173,7 +173,10 @@ def _trial_embeddings(
             cache,
         )
         stored = np.load(cache)
-        return stored["embeddings"], stored["kept"], [str(e) for e in stored["excluded"]]
+        labels = [str(e) for e in stored["excluded"]]
+        reasons = [str(r) for r in stored["reasons"]] if "reasons" in stored else []
+        reasons += ["bad channel"] * (len(labels) - len(reasons))
+        return stored["embeddings"], stored["kept"], dict(zip(labels, reasons))
     with dataset.open_recording(session.subject, session.trial) as recording:
         result = event_embeddings(
             recording,
@@ -191,9 +194,10 @@ def _trial_embeddings(
         embeddings=result.embeddings,
         kept=result.kept,
         excluded=np.array(result.excluded, dtype=str),
+        reasons=np.array([result.reasons.get(e, "bad channel") for e in result.excluded], dtype=str),
     )
     write_json({"key": key}, cache.with_suffix(".json"))
-    return result.embeddings, result.kept, list(result.excluded)
+    return result.embeddings, result.kept, {e: result.reasons.get(e, "bad channel") for e in result.excluded}
 
 
 def subject_responses(
@@ -247,9 +251,9 @@ def subject_responses(
         (int64 samples), ``event_movie``, ``event_session`` (trial of each event) and
         ``sfreq`` (Hz, of the first trial); plus ``band_delay_s``, the delay the windows were
         moved by (s, of the first trial; 0 unless band power), and ``excluded``, the
-        electrodes left out because they or their Laplacian neighbours hold non-finite
-        samples (``brainbert``; empty otherwise), which are not arguments of
-        ``write_responses`` but attributes. Events outside a trial's triggers are dropped.
+        electrodes left out (label -> ``"trial<t>: <reason>"``) because a channel they read
+        is bad (non-finite or flat, theirs or one of their re-reference), which are not
+        arguments of ``write_responses`` but attributes. Events outside a trial's triggers are dropped.
 
     Raises
     ------
@@ -263,7 +267,7 @@ def subject_responses(
     rp = params.responses
     electrodes, neighbours = clean_electrodes(params, dataset, subject)
     parts, movie_times, samples, event_movies, sessions, sfreqs, delays = [], [], [], [], [], [], []
-    excluded: set = set()
+    excluded: dict[str, str] = {}
     bin_times = None
     for session in trials:
         events = read_events(layout.events(session.movie, alignment))
@@ -296,10 +300,11 @@ def subject_responses(
                 sample[inside].astype(np.int64) + shift,
                 model,
             )
-            excluded.update(bad)
+            for label, reason in bad.items():
+                excluded.setdefault(label, f"trial{session.trial:03d}: {reason}")
             delay = 0.0
             if kind == "popt":
-                values = population_code(values, electrodes, bad, dataset.localization(subject), popt)
+                values = population_code(values, electrodes, list(bad), dataset.localization(subject), popt)
         else:
             with dataset.open_recording(subject, session.trial) as recording:
                 result = event_responses(
@@ -320,6 +325,14 @@ def subject_responses(
                 )
             values, kept_mask, delay = result.responses, result.kept, result.delay_samples / sfreq
             bin_times = result.bin_times
+            if result.excluded:
+                # back on the full electrode axis (NaN where left out), so sessions stack; the
+                # electrodes excluded in any session are dropped below
+                full = np.full((values.shape[0], len(electrodes), *values.shape[2:]), np.nan, values.dtype)
+                full[:, [electrodes.index(e) for e in result.electrodes]] = values
+                values = full
+                for label, reason in result.excluded.items():
+                    excluded.setdefault(label, f"trial{session.trial:03d}: {reason}")
         kept = np.flatnonzero(inside)[kept_mask]
         parts.append(values)
         movie_times.append(events["movie_time"].to_numpy()[kept])
@@ -345,17 +358,17 @@ def subject_responses(
         keep = [i for i, e in enumerate(electrodes) if e not in excluded]
         if not keep:
             raise ValueError(
-                f"sub_{subject} {alignment}: every electrode holds non-finite samples (itself or "
-                "its Laplacian neighbours); nothing left to embed"
+                f"sub_{subject} {alignment}: every electrode is excluded (a bad channel, non-finite "
+                "or flat, in itself or its re-reference); nothing left to analyse"
             )
         log.warning(
-            "sub_%d %s: %d electrode(s) excluded from the %s responses (non-finite samples in "
-            "them or their Laplacian neighbours): %s",
+            "sub_%d %s: %d electrode(s) excluded from the %s responses (bad channels; listed with "
+            "the reasons in results/electrodes.csv): %s",
             subject,
             alignment,
             len(excluded),
             kind,
-            sorted(excluded),
+            "; ".join(f"{label}: {reason}" for label, reason in excluded.items()),
         )
         responses = np.ascontiguousarray(responses[:, keep])
         electrodes = [electrodes[i] for i in keep]
@@ -380,7 +393,7 @@ def subject_responses(
         event_session=event_session,
         sfreq=sfreqs[0],
         band_delay_s=delays[0],
-        excluded=sorted(excluded),
+        excluded=dict(sorted(excluded.items())),
     )
 
 
