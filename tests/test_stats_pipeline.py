@@ -4,6 +4,7 @@ every executor, and the site calls on null variants of the demo (issue #8's acce
 import json
 import shutil
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -111,9 +112,11 @@ def test_refit_observed_statistic_comes_from_the_null_function(refit_run):
 @pytest.mark.slow
 @pytest.mark.parametrize("executor", ["workers", "dask"])
 def test_encode_tables_identical_on_every_executor(prepared, tmp_path, executor):
+    """Same params and seed: identical score tables, and identical result tables, whether the
+    encode stage runs in process, on two worker processes or on a dask cluster."""
     reference = prepared / "work/scores"
-    if not reference.exists():
-        _run(prepared, _params(prepared), "encode")
+    if not (prepared / "results/sites.csv").exists():
+        _run(prepared, _params(prepared), "encode", "regions", "stats")
     root = tmp_path / executor
     shutil.copytree(prepared / "data", root / "data")
     shutil.copytree(prepared / "work", root / "work", ignore=shutil.ignore_patterns("scores", "resampling"))
@@ -132,12 +135,32 @@ def test_encode_tables_identical_on_every_executor(prepared, tmp_path, executor)
                 "dask_scheduler": cluster.scheduler_address,
             }
             _run(root, params, "encode")
+    _run(root, params, "regions", "stats")
     tables = sorted(reference.rglob("*.parquet"))
     assert tables  # under work/scores/<kind>/
     for path in tables:
         pd.testing.assert_frame_equal(
             pd.read_parquet(root / "work/scores" / path.relative_to(reference)), pd.read_parquet(path)
         )
+    for name in ("comparisons.csv", "sites.csv", "electrodes.csv", "summary.json"):
+        assert (root / "results" / name).read_bytes() == (prepared / "results" / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_responses_identical_across_worker_threads(prepared, tmp_path):
+    """The responses stage with 2 threads over electrode groups writes the same array as with 1."""
+    root = tmp_path / "threads"
+    shutil.copytree(prepared / "data", root / "data")
+    shutil.copytree(prepared / "work/events", root / "work/events")
+    params = _params(root)
+    params["responses"] = {"n_jobs": 2}
+    _run(root, params, "responses")
+    with (
+        h5py.File(prepared / "work/responses/voltage/sub-1_language.h5") as a,
+        h5py.File(root / "work/responses/voltage/sub-1_language.h5") as b,
+    ):
+        np.testing.assert_array_equal(a["responses"][()], b["responses"][()])
+        assert list(a["electrodes"][()]) == list(b["electrodes"][()])
 
 
 @pytest.mark.slow
