@@ -20,7 +20,9 @@ def _write(tmp_path, data) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["params.yaml", "params/braintreebank.yaml"])
+@pytest.mark.parametrize(
+    "name", ["params.yaml", "params/braintreebank.yaml", "params/bids.yaml", "params/demo_bids.yaml"]
+)
 def test_repository_params_are_consistent(name):
     """The shipped params files load, give the study's 161 bins, and reference what exists."""
     params = load_params(REPO / name)
