@@ -11,10 +11,18 @@ ratios that the goals are about, and whether each goal is met:
   ``Ridge`` per fold and alpha, on a sample, scaled): goal ≥ 2× faster than himalaya;
 * our fit vs the floor (per fold: the decomposition of X_train, Uᵀ Y_train and one
   X_eval·(V diag Uᵀ Y) product per alpha, timed with torch): goal ≤ 2× the floor;
-* bootstrap refit per resample ≤ 1.5× a fit; fast bootstrap (``stats.fast_bootstrap``)
-  1000 resamples ≤ 5 % of a fit;
-* permutation refit per permutation ≤ 0.5× a fit; fast permutation null
-  (``stats.fast_permutation_null``) 1000 permutations ≤ 5 % of a fit;
+* fast bootstrap (``stats.fast_bootstrap``): its unavoidable work is five weighted moments
+  per resample, i.e. five (n_boot × n_events) @ (n_events × n_targets) products; they are
+  timed alone in the same run (the floor, in the bootstrap's dtype) and the goal is
+  ≤ 1.5× that floor; the time per 1000 resamples is also given in CV fits;
+* refit permutation (``CVEngine.fit_permuted``) ≤ 0.25 of a fit per permutation, and refit
+  bootstrap (``CVEngine.fit_resampled``) ≤ 0.8 of a fit per resample. Both are measured
+  against their own floor, timed in the same run: the products a refit cannot skip when
+  only Y changes (Xᵀ Y, every alpha's validation predictions, the test predictions at one
+  alpha), plus for a resample the set-up of its features (z-scoring, decompositions, maps).
+  Where the floor alone exceeds the goal, the output says so; the pipeline's refit null is
+  sequential (Besag-Clifford: settled targets stop), timed on data at real SNR;
+* fast permutation null (``stats.fast_permutation_null``) 1000 permutations ≤ 5 % of a fit;
 * peak memory and how the fit time grows with events, features and targets.
 
 Timings on a shared machine are noisy: read the ratios, and rerun when in doubt.
@@ -137,6 +145,37 @@ def floor(X, Y, folds, device, dtype=torch.float32):
             xev @ ((s / (s * s + a))[:, None] * uty)
 
 
+def bootstrap_floor(W: torch.Tensor, M: torch.Tensor) -> None:
+    """The fast bootstrap's unavoidable work alone: five (n_boot × n_events) @ (n_events ×
+    n_targets) products, one per weighted moment (Σw a, Σw y, Σw a², Σw y², Σw a y)."""
+    for _ in range(5):
+        W @ M
+
+
+def refit_floor(eng: CVEngine, Y: np.ndarray, perm: np.ndarray, chunk: int = 4096) -> None:
+    """The products one refit of permuted (or resampled) Y cannot skip, with the engine's own
+    maps: Xᵀ Y (every fold's training products are sums of it), per fold every alpha's
+    validation predictions (alpha selection) and the test predictions at one alpha."""
+    x = torch.as_tensor(eng._xs[0].T.copy(), device=eng.device, dtype=eng.dtype)
+    for s in range(0, Y.shape[1], chunk):
+        y = torch.as_tensor(Y[perm, s : s + chunk], device=eng.device, dtype=eng.dtype)
+        r = x @ y
+        for prep in eng._state.preps:
+            prep.f_val.reshape(-1, r.shape[0]) @ r
+            prep.f_test[0] @ r
+
+
+def timed_floor(weights: np.ndarray, Y: np.ndarray, device, dtype) -> float:
+    """Seconds of :func:`bootstrap_floor` on the given weights and targets (set-up not timed)."""
+    W = torch.as_tensor(weights, device=device, dtype=dtype)
+    M = torch.as_tensor(Y, device=device, dtype=dtype)
+    return timed(lambda: bootstrap_floor(W, M))[0]
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
 def himalaya_cv(X, Y, folds):
     """himalaya RidgeCV on the same train/validation splits (correlation score, per-target
     alpha); it then refits every target on all events, as our test step fits per fold."""
@@ -222,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         n, p, t, t_peer, n_rep, n_fast = 600, 64, 2000, 300, 2, 100
         sizes = [(300, 64, 1000), (600, 64, 1000), (600, 128, 1000), (600, 64, 2000)]
     else:
-        n, p, t, t_peer, n_rep, n_fast = 3000, 512, 24150, 1000, 2, 50
+        n, p, t, t_peer, n_rep, n_fast = 3000, 512, 24150, 1000, 2, 1000
         sizes = [
             (1000, 512, 4096),
             (2000, 512, 4096),
@@ -282,28 +321,70 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(
         (f"scikit-learn Ridge loop ({t_peer} targets, scaled)", ss, f"{ss / fit_s:.2f} (sklearn/ours)", "")
     )
-    # Bootstrap and permutations, refit mode.
+    # Bootstrap and permutations, refit mode, each against its floor timed here.
     rng = np.random.default_rng(0)
     boots = np.sort(rng.integers(0, n, (n_rep, n)), axis=1)
+    perms = block_perms(n, n_rep, 20, seed=0)
+    pfloor, _ = timed(lambda: refit_floor(eng, Y, perms[0]))
+    setup_s, _ = timed(lambda: eng._build_state([X[boots[0]]]))
     bs, _ = timed(lambda: eng.fit_resampled(Y, boots))
+    per_b = bs / n_rep / fit_s
     rows.append(
         (
             f"bootstrap refit, per resample ({n_rep} run)",
             bs / n_rep,
-            f"{bs / n_rep / fit_s:.2f} (per resample/fit)",
-            "<= 1.5",
+            f"{per_b:.2f} (per resample/fit)",
+            f"<= 0.8 {verdict(per_b <= 0.8)}",
         )
     )
-    perms = block_perms(n, n_rep, 20, seed=0)
     ps, _ = timed(lambda: eng.fit_permuted(Y, perms))
+    per_p = ps / n_rep / fit_s
     rows.append(
         (
             f"permutation refit, per permutation ({n_rep} run)",
             ps / n_rep,
-            f"{ps / n_rep / fit_s:.2f} (per permutation/fit)",
+            f"{per_p:.2f} (per permutation/fit)",
+            f"<= 0.25 {verdict(per_p <= 0.25)}",
+        )
+    )
+    rows.append(
+        (
+            "  floor: Xᵀ Y, every alpha's val and test predictions",
+            pfloor,
+            f"{pfloor / fit_s:.2f} (floor/fit; ours/floor {ps / n_rep / pfloor:.2f})",
             "",
         )
     )
+    rows.append(
+        (
+            "  floor of a resample: the same + its feature set-up",
+            pfloor + setup_s,
+            f"{(pfloor + setup_s) / fit_s:.2f} (floor/fit; ours/floor {bs / n_rep / (pfloor + setup_s):.2f})",
+            "",
+        )
+    )
+    if per_p > 0.25 and pfloor / fit_s > 0.25:
+        print(
+            f"  -> one refit permutation cannot meet 0.25 of a fit: its floor alone is {pfloor / fit_s:.2f}"
+            " of a fit.\n     Only Y's rows move, so the features' decompositions and maps are already\n"
+            "     shared by every permutation (as the goal asks); what is left is Y-side: Xᵀ Y_perm and\n"
+            "     the validation predictions of every alpha (alpha is chosen anew per permutation).\n"
+            "     The pipeline's refit null meets the goal by refitting only unsettled targets (the\n"
+            "     sequential row below).",
+            flush=True,
+        )
+    if (per_p > 0.25 and pfloor / fit_s <= 0.25) or (per_b > 0.8 and (pfloor + setup_s) / fit_s <= 0.8):
+        print(
+            "  -> above the goal but not at the floor: at small sizes the per-call costs (gathering"
+            " Y's rows, Python, the elementwise scoring) weigh as much as the products.",
+            flush=True,
+        )
+    if per_b > 0.8 and (pfloor + setup_s) / fit_s > 0.8:
+        print(
+            f"  -> a refit resample's floor is {(pfloor + setup_s) / fit_s:.2f} of a fit: the products"
+            " above plus a set-up that cannot be shared (X's rows change with every resample).",
+            flush=True,
+        )
     # The encode stage's refit null: sequential (Besag-Clifford) on data at real SNR.
     t_seq = min(t, 4096)
     per, seq_fit, mean_perm = sequential_refit_cost(
@@ -320,16 +401,50 @@ def main(argv: list[str] | None = None) -> int:
     # Fast modes (out-of-fold predictions resampled, no refit): the stats package's code,
     # with its own index generators (within-test-half block permutations, its fast path).
     try:
+        from mmsites.stats._corr import default_dtype
         from mmsites.stats.bootstrap import fast_bootstrap
-        from mmsites.stats.resampling import bootstrap_indices, fold_permutations
+        from mmsites.stats.resampling import bootstrap_indices, bootstrap_weights, fold_permutations
         from mmsites.stats.signal import fast_permutation_null
 
         fb = bootstrap_indices(n, n_fast, seed=1)
         fbs, _ = timed(lambda: fast_bootstrap(res.predictions, Y, folds, fb, device=str(device)))
-        fbs *= 1000 / n_fast
+        # The floor in the bootstrap's own dtype (float64 on the CPU), on the same resamples.
+        bdt = default_dtype(device)
+        bfs = timed_floor(bootstrap_weights(fb, n), Y, device, bdt)
+        scale = 1000 / n_fast
         rows.append(
-            (f"fast bootstrap x1000 ({n_fast} run, scaled)", fbs, f"{fbs / fit_s:.3f} (x1000/fit)", "<= 0.05")
+            (
+                f"fast bootstrap x1000 ({n_fast} run{', scaled' if n_fast != 1000 else ''})",
+                fbs * scale,
+                f"{fbs * scale / fit_s:.2f} (x1000/fit)",
+                "",
+            )
         )
+        rows.append(
+            (
+                f"  floor: 5 products (n_boot x n) @ (n x targets), {str(bdt).replace('torch.', '')}",
+                bfs * scale,
+                f"{bfs * scale / fit_s:.2f} (x1000/fit)",
+                "",
+            )
+        )
+        rows.append(
+            (
+                "  fast bootstrap / its floor",
+                fbs * scale,
+                f"{fbs / bfs:.2f} (ours/floor)",
+                f"<= 1.5 {verdict(fbs / bfs <= 1.5)}",
+            )
+        )
+        if fbs / bfs > 1.5:
+            n_part = n // 10
+            small = " (small parts at the quick size: the goal is for the default size)" * (n_part < 200)
+            print(
+                "  -> the bootstrap's own floor beyond the products: one r per (held-out part, resample,"
+                f" target) from its five sums, ~6 elementwise passes against 5 x {n_part} multiply-adds"
+                f" of the products{small}.",
+                flush=True,
+            )
         n_fp = 1000 if not args.quick else n_fast
         fp = fold_permutations(folds, n, n_fp, block=20, seed=1)
         fps, _ = timed(

@@ -65,7 +65,7 @@ def _column_block(x, cols: slice, dev: torch.device) -> torch.Tensor:
         raise ValueError(f"predictions and Y must hold real numbers, got dtype {block.dtype}")
     if block.dtype not in (np.float32, np.float64):
         block = block.astype(np.float64)
-    elif not block.flags.writeable:
+    elif not block.flags.writeable or min(block.strides) < 0:  # torch needs both
         block = np.array(block)
     return torch.from_numpy(block).to(device=dev)
 
@@ -260,11 +260,13 @@ def weighted_fold_r(
     of the scored parts, ``Σ_k n_k``): exactly five (n_weightings × n_scored) @ (n_scored ×
     n_targets) products, plus ``O(n_weightings · n_targets · n_folds)`` elementwise work.
 
-    Memory, beyond the inputs and the (n_weightings, n_targets) result: one block of columns
-    of ``a`` and ``y`` in the compute dtype (``2 · n_events · target_chunk`` values), a
-    part's right-hand side (``5 · n_k · target_chunk``), and the block's sums and work
-    buffers (``8 · resample_chunk · target_chunk``): with the defaults and 3000 events,
-    ~21 MiB in float64, whatever the numbers of weightings and targets.
+    Memory, beyond the inputs and the (n_weightings, n_targets) result (held twice while it
+    is transposed at the end): the weights normalised per part (``n_weightings · n_scored``
+    values), one block of columns of ``a`` and ``y`` (``2 · n_events · target_chunk``, a
+    copy only for read-only or non-float inputs, else a view), a part's right-hand side
+    (``5 · n_k · target_chunk``) and the block's sums and work buffers
+    (``8 · resample_chunk · target_chunk``): with the defaults and 3000 events at most
+    ~19 MiB in float64 beyond the weights, whatever the number of targets.
     """
     dev = resolve_device(device)
     n = np.shape(a)[0]
