@@ -9,8 +9,10 @@ Filters are causal IIR cascades in second-order sections, applied like BrainBERT
 :class:`StreamingFilter` carries its state from one chunk to the next, so filtering a session
 chunk by chunk gives the same numbers as filtering it in one piece, without holding it in
 memory. :class:`FilteredSums` computes what the responses need from the filtered signal, its
-running sum at chosen samples, several times faster than ``sosfilt`` + ``cumsum``: the cascade
-is run as one state-space system over blocks of samples with matrix products.
+running sum at chosen samples, with a compiled kernel (numba) that runs ``sosfilt``'s
+recursion vectorised over channels, re-references on the way in and keeps only the sums asked
+for: the same float64 numbers as ``sosfilt`` + ``cumsum``, bit for bit, without writing the
+filtered signal out.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 from scipy import signal
 
@@ -263,74 +266,130 @@ def state_space(sos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, fl
     return A, B, C, D
 
 
+# The sample-by-sample recursion of a cascade, vectorised over channels: the channels of a tile
+# of samples are transposed to be contiguous, so that each step of the recursion is one SIMD
+# operation over channels. Compiled once per number of sections (the coefficients come as a
+# tuple, so the loop over sections is unrolled and nothing the loop stores can alias them)
+# and cached on disk. No fastmath: the operations are sosfilt's, in its order, so the
+# filtered samples equal float64 sosfilt's bit for bit on any channel in any lane, and the
+# running sums equal a float64 cumsum of them.
+@numba.njit(nogil=True, cache=True)
+def _filtered_sums_kernel(x, rows, scheme, half, coef, filtered, state, positions, out, tile):
+    n_channels = rows.shape[1]
+    n_times = x.shape[1]
+    n_sections = len(coef) // 5
+    total = 2 * n_sections  # the row of state holding each channel's running sum
+    n_positions = positions.shape[0]
+    p = 0
+    while p < n_positions and positions[p] == 0:
+        for c in range(n_channels):
+            out[c, p] = state[total, c]
+        p += 1
+    block = tile.shape[0]
+    for t0 in range(0, n_times, block):
+        m = min(block, n_times - t0)
+        # re-reference into the tile in the input's precision (half is -0.5 of x's type), with
+        # the operations of laplacian() and bipolar() in their order: the same numbers as
+        # re-referencing first
+        for c in range(n_channels):
+            a = rows[0, c]
+            if scheme == 2:
+                lo, hi = rows[1, c], rows[2, c]
+                for t in range(m):
+                    tile[t, c] = (x[lo, t0 + t] + x[hi, t0 + t]) * half + x[a, t0 + t]
+            elif scheme == 1:
+                b = rows[1, c]
+                for t in range(m):
+                    tile[t, c] = x[a, t0 + t] - x[b, t0 + t]
+            else:
+                for t in range(m):
+                    tile[t, c] = x[a, t0 + t]
+        for t in range(m):
+            row = tile[t]
+            for c in range(n_channels):
+                v = np.float64(row[c])
+                if filtered:
+                    for s in range(n_sections):  # direct form II transposed, as sosfilt
+                        y = coef[5 * s] * v + state[2 * s, c]
+                        state[2 * s, c] = coef[5 * s + 1] * v - coef[5 * s + 3] * y + state[2 * s + 1, c]
+                        state[2 * s + 1, c] = coef[5 * s + 2] * v - coef[5 * s + 4] * y
+                        v = y
+                state[total, c] += v
+            while p < n_positions and positions[p] == t0 + t + 1:
+                for c in range(n_channels):
+                    out[c, p] = state[total, c]
+                p += 1
+
+
 class FilteredSums:
     """Running sums of a causally filtered signal, read out at chosen samples of each chunk.
 
     ``S(t) = sum_{k < t} y[k]`` where ``y`` is the signal filtered by ``sos`` from zero state
-    at the first chunk, chunk after chunk (as :class:`StreamingFilter` followed by a
-    cumulative sum, which window means are differences of). Computed per block of ``block``
-    samples with matrix products, which run several times faster than the sample-by-sample
-    recursion of ``sosfilt``: in a block, the running sums are one product of the block's
-    samples and the filter state at its start with a fixed matrix; the state moves from block
-    to block by ``A**block`` in float64.
+    at the first chunk, chunk after chunk: what :class:`StreamingFilter` (float64) followed by
+    a float64 cumulative sum gives, which window means are differences of, without holding
+    either. A compiled kernel runs ``sosfilt``'s recursion (direct form II transposed,
+    float64, the same operations in the same order) vectorised over channels, adds each
+    filtered sample to its channel's running sum as it comes out, and keeps only the sums at
+    ``positions``: the sums equal ``cumsum(sosfilt(sos, x))`` in float64 bit for bit, however
+    the signal is cut into chunks and whichever channels are filtered together. The previous
+    block-product form (float32 by default) erred by up to ``2e-7 * max|x|`` on a window
+    mean; results moved by that much (1.2e-6 µV on the benchmark's responses). The kernel
+    costs 9 floating-point operations per section per sample (54 for the six default notches)
+    plus moving each sample into a channel-contiguous tile, about as long as the filtering
+    itself: ``benchmarks/bench_responses.py`` prints its throughput beside ``sosfilt``'s.
 
     Parameters
     ----------
     sos : ndarray, shape (n_sections, 6), or None
         Second-order sections (e.g. from :func:`design_filter`); None for no filter.
     n_channels : int
-        Rows of every chunk.
+        Rows of every chunk (of the re-referenced chunk when ``where`` is given).
     dtype : {numpy.float32, numpy.float64}
-        Precision of the block products. float32 (1.5-2 times faster) errs on a 200 ms
-        window mean by about ``2e-7 * max|x|`` (DC offset included): < 1e-4 µV on a 100 µV
-        signal with a 300 µV offset (tested against float64 ``sosfilt``), ~7e-4 µV with a
-        3 mV offset; the state recursion and the running totals are float64 either way.
-        Too coarse for a low high-pass cutoff, whose states are large (errors ~0.02 µV at
-        0.5 Hz): use float64 there.
+        Kept for compatibility: the recursion and the sums are float64 either way (float32
+        block products were once the fast path; the kernel is faster and exact).
     block : int
-        Samples per block (64 is fastest for 6 notches).
+        Samples moved into the channel-contiguous tile at once: 32 (an 8 KB tile for 64
+        float32 channels, in the first-level cache) ran ~15 % faster than 64 here.
     """
 
-    def __init__(self, sos: np.ndarray | None, n_channels: int, dtype=np.float32, block: int = 64):
+    def __init__(self, sos: np.ndarray | None, n_channels: int, dtype=np.float32, block: int = 32):
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
-        self.n_channels, self.block = int(n_channels), int(block)
-        L = self.block
-        if sos is None or len(sos) == 0:  # no filter: the sums of the signal itself
-            A, B, C, D = np.zeros((0, 0)), np.zeros(0), np.zeros(0), 1.0
-        else:
-            A, B, C, D = state_space(sos)
-        m = len(B)
-        powers = [np.eye(m)]
-        for _ in range(L):
-            powers.append(A @ powers[-1])
-        self._powers = np.asarray(powers)  # A**0 .. A**L, shape (L + 1, m, m)
-        # impulse response h and its running sum g: the block's own samples' part
-        impulse = np.array([D] + [C @ powers[j] @ B for j in range(L - 1)])
-        g = np.cumsum(impulse)
-        lag = np.arange(L)[None, :] - np.arange(L)[:, None]  # output j minus input i
-        toeplitz = np.where(lag >= 0, g[np.clip(lag, 0, None)], 0.0)  # (input i, output j)
-        # the start state's part: sum_{k <= j} C A**k
-        observe = np.cumsum(np.array([C @ powers[j] for j in range(L)]).reshape(L, m), axis=0)
-        self._W = np.concatenate([toeplitz, observe.T]).astype(self.dtype)  # (L + m, L)
-        # the state after a block: sum_i A**(L-1-i) B x_i
-        self._K = np.array([powers[L - 1 - i] @ B for i in range(L)]).reshape(L, m).astype(self.dtype)
-        self._AT = powers[L].T.copy()
-        self._state = np.zeros((self.n_channels, m))
-        self._total = np.zeros(self.n_channels)
-        self._rows = self._states = None
+        self.n_channels, self.block = int(n_channels), max(1, int(block))
+        sos = None if sos is None or len(sos) == 0 else np.asarray(sos, dtype=np.float64)
+        if sos is not None and (sos.ndim != 2 or sos.shape[1] != 6):
+            raise ValueError(f"sos must have shape (n_sections, 6), got {sos.shape}")
+        self._filtered = sos is not None
+        # (b0, b1, b2, a1, a2) per section, normalised as sosfilt requires (a0 = 1); without a
+        # filter, one section that the kernel skips (numba cannot index an empty tuple)
+        sections = sos / sos[:, 3:4] if sos is not None else np.array([[1.0, 0, 0, 1, 0, 0]])
+        self._coef = tuple(float(v) for section in sections for v in section[[0, 1, 2, 4, 5]])
+        # two filter states per section, then the running sum, per channel
+        self._state = np.zeros((2 * len(sections) + 1, self.n_channels))
+        self._tiles: dict = {}
 
-    def __call__(self, chunk: np.ndarray, positions) -> np.ndarray:
+    def __call__(
+        self, chunk: np.ndarray, positions, where=None, rereference: str | None = None
+    ) -> np.ndarray:
         """Take the next chunk and return the running sums at the given positions.
 
         Parameters
         ----------
-        chunk : ndarray, shape (n_channels, n_times)
-            The samples following the previous chunk (µV).
+        chunk : ndarray, shape (n_channels, n_times) or (n_rows, n_times)
+            The samples following the previous chunk (µV); raw rows to re-reference when
+            ``where`` is given.
         positions : array-like of int, shape (n_positions,)
             Sample counts ``j`` in ``[0, n_times]``: the sum over all samples before sample
             ``j`` of this chunk is returned (``j = 0``: the total of the previous chunks).
+        where : ndarray of int, shape (k, n_channels), optional
+            Re-reference ``chunk`` on the way in, as :func:`apply_reference` with these rows
+            would (the same numbers, without writing the re-referenced chunk out): rows of
+            each channel, then of its bipolar partner (``k = 2``) or its two Laplacian
+            neighbours (``k = 3``).
+        rereference : {"none", "bipolar", "laplacian", None}
+            The scheme ``where`` is for (the common average needs its mean first: pass the
+            re-referenced chunk instead).
 
         Returns
         -------
@@ -338,54 +397,40 @@ class FilteredSums:
             Running sums (µV x samples).
         """
         chunk = np.asarray(chunk)
-        if chunk.ndim != 2 or chunk.shape[0] != self.n_channels:
-            raise ValueError(f"chunk must have shape ({self.n_channels}, n_times), got {chunk.shape}")
-        positions = np.asarray(positions, dtype=np.int64)
-        n, L, m = chunk.shape[1], self.block, len(self._state[0])
+        if chunk.dtype not in (np.float32, np.float64):
+            chunk = chunk.astype(np.float64)
+        chunk = np.ascontiguousarray(chunk)
+        if where is None:
+            if chunk.ndim != 2 or chunk.shape[0] != self.n_channels:
+                raise ValueError(f"chunk must have shape ({self.n_channels}, n_times), got {chunk.shape}")
+            rows, scheme = np.arange(self.n_channels, dtype=np.intp)[None, :], 0
+        else:
+            scheme = {"none": 0, None: 0, "bipolar": 1, "laplacian": 2}.get(rereference)
+            rows = np.ascontiguousarray(where, dtype=np.intp)
+            if scheme is None or rows.shape != (scheme + 1, self.n_channels) or chunk.ndim != 2:
+                raise ValueError(
+                    f"where must have shape (k, {self.n_channels}) for rereference none (k = 1), "
+                    f"bipolar (2) or laplacian (3), got {rows.shape} for {rereference!r}"
+                )
+            if rows.size and (rows.min() < 0 or rows.max() >= chunk.shape[0]):
+                raise ValueError(f"where names rows outside the chunk's {chunk.shape[0]}")
+        n = chunk.shape[1]
+        positions = np.asarray(positions, dtype=np.int64).ravel()
         if positions.size and (positions.min() < 0 or positions.max() > n):
             raise ValueError(f"positions must lie in [0, {n}], got {positions.min()}..{positions.max()}")
-        if n == 0:
-            return np.repeat(self._total[:, None], positions.size, axis=1)
-        n_blocks, tail = -(-n // L), n % L
-        full, c = n - tail, self.n_channels
-        # one row per (channel, block): the block's samples, then the filter state at its start
-        if self._rows is None or self._rows.shape[1] != n_blocks:  # kept: no new page faults
-            self._rows = np.empty((c, n_blocks, L + m), dtype=self.dtype)
-            self._states = np.empty((n_blocks + 1, c, m))
-        rows, states = self._rows, self._states
-        rows[:, : full // L, :L] = chunk[:, :full].reshape(c, -1, L)
-        if tail:
-            rows[:, -1, :tail] = chunk[:, full:]
-            rows[:, -1, tail:L] = 0  # zeros after the chunk do not change earlier sums (causal)
-        flat = rows.reshape(-1, L + m)
-        if m:
-            pushed = (flat[:, :L] @ self._K).reshape(c, n_blocks, m)
-            pushed = np.ascontiguousarray(pushed.transpose(1, 0, 2), dtype=np.float64)
-            # the state at each block start: the one sequential step, two small in-place
-            # operations per block on contiguous (channel, state) arrays
-            states[0] = self._state
-            for b in range(n_blocks):
-                np.matmul(states[b], self._AT, out=states[b + 1])
-                states[b + 1] += pushed[b]
-            if tail:  # the last block is short: its state moves by A**tail
-                self._state = states[-2] @ self._powers[tail].T + chunk[:, full:].astype(
-                    np.float64
-                ) @ self._K[L - tail :].astype(np.float64)
-            else:
-                self._state = states[-1].copy()
-            rows[:, :, L:] = states[:-1].transpose(1, 0, 2)
-        sums = (flat @ self._W).reshape(c, n_blocks * L)
-        # running total before each block, in float64
-        starts = np.empty((c, n_blocks))
-        starts[:, 0] = 0
-        np.cumsum(sums[:, L - 1 :: L][:, :-1], axis=1, dtype=np.float64, out=starts[:, 1:])
-        starts += self._total[:, None]
-        before = np.maximum(positions - 1, 0)  # the sum before sample j ends with sample j - 1
-        out = np.take(starts, before // L, axis=1)
-        out += np.take(sums, before, axis=1)
-        out[:, positions == 0] = self._total[:, None]
-        self._total = starts[:, -1] + sums[:, n - 1]
-        return out
+        # the kernel reads out at strictly increasing positions: others through their unique set
+        inverse = None
+        if positions.size > 1 and np.any(positions[1:] <= positions[:-1]):
+            positions, inverse = np.unique(positions, return_inverse=True)
+        tile = self._tiles.get(chunk.dtype)
+        if tile is None:
+            tile = self._tiles[chunk.dtype] = np.empty((self.block, self.n_channels), dtype=chunk.dtype)
+        out = np.empty((self.n_channels, positions.size))
+        half = chunk.dtype.type(-0.5)
+        _filtered_sums_kernel(
+            chunk, rows, scheme, half, self._coef, self._filtered, self._state, positions, out, tile
+        )
+        return out if inverse is None else out[:, inverse]
 
 
 def laplacian(

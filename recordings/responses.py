@@ -663,12 +663,10 @@ def event_responses(
         None: one per CPU core available to the process. Matrix libraries are held to one
         thread each meanwhile, so ``n_jobs`` is the number of cores used.
     filter_dtype : {None, numpy.float32, numpy.float64}
-        Precision of the filter's block products (see
-        :class:`~recordings.preprocessing.FilteredSums`). None: float32 without a high-pass
-        (window means within ~2e-7 x max|signal| of float64, e.g. 1e-4 µV on 100 µV signals
-        with a 300 µV offset; ~1.8x faster), float64
-        with one (its long memory needs it). Voltage only: band power always filters and
-        sums in float64.
+        Kept for compatibility, without effect: voltage is filtered and summed in float64
+        (:class:`~recordings.preprocessing.FilteredSums`, equal to float64 ``sosfilt`` +
+        ``cumsum`` bit for bit) whatever it says; it was the precision of the earlier
+        block products. Band power always filters and sums in float64 too.
     filter_from_start : bool
         Filter from the recording's first sample, exactly as BrainBERT (slower).
     progress : bool
@@ -896,12 +894,18 @@ def _stream_responses(
         # samples before it (where windows ending in this chunk may start)
         state = dict(carried=np.zeros((len(group), 0)), base=0, done=0)
 
-        def step(data: np.ndarray, chunk_start: int, chunk_stop: int) -> None:
+        def step(data: np.ndarray, chunk_start: int, chunk_stop: int, where=None) -> None:
+            # where: data are raw rows, re-referenced on the way into the sums (voltage) or first
+            reference = {} if where is None else dict(where=where, rereference=scheme)
             if band_sos is not None:
+                if where is not None:
+                    data, reference = apply_reference(data, where, scheme), {}
                 data = power(data if prefilter is None else prefilter(data))[0]
             carried, base, done = state["carried"], state["base"], state["done"]
             upto = np.searchsorted(points, chunk_stop, side="right")
-            values = np.concatenate([carried, sums(data, points[done:upto] - chunk_start)], axis=1)
+            values = np.concatenate(
+                [carried, sums(data, points[done:upto] - chunk_start, **reference)], axis=1
+            )
             for window_set in windows:
                 # groups own disjoint electrodes of the targets: safe from threads
                 window_set.fill(group, values, base, chunk_start, chunk_stop)
@@ -921,7 +925,7 @@ def _stream_responses(
         for chunk_start in range(begin, end, chunk):
             chunk_stop = min(chunk_start + chunk, end)
             raw = screen(recording.read(channels, chunk_start, chunk_stop, allow_nonfinite=True), chunk_start)
-            step(apply_reference(raw, where, scheme), chunk_start, chunk_stop)
+            step(raw, chunk_start, chunk_stop, where)
             bar.update(1)
         return {int(channels[row]): reason for row, reason in screen.reasons(flat_uv).items()}
 
