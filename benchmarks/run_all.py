@@ -22,6 +22,7 @@ ORDER = [
     "bench_decoding",
     "bench_similarity",
     "bench_similarity_calibration",
+    "bench_scale",
 ]
 
 
