@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -225,12 +226,25 @@ class _WindowSet:
         hi = np.searchsorted(self.stops, chunk_stop, side="right")
         if hi <= lo:
             return
-        means = np.take(sums, self.last[lo:hi] - base, axis=1)
-        means -= np.take(sums, self.first[lo:hi] - base, axis=1)
-        means *= 1.0 / self.length
-        flat, where = self.target.reshape(-1), self.where[lo:hi]
-        for row, electrode in enumerate(electrodes):  # one electrode's cells: a 1-D scatter
-            flat[where + electrode * self.step] = means[row]
+        _fill_windows(
+            sums,
+            self.last[lo:hi] - base,
+            self.first[lo:hi] - base,
+            self.where[lo:hi],
+            np.asarray(electrodes, dtype=np.intp) * self.step,
+            1.0 / self.length,
+            self.target.reshape(-1),
+        )
+
+
+# One pass over a group's windows, without the (electrodes x windows) temporaries of gathering
+# both edges and scattering the means: (last - first) * scale in float64, stored in the
+# target's type, as numpy's take, subtract, multiply and scatter did, so the same numbers.
+@numba.njit(nogil=True, cache=True)
+def _fill_windows(sums, last, first, where, offsets, scale, flat):
+    for row in range(offsets.shape[0]):
+        for w in range(where.shape[0]):
+            flat[where[w] + offsets[row]] = (sums[row, last[w]] - sums[row, first[w]]) * scale
 
 
 @functools.lru_cache(maxsize=1)
