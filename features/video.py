@@ -37,6 +37,7 @@ __all__ = [
     "VideoInfo",
     "probe_video",
     "frame_times",
+    "decoded_frame_times",
     "decode_frames",
 ]
 
@@ -226,7 +227,42 @@ def _to_rgb(frame, size: int | None) -> np.ndarray:
     return rgb[top : top + size, left : left + size]
 
 
-def decode_frames(path, times_s, *, size: int | None = 256, progress: bool = True):
+def _needed_frames(info: VideoInfo, times_s) -> np.ndarray:
+    """Indices of the unique frames shown at ``times_s`` (the frame rule), in time order."""
+    t = check_times(times_s)
+    ft = info.frame_times
+    next_frame_time(t, ft, after_last="raise")  # raises for times after the last frame
+    return np.unique(next_frame_index(t, ft))
+
+
+def decoded_frame_times(path, times_s) -> np.ndarray:
+    """Presentation times of the frames :func:`decode_frames` returns for a set of times.
+
+    Use it to size an output array before decoding into it (``decode_frames(..., out=...)``):
+    row ``k`` of the decoded frames is the frame shown at ``decoded_frame_times(...)[k]``.
+
+    Parameters
+    ----------
+    path : str or path-like or VideoInfo
+        Video file, or its :func:`probe_video` result.
+    times_s : array-like of float, shape (n_times,)
+        Event times, seconds of movie time, any order, duplicates allowed.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n_unique,)
+        Seconds from the stream start of each unique frame needed, increasing.
+
+    Raises
+    ------
+    ValueError
+        If a time is NaN/infinite or after the last frame.
+    """
+    info = probe_video(path)
+    return info.frame_times[_needed_frames(info, times_s)]
+
+
+def decode_frames(path, times_s, *, size: int | None = 256, progress: bool = True, out=None):
     """Decode the frames shown at a set of movie times, in one sequential pass.
 
     For each time the frame shown is the first frame at or after it (the rule of
@@ -234,6 +270,10 @@ def decode_frames(path, times_s, *, size: int | None = 256, progress: bool = Tru
     frame; each frame is decoded at most once, and only the needed ones are converted to RGB
     and resized (the rest are skipped), so asking for ~10k frames of a 2 h movie costs one
     decoding pass.
+
+    Each needed frame is written to its row of the output as soon as it is decoded, and the
+    decoder holds no other: with ``out`` a memory map (``numpy.lib.format.open_memmap``) the
+    frames stream to disk and memory stays flat in the number of frames.
 
     Parameters
     ----------
@@ -247,12 +287,15 @@ def decode_frames(path, times_s, *, size: int | None = 256, progress: bool = Tru
         resolution without cropping.
     progress : bool
         Show a progress bar over the decoded frames (hidden when not on a terminal).
+    out : numpy.ndarray of uint8, shape (n_unique, size, size, 3), optional
+        Where to write the frames (e.g. a writable memory map); ``n_unique`` is the length of
+        :func:`decoded_frame_times` for the same times. A new array when None.
 
     Returns
     -------
     frames : numpy.ndarray of uint8, shape (n_unique, size, size, 3)
         RGB frames, one per unique frame needed, in time order
-        (``(n_unique, height, width, 3)`` when ``size`` is None).
+        (``(n_unique, height, width, 3)`` when ``size`` is None); ``out`` itself when given.
     times : numpy.ndarray of float64, shape (n_unique,)
         Presentation time (seconds) of each returned frame; map an event to its frame with
         ``np.searchsorted(times, next_frame_time(event_times, frame_times(path)))``.
@@ -260,26 +303,34 @@ def decode_frames(path, times_s, *, size: int | None = 256, progress: bool = Tru
     Raises
     ------
     ValueError
-        If a time is NaN/infinite or after the last frame (drop those events first), or
-        ``size`` is not a positive integer.
+        If a time is NaN/infinite or after the last frame (drop those events first),
+        ``size`` is not a positive integer, or ``out`` has the wrong dtype or shape or is
+        read-only.
     """
     import av
 
     if size is not None and (int(size) != size or size <= 0):
         raise ValueError(f"size must be a positive integer or None, got {size!r}.")
-    t = check_times(times_s)
     info = probe_video(path)
-    ft = info.frame_times
-    next_frame_time(t, ft, after_last="raise")  # raises for times after the last frame
-    idx = np.unique(next_frame_index(t, ft))
-    out_times = ft[idx]
+    n_times = np.size(times_s)
+    idx = _needed_frames(info, times_s)
+    out_times = info.frame_times[idx]
     n = idx.size
-    shape = (size, size) if size is not None else (info.height, info.width)
-    frames = np.empty((n, *shape, 3), dtype=np.uint8)
+    shape = (n, *((size, size) if size is not None else (info.height, info.width)), 3)
+    if out is None:
+        frames = np.empty(shape, dtype=np.uint8)
+    else:
+        frames = out
+        if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.shape != shape:
+            dtype, got = getattr(out, "dtype", type(out).__name__), getattr(out, "shape", None)
+            raise ValueError(f"out must be a uint8 array of shape {shape}; got dtype {dtype} and shape {got}")
+        if not out.flags.writeable:
+            raise ValueError("out is read-only; open the memory map with mode 'w+' or 'r+'")
     if n == 0:
         return frames, out_times
     slot = {int(p): k for k, p in enumerate(info.pts[idx])}  # pts -> output row
     filled = np.zeros(n, dtype=bool)
+    n_filled = 0
     container = _open(info.path)
     try:
         stream = container.streams.video[0]
@@ -298,13 +349,14 @@ def decode_frames(path, times_s, *, size: int | None = 256, progress: bool = Tru
                     continue
                 frames[k] = _to_rgb(frame, size)
                 filled[k] = True
-                if filled.all():
+                n_filled += 1
+                if n_filled == n:
                     break  # nothing needed after this frame
     except av.error.FFmpegError as err:
         raise ValueError(f"Decoding movie file {info.path!r} failed: {err}") from err
     finally:
         container.close()
-    if not filled.all():
+    if n_filled < n:
         missing = out_times[~filled]
         raise ValueError(
             f"The decoder produced no frame for {missing.size} needed timestamps of "
@@ -314,7 +366,7 @@ def decode_frames(path, times_s, *, size: int | None = 256, progress: bool = Tru
         "Decoded %d frames of %s for %d times (%d frames read)",
         n,
         info.path,
-        t.size,
+        n_times,
         int(idx[-1]) + 1,
     )
     return frames, out_times

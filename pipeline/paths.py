@@ -159,20 +159,38 @@ class Layout:
         """
         return self.workdir / "work" / "events" / f"{movie}_{alignment}.parquet"
 
-    def frames(self, movie: str) -> Path:
-        """The decoded frames of one movie (events stage).
+    def frames(self, movie: str, part: str | None = None) -> Path:
+        """The decoded frames of one movie (events stage), or one file of them.
+
+        The cache is a folder, written whole (under a temporary name, then renamed) so that its
+        two files always belong together: ``frames.npy``, uint8 ``(n_frames, side, side, 3)``
+        RGB, read as a memory map (one batch of frames in memory at a time), and
+        ``times.npy``, float64 ``(n_frames,)``, each frame's presentation time in seconds.
 
         Parameters
         ----------
         movie : str
             Movie id.
+        part : {None, "frames", "times"}
+            None for the folder, else the file of the frames or of their times.
 
         Returns
         -------
         Path
-            ``work/frames/<movie>.npz`` (``frames``, ``frame_times``).
+            ``work/frames/<movie>``, ``work/frames/<movie>/frames.npy`` or
+            ``work/frames/<movie>/times.npy``.
+
+        Raises
+        ------
+        ValueError
+            If ``part`` is not one of those.
         """
-        return self.workdir / "work" / "frames" / f"{movie}.npz"
+        folder = self.workdir / "work" / "frames" / movie
+        if part is None:
+            return folder
+        if part not in ("frames", "times"):
+            raise ValueError(f"frame cache part must be None, 'frames' or 'times', got {part!r}")
+        return folder / f"{part}.npy"
 
     def responses(self, subject: int, alignment: str) -> Path:
         """The event-locked responses of one subject and alignment (responses stage).

@@ -250,6 +250,35 @@ def test_decode_frames_errors(cfr_movie):
     assert frames.shape == (0, 8, 8, 3) and times_out.shape == (0,)
 
 
+def test_decode_frames_into_a_memory_map_is_bit_identical(tmp_path):
+    # Textured frames and a resize, so that every pixel of the output carries information.
+    images = np.random.default_rng(5).integers(0, 256, (24, H, W, 3), dtype=np.uint8)
+    path = write_movie(tmp_path / "noise.mp4", images)
+    ft = frame_times(path)
+    times = np.r_[ft[[3, 3, 11, 0, 23]], ft[7] + 0.01]  # duplicates, any order, between frames
+    want, want_times = decode_frames(path, times, size=32, progress=False)
+    np.testing.assert_array_equal(video.decoded_frame_times(path, times), want_times)
+    out = np.lib.format.open_memmap(tmp_path / "f.npy", mode="w+", dtype=np.uint8, shape=want.shape)
+    got, got_times = decode_frames(probe_video(path), times, size=32, progress=False, out=out)
+    assert got is out
+    out.flush()
+    del out, got
+    np.testing.assert_array_equal(np.load(tmp_path / "f.npy", mmap_mode="r"), want)  # bit for bit
+    np.testing.assert_array_equal(got_times, want_times)
+
+
+def test_decode_frames_out_is_checked(cfr_movie):
+    ft = frame_times(cfr_movie)
+    with pytest.raises(ValueError, match=r"uint8 array of shape \(2, 8, 8, 3\); got dtype float"):
+        decode_frames(cfr_movie, ft[:2], size=8, progress=False, out=np.zeros((2, 8, 8, 3)))
+    with pytest.raises(ValueError, match=r"shape \(2, 8, 8, 3\); got dtype uint8 and shape \(3, 8, 8, 3\)"):
+        decode_frames(cfr_movie, ft[:2], size=8, progress=False, out=np.zeros((3, 8, 8, 3), np.uint8))
+    frozen = np.zeros((2, 8, 8, 3), np.uint8)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="out is read-only"):
+        decode_frames(cfr_movie, ft[:2], size=8, progress=False, out=frozen)
+
+
 # ------------------------------------------------------------------------ scene cuts
 
 PALETTE = [(10, 10, 10), (240, 240, 240), (10, 10, 120), (250, 220, 40), (0, 90, 0)]

@@ -3,8 +3,9 @@
 For each movie watched in the selected sessions: language-aligned events (word onsets) and
 vision-aligned events (scene cuts, detected with PySceneDetect unless a scenes file is given),
 written to ``work/events/<movie>_<alignment>.parquet``; the frames both alignments need are
-decoded in one pass and cached in ``work/frames/<movie>.npz`` (``frames`` uint8
-(n_frames, size, size, 3), ``frame_times`` seconds).
+decoded in one pass and streamed to the cache folder ``work/frames/<movie>/`` (``frames.npy``
+uint8 (n_frames, size, size, 3), a memory map written frame by frame as decoded, and
+``times.npy``, seconds), so memory stays flat in the number of events.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mmsites.features.events import events_frame_times, language_events, vision_events
 from mmsites.features.scenes import detect_scene_cuts, read_scene_file
-from mmsites.features.video import decode_frames, probe_video
+from mmsites.features.video import decode_frames, decoded_frame_times, probe_video
 
-from ..io import write_npz, write_parquet
+from ..io import atomic_path, write_parquet
 from ..params import Params
 from ..paths import Layout
 from ..sessions import list_sessions, movie_scene_cuts, movie_words, movies, open_dataset
@@ -52,7 +54,8 @@ def movie_events(params: Params, layout: Layout, dataset, movie: str) -> dict[st
     dict of str to DataFrame
         One events table (columns ``mmsites.constants.EVENT_COLUMNS``, one row per event) per
         alignment of ``events.alignments``. When the movie has a video, the frames the
-        events show are written to ``work/frames/<movie>.npz`` on the way.
+        events show are written to ``work/frames/<movie>/`` on the way
+        (:func:`write_frame_cache`).
 
     Raises
     ------
@@ -99,9 +102,53 @@ def movie_events(params: Params, layout: Layout, dataset, movie: str) -> dict[st
         tables["vision"] = vision_events(cuts, transcript, times, movie)
     if info is not None:
         needed = events_frame_times(*tables.values())
-        frames, frame_times = decode_frames(info, needed, size=ev.frame_size)
-        write_npz(layout.frames(movie), frames=frames, frame_times=frame_times)
+        write_frame_cache(info, needed, ev.frame_size, layout, movie)
     return tables
+
+
+def write_frame_cache(video, times_s, size: int, layout: Layout, movie: str) -> Path:
+    """Decode the frames shown at ``times_s`` straight into the movie's frame cache, atomically.
+
+    The frames go into a ``.npy`` memory map as they are decoded (the decoder holds one frame
+    at a time), so memory stays flat however many events there are; the folder is written
+    under a temporary name and renamed into place when complete, so a reader never sees frames
+    without their times or a half-written file.
+
+    Parameters
+    ----------
+    video : VideoInfo or str or path-like
+        The movie (its :func:`~mmsites.features.video.probe_video` result saves a probe).
+    times_s : array-like of float, shape (n_times,)
+        The events' frame times, seconds of movie time (each must have a frame).
+    size : int
+        Side of the square frames, pixels (``events.frame_size``).
+    layout : Layout
+        The file layout (``Layout.frames``).
+    movie : str
+        Movie id.
+
+    Returns
+    -------
+    Path
+        The cache folder ``work/frames/<movie>/``: ``frames.npy`` uint8
+        ``(n_frames, size, size, 3)`` and ``times.npy`` float64 ``(n_frames,)``, seconds.
+    """
+    folder = layout.frames(movie)
+    times = decoded_frame_times(video, times_s)
+    with atomic_path(folder) as tmp:
+        tmp.mkdir()
+        frames = np.lib.format.open_memmap(
+            tmp / layout.frames(movie, "frames").name,
+            mode="w+",
+            dtype=np.uint8,
+            shape=(times.size, size, size, 3),
+        )
+        decode_frames(video, times_s, size=size, out=frames)
+        frames.flush()
+        del frames  # unmap before the rename
+        np.save(tmp / layout.frames(movie, "times").name, times)
+    log.info("wrote %s: %d frames of %dx%d px", folder, times.size, size, size)
+    return folder
 
 
 def run(params: Params, workdir: Path) -> None:
@@ -111,8 +158,8 @@ def run(params: Params, workdir: Path) -> None:
     ``transcripts/<movie>/features.csv``; the video ``<data.movies>/<movie>.<ext>`` when
     there is one, and ``<data.scenes>/<movie>.csv`` when given (else the scene cuts are
     detected in the video). Writes ``work/events/<movie>_<alignment>.parquet`` for each
-    alignment of ``events.alignments`` and, when the movie has a video,
-    ``work/frames/<movie>.npz``.
+    alignment of ``events.alignments`` and, when the movie has a video, the frame cache
+    ``work/frames/<movie>/`` (``frames.npy``, ``times.npy``).
 
     Parameters
     ----------

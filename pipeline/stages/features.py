@@ -4,7 +4,9 @@ Writes ``work/features/<model>/<movie>_<alignment>.npy`` (float32, one row per r
 events table, same order) and a ``.json`` beside it (the model spec, shape, reduction). A model
 whose outputs exist with the same spec is skipped, so adding a model to params.yaml computes
 only that model. Frames come from the events stage's cache: each frame is decoded once per
-movie and shared by every model; each unique frame and text is encoded once per model.
+movie and shared by every model; each unique frame and text is encoded once per model. The
+cache is memory-mapped and each batch's frames are copied from it as the model reads them, so
+memory stays flat in the number of events.
 
 A model with a ``layer`` whose width exceeds the Johnson–Lindenstrauss dimension of the events
 is reduced once per alignment over all movies together (one projection fit on every movie's
@@ -116,6 +118,50 @@ def frame_index(frame_times: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return idx
 
 
+def read_frame_cache(layout: Layout, movie: str) -> tuple[np.ndarray, np.ndarray]:
+    """Open a movie's frame cache: the frames memory-mapped (read-only), their times in memory.
+
+    Nothing is read from the frames file here: the extractor gathers each batch's rows from the
+    map (a copy of that batch only), so memory stays flat in the number of events.
+
+    Parameters
+    ----------
+    layout : Layout
+        The work directory's layout (``Layout.frames``).
+    movie : str
+        Movie id.
+
+    Returns
+    -------
+    frames : numpy.memmap of uint8, shape (n_frames, side, side, 3)
+        The RGB frames, read-only, backed by ``work/frames/<movie>/frames.npy``.
+    times : numpy.ndarray of float64, shape (n_frames,)
+        Each frame's presentation time, seconds.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a file of the cache is missing.
+    ValueError
+        If a file cannot be read (truncated, overwritten) or the two disagree; the message
+        names the file.
+    """
+    frames_path, times_path = layout.frames(movie, "frames"), layout.frames(movie, "times")
+    frames = load_array(frames_path, "frame cache", mmap_mode="r")
+    times = load_array(times_path, "frame cache")
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(
+            f"frame cache {frames_path} holds {frames.dtype} of shape {frames.shape}, expected uint8 "
+            "(n_frames, side, side, 3): rerun the events stage"
+        )
+    if times.ndim != 1 or len(times) != len(frames) or not np.issubdtype(times.dtype, np.floating):
+        raise ValueError(
+            f"frame cache {times_path} holds {times.dtype} of shape {times.shape}, expected float "
+            f"({len(frames)},) (one time per frame of {frames_path.name}): rerun the events stage"
+        )
+    return frames, times
+
+
 def movie_inputs(model: ModelSpec, layout: Layout, movie: str, alignment: str) -> list[Path]:
     """The files a model's features of one movie and alignment are computed from.
 
@@ -133,12 +179,12 @@ def movie_inputs(model: ModelSpec, layout: Layout, movie: str, alignment: str) -
     Returns
     -------
     list of Path
-        The events table, the frame cache (image models) and the precomputed file
+        The events table, the frame cache's two files (image models) and the precomputed file
         (``family: precomputed``).
     """
     inputs = [layout.events(movie, alignment)]
     if model.input != "text" and model.family != "precomputed":
-        inputs.append(layout.frames(movie))
+        inputs += [layout.frames(movie, "frames"), layout.frames(movie, "times")]
     if model.family == "precomputed" and model.path:
         inputs.append(layout.resolve(model.path) / f"{movie}_{alignment}.parquet")
     return inputs
@@ -220,15 +266,14 @@ def extract_movie(
     events = read_events(layout.events(movie, alignment))
     frames = index = None
     if model.input != "text" and model.family != "precomputed":
-        if not layout.frames(movie).is_file():
+        if not layout.frames(movie).is_dir():
             raise FileNotFoundError(
                 f"model {model.id!r} reads images, but movie {movie!r} has no frames: put its video at "
                 f"{layout.movies_dir or '<data.movies>'}/{movie}.mp4 and rerun the events stage, or drop "
                 "the image models from params.models"
             )
-        cache = load_array(layout.frames(movie), "frame cache")
-        frames = cache["frames"]
-        index = frame_index(cache["frame_times"], events["frame_time"].to_numpy())
+        frames, times = read_frame_cache(layout, movie)  # frames memory-mapped, not loaded
+        index = frame_index(times, events["frame_time"].to_numpy())
     if reduce is not None or model.layers is not None:
         return extractor.extract_layers(
             events, frames, index, batch_size=params.features.batch_size, reduce=reduce
