@@ -31,7 +31,16 @@ Examples
 
 from __future__ import annotations
 
+import os as _os
 from importlib import metadata as _metadata
+from pathlib import Path as _Path
+
+# numba caches compiled kernels beside their source file unless told otherwise: keep them out of
+# the package folders (nothing generated lands there, and DVC's code deps would see them change)
+_os.environ.setdefault(
+    "NUMBA_CACHE_DIR",
+    str(_Path(_os.environ.get("XDG_CACHE_HOME") or _Path.home() / ".cache") / "mmsites" / "numba"),
+)
 
 try:
     __version__ = _metadata.version("mmsites")

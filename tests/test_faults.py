@@ -184,7 +184,7 @@ def _run_params(root: Path, data_root: Path) -> list[str]:
         data_root,
         baselines={"multiconcat": None, "multilin": None},
         models=truth_models(),
-        stats={"permutations": 19, "bootstrap": 5, "mode": "refit", "chunk": 5, "min_signal_bins": 5},
+        stats={"permutations": 49, "bootstrap": 10, "mode": "fast", "chunk": 10, "min_signal_bins": 5},
         compute={"executor": "local", "workers": 1, "threads_per_worker": 1},
     )
 
