@@ -99,7 +99,8 @@ def test_any_blocking_gives_the_oracle(n, t, n_boot, n_folds, resample_chunk, ta
             W, a, y, folds, part=part, resample_chunk=resample_chunk, target_chunk=target_chunk
         )
         whole = weighted_fold_r(W, a, y, folds, part=part)
-        np.testing.assert_allclose(got, whole, rtol=0, atol=1e-12)
+        # blocks change only the summation order: ~1e-11 where a part of 3 events is ill-conditioned
+        np.testing.assert_allclose(got, whole, rtol=0, atol=1e-10)
         # Parts here can be 3 events: a resample that keeps two nearly equal values of one
         # has a variance ~1e-8 of its second moment, and the moment formula (the old code's
         # too) loses those digits against the oracle's two-pass sums; the bound scales with it.

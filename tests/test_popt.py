@@ -158,7 +158,8 @@ def test_official_outputs_are_reproduced():
     assert (inputs[:, 0] == 1).all() and not pad[:, 0].any()  # the official CLS row, never padded
     x, coords, seq, mask = inputs[:, 1:], z["coords"], z["seq_id"], pad[:, 1:]
     valid = ~pad
-    tol = dict(atol=1e-6, rtol=0)
+    # float32 through 3 layers: a few ulps (1.2e-6 seen at |x| = 2.2) from the summation order
+    tol = dict(atol=1e-6, rtol=1e-6)
     # the numpy API, every layer
     for k in range(3):
         tokens = model.tokens(x, coords, seq, mask, layer=k)

@@ -134,16 +134,16 @@ def test_encode_tables_identical_on_every_executor(prepared, tmp_path, executor)
                 "workers": 2,
                 "dask_scheduler": cluster.scheduler_address,
             }
-            _run(root, params, "encode")
-    _run(root, params, "regions", "stats")
+            _run(root, params, "encode", "regions", "stats")
     tables = sorted(reference.rglob("*.parquet"))
     assert tables  # under work/scores/<kind>/
     for path in tables:
         pd.testing.assert_frame_equal(
             pd.read_parquet(root / "work/scores" / path.relative_to(reference)), pd.read_parquet(path)
         )
-    for name in ("comparisons.csv", "sites.csv", "electrodes.csv", "summary.json"):
-        assert (root / "results" / name).read_bytes() == (prepared / "results" / name).read_bytes(), name
+    if executor == "dask":  # the stats stage is one process: identical scores give identical results
+        for name in ("comparisons.csv", "sites.csv", "electrodes.csv", "summary.json"):
+            assert (root / "results" / name).read_bytes() == (prepared / "results" / name).read_bytes(), name
 
 
 @pytest.mark.slow
@@ -170,7 +170,7 @@ def test_null_demo_variants_call_few_sites(tmp_path, variant):
     the same small demo with planted sites finds them (so the null runs have the power to call)."""
     called = total = found = planted = 0
     # 5 s blocks: longer than the 4.2 s a response spans (the demo's noise does not drift).
-    for seed in (0,) if variant == "planted" else (0, 1, 2):
+    for seed in (0,) if variant == "planted" else (0, 1):
         root = tmp_path / f"seed{seed}"
         params = _params(root, mode="fast", permutations=199, swaps=1999, bootstrap=0, block_s=5.0)
         params["demo"].update(seed=seed, variant=variant, duration_s=300, n_shafts=5)

@@ -178,7 +178,11 @@ def provenance(params: Params, layout: Layout) -> dict:
         f for s in params.data.subjects for t in dataset.trials(s) for f in dataset.recording_files(s, t)
     ]
     files += sorted(layout.data_root.glob("transcripts/*/features.csv"))
-    for movie in movies(list_sessions(params, layout)):
+    try:
+        shown = movies(list_sessions(params, layout))
+    except (ValueError, FileNotFoundError):  # results without their recordings (moved, or a test)
+        shown = []
+    for movie in shown:
         files += stimulus_files(params, layout, movie)
     rp = params.responses
     return {
