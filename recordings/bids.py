@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .braintreebank import clean_label
+from .braintreebank import clean_label, index_by_electrode
 
 logger = logging.getLogger(__name__)
 
@@ -1123,15 +1123,7 @@ class BidsIEEG:
                 coordsystem,
                 space,
             )
-        duplicated = out["Electrode"].duplicated()
-        if duplicated.any():
-            logger.warning(
-                "%s: electrodes %s appear more than once; keeping the first row",
-                electrodes,
-                sorted(set(out.loc[duplicated, "Electrode"])),
-            )
-            out = out.loc[~duplicated]
-        return out.set_index("Electrode")
+        return index_by_electrode(out, electrodes)
 
     def mni_coordinates(self, subject: int) -> pd.DataFrame:
         """Read a subject's atlas (MNI) coordinates, when its electrodes are in an MNI space.

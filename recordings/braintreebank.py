@@ -525,6 +525,32 @@ class Recording:
 # --------------------------------------------------------------------------------------------
 # Dataset root
 # --------------------------------------------------------------------------------------------
+def index_by_electrode(table: pd.DataFrame, source) -> pd.DataFrame:
+    """A per-electrode table indexed by its ``Electrode`` column, one row per electrode.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        With an ``Electrode`` column of cleaned labels.
+    source : path-like
+        The file it came from, named in the warning.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``Electrode``; where a label repeats, its first row is kept (with a warning).
+    """
+    duplicated = table["Electrode"].duplicated()
+    if duplicated.any():
+        logger.warning(
+            "%s: electrodes %s appear more than once; keeping the first row",
+            source,
+            sorted(set(table.loc[duplicated, "Electrode"])),
+        )
+        table = table.loc[~duplicated]
+    return table.set_index("Electrode")
+
+
 def _read_csv(path: Path, what: str, **kwargs) -> pd.DataFrame:
     """``pandas.read_csv`` with one error that names the file when it cannot be parsed."""
     try:
@@ -738,15 +764,7 @@ class BrainTreebank:
         if "Electrode" not in table.columns:
             raise ValueError(f"{path} has no 'Electrode' column (columns: {list(table.columns)})")
         table["Electrode"] = table["Electrode"].astype(str).map(clean_label)
-        duplicated = table["Electrode"].duplicated()
-        if duplicated.any():
-            logger.warning(
-                "%s: electrodes %s appear more than once; keeping the first row",
-                path,
-                sorted(set(table.loc[duplicated, "Electrode"])),
-            )
-            table = table.loc[~duplicated]
-        return table.set_index("Electrode")
+        return index_by_electrode(table, path)
 
     def mni_coordinates(self, subject: int) -> pd.DataFrame:
         """Read a subject's atlas-space electrode coordinates (``localization/elec_coords_full.csv``).
