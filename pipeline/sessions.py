@@ -53,7 +53,7 @@ def open_dataset(params: Params, layout: Layout):
     """The dataset under ``data.root``, read as ``data.format`` (and ``demo.layout``) say.
 
     Both readers offer one surface (subjects, trials, labels, corrupted, localization,
-    mni_coordinates, timings, sfreq, movie_id, transcript, open_recording,
+    mni_coordinates, coordinate_space, timings, sfreq, movie_id, transcript, open_recording,
     recording_files), so the stages never ask which one they hold.
 
     Parameters

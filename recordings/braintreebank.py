@@ -766,6 +766,21 @@ class BrainTreebank:
         table["Electrode"] = table["Electrode"].astype(str).map(clean_label)
         return index_by_electrode(table, path)
 
+    def coordinate_space(self, subject: int) -> str:
+        """The coordinate system of :meth:`mni_coordinates` (as ``BidsIEEG.coordinate_space``).
+
+        Parameters
+        ----------
+        subject : int
+            Subject number (every subject shares the release's space).
+
+        Returns
+        -------
+        str
+            ``"MNI"``: the release's ``elec_coords_full.csv`` is in MNI space.
+        """
+        return "MNI"
+
     def mni_coordinates(self, subject: int) -> pd.DataFrame:
         """Read a subject's atlas-space electrode coordinates (``localization/elec_coords_full.csv``).
 

@@ -95,7 +95,7 @@ def electrode_table(params: Params, layout: Layout) -> pd.DataFrame:
             log.warning("sub_%d: %s; its electrodes are placed from MNI coordinates only", subject, err)
             loc = pd.DataFrame()
         coords = dataset.mni_coordinates(subject)
-        space = dataset.coordinate_space(subject) if hasattr(dataset, "coordinate_space") else "MNI"
+        space = dataset.coordinate_space(subject)
         for electrode in list(analysed) + [e for e in reasons if e not in analysed]:
             row = {
                 "subject": subject,
