@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .braintreebank import clean_label, index_by_electrode
+from .braintreebank import clean_label, index_by_electrode, require_finite
 
 logger = logging.getLogger(__name__)
 
@@ -344,14 +344,12 @@ class BidsRecording:
             data *= self._scale[unique][:, None]
             row_of = {c: k for k, c in enumerate(unique)}
             out[:] = data[[row_of[c] for c in channels]]
-        if not allow_nonfinite and not np.isfinite(out.sum(dtype=np.float64)):
-            row, col = np.argwhere(~np.isfinite(out))[0]
-            channel = channels[row]
-            raise ValueError(
-                f"{self.path}: channel {self.labels[channel]!r} (channel {channel}) holds "
-                f"{out[row, col]} at sample {start + col}; the signal must be finite "
-                "(mark the channel bad in channels.tsv to skip it)"
-            )
+        if not allow_nonfinite:
+
+            def name(row: int) -> str:
+                return f"channel {self.labels[channels[row]]!r} (channel {channels[row]})"
+
+            require_finite(out, start, self.path, name, "mark the channel bad in channels.tsv to skip it")
         return out
 
     def close(self) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import h5py
@@ -494,15 +494,12 @@ class Recording:
                 raise IndexError(f"{self.path}: channel {channel} not in 0..{len(self._datasets) - 1}")
             if stop > start:
                 self._datasets[channel].read_direct(out[row], np.s_[start:stop])
-        # one summing pass finds NaN/inf (they make the float64 sum non-finite) without a mask
-        if not allow_nonfinite and not np.isfinite(out.sum(dtype=np.float64)):
-            row, col = np.argwhere(~np.isfinite(out))[0]
-            channel = channels[row]
-            raise ValueError(
-                f"{self.path}: electrode {self.labels[channel]!r} (electrode_{channel}) holds "
-                f"{out[row, col]} at sample {start + col}; the signal must be finite "
-                "(mark the electrode corrupted to skip it)"
-            )
+        if not allow_nonfinite:
+
+            def name(row: int) -> str:
+                return f"electrode {self.labels[channels[row]]!r} (electrode_{channels[row]})"
+
+            require_finite(out, start, self.path, name, "mark the electrode corrupted to skip it")
         return out
 
     def close(self) -> None:
@@ -525,6 +522,37 @@ class Recording:
 # --------------------------------------------------------------------------------------------
 # Dataset root
 # --------------------------------------------------------------------------------------------
+def require_finite(data: np.ndarray, start: int, source, name: Callable[[int], str], remedy: str) -> None:
+    """Raise at the first NaN or inf of a block of samples, naming the channel and the sample.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_channels, n_times)
+        Samples read from ``source``.
+    start : int
+        Sample index of ``data``'s first column in the recording.
+    source : path-like
+        The file, named in the message.
+    name : callable
+        ``name(row)``: how a row is named in the message (called only on a fault, so the
+        hot path builds no strings).
+    remedy : str
+        What to do, appended to the message.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` holds NaN or ±inf.
+    """
+    # one summing pass finds NaN/inf (they make the float64 sum non-finite) without a mask
+    if not np.isfinite(data.sum(dtype=np.float64)):
+        row, col = np.argwhere(~np.isfinite(data))[0]
+        raise ValueError(
+            f"{source}: {name(int(row))} holds {data[row, col]} at sample {start + col}; the signal must be "
+            f"finite ({remedy})"
+        )
+
+
 def index_by_electrode(table: pd.DataFrame, source) -> pd.DataFrame:
     """A per-electrode table indexed by its ``Electrode`` column, one row per electrode.
 
