@@ -8,8 +8,9 @@ result does not depend on the executor, the number of workers, or the order of c
 
 ``local``
     ``workers > 1``: a ``concurrent.futures.ProcessPoolExecutor`` of fresh (forkserver)
-    processes; ``workers <= 1``: a plain
-    loop in this process (easiest to debug, no pickling).
+    processes, started at the first ``map`` and kept until ``close`` (a stage's rounds reuse
+    them instead of importing torch again in new ones); ``workers <= 1``: a plain loop in
+    this process (easiest to debug, no pickling).
 ``dask``
     A ``dask.distributed.Client`` connected to ``scheduler`` (an address such as
     ``tcp://host:8786``, or a ``LocalCluster``/``SLURMCluster`` object), so a SLURM cluster
@@ -22,6 +23,7 @@ import logging
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -65,6 +67,24 @@ class LocalExecutor(_Executor):
         if int(workers) != workers:
             raise ValueError(f"compute.workers must be an integer, got {workers!r}")
         self.workers = int(workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _processes(self) -> ProcessPoolExecutor:
+        """The worker processes, started on first use and kept for every later ``map``."""
+        if self._pool is None:
+            # Fresh worker processes (forkserver/spawn), not forks of this one: forking a
+            # process whose torch/OpenMP thread pools are running can deadlock the children.
+            ctx = multiprocessing.get_context(
+                "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+            )
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        return self._pool
+
+    def close(self):
+        """Stop the worker processes (a later ``map`` starts new ones)."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def map(self, fn: Callable[[Any], Any], units: Sequence[Any], *, desc: str | None = None) -> list:
         """Apply ``fn`` to every unit, in worker processes when there are several.
@@ -87,13 +107,12 @@ class LocalExecutor(_Executor):
         logger.info("running %d units of %s on %s", len(units), getattr(fn, "__name__", fn), self)
         if self.workers <= 1 or len(units) <= 1:
             return [fn(u) for u in tqdm(units, desc=desc, disable=None)]
-        # Fresh worker processes (forkserver/spawn), not forks of this one: forking a process
-        # whose torch/OpenMP thread pools are running can deadlock the children.
-        ctx = multiprocessing.get_context(
-            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        )
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(units)), mp_context=ctx) as pool:
-            return list(tqdm(pool.map(fn, units), total=len(units), desc=desc, disable=None))
+        try:
+            return list(tqdm(self._processes().map(fn, units), total=len(units), desc=desc, disable=None))
+        except BrokenProcessPool:
+            # a worker died (killed, out of memory): its pool cannot run anything more
+            self.close()
+            raise
 
     def __repr__(self):
         return f"LocalExecutor(workers={self.workers})"

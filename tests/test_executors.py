@@ -4,6 +4,10 @@ The encode stage's own equivalence (2 workers, a dask LocalCluster, identical ta
 tested through the pipeline in tests/test_stats_pipeline.py.
 """
 
+import os
+import signal
+from concurrent.futures.process import BrokenProcessPool
+
 import numpy as np
 import pytest
 
@@ -52,6 +56,29 @@ def test_dask_local_cluster_gives_identical_results():
         with make_executor("dask", scheduler=cluster.scheduler_address) as ex:
             remote = ex.map(_paired_null, units)
     assert all(np.array_equal(a, b) for a, b in zip(local, remote))
+
+
+def _pid(_):
+    return os.getpid()
+
+
+def _die(_):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_local_workers_are_started_once_per_executor():
+    """The stage's rounds (fits, null chunks, bootstrap) reuse the same worker processes; a
+    killed worker breaks only that map, the next one starts fresh processes."""
+    with make_executor("local", workers=2) as ex:
+        first = ex.map(_pid, range(8))
+        second = ex.map(_pid, range(8))
+        assert len(set(first) | set(second)) <= 2 and os.getpid() not in first
+        with pytest.raises(BrokenProcessPool):
+            ex.map(_die, range(2))
+        third = ex.map(_pid, range(4))
+        assert not set(third) & (set(first) | set(second))
+    assert ex._pool is None
 
 
 def test_executor_errors():
