@@ -28,6 +28,10 @@ $(STAMP): pyproject.toml
 	# test dependency: Neuroprobe's own task code and tables (tests/test_neuroprobe_agreement.py);
 	# --no-deps: it imports only torch, h5py, pandas, scipy and sklearn, installed above
 	$(BIN)/python -m pip install --no-deps neuroprobe==0.1.8
+	# bytecode of every installed module, once (into PYTHONPYCACHEPREFIX): where the machine
+	# sets PYTHONDONTWRITEBYTECODE, every process would otherwise compile what it imports
+	# (~1 s per process start); files written for other Python versions fail and are skipped
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1 || true
 	touch $(STAMP)
 
 # Debian packages the tests need: Chromium renders the HTML reports headless.
@@ -54,11 +58,11 @@ lint: setup
 
 # The full suite: what CI runs.
 test: setup system-deps lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -q tests
 
 # Everyday lane: everything but the slow end-to-end and recovery runs (under 90 s on 2 cores).
 test-fast: setup system-deps lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q -m "not slow" tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -q -m "not slow" tests
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py

@@ -423,7 +423,7 @@ def run_all(tasks: list, workers: int, threads: int, progress) -> list[dict]:
 
 def _quiet() -> None:
     # The library warns per call about coarse part blocks and few swaps; the header says it once.
-    for name in ("stats", "encoding", "pipeline"):
+    for name in ("mmsites.stats", "mmsites.encoding", "mmsites.pipeline"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 

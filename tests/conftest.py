@@ -18,6 +18,10 @@ Fixtures
     one worker per core, and on a loaded machine torch's thread hand-offs cost far more than
     the arithmetic.
 
+``pytest_collection_modifyitems`` puts the slowest files first (:data:`FILE_SECONDS`), so that
+``make test`` (``-n 2 --dist loadfile --no-loadscope-reorder``) hands out the longest work
+first and the two workers finish together.
+
 Treat the folder as read-only: it is shared by every test of the session. Copy it (or the
 files you change) into ``tmp_path`` before modifying anything.
 
@@ -37,6 +41,39 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+#: Seconds per test file measured on 2 shared cores (``--durations=0``, 2026-12-03), for the
+#: order in which the workers get files only: longest first. A file missing here (or a wrong
+#: number) costs balance, never correctness; within a file the order is untouched.
+FILE_SECONDS = {
+    "test_pipeline_e2e.py": 214,
+    "test_stats_pipeline.py": 145,
+    "test_demo_recovery.py": 110,
+    "test_decode_stage.py": 108,
+    "test_faults.py": 90,
+    "test_popt_pretrain.py": 64,
+    "test_gpu_check.py": 52,
+    "test_brainbert_pretrain.py": 50,
+    "test_brainbert_kind.py": 48,
+    "test_report_kinds.py": 46,
+    "test_guidance_brain.py": 42,
+    "test_guidance.py": 40,
+    "test_bids_pipeline.py": 36,
+    "test_band_power_pipeline.py": 35,
+    "test_demo.py": 29,
+    "test_neuroprobe_agreement.py": 27,
+    "test_fold_targets_calibration.py": 24,
+    "test_reports.py": 22,
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slowest files first (stable: files of equal weight and every file's tests keep their order)."""
+    first_seen = {}
+    for item in items:
+        first_seen.setdefault(item.path.name, len(first_seen))
+    items.sort(key=lambda item: (-FILE_SECONDS.get(item.path.name, 0), first_seen[item.path.name]))
+
 
 #: Arguments of the shared demo dataset (keep stable: other test files rely on its size).
 DEMO_KWARGS = dict(
