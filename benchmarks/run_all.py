@@ -1,7 +1,8 @@
 """Run every benchmark of mmsites in one go (``make bench``).
 
-Each ``benchmarks/bench_*.py`` has a ``main(argv)``; this runs them in turn, so their tables
-come out in one log. ``--quick`` passes ``--quick`` to each (small sizes, a smoke run).
+Each ``benchmarks/bench_*.py`` (and ``gpu_check.py``, the GPU-vs-CPU check, which says so and
+checks nothing where there is no CUDA device) has a ``main(argv)``; this runs them in turn, so
+their tables come out in one log. ``--quick`` passes ``--quick`` to each (small sizes, a smoke run).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ ORDER = [
     "bench_similarity",
     "bench_similarity_calibration",
     "bench_scale",
+    # last: on a machine without CUDA it says so and checks nothing
+    "gpu_check",
 ]
 
 
