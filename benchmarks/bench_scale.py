@@ -897,6 +897,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     # One cluster: 2 workers started (and warmed) together, then shrunk to 1 (retiring a worker
     # is quick; starting one and importing torch in it takes seconds).
+    # the scheduler runs in this process: where a benchmark before this one configured the root
+    # logger (make bench runs them all in one process), its INFO lines would flood the output
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40
     ) as cluster:
