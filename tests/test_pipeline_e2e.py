@@ -15,6 +15,8 @@ from mmsites.pipeline.cli import main
 # The whole demo pipeline on a small config (about a minute on 2 cores): the slow lane.
 pytestmark = pytest.mark.slow
 
+KINDS = ["voltage", "band_power"]
+
 MODELS = [
     {
         "id": "truth-vision",
@@ -78,8 +80,10 @@ def workdir(tmp_path_factory):
         "events": {"frame_size": 64},
         # the sweep's wide layers projected to ~300 columns (JL eps 0.5), so their fits are quick
         "features": {"jl_eps": 0.5},
-        # every kind, as `make demo`: a random tiny BrainBERT (no download)
-        "responses": {"n_jobs": 1, "kinds": ["voltage", "band_power", "brainbert"]},
+        # two kinds, so that every stage and the report handle several; the brainbert kind (its
+        # embeddings, recovery and report pages) runs through the stages in
+        # test_brainbert_kind.py and test_report_kinds.py, and in `make demo`
+        "responses": {"n_jobs": 1, "kinds": KINDS},
         "models": MODELS,
         "baselines": {
             "multiconcat": ["truth-vision", "truth-language"],
@@ -166,7 +170,7 @@ def test_result_contracts(workdir):
         "multimodal_vs_multiconcat",
         "multimodal_vs_multilin",
     } <= set(comparisons["test"])
-    kinds = ["voltage", "band_power", "brainbert"]
+    kinds = KINDS
     assert list(dict.fromkeys(sites["response_kind"])) == kinds
     assert list(dict.fromkeys(comparisons["response_kind"])) == kinds
     summary = json.loads((workdir / "results/summary.json").read_text())
@@ -178,7 +182,6 @@ def test_result_contracts(workdir):
     assert set(recovery) == set(kinds)
     for kind in kinds:
         assert set(recovery[kind]) == {"multimodal_language", "multimodal_vision", "multimodal_strict"}
-    assert recovery["brainbert"]["multimodal_strict"]["multimodal_kinds"] == ["highgamma"]
     # keep_default_na: an empty region must stay "" (read_csv would make it NaN, and NaN != "").
     electrodes = pd.read_csv(workdir / "results/electrodes.csv", keep_default_na=False)
     regions = electrodes["region"].astype(str)
@@ -194,12 +197,11 @@ def test_reports_written(workdir):
     assert 'id="recovery-table"' in index  # the demo's planted-vs-found numbers
     assert (report / "sub-1.html").is_file() and (report / "sub-2.html").is_file()
     assert (report / "figures/response_kinds.png").is_file()
-    for kind in ("voltage", "band_power", "brainbert"):
+    for kind in KINDS:
         page = (report / kind / "index.html").read_text()
         assert f'href="{kind}/index.html"' in index and "Responses:" in page
         assert (report / kind / "figures/planted_vs_found.png").is_file()
         assert (report / kind / "sub-1.html").is_file()
-    assert not list((report / "brainbert/figures").glob("timecourses*"))
     assert list((report / "voltage/figures").glob("timecourses*"))
     assert any((report / "figures").glob("sub-1_*.png"))
     # the decode stage ran (default tasks, voltage and band power) and the report shows it
@@ -218,7 +220,7 @@ def test_layer_sweep_tables_and_page(workdir):
     assert index[-1]["depth"] == 1.0
     table = pd.read_csv(workdir / "results/layers.csv")
     assert set(table["model"]) == {"vit-random"} and set(table["layer"]) == set(names)
-    assert set(table["response_kind"]) == {"voltage", "band_power", "brainbert"}
+    assert set(table["response_kind"]) == set(KINDS)
     for (kind, subject, alignment), rows in table.groupby(["response_kind", "subject", "alignment"]):
         scores = pd.read_parquet(
             workdir / f"work/scores/{kind}/layers/sub-{subject}_{alignment}_vit-random.parquet"
