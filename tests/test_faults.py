@@ -253,7 +253,12 @@ def test_kill_9_mid_stage_then_rerun_gives_identical_tables(demo_root, tmp_path)
     assert _kill_when(proc, lambda: "stage responses: start" in log_file.read_text())
     scores = killed / "work/scores"
     proc = _background(argv, log_file)
-    assert _kill_when(proc, lambda: scores.exists() and any(scores.rglob("*.parquet")))
+    # a complete unit: its scores and the key beside them (written after the scores), which is
+    # what lets the rerun keep it; a parquet alone may be killed before its key lands
+    assert _kill_when(
+        proc,
+        lambda: scores.exists() and any(p.with_suffix(".json").exists() for p in scores.rglob("*.parquet")),
+    )
     proc = _cli("run", "--until", "stats", *argv)
     _, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, err[-2000:]
