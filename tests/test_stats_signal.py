@@ -50,13 +50,19 @@ def test_fast_null_matches_slow_loop_for_any_permutation():
     )
 
 
-@pytest.mark.parametrize("n,block", [(100, 5), (97, 4), (60, 20)])
-def test_block_pair_shortcut_equals_the_direct_null(n, block, monkeypatch):
+# Parts of ~10 events in blocks of 5 and 4 (2 blocks: products summed per block pair) and of
+# 20 events in blocks of 2 (10 blocks: products summed per event of a block); 6 targets in
+# one tile, or in tiles of 4 (a partial last tile).
+@pytest.mark.parametrize(
+    "n,block,tile", [(100, 5, 512), (97, 4, 512), (60, 20, 512), (200, 2, 512), (200, 2, 4)]
+)
+def test_block_pair_shortcut_equals_the_direct_null(n, block, tile, monkeypatch):
     import mmsites.stats.signal as sig
 
     calls = []
     real = sig._block_null
     monkeypatch.setattr(sig, "_block_null", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(sig, "_TILE", tile)
     rng = np.random.default_rng(n)
     pred, Y = rng.standard_normal((n, 6)), rng.standard_normal((n, 6)) + 2
     Y[:, 5] = 1.0  # a constant target: r = 0
@@ -106,6 +112,15 @@ def test_bad_inputs_say_what_is_wrong():
     good = np.zeros((40, 3)) + np.arange(40)[:, None]
     with pytest.raises(ValueError, match="NaN or inf"):
         fast_permutation_null(good, np.full((40, 3), np.nan), folds, np.arange(40)[None])
+    # on the block path too, where each part is checked as it is read
+    perms = fold_permutations(folds, 40, 3, block=2, seed=0)
+    for bad in (np.nan, np.inf, -np.inf):
+        holed = good.copy()
+        holed[folds[-1].test[-1], 2] = bad
+        with pytest.raises(ValueError, match="predictions contains NaN or inf"):
+            fast_permutation_null(holed, good, folds, perms, block=2)
+        with pytest.raises(ValueError, match="Y contains NaN or inf"):
+            fast_permutation_null(good, holed, folds, perms, block=2)
     with pytest.raises(ValueError, match="perms must have shape"):
         fast_permutation_null(good, good, folds, np.arange(39)[None])
     with pytest.raises(ValueError, match="39 events"):
@@ -262,3 +277,26 @@ def test_targets_may_be_nan_where_no_fold_scores():
     np.testing.assert_array_equal(
         fast_bootstrap(pred, holed, folds, boot), fast_bootstrap(pred, Y, folds, boot)
     )
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_check_events_finite_test_is_exact(as_tensor):
+    """The fast test (a finite sum) never lets NaN or inf through, and huge finite values
+    whose sum overflows are still accepted."""
+    import torch
+
+    from mmsites.stats._corr import check_events
+
+    wrap = torch.as_tensor if as_tensor else np.asarray
+    check_events("x", wrap(np.full((4, 3), 1e308)))  # the sum overflows; every value is finite
+    for bad in (np.nan, np.inf, -np.inf):
+        x = np.full((4, 3), 1e308)
+        x[2, 1] = bad
+        with pytest.raises(ValueError, match="x contains NaN or inf"):
+            check_events("x", wrap(x))
+    mixed = np.zeros((4, 3))
+    mixed[0, 0], mixed[1, 0] = np.inf, -np.inf  # opposite infinities sum to NaN
+    with pytest.raises(ValueError, match="NaN or inf"):
+        check_events("x", wrap(mixed))
+    check_events("x", wrap(mixed), rows=[2, 3])  # only the rows asked for
+    check_events("x", wrap(mixed), finite=False)
