@@ -42,10 +42,11 @@ __all__ = ["fast_bootstrap", "bootstrap_summary", "bootstrap_scores", "weighted_
 
 
 #: Default block sizes of :func:`weighted_fold_r`: weightings and targets per block of sums.
-#: A block's sums (``5 · RESAMPLE_CHUNK · TARGET_CHUNK`` values, 2.5 MiB in float64) stay in
-#: cache for the elementwise passes that turn them into r, and each product is still large
-#: enough to run at GEMM speed.
-RESAMPLE_CHUNK = 256
+#: The products run near the rate of one large GEMM only when they are wide (1024 weightings
+#: ran 1.3x faster than 256 at 300 events per part, 1000 weightings, float64, one thread);
+#: a block's sums (``5 · RESAMPLE_CHUNK · TARGET_CHUNK`` values, 10 MiB in float64) then
+#: sit in the last-level cache for the elementwise passes that turn them into r.
+RESAMPLE_CHUNK = 1024
 TARGET_CHUNK = 256
 
 
@@ -154,7 +155,9 @@ def _weighted_fold_sums_r(W, a, y, part_sets, *, dev, dtype, resample_chunk: int
                 logger.debug("a weighting has no events in a held-out part")
             # Weights normalised to sum 1 per weighting: the sums are then means, and the
             # covariance and each variance take one pass.
-            segs[-1].append((rows, wk / n.clamp(min=1e-300)))
+            # Stored events-major (n_k, n_w): the products below then read both operands
+            # as BLAS likes them (measured: 1.4-2x the rate of transposing the weights).
+            segs[-1].append((rows, (wk / n.clamp(min=1e-300)).T.contiguous()))
     bc, tc = min(resample_chunk, n_w), min(target_chunk, n_targets)
     # Work buffers reused by every block: a fresh allocation would be paged in (and zeroed
     # by the system) every time.
@@ -173,7 +176,7 @@ def _weighted_fold_sums_r(W, a, y, part_sets, *, dev, dtype, resample_chunk: int
                 for b0 in range(0, n_w, bc):
                     nb = min(bc, n_w - b0)
                     # (5 n_t, n_k) @ (n_k, n_w): the five sums of every (target, weighting).
-                    S = torch.mm(M.T, wk[b0 : b0 + nb].T, out=sums[: 5 * nt * nb].view(5 * nt, nb))
+                    S = torch.mm(M.T, wk[:, b0 : b0 + nb], out=sums[: 5 * nt * nb].view(5 * nt, nb))
                     cov, va, vb = (w[: nt * nb].view(nt, nb) for w in work)
                     n_bad += _add_r_of_block(S.view(5, nt, nb), out[cols, b0 : b0 + nb], cov, va, vb, bound)
     if n_bad:
