@@ -253,13 +253,12 @@ _TILE = 256
 
 
 @numba.njit(nogil=True, cache=True)
-def _unit_tile(x, start, unit):
-    """``unit[:, :w]`` = columns ``start:start + w`` of ``x`` centred and scaled to unit norm.
-
-    As :func:`_unit`: a column whose norm is within 1e-12 * m of its largest deviation
-    (constant up to rounding) becomes zeros. Accumulates in float64 whatever ``x``'s dtype.
-    """
-    m, width = unit.shape
+def _centre_tile(x, start, centred, inverse_norm):
+    """``centred[:, :w]`` = columns ``start:start + w`` of ``x`` minus their means, in
+    float64 whatever ``x``'s dtype; ``inverse_norm[:w]`` = 1 / each column's norm, 0 for a
+    column whose norm is within 1e-12 · m of its largest deviation (constant up to
+    rounding), as :func:`_unit`."""
+    m, width = centred.shape
     mean = np.zeros(width)
     for i in range(m):
         for t in range(width):
@@ -269,23 +268,21 @@ def _unit_tile(x, start, unit):
     for i in range(m):
         for t in range(width):
             v = x[i, start + t] - mean[t]
-            unit[i, t] = v
+            centred[i, t] = v
             power[t] += v * v
             largest[t] = max(largest[t], abs(v))
     for t in range(width):
         norm = np.sqrt(power[t])
-        power[t] = 1.0 / norm if norm > largest[t] * 1e-12 * m else 0.0
-    for i in range(m):
-        for t in range(width):
-            unit[i, t] *= power[t]
+        inverse_norm[t] = 1.0 / norm if norm > largest[t] * 1e-12 * m else 0.0
 
 
 @numba.njit(nogil=True, cache=True)
 def _block_null_kernel(a, y, rows, block, out, tile):
     """The CPU block path of :func:`_block_null`, a tile of targets at a time.
 
-    Per tile: unit columns of ``a`` and ``y``, the block-pair products
-    ``C[b * nb + c] = Σ_j â[b L + j] ŷ[c L + j]``, the tail's products, then every
+    Per tile: centred columns of ``a`` and ``y``, the block-pair products
+    ``C[b * nb + c] = Σ_j â[b L + j] ŷ[c L + j]`` of the unit-norm columns (the centred
+    products times both inverse norms), the tail's products, then every
     permutation's ``Σ_b C[rows[p, b]]`` added to its row of ``out``. The loops over targets
     are innermost and unit-stride, so they run as SIMD operations; each permutation's sum is
     kept in a private accumulator (aliasing with ``out`` would stop the compiler from
@@ -295,13 +292,16 @@ def _block_null_kernel(a, y, rows, block, out, tile):
     n_perm, nb = rows.shape
     full = nb * block
     ah, yh = np.empty((m, tile)), np.empty((m, tile))
+    ia, iy = np.empty(tile), np.empty(tile)
     pairs = np.empty((nb * nb, tile))
     acc = np.empty(tile)
     for start in range(0, n_targets, tile):
         w = min(tile, n_targets - start)
         au, yu = ah[:, :w], yh[:, :w]
-        _unit_tile(a, start, au)
-        _unit_tile(y, start, yu)
+        _centre_tile(a, start, au, ia[:w])
+        _centre_tile(y, start, yu, iy[:w])
+        for t in range(w):
+            ia[t] *= iy[t]  # the scale of every product of this tile: unit-norm columns
         for b in range(nb):
             for c in range(nb):
                 row = pairs[b * nb + c, :w]
@@ -310,10 +310,14 @@ def _block_null_kernel(a, y, rows, block, out, tile):
                     ra, ry = au[b * block + j], yu[c * block + j]
                     for t in range(w):
                         row[t] += ra[t] * ry[t]
+                for t in range(w):
+                    row[t] *= ia[t]
         tail = np.zeros(w)
         for i in range(full, m):
             for t in range(w):
                 tail[t] += au[i, t] * yu[i, t]
+        for t in range(w):
+            tail[t] *= ia[t]
         for p in range(n_perm):
             acc[:w] = tail
             for b in range(nb):
@@ -353,11 +357,12 @@ def _block_null(a, y, orders, block: int, out: torch.Tensor) -> None:
     full = nb * block
     T = a.shape[1]
     rows = np.ascontiguousarray(np.arange(nb) * nb + orders, dtype=np.int64)  # (P, nb) rows of C
-    if out.device.type == "cpu":
+    if out.device.type == "cpu" and out.dtype == torch.float64:
         a_np, y_np = (np.ascontiguousarray(v.numpy()) for v in (a, y))
         _block_null_kernel(a_np, y_np, rows, block, out.numpy(), _TILE)
         return
-    # On an accelerator the number of kernel launches matters more than the caches.
+    # On an accelerator (or in float32) the number of kernel launches matters more than the
+    # caches.
     tile = 1 << 16
     rows_t = torch.as_tensor(rows, device=a.device)
     for s in range(0, T, tile):

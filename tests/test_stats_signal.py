@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
@@ -50,21 +51,22 @@ def test_fast_null_matches_slow_loop_for_any_permutation():
     )
 
 
-# Parts of ~10 events in blocks of 5 and 4 (2 blocks: products summed per block pair) and of
-# 20 events in blocks of 2 (10 blocks: products summed per event of a block); 6 targets in
-# one tile, or in tiles of 4 (a partial last tile).
+# Parts of ~10 events in blocks of 5 and 4 (2 blocks), of 6 in blocks of 3, and of 20 in
+# blocks of 2 (10 blocks); 6 targets in one tile, or 21 in tiles of 8 (a partial last tile).
 @pytest.mark.parametrize(
-    "n,block,tile", [(100, 5, 512), (97, 4, 512), (60, 20, 512), (200, 2, 512), (200, 2, 4)]
+    "n,block,n_targets,tile",
+    [(100, 5, 6, 256), (97, 4, 6, 256), (60, 20, 6, 256), (200, 2, 6, 256), (200, 2, 21, 8)],
 )
-def test_block_pair_shortcut_equals_the_direct_null(n, block, tile, monkeypatch):
+def test_block_pair_shortcut_equals_the_direct_null(n, block, n_targets, tile, monkeypatch):
     import mmsites.stats.signal as sig
 
     calls = []
     real = sig._block_null
-    monkeypatch.setattr(sig, "_block_null", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(sig, "_block_null", lambda *a: calls.append(1) or real(*a))
     monkeypatch.setattr(sig, "_TILE", tile)
     rng = np.random.default_rng(n)
-    pred, Y = rng.standard_normal((n, 6)), rng.standard_normal((n, 6)) + 2
+    pred, Y = rng.standard_normal((n, n_targets)), rng.standard_normal((n, n_targets)) + 2
+    pred = pred.astype(np.float32)  # the kernel reads either precision
     Y[:, 5] = 1.0  # a constant target: r = 0
     folds = contiguous_folds(n, 5)
     perms = fold_permutations(folds, n, 30, block=block, seed=0)
@@ -72,8 +74,27 @@ def test_block_pair_shortcut_equals_the_direct_null(n, block, tile, monkeypatch)
     short = fast_permutation_null(pred, Y, folds, perms, block=block, max_bytes=1)
     np.testing.assert_allclose(short, direct, atol=1e-12)
     assert len(calls) == 5  # every fold took the shortcut
-    np.testing.assert_allclose(short[:, :5], slow_null(pred, Y, folds, perms)[:, :5], atol=1e-12)
+    keep = np.arange(n_targets) != 5
+    np.testing.assert_allclose(short[:, keep], slow_null(pred, Y, folds, perms)[:, keep], atol=1e-12)
     assert np.all(short[:, 5] == 0)
+    # A fold whose permutations are not block moves takes the direct gather, the others
+    # the shortcut, and the sum is the same.
+    mixed = perms.copy()
+    test0 = folds[0].test
+    mixed[:, test0] = np.array([rng.permutation(test0) for _ in range(len(perms))])
+    np.testing.assert_allclose(
+        fast_permutation_null(pred, Y, folds, mixed, block=block),
+        slow_null(pred, Y, folds, mixed),
+        atol=1e-12,
+    )
+    assert len(calls) == 5 + 4
+    # The tensor path (accelerators) on the same parts, here in float32 on the CPU.
+    got = torch.zeros((len(perms), n_targets), dtype=torch.float32)
+    for f in folds:
+        blk = sig.part_block(len(f.test), block)
+        orders = sig._block_orders(perms[:, f.test] - f.test[0], blk)
+        real(torch.as_tensor(pred[f.test]), torch.as_tensor(Y[f.test]), orders, blk, got)
+    np.testing.assert_allclose(got.numpy() / len(folds), short, atol=2e-6)
     # Permutations that are not aligned block moves fall back to the direct gather.
     other = np.array([rng.permutation(n) for _ in range(3)])
     np.testing.assert_allclose(
