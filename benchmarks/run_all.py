@@ -1,14 +1,16 @@
 """Run every benchmark of mmsites in one go (``make bench``).
 
 Each ``benchmarks/bench_*.py`` (and ``gpu_check.py``, the GPU-vs-CPU check, which says so and
-checks nothing where there is no CUDA device) has a ``main(argv)``; this runs them in turn, so
-their tables come out in one log. ``--quick`` passes ``--quick`` to each (small sizes, a smoke run).
+checks nothing where there is no CUDA device) runs in turn in a process of its own, so that
+their tables come out in one log and the peak memory each reports is its own (one process
+for all would carry the largest peak so far into every later report). ``--quick`` passes
+``--quick`` to each (small sizes, a smoke run).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,16 +31,6 @@ ORDER = [
 ]
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    # registered before it runs: dataclasses and pickling (worker processes) look modules up
-    # in sys.modules by name
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run, not the goals)")
@@ -49,12 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         print(f"\n=== {name} ===", flush=True)
         start = time.perf_counter()
-        try:
-            code = _load(name).main(["--quick"] if args.quick else [])
-        except Exception as err:  # keep going: one broken benchmark must not hide the others
-            print(f"{name} failed: {type(err).__name__}: {err}", flush=True)
-            code = 1
+        # keep going: one broken benchmark must not hide the others
+        command = [sys.executable, str(HERE / f"{name}.py"), *(["--quick"] * args.quick)]
+        code = subprocess.run(command).returncode
         if code:
+            print(f"{name} failed (exit status {code})", flush=True)
             failed.append(name)
         print(f"=== {name}: {time.perf_counter() - start:.1f} s ===", flush=True)
     if failed:
