@@ -102,6 +102,24 @@ def test_every_k_keeps_the_last_layer_and_names_are_checked():
         deep_toy().extract_layers(events(8), frames(), FIDX, progress=False)
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("index", [FIDX, np.arange(5)], ids=["repeated frames", "every event its own frame"])
+def test_a_non_finite_layer_is_named(value, index, monkeypatch):
+    """Whether the rows are gathered back to events or already in event order (no copy), a
+    layer with a NaN or an infinite value is refused by name."""
+    real = Extractor._sweep_rows
+
+    def poisoned(self, t, batch, name):
+        rows = real(self, t, batch, name)
+        if name == "2":
+            rows[-1, 3] = value
+        return rows
+
+    monkeypatch.setattr(Extractor, "_sweep_rows", poisoned)
+    with pytest.raises(ValueError, match="layer '2' gave non-finite features"):
+        deep_toy(layers="all").extract_layers(events(len(index)), frames(), index, progress=False)
+
+
 @pytest.mark.parametrize("bad", ["every_0", "every_x", "most", [], ["a", "a"], 3])
 def test_spec_refuses_malformed_layers(bad):
     with pytest.raises(ValueError, match="layers"):
