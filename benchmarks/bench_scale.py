@@ -255,14 +255,15 @@ def fast_null_flops(sizes: np.ndarray, n_rows: int, block: int, n_chunks: int = 
     Returns
     -------
     dict
-        ``gemm`` (the 0/1 selection product) and ``elementwise`` (block-pair sums).
+        ``gemm`` 0 (no matrix product: each row's r is the sum of its n_blocks block-pair
+        products, ``stats.signal._block_null``) and ``elementwise``: those additions, and
+        per call the block-pair products (a multiply-add per event and block).
     """
     out = _zero()
     for _, n_v, n_t in sizes.tolist():
         for m in (n_v, n_t):
             b = m // part_block(m, block)
-            out["gemm"] += 2.0 * n_rows * b * b
-            out["elementwise"] += 2.0 * b * m * n_chunks
+            out["elementwise"] += 1.0 * n_rows * b + 2.0 * b * m * n_chunks
     return out
 
 

@@ -117,8 +117,11 @@ def test_counts_by_hand():
     wide = bench.setup_flops(sizes[:1], 10, 1)
     assert wide["gemm"] == 2 * 8 * 8 * 10 + 2 * 8 * 10 * 7 + 2 * (2 * 2 * 10 * 7 * 2 + 2 * 7 * 10)
     assert wide["eigh"] == 9 * 8**3
-    # fast null: parts of 2 events -> blocks of 1, 2 blocks; 5 rows -> 2*5*4 per part, 4 parts
-    assert bench.fast_null_flops(sizes, 5, 20)["gemm"] == 4 * 2 * 5 * 4
+    # fast null: parts of 2 events -> blocks of 1, 2 blocks; per part 5 rows x 2 additions and
+    # the block-pair products 2*2*2 (one call), 4 parts; no matrix product
+    null = bench.fast_null_flops(sizes, 5, 20)
+    assert null["gemm"] == 0
+    assert null["elementwise"] == 4 * (5 * 2 + 2 * 2 * 2)
     # fast bootstrap: five sums over the 8 held-out events of both folds, 3 resamples
     assert bench.fast_boot_flops(sizes, 3)["gemm"] == 10 * 3 * 8
 
