@@ -39,7 +39,6 @@ import sys
 import time
 from pathlib import Path
 
-import numba
 import numpy as np
 import torch
 
@@ -48,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mmsites.device import resolve_device  # noqa: E402
 from mmsites.encoding.folds import contiguous_folds  # noqa: E402
 from mmsites.encoding.ridge import DEFAULT_ALPHAS, CVEngine  # noqa: E402
+from mmsites.stats.signal import _add_pair_sums  # noqa: E402
 
 
 def sequential_refit_cost(
@@ -176,26 +176,6 @@ def timed_floor(weights: np.ndarray, Y: np.ndarray, device, dtype) -> float:
     return timed(lambda: bootstrap_floor(W, M))[0]
 
 
-@numba.njit(nogil=True, cache=True)
-def _bare_additions(pairs, rows, out):
-    """Each permutation's n_blocks rows of a (n_blocks², tile) block, summed and added to its
-    row of ``out``, tile after tile of targets (the same block each time: in cache)."""
-    n_perm, n_blocks = rows.shape
-    tile = pairs.shape[1]
-    acc = np.empty(tile)
-    for start in range(0, out.shape[1], tile):
-        w = min(tile, out.shape[1] - start)
-        for p in range(n_perm):
-            acc[:w] = 0.0
-            for b in range(n_blocks):
-                src = pairs[rows[p, b]]
-                for t in range(w):
-                    acc[t] += src[t]
-            dst = out[p, start : start + w]
-            for t in range(w):
-                dst[t] += acc[t]
-
-
 def fast_null_floors(folds, n_perm: int, block: int, n_targets: int, device, dtype) -> tuple[float, float]:
     """Seconds of two references for the fast permutation null, summed over folds, same
     shapes, random operands: (1) its floor, the arithmetic it cannot skip: every
@@ -212,10 +192,16 @@ def fast_null_floors(folds, n_perm: int, block: int, n_targets: int, device, dty
         nb = len(fold.test) // block
         if device.type == "cpu":
             rows = np.stack([np.arange(nb) * nb + rng.permutation(nb) for _ in range(n_perm)])
-            pairs = rng.random((nb * nb, 256))
-            # compiled (for these array layouts) before the timed call
-            _bare_additions(pairs[:, :8].copy(), rows[:2].copy(), np.zeros((2, 8), dtype=out.numpy().dtype))
-            floor += timed(lambda p=pairs, r=rows: _bare_additions(p, r, out.numpy()))[0]
+            pairs, tail, acc = rng.random((nb * nb, 256)), np.zeros(256), np.empty(256)
+            sums = out.numpy()
+
+            def additions(pairs=pairs, rows=rows, tail=tail, acc=acc, sums=sums):
+                # the library's own loop of additions, alone, the same block in cache each time
+                for start in range(0, n_targets - 255, 256):
+                    _add_pair_sums(pairs, rows, tail, sums, start, acc)
+
+            _add_pair_sums(pairs, rows[:2], tail, sums, 0, acc)  # compiled before the clock
+            floor += timed(additions)[0]
         else:
             floor += timed(lambda: out.add_(1.0))[0]
         a = torch.rand((n_perm, nb * nb), generator=gen, dtype=dtype).to(device)
