@@ -318,6 +318,39 @@ def load_array(path: str | Path, what: str = "array file", *, mmap_mode: str | N
         return np.load(path, mmap_mode=mmap_mode)
 
 
+def read_csv(path: str | Path, what: str = "table") -> pd.DataFrame:
+    """Read a CSV table the pipeline wrote (:func:`write_csv`), keeping names such as ``null``.
+
+    pandas' defaults read the strings ``null``, ``NA``, ``None`` and ``nan`` as missing, so a
+    model, electrode or region with such a name would come back as NaN. Only an empty field
+    (how :func:`write_csv` writes a missing value) is read as missing here.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.csv`` file.
+    what : str
+        What it is, for the message (``"sites table"``).
+
+    Returns
+    -------
+    DataFrame
+        The table.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If it cannot be parsed (:func:`reading`).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} is missing: run the stage that writes it first")
+    with reading(path, what):
+        return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
 # ----------------------------------------------------------------------------------------------
 # Events
 def read_events(path: str | Path) -> pd.DataFrame:

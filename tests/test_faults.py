@@ -24,7 +24,7 @@ import pytest
 from conftest import truth_models, write_params
 
 from mmsites.pipeline.cli import main
-from mmsites.pipeline.io import load_array, read_events
+from mmsites.pipeline.io import load_array, read_csv, read_events, write_csv
 from mmsites.recordings.braintreebank import BrainTreebank
 
 
@@ -126,6 +126,26 @@ def test_truncated_intermediate_files_name_themselves(dataset, tmp_path, caplog)
     _truncate(npy)
     with pytest.raises(ValueError, match=f"features file {npy} cannot be read"):
         load_array(npy, "features file")
+
+
+def test_result_tables_keep_names_pandas_would_read_as_missing(tmp_path):
+    # A model, electrode or region called "null", "NA", "None" or "nan" is a name, not a gap;
+    # only an empty field (how write_csv writes NaN and None) is missing.
+    names = ["null", "NA", "None", "nan", "N/A", "clip"]
+    table = pd.DataFrame(
+        {"model": names, "r": [0.1, np.nan, 0.3, -np.inf, 0.5, 0.6], "region": [None] + names[1:]}
+    )
+    path = write_csv(table, tmp_path / "sites.csv")
+    back = read_csv(path, "sites table")
+    assert back["model"].tolist() == names
+    assert back["region"].isna().tolist() == [True] + [False] * 5
+    np.testing.assert_array_equal(back["r"].to_numpy(), table["r"].to_numpy())
+    assert back["r"].dtype == np.float64
+    with pytest.raises(FileNotFoundError, match="sites table .* is missing"):
+        read_csv(tmp_path / "absent.csv", "sites table")
+    path.write_bytes(b"\xff\xfe\x00" * 5)
+    with pytest.raises(ValueError, match=f"sites table {path} cannot be read"):
+        read_csv(path, "sites table")
 
 
 def test_invalid_params_and_unexpected_errors_are_one_line(tmp_path, caplog, monkeypatch):

@@ -48,7 +48,7 @@ from mmsites.reports.similarity import render_similarity, similarity_figures
 from mmsites.stats.compare import electrode_scores
 
 from ..cv import encoded_models
-from ..io import file_fingerprint, write_bytes, write_text
+from ..io import file_fingerprint, read_csv, write_bytes, write_text
 from ..params import Params
 from ..paths import Layout
 from ..sessions import list_sessions, movies, open_dataset, stimulus_files
@@ -323,15 +323,16 @@ def run(params: Params, workdir: Path) -> None:
     for name in ("sites.csv", "comparisons.csv", "electrodes.csv", "summary.json"):
         if not (results / name).is_file():
             raise FileNotFoundError(f"{results / name} is missing: run the stats and regions stages first")
-    sites = pd.read_csv(results / "sites.csv")
-    comparisons = pd.read_csv(results / "comparisons.csv")
-    electrodes = pd.read_csv(results / "electrodes.csv")
+    sites = read_csv(results / "sites.csv", "sites table")
+    comparisons = read_csv(results / "comparisons.csv", "comparisons table")
+    electrodes = read_csv(results / "electrodes.csv", "electrodes table")
     if "analysed" in electrodes.columns:  # excluded electrodes (bad channels) are listed, not drawn
         electrodes = electrodes.loc[electrodes["analysed"].astype(bool)].reset_index(drop=True)
     summary = _by_kind(json.loads((results / "summary.json").read_text()), kinds, results / "summary.json")
     twins = {m.id: m.random_twin for m in params.models if m.random_twin}
     truth_path = layout.data_root / "truth.csv"
-    truth = pd.read_csv(truth_path) if params.data.format == "demo" and truth_path.is_file() else None
+    is_demo = params.data.format == "demo" and truth_path.is_file()
+    truth = read_csv(truth_path, "truth table") if is_demo else None
     recovery_path = results / "demo_recovery.json"
     recovery = (
         _by_kind(
@@ -407,7 +408,7 @@ def run(params: Params, workdir: Path) -> None:
                 out / f"sub-{subject}.html",
             )
     decoding_path = results / "decoding.csv"
-    decoding = pd.read_csv(decoding_path) if decoding_path.is_file() else None
+    decoding = read_csv(decoding_path, "decoding table") if decoding_path.is_file() else None
     if decoding is None:
         log.warning("%s is missing (run the decode stage): the report has no decoding section", decoding_path)
     decoding_figure = {"decoding": figure_to_png(plot_decoding(decoding))}
@@ -471,7 +472,7 @@ def layers_page(layout: Layout) -> bool:
         model declares ``layers``).
     """
     path = layout.results / "layers.csv"
-    table = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    table = read_csv(path, "layers table") if path.is_file() else pd.DataFrame()
     if table.empty:
         log.info("report: no layer-sweep page (%s is missing or empty)", path.name)
         return False
@@ -501,7 +502,7 @@ def similarity_page(params: Params, layout: Layout) -> bool:
         Whether the page was written: False (logged) when both tables are missing or empty.
     """
     paths = [layout.results / f"similarity_{name}.csv" for name in ("models", "brain")]
-    models, brain = (pd.read_csv(p) if p.is_file() else pd.DataFrame() for p in paths)
+    models, brain = (read_csv(p, "similarity table") if p.is_file() else pd.DataFrame() for p in paths)
     if models.empty and brain.empty:
         log.info("report: no similarity page (%s and %s are missing or empty)", *(p.name for p in paths))
         return False

@@ -47,7 +47,16 @@ from mmsites.stats.resampling import block_permutations
 
 from ..cv import block_length
 from ..design import event_features
-from ..io import content_key, is_up_to_date, read_events, read_responses, write_csv, write_json, write_parquet
+from ..io import (
+    content_key,
+    is_up_to_date,
+    read_csv,
+    read_events,
+    read_responses,
+    write_csv,
+    write_json,
+    write_parquet,
+)
 from ..params import Params
 from ..paths import Layout
 from ..sessions import list_sessions, movies
@@ -508,7 +517,7 @@ def brain_table(params: Params, layout: Layout, reps: list[Representation]) -> p
     """
     sp = params.similarity
     electrodes_path = layout.results / "electrodes.csv"
-    electrodes = pd.read_csv(electrodes_path) if electrodes_path.is_file() else None
+    electrodes = read_csv(electrodes_path, "electrodes table") if electrodes_path.is_file() else None
     if electrodes is None and sp.regions:
         log.warning(
             "%s is missing (run the regions stage): only the 'all' electrode group is tested", electrodes_path

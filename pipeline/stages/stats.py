@@ -31,7 +31,7 @@ from mmsites.stats.sites import (
 )
 
 from ..cv import encoded_models, response_folds
-from ..io import load_array, read_responses, write_csv, write_json
+from ..io import load_array, read_csv, read_responses, write_csv, write_json
 from ..params import Params
 from ..paths import Layout
 from ..targets import encoding_targets, min_signal, target_shape
@@ -295,7 +295,7 @@ def run(params: Params, workdir: Path) -> None:
     """
     base = Layout(workdir, params)
     electrodes_path = base.results / "electrodes.csv"
-    electrodes = pd.read_csv(electrodes_path) if electrodes_path.is_file() else None
+    electrodes = read_csv(electrodes_path, "electrodes table") if electrodes_path.is_file() else None
     if electrodes is None:
         log.warning("%s is missing (run the regions stage): sites.csv gets no regions", electrodes_path)
     all_comparisons, all_sites, summary = [], [], {}
@@ -324,7 +324,7 @@ def run(params: Params, workdir: Path) -> None:
     write_csv(layer_table(params, base), base.results / "layers.csv")
     truth_path = base.data_root / "truth.csv"
     if params.data.format == "demo" and truth_path.is_file():
-        truth = pd.read_csv(truth_path)
+        truth = read_csv(truth_path, "truth table")
         recovery = {}
         for kind, kind_sites in zip(params.responses.kinds, all_sites):
             if kind not in MULTIMODAL_KINDS:  # the population code has no planted electrodes
