@@ -311,11 +311,16 @@ def load_array(path: str | Path, what: str = "array file", *, mmap_mode: str | N
     ValueError
         If it cannot be parsed (:func:`reading`).
     """
+    return _read_existing(path, what, lambda p: np.load(p, mmap_mode=mmap_mode))
+
+
+def _read_existing(path: str | Path, what: str, read):
+    """``read(path)`` inside :func:`reading`, after a clear error if ``path`` is not a file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} is missing: run the stage that writes it first")
     with reading(path, what):
-        return np.load(path, mmap_mode=mmap_mode)
+        return read(path)
 
 
 def read_csv(path: str | Path, what: str = "table") -> pd.DataFrame:
@@ -340,15 +345,11 @@ def read_csv(path: str | Path, what: str = "table") -> pd.DataFrame:
     Raises
     ------
     FileNotFoundError
-        If the file does not exist.
+        If ``path`` is missing (the stage that writes it has not run).
     ValueError
-        If it cannot be parsed (:func:`reading`).
+        If the table cannot be parsed (:func:`reading`).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} is missing: run the stage that writes it first")
-    with reading(path, what):
-        return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    return _read_existing(path, what, lambda p: pd.read_csv(p, keep_default_na=False, na_values=[""]))
 
 
 # ----------------------------------------------------------------------------------------------
