@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from .io import sweep_stale_temporaries
 from .params import load_params
 
 #: Stage name -> module under pipeline.stages, in pipeline order.
@@ -68,8 +69,19 @@ def run_stage(name: str, params_path: str | Path, workdir: str | Path = ".") -> 
     module = importlib.import_module(f"mmsites.pipeline.stages.{STAGES[name]}")
     start = time.perf_counter()
     log.info("stage %s: start (workdir %s)", name, workdir)
+    _sweep_killed_writes(workdir, params)
     module.run(params, workdir)
     log.info("stage %s: done in %.1f s", name, time.perf_counter() - start)
+
+
+def _sweep_killed_writes(workdir: Path, params, *extra: Path) -> None:
+    # A run killed mid-write (SIGKILL, OOM, a cluster's time limit) leaves its atomic_path
+    # temporary behind, as large as the output; the next run clears those of dead processes.
+    folders = [workdir / "work", workdir / "results", *extra]
+    if params.data.format == "demo":  # the demo-data stage writes data.root whole, beside itself
+        folders.append((workdir / params.data.root).parent)
+    for folder in folders:
+        sweep_stale_temporaries(folder)
 
 
 def run_pretrain(model: str, params_path: str | Path, workdir: str | Path = ".") -> None:
@@ -100,6 +112,7 @@ def run_pretrain(model: str, params_path: str | Path, workdir: str | Path = ".")
     module = importlib.import_module("mmsites.pipeline.pretrain")
     start = time.perf_counter()
     log.info("pretrain %s: start (workdir %s)", model, workdir)
+    _sweep_killed_writes(workdir, params)
     module.run(params, workdir, model)
     log.info("pretrain %s: done in %.1f s", model, time.perf_counter() - start)
 
@@ -131,6 +144,7 @@ def run_guide(
     module = importlib.import_module("mmsites.pipeline.guide")
     start = time.perf_counter()
     log.info("guide %s: start (workdir %s)", experiments or params.guide.experiments, workdir)
+    _sweep_killed_writes(workdir, params, workdir / params.guide.out_dir)
     module.run_guidance(params, workdir, experiments)
     log.info(
         "guide: done in %.1f s; results and the page (index.html) in %s",

@@ -12,7 +12,9 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
+import socket
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -45,7 +47,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     Yields
     ------
     Path
-        A hidden temporary path in the same folder (``.<name>.tmp-<random>``) for the block
+        A hidden temporary path in the same folder (``.<name>.tmp-<pid>-<random>-<host>``) for the block
         to write.
 
     Raises
@@ -55,14 +57,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = _temporary(path, "tmp")
     try:
         yield tmp
         if not tmp.exists():
             raise RuntimeError(f"nothing was written for {path}")
         if tmp.is_dir() and path.exists():
             # Directories cannot be replaced in one rename: move the old one aside first.
-            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+            old = _temporary(path, "old")
             os.replace(path, old)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
@@ -74,6 +76,61 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
                 shutil.rmtree(tmp, ignore_errors=True)
             else:
                 tmp.unlink()
+
+
+def _temporary(path: Path, role: str) -> Path:
+    # The writer's pid and host are in the name so that a later run can tell a temporary left
+    # by a killed process (sweep_stale_temporaries) from one another process is still writing.
+    return path.with_name(f".{path.name}.{role}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{socket.gethostname()}")
+
+
+_TEMPORARY = re.compile(r"^\..+\.(?:tmp|old)-(?P<pid>\d+)-[0-9a-f]{8}-(?P<host>.+)$")
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporaries of :func:`atomic_path` whose writer was killed.
+
+    A process killed inside :func:`atomic_path` (SIGKILL, out of memory, a cluster's time limit)
+    cannot remove its temporary, which may be as large as the output (a frame cache, a
+    responses file). A temporary is deleted when it was written on this host by a process that
+    no longer exists; one of another host (a shared cluster filesystem) or of a live process is
+    left alone.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Searched recursively (symbolic links are not followed); a missing folder is skipped.
+
+    Returns
+    -------
+    list of Path
+        The temporaries deleted (each logged as a warning).
+    """
+    host, removed = socket.gethostname(), []
+    for parent, dirs, files in os.walk(folder):
+        for name in [*dirs, *files]:
+            match = _TEMPORARY.match(name)
+            if not match or match["host"] != host or _process_exists(int(match["pid"])):
+                continue
+            stale = Path(parent) / name
+            if name in dirs:
+                dirs.remove(name)  # not walked into
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+            log.warning("removed %s, left by a process that was killed while writing it", stale)
+            removed.append(stale)
+    return removed
 
 
 def write_parquet(df: pd.DataFrame, path: str | Path) -> Path:

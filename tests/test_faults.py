@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,7 +25,14 @@ import pytest
 from conftest import truth_models, write_params
 
 from mmsites.pipeline.cli import main
-from mmsites.pipeline.io import load_array, read_csv, read_events, write_csv
+from mmsites.pipeline.io import (
+    atomic_path,
+    load_array,
+    read_csv,
+    read_events,
+    sweep_stale_temporaries,
+    write_csv,
+)
 from mmsites.recordings.braintreebank import BrainTreebank
 
 
@@ -126,6 +134,44 @@ def test_truncated_intermediate_files_name_themselves(dataset, tmp_path, caplog)
     _truncate(npy)
     with pytest.raises(ValueError, match=f"features file {npy} cannot be read"):
         load_array(npy, "features file")
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_temporaries_of_killed_writers_are_swept_and_live_ones_kept(dataset, tmp_path, caplog):
+    host, dead, folder = socket.gethostname(), _dead_pid(), tmp_path / "work" / "frames"
+    folder.mkdir(parents=True)
+    stale_dir = folder / f".movie.tmp-{dead}-0123abcd-{host}"
+    (stale_dir / "inner").mkdir(parents=True)
+    (stale_dir / "inner" / "frames.npy").write_bytes(b"x" * 100)
+    stale_file = folder / f".scores.parquet.old-{dead}-89abcdef-{host}"
+    stale_file.write_bytes(b"x")
+    kept = [
+        folder / f".live.parquet.tmp-{os.getpid()}-0123abcd-{host}",  # a writer still running
+        folder / f".remote.parquet.tmp-{dead}-0123abcd-{host}x",  # another host's: cannot tell
+        folder / ".legacy.parquet.tmp-0123abcd",  # no writer recorded
+        folder / ".gitignore",
+        folder / f"movie.tmp-{dead}-0123abcd-{host}",  # not hidden: not ours
+    ]
+    for path in kept:
+        path.write_bytes(b"x")
+    assert sorted(sweep_stale_temporaries(folder)) == sorted([stale_dir, stale_file])
+    assert all(p.exists() for p in kept) and not stale_dir.exists() and not stale_file.exists()
+    assert sweep_stale_temporaries(tmp_path / "absent") == []
+    # atomic_path's own temporaries carry this process and host, so a sweep during a write
+    # leaves them; a stage run sweeps its folders before it starts
+    with atomic_path(folder / "out.npy") as tmp:
+        tmp.write_bytes(b"x")
+        assert sweep_stale_temporaries(folder) == [] and tmp.exists()
+        assert tmp.name.startswith(f".out.npy.tmp-{os.getpid()}-") and tmp.name.endswith(f"-{host}")
+    stale_file.write_bytes(b"x")
+    with caplog.at_level(logging.WARNING):
+        assert main(["events", *_params(tmp_path, dataset)]) == 0
+    assert not stale_file.exists() and str(stale_file) in caplog.text
 
 
 def test_result_tables_keep_names_pandas_would_read_as_missing(tmp_path):
@@ -284,6 +330,8 @@ def test_kill_9_mid_stage_then_rerun_gives_identical_tables(demo_root, tmp_path)
     assert proc.returncode == 0, err[-2000:]
     assert "scores up to date" in err  # the encode stage resumed: what was complete is kept
     _same_tables(reference, killed)
+    leftovers = [*killed.rglob(".*.tmp-*"), *killed.rglob(".*.old-*")]
+    assert not leftovers, f"the killed runs' temporaries were not swept: {leftovers}"
 
 
 # -- bad channels --------------------------------------------------------------------------------
