@@ -197,8 +197,8 @@ def fast_null_floors(folds, n_perm: int, block: int, n_targets: int, device, dty
 
             def additions(pairs=pairs, rows=rows, tail=tail, acc=acc, sums=sums):
                 # the library's own loop of additions, alone, the same block in cache each time
-                for start in range(0, n_targets - 255, 256):
-                    _add_pair_sums(pairs, rows, tail, sums, start, acc)
+                for start in range(0, n_targets, 256):
+                    _add_pair_sums(pairs, rows, tail[: n_targets - start], sums, start, acc)
 
             _add_pair_sums(pairs, rows[:2], tail, sums, 0, acc)  # compiled before the clock
             floor += timed(additions)[0]

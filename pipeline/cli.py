@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .io import sweep_stale_temporaries
 from .params import load_params
+from .paths import Layout
 
 #: Stage name -> module under pipeline.stages, in pipeline order.
 STAGES = {
@@ -77,9 +78,10 @@ def run_stage(name: str, params_path: str | Path, workdir: str | Path = ".") -> 
 def _sweep_killed_writes(workdir: Path, params, *extra: Path) -> None:
     # A run killed mid-write (SIGKILL, OOM, a cluster's time limit) leaves its atomic_path
     # temporary behind, as large as the output; the next run clears those of dead processes.
-    folders = [workdir / "work", workdir / "results", *extra]
+    layout = Layout(workdir, params)
+    folders = [workdir / "work", layout.results, *extra]
     if params.data.format == "demo":  # the demo-data stage writes data.root whole, beside itself
-        folders.append((workdir / params.data.root).parent)
+        folders.append(layout.data_root.parent)
     for folder in folders:
         sweep_stale_temporaries(folder)
 
